@@ -1,0 +1,163 @@
+//! The admin listener's HTTP service: routing, bearer authentication and JSON answers.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::rollouts::{ControlError, RolloutControl};
+use crate::config::Config;
+use crate::metrics::{Metrics, RouteGauges, render};
+use crate::net::body::{self, BoxBody};
+use crate::rollout::LiveState;
+
+#[derive(Clone)]
+pub struct AdminService {
+    inner: Arc<Admin>,
+}
+
+struct Admin {
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+    live: Arc<LiveState>,
+    control: Arc<RolloutControl>,
+}
+
+impl AdminService {
+    pub fn new(config: Arc<Config>, metrics: Arc<Metrics>, live: Arc<LiveState>, control: Arc<RolloutControl>) -> Self {
+        AdminService { inner: Arc::new(Admin { config, metrics, live, control }) }
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for AdminService {
+    type Response = Response<BoxBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<BoxBody>, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let admin = self.inner.clone();
+        Box::pin(async move { Ok(admin.handle(request).await) })
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response<BoxBody> {
+    let kind = if status.is_server_error() { "server_error" } else { "invalid_request_error" };
+    body::json(status, json!({"error": {"message": message.into(), "type": kind, "param": null, "code": null}}).to_string())
+}
+
+fn ok_json(value: &impl serde::Serialize) -> Response<BoxBody> {
+    body::json(StatusCode::OK, serde_json::to_vec(value).unwrap_or_default())
+}
+
+impl From<ControlError> for Response<BoxBody> {
+    fn from(failure: ControlError) -> Response<BoxBody> {
+        let status = match failure {
+            ControlError::UnknownRoute(_) => StatusCode::NOT_FOUND,
+            ControlError::InvalidWeight(_) | ControlError::NoCandidate(_) => StatusCode::BAD_REQUEST,
+            ControlError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        error(status, failure.to_string())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WeightBody {
+    weight: f64,
+}
+
+impl Admin {
+    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<BoxBody> {
+        let path = request.uri().path().to_owned();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (request.method(), segments.as_slice()) {
+            (&Method::GET, ["healthz"]) => body::json(StatusCode::OK, r#"{"status":"ok"}"#),
+            (&Method::GET, ["metrics"]) => self.metrics_text(),
+            (_, ["admin", ..]) => {
+                if let Err(refusal) = self.authorize(request.headers()) {
+                    return refusal;
+                }
+                self.admin(request, &segments[1..]).await
+            }
+            _ => error(StatusCode::NOT_FOUND, format!("unknown admin path {path}")),
+        }
+    }
+
+    fn metrics_text(&self) -> Response<BoxBody> {
+        let gauges: Vec<RouteGauges> = self
+            .live
+            .routes()
+            .iter()
+            .map(|route| RouteGauges { weight_percent: f64::from(route.weight_bp()) / 100.0, step: route.step() })
+            .collect();
+        body::response(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", render(&self.metrics, &gauges))
+    }
+
+    fn authorize(&self, headers: &http::HeaderMap) -> Result<(), Response<BoxBody>> {
+        let Some(token) = &self.config.admin_token else {
+            return Err(error(StatusCode::UNAUTHORIZED, "the admin API is disabled: set admin.token_env in the config"));
+        };
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+            .unwrap_or_default();
+        if token.matches(presented) { Ok(()) } else { Err(error(StatusCode::UNAUTHORIZED, "missing or wrong admin bearer token")) }
+    }
+
+    async fn admin(self: &Arc<Self>, request: Request<Incoming>, segments: &[&str]) -> Response<BoxBody> {
+        let method = request.method().clone();
+        match (&method, segments) {
+            (&Method::GET, ["rollouts"]) => ok_json(&self.control.list()),
+            (&Method::GET, ["rollouts", route]) => self.control.get(route).map_or_else(Into::into, |view| ok_json(&view)),
+            (&Method::POST, ["rollouts", route, "weight"]) => {
+                let route = (*route).to_owned();
+                let weight = match read_json::<WeightBody>(request).await {
+                    Ok(body) => body.weight,
+                    Err(refusal) => return refusal,
+                };
+                let control = self.control.clone();
+                let result = tokio::task::spawn_blocking(move || control.set_weight(&route, weight, "admin-api")).await;
+                match result {
+                    Ok(Ok(view)) => ok_json(&view),
+                    Ok(Err(failure)) => failure.into(),
+                    Err(join) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("set-weight task failed: {join}")),
+                }
+            }
+            (&Method::GET, ["events"]) => {
+                let route = query_value(request.uri().query(), "route");
+                let limit = query_value(request.uri().query(), "limit").and_then(|limit| limit.parse().ok()).unwrap_or(100);
+                let control = self.control.clone();
+                let result = tokio::task::spawn_blocking(move || control.events(route.as_deref(), limit)).await;
+                match result {
+                    Ok(Ok(events)) => ok_json(&events),
+                    Ok(Err(failure)) => failure.into(),
+                    Err(join) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("events task failed: {join}")),
+                }
+            }
+            (_, ["rollouts", _, "pause" | "resume" | "promote" | "abort"]) => error(
+                StatusCode::NOT_IMPLEMENTED,
+                "the rollout controller is not built yet: only POST /admin/rollouts/{route}/weight changes the split",
+            ),
+            _ => error(StatusCode::NOT_FOUND, format!("unknown admin endpoint {method} /admin/{}", segments.join("/"))),
+        }
+    }
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(request: Request<Incoming>) -> Result<T, Response<BoxBody>> {
+    let bytes: Bytes = match Limited::new(request.into_body(), 64 * 1024).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(failure) => return Err(error(StatusCode::BAD_REQUEST, format!("cannot read the body: {failure}"))),
+    };
+    serde_json::from_slice(&bytes).map_err(|failure| error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {failure}")))
+}
+
+fn query_value(query: Option<&str>, key: &str) -> Option<String> {
+    query?.split('&').filter_map(|pair| pair.split_once('=')).find(|(name, _)| *name == key).map(|(_, value)| value.to_owned())
+}

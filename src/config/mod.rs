@@ -1,0 +1,294 @@
+//! Configuration: `cutover.toml` is parsed (`raw`), then validated into the immutable
+//! runtime types below (`validate`), reporting every problem with its key path.
+//! Secrets are read from the environment at load time and never printed.
+
+mod duration;
+mod load;
+mod plan;
+mod raw;
+mod secret;
+mod validate;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use http::uri::{Authority, Scheme};
+
+pub use duration::{format_duration, parse_duration};
+pub use load::{ConfigErrors, ConfigProblem, load_file, load_str};
+pub use secret::Secret;
+
+/// The whole validated configuration. Immutable: a new one replaces it whole.
+#[derive(Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// Gateway keys clients present; empty means an open gateway.
+    pub gateway_keys: Vec<GatewayKey>,
+    /// Bearer token of the admin API; `None` leaves `/admin/*` closed (401) except
+    /// on loopback listeners, see `admin`.
+    pub admin_token: Option<Secret>,
+    pub upstreams: Vec<Arc<Upstream>>,
+    pub routes: Vec<Arc<Route>>,
+    pub prices: HashMap<(usize, String), Price>,
+    pub alerts: Vec<AlertRule>,
+    pub notifiers: Vec<Notifier>,
+    pub state_path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub drain_timeout: Duration,
+}
+
+#[derive(Debug)]
+pub struct GatewayKey {
+    pub name: String,
+    pub secret: Secret,
+}
+
+#[derive(Debug)]
+pub struct Upstream {
+    pub name: String,
+    /// `base_url` as written, for display.
+    pub base_url: String,
+    pub scheme: Scheme,
+    pub authority: Authority,
+    /// The base URL's path without a trailing slash, e.g. `/v1`; the client's path after
+    /// its `/v1` is appended to it.
+    pub base_path: String,
+    pub api_key: Option<Secret>,
+    pub api_key_env: Option<String>,
+    pub timeouts: Timeouts,
+    /// Client model name → upstream model name.
+    pub model_aliases: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    /// The whole request, stream included.
+    pub total: Duration,
+    pub connect: Duration,
+    /// Until the response headers.
+    pub first_byte: Duration,
+    /// Streams: until the first content chunk.
+    pub first_token: Duration,
+    /// Streams: the longest silence between two chunks.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            total: Duration::from_secs(600),
+            connect: Duration::from_secs(2),
+            first_byte: Duration::from_secs(60),
+            first_token: Duration::from_secs(30),
+            idle: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub name: String,
+    /// Model patterns (`gpt-4.1`, `gpt-4.1-*`); empty takes every model.
+    pub models: Vec<ModelPattern>,
+    pub primary: usize,
+    pub candidate: Option<usize>,
+    pub sticky: StickySource,
+    /// Mixed into the bucket hash so that routes split independently.
+    pub salt: String,
+    pub rehash_interval: Option<Duration>,
+    pub fallback: FallbackMode,
+    pub fallback_on: FallbackOn,
+    pub retries: u32,
+    pub shadow: f64,
+    pub rollout: Option<RolloutPlan>,
+}
+
+/// A model name, or a prefix when written with a trailing `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelPattern {
+    Exact(String),
+    Prefix(String),
+}
+
+impl ModelPattern {
+    pub fn parse(text: &str) -> ModelPattern {
+        match text.strip_suffix('*') {
+            Some(prefix) => ModelPattern::Prefix(prefix.to_owned()),
+            None => ModelPattern::Exact(text.to_owned()),
+        }
+    }
+
+    pub fn matches(&self, model: &str) -> bool {
+        match self {
+            ModelPattern::Exact(name) => name == model,
+            ModelPattern::Prefix(prefix) => model.starts_with(prefix.as_str()),
+        }
+    }
+}
+
+impl std::fmt::Display for ModelPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelPattern::Exact(name) => f.write_str(name),
+            ModelPattern::Prefix(prefix) => write!(f, "{prefix}*"),
+        }
+    }
+}
+
+/// Where the sticky key of a request comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StickySource {
+    Header(HeaderName),
+    BodyUser,
+    GatewayKey,
+}
+
+impl std::fmt::Display for StickySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StickySource::Header(name) => write!(f, "header:{name}"),
+            StickySource::BodyUser => f.write_str("body:user"),
+            StickySource::GatewayKey => f.write_str("key"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackMode {
+    Off,
+    /// Candidate failures go to the primary.
+    CandidateToPrimary,
+    /// Either arm's failures go to the other.
+    Both,
+}
+
+/// Which failures may fall over to the other upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FallbackOn {
+    pub connect: bool,
+    pub timeout: bool,
+    pub status_5xx: bool,
+    pub status_429: bool,
+    pub status_408: bool,
+    /// Other 4xx answers (off by default: they are usually the client's fault).
+    pub status_4xx: bool,
+}
+
+impl Default for FallbackOn {
+    fn default() -> Self {
+        FallbackOn { connect: true, timeout: true, status_5xx: true, status_429: true, status_408: true, status_4xx: false }
+    }
+}
+
+impl FallbackOn {
+    pub const NAMES: &[&str] = &["connect", "timeout", "5xx", "429", "408", "4xx"];
+
+    pub fn names(&self) -> Vec<&'static str> {
+        let flags = [self.connect, self.timeout, self.status_5xx, self.status_429, self.status_408, self.status_4xx];
+        Self::NAMES.iter().zip(flags).filter(|(_, on)| *on).map(|(name, _)| *name).collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    /// USD per million tokens.
+    pub input: f64,
+    pub output: f64,
+    pub cached_input: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutPlan {
+    pub interval: Duration,
+    pub failure_limit: u32,
+    pub on_failure: OnFailure,
+    pub dry_run: bool,
+    pub steps: Vec<RolloutStep>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Weight 0.
+    Rollback,
+    /// Back to the previous step.
+    Previous,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutStep {
+    /// Candidate share in basis points (1 = 0.01%).
+    pub weight_bp: u32,
+    /// Share of requests mirrored to the candidate (0.0–1.0).
+    pub shadow: f64,
+    pub min_duration: Duration,
+    pub min_requests: u64,
+    pub min_users: u64,
+    pub criteria: Criteria,
+}
+
+/// Thresholds a step must meet; `None` means not checked. Rates in percent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Criteria {
+    pub max_error_rate: Option<f64>,
+    pub max_error_rate_increase: Option<f64>,
+    pub max_client_error_rate_increase: Option<f64>,
+    pub max_latency_p50_ratio: Option<f64>,
+    pub max_latency_p95_ratio: Option<f64>,
+    pub min_latency_improvement: Option<f64>,
+    pub max_ttft_p95_ratio: Option<f64>,
+    pub max_cost_ratio: Option<f64>,
+    pub min_shadow_agreement: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRule {
+    pub name: String,
+    pub metric: String,
+    pub upstream: Option<String>,
+    pub route: Option<String>,
+    pub role: Option<String>,
+    pub op: String,
+    pub threshold: f64,
+    pub for_duration: Duration,
+    pub severity: String,
+}
+
+#[derive(Debug)]
+pub struct Notifier {
+    pub name: String,
+    pub url: Secret,
+    pub format: String,
+    pub min_severity: String,
+}
+
+impl Config {
+    pub fn upstream_index(&self, name: &str) -> Option<usize> {
+        self.upstreams.iter().position(|upstream| upstream.name == name)
+    }
+
+    pub fn route(&self, name: &str) -> Option<&Arc<Route>> {
+        self.routes.iter().find(|route| route.name == name)
+    }
+}
+
+/// Percent (as written in the config, down to 0.01) to basis points.
+pub fn percent_to_basis_points(percent: f64) -> Option<u32> {
+    if !(0.0..=100.0).contains(&percent) {
+        return None;
+    }
+    let basis_points = percent * 100.0;
+    ((basis_points - basis_points.round()).abs() < 1e-6).then_some(basis_points.round() as u32)
+}
+
+#[cfg(test)]
+mod tests;

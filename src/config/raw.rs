@@ -1,0 +1,173 @@
+//! The configuration file as written: serde structs that mirror `cutover.toml` key for
+//! key, reject unknown keys, and hold values (durations, URLs, references) unchecked.
+//! `validate` turns them into runtime types.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub admin_listen: Option<String>,
+    pub max_body_mb: Option<f64>,
+    /// Longest time a draining gateway waits for in-flight streams on SIGTERM.
+    pub drain_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    #[serde(default)]
+    pub keys: Vec<RawGatewayKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGatewayKey {
+    pub name: String,
+    pub key_env: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub token_env: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+    pub timeout: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub first_byte_timeout: Option<String>,
+    pub first_token_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    #[serde(default)]
+    pub models: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrice {
+    pub input: f64,
+    pub output: f64,
+    pub cached_input: Option<f64>,
+}
+
+/// `fallback = true | false | "both"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawFallback {
+    Enabled(bool),
+    Mode(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: String,
+    pub models: Option<Vec<String>>,
+    pub primary: String,
+    pub candidate: Option<String>,
+    pub sticky: Option<String>,
+    pub salt: Option<String>,
+    pub rehash_interval: Option<String>,
+    pub fallback: Option<RawFallback>,
+    pub fallback_on: Option<Vec<String>>,
+    pub retries: Option<u32>,
+    pub shadow: Option<f64>,
+    pub rollout: Option<RawRollout>,
+}
+
+/// The criteria keys, for the unknown-key check that `flatten` defeats (serde ignores
+/// `deny_unknown_fields` on flattened structs); a test keeps it in step with `RawCriteria`.
+pub const CRITERIA_KEYS: &[&str] = &[
+    "max_error_rate",
+    "max_error_rate_increase",
+    "max_client_error_rate_increase",
+    "max_latency_p50_ratio",
+    "max_latency_p95_ratio",
+    "min_latency_improvement",
+    "max_ttft_p95_ratio",
+    "max_cost_ratio",
+    "min_shadow_agreement",
+];
+/// Keys of `[routes.rollout]` besides the criteria.
+pub const ROLLOUT_KEYS: &[&str] = &["interval", "failure_limit", "on_failure", "mode", "min_users", "steps"];
+/// Keys of one rollout step besides the criteria.
+pub const STEP_KEYS: &[&str] = &["weight", "shadow", "min_duration", "min_requests", "min_users"];
+
+/// Success criteria; a step's own values override the route-level defaults.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCriteria {
+    pub max_error_rate: Option<f64>,
+    pub max_error_rate_increase: Option<f64>,
+    pub max_client_error_rate_increase: Option<f64>,
+    pub max_latency_p50_ratio: Option<f64>,
+    pub max_latency_p95_ratio: Option<f64>,
+    pub min_latency_improvement: Option<f64>,
+    pub max_ttft_p95_ratio: Option<f64>,
+    pub max_cost_ratio: Option<f64>,
+    pub min_shadow_agreement: Option<f64>,
+}
+
+/// No `deny_unknown_fields` here or on `RawStep`: see `CRITERIA_KEYS`.
+#[derive(Debug, Deserialize)]
+pub struct RawRollout {
+    pub interval: Option<String>,
+    pub failure_limit: Option<u32>,
+    pub on_failure: Option<String>,
+    pub mode: Option<String>,
+    pub min_users: Option<u64>,
+    #[serde(flatten)]
+    pub criteria: RawCriteria,
+    #[serde(default)]
+    pub steps: Vec<RawStep>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawStep {
+    pub weight: f64,
+    pub shadow: Option<f64>,
+    pub min_duration: Option<String>,
+    pub min_requests: Option<u64>,
+    pub min_users: Option<u64>,
+    #[serde(flatten)]
+    pub criteria: RawCriteria,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlert {
+    pub name: String,
+    pub metric: String,
+    pub upstream: Option<String>,
+    pub route: Option<String>,
+    pub role: Option<String>,
+    pub op: String,
+    pub threshold: f64,
+    #[serde(rename = "for")]
+    pub for_duration: Option<String>,
+    pub severity: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub name: String,
+    pub url: Option<String>,
+    pub url_env: Option<String>,
+    pub format: Option<String>,
+    pub min_severity: Option<String>,
+}

@@ -1,0 +1,139 @@
+use std::path::Path;
+
+use super::*;
+
+const FULL: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+admin_listen = "127.0.0.1:9090"
+max_body_mb = 2
+
+[auth]
+keys = [{ name = "web-app", key_env = "KEY_WEB" }]
+
+[admin]
+token_env = "ADMIN_TOKEN"
+
+[upstreams.official]
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+timeout = "30s"
+first_token_timeout = "5s"
+
+[upstreams.relay]
+base_url = "http://127.0.0.1:8001/v1/"
+models = { "gpt-4.1" = "relay-gpt-4.1" }
+
+[prices.relay]
+"gpt-4.1" = { input = 8.0, output = 8.0 }
+
+[[routes]]
+name = "default"
+models = ["gpt-4.1", "gpt-4.1-*"]
+primary = "official"
+candidate = "relay"
+sticky = "header:x-user-id"
+fallback = "both"
+
+[routes.rollout]
+interval = "1m"
+max_error_rate_increase = 1.0
+steps = [
+  { shadow = 1.0, weight = 0, min_duration = "1h", min_requests = 500 },
+  { weight = 0.05, min_duration = "4h", min_requests = 1000, max_error_rate = 5.0 },
+  { weight = 100, min_duration = "72h", min_requests = 500000, max_error_rate = 1.0 },
+]
+"#;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "KEY_WEB" => Some("sk-gateway-web".to_owned()),
+        "ADMIN_TOKEN" => Some("admin-secret".to_owned()),
+        "OPENAI_API_KEY" => Some("sk-upstream-secret".to_owned()),
+        _ => None,
+    }
+}
+
+fn problems(text: &str) -> Vec<String> {
+    load_str(text, Path::new("/etc/cutover"), env).err().unwrap_or_default().iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn a_full_config_resolves_to_runtime_types() {
+    let config = load_str(FULL, Path::new("/etc/cutover"), env).unwrap();
+    assert_eq!(config.server.max_body_bytes, 2 * 1024 * 1024);
+    let relay = &config.upstreams[config.upstream_index("relay").unwrap()];
+    assert_eq!((relay.authority.as_str(), relay.base_path.as_str()), ("127.0.0.1:8001", "/v1"));
+    assert_eq!(relay.model_aliases.get("gpt-4.1").map(String::as_str), Some("relay-gpt-4.1"));
+    let route = config.route("default").unwrap();
+    assert_eq!(route.fallback, FallbackMode::Both);
+    assert!(route.models[1].matches("gpt-4.1-mini") && !route.models[1].matches("gpt-4o"));
+    let plan = route.rollout.as_ref().unwrap();
+    assert_eq!(plan.steps.iter().map(|step| step.weight_bp).collect::<Vec<_>>(), vec![0, 5, 10_000]);
+    assert_eq!(plan.steps[1].criteria.max_error_rate, Some(5.0));
+    assert_eq!(plan.steps[1].criteria.max_error_rate_increase, Some(1.0), "steps inherit route-level criteria");
+    assert_eq!(config.state_path, Path::new("/etc/cutover/cutover.db"));
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_key_path() {
+    let text = FULL
+        .replace("candidate = \"relay\"", "candidate = \"nada\"")
+        .replace("timeout = \"30s\"", "timeout = \"3 parsecs\"")
+        .replace("max_body_mb = 2", "max_body_mb = 2\nbogus = 1")
+        .replace("OPENAI_API_KEY", "UNSET_VARIABLE");
+    let found = problems(&text);
+    let expected = [
+        "routes[0].candidate: unknown upstream \"nada\"",
+        "upstreams.official.timeout: \"3 parsecs\" is not a duration",
+        "server.bogus: unknown field `bogus`",
+        "upstreams.official.api_key_env: environment variable UNSET_VARIABLE is not set",
+    ];
+    for expected in expected {
+        assert!(found.iter().any(|problem| problem.starts_with(expected)), "missing {expected:?} in {found:#?}");
+    }
+}
+
+#[test]
+fn misspelt_criteria_in_steps_are_errors_not_silently_ignored() {
+    let found = problems(&FULL.replace("max_error_rate = 5.0", "max_eror_rate = 5.0"));
+    assert!(found.iter().any(|problem| problem.starts_with("routes[0].rollout.steps[1].max_eror_rate: unknown key")), "{found:#?}");
+}
+
+#[test]
+fn weights_must_be_percentages_with_hundredth_resolution() {
+    assert_eq!(percent_to_basis_points(12.5), Some(1250));
+    assert_eq!(percent_to_basis_points(0.01), Some(1));
+    assert_eq!(percent_to_basis_points(100.0), Some(10_000));
+    assert_eq!(percent_to_basis_points(100.5), None);
+    assert_eq!(percent_to_basis_points(-1.0), None);
+    assert_eq!(percent_to_basis_points(0.001), None);
+    let found = problems(&FULL.replace("weight = 100,", "weight = 150,"));
+    assert!(found.iter().any(|problem| problem.starts_with("routes[0].rollout.steps[2].weight")), "{found:#?}");
+}
+
+#[test]
+fn invalid_toml_names_the_line() {
+    let found = problems("[server\nlisten = 1");
+    assert_eq!(found.len(), 1);
+    assert!(found[0].contains("line 1"), "{found:?}");
+}
+
+#[test]
+fn secrets_never_appear_in_the_printed_plan() {
+    let config = load_str(FULL, Path::new("."), env).unwrap();
+    let printed = format!("{config}\n{config:?}");
+    for secret in ["sk-gateway-web", "admin-secret", "sk-upstream-secret"] {
+        assert!(!printed.contains(secret), "{secret} leaked");
+    }
+    assert!(printed.contains("key from $OPENAI_API_KEY"));
+}
+
+#[test]
+fn criteria_key_list_matches_the_struct() {
+    for key in raw::CRITERIA_KEYS {
+        let value: toml::Value = toml::from_str(&format!("{key} = 1.0")).unwrap();
+        let parsed: Result<raw::RawCriteria, _> = value.try_into();
+        assert!(parsed.is_ok(), "{key} is not a RawCriteria field");
+    }
+}

@@ -1,0 +1,127 @@
+//! The `cutover` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cutover", version, about = "Move LLM traffic from one OpenAI-compatible upstream to another, safely.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (proxy port + admin port).
+    Serve {
+        #[arg(short, long, default_value = "cutover.toml")]
+        config: PathBuf,
+    },
+    /// Validate the configuration and print the resolved plan; exit 2 on error.
+    Check {
+        #[arg(short, long, default_value = "cutover.toml")]
+        config: PathBuf,
+    },
+    /// Run a simulated OpenAI-compatible upstream.
+    Mock(cutover::mock::MockArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_max_level(log_level())
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Serve { config } => run(serve(config)),
+        Command::Mock(args) => run(mock(args)),
+    }
+}
+
+/// `CUTOVER_LOG=debug|info|warn|error`, default info.
+fn log_level() -> tracing::Level {
+    std::env::var("CUTOVER_LOG").ok().and_then(|level| level.parse().ok()).unwrap_or(tracing::Level::INFO)
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match cutover::config::load_file(path) {
+        Ok(config) => {
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{}: ok\n\n{config}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(job: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(job) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(path: PathBuf) -> anyhow::Result<()> {
+    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    if config.gateway_keys.is_empty() {
+        tracing::warn!("no [auth] keys: the gateway is open to anyone who can reach {}", config.server.listen);
+    }
+    let running = cutover::server::start(config).await?;
+    tracing::info!(proxy = %running.proxy_addr, admin = %running.admin_addr, "cutover is serving");
+    running.stop_on(shutdown_signal());
+    running.wait().await;
+    tracing::info!("drained; bye");
+    Ok(())
+}
+
+async fn mock(args: cutover::mock::MockArgs) -> anyhow::Result<()> {
+    let listen = args.listen.clone();
+    let config = args.into_config()?;
+    let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, name = %config.name, "mock upstream is serving");
+    cutover::mock::run(listener, config, shutdown_signal()).await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+}

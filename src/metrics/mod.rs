@@ -1,0 +1,186 @@
+//! Counters and histograms of the request path, kept in atomics with every label set
+//! fixed at start-up (route × arm, upstream), and rendered in the Prometheus text format.
+//! Labels are bounded by the configuration; nothing here is keyed by path or user.
+
+mod histogram;
+mod render;
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+pub use histogram::{DURATION_BUCKETS, Histogram, TTFT_BUCKETS};
+pub use render::{RouteGauges, render};
+
+use crate::config::Config;
+
+/// Which side of the split a request was sent to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Primary = 0,
+    Candidate = 1,
+    /// A mirrored copy of a primary request sent to the candidate.
+    Shadow = 2,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Primary, Role::Candidate, Role::Shadow];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Candidate => "candidate",
+            Role::Shadow => "shadow",
+        }
+    }
+}
+
+/// How one attempt on one upstream ended, for `cutover_requests_total{outcome}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok = 0,
+    /// A 4xx other than 408/429: tracked per arm, since a candidate rejecting what the
+    /// primary accepts is a regression.
+    ClientError = 1,
+    /// Connect error, timeout, 5xx, 429, 408, or a stream broken midway.
+    UpstreamError = 2,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Ok, Outcome::ClientError, Outcome::UpstreamError];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::ClientError => "client_error",
+            Outcome::UpstreamError => "upstream_error",
+        }
+    }
+}
+
+/// Why an attempt failed, for the `reason` label of fallbacks and retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    Connect = 0,
+    Timeout = 1,
+    Status5xx = 2,
+    Status429 = 3,
+    Status408 = 4,
+    Status4xx = 5,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 6] = [
+        FailureReason::Connect,
+        FailureReason::Timeout,
+        FailureReason::Status5xx,
+        FailureReason::Status429,
+        FailureReason::Status408,
+        FailureReason::Status4xx,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Connect => "connect",
+            FailureReason::Timeout => "timeout",
+            FailureReason::Status5xx => "5xx",
+            FailureReason::Status429 => "429",
+            FailureReason::Status408 => "408",
+            FailureReason::Status4xx => "4xx",
+        }
+    }
+}
+
+/// The series of one arm (route × role) and the upstream behind it.
+#[derive(Debug)]
+pub struct ArmMetrics {
+    pub upstream: String,
+    outcomes: [AtomicU64; 3],
+    pub duration: Histogram,
+    pub ttft: Histogram,
+}
+
+impl ArmMetrics {
+    fn new(upstream: String) -> ArmMetrics {
+        ArmMetrics {
+            upstream,
+            outcomes: Default::default(),
+            duration: Histogram::new(DURATION_BUCKETS),
+            ttft: Histogram::new(TTFT_BUCKETS),
+        }
+    }
+
+    /// Records one finished attempt.
+    pub fn record(&self, outcome: Outcome, duration: Duration, ttft: Option<Duration>) {
+        self.outcomes[outcome as usize].fetch_add(1, Relaxed);
+        self.duration.observe(duration);
+        if let Some(ttft) = ttft {
+            self.ttft.observe(ttft);
+        }
+    }
+
+    pub fn count(&self, outcome: Outcome) -> u64 {
+        self.outcomes[outcome as usize].load(Relaxed)
+    }
+}
+
+#[derive(Debug)]
+pub struct RouteMetrics {
+    pub name: String,
+    /// Indexed by `Role`; `None` for the candidate and shadow arms of a route without one.
+    arms: [Option<ArmMetrics>; 3],
+    /// `[from role][reason]`: fallbacks from the primary (to the candidate) and from the candidate.
+    fallbacks: [[AtomicU64; 6]; 2],
+}
+
+impl RouteMetrics {
+    pub fn arm(&self, role: Role) -> Option<&ArmMetrics> {
+        self.arms[role as usize].as_ref()
+    }
+
+    pub fn record_fallback(&self, from: Role, reason: FailureReason) {
+        if let Some(row) = self.fallbacks.get(from as usize) {
+            row[reason as usize].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn fallbacks(&self, from: Role, reason: FailureReason) -> u64 {
+        self.fallbacks.get(from as usize).map_or(0, |row| row[reason as usize].load(Relaxed))
+    }
+}
+
+/// Every series of the gateway, indexed like `Config::routes`.
+#[derive(Debug)]
+pub struct Metrics {
+    routes: Box<[RouteMetrics]>,
+}
+
+impl Metrics {
+    pub fn new(config: &Config) -> Metrics {
+        let routes = config
+            .routes
+            .iter()
+            .map(|route| {
+                let name = |index: usize| config.upstreams[index].name.clone();
+                let candidate = route.candidate.map(name);
+                RouteMetrics {
+                    name: route.name.clone(),
+                    arms: [
+                        Some(ArmMetrics::new(name(route.primary))),
+                        candidate.clone().map(ArmMetrics::new),
+                        candidate.map(ArmMetrics::new),
+                    ],
+                    fallbacks: Default::default(),
+                }
+            })
+            .collect();
+        Metrics { routes }
+    }
+
+    pub fn route(&self, index: usize) -> &RouteMetrics {
+        &self.routes[index]
+    }
+
+    pub fn routes(&self) -> &[RouteMetrics] {
+        &self.routes
+    }
+}

@@ -1,0 +1,79 @@
+//! The Prometheus text exposition of `Metrics` and the rollout gauges.
+
+use std::fmt::Write;
+
+use super::{FailureReason, Histogram, Metrics, Outcome, Role};
+
+/// The gauges that live outside `Metrics`: one per route, in route order.
+pub struct RouteGauges {
+    pub weight_percent: f64,
+    pub step: u32,
+}
+
+/// Renders every series. Writing into a `String` cannot fail, hence the ignored results.
+pub fn render(metrics: &Metrics, gauges: &[RouteGauges]) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    header(&mut out, "cutover_requests_total", "counter", "Attempts on an upstream, by how they ended.");
+    for route in metrics.routes() {
+        for role in Role::ALL {
+            let Some(arm) = route.arm(role) else { continue };
+            for outcome in Outcome::ALL {
+                let _ = writeln!(
+                    out,
+                    "cutover_requests_total{{route=\"{}\",upstream=\"{}\",role=\"{}\",outcome=\"{}\"}} {}",
+                    route.name, arm.upstream, role.as_str(), outcome.as_str(), arm.count(outcome)
+                );
+            }
+        }
+    }
+    let histograms: [(&str, &str, fn(&super::ArmMetrics) -> &Histogram); 2] = [
+        ("cutover_request_duration_seconds", "Whole request time per attempt (streams: to the last byte).", |arm| &arm.duration),
+        ("cutover_ttft_seconds", "Streams: time to the first content chunk.", |arm| &arm.ttft),
+    ];
+    for (name, help, pick) in histograms {
+        header(&mut out, name, "histogram", help);
+        for route in metrics.routes() {
+            for role in Role::ALL {
+                let Some(arm) = route.arm(role) else { continue };
+                let labels = format!("route=\"{}\",upstream=\"{}\",role=\"{}\"", route.name, arm.upstream, role.as_str());
+                histogram(&mut out, name, &labels, pick(arm));
+            }
+        }
+    }
+    header(&mut out, "cutover_fallbacks_total", "counter", "Requests answered by the other upstream after a failure.");
+    for route in metrics.routes() {
+        for (from, to) in [(Role::Candidate, Role::Primary), (Role::Primary, Role::Candidate)] {
+            let (Some(from_arm), Some(to_arm)) = (route.arm(from), route.arm(to)) else { continue };
+            for reason in FailureReason::ALL {
+                let _ = writeln!(
+                    out,
+                    "cutover_fallbacks_total{{route=\"{}\",from=\"{}\",to=\"{}\",reason=\"{}\"}} {}",
+                    route.name, from_arm.upstream, to_arm.upstream, reason.as_str(), route.fallbacks(from, reason)
+                );
+            }
+        }
+    }
+    header(&mut out, "cutover_rollout_weight_percent", "gauge", "Share of users sent to the candidate.");
+    for (route, gauge) in metrics.routes().iter().zip(gauges) {
+        let _ = writeln!(out, "cutover_rollout_weight_percent{{route=\"{}\"}} {}", route.name, gauge.weight_percent);
+    }
+    header(&mut out, "cutover_rollout_step", "gauge", "Index of the current rollout step (0-based).");
+    for (route, gauge) in metrics.routes().iter().zip(gauges) {
+        let _ = writeln!(out, "cutover_rollout_step{{route=\"{}\"}} {}", route.name, gauge.step);
+    }
+    out
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn histogram(out: &mut String, name: &str, labels: &str, histogram: &Histogram) {
+    let (cumulative, total) = histogram.cumulative();
+    for (bound, count) in histogram.bounds().iter().zip(cumulative) {
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {count}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {total}");
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", histogram.sum_seconds());
+    let _ = writeln!(out, "{name}_count{{{labels}}} {total}");
+}

@@ -1,0 +1,132 @@
+//! What a mock upstream simulates: its identity, pacing, credentials, models and faults,
+//! and the errors raised while building that from flags or specs.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::faults::FaultRule;
+
+/// Models listed by `GET /v1/models` unless configured otherwise.
+pub const DEFAULT_MODELS: [&str; 4] = ["gpt-4.1", "gpt-4.1-mini", "gpt-4o", "text-embedding-3-small"];
+
+/// Content chunks (and completion tokens) per answer unless configured otherwise.
+pub const DEFAULT_ANSWER_TOKENS: usize = 16;
+
+/// How a mock upstream behaves. Built with `Default` and the `with_*` methods.
+#[derive(Clone)]
+pub struct MockConfig {
+    /// Returned in the `x-mock-name` header, in `system_fingerprint` (`fp_<name>`) and in
+    /// the answer text, so a test can tell which upstream answered.
+    pub name: String,
+    /// Non-streamed: delay before the response. Streamed: delay before the headers.
+    pub latency: Duration,
+    /// Streamed: delay between the headers (and role chunk) and the first content chunk.
+    pub ttft: Duration,
+    /// Streamed: delay between content chunks.
+    pub chunk_gap: Duration,
+    /// Content chunks per streamed answer, and `completion_tokens` of every answer.
+    pub answer_tokens: usize,
+    /// When set, requests must carry `Authorization: Bearer <key>`.
+    pub api_key: Option<String>,
+    /// Served by `GET /v1/models`; chat requests accept any model regardless.
+    pub models: Vec<String>,
+    /// Tried in order for every inference request; see [`FaultRule`].
+    pub faults: Vec<FaultRule>,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            name: "mock".to_owned(),
+            latency: Duration::ZERO,
+            ttft: Duration::ZERO,
+            chunk_gap: Duration::ZERO,
+            answer_tokens: DEFAULT_ANSWER_TOKENS,
+            api_key: None,
+            models: DEFAULT_MODELS.iter().map(|&m| m.to_owned()).collect(),
+            faults: Vec::new(),
+        }
+    }
+}
+
+impl MockConfig {
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    pub fn with_ttft(mut self, ttft: Duration) -> Self {
+        self.ttft = ttft;
+        self
+    }
+
+    pub fn with_chunk_gap(mut self, chunk_gap: Duration) -> Self {
+        self.chunk_gap = chunk_gap;
+        self
+    }
+
+    pub fn with_answer_tokens(mut self, answer_tokens: usize) -> Self {
+        self.answer_tokens = answer_tokens;
+        self
+    }
+
+    pub fn with_api_key(mut self, api_key: impl Into<String>) -> Self {
+        self.api_key = Some(api_key.into());
+        self
+    }
+
+    pub fn with_models<I, M>(mut self, models: I) -> Self
+    where
+        I: IntoIterator<Item = M>,
+        M: Into<String>,
+    {
+        self.models = models.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Replaces the fault rules.
+    pub fn with_faults(mut self, faults: Vec<FaultRule>) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Appends one fault rule after the existing ones.
+    pub fn with_fault(mut self, fault: FaultRule) -> Self {
+        self.faults.push(fault);
+        self
+    }
+}
+
+// By hand so that a key read from the environment never lands in a log line.
+impl fmt::Debug for MockConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockConfig")
+            .field("name", &self.name)
+            .field("latency", &self.latency)
+            .field("ttft", &self.ttft)
+            .field("chunk_gap", &self.chunk_gap)
+            .field("answer_tokens", &self.answer_tokens)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("models", &self.models)
+            .field("faults", &self.faults)
+            .finish()
+    }
+}
+
+/// A mock configuration that cannot be built; each message names the bad value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MockError {
+    #[error("invalid fault spec {spec:?}: {reason}")]
+    InvalidFault { spec: String, reason: String },
+    #[error("invalid --error-rate {0}: expected a share between 0 and 1")]
+    InvalidErrorRate(f64),
+    #[error("--api-key-env {var}: {reason}")]
+    ApiKeyEnv { var: String, reason: &'static str },
+    #[error("invalid --name {0:?}: use visible ASCII characters only (it is sent as a header)")]
+    InvalidName(String),
+}

@@ -1,0 +1,30 @@
+//! The simulated OpenAI-compatible upstream (`cutover mock`): a real HTTP server that
+//! answers chat, legacy completions, embeddings and model listings the way OpenAI does,
+//! with configurable pacing and injected faults, for tests, benchmarks and the demo.
+//!
+//! Every request is counted (see [`MockServer::calls`]) and recorded
+//! ([`MockServer::last_request`]); then the API key is checked; then, for inference
+//! endpoints only, at most one [`FaultRule`] fires and the configured latency passes.
+//! `GET /v1/models` is never faulted nor delayed.
+
+mod args;
+mod chat;
+mod completions;
+mod config;
+mod embeddings;
+mod faults;
+mod reply;
+mod runtime;
+mod server;
+mod state;
+mod stream;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use args::MockArgs;
+pub use config::{DEFAULT_ANSWER_TOKENS, DEFAULT_MODELS, MockConfig, MockError};
+pub use faults::{FAULT_NAMES, FaultKind, FaultRule};
+pub use server::{MockServer, run};
+pub use state::RecordedRequest;

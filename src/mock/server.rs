@@ -1,0 +1,245 @@
+//! The mock as an HTTP service: routing, the steps every request goes through (count,
+//! record, authenticate, fault, latency), and the in-process handle tests drive.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::Service;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::config::MockConfig;
+use super::faults::{FaultKind, FaultRule, FaultSet};
+use super::runtime::{Runtime, error_json};
+use super::state::{Endpoint, RecordedRequest, State};
+use super::{chat, completions, embeddings, reply};
+use crate::net::body::{BoxBody, BoxError, json};
+use crate::net::serve::{DEFAULT_DRAIN_TIMEOUT, serve};
+
+/// A mock upstream running in this process, for tests.
+///
+/// Dropping it stops the server too; [`MockServer::shutdown`] also waits for the drain.
+pub struct MockServer {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl MockServer {
+    /// Binds `127.0.0.1:0` and serves `config` there.
+    pub async fn start(config: MockConfig) -> std::io::Result<MockServer> {
+        let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+        Ok(MockServer::start_on(listener, config).await)
+    }
+
+    /// Serves `config` on `listener` from a spawned task.
+    pub async fn start_on(listener: TcpListener, config: MockConfig) -> MockServer {
+        let addr = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let state = Arc::new(State::new(Runtime::new(&config)));
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(serve_state(listener, state.clone(), async move {
+            // A dropped handle stops the server as well.
+            let _ = stopped.await;
+        }));
+        MockServer { addr, state, stop, task }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/v1`, what an OpenAI client takes as its base URL.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Requests received so far, on every path, faulted ones included.
+    pub fn calls(&self) -> u64 {
+        self.state.calls()
+    }
+
+    /// Requests received so far on `path` (`/v1/models` includes `/v1/models/{id}`). Paths
+    /// the mock does not serve share one counter.
+    pub fn calls_to(&self, path: &str) -> u64 {
+        self.state.calls_to(Endpoint::of(path))
+    }
+
+    pub fn last_request(&self) -> Option<RecordedRequest> {
+        self.state.last_request()
+    }
+
+    /// Replaces the fault rules from the next request on; limits start over.
+    pub fn set_faults(&self, faults: Vec<FaultRule>) {
+        let faults = Arc::new(FaultSet::new(&faults));
+        self.state.runtime.rcu(|runtime| Runtime { faults: faults.clone(), ..Runtime::clone(runtime) });
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.runtime.rcu(|runtime| Runtime { latency, ..Runtime::clone(runtime) });
+    }
+
+    /// Stops accepting, ends hung faults, and waits for in-flight requests to finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Serves a mock with `config` on `listener` until `shutdown` resolves, then drains.
+pub async fn run(listener: TcpListener, config: MockConfig, shutdown: impl Future<Output = ()>) {
+    serve_state(listener, Arc::new(State::new(Runtime::new(&config))), shutdown).await;
+}
+
+async fn serve_state(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
+    let stopping = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Stalled streams and unanswered requests would otherwise hold the drain.
+        stopping.stopping.send_replace(true);
+    };
+    serve(listener, MockService { state }, shutdown, DEFAULT_DRAIN_TIMEOUT).await;
+}
+
+#[derive(Clone)]
+struct MockService {
+    state: Arc<State>,
+}
+
+type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<BoxBody>, BoxError>> + Send>>;
+
+impl Service<Request<Incoming>> for MockService {
+    type Response = Response<BoxBody>;
+    type Error = BoxError;
+    type Future = ResponseFuture;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        Box::pin(handle(self.state.clone(), request))
+    }
+}
+
+const MODEL_PREFIX: &str = "/v1/models/";
+
+/// What one request is, decided from its method and path.
+enum Route {
+    Chat,
+    Completions,
+    Embeddings,
+    ModelList,
+    Model(Option<Bytes>),
+    NotFound(String),
+}
+
+impl Route {
+    fn of(method: &Method, path: &str, runtime: &Runtime) -> Route {
+        match (method, path) {
+            (&Method::POST, "/v1/chat/completions") => Route::Chat,
+            (&Method::POST, "/v1/completions") => Route::Completions,
+            (&Method::POST, "/v1/embeddings") => Route::Embeddings,
+            (&Method::GET, "/v1/models") => Route::ModelList,
+            (&Method::GET, _) if path.starts_with(MODEL_PREFIX) => {
+                Route::Model(runtime.model(&path[MODEL_PREFIX.len()..]))
+            }
+            _ => Route::NotFound(format!("Invalid URL ({method} {path})")),
+        }
+    }
+}
+
+async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<BoxBody>, BoxError> {
+    state.count(Endpoint::of(request.uri().path()));
+    let runtime = state.runtime.load_full();
+    let id = state.next_id();
+    let (parts, body) = request.into_parts();
+    let route = Route::of(&parts.method, parts.uri.path(), &runtime);
+    let authorized = runtime.authorized(parts.headers.get(http::header::AUTHORIZATION));
+    // A body that fails mid-read means the client is gone: nobody to answer.
+    let body = body.collect().await?.to_bytes();
+    state.record(parts, body.clone());
+    let ctx = Ctx { state, runtime, id };
+    let mut response = if authorized {
+        dispatch(&ctx, route, body).await?
+    } else {
+        json(StatusCode::UNAUTHORIZED, ctx.runtime.errors.unauthorized.clone())
+    };
+    let headers = response.headers_mut();
+    if let Ok(request_id) = HeaderValue::from_str(&format!("req_{}", ctx.id)) {
+        headers.insert("x-request-id", request_id);
+    }
+    headers.insert("x-mock-name", ctx.runtime.name_header.clone());
+    Ok(response)
+}
+
+async fn dispatch(ctx: &Ctx, route: Route, body: Bytes) -> Result<Response<BoxBody>, BoxError> {
+    match route {
+        Route::Chat => chat::handle(ctx, &body).await,
+        Route::Completions => completions::handle(ctx, &body).await,
+        Route::Embeddings => embeddings::handle(ctx, &body).await,
+        Route::ModelList => Ok(json(StatusCode::OK, ctx.runtime.model_list.clone())),
+        Route::Model(Some(model)) => Ok(json(StatusCode::OK, model)),
+        Route::Model(None) => Ok(json(
+            StatusCode::NOT_FOUND,
+            error_json("The model does not exist.", "invalid_request_error", Some("model"), Some("model_not_found")),
+        )),
+        Route::NotFound(message) => {
+            Ok(json(StatusCode::NOT_FOUND, error_json(&message, "invalid_request_error", None, None)))
+        }
+    }
+}
+
+/// One request's view of the server.
+pub(super) struct Ctx {
+    pub state: Arc<State>,
+    pub runtime: Arc<Runtime>,
+    /// Hex id of this request, shared by `x-request-id` and the answer's ids.
+    pub id: String,
+}
+
+impl Ctx {
+    /// Draws the fault for an inference request and plays its part before the answer:
+    /// an error response (`Ok(Some)`), a dropped connection (`Err`), or the configured
+    /// latency (`Ok(None)`, answer now; stream faults are applied by the stream).
+    pub(super) async fn before_answer(
+        &self,
+        streamed: bool,
+    ) -> Result<(Option<FaultKind>, Option<Response<BoxBody>>), BoxError> {
+        let fault = self.runtime.faults.pick(streamed);
+        match fault {
+            Some(FaultKind::ResetBeforeHeaders) => return Err("simulated reset before headers".into()),
+            Some(FaultKind::NoAnswer) => {
+                let mut stopping = self.state.stopping.subscribe();
+                tokio::select! {
+                    () = tokio::time::sleep(super::stream::HANG) => {}
+                    _ = stopping.wait_for(|stopping| *stopping) => {}
+                }
+                return Err("simulated request never answered".into());
+            }
+            Some(kind) => {
+                if let Some(response) = reply::fault_response(&self.runtime, kind) {
+                    return Ok((fault, Some(response)));
+                }
+            }
+            None => {}
+        }
+        let mut delay = self.runtime.latency;
+        if let (false, Some(FaultKind::SlowFirstToken(extra))) = (streamed, fault) {
+            delay += extra;
+        }
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        Ok((fault, None))
+    }
+}
+
+/// Seconds since the epoch, for `created`.
+pub(super) fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,160 @@
+//! Streamed answers: a task paces the SSE events of one response into a channel that the
+//! response body reads, applying the stream faults on the way.
+//!
+//! A task rather than a state-machine body so that pacing and faults read as a plain
+//! sequence; it ends as soon as the client goes away (the channel closes).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body::Frame;
+use http_body_util::BodyExt;
+use tokio::sync::{mpsc, watch};
+
+use super::faults::FaultKind;
+use crate::net::body::{BoxBody, BoxError};
+
+/// How long "forever" lasts for stalls and unanswered requests.
+pub(super) const HANG: Duration = Duration::from_secs(3600);
+
+const MALFORMED: &[u8] = b"data: {\"choices\": [tru\n\n";
+const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// The events of one streamed answer, in order.
+pub(super) struct StreamPlan {
+    /// Sent right after the headers (the role chunk).
+    pub head: Vec<Bytes>,
+    /// Content (or tool-call) chunks: the first after `ttft`, then one per `chunk_gap`.
+    pub body: Vec<Bytes>,
+    /// Finish and usage chunks, sent right after the last content chunk; `[DONE]` follows.
+    pub tail: Vec<Bytes>,
+}
+
+/// Pacing and misbehaviour of one stream.
+pub(super) struct Pacing {
+    pub ttft: Duration,
+    pub chunk_gap: Duration,
+    pub fault: Option<FaultKind>,
+    /// Turns true when the server shuts down, to end stalls.
+    pub stopping: watch::Receiver<bool>,
+}
+
+/// A `200 text/event-stream` response whose body is `plan`, paced by a spawned task.
+pub(super) fn response(plan: StreamPlan, pacing: Pacing) -> Response<BoxBody> {
+    // Small: the task should feel the client's pace, not run ahead of it.
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(pump(Pump { tx, stopping: pacing.stopping.clone() }, plan, pacing));
+    let mut response = Response::new(ChannelBody { rx }.boxed_unsync());
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+type Item = Result<Frame<Bytes>, BoxError>;
+
+/// A body yielding what the pump task sends, one frame per event.
+struct ChannelBody {
+    rx: mpsc::Receiver<Item>,
+}
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+struct Pump {
+    tx: mpsc::Sender<Item>,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Pump {
+    /// Sends one event; false once the client has gone.
+    async fn send(&self, event: Bytes) -> bool {
+        self.tx.send(Ok(Frame::data(event))).await.is_ok()
+    }
+
+    /// Makes the body fail, so hyper aborts the response without its terminating chunk.
+    async fn abort(&self, why: &'static str) {
+        let _ = self.tx.send(Err(why.into())).await;
+    }
+
+    /// Waits `delay`; false if the client went away meanwhile.
+    async fn pause(&self, delay: Duration) -> bool {
+        if delay.is_zero() {
+            return !self.tx.is_closed();
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => true,
+            () = self.tx.closed() => false,
+        }
+    }
+
+    /// Goes silent until the client leaves, the server stops, or [`HANG`] passes.
+    async fn stall(&mut self) {
+        tokio::select! {
+            () = tokio::time::sleep(HANG) => {}
+            () = self.tx.closed() => {}
+            _ = self.stopping.wait_for(|stopping| *stopping) => {}
+        }
+    }
+}
+
+async fn pump(mut pump: Pump, plan: StreamPlan, pacing: Pacing) {
+    for event in plan.head {
+        if !pump.send(event).await {
+            return;
+        }
+    }
+    let fault = pacing.fault;
+    let count = plan.body.len();
+    // "A few" content chunks before a cut or a stall, fewer for short answers.
+    let break_at = (count / 2).clamp(count.min(1), 3);
+    let mut body = plan.body.into_iter();
+    for i in 0..=count {
+        let delay = match (i, fault) {
+            (0, Some(FaultKind::SlowFirstToken(extra))) => pacing.ttft + extra,
+            (0, _) => pacing.ttft,
+            _ if i == count => Duration::ZERO,
+            _ => pacing.chunk_gap,
+        };
+        if !pump.pause(delay).await {
+            return;
+        }
+        if i == break_at {
+            match fault {
+                Some(FaultKind::StreamCut) => return pump.abort("simulated stream cut").await,
+                Some(FaultKind::StreamStall) => {
+                    pump.stall().await;
+                    return pump.abort("simulated stall ended").await;
+                }
+                _ => {}
+            }
+        }
+        if i == count / 2 && fault == Some(FaultKind::MalformedChunk) && !pump.send(Bytes::from_static(MALFORMED)).await
+        {
+            return;
+        }
+        if let Some(event) = body.next()
+            && !pump.send(event).await
+        {
+            return;
+        }
+    }
+    for event in plan.tail {
+        if !pump.send(event).await {
+            return;
+        }
+    }
+    if fault != Some(FaultKind::NoDone) {
+        pump.send(Bytes::from_static(DONE)).await;
+    }
+}

@@ -1,0 +1,31 @@
+//! Response bodies: the boxed body type every listener answers with, and builders for
+//! the small JSON and text answers the gateway composes itself.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+
+/// The error type carried by bodies and services.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One body type for all responses, whether composed in memory or streamed from an upstream.
+pub type BoxBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// A body holding `bytes` in full.
+pub fn full(bytes: impl Into<Bytes>) -> BoxBody {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+}
+
+/// A response with `status`, a `content-type` and a body held in memory.
+pub fn response(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<BoxBody> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// A JSON response with `status`.
+pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<BoxBody> {
+    response(status, "application/json", body)
+}

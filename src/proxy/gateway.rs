@@ -1,0 +1,96 @@
+//! The gateway's runtime: the configuration with everything derived from it that the
+//! request path needs ready-made (clients, header values, hash seeds), and the shared
+//! metrics and live rollout state. Built once; immutable afterwards.
+
+use std::sync::Arc;
+
+use http::HeaderValue;
+
+use super::client::{self, UpstreamClient};
+use super::split;
+use crate::config::{Config, Route};
+use crate::metrics::Metrics;
+use crate::rollout::LiveState;
+
+pub(super) struct UpstreamRuntime {
+    pub client: UpstreamClient,
+    /// `Bearer <key>`, marked sensitive so that it never appears in debug output.
+    pub authorization: Option<HeaderValue>,
+    pub name_header: HeaderValue,
+}
+
+pub(super) struct RouteRuntime {
+    pub seed: u64,
+    pub name_header: HeaderValue,
+}
+
+pub struct Gateway {
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    pub live: Arc<LiveState>,
+    pub(super) upstreams: Box<[UpstreamRuntime]>,
+    pub(super) routes: Box<[RouteRuntime]>,
+    /// The route without `models`, which takes every model the others do not.
+    catch_all: Option<usize>,
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+impl Gateway {
+    pub fn new(config: Arc<Config>, metrics: Arc<Metrics>, live: Arc<LiveState>) -> Gateway {
+        let upstreams = config
+            .upstreams
+            .iter()
+            .map(|upstream| UpstreamRuntime {
+                client: client::build(upstream.timeouts.connect),
+                authorization: upstream.api_key.as_ref().and_then(|key| {
+                    let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).ok()?;
+                    value.set_sensitive(true);
+                    Some(value)
+                }),
+                name_header: header_value(&upstream.name),
+            })
+            .collect();
+        let routes = config
+            .routes
+            .iter()
+            .map(|route| RouteRuntime { seed: split::seed_for(&route.salt), name_header: header_value(&route.name) })
+            .collect();
+        let catch_all = config.routes.iter().position(|route| route.models.is_empty());
+        Gateway { config, metrics, live, upstreams, routes, catch_all }
+    }
+
+    /// The route for `model`: the first whose patterns match, else the catch-all. A request
+    /// without a model (e.g. `GET /v1/models`) goes to the catch-all or the first route.
+    pub fn route_for(&self, model: Option<&str>) -> Option<usize> {
+        let Some(model) = model else { return self.catch_all.or(Some(0)) };
+        self.config
+            .routes
+            .iter()
+            .position(|route| route.models.iter().any(|pattern| pattern.matches(model)))
+            .or(self.catch_all)
+    }
+
+    /// The bucket of a request on `route`, from its sticky key, or drawn at random.
+    pub fn bucket(&self, route_index: usize, route: &Route, key: Option<&[u8]>) -> u32 {
+        let Some(key) = key.filter(|key| !key.is_empty()) else { return split::random_bucket() };
+        let mut seed = self.routes[route_index].seed;
+        if let Some(interval) = route.rehash_interval {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            seed = split::rehashed_seed(seed, now.as_secs() / interval.as_secs().max(1));
+        }
+        split::bucket(seed, key)
+    }
+
+    pub fn gateway_keys_required(&self) -> bool {
+        !self.config.gateway_keys.is_empty()
+    }
+
+    /// The name of the gateway key `token` is, if any.
+    pub fn gateway_key_name(&self, token: &[u8]) -> Option<&str> {
+        self.config.gateway_keys.iter().find(|key| key.secret.matches(token)).map(|key| key.name.as_str())
+    }
+
+}

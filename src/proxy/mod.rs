@@ -1,0 +1,18 @@
+//! The request path: a client request is authenticated, read within the size limit,
+//! matched to a route, split to an arm by its sticky bucket, forwarded to that arm's
+//! upstream (falling back to the other before the first byte), and streamed back.
+
+mod client;
+mod error;
+mod forward;
+mod gateway;
+pub mod headers;
+mod request;
+mod response;
+mod service;
+pub mod split;
+pub mod sse;
+
+pub use error::{GatewayError, TransportError, stream_error_event};
+pub use gateway::Gateway;
+pub use service::ProxyService;

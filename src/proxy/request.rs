@@ -1,0 +1,135 @@
+//! What the gateway reads of a client request: the body (within the size limit) and,
+//! for JSON endpoints, the few fields it routes on — `model`, `user`, `stream` — found
+//! without building a JSON tree. The model is renamed by splicing bytes, so the rest of
+//! the body reaches the upstream exactly as the client wrote it.
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::error::GatewayError;
+
+/// The routing-relevant fields of a JSON request body.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RequestMeta {
+    pub model: Option<String>,
+    pub user: Option<String>,
+    pub stream: bool,
+    /// Byte range of the `model` value (quotes included) inside the body.
+    model_span: Option<(usize, usize)>,
+}
+
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    user: Option<&'a RawValue>,
+    #[serde(default)]
+    stream: Option<bool>,
+}
+
+/// Reads the whole request body, refusing more than `limit` bytes.
+pub async fn read_body(body: Incoming, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(GatewayError::BodyTooLarge { limit });
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge { limit }),
+        Err(error) => Err(GatewayError::BodyRead(error.to_string())),
+    }
+}
+
+/// Whether the request's body is JSON the gateway must understand.
+pub fn is_json_request(method: &http::Method, headers: &HeaderMap, body: &[u8]) -> bool {
+    if body.is_empty() || method == http::Method::GET {
+        return false;
+    }
+    // Multipart uploads (audio, files) are forwarded untouched.
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_none_or(|value| value.starts_with("application/json") || value.starts_with("text/plain"))
+}
+
+/// Parses the routing fields of a JSON body.
+pub fn parse_meta(body: &[u8]) -> Result<RequestMeta, GatewayError> {
+    // serde would also accept an array for a struct; the API takes objects only.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(GatewayError::BadJson("expected a JSON object".to_owned()));
+    }
+    let probe: Probe<'_> = serde_json::from_slice(body).map_err(|error| GatewayError::BadJson(error.to_string()))?;
+    let mut meta = RequestMeta { stream: probe.stream.unwrap_or(false), ..RequestMeta::default() };
+    if let Some(raw) = probe.model {
+        let model: String = serde_json::from_str(raw.get())
+            .map_err(|_| GatewayError::InvalidField { param: "model", message: "`model` must be a string".to_owned() })?;
+        let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+        meta.model_span = Some((start, start + raw.get().len()));
+        meta.model = Some(model);
+    }
+    if let Some(raw) = probe.user {
+        meta.user = serde_json::from_str::<String>(raw.get()).ok();
+    }
+    Ok(meta)
+}
+
+/// The body with its `model` replaced by `alias`, or the body itself when there is nothing
+/// to rename (a refcount, no copy).
+pub fn with_model(body: &Bytes, meta: &RequestMeta, alias: Option<&str>) -> Bytes {
+    let (Some(alias), Some((start, end))) = (alias, meta.model_span) else { return body.clone() };
+    let encoded = serde_json::to_string(alias).unwrap_or_default();
+    let mut rewritten = BytesMut::with_capacity(body.len() - (end - start) + encoded.len());
+    rewritten.extend_from_slice(&body[..start]);
+    rewritten.extend_from_slice(encoded.as_bytes());
+    rewritten.extend_from_slice(&body[end..]);
+    rewritten.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_model_user_and_stream_without_touching_the_rest() {
+        let body = Bytes::from_static(br#"{"messages":[{"role":"user","content":"hi"}], "model" : "gpt-4.1", "user":"u-1","stream":true}"#);
+        let meta = parse_meta(&body).unwrap();
+        assert_eq!(meta.model.as_deref(), Some("gpt-4.1"));
+        assert_eq!(meta.user.as_deref(), Some("u-1"));
+        assert!(meta.stream);
+        let renamed = with_model(&body, &meta, Some("relay/gpt-4.1"));
+        assert_eq!(
+            &renamed[..],
+            br#"{"messages":[{"role":"user","content":"hi"}], "model" : "relay/gpt-4.1", "user":"u-1","stream":true}"#
+        );
+    }
+
+    #[test]
+    fn escaped_model_names_are_decoded_and_replaced_whole() {
+        let body = Bytes::from_static(br#"{"model":"gpt-\u0034.1"}"#);
+        let meta = parse_meta(&body).unwrap();
+        assert_eq!(meta.model.as_deref(), Some("gpt-4.1"));
+        assert_eq!(&with_model(&body, &meta, Some("x\"y"))[..], br#"{"model":"x\"y"}"#);
+    }
+
+    #[test]
+    fn bad_json_and_non_string_models_are_client_errors() {
+        assert!(matches!(parse_meta(b"{\"model\": "), Err(GatewayError::BadJson(_))));
+        assert!(matches!(parse_meta(b"[1,2]"), Err(GatewayError::BadJson(_))));
+        assert!(matches!(parse_meta(br#"{"model": 4}"#), Err(GatewayError::InvalidField { param: "model", .. })));
+    }
+
+    #[test]
+    fn a_body_without_alias_is_shared_not_copied() {
+        let body = Bytes::from_static(br#"{"model":"gpt-4.1"}"#);
+        let meta = parse_meta(&body).unwrap();
+        assert_eq!(with_model(&body, &meta, None).as_ptr(), body.as_ptr());
+    }
+}

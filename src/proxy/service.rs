@@ -1,0 +1,98 @@
+//! The proxy's HTTP service: the pipeline from a client request to the forwarded answer,
+//! with the gateway's own failures turned into OpenAI-shaped errors at the end.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use http::{Request, Response, header};
+use hyper::body::Incoming;
+
+use super::error::GatewayError;
+use super::forward::{Exchange, forward};
+use super::gateway::Gateway;
+use super::request::{RequestMeta, is_json_request, parse_meta, read_body};
+use super::split;
+use crate::config::StickySource;
+use crate::metrics::Role;
+use crate::net::body::BoxBody;
+
+/// The proxy listener's service; cloning shares the gateway.
+#[derive(Clone)]
+pub struct ProxyService {
+    gateway: Arc<Gateway>,
+}
+
+impl ProxyService {
+    pub fn new(gateway: Arc<Gateway>) -> ProxyService {
+        ProxyService { gateway }
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for ProxyService {
+    type Response = Response<BoxBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<BoxBody>, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let gateway = self.gateway.clone();
+        Box::pin(async move {
+            let method = request.method().clone();
+            let path = request.uri().path().to_owned();
+            match handle(&gateway, request).await {
+                Ok(response) => Ok(response),
+                Err(error) => {
+                    tracing::info!(%method, %path, status = error.status().as_u16(), %error, "request refused");
+                    Ok(error.into_response())
+                }
+            }
+        })
+    }
+}
+
+async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Result<Response<BoxBody>, GatewayError> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    if path != "/v1" && !path.starts_with("/v1/") {
+        return Err(GatewayError::UnknownPath(path.to_owned()));
+    }
+    let token = bearer_token(&parts.headers);
+    let key_name = match (gateway.gateway_keys_required(), token) {
+        (false, _) => None,
+        (true, Some(token)) => Some(gateway.gateway_key_name(token).ok_or(GatewayError::Unauthorized)?),
+        (true, None) => return Err(GatewayError::Unauthorized),
+    };
+    let body = read_body(body, &parts.headers, gateway.config.server.max_body_bytes).await?;
+    let meta = if is_json_request(&parts.method, &parts.headers, &body) { parse_meta(&body)? } else { RequestMeta::default() };
+    let route_index = gateway
+        .route_for(meta.model.as_deref())
+        .ok_or_else(|| GatewayError::NoRoute(meta.model.clone().unwrap_or_default()))?;
+    let route = &gateway.config.routes[route_index];
+    let role = match route.candidate {
+        Some(_) => {
+            let sticky_key: Option<&[u8]> = match &route.sticky {
+                StickySource::Header(name) => parts.headers.get(name).map(|value| value.as_bytes()),
+                StickySource::BodyUser => meta.user.as_deref().map(str::as_bytes),
+                // With named keys the name identifies the client; an open gateway hashes
+                // whatever credential the client presented.
+                StickySource::GatewayKey => key_name.map(str::as_bytes).or(token),
+            };
+            let bucket = gateway.bucket(route_index, route, sticky_key);
+            let weight = gateway.live.route(route_index).weight_bp();
+            if split::is_candidate(bucket, weight) { Role::Candidate } else { Role::Primary }
+        }
+        None => Role::Primary,
+    };
+    let client_credentials = if gateway.gateway_keys_required() { None } else { parts.headers.get(header::AUTHORIZATION).cloned() };
+    let exchange = Exchange::new(gateway, route_index, parts, body, meta, client_credentials);
+    forward(&exchange, role).await
+}
+
+/// The token of an `Authorization: Bearer …` header.
+fn bearer_token(headers: &http::HeaderMap) -> Option<&[u8]> {
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let token = value.strip_prefix(b"Bearer ").or_else(|| value.strip_prefix(b"bearer "))?;
+    Some(token.trim_ascii())
+}
+

@@ -1,0 +1,91 @@
+//! The sticky split: a stable 64-bit hash of the route's salt and the sticky key picks
+//! one of 10,000 buckets; buckets below the weight (in basis points) go to the candidate.
+//! Raising the weight only adds buckets, so a user on the candidate stays there.
+
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+
+/// Number of buckets: weights have 0.01% resolution.
+pub const BUCKETS: u32 = 10_000;
+
+/// A route's hash seed, derived once from its salt. xxh3 is stable across releases and
+/// platforms, unlike `DefaultHasher`, so buckets survive upgrades.
+pub fn seed_for(salt: &str) -> u64 {
+    xxh3_64(salt.as_bytes())
+}
+
+/// The seed for a time window when `rehash_interval` reshuffles users every interval.
+pub fn rehashed_seed(seed: u64, window: u64) -> u64 {
+    xxh3_64_with_seed(&window.to_le_bytes(), seed)
+}
+
+/// The bucket of `key` under `seed`, in `0..BUCKETS`.
+pub fn bucket(seed: u64, key: &[u8]) -> u32 {
+    (xxh3_64_with_seed(key, seed) % u64::from(BUCKETS)) as u32
+}
+
+/// A bucket drawn at random, for requests without a sticky key.
+pub fn random_bucket() -> u32 {
+    fastrand::u32(..BUCKETS)
+}
+
+/// Whether `bucket` goes to the candidate at `weight_bp` basis points.
+pub fn is_candidate(bucket: u32, weight_bp: u32) -> bool {
+    bucket < weight_bp
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn buckets_are_stable_across_builds() {
+        // Pinned values: if these change, every user would move between arms on upgrade.
+        let seed = seed_for("default");
+        assert_eq!(bucket(seed, b"user-42"), bucket(seed_for("default"), b"user-42"));
+        assert_eq!(bucket(seed_for("default"), b"user-42"), PINNED_USER_42);
+    }
+    const PINNED_USER_42: u32 = 1493;
+
+    #[test]
+    fn zero_weight_sends_nobody_and_full_weight_everybody() {
+        for bucket in [0, 1, 5000, BUCKETS - 1] {
+            assert!(!is_candidate(bucket, 0));
+            assert!(is_candidate(bucket, BUCKETS));
+        }
+    }
+
+    #[test]
+    fn a_five_hundredths_percent_weight_takes_five_buckets() {
+        let taken = (0..BUCKETS).filter(|bucket| is_candidate(*bucket, 5)).count();
+        assert_eq!(taken, 5);
+    }
+
+    proptest! {
+        #[test]
+        fn weight_increase_keeps_existing_candidate_users(
+            key in proptest::collection::vec(any::<u8>(), 0..64),
+            salt in "[a-z]{1,12}",
+            low in 0u32..=BUCKETS,
+            raise in 0u32..=BUCKETS,
+        ) {
+            let high = (low + raise).min(BUCKETS);
+            let bucket = bucket(seed_for(&salt), &key);
+            if is_candidate(bucket, low) {
+                prop_assert!(is_candidate(bucket, high));
+            }
+        }
+
+        #[test]
+        fn share_of_100k_keys_is_within_one_point_of_the_weight(weight_bp in 0u32..=BUCKETS, salt in "[a-z]{1,12}") {
+            let seed = seed_for(&salt);
+            let on_candidate = (0..100_000u32)
+                .filter(|user| is_candidate(bucket(seed, format!("user-{user}").as_bytes()), weight_bp))
+                .count();
+            let share = on_candidate as f64 / 100_000.0 * 100.0;
+            let weight = f64::from(weight_bp) / 100.0;
+            prop_assert!((share - weight).abs() <= 1.0, "share {share}% at weight {weight}%");
+        }
+    }
+}

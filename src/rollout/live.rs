@@ -1,0 +1,62 @@
+//! The rollout state the request path reads: one set of atomics per route, so the
+//! split decision takes no lock. Writers (admin API, controller) persist first, then
+//! publish here.
+
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+
+use super::{Phase, RouteState};
+
+#[derive(Debug)]
+pub struct LiveRoute {
+    weight_bp: AtomicU32,
+    step: AtomicU32,
+    phase: AtomicU8,
+}
+
+impl LiveRoute {
+    pub fn weight_bp(&self) -> u32 {
+        self.weight_bp.load(Ordering::Relaxed)
+    }
+
+    pub fn step(&self) -> u32 {
+        self.step.load(Ordering::Relaxed)
+    }
+
+    pub fn phase(&self) -> Phase {
+        Phase::from_u8(self.phase.load(Ordering::Relaxed))
+    }
+
+    pub fn publish(&self, state: &RouteState) {
+        self.phase.store(state.phase as u8, Ordering::Relaxed);
+        self.step.store(state.step, Ordering::Relaxed);
+        self.weight_bp.store(state.weight_bp.min(10_000), Ordering::Release);
+    }
+}
+
+/// Live state of every route, indexed like `Config::routes`.
+#[derive(Debug)]
+pub struct LiveState {
+    routes: Box<[LiveRoute]>,
+}
+
+impl LiveState {
+    pub fn new(states: &[RouteState]) -> LiveState {
+        let routes = states
+            .iter()
+            .map(|state| {
+                let live = LiveRoute { weight_bp: AtomicU32::new(0), step: AtomicU32::new(0), phase: AtomicU8::new(0) };
+                live.publish(state);
+                live
+            })
+            .collect();
+        LiveState { routes }
+    }
+
+    pub fn route(&self, index: usize) -> &LiveRoute {
+        &self.routes[index]
+    }
+
+    pub fn routes(&self) -> &[LiveRoute] {
+        &self.routes
+    }
+}

@@ -1,0 +1,90 @@
+//! Rollout state: the phase, step and weight of each route, persisted in SQLite and
+//! published to the request path through atomics. Manual control (set-weight) lives here
+//! until the controller that drives the steps does.
+
+mod live;
+mod store;
+
+pub use live::{LiveRoute, LiveState};
+pub use store::{Event, Store, StoreError};
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The phase of a route's rollout, as `DESIGN.md` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Pending = 0,
+    Shadowing = 1,
+    Progressing = 2,
+    Paused = 3,
+    Promoted = 4,
+    RolledBack = 5,
+}
+
+impl Phase {
+    const ALL: [Phase; 6] =
+        [Phase::Pending, Phase::Shadowing, Phase::Progressing, Phase::Paused, Phase::Promoted, Phase::RolledBack];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "pending",
+            Phase::Shadowing => "shadowing",
+            Phase::Progressing => "progressing",
+            Phase::Paused => "paused",
+            Phase::Promoted => "promoted",
+            Phase::RolledBack => "rolled_back",
+        }
+    }
+
+    fn from_u8(value: u8) -> Phase {
+        Phase::ALL.get(usize::from(value)).copied().unwrap_or(Phase::Paused)
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Phase {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Phase, String> {
+        Phase::ALL.into_iter().find(|phase| phase.as_str() == text).ok_or_else(|| format!("unknown phase {text:?}"))
+    }
+}
+
+/// One route's persisted rollout state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteState {
+    pub route: String,
+    pub phase: Phase,
+    pub step: u32,
+    /// Candidate share in basis points (10_000 = 100%).
+    pub weight_bp: u32,
+    /// Unix milliseconds.
+    pub step_started_at: i64,
+    pub consecutive_failures: u32,
+}
+
+impl RouteState {
+    pub fn initial(route: &str, now_ms: i64) -> RouteState {
+        RouteState {
+            route: route.to_owned(),
+            phase: Phase::Pending,
+            step: 0,
+            weight_bp: 0,
+            step_started_at: now_ms,
+            consecutive_failures: 0,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, for persisted timestamps.
+pub fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}

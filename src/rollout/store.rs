@@ -1,0 +1,210 @@
+//! The SQLite state file (WAL): each route's rollout state and an append-only event log.
+//! A state change and its event are written in one transaction, so a `kill -9` leaves
+//! either both or neither. Calls block: async callers use `spawn_blocking`.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Phase, RouteState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state file {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("state file: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("state file: corrupt row for route {route:?}: {reason}")]
+    Corrupt { route: String, reason: String },
+}
+
+/// One row of the audit log: what changed, who did it, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub id: i64,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub route: String,
+    pub kind: String,
+    pub actor: String,
+    pub from_phase: String,
+    pub to_phase: String,
+    pub weight_percent: f64,
+    pub reason: String,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rollout_state (
+    route TEXT PRIMARY KEY,
+    phase TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    weight_bp INTEGER NOT NULL,
+    step_started_at INTEGER NOT NULL,
+    consecutive_failures INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    route TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    from_phase TEXT NOT NULL,
+    to_phase TEXT NOT NULL,
+    weight_bp INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_route ON events (route, id);
+";
+
+/// The state file. A std mutex, not tokio's: every call is short, synchronous and made
+/// from a blocking thread, never held across an await.
+pub struct Store {
+    connection: Mutex<Connection>,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_error = |source| StoreError::Open { path: path.display().to_string(), source };
+        let connection = Connection::open(path).map_err(open_error)?;
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+            .map_err(open_error)?;
+        connection.execute_batch(SCHEMA).map_err(open_error)?;
+        Ok(Store { connection: Mutex::new(connection) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (the transaction
+        // rolls back), so a poisoned lock is safe to take over.
+        self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The state of each route, creating `pending` rows for routes seen for the first time.
+    pub fn load_or_init(&self, routes: &[&str], now_ms: i64) -> Result<Vec<RouteState>, StoreError> {
+        let connection = self.lock();
+        let mut states = Vec::with_capacity(routes.len());
+        for route in routes {
+            let row = connection
+                .query_row(
+                    "SELECT phase, step, weight_bp, step_started_at, consecutive_failures FROM rollout_state WHERE route = ?1",
+                    params![route],
+                    |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+                )
+                .optional()?;
+            let state = match row {
+                Some((phase, step, weight_bp, step_started_at, consecutive_failures)) => RouteState {
+                    route: (*route).to_owned(),
+                    phase: phase.parse().map_err(|reason| StoreError::Corrupt { route: (*route).to_owned(), reason })?,
+                    step,
+                    weight_bp,
+                    step_started_at,
+                    consecutive_failures,
+                },
+                None => {
+                    let state = RouteState::initial(route, now_ms);
+                    write_state(&connection, &state)?;
+                    state
+                }
+            };
+            states.push(state);
+        }
+        Ok(states)
+    }
+
+    /// Writes `state` and its event in one transaction; returns the event as stored.
+    pub fn transition(
+        &self,
+        state: &RouteState,
+        from: Phase,
+        kind: &str,
+        actor: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Event, StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        write_state(&transaction, state)?;
+        transaction.execute(
+            "INSERT INTO events (at, route, kind, actor, from_phase, to_phase, weight_bp, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![now_ms, state.route, kind, actor, from.as_str(), state.phase.as_str(), state.weight_bp, reason],
+        )?;
+        let id = transaction.last_insert_rowid();
+        transaction.commit()?;
+        Ok(Event {
+            id,
+            at: now_ms,
+            route: state.route.clone(),
+            kind: kind.to_owned(),
+            actor: actor.to_owned(),
+            from_phase: from.as_str().to_owned(),
+            to_phase: state.phase.as_str().to_owned(),
+            weight_percent: f64::from(state.weight_bp) / 100.0,
+            reason: reason.to_owned(),
+        })
+    }
+
+    /// The latest `limit` events, newest first, optionally of one route.
+    pub fn events(&self, route: Option<&str>, limit: u32) -> Result<Vec<Event>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare(
+            "SELECT id, at, route, kind, actor, from_phase, to_phase, weight_bp, reason FROM events
+             WHERE ?1 IS NULL OR route = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![route, limit], |row| {
+            Ok(Event {
+                id: row.get(0)?,
+                at: row.get(1)?,
+                route: row.get(2)?,
+                kind: row.get(3)?,
+                actor: row.get(4)?,
+                from_phase: row.get(5)?,
+                to_phase: row.get(6)?,
+                weight_percent: f64::from(row.get::<_, u32>(7)?) / 100.0,
+                reason: row.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn write_state(connection: &Connection, state: &RouteState) -> Result<(), rusqlite::Error> {
+    connection.execute(
+        "INSERT INTO rollout_state (route, phase, step, weight_bp, step_started_at, consecutive_failures)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (route) DO UPDATE SET phase = ?2, step = ?3, weight_bp = ?4, step_started_at = ?5,
+             consecutive_failures = ?6",
+        params![state.route, state.phase.as_str(), state.step, state.weight_bp, state.step_started_at, state.consecutive_failures],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_and_events_survive_reopening_the_file() {
+        let dir = std::env::temp_dir().join(format!("cutover-store-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        {
+            let store = Store::open(&path).unwrap();
+            let mut state = store.load_or_init(&["default"], 1000).unwrap().remove(0);
+            assert_eq!(state.phase, Phase::Pending);
+            state.weight_bp = 1250;
+            state.phase = Phase::Paused;
+            store.transition(&state, Phase::Pending, "set_weight", "admin", "manual", 2000).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let state = store.load_or_init(&["default"], 9999).unwrap().remove(0);
+        assert_eq!((state.phase, state.weight_bp, state.step_started_at), (Phase::Paused, 1250, 1000));
+        let events = store.events(Some("default"), 10).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].weight_percent, 12.5);
+        assert_eq!(events[0].actor, "admin");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
