@@ -7,7 +7,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cutover", version, about = "Move LLM traffic from one OpenAI-compatible upstream to another, safely.")]
+#[command(
+    name = "cutover",
+    version,
+    about = "Move LLM traffic from one OpenAI-compatible upstream to another, safely."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,11 +35,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_max_level(log_level())
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_max_level(log_level()).with_target(false).with_writer(std::io::stderr).init();
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Serve { config } => run(serve(config)),
@@ -95,9 +95,10 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
 }
 
 async fn mock(args: cutover::mock::MockArgs) -> anyhow::Result<()> {
-    let listen = args.listen.clone();
+    let listen = args.listen;
     let config = args.into_config()?;
-    let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, name = %config.name, "mock upstream is serving");
     cutover::mock::run(listener, config, shutdown_signal()).await;
     Ok(())

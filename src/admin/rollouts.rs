@@ -44,7 +44,13 @@ struct ArmView {
 }
 
 impl RolloutControl {
-    pub fn new(config: Arc<Config>, metrics: Arc<Metrics>, live: Arc<LiveState>, store: Arc<Store>, states: Vec<RouteState>) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+        live: Arc<LiveState>,
+        store: Arc<Store>,
+        states: Vec<RouteState>,
+    ) -> Self {
         RolloutControl { config, metrics, live, store, states: Mutex::new(states) }
     }
 
@@ -53,7 +59,11 @@ impl RolloutControl {
     }
 
     fn route_index(&self, name: &str) -> Result<usize, ControlError> {
-        self.config.routes.iter().position(|route| route.name == name).ok_or_else(|| ControlError::UnknownRoute(name.to_owned()))
+        self.config
+            .routes
+            .iter()
+            .position(|route| route.name == name)
+            .ok_or_else(|| ControlError::UnknownRoute(name.to_owned()))
     }
 
     /// The JSON view of every route's rollout.
@@ -73,7 +83,13 @@ impl RolloutControl {
         let arm = |role: Role| {
             metrics.arm(role).map(|arm| {
                 let [ok, client_errors, upstream_errors] = Outcome::ALL.map(|outcome| arm.count(outcome));
-                ArmView { upstream: arm.upstream.clone(), requests: ok + client_errors + upstream_errors, ok, client_errors, upstream_errors }
+                ArmView {
+                    upstream: arm.upstream.clone(),
+                    requests: ok + client_errors + upstream_errors,
+                    ok,
+                    client_errors,
+                    upstream_errors,
+                }
             })
         };
         json!({

@@ -49,7 +49,10 @@ impl hyper::service::Service<Request<Incoming>> for AdminService {
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response<BoxBody> {
     let kind = if status.is_server_error() { "server_error" } else { "invalid_request_error" };
-    body::json(status, json!({"error": {"message": message.into(), "type": kind, "param": null, "code": null}}).to_string())
+    body::json(
+        status,
+        json!({"error": {"message": message.into(), "type": kind, "param": null, "code": null}}).to_string(),
+    )
 }
 
 fn ok_json(value: &impl serde::Serialize) -> Response<BoxBody> {
@@ -81,7 +84,7 @@ impl Admin {
             (&Method::GET, ["healthz"]) => body::json(StatusCode::OK, r#"{"status":"ok"}"#),
             (&Method::GET, ["metrics"]) => self.metrics_text(),
             (_, ["admin", ..]) => {
-                if let Err(refusal) = self.authorize(request.headers()) {
+                if let Some(refusal) = self.refusal(request.headers()) {
                     return refusal;
                 }
                 self.admin(request, &segments[1..]).await
@@ -100,22 +103,28 @@ impl Admin {
         body::response(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", render(&self.metrics, &gauges))
     }
 
-    fn authorize(&self, headers: &http::HeaderMap) -> Result<(), Response<BoxBody>> {
+    /// `None` when the request may proceed, else the refusal to send.
+    fn refusal(&self, headers: &http::HeaderMap) -> Option<Response<BoxBody>> {
         let Some(token) = &self.config.admin_token else {
-            return Err(error(StatusCode::UNAUTHORIZED, "the admin API is disabled: set admin.token_env in the config"));
+            return Some(error(
+                StatusCode::UNAUTHORIZED,
+                "the admin API is disabled: set admin.token_env in the config",
+            ));
         };
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
             .unwrap_or_default();
-        if token.matches(presented) { Ok(()) } else { Err(error(StatusCode::UNAUTHORIZED, "missing or wrong admin bearer token")) }
+        (!token.matches(presented)).then(|| error(StatusCode::UNAUTHORIZED, "missing or wrong admin bearer token"))
     }
 
     async fn admin(self: &Arc<Self>, request: Request<Incoming>, segments: &[&str]) -> Response<BoxBody> {
         let method = request.method().clone();
         match (&method, segments) {
             (&Method::GET, ["rollouts"]) => ok_json(&self.control.list()),
-            (&Method::GET, ["rollouts", route]) => self.control.get(route).map_or_else(Into::into, |view| ok_json(&view)),
+            (&Method::GET, ["rollouts", route]) => {
+                self.control.get(route).map_or_else(Into::into, |view| ok_json(&view))
+            }
             (&Method::POST, ["rollouts", route, "weight"]) => {
                 let route = (*route).to_owned();
                 let weight = match read_json::<WeightBody>(request).await {
@@ -132,7 +141,8 @@ impl Admin {
             }
             (&Method::GET, ["events"]) => {
                 let route = query_value(request.uri().query(), "route");
-                let limit = query_value(request.uri().query(), "limit").and_then(|limit| limit.parse().ok()).unwrap_or(100);
+                let limit =
+                    query_value(request.uri().query(), "limit").and_then(|limit| limit.parse().ok()).unwrap_or(100);
                 let control = self.control.clone();
                 let result = tokio::task::spawn_blocking(move || control.events(route.as_deref(), limit)).await;
                 match result {
@@ -155,9 +165,14 @@ async fn read_json<T: serde::de::DeserializeOwned>(request: Request<Incoming>) -
         Ok(collected) => collected.to_bytes(),
         Err(failure) => return Err(error(StatusCode::BAD_REQUEST, format!("cannot read the body: {failure}"))),
     };
-    serde_json::from_slice(&bytes).map_err(|failure| error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {failure}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|failure| error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {failure}")))
 }
 
 fn query_value(query: Option<&str>, key: &str) -> Option<String> {
-    query?.split('&').filter_map(|pair| pair.split_once('=')).find(|(name, _)| *name == key).map(|(_, value)| value.to_owned())
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| *name == key)
+        .map(|(_, value)| value.to_owned())
 }

@@ -67,15 +67,17 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
     };
     let text = std::fs::read_to_string(path).map_err(|error| fail(format!("cannot read the file: {error}")))?;
     let base_dir = path.parent().map(Path::to_owned).unwrap_or_default();
-    load_str(&text, &base_dir, |name| std::env::var(name).ok()).map_err(|problems| ConfigErrors {
-        file: path.to_owned(),
-        problems,
-    })
+    load_str(&text, &base_dir, |name| std::env::var(name).ok())
+        .map_err(|problems| ConfigErrors { file: path.to_owned(), problems })
 }
 
 /// Parses and validates configuration `text`; relative paths resolve against `base_dir`
 /// and `env` looks up the environment variables that hold secrets.
-pub fn load_str(text: &str, base_dir: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Config, Vec<ConfigProblem>> {
+pub fn load_str(
+    text: &str,
+    base_dir: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<ConfigProblem>> {
     let mut problems = Vec::new();
     let table: toml::Table = match text.parse() {
         Ok(table) => table,
@@ -118,8 +120,9 @@ fn split_sections(table: toml::Table, problems: &mut Vec<ConfigProblem>) -> Sect
             "notify" => sections.notify = listed_sections(value, &key, problems),
             _ => problems.push(ConfigProblem {
                 path: key.clone(),
-                message: "unknown section (expected server, auth, admin, state, upstreams, prices, routes, alerts or notify)"
-                    .to_owned(),
+                message:
+                    "unknown section (expected server, auth, admin, state, upstreams, prices, routes, alerts or notify)"
+                        .to_owned(),
             }),
         }
     }
@@ -140,7 +143,11 @@ fn section<T: DeserializeOwned>(value: toml::Value, path: &str, problems: &mut V
 }
 
 /// `[name.*]` tables, each deserialized on its own.
-fn named_sections<T: DeserializeOwned>(value: toml::Value, path: &str, problems: &mut Vec<ConfigProblem>) -> Vec<(String, T)> {
+fn named_sections<T: DeserializeOwned>(
+    value: toml::Value,
+    path: &str,
+    problems: &mut Vec<ConfigProblem>,
+) -> Vec<(String, T)> {
     let toml::Value::Table(table) = value else {
         problems.push(ConfigProblem { path: path.to_owned(), message: "expected a table".to_owned() });
         return Vec::new();
@@ -185,7 +192,10 @@ fn check_keys(table: &toml::Table, known: &[&[&str]], path: &str, problems: &mut
     for key in table.keys() {
         if !known.iter().any(|keys| keys.contains(&key.as_str())) {
             let expected = known.concat().join(", ");
-            problems.push(ConfigProblem { path: format!("{path}.{key}"), message: format!("unknown key (expected one of {expected})") });
+            problems.push(ConfigProblem {
+                path: format!("{path}.{key}"),
+                message: format!("unknown key (expected one of {expected})"),
+            });
         }
     }
 }

@@ -186,7 +186,14 @@ pub struct FallbackOn {
 
 impl Default for FallbackOn {
     fn default() -> Self {
-        FallbackOn { connect: true, timeout: true, status_5xx: true, status_429: true, status_408: true, status_4xx: false }
+        FallbackOn {
+            connect: true,
+            timeout: true,
+            status_5xx: true,
+            status_429: true,
+            status_408: true,
+            status_4xx: false,
+        }
     }
 }
 

@@ -9,22 +9,39 @@ use super::{Config, Criteria, FallbackMode, RolloutPlan, format_duration};
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let server = &self.server;
-        writeln!(f, "listeners: api {}  admin {}  (max body {} MiB, drain {})", server.listen, server.admin_listen,
-            server.max_body_bytes / (1024 * 1024), format_duration(server.drain_timeout))?;
+        writeln!(
+            f,
+            "listeners: api {}  admin {}  (max body {} MiB, drain {})",
+            server.listen,
+            server.admin_listen,
+            server.max_body_bytes / (1024 * 1024),
+            format_duration(server.drain_timeout)
+        )?;
         match self.gateway_keys.len() {
             0 => writeln!(f, "gateway keys: none — the gateway is open to anyone who reaches it")?,
-            n => writeln!(f, "gateway keys: {n} ({})", self.gateway_keys.iter().map(|key| key.name.as_str()).collect::<Vec<_>>().join(", "))?,
+            n => writeln!(
+                f,
+                "gateway keys: {n} ({})",
+                self.gateway_keys.iter().map(|key| key.name.as_str()).collect::<Vec<_>>().join(", ")
+            )?,
         }
         writeln!(f, "admin token: {}", if self.admin_token.is_some() { "set" } else { "none — /admin/* answers 401" })?;
         writeln!(f, "state: {}", self.state_path.display())?;
         writeln!(f, "\nupstreams:")?;
         for upstream in &self.upstreams {
             let timeouts = &upstream.timeouts;
-            let key = upstream.api_key_env.as_deref().map_or("no key".to_owned(), |variable| format!("key from ${variable}"));
+            let key =
+                upstream.api_key_env.as_deref().map_or("no key".to_owned(), |variable| format!("key from ${variable}"));
             writeln!(f, "  {:<12} {}  ({key})", upstream.name, upstream.base_url)?;
-            writeln!(f, "               timeouts: total {}, connect {}, first byte {}, first token {}, idle {}",
-                format_duration(timeouts.total), format_duration(timeouts.connect), format_duration(timeouts.first_byte),
-                format_duration(timeouts.first_token), format_duration(timeouts.idle))?;
+            writeln!(
+                f,
+                "               timeouts: total {}, connect {}, first byte {}, first token {}, idle {}",
+                format_duration(timeouts.total),
+                format_duration(timeouts.connect),
+                format_duration(timeouts.first_byte),
+                format_duration(timeouts.first_token),
+                format_duration(timeouts.idle)
+            )?;
             for (from, to) in &upstream.model_aliases {
                 writeln!(f, "               model {from} -> {to}")?;
             }
@@ -48,8 +65,13 @@ impl fmt::Display for Config {
                 FallbackMode::CandidateToPrimary => "candidate -> primary",
                 FallbackMode::Both => "both ways",
             };
-            writeln!(f, "    fallback {fallback} on {}; retries {}; shadow {:.0}%", route.fallback_on.names().join(", "),
-                route.retries, route.shadow * 100.0)?;
+            writeln!(
+                f,
+                "    fallback {fallback} on {}; retries {}; shadow {:.0}%",
+                route.fallback_on.names().join(", "),
+                route.retries,
+                route.shadow * 100.0
+            )?;
             if let Some(plan) = &route.rollout {
                 write_plan(f, plan)?;
             }
@@ -59,14 +81,27 @@ impl fmt::Display for Config {
 }
 
 fn write_plan(f: &mut fmt::Formatter<'_>, plan: &RolloutPlan) -> fmt::Result {
-    writeln!(f, "    rollout{}: every {}, {} consecutive failed checks -> {:?}", if plan.dry_run { " (dry-run)" } else { "" },
-        format_duration(plan.interval), plan.failure_limit, plan.on_failure)?;
+    writeln!(
+        f,
+        "    rollout{}: every {}, {} consecutive failed checks -> {:?}",
+        if plan.dry_run { " (dry-run)" } else { "" },
+        format_duration(plan.interval),
+        plan.failure_limit,
+        plan.on_failure
+    )?;
     for (index, step) in plan.steps.iter().enumerate() {
         let shadow = if step.shadow > 0.0 { format!(", shadow {:.0}%", step.shadow * 100.0) } else { String::new() };
-        writeln!(f, "      {}/{}: weight {}%{shadow}, at least {} and {} requests{}{}", index + 1, plan.steps.len(),
-            f64::from(step.weight_bp) / 100.0, format_duration(step.min_duration), step.min_requests,
+        writeln!(
+            f,
+            "      {}/{}: weight {}%{shadow}, at least {} and {} requests{}{}",
+            index + 1,
+            plan.steps.len(),
+            f64::from(step.weight_bp) / 100.0,
+            format_duration(step.min_duration),
+            step.min_requests,
             if step.min_users > 0 { format!(" and {} users", step.min_users) } else { String::new() },
-            criteria_summary(&step.criteria))?;
+            criteria_summary(&step.criteria)
+        )?;
     }
     Ok(())
 }

@@ -97,7 +97,10 @@ fn every_problem_is_reported_at_once_with_its_key_path() {
 #[test]
 fn misspelt_criteria_in_steps_are_errors_not_silently_ignored() {
     let found = problems(&FULL.replace("max_error_rate = 5.0", "max_eror_rate = 5.0"));
-    assert!(found.iter().any(|problem| problem.starts_with("routes[0].rollout.steps[1].max_eror_rate: unknown key")), "{found:#?}");
+    assert!(
+        found.iter().any(|problem| problem.starts_with("routes[0].rollout.steps[1].max_eror_rate: unknown key")),
+        "{found:#?}"
+    );
 }
 
 #[test]

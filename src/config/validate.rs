@@ -24,7 +24,11 @@ pub(super) struct Validator<'a> {
 }
 
 impl<'a> Validator<'a> {
-    pub fn new(base_dir: &'a Path, env: &'a dyn Fn(&str) -> Option<String>, problems: &'a mut Vec<ConfigProblem>) -> Self {
+    pub fn new(
+        base_dir: &'a Path,
+        env: &'a dyn Fn(&str) -> Option<String>,
+        problems: &'a mut Vec<ConfigProblem>,
+    ) -> Self {
         Validator { base_dir, env, problems }
     }
 
@@ -87,7 +91,8 @@ impl<'a> Validator<'a> {
         if !(max_body_mb > 0.0 && max_body_mb <= 1024.0) {
             self.problem("server.max_body_mb", format!("{max_body_mb} is not between 0 and 1024"));
         }
-        let drain_timeout = self.duration(raw.drain_timeout.as_deref(), "server.drain_timeout", Duration::from_secs(30));
+        let drain_timeout =
+            self.duration(raw.drain_timeout.as_deref(), "server.drain_timeout", Duration::from_secs(30));
         ServerConfig { listen, admin_listen, max_body_bytes: (max_body_mb * 1024.0 * 1024.0) as usize, drain_timeout }
     }
 
@@ -103,9 +108,12 @@ impl<'a> Validator<'a> {
 
     fn upstream(&mut self, name: &str, raw: &RawUpstream) -> Upstream {
         let path = format!("upstreams.{name}");
-        let api_key = raw.api_key_env.as_deref().and_then(|variable| self.secret(variable, &format!("{path}.api_key_env")));
+        let api_key =
+            raw.api_key_env.as_deref().and_then(|variable| self.secret(variable, &format!("{path}.api_key_env")));
         let defaults = Timeouts::default();
-        let mut duration = |key: &str, value: &Option<String>, default| self.duration(value.as_deref(), &format!("{path}.{key}"), default);
+        let mut duration = |key: &str, value: &Option<String>, default| {
+            self.duration(value.as_deref(), &format!("{path}.{key}"), default)
+        };
         let timeouts = Timeouts {
             total: duration("timeout", &raw.timeout, defaults.total),
             connect: duration("connect_timeout", &raw.connect_timeout, defaults.connect),
@@ -120,7 +128,10 @@ impl<'a> Validator<'a> {
             (uri.query().is_none()).then(|| (scheme, authority, uri.path().trim_end_matches('/').to_owned()))
         });
         let (scheme, authority, base_path) = parts.unwrap_or_else(|| {
-            self.problem(format!("{path}.base_url"), format!("{:?} is not an http(s) URL such as \"https://api.openai.com/v1\"", raw.base_url));
+            self.problem(
+                format!("{path}.base_url"),
+                format!("{:?} is not an http(s) URL such as \"https://api.openai.com/v1\"", raw.base_url),
+            );
             (http::uri::Scheme::HTTP, http::uri::Authority::from_static("invalid"), String::new())
         });
         let model_aliases = raw.models.iter().map(|(from, to)| (from.clone(), to.clone())).collect();
@@ -157,10 +168,13 @@ impl<'a> Validator<'a> {
             if !seen.insert(raw.name.clone()) {
                 self.problem(format!("{path}.name"), format!("route {:?} is defined twice", raw.name));
             }
-            if raw.models.is_none() {
-                if let Some(previous) = catch_all.replace(index) {
-                    self.problem(format!("{path}.models"), format!("routes[{previous}] already takes every model; give this route `models`"));
-                }
+            if raw.models.is_none()
+                && let Some(previous) = catch_all.replace(index)
+            {
+                self.problem(
+                    format!("{path}.models"),
+                    format!("routes[{previous}] already takes every model; give this route `models`"),
+                );
             }
             if let Some(route) = self.route(raw, names, &path) {
                 routes.push(Arc::new(route));
@@ -171,11 +185,13 @@ impl<'a> Validator<'a> {
 
     fn route(&mut self, raw: &RawRoute, names: &[&str], path: &str) -> Option<Route> {
         let primary = self.upstream_ref(&raw.primary, names, &format!("{path}.primary"));
-        let candidate = raw.candidate.as_deref().map(|name| self.upstream_ref(name, names, &format!("{path}.candidate")));
+        let candidate =
+            raw.candidate.as_deref().map(|name| self.upstream_ref(name, names, &format!("{path}.candidate")));
         if primary.is_some() && candidate.flatten() == primary {
             self.problem(format!("{path}.candidate"), "the candidate is the primary");
         }
-        let models: Vec<ModelPattern> = raw.models.iter().flatten().map(|pattern| ModelPattern::parse(pattern)).collect();
+        let models: Vec<ModelPattern> =
+            raw.models.iter().flatten().map(|pattern| ModelPattern::parse(pattern)).collect();
         if raw.models.as_ref().is_some_and(Vec::is_empty) {
             self.problem(format!("{path}.models"), "empty list: omit `models` to take every model");
         }
@@ -194,7 +210,10 @@ impl<'a> Validator<'a> {
         if !(0.0..=1.0).contains(&shadow) {
             self.problem(format!("{path}.shadow"), format!("{shadow} is not a share between 0.0 and 1.0"));
         }
-        let rehash_interval = raw.rehash_interval.as_deref().map(|text| self.duration(Some(text), &format!("{path}.rehash_interval"), Duration::ZERO));
+        let rehash_interval = raw
+            .rehash_interval
+            .as_deref()
+            .map(|text| self.duration(Some(text), &format!("{path}.rehash_interval"), Duration::ZERO));
         let rollout = raw.rollout.as_ref().and_then(|rollout| self.rollout(rollout, &format!("{path}.rollout")));
         if rollout.is_some() && candidate.flatten().is_none() {
             self.problem(format!("{path}.rollout"), "a rollout needs a `candidate` upstream");
@@ -217,10 +236,10 @@ impl<'a> Validator<'a> {
 
     fn sticky(&mut self, value: Option<&str>, path: &str) -> StickySource {
         let text = value.unwrap_or("header:x-user-id");
-        if let Some(header) = text.strip_prefix("header:") {
-            if let Ok(name) = HeaderName::from_bytes(header.as_bytes()) {
-                return StickySource::Header(name);
-            }
+        if let Some(header) = text.strip_prefix("header:")
+            && let Ok(name) = HeaderName::from_bytes(header.as_bytes())
+        {
+            return StickySource::Header(name);
         }
         match text {
             "body:user" => StickySource::BodyUser,
@@ -234,7 +253,14 @@ impl<'a> Validator<'a> {
 
     fn fallback_on(&mut self, value: Option<&[String]>, path: &str) -> FallbackOn {
         let Some(names) = value else { return FallbackOn::default() };
-        let mut on = FallbackOn { connect: false, timeout: false, status_5xx: false, status_429: false, status_408: false, status_4xx: false };
+        let mut on = FallbackOn {
+            connect: false,
+            timeout: false,
+            status_5xx: false,
+            status_429: false,
+            status_408: false,
+            status_4xx: false,
+        };
         for name in names {
             let flag = match name.as_str() {
                 "connect" => &mut on.connect,
@@ -279,7 +305,10 @@ impl<'a> Validator<'a> {
         for (index, step) in raw.steps.iter().enumerate() {
             let step_path = format!("{path}.steps[{index}]");
             let weight_bp = percent_to_basis_points(step.weight).unwrap_or_else(|| {
-                self.problem(format!("{step_path}.weight"), format!("{} is not a percentage between 0 and 100 in steps of 0.01", step.weight));
+                self.problem(
+                    format!("{step_path}.weight"),
+                    format!("{} is not a percentage between 0 and 100 in steps of 0.01", step.weight),
+                );
                 0
             });
             if previous_weight.is_some_and(|previous| weight_bp < previous) {
@@ -294,7 +323,11 @@ impl<'a> Validator<'a> {
             steps.push(RolloutStep {
                 weight_bp,
                 shadow,
-                min_duration: self.duration(step.min_duration.as_deref(), &format!("{step_path}.min_duration"), Duration::ZERO),
+                min_duration: self.duration(
+                    step.min_duration.as_deref(),
+                    &format!("{step_path}.min_duration"),
+                    Duration::ZERO,
+                ),
                 min_requests: step.min_requests.unwrap_or(0),
                 min_users: step.min_users.or(raw.min_users).unwrap_or(0),
                 criteria,
@@ -314,19 +347,49 @@ impl<'a> Validator<'a> {
         };
         Criteria {
             max_error_rate: pick("max_error_rate", step.max_error_rate, defaults.max_error_rate, 100.0),
-            max_error_rate_increase: pick("max_error_rate_increase", step.max_error_rate_increase, defaults.max_error_rate_increase, 100.0),
+            max_error_rate_increase: pick(
+                "max_error_rate_increase",
+                step.max_error_rate_increase,
+                defaults.max_error_rate_increase,
+                100.0,
+            ),
             max_client_error_rate_increase: pick(
                 "max_client_error_rate_increase",
                 step.max_client_error_rate_increase,
                 defaults.max_client_error_rate_increase,
                 100.0,
             ),
-            max_latency_p50_ratio: pick("max_latency_p50_ratio", step.max_latency_p50_ratio, defaults.max_latency_p50_ratio, 1000.0),
-            max_latency_p95_ratio: pick("max_latency_p95_ratio", step.max_latency_p95_ratio, defaults.max_latency_p95_ratio, 1000.0),
-            min_latency_improvement: pick("min_latency_improvement", step.min_latency_improvement, defaults.min_latency_improvement, 100.0),
-            max_ttft_p95_ratio: pick("max_ttft_p95_ratio", step.max_ttft_p95_ratio, defaults.max_ttft_p95_ratio, 1000.0),
+            max_latency_p50_ratio: pick(
+                "max_latency_p50_ratio",
+                step.max_latency_p50_ratio,
+                defaults.max_latency_p50_ratio,
+                1000.0,
+            ),
+            max_latency_p95_ratio: pick(
+                "max_latency_p95_ratio",
+                step.max_latency_p95_ratio,
+                defaults.max_latency_p95_ratio,
+                1000.0,
+            ),
+            min_latency_improvement: pick(
+                "min_latency_improvement",
+                step.min_latency_improvement,
+                defaults.min_latency_improvement,
+                100.0,
+            ),
+            max_ttft_p95_ratio: pick(
+                "max_ttft_p95_ratio",
+                step.max_ttft_p95_ratio,
+                defaults.max_ttft_p95_ratio,
+                1000.0,
+            ),
             max_cost_ratio: pick("max_cost_ratio", step.max_cost_ratio, defaults.max_cost_ratio, 1000.0),
-            min_shadow_agreement: pick("min_shadow_agreement", step.min_shadow_agreement, defaults.min_shadow_agreement, 100.0),
+            min_shadow_agreement: pick(
+                "min_shadow_agreement",
+                step.min_shadow_agreement,
+                defaults.min_shadow_agreement,
+                100.0,
+            ),
         }
     }
 
@@ -337,9 +400,15 @@ impl<'a> Validator<'a> {
             for (model, raw) in models {
                 let values = [Some(raw.input), Some(raw.output), raw.cached_input];
                 if values.iter().flatten().any(|value| !(value.is_finite() && *value >= 0.0)) {
-                    self.problem(format!("prices.{upstream}.{model}"), "prices must be non-negative numbers (USD per million tokens)");
+                    self.problem(
+                        format!("prices.{upstream}.{model}"),
+                        "prices must be non-negative numbers (USD per million tokens)",
+                    );
                 }
-                prices.insert((index, model.clone()), Price { input: raw.input, output: raw.output, cached_input: raw.cached_input });
+                prices.insert(
+                    (index, model.clone()),
+                    Price { input: raw.input, output: raw.output, cached_input: raw.cached_input },
+                );
             }
         }
         prices
@@ -347,13 +416,23 @@ impl<'a> Validator<'a> {
 
     fn alerts(&mut self, sections: &Sections, names: &[&str], routes: &[Arc<Route>]) -> Vec<AlertRule> {
         const METRICS: &[&str] = &[
-            "error_rate", "success_rate", "latency_p95_ms", "ttft_p95_ms", "upstream_up", "cost_per_hour", "fallback_rate", "shadow_agreement",
+            "error_rate",
+            "success_rate",
+            "latency_p95_ms",
+            "ttft_p95_ms",
+            "upstream_up",
+            "cost_per_hour",
+            "fallback_rate",
+            "shadow_agreement",
         ];
         let mut rules = Vec::new();
         for (index, raw) in sections.alerts.iter().enumerate() {
             let path = format!("alerts[{index}]");
             if !METRICS.contains(&raw.metric.as_str()) {
-                self.problem(format!("{path}.metric"), format!("{:?} is not one of {}", raw.metric, METRICS.join(", ")));
+                self.problem(
+                    format!("{path}.metric"),
+                    format!("{:?} is not one of {}", raw.metric, METRICS.join(", ")),
+                );
             }
             if !["<", "<=", ">", ">=", "==", "!="].contains(&raw.op.as_str()) {
                 self.problem(format!("{path}.op"), format!("{:?} is not a comparison (<, <=, >, >=, ==, !=)", raw.op));
@@ -361,15 +440,15 @@ impl<'a> Validator<'a> {
             if let Some(upstream) = &raw.upstream {
                 self.upstream_ref(upstream, names, &format!("{path}.upstream"));
             }
-            if let Some(route) = &raw.route {
-                if !routes.iter().any(|known| &known.name == route) {
-                    self.problem(format!("{path}.route"), format!("unknown route {route:?}"));
-                }
+            if let Some(route) = &raw.route
+                && !routes.iter().any(|known| &known.name == route)
+            {
+                self.problem(format!("{path}.route"), format!("unknown route {route:?}"));
             }
-            if let Some(role) = &raw.role {
-                if !["primary", "candidate", "shadow"].contains(&role.as_str()) {
-                    self.problem(format!("{path}.role"), format!("{role:?} is not primary, candidate or shadow"));
-                }
+            if let Some(role) = &raw.role
+                && !["primary", "candidate", "shadow"].contains(&role.as_str())
+            {
+                self.problem(format!("{path}.role"), format!("{role:?} is not primary, candidate or shadow"));
             }
             let severity = self.severity(raw.severity.as_deref(), &format!("{path}.severity"), "warning");
             rules.push(AlertRule {
@@ -407,10 +486,10 @@ impl<'a> Validator<'a> {
                     None
                 }
             };
-            if let Some(url) = &url {
-                if url.expose().parse::<Uri>().ok().and_then(|uri| uri.scheme().cloned()).is_none() {
-                    self.problem(format!("{path}.url"), "not an http(s) URL");
-                }
+            if let Some(url) = &url
+                && url.expose().parse::<Uri>().ok().and_then(|uri| uri.scheme().cloned()).is_none()
+            {
+                self.problem(format!("{path}.url"), "not an http(s) URL");
             }
             let format = raw.format.clone().unwrap_or_else(|| "json".to_owned());
             if !["json", "slack"].contains(&format.as_str()) {

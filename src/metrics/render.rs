@@ -21,13 +21,20 @@ pub fn render(metrics: &Metrics, gauges: &[RouteGauges]) -> String {
                 let _ = writeln!(
                     out,
                     "cutover_requests_total{{route=\"{}\",upstream=\"{}\",role=\"{}\",outcome=\"{}\"}} {}",
-                    route.name, arm.upstream, role.as_str(), outcome.as_str(), arm.count(outcome)
+                    route.name,
+                    arm.upstream,
+                    role.as_str(),
+                    outcome.as_str(),
+                    arm.count(outcome)
                 );
             }
         }
     }
-    let histograms: [(&str, &str, fn(&super::ArmMetrics) -> &Histogram); 2] = [
-        ("cutover_request_duration_seconds", "Whole request time per attempt (streams: to the last byte).", |arm| &arm.duration),
+    type Pick = fn(&super::ArmMetrics) -> &Histogram;
+    let histograms: [(&str, &str, Pick); 2] = [
+        ("cutover_request_duration_seconds", "Whole request time per attempt (streams: to the last byte).", |arm| {
+            &arm.duration
+        }),
         ("cutover_ttft_seconds", "Streams: time to the first content chunk.", |arm| &arm.ttft),
     ];
     for (name, help, pick) in histograms {
@@ -35,7 +42,8 @@ pub fn render(metrics: &Metrics, gauges: &[RouteGauges]) -> String {
         for route in metrics.routes() {
             for role in Role::ALL {
                 let Some(arm) = route.arm(role) else { continue };
-                let labels = format!("route=\"{}\",upstream=\"{}\",role=\"{}\"", route.name, arm.upstream, role.as_str());
+                let labels =
+                    format!("route=\"{}\",upstream=\"{}\",role=\"{}\"", route.name, arm.upstream, role.as_str());
                 histogram(&mut out, name, &labels, pick(arm));
             }
         }
@@ -48,7 +56,11 @@ pub fn render(metrics: &Metrics, gauges: &[RouteGauges]) -> String {
                 let _ = writeln!(
                     out,
                     "cutover_fallbacks_total{{route=\"{}\",from=\"{}\",to=\"{}\",reason=\"{}\"}} {}",
-                    route.name, from_arm.upstream, to_arm.upstream, reason.as_str(), route.fallbacks(from, reason)
+                    route.name,
+                    from_arm.upstream,
+                    to_arm.upstream,
+                    reason.as_str(),
+                    route.fallbacks(from, reason)
                 );
             }
         }

@@ -45,7 +45,9 @@ impl GatewayError {
         match self {
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            GatewayError::BodyRead(_) | GatewayError::BadJson(_) | GatewayError::InvalidField { .. } => StatusCode::BAD_REQUEST,
+            GatewayError::BodyRead(_) | GatewayError::BadJson(_) | GatewayError::InvalidField { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             GatewayError::NoRoute(_) | GatewayError::UnknownPath(_) => StatusCode::NOT_FOUND,
             GatewayError::Upstream { error: TransportError::FirstByteTimeout(_), .. } => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Upstream { .. } => StatusCode::BAD_GATEWAY,
@@ -81,6 +83,7 @@ impl GatewayError {
 /// An OpenAI-shaped error as an SSE event, for failures after a stream has begun: SDKs
 /// raise on it, where a stream that merely stops would pass for a complete answer.
 pub fn stream_error_event(message: &str) -> bytes::Bytes {
-    let body = json!({"error": {"message": message, "type": "server_error", "param": null, "code": "upstream_stream_error"}});
+    let body =
+        json!({"error": {"message": message, "type": "server_error", "param": null, "code": "upstream_stream_error"}});
     bytes::Bytes::from(format!("data: {body}\n\n"))
 }

@@ -133,7 +133,12 @@ impl<'a> Exchange<'a> {
             StreamWatch { observer: SseObserver::new(), expects_done: self.expects_done }
         });
         let index = self.upstream_index(role);
-        mark_response(&mut parts.headers, &self.gateway.routes[self.route_index].name_header, &self.gateway.upstreams[index].name_header, fallback);
+        mark_response(
+            &mut parts.headers,
+            &self.gateway.routes[self.route_index].name_header,
+            &self.gateway.upstreams[index].name_header,
+            fallback,
+        );
         if fallback && outcome != Outcome::Ok {
             parts.headers.insert(X_SHOULD_RETRY, HeaderValue::from_static("false"));
         }
@@ -161,7 +166,11 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<Respo
             Ok(response) => Ok(exchange.respond(response, role, started, false)),
             Err(error) => {
                 exchange.record_failure(role, started, Outcome::UpstreamError);
-                Err(GatewayError::Upstream { upstream: exchange.upstream(role).name.clone(), error, gave_up_after_retries: false })
+                Err(GatewayError::Upstream {
+                    upstream: exchange.upstream(role).name.clone(),
+                    error,
+                    gave_up_after_retries: false,
+                })
             }
         };
     };
@@ -175,7 +184,11 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<Respo
         Ok(response) => Ok(exchange.respond(response, other, started, true)),
         Err(error) => {
             exchange.record_failure(other, started, Outcome::UpstreamError);
-            Err(GatewayError::Upstream { upstream: exchange.upstream(other).name.clone(), error, gave_up_after_retries: true })
+            Err(GatewayError::Upstream {
+                upstream: exchange.upstream(other).name.clone(),
+                error,
+                gave_up_after_retries: true,
+            })
         }
     }
 }

@@ -92,5 +92,4 @@ impl Gateway {
     pub fn gateway_key_name(&self, token: &[u8]) -> Option<&str> {
         self.config.gateway_keys.iter().find(|key| key.secret.matches(token)).map(|key| key.name.as_str())
     }
-
 }

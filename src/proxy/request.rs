@@ -69,8 +69,10 @@ pub fn parse_meta(body: &[u8]) -> Result<RequestMeta, GatewayError> {
     let probe: Probe<'_> = serde_json::from_slice(body).map_err(|error| GatewayError::BadJson(error.to_string()))?;
     let mut meta = RequestMeta { stream: probe.stream.unwrap_or(false), ..RequestMeta::default() };
     if let Some(raw) = probe.model {
-        let model: String = serde_json::from_str(raw.get())
-            .map_err(|_| GatewayError::InvalidField { param: "model", message: "`model` must be a string".to_owned() })?;
+        let model: String = serde_json::from_str(raw.get()).map_err(|_| GatewayError::InvalidField {
+            param: "model",
+            message: "`model` must be a string".to_owned(),
+        })?;
         let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
         meta.model_span = Some((start, start + raw.get().len()));
         meta.model = Some(model);
@@ -99,7 +101,9 @@ mod tests {
 
     #[test]
     fn finds_model_user_and_stream_without_touching_the_rest() {
-        let body = Bytes::from_static(br#"{"messages":[{"role":"user","content":"hi"}], "model" : "gpt-4.1", "user":"u-1","stream":true}"#);
+        let body = Bytes::from_static(
+            br#"{"messages":[{"role":"user","content":"hi"}], "model" : "gpt-4.1", "user":"u-1","stream":true}"#,
+        );
         let meta = parse_meta(&body).unwrap();
         assert_eq!(meta.model.as_deref(), Some("gpt-4.1"));
         assert_eq!(meta.user.as_deref(), Some("u-1"));

@@ -73,7 +73,13 @@ pub struct ProxyBody {
 }
 
 impl ProxyBody {
-    pub fn new(inner: Incoming, stream: Option<StreamWatch>, recorder: Recorder, idle_timeout: Duration, deadline: Instant) -> ProxyBody {
+    pub fn new(
+        inner: Incoming,
+        stream: Option<StreamWatch>,
+        recorder: Recorder,
+        idle_timeout: Duration,
+        deadline: Instant,
+    ) -> ProxyBody {
         let now = Instant::now();
         let timer = Box::pin(tokio::time::sleep_until((now + idle_timeout).min(deadline)));
         ProxyBody { inner, stream, recorder, idle_timeout, deadline, last_activity: now, timer, done: false }
@@ -142,10 +148,10 @@ impl Body for ProxyBody {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.last_activity = Instant::now();
-                if let (Some(data), Some(stream)) = (frame.data_ref(), this.stream.as_mut()) {
-                    if stream.observer.feed(data).first_token {
-                        this.recorder.ttft = Some(this.recorder.started.elapsed());
-                    }
+                if let (Some(data), Some(stream)) = (frame.data_ref(), this.stream.as_mut())
+                    && stream.observer.feed(data).first_token
+                {
+                    this.recorder.ttft = Some(this.recorder.started.elapsed());
                 }
                 Poll::Ready(Some(Ok(frame)))
             }

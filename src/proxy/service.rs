@@ -64,7 +64,8 @@ async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Result<Respons
         (true, None) => return Err(GatewayError::Unauthorized),
     };
     let body = read_body(body, &parts.headers, gateway.config.server.max_body_bytes).await?;
-    let meta = if is_json_request(&parts.method, &parts.headers, &body) { parse_meta(&body)? } else { RequestMeta::default() };
+    let meta =
+        if is_json_request(&parts.method, &parts.headers, &body) { parse_meta(&body)? } else { RequestMeta::default() };
     let route_index = gateway
         .route_for(meta.model.as_deref())
         .ok_or_else(|| GatewayError::NoRoute(meta.model.clone().unwrap_or_default()))?;
@@ -84,7 +85,8 @@ async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Result<Respons
         }
         None => Role::Primary,
     };
-    let client_credentials = if gateway.gateway_keys_required() { None } else { parts.headers.get(header::AUTHORIZATION).cloned() };
+    let client_credentials =
+        if gateway.gateway_keys_required() { None } else { parts.headers.get(header::AUTHORIZATION).cloned() };
     let exchange = Exchange::new(gateway, route_index, parts, body, meta, client_credentials);
     forward(&exchange, role).await
 }
@@ -95,4 +97,3 @@ fn bearer_token(headers: &http::HeaderMap) -> Option<&[u8]> {
     let token = value.strip_prefix(b"Bearer ").or_else(|| value.strip_prefix(b"bearer "))?;
     Some(token.trim_ascii())
 }
-

@@ -96,7 +96,9 @@ impl Store {
             let state = match row {
                 Some((phase, step, weight_bp, step_started_at, consecutive_failures)) => RouteState {
                     route: (*route).to_owned(),
-                    phase: phase.parse().map_err(|reason| StoreError::Corrupt { route: (*route).to_owned(), reason })?,
+                    phase: phase
+                        .parse()
+                        .map_err(|reason| StoreError::Corrupt { route: (*route).to_owned(), reason })?,
                     step,
                     weight_bp,
                     step_started_at,
@@ -176,7 +178,14 @@ fn write_state(connection: &Connection, state: &RouteState) -> Result<(), rusqli
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (route) DO UPDATE SET phase = ?2, step = ?3, weight_bp = ?4, step_started_at = ?5,
              consecutive_failures = ?6",
-        params![state.route, state.phase.as_str(), state.step, state.weight_bp, state.step_started_at, state.consecutive_failures],
+        params![
+            state.route,
+            state.phase.as_str(),
+            state.step,
+            state.weight_bp,
+            state.step_started_at,
+            state.consecutive_failures
+        ],
     )?;
     Ok(())
 }
