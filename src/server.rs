@@ -96,7 +96,7 @@ pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) ->
     };
     let tasks = vec![
         tokio::spawn(serve(proxy, ProxyService::new(gateway.clone()), until_stopped(stopped.clone()), drain)),
-        tokio::spawn(serve(admin, AdminService::new(config, metrics, live, control), until_stopped(stopped), drain)),
+        tokio::spawn(serve(admin, AdminService::new(gateway.clone(), control), until_stopped(stopped), drain)),
     ];
     Ok(Running { proxy_addr, admin_addr, gateway, stop, tasks })
 }

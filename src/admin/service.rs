@@ -13,10 +13,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::rollouts::{ControlError, RolloutControl};
-use crate::config::Config;
-use crate::metrics::{Metrics, RouteGauges, render};
+use crate::metrics::{RouteGauges, UpstreamGauges, render};
 use crate::net::body::{self, BoxBody};
-use crate::rollout::LiveState;
+use crate::proxy::Gateway;
 
 #[derive(Clone)]
 pub struct AdminService {
@@ -24,15 +23,14 @@ pub struct AdminService {
 }
 
 struct Admin {
-    config: Arc<Config>,
-    metrics: Arc<Metrics>,
-    live: Arc<LiveState>,
+    /// The request path's runtime, read for metrics and breaker states.
+    gateway: Arc<Gateway>,
     control: Arc<RolloutControl>,
 }
 
 impl AdminService {
-    pub fn new(config: Arc<Config>, metrics: Arc<Metrics>, live: Arc<LiveState>, control: Arc<RolloutControl>) -> Self {
-        AdminService { inner: Arc::new(Admin { config, metrics, live, control }) }
+    pub fn new(gateway: Arc<Gateway>, control: Arc<RolloutControl>) -> Self {
+        AdminService { inner: Arc::new(Admin { gateway, control }) }
     }
 }
 
@@ -94,18 +92,31 @@ impl Admin {
     }
 
     fn metrics_text(&self) -> Response<BoxBody> {
-        let gauges: Vec<RouteGauges> = self
+        let gateway = &self.gateway;
+        let gauges: Vec<RouteGauges> = gateway
             .live
             .routes()
             .iter()
             .map(|route| RouteGauges { weight_percent: f64::from(route.weight_bp()) / 100.0, step: route.step() })
             .collect();
-        body::response(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", render(&self.metrics, &gauges))
+        let breakers = gateway.breakers_open();
+        let upstreams: Vec<UpstreamGauges<'_>> = gateway
+            .config
+            .upstreams
+            .iter()
+            .zip(breakers)
+            .map(|(upstream, open)| UpstreamGauges { name: &upstream.name, up: !open, breaker_open: open })
+            .collect();
+        body::response(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            render(&gateway.metrics, &gauges, &upstreams),
+        )
     }
 
     /// `None` when the request may proceed, else the refusal to send.
     fn refusal(&self, headers: &http::HeaderMap) -> Option<Response<BoxBody>> {
-        let Some(token) = &self.config.admin_token else {
+        let Some(token) = &self.gateway.config.admin_token else {
             return Some(error(
                 StatusCode::UNAUTHORIZED,
                 "the admin API is disabled: set admin.token_env in the config",

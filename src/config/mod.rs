@@ -68,6 +68,33 @@ pub struct Upstream {
     pub timeouts: Timeouts,
     /// Client model name → upstream model name.
     pub model_aliases: HashMap<String, String>,
+    pub breaker: BreakerPolicy,
+}
+
+/// When an upstream's circuit breaker opens, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerPolicy {
+    /// Opens after this many failures in a row.
+    pub consecutive_failures: u32,
+    /// Or when at least this share (0–1) of the requests in `window` failed…
+    pub error_rate: f64,
+    /// …and there were at least this many.
+    pub min_requests: u32,
+    pub window: Duration,
+    /// How long it stays open before a single probe request is let through.
+    pub cooldown: Duration,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        BreakerPolicy {
+            consecutive_failures: 5,
+            error_rate: 0.5,
+            min_requests: 20,
+            window: Duration::from_secs(30),
+            cooldown: Duration::from_secs(10),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,9 +135,29 @@ pub struct Route {
     pub rehash_interval: Option<Duration>,
     pub fallback: FallbackMode,
     pub fallback_on: FallbackOn,
+    /// Retries per upstream, with backoff and jitter, within the retry budget.
     pub retries: u32,
+    pub retry_budget: RetryBudgetPolicy,
+    /// A `Retry-After` longer than this is not waited for: the request falls over instead.
+    pub max_retry_after: Duration,
+    /// Streams: how long after the first token the gateway still holds the stream back,
+    /// so that an early failure can fall over. Zero commits at the first token.
+    pub stream_commit: Duration,
     pub shadow: f64,
     pub rollout: Option<RolloutPlan>,
+}
+
+/// Retries may be at most `ratio` of the requests plus `min_per_sec` per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudgetPolicy {
+    pub ratio: f64,
+    pub min_per_sec: f64,
+}
+
+impl Default for RetryBudgetPolicy {
+    fn default() -> Self {
+        RetryBudgetPolicy { ratio: 0.2, min_per_sec: 1.0 }
+    }
 }
 
 /// A model name, or a prefix when written with a trailing `*`.
@@ -180,6 +227,8 @@ pub struct FallbackOn {
     pub status_5xx: bool,
     pub status_429: bool,
     pub status_408: bool,
+    /// A stream that breaks, stalls or sends malformed data before its first token.
+    pub stream: bool,
     /// Other 4xx answers (off by default: they are usually the client's fault).
     pub status_4xx: bool,
 }
@@ -192,16 +241,25 @@ impl Default for FallbackOn {
             status_5xx: true,
             status_429: true,
             status_408: true,
+            stream: true,
             status_4xx: false,
         }
     }
 }
 
 impl FallbackOn {
-    pub const NAMES: &[&str] = &["connect", "timeout", "5xx", "429", "408", "4xx"];
+    pub const NAMES: &[&str] = &["connect", "timeout", "5xx", "429", "408", "stream", "4xx"];
 
     pub fn names(&self) -> Vec<&'static str> {
-        let flags = [self.connect, self.timeout, self.status_5xx, self.status_429, self.status_408, self.status_4xx];
+        let flags = [
+            self.connect,
+            self.timeout,
+            self.status_5xx,
+            self.status_429,
+            self.status_408,
+            self.stream,
+            self.status_4xx,
+        ];
         Self::NAMES.iter().zip(flags).filter(|(_, on)| *on).map(|(name, _)| *name).collect()
     }
 }

@@ -42,6 +42,16 @@ impl fmt::Display for Config {
                 format_duration(timeouts.first_token),
                 format_duration(timeouts.idle)
             )?;
+            let breaker = &upstream.breaker;
+            writeln!(
+                f,
+                "               breaker: opens after {} failures in a row or {:.0}% of at least {} in {}; probes after {}",
+                breaker.consecutive_failures,
+                breaker.error_rate * 100.0,
+                breaker.min_requests,
+                format_duration(breaker.window),
+                format_duration(breaker.cooldown)
+            )?;
             for (from, to) in &upstream.model_aliases {
                 writeln!(f, "               model {from} -> {to}")?;
             }
@@ -67,9 +77,14 @@ impl fmt::Display for Config {
             };
             writeln!(
                 f,
-                "    fallback {fallback} on {}; retries {}; shadow {:.0}%",
+                "    fallback {fallback} on {}; retries {} (budget {:.0}% + {}/s, Retry-After up to {}); \
+                 stream commit {}; shadow {:.0}%",
                 route.fallback_on.names().join(", "),
                 route.retries,
+                route.retry_budget.ratio * 100.0,
+                route.retry_budget.min_per_sec,
+                format_duration(route.max_retry_after),
+                format_duration(route.stream_commit),
                 route.shadow * 100.0
             )?;
             if let Some(plan) = &route.rollout {

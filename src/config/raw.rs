@@ -54,6 +54,17 @@ pub struct RawUpstream {
     pub idle_timeout: Option<String>,
     #[serde(default)]
     pub models: BTreeMap<String, String>,
+    pub breaker: Option<RawBreaker>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    pub consecutive_failures: Option<u32>,
+    pub error_rate: Option<f64>,
+    pub min_requests: Option<u32>,
+    pub window: Option<String>,
+    pub cooldown: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +96,10 @@ pub struct RawRoute {
     pub fallback: Option<RawFallback>,
     pub fallback_on: Option<Vec<String>>,
     pub retries: Option<u32>,
+    pub retry_budget: Option<f64>,
+    pub retry_budget_min_per_sec: Option<f64>,
+    pub max_retry_after: Option<String>,
+    pub stream_commit: Option<String>,
     pub shadow: Option<f64>,
     pub rollout: Option<RawRollout>,
 }

@@ -10,11 +10,11 @@ use std::time::Duration;
 use http::{HeaderName, Uri};
 
 use super::load::{ConfigProblem, Sections};
-use super::raw::{RawCriteria, RawFallback, RawRollout, RawRoute, RawUpstream};
+use super::raw::{RawBreaker, RawCriteria, RawFallback, RawRollout, RawRoute, RawUpstream};
 use super::{
-    AlertRule, Config, Criteria, FallbackMode, FallbackOn, GatewayKey, ModelPattern, Notifier, OnFailure, Price,
-    RolloutPlan, RolloutStep, Route, Secret, ServerConfig, StickySource, Timeouts, Upstream, parse_duration,
-    percent_to_basis_points,
+    AlertRule, BreakerPolicy, Config, Criteria, FallbackMode, FallbackOn, GatewayKey, ModelPattern, Notifier,
+    OnFailure, Price, RetryBudgetPolicy, RolloutPlan, RolloutStep, Route, Secret, ServerConfig, StickySource, Timeouts,
+    Upstream, parse_duration, percent_to_basis_points,
 };
 
 pub(super) struct Validator<'a> {
@@ -135,6 +135,7 @@ impl<'a> Validator<'a> {
             (http::uri::Scheme::HTTP, http::uri::Authority::from_static("invalid"), String::new())
         });
         let model_aliases = raw.models.iter().map(|(from, to)| (from.clone(), to.clone())).collect();
+        let breaker = self.breaker(raw.breaker.as_ref(), &format!("{path}.breaker"));
         Upstream {
             name: name.to_owned(),
             base_url: raw.base_url.clone(),
@@ -145,6 +146,23 @@ impl<'a> Validator<'a> {
             api_key_env: raw.api_key_env.clone(),
             timeouts,
             model_aliases,
+            breaker,
+        }
+    }
+
+    fn breaker(&mut self, raw: Option<&RawBreaker>, path: &str) -> BreakerPolicy {
+        let defaults = BreakerPolicy::default();
+        let Some(raw) = raw else { return defaults };
+        let error_rate = raw.error_rate.map_or(defaults.error_rate, |percent| percent / 100.0);
+        if !(0.0..=1.0).contains(&error_rate) || error_rate == 0.0 {
+            self.problem(format!("{path}.error_rate"), "must be a percentage above 0 and at most 100");
+        }
+        BreakerPolicy {
+            consecutive_failures: raw.consecutive_failures.unwrap_or(defaults.consecutive_failures).max(1),
+            error_rate,
+            min_requests: raw.min_requests.unwrap_or(defaults.min_requests),
+            window: self.duration(raw.window.as_deref(), &format!("{path}.window"), defaults.window),
+            cooldown: self.duration(raw.cooldown.as_deref(), &format!("{path}.cooldown"), defaults.cooldown),
         }
     }
 
@@ -228,10 +246,40 @@ impl<'a> Validator<'a> {
             rehash_interval: rehash_interval.filter(|interval| !interval.is_zero()),
             fallback,
             fallback_on,
-            retries: raw.retries.unwrap_or(2),
+            retries: raw.retries.unwrap_or(2).min(10),
+            retry_budget: self.retry_budget(raw, path),
+            max_retry_after: self.duration(
+                raw.max_retry_after.as_deref(),
+                &format!("{path}.max_retry_after"),
+                Duration::from_secs(2),
+            ),
+            stream_commit: self.duration(
+                raw.stream_commit.as_deref(),
+                &format!("{path}.stream_commit"),
+                Duration::ZERO,
+            ),
             shadow,
             rollout,
         })
+    }
+
+    fn retry_budget(&mut self, raw: &RawRoute, path: &str) -> RetryBudgetPolicy {
+        let defaults = RetryBudgetPolicy::default();
+        let ratio = raw.retry_budget.unwrap_or(defaults.ratio);
+        if !(0.0..=1.0).contains(&ratio) {
+            self.problem(
+                format!("{path}.retry_budget"),
+                format!("{ratio} is not a share of requests between 0.0 and 1.0"),
+            );
+        }
+        let min_per_sec = raw.retry_budget_min_per_sec.unwrap_or(defaults.min_per_sec);
+        if !(min_per_sec >= 0.0 && min_per_sec.is_finite()) {
+            self.problem(
+                format!("{path}.retry_budget_min_per_sec"),
+                format!("{min_per_sec} is not a rate of at least 0"),
+            );
+        }
+        RetryBudgetPolicy { ratio, min_per_sec }
     }
 
     fn sticky(&mut self, value: Option<&str>, path: &str) -> StickySource {
@@ -259,6 +307,7 @@ impl<'a> Validator<'a> {
             status_5xx: false,
             status_429: false,
             status_408: false,
+            stream: false,
             status_4xx: false,
         };
         for name in names {
@@ -268,6 +317,7 @@ impl<'a> Validator<'a> {
                 "5xx" => &mut on.status_5xx,
                 "429" => &mut on.status_429,
                 "408" => &mut on.status_408,
+                "stream" => &mut on.stream,
                 "4xx" => &mut on.status_4xx,
                 _ => {
                     self.problem(path, format!("{name:?} is not one of {}", FallbackOn::NAMES.join(", ")));

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 pub use histogram::{DURATION_BUCKETS, Histogram, TTFT_BUCKETS};
-pub use render::{RouteGauges, render};
+pub use render::{RouteGauges, UpstreamGauges, render};
 
 use crate::config::Config;
 
@@ -66,16 +66,22 @@ pub enum FailureReason {
     Status429 = 3,
     Status408 = 4,
     Status4xx = 5,
+    /// A stream that broke, stalled or sent malformed data before its first token.
+    Stream = 6,
+    /// Not an attempt: the upstream's circuit breaker was open.
+    BreakerOpen = 7,
 }
 
 impl FailureReason {
-    pub const ALL: [FailureReason; 6] = [
+    pub const ALL: [FailureReason; 8] = [
         FailureReason::Connect,
         FailureReason::Timeout,
         FailureReason::Status5xx,
         FailureReason::Status429,
         FailureReason::Status408,
         FailureReason::Status4xx,
+        FailureReason::Stream,
+        FailureReason::BreakerOpen,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +92,8 @@ impl FailureReason {
             FailureReason::Status429 => "429",
             FailureReason::Status408 => "408",
             FailureReason::Status4xx => "4xx",
+            FailureReason::Stream => "stream",
+            FailureReason::BreakerOpen => "breaker_open",
         }
     }
 }
@@ -129,7 +137,9 @@ pub struct RouteMetrics {
     /// Indexed by `Role`; `None` for the candidate and shadow arms of a route without one.
     arms: [Option<ArmMetrics>; 3],
     /// `[from role][reason]`: fallbacks from the primary (to the candidate) and from the candidate.
-    fallbacks: [[AtomicU64; 6]; 2],
+    fallbacks: [[AtomicU64; 8]; 2],
+    /// `[role][reason]`: retries on the upstream of the primary and of the candidate arm.
+    retries: [[AtomicU64; 8]; 2],
 }
 
 impl RouteMetrics {
@@ -145,6 +155,16 @@ impl RouteMetrics {
 
     pub fn fallbacks(&self, from: Role, reason: FailureReason) -> u64 {
         self.fallbacks.get(from as usize).map_or(0, |row| row[reason as usize].load(Relaxed))
+    }
+
+    pub fn record_retry(&self, role: Role, reason: FailureReason) {
+        if let Some(row) = self.retries.get(role as usize) {
+            row[reason as usize].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn retries(&self, role: Role, reason: FailureReason) -> u64 {
+        self.retries.get(role as usize).map_or(0, |row| row[reason as usize].load(Relaxed))
     }
 }
 
@@ -170,6 +190,7 @@ impl Metrics {
                         candidate.map(ArmMetrics::new),
                     ],
                     fallbacks: Default::default(),
+                    retries: Default::default(),
                 }
             })
             .collect();

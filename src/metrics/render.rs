@@ -10,8 +10,15 @@ pub struct RouteGauges {
     pub step: u32,
 }
 
+/// The gauges of one upstream.
+pub struct UpstreamGauges<'a> {
+    pub name: &'a str,
+    pub up: bool,
+    pub breaker_open: bool,
+}
+
 /// Renders every series. Writing into a `String` cannot fail, hence the ignored results.
-pub fn render(metrics: &Metrics, gauges: &[RouteGauges]) -> String {
+pub fn render(metrics: &Metrics, gauges: &[RouteGauges], upstreams: &[UpstreamGauges<'_>]) -> String {
     let mut out = String::with_capacity(16 * 1024);
     header(&mut out, "cutover_requests_total", "counter", "Attempts on an upstream, by how they ended.");
     for route in metrics.routes() {
@@ -64,6 +71,36 @@ pub fn render(metrics: &Metrics, gauges: &[RouteGauges]) -> String {
                 );
             }
         }
+    }
+    header(&mut out, "cutover_retries_total", "counter", "Attempts repeated on the same upstream, by why.");
+    for route in metrics.routes() {
+        for role in [Role::Primary, Role::Candidate] {
+            let Some(arm) = route.arm(role) else { continue };
+            for reason in FailureReason::ALL {
+                let _ = writeln!(
+                    out,
+                    "cutover_retries_total{{route=\"{}\",upstream=\"{}\",reason=\"{}\"}} {}",
+                    route.name,
+                    arm.upstream,
+                    reason.as_str(),
+                    route.retries(role, reason)
+                );
+            }
+        }
+    }
+    header(&mut out, "cutover_upstream_up", "gauge", "1 while the upstream answers, 0 while its breaker is open.");
+    for upstream in upstreams {
+        let _ = writeln!(out, "cutover_upstream_up{{upstream=\"{}\"}} {}", upstream.name, u8::from(upstream.up));
+    }
+    header(
+        &mut out,
+        "cutover_breaker_open",
+        "gauge",
+        "1 while the upstream's circuit breaker keeps traffic away from it.",
+    );
+    for upstream in upstreams {
+        let _ =
+            writeln!(out, "cutover_breaker_open{{upstream=\"{}\"}} {}", upstream.name, u8::from(upstream.breaker_open));
     }
     header(&mut out, "cutover_rollout_weight_percent", "gauge", "Share of users sent to the candidate.");
     for (route, gauge) in metrics.routes().iter().zip(gauges) {

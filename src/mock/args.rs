@@ -77,15 +77,16 @@ impl MockArgs {
             None => None,
             Some(var) => match std::env::var(&var) {
                 Ok(key) if !key.is_empty() => Some(key),
-                Ok(_) => return Err(MockError::ApiKeyEnv { var, reason: "the variable is empty" }),
-                Err(_) => return Err(MockError::ApiKeyEnv { var, reason: "the variable is not set" }),
+                Ok(_) => {
+                    return Err(MockError::ApiKeyEnv { var, reason: "the variable is empty" });
+                }
+                Err(_) => {
+                    return Err(MockError::ApiKeyEnv { var, reason: "the variable is not set" });
+                }
             },
         };
-        let models = if self.models.is_empty() {
-            DEFAULT_MODELS.iter().map(|&m| m.to_owned()).collect()
-        } else {
-            self.models
-        };
+        let models =
+            if self.models.is_empty() { DEFAULT_MODELS.iter().map(|&m| m.to_owned()).collect() } else { self.models };
         Ok(MockConfig {
             name: self.name,
             latency: Duration::from_millis(self.latency),

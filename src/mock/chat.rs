@@ -1,131 +1,15 @@
 //! `POST /v1/chat/completions`: plain, JSON-mode and tool-call answers, whole or streamed.
 
-use std::borrow::Cow;
-
 use bytes::Bytes;
 use http::{Response, StatusCode};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Serialize;
 
+use super::chat_request::{ChatRequest, Output};
 use super::reply;
 use super::server::{Ctx, now};
 use super::stream::{self, Pacing, StreamPlan};
-use super::wire::{Envelope, StreamOptions, TextLen, Usage, quote, split_even, tokens_for_chars};
+use super::wire::{Envelope, Usage, quote, split_even};
 use crate::net::body::{BoxBody, BoxError};
-
-/// Only what the mock looks at; everything else is skipped unparsed.
-#[derive(Deserialize)]
-struct ChatRequest<'a> {
-    #[serde(borrow, default)]
-    model: Cow<'a, str>,
-    #[serde(default)]
-    stream: Option<bool>,
-    #[serde(default)]
-    stream_options: Option<StreamOptions>,
-    #[serde(default)]
-    messages: Vec<Message>,
-    #[serde(borrow, default)]
-    tools: Option<Vec<Tool<'a>>>,
-    #[serde(default)]
-    tool_choice: Option<Value>,
-    #[serde(borrow, default)]
-    response_format: Option<ResponseFormat<'a>>,
-    #[serde(default)]
-    max_tokens: Option<u64>,
-    #[serde(default)]
-    max_completion_tokens: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct Message {
-    #[serde(default)]
-    content: TextLen,
-}
-
-#[derive(Deserialize)]
-struct Tool<'a> {
-    #[serde(borrow, default)]
-    function: Option<Function<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Function<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(default)]
-    parameters: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct ResponseFormat<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-}
-
-/// What the answer says.
-enum Output<'r> {
-    Text { tokens: usize, finish: &'static str },
-    Json,
-    Tool { name: &'r str, arguments: String },
-}
-
-impl ChatRequest<'_> {
-    fn output(&self, answer_tokens: usize) -> Output<'_> {
-        if let Some((name, arguments)) = self.tool_call() {
-            return Output::Tool { name, arguments };
-        }
-        if let Some(format) = &self.response_format
-            && matches!(&*format.kind, "json_object" | "json_schema")
-        {
-            return Output::Json;
-        }
-        let cap = self.max_completion_tokens.or(self.max_tokens).map_or(usize::MAX, |n| n as usize);
-        let tokens = answer_tokens.min(cap);
-        Output::Text { tokens, finish: if tokens < answer_tokens { "length" } else { "stop" } }
-    }
-
-    /// The function to call: the one `tool_choice` names, else the first; none when
-    /// there are no tools or `tool_choice` is `"none"`.
-    fn tool_call(&self) -> Option<(&str, String)> {
-        let forced = match &self.tool_choice {
-            Some(Value::String(choice)) if choice == "none" => return None,
-            Some(choice) => choice.pointer("/function/name").and_then(Value::as_str),
-            None => None,
-        };
-        let function = self
-            .tools
-            .iter()
-            .flatten()
-            .filter_map(|tool| tool.function.as_ref())
-            .find(|function| forced.is_none_or(|name| function.name == name))?;
-        Some((&function.name, arguments(function.parameters.as_ref())))
-    }
-
-    fn prompt_tokens(&self) -> u64 {
-        tokens_for_chars(self.messages.iter().map(|m| m.content.0).sum())
-    }
-}
-
-/// Plausible arguments for a function's JSON schema: one value per property, by type.
-fn arguments(parameters: Option<&Value>) -> String {
-    let mut args = serde_json::Map::new();
-    if let Some(Value::Object(properties)) = parameters.and_then(|p| p.get("properties")) {
-        for (key, schema) in properties {
-            let value = match (schema.pointer("/enum/0"), schema.get("type").and_then(Value::as_str)) {
-                (Some(first), _) => first.clone(),
-                (None, Some("string")) if key.contains("location") || key.contains("city") => json!("Hanoi"),
-                (None, Some("string")) => json!("simulated"),
-                (None, Some("integer" | "number")) => json!(1),
-                (None, Some("boolean")) => json!(true),
-                (None, Some("array")) => json!([]),
-                (None, Some("object")) => json!({}),
-                _ => Value::Null,
-            };
-            args.insert(key.clone(), value);
-        }
-    }
-    Value::Object(args).to_string()
-}
 
 pub(super) async fn handle(ctx: &Ctx, body: &Bytes) -> Result<Response<BoxBody>, BoxError> {
     let request: ChatRequest<'_> = match serde_json::from_slice(body) {

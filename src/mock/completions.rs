@@ -83,11 +83,7 @@ pub(super) async fn handle(ctx: &Ctx, body: &Bytes) -> Result<Response<BoxBody>,
     if include_usage {
         tail.push(envelope.usage_event(&usage));
     }
-    let pacing = Pacing {
-        ttft: runtime.ttft,
-        chunk_gap: runtime.chunk_gap,
-        fault,
-        stopping: ctx.state.stopping.subscribe(),
-    };
+    let pacing =
+        Pacing { ttft: runtime.ttft, chunk_gap: runtime.chunk_gap, fault, stopping: ctx.state.stopping.subscribe() };
     Ok(stream::response(StreamPlan { head: Vec::new(), body, tail }, pacing))
 }

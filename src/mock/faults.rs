@@ -59,10 +59,7 @@ impl FaultKind {
 
     /// Whether the fault only means something for a streamed answer.
     pub fn streams_only(self) -> bool {
-        matches!(
-            self,
-            FaultKind::StreamCut | FaultKind::StreamStall | FaultKind::MalformedChunk | FaultKind::NoDone
-        )
+        matches!(self, FaultKind::StreamCut | FaultKind::StreamStall | FaultKind::MalformedChunk | FaultKind::NoDone)
     }
 }
 
@@ -89,7 +86,9 @@ fn parse_kind(s: &str) -> Result<FaultKind, String> {
             return Err(format!("{name} needs a duration, e.g. {name}=2s or {name}=1500ms"));
         }
         (_, Some(_)) if parse_kind(name).is_ok() => return Err(format!("{name} takes no value")),
-        _ => return Err(format!("unknown fault {name:?}; expected one of {FAULT_NAMES}")),
+        _ => {
+            return Err(format!("unknown fault {name:?}; expected one of {FAULT_NAMES}"));
+        }
     };
     Ok(kind)
 }
@@ -113,7 +112,7 @@ impl fmt::Display for Dur {
         let nanos = self.0.subsec_nanos();
         if nanos == 0 {
             write!(f, "{}s", self.0.as_secs())
-        } else if nanos % 1_000_000 == 0 {
+        } else if nanos.is_multiple_of(1_000_000) {
             write!(f, "{}ms", self.0.as_millis())
         } else {
             write!(f, "{}s", self.0.as_secs_f64())
@@ -192,7 +191,9 @@ fn parse_rule(spec: &str) -> Result<FaultRule, String> {
         Some("once") => Some(1),
         Some(limit) => match limit.parse::<u64>() {
             Ok(n) if n > 0 => Some(n),
-            _ => return Err(format!("bad limit {limit:?}; expected a count of at least 1 or `once`")),
+            _ => {
+                return Err(format!("bad limit {limit:?}; expected a count of at least 1 or `once`"));
+            }
         },
         None => None,
     };
@@ -241,9 +242,9 @@ impl FaultSet {
             let hits = || rule.share >= 1.0 || (rule.share > 0.0 && fastrand::f64() < rule.share);
             let within_limit = || match rule.limit {
                 None => true,
-                Some(limit) => fired
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < limit).then_some(n + 1))
-                    .is_ok(),
+                Some(limit) => {
+                    fired.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < limit).then_some(n + 1)).is_ok()
+                }
             };
             (applies && hits() && within_limit()).then_some(rule.kind)
         })

@@ -9,6 +9,7 @@
 
 mod args;
 mod chat;
+mod chat_request;
 mod completions;
 mod config;
 mod embeddings;

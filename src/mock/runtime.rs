@@ -64,8 +64,12 @@ impl Runtime {
 
     /// Whether `authorization` satisfies the configured key (always, when there is none).
     pub(super) fn authorized(&self, authorization: Option<&HeaderValue>) -> bool {
-        let Some(key) = &self.api_key else { return true };
-        let Some(value) = authorization.map(HeaderValue::as_bytes) else { return false };
+        let Some(key) = &self.api_key else {
+            return true;
+        };
+        let Some(value) = authorization.map(HeaderValue::as_bytes) else {
+            return false;
+        };
         value.len() > 7 && value[..7].eq_ignore_ascii_case(b"bearer ") && value[7..] == key[..]
     }
 }

@@ -162,6 +162,9 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     let authorized = runtime.authorized(parts.headers.get(http::header::AUTHORIZATION));
     // A body that fails mid-read means the client is gone: nobody to answer.
     let body = body.collect().await?.to_bytes();
+    let mut parts = parts;
+    // Whatever hyper attached (e.g. a pending upgrade) must not outlive the request.
+    parts.extensions.clear();
     state.record(parts, body.clone());
     let ctx = Ctx { state, runtime, id };
     let mut response = if authorized {
@@ -212,7 +215,9 @@ impl Ctx {
     ) -> Result<(Option<FaultKind>, Option<Response<BoxBody>>), BoxError> {
         let fault = self.runtime.faults.pick(streamed);
         match fault {
-            Some(FaultKind::ResetBeforeHeaders) => return Err("simulated reset before headers".into()),
+            Some(FaultKind::ResetBeforeHeaders) => {
+                return Err("simulated reset before headers".into());
+            }
             Some(FaultKind::NoAnswer) => {
                 let mut stopping = self.state.stopping.subscribe();
                 tokio::select! {

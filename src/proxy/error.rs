@@ -17,6 +17,12 @@ pub enum TransportError {
     FirstByteTimeout(Duration),
     #[error("connection failed before the response: {0}")]
     Broken(String),
+    #[error("no first token within {0:?}")]
+    FirstTokenTimeout(Duration),
+    #[error("the stream failed before its first token: {0}")]
+    Stream(String),
+    #[error("its circuit breaker is open after repeated failures")]
+    BreakerOpen,
 }
 
 /// Errors the gateway answers itself.
@@ -49,7 +55,10 @@ impl GatewayError {
                 StatusCode::BAD_REQUEST
             }
             GatewayError::NoRoute(_) | GatewayError::UnknownPath(_) => StatusCode::NOT_FOUND,
-            GatewayError::Upstream { error: TransportError::FirstByteTimeout(_), .. } => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::Upstream {
+                error: TransportError::FirstByteTimeout(_) | TransportError::FirstTokenTimeout(_),
+                ..
+            } => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Upstream { .. } => StatusCode::BAD_GATEWAY,
         }
     }

@@ -1,213 +1,114 @@
-//! Forwarding one client request: an attempt on the chosen arm's upstream and, when it
-//! fails before anything reached the client and the route allows it, one on the other
-//! arm. A failed attempt is recorded as its own upstream's error, never as a completion.
+//! The attempts behind one client request: the chosen arm's upstream first, retried with
+//! backoff while the failure, the route's budget and the upstream's breaker allow, then
+//! the other arm if the route falls over for that failure. Every failed attempt is
+//! recorded as its own upstream's error; the client sees one answer.
 
-use std::error::Error as _;
-
-use bytes::Bytes;
-use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use super::breaker::Admission;
 use super::error::{GatewayError, TransportError};
-use super::gateway::Gateway;
-use super::headers::{X_SHOULD_RETRY, mark_response, upstream_request_headers};
-use super::request::{RequestMeta, with_model};
-use super::response::{ProxyBody, Recorder, StreamWatch};
-use super::sse::SseObserver;
-use crate::config::{FallbackMode, FallbackOn, Route, Upstream};
-use crate::metrics::{FailureReason, Outcome, Role};
+use super::exchange::{Attempt, Exchange, Failure};
+use super::retry;
+use crate::config::FallbackOn;
+use crate::metrics::{FailureReason, Role};
 use crate::net::body::BoxBody;
 
-/// A client request, read and routed, ready to be sent to either arm.
-pub(super) struct Exchange<'a> {
-    gateway: &'a Gateway,
-    route_index: usize,
-    route: &'a Route,
-    method: Method,
-    /// The path after `/v1`, with the query.
-    rest: String,
-    headers: HeaderMap,
-    /// On an open gateway whose upstream has no key, the client's own credentials pass.
-    client_credentials: Option<HeaderValue>,
-    body: Bytes,
-    meta: RequestMeta,
-    expects_done: bool,
+/// The last failure of an arm, kept in case nothing better comes.
+struct Unanswered {
+    role: Role,
+    failure: Failure,
+    started: Instant,
 }
 
-impl<'a> Exchange<'a> {
-    pub fn new(
-        gateway: &'a Gateway,
-        route_index: usize,
-        parts: Parts,
-        body: Bytes,
-        meta: RequestMeta,
-        client_credentials: Option<HeaderValue>,
-    ) -> Exchange<'a> {
-        let path = parts.uri.path();
-        let expects_done = path.ends_with("/chat/completions") || path == "/v1/completions";
-        let rest = match parts.uri.query() {
-            Some(query) => format!("{}?{query}", &path[3..]),
-            None => path[3..].to_owned(),
-        };
-        Exchange {
-            gateway,
-            route_index,
-            route: &gateway.config.routes[route_index],
-            method: parts.method,
-            rest,
-            headers: upstream_request_headers(parts.headers),
-            client_credentials,
-            body,
-            meta,
-            expects_done,
-        }
-    }
-
-    fn upstream_index(&self, role: Role) -> usize {
-        match role {
-            Role::Primary => self.route.primary,
-            Role::Candidate | Role::Shadow => self.route.candidate.unwrap_or(self.route.primary),
-        }
-    }
-
-    fn upstream(&self, role: Role) -> &Upstream {
-        &self.gateway.config.upstreams[self.upstream_index(role)]
-    }
-
-    /// The arm that may answer when `role` fails, per the route's `fallback`.
-    fn fallback_role(&self, role: Role) -> Option<Role> {
-        self.route.candidate?;
-        match (role, self.route.fallback) {
-            (Role::Candidate, FallbackMode::CandidateToPrimary | FallbackMode::Both) => Some(Role::Primary),
-            (Role::Primary, FallbackMode::Both) => Some(Role::Candidate),
-            _ => None,
-        }
-    }
-
-    async fn send(&self, role: Role) -> Result<Response<Incoming>, TransportError> {
-        let index = self.upstream_index(role);
-        let upstream = &self.gateway.config.upstreams[index];
-        let runtime = &self.gateway.upstreams[index];
-        let alias = self.meta.model.as_deref().and_then(|model| upstream.model_aliases.get(model)).map(String::as_str);
-        let uri = Uri::builder()
-            .scheme(upstream.scheme.clone())
-            .authority(upstream.authority.clone())
-            .path_and_query(format!("{}{}", upstream.base_path, self.rest))
-            .build()
-            .map_err(|error| TransportError::Broken(format!("invalid upstream URI: {error}")))?;
-        let mut request = Request::new(Full::new(with_model(&self.body, &self.meta, alias)));
-        *request.method_mut() = self.method.clone();
-        *request.uri_mut() = uri;
-        *request.headers_mut() = self.headers.clone();
-        if let Some(authorization) = runtime.authorization.as_ref().or(self.client_credentials.as_ref()) {
-            request.headers_mut().insert(header::AUTHORIZATION, authorization.clone());
-        }
-        let wait = upstream.timeouts.first_byte.min(upstream.timeouts.total);
-        match tokio::time::timeout(wait, runtime.client.request(request)).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) if error.is_connect() => Err(TransportError::Connect(error_chain(&error))),
-            Ok(Err(error)) => Err(TransportError::Broken(error_chain(&error))),
-            Err(_) => Err(TransportError::FirstByteTimeout(wait)),
-        }
-    }
-
-    fn record_failure(&self, role: Role, started: Instant, outcome: Outcome) {
-        if let Some(arm) = self.gateway.metrics.route(self.route_index).arm(role) {
-            arm.record(outcome, started.elapsed(), None);
-        }
-    }
-
-    /// Wraps an upstream answer for the client; its metrics are recorded when it ends.
-    fn respond(&self, response: Response<Incoming>, role: Role, started: Instant, fallback: bool) -> Response<BoxBody> {
-        let (mut parts, incoming) = response.into_parts();
-        let outcome = outcome_for_status(parts.status);
-        let is_event_stream = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
-        let stream = is_event_stream.then(|| {
-            parts.headers.remove(header::CONTENT_LENGTH);
-            StreamWatch { observer: SseObserver::new(), expects_done: self.expects_done }
-        });
-        let index = self.upstream_index(role);
-        mark_response(
-            &mut parts.headers,
-            &self.gateway.routes[self.route_index].name_header,
-            &self.gateway.upstreams[index].name_header,
-            fallback,
-        );
-        if fallback && outcome != Outcome::Ok {
-            parts.headers.insert(X_SHOULD_RETRY, HeaderValue::from_static("false"));
-        }
-        let recorder = Recorder::new(self.gateway.metrics.clone(), self.route_index, role, started, outcome);
-        let timeouts = &self.gateway.config.upstreams[index].timeouts;
-        let body = ProxyBody::new(incoming, stream, recorder, timeouts.idle, started + timeouts.total);
-        Response::from_parts(parts, body.boxed_unsync())
-    }
-}
-
-/// Sends the exchange to `role` and, if that fails in a way the route falls over for,
-/// to the other arm.
-pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<Response<BoxBody>, GatewayError> {
-    let started = Instant::now();
-    let first = exchange.send(role).await;
-    let reason = match &first {
-        Ok(response) => failure_reason(response.status()),
-        Err(error) => Some(transport_reason(error)),
-    };
-    let fallback = reason
-        .filter(|reason| may_fall_over(exchange.route.fallback_on, *reason))
-        .and_then(|reason| Some((reason, exchange.fallback_role(role)?)));
-    let Some((reason, other)) = fallback else {
-        return match first {
-            Ok(response) => Ok(exchange.respond(response, role, started, false)),
-            Err(error) => {
-                exchange.record_failure(role, started, Outcome::UpstreamError);
-                Err(GatewayError::Upstream {
-                    upstream: exchange.upstream(role).name.clone(),
-                    error,
-                    gave_up_after_retries: false,
-                })
+/// Sends the exchange to `role`, retrying and falling over as the route allows.
+pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http::Response<BoxBody>, GatewayError> {
+    let gateway = exchange.gateway;
+    let route_metrics = gateway.metrics.route(exchange.route_index);
+    gateway.routes[exchange.route_index].retry_budget.record_request();
+    let mut retried = false;
+    let mut last: Option<Unanswered> = None;
+    let mut current = role;
+    for position in 0..2 {
+        if let Some(previous) = &last {
+            let Some(other) = exchange
+                .fallback_role(previous.role)
+                .filter(|_| may_fall_over(exchange.route.fallback_on, previous.failure.reason))
+            else {
+                break;
+            };
+            if previous.failure.reason != FailureReason::BreakerOpen {
+                exchange.record_failure(previous.role, previous.started, previous.failure.outcome());
             }
-        };
+            route_metrics.record_fallback(previous.role, previous.failure.reason);
+            tracing::info!(route = %exchange.route.name, from = %exchange.upstream(previous.role).name,
+                to = %exchange.upstream(other).name, reason = previous.failure.reason.as_str(), "falling back");
+            current = other;
+        }
+        let breaker = &gateway.upstreams[exchange.upstream_index(current)].breaker;
+        let mut admission = breaker.admit();
+        if admission == Admission::Rejected {
+            if position == 0 && exchange.fallback_role(current).is_some() {
+                last = Some(Unanswered { role: current, failure: Failure::breaker_open(), started: Instant::now() });
+                continue;
+            }
+            // Nobody else can answer: trying a sick upstream beats refusing unasked.
+            admission = Admission::Allowed;
+        }
+        let mut attempts = Vec::new();
+        for retry in 0..=exchange.route.retries {
+            let started = Instant::now();
+            attempts.push(started);
+            let failure = match exchange.attempt(current, started).await {
+                Attempt::Committed(response) => {
+                    breaker.on_success(admission);
+                    return Ok(response);
+                }
+                Attempt::Failed(failure) => failure,
+            };
+            if failure.is_upstream_fault() {
+                breaker.on_failure(admission)
+            } else {
+                breaker.on_success(admission)
+            }
+            admission = Admission::Allowed;
+            let wait = (failure.retryable() && retry < exchange.route.retries && !breaker.is_open())
+                .then(|| retry::delay(retry, &attempts, failure.retry_after, exchange.route.max_retry_after))
+                .flatten()
+                .filter(|_| gateway.routes[exchange.route_index].retry_budget.try_acquire());
+            let Some(wait) = wait else {
+                last = Some(Unanswered { role: current, failure, started });
+                break;
+            };
+            exchange.record_failure(current, started, failure.outcome());
+            route_metrics.record_retry(current, failure.reason);
+            retried = true;
+            drop(failure);
+            tokio::time::sleep(wait).await;
+        }
+    }
+    // Every path through the loops above returns an answer or leaves a failure here.
+    let Some(Unanswered { role, failure, started }) = last else {
+        let upstream = exchange.upstream(role).name.clone();
+        return Err(GatewayError::Upstream {
+            upstream,
+            error: TransportError::BreakerOpen,
+            gave_up_after_retries: false,
+        });
     };
-    exchange.record_failure(role, started, outcome_for_reason(reason));
-    drop(first);
-    exchange.gateway.metrics.route(exchange.route_index).record_fallback(role, reason);
-    tracing::info!(route = %exchange.route.name, from = %exchange.upstream(role).name, to = %exchange.upstream(other).name,
-        reason = reason.as_str(), "falling back");
-    let started = Instant::now();
-    match exchange.send(other).await {
-        Ok(response) => Ok(exchange.respond(response, other, started, true)),
-        Err(error) => {
-            exchange.record_failure(other, started, Outcome::UpstreamError);
+    let gave_up = retried || role != exchange.first_role;
+    match failure.answer {
+        Some(answer) => Ok(exchange.respond(answer, role, started, None)),
+        None => {
+            if failure.reason != FailureReason::BreakerOpen {
+                exchange.record_failure(role, started, failure.outcome());
+            }
+            let error = failure.transport.unwrap_or(TransportError::BreakerOpen);
             Err(GatewayError::Upstream {
-                upstream: exchange.upstream(other).name.clone(),
+                upstream: exchange.upstream(role).name.clone(),
                 error,
-                gave_up_after_retries: true,
+                gave_up_after_retries: gave_up,
             })
         }
-    }
-}
-
-/// Why an answer counts as a failure, if it does.
-fn failure_reason(status: StatusCode) -> Option<FailureReason> {
-    match status.as_u16() {
-        408 => Some(FailureReason::Status408),
-        429 => Some(FailureReason::Status429),
-        500..=599 => Some(FailureReason::Status5xx),
-        400..=499 => Some(FailureReason::Status4xx),
-        _ => None,
-    }
-}
-
-fn transport_reason(error: &TransportError) -> FailureReason {
-    match error {
-        TransportError::Connect(_) | TransportError::Broken(_) => FailureReason::Connect,
-        TransportError::FirstByteTimeout(_) => FailureReason::Timeout,
     }
 }
 
@@ -218,29 +119,8 @@ fn may_fall_over(on: FallbackOn, reason: FailureReason) -> bool {
         FailureReason::Status5xx => on.status_5xx,
         FailureReason::Status429 => on.status_429,
         FailureReason::Status408 => on.status_408,
+        FailureReason::Stream => on.stream,
         FailureReason::Status4xx => on.status_4xx,
+        FailureReason::BreakerOpen => true,
     }
-}
-
-fn outcome_for_reason(reason: FailureReason) -> Outcome {
-    match reason {
-        FailureReason::Status4xx => Outcome::ClientError,
-        _ => Outcome::UpstreamError,
-    }
-}
-
-fn outcome_for_status(status: StatusCode) -> Outcome {
-    failure_reason(status).map_or(Outcome::Ok, outcome_for_reason)
-}
-
-/// An error with its causes, e.g. "client error (Connect): tcp connect error: Connection refused".
-fn error_chain(error: &hyper_util::client::legacy::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
+use super::breaker::Breaker;
 use super::client::{self, UpstreamClient};
+use super::retry::RetryBudget;
 use super::split;
 use crate::config::{Config, Route};
 use crate::metrics::Metrics;
@@ -14,6 +16,7 @@ use crate::rollout::LiveState;
 
 pub(super) struct UpstreamRuntime {
     pub client: UpstreamClient,
+    pub breaker: Breaker,
     /// `Bearer <key>`, marked sensitive so that it never appears in debug output.
     pub authorization: Option<HeaderValue>,
     pub name_header: HeaderValue,
@@ -21,6 +24,7 @@ pub(super) struct UpstreamRuntime {
 
 pub(super) struct RouteRuntime {
     pub seed: u64,
+    pub retry_budget: RetryBudget,
     pub name_header: HeaderValue,
 }
 
@@ -45,6 +49,7 @@ impl Gateway {
             .iter()
             .map(|upstream| UpstreamRuntime {
                 client: client::build(upstream.timeouts.connect),
+                breaker: Breaker::new(upstream.breaker),
                 authorization: upstream.api_key.as_ref().and_then(|key| {
                     let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).ok()?;
                     value.set_sensitive(true);
@@ -56,7 +61,11 @@ impl Gateway {
         let routes = config
             .routes
             .iter()
-            .map(|route| RouteRuntime { seed: split::seed_for(&route.salt), name_header: header_value(&route.name) })
+            .map(|route| RouteRuntime {
+                seed: split::seed_for(&route.salt),
+                retry_budget: RetryBudget::new(route.retry_budget),
+                name_header: header_value(&route.name),
+            })
             .collect();
         let catch_all = config.routes.iter().position(|route| route.models.is_empty());
         Gateway { config, metrics, live, upstreams, routes, catch_all }
@@ -82,6 +91,11 @@ impl Gateway {
             seed = split::rehashed_seed(seed, now.as_secs() / interval.as_secs().max(1));
         }
         split::bucket(seed, key)
+    }
+
+    /// Whether each upstream's circuit breaker is open, in `Config::upstreams` order.
+    pub fn breakers_open(&self) -> Vec<bool> {
+        self.upstreams.iter().map(|upstream| upstream.breaker.is_open()).collect()
     }
 
     pub fn gateway_keys_required(&self) -> bool {

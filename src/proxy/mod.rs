@@ -2,13 +2,16 @@
 //! matched to a route, split to an arm by its sticky bucket, forwarded to that arm's
 //! upstream (falling back to the other before the first byte), and streamed back.
 
+mod breaker;
 mod client;
 mod error;
+mod exchange;
 mod forward;
 mod gateway;
 pub mod headers;
 mod request;
 mod response;
+mod retry;
 mod service;
 pub mod split;
 pub mod sse;

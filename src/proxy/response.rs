@@ -1,19 +1,20 @@
-//! The body of a proxied response: forwards the upstream's frames as they arrive, lets
-//! the SSE observer read along, enforces the idle and total timeouts, never lets a broken
-//! stream pass for a complete one, and records the attempt's metrics when it ends.
+//! The body of a proxied response: forwards the upstream's frames as they arrive (event
+//! streams whole event by whole event, checked by the framer), enforces the idle and
+//! total timeouts, never lets a broken stream pass for a complete one, and records the
+//! attempt's metrics when it ends.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 use super::error::stream_error_event;
-use super::sse::SseObserver;
+use super::sse::SseFramer;
 use crate::metrics::{Metrics, Outcome, Role};
 use crate::net::body::BoxError;
 
@@ -50,12 +51,14 @@ impl Drop for Recorder {
     }
 }
 
-/// Stream-specific behaviour of a proxied body.
+/// What the gateway knows of an event stream it forwards.
 pub struct StreamWatch {
-    pub observer: SseObserver,
+    pub framer: SseFramer,
     /// Chat and legacy completion streams end with `[DONE]`; the gateway supplies it
     /// when the upstream finished the answer but forgot it, and reports a cut otherwise.
     pub expects_done: bool,
+    /// Events read before the gateway committed to this upstream, sent first.
+    pub held: std::vec::IntoIter<Bytes>,
 }
 
 pub struct ProxyBody {
@@ -72,6 +75,8 @@ pub struct ProxyBody {
     done: bool,
 }
 
+type Polled = Poll<Option<Result<Frame<Bytes>, BoxError>>>;
+
 impl ProxyBody {
     pub fn new(
         inner: Incoming,
@@ -85,41 +90,51 @@ impl ProxyBody {
         ProxyBody { inner, stream, recorder, idle_timeout, deadline, last_activity: now, timer, done: false }
     }
 
-    /// Ends the body after a failure: streams get an error event (SDKs raise on it),
-    /// other bodies an error that makes the server abort the response.
-    fn fail(&mut self, message: String) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    /// Ends the body after a failure: streams get an error event (SDKs raise on it, where
+    /// a stream that merely stops would pass for a complete answer), other bodies an
+    /// error that makes the server abort the response.
+    fn fail(&mut self, mut tail: BytesMut, message: &str) -> Polled {
         self.recorder.outcome = Outcome::UpstreamError;
         self.recorder.finish();
-        if self.stream.is_some() {
-            self.done = true;
-            tracing::warn!(route = self.recorder.route, role = self.recorder.role.as_str(), %message, "stream failed after the first byte");
-            Poll::Ready(Some(Ok(Frame::data(stream_error_event(&message)))))
-        } else {
-            self.done = true;
-            Poll::Ready(Some(Err(message.into())))
+        self.done = true;
+        tracing::warn!(
+            route = self.recorder.route,
+            role = self.recorder.role.as_str(),
+            message,
+            "answer failed after the first byte"
+        );
+        if self.stream.is_none() {
+            return Poll::Ready(Some(Err(message.to_owned().into())));
         }
+        tail.extend_from_slice(&stream_error_event(message));
+        Poll::Ready(Some(Ok(Frame::data(tail.freeze()))))
     }
 
-    fn end(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if let Some(stream) = &self.stream {
-            if stream.expects_done && !stream.observer.saw_done() && !stream.observer.saw_error() {
-                if !stream.observer.saw_finish() {
-                    return self.fail("the upstream closed the stream before the answer was complete".to_owned());
-                }
-                self.recorder.finish();
-                self.done = true;
-                return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"data: [DONE]\n\n")))));
+    fn end(&mut self) -> Polled {
+        self.done = true;
+        let Some(stream) = &mut self.stream else {
+            self.recorder.finish();
+            return Poll::Ready(None);
+        };
+        let mut tail = BytesMut::new();
+        match stream.framer.finish() {
+            Ok(last) => tail.extend_from_slice(&last.unwrap_or_default()),
+            Err(fault) => return self.fail(tail, &fault.to_string()),
+        }
+        let framer = &stream.framer;
+        if framer.saw_error() {
+            self.recorder.outcome = Outcome::UpstreamError;
+        } else if stream.expects_done && !framer.saw_done() {
+            if !framer.saw_finish() {
+                return self.fail(tail, "the upstream closed the stream before the answer was complete");
             }
-            if stream.observer.saw_error() {
-                self.recorder.outcome = Outcome::UpstreamError;
-            }
+            tail.extend_from_slice(b"data: [DONE]\n\n");
         }
         self.recorder.finish();
-        self.done = true;
-        Poll::Ready(None)
+        if tail.is_empty() { Poll::Ready(None) } else { Poll::Ready(Some(Ok(Frame::data(tail.freeze())))) }
     }
 
-    /// Whether the idle or total deadline has passed; re-arms the timer otherwise.
+    /// A failure message once the idle or total deadline has passed; re-arms the timer otherwise.
     fn poll_timeout(&mut self, cx: &mut Context<'_>) -> Option<String> {
         while self.timer.as_mut().poll(cx).is_ready() {
             let now = Instant::now();
@@ -134,33 +149,56 @@ impl ProxyBody {
         }
         None
     }
+
+    /// Passes one upstream frame on: event streams only as whole, valid events.
+    fn forward(&mut self, frame: Frame<Bytes>) -> Option<Polled> {
+        let Some(stream) = self.stream.as_mut() else { return Some(Poll::Ready(Some(Ok(frame)))) };
+        let Ok(data) = frame.into_data() else { return None };
+        let had_token = stream.framer.saw_token();
+        match stream.framer.push(data) {
+            Ok(ready) if ready.is_empty() => None,
+            Ok(ready) => {
+                if !had_token && stream.framer.saw_token() {
+                    self.recorder.ttft = Some(self.recorder.started.elapsed());
+                }
+                Some(Poll::Ready(Some(Ok(Frame::data(ready)))))
+            }
+            Err(fault) => Some(self.fail(BytesMut::new(), &fault.to_string())),
+        }
+    }
 }
 
 impl Body for ProxyBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled {
         let this = self.get_mut();
         if this.done {
             return Poll::Ready(None);
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                this.last_activity = Instant::now();
-                if let (Some(data), Some(stream)) = (frame.data_ref(), this.stream.as_mut())
-                    && stream.observer.feed(data).first_token
-                {
-                    this.recorder.ttft = Some(this.recorder.started.elapsed());
+        if let Some(held) = this.stream.as_mut().and_then(|stream| stream.held.next()) {
+            return Poll::Ready(Some(Ok(Frame::data(held))));
+        }
+        loop {
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    this.last_activity = Instant::now();
+                    if let Some(polled) = this.forward(frame) {
+                        return polled;
+                    }
                 }
-                Poll::Ready(Some(Ok(frame)))
+                Poll::Ready(Some(Err(error))) => {
+                    return this.fail(BytesMut::new(), &format!("the upstream stream broke: {error}"));
+                }
+                Poll::Ready(None) => return this.end(),
+                Poll::Pending => {
+                    return match this.poll_timeout(cx) {
+                        Some(message) => this.fail(BytesMut::new(), &message),
+                        None => Poll::Pending,
+                    };
+                }
             }
-            Poll::Ready(Some(Err(error))) => this.fail(format!("the upstream stream broke: {error}")),
-            Poll::Ready(None) => this.end(),
-            Poll::Pending => match this.poll_timeout(cx) {
-                Some(message) => this.fail(message),
-                None => Poll::Pending,
-            },
         }
     }
 

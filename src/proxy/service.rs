@@ -10,7 +10,8 @@ use http::{Request, Response, header};
 use hyper::body::Incoming;
 
 use super::error::GatewayError;
-use super::forward::{Exchange, forward};
+use super::exchange::Exchange;
+use super::forward::forward;
 use super::gateway::Gateway;
 use super::request::{RequestMeta, is_json_request, parse_meta, read_body};
 use super::split;
@@ -87,7 +88,7 @@ async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Result<Respons
     };
     let client_credentials =
         if gateway.gateway_keys_required() { None } else { parts.headers.get(header::AUTHORIZATION).cloned() };
-    let exchange = Exchange::new(gateway, route_index, parts, body, meta, client_credentials);
+    let exchange = Exchange::new(gateway, route_index, parts, body, meta, client_credentials, role);
     forward(&exchange, role).await
 }
 

@@ -1,38 +1,41 @@
-//! Watches a server-sent-event stream as it is forwarded, without holding it: finds the
-//! first content chunk (for time to first token), the `finish_reason`, `[DONE]`, and
-//! error events. Bytes may be split anywhere; only the current line and the current
-//! event's data are buffered, each within a fixed bound.
+//! Frames a server-sent-event stream as it is forwarded: only whole events go out, each
+//! checked on the way (its data must be JSON or `[DONE]`), so nothing broken reaches
+//! the client. Reads along for the first content chunk (time to first token), the
+//! `finish_reason`, `[DONE]` and error events. Bytes may be split anywhere by the
+//! network; only the current incomplete event is buffered, within a fixed bound, and a
+//! chunk made of whole events — the usual case — is forwarded without a copy.
 
+use bytes::{Bytes, BytesMut};
 use memchr::{memchr, memmem};
 
-/// Past this many bytes in one line or one event, the observer stops looking (the stream
-/// itself still passes through untouched).
-const MAX_EVENT_BYTES: usize = 1 << 20;
+/// Past this size, one event is taken for a runaway stream.
+const MAX_EVENT_BYTES: usize = 4 << 20;
 
-/// What one fed chunk revealed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Signals {
-    /// This chunk completed the first event that carries content (text, tool call, …).
-    pub first_token: bool,
+/// Why a stream cannot be forwarded any further.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamFault {
+    #[error("the upstream sent an event that is not valid JSON")]
+    Malformed,
+    #[error("the upstream sent an event larger than {MAX_EVENT_BYTES} bytes")]
+    Oversized,
 }
 
 #[derive(Debug, Default)]
-pub struct SseObserver {
-    line: Vec<u8>,
-    data: Vec<u8>,
-    has_data: bool,
+pub struct SseFramer {
+    /// The incomplete event carried over from earlier chunks.
+    pending: BytesMut,
     saw_token: bool,
     saw_finish: bool,
     saw_done: bool,
     saw_error: bool,
-    overflowed: bool,
 }
 
-impl SseObserver {
-    pub fn new() -> SseObserver {
-        SseObserver::default()
+impl SseFramer {
+    pub fn new() -> SseFramer {
+        SseFramer::default()
     }
 
+    /// An event carried content: text, a tool call, reasoning.
     pub fn saw_token(&self) -> bool {
         self.saw_token
     }
@@ -51,79 +54,101 @@ impl SseObserver {
         self.saw_error
     }
 
-    pub fn feed(&mut self, mut chunk: &[u8]) -> Signals {
-        let had_token = self.saw_token;
-        while !self.overflowed && !chunk.is_empty() {
-            match memchr(b'\n', chunk) {
-                Some(end) => {
-                    if self.line.is_empty() {
-                        self.line_complete(&chunk[..end]);
-                    } else {
-                        self.line.extend_from_slice(&chunk[..end]);
-                        let line = std::mem::take(&mut self.line);
-                        self.line_complete(&line);
-                        self.line = line;
-                        self.line.clear();
-                    }
-                    chunk = &chunk[end + 1..];
-                }
-                None => {
-                    self.line.extend_from_slice(chunk);
-                    self.check_bound(self.line.len());
-                    break;
-                }
+    /// Takes the next chunk and returns the whole events now ready to forward (possibly
+    /// none), keeping the incomplete rest for the next chunk.
+    pub fn push(&mut self, chunk: Bytes) -> Result<Bytes, StreamFault> {
+        if self.pending.is_empty() {
+            let complete = self.scan(&chunk)?;
+            if complete < chunk.len() {
+                self.pending.extend_from_slice(&chunk[complete..]);
+            }
+            return Ok(chunk.slice(..complete));
+        }
+        self.pending.extend_from_slice(&chunk);
+        let buffered = std::mem::take(&mut self.pending);
+        let complete = self.scan(&buffered)?;
+        let mut buffered = buffered;
+        let ready = buffered.split_to(complete).freeze();
+        self.pending = buffered;
+        Ok(ready)
+    }
+
+    /// At the end of the stream: the last event, if the upstream left it unterminated,
+    /// completed with its blank line.
+    pub fn finish(&mut self) -> Result<Option<Bytes>, StreamFault> {
+        if self.pending.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        let mut last = std::mem::take(&mut self.pending);
+        while last.last().is_some_and(|byte| *byte == b'\n' || *byte == b'\r') {
+            last.truncate(last.len() - 1);
+        }
+        last.extend_from_slice(b"\n\n");
+        let complete = self.scan(&last)?;
+        Ok(Some(last.split_to(complete).freeze()))
+    }
+
+    /// Examines every complete event in `buffer`; returns where the complete part ends.
+    fn scan(&mut self, buffer: &[u8]) -> Result<usize, StreamFault> {
+        let mut event_start = 0;
+        let mut line_start = 0;
+        while let Some(newline) = memchr(b'\n', &buffer[line_start..]) {
+            let line_end = line_start + newline;
+            let line = &buffer[line_start..line_end];
+            line_start = line_end + 1;
+            if line.is_empty() || line == b"\r" {
+                self.examine(&buffer[event_start..line_end])?;
+                event_start = line_start;
             }
         }
-        Signals { first_token: self.saw_token && !had_token }
+        if buffer.len() - event_start > MAX_EVENT_BYTES {
+            return Err(StreamFault::Oversized);
+        }
+        Ok(event_start)
     }
 
-    fn check_bound(&mut self, size: usize) {
-        if size > MAX_EVENT_BYTES {
-            self.overflowed = true;
-            self.line = Vec::new();
-            self.data = Vec::new();
-        }
-    }
-
-    fn line_complete(&mut self, line: &[u8]) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            self.dispatch();
-            return;
-        }
-        let Some(value) = line.strip_prefix(b"data:") else { return };
-        let value = value.strip_prefix(b" ").unwrap_or(value);
-        if self.has_data {
-            self.data.push(b'\n');
-        }
-        self.has_data = true;
-        self.data.extend_from_slice(value);
-        self.check_bound(self.data.len());
-    }
-
-    fn dispatch(&mut self) {
-        if !self.has_data {
-            return;
-        }
-        let data = &self.data[..];
+    fn examine(&mut self, event: &[u8]) -> Result<(), StreamFault> {
+        let mut data_lines = event
+            .split(|byte| *byte == b'\n')
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+            .filter_map(|line| line.strip_prefix(b"data:"))
+            .map(|value| value.strip_prefix(b" ").unwrap_or(value));
+        let Some(first) = data_lines.next() else { return Ok(()) };
+        let joined;
+        let data = match data_lines.next() {
+            None => first,
+            Some(second) => {
+                joined = [first, second].into_iter().chain(data_lines).collect::<Vec<_>>().join(&b'\n');
+                &joined[..]
+            }
+        };
         if data == b"[DONE]" {
             self.saw_done = true;
-        } else {
-            self.saw_token |= !self.saw_token && carries_token(data);
-            self.saw_finish |= !self.saw_finish && has_string_value(data, b"\"finish_reason\"");
-            self.saw_error |= data.starts_with(b"{\"error\"") || data.starts_with(b"{ \"error\"");
+            return Ok(());
         }
-        self.data.clear();
-        self.has_data = false;
+        if serde_json::from_slice::<serde::de::IgnoredAny>(data).is_err() {
+            return Err(StreamFault::Malformed);
+        }
+        self.saw_token |= !self.saw_token && carries_token(data);
+        self.saw_finish |= !self.saw_finish && has_string_value(data, b"\"finish_reason\"");
+        self.saw_error |= is_error_event(data);
+        Ok(())
     }
 }
 
-/// Whether a chunk carries part of the answer: chat content or tool calls, legacy
-/// completion text, or a Responses API text delta. Empty strings (the role chunk) do not.
+/// `{"error": {...}}`: how OpenAI reports a failure inside a stream.
+fn is_error_event(data: &[u8]) -> bool {
+    trim_start(data).strip_prefix(b"{").is_some_and(|object| trim_start(object).starts_with(b"\"error\""))
+}
+
+/// Whether an event carries part of the answer: chat content, reasoning or tool calls,
+/// legacy completion text, or a Responses API delta. Empty strings (the role chunk) do not.
 fn carries_token(data: &[u8]) -> bool {
     has_string_value(data, b"\"content\"")
         || has_string_value(data, b"\"text\"")
         || has_string_value(data, b"\"delta\"")
+        || has_string_value(data, b"\"reasoning_content\"")
+        || has_string_value(data, b"\"reasoning\"")
         || value_after(data, b"\"tool_calls\"").is_some_and(|value| value.starts_with(b"["))
 }
 
@@ -137,8 +162,7 @@ fn has_string_value(data: &[u8], key: &[u8]) -> bool {
 fn value_after<'a>(data: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     let mut search_from = 0;
     while let Some(found) = memmem::find(&data[search_from..], key) {
-        let after = &data[search_from + found + key.len()..];
-        let after = trim_start(after);
+        let after = trim_start(&data[search_from + found + key.len()..]);
         if let Some(value) = after.strip_prefix(b":") {
             return Some(trim_start(value));
         }

@@ -11,4 +11,5 @@ mod sdk;
 mod support;
 
 mod admin;
+mod faults;
 mod proxy;

@@ -156,7 +156,7 @@ async fn sticky_key_can_come_from_the_body_user_field() {
 
 #[tokio::test]
 async fn candidate_5xx_falls_back_to_primary_and_counts_as_the_candidate_error() {
-    let setup = Setup::new(mock(), mock().with_fault(FaultRule::always(FaultKind::Status503)), "").await;
+    let setup = Setup::new(mock(), mock().with_fault(FaultRule::always(FaultKind::Status503)), "retries = 0").await;
     setup.set_weight(100.0).await;
     for stream in [false, true] {
         let reply = setup.chat("u1", stream).await;

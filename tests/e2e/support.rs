@@ -57,13 +57,15 @@ token_env = "ADMIN_TOKEN"
 
 [upstreams.primary]
 base_url = "{primary}"
-first_byte_timeout = "2s"
-idle_timeout = "2s"
+first_byte_timeout = "500ms"
+first_token_timeout = "500ms"
+idle_timeout = "500ms"
 
 [upstreams.candidate]
 base_url = "{candidate}"
-first_byte_timeout = "2s"
-idle_timeout = "2s"
+first_byte_timeout = "500ms"
+first_token_timeout = "500ms"
+idle_timeout = "500ms"
 
 [[routes]]
 name = "default"

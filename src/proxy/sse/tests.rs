@@ -1,3 +1,4 @@
+use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::*;
@@ -10,97 +11,104 @@ const STREAM: &str = concat!(
     "data: [DONE]\n\n",
 );
 
-fn feed_in_pieces(pieces: &[&[u8]]) -> (SseObserver, usize) {
-    let mut observer = SseObserver::new();
-    let mut first_token_at = usize::MAX;
-    for (index, piece) in pieces.iter().enumerate() {
-        if observer.feed(piece).first_token {
-            first_token_at = index;
-        }
-    }
-    (observer, first_token_at)
+fn push(framer: &mut SseFramer, text: &str) -> String {
+    String::from_utf8(framer.push(Bytes::copy_from_slice(text.as_bytes())).unwrap().to_vec()).unwrap()
 }
 
 #[test]
-fn role_chunk_is_not_a_token_but_the_first_content_is() {
-    let mut observer = SseObserver::new();
-    let mut events = Vec::new();
-    let mut start = 0;
-    for (end, _) in STREAM.match_indices("\n\n").chain(STREAM.match_indices("\r\n\r\n")) {
-        events.push(end);
-    }
-    events.sort_unstable();
-    let events: Vec<&str> = events
-        .into_iter()
-        .map(|end| {
-            let stop = if STREAM[end..].starts_with("\r\n\r\n") { end + 4 } else { end + 2 };
-            let event = &STREAM[start..stop];
-            start = stop;
-            event
-        })
-        .collect();
-    assert!(!observer.feed(events[0].as_bytes()).first_token);
-    assert!(!observer.feed(events[1].as_bytes()).first_token);
-    assert!(observer.feed(events[2].as_bytes()).first_token);
-    assert!(!observer.saw_finish());
-    observer.feed(events[3].as_bytes());
-    assert!(observer.saw_finish() && !observer.saw_done());
-    observer.feed(events[4].as_bytes());
-    assert!(observer.saw_done());
+fn whole_events_pass_and_the_incomplete_rest_waits() {
+    let mut framer = SseFramer::new();
+    let (head, tail) = STREAM.split_at(STREAM.find("Hel").unwrap());
+    let out = push(&mut framer, head);
+    assert!(out.ends_with("\"content\":\"\"},\"finish_reason\":null}]}\n\n"), "{out}");
+    assert!(!framer.saw_token());
+    let rest = push(&mut framer, tail);
+    assert_eq!(format!("{out}{rest}"), STREAM);
+    assert!(framer.saw_token() && framer.saw_finish() && framer.saw_done());
 }
 
 #[test]
-fn tool_call_deltas_and_legacy_text_count_as_tokens() {
-    let mut observer = SseObserver::new();
-    observer.feed(b"data: {\"choices\":[{\"delta\":{\"tool_calls\": [{\"index\":0}]}}]}\n\n");
-    assert!(observer.saw_token());
-    let mut observer = SseObserver::new();
-    observer.feed(b"data: {\"choices\":[{\"text\":\"Hi\",\"finish_reason\":null}]}\n\n");
-    assert!(observer.saw_token() && !observer.saw_finish());
+fn a_chunk_of_whole_events_is_forwarded_without_a_copy() {
+    let mut framer = SseFramer::new();
+    let chunk = Bytes::from_static(STREAM.as_bytes());
+    let out = framer.push(chunk.clone()).unwrap();
+    assert_eq!(out.as_ptr(), chunk.as_ptr());
+    assert_eq!(out.len(), chunk.len());
+}
+
+#[test]
+fn tool_call_deltas_reasoning_and_legacy_text_count_as_tokens() {
+    for event in [
+        "data: {\"choices\":[{\"delta\":{\"tool_calls\": [{\"index\":0}]}}]}\n\n",
+        "data: {\"choices\":[{\"text\":\"Hi\",\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"Let me think\"}}]}\n\n",
+        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}\n\n",
+    ] {
+        let mut framer = SseFramer::new();
+        push(&mut framer, event);
+        assert!(framer.saw_token(), "{event}");
+    }
 }
 
 #[test]
 fn escaped_keys_inside_content_are_not_mistaken_for_fields() {
-    let mut observer = SseObserver::new();
-    observer.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"say \\\"finish_reason\\\": \\\"x\\\"\"},\"finish_reason\":null}]}\n\n");
-    assert!(observer.saw_token());
-    assert!(!observer.saw_finish());
+    let mut framer = SseFramer::new();
+    push(
+        &mut framer,
+        "data: {\"choices\":[{\"delta\":{\"content\":\"say \\\"finish_reason\\\": \\\"x\\\"\"},\"finish_reason\":null}]}\n\n",
+    );
+    assert!(framer.saw_token());
+    assert!(!framer.saw_finish());
+}
+
+#[test]
+fn a_malformed_event_is_refused_not_forwarded() {
+    let mut framer = SseFramer::new();
+    let result = framer.push(Bytes::from_static(b"data: {\"choices\": [tru\n\n"));
+    assert_eq!(result, Err(StreamFault::Malformed));
 }
 
 #[test]
 fn error_events_are_noticed() {
-    let mut observer = SseObserver::new();
-    observer.feed(b"data: {\"error\": {\"message\": \"boom\"}}\n\n");
-    assert!(observer.saw_error());
+    let mut framer = SseFramer::new();
+    push(&mut framer, "data: {\"error\": {\"message\": \"boom\"}}\n\n");
+    assert!(framer.saw_error());
 }
 
 #[test]
-fn an_endless_line_stops_the_observer_without_growing() {
-    let mut observer = SseObserver::new();
-    let big = vec![b'a'; 64 * 1024];
-    for _ in 0..40 {
-        observer.feed(&big);
+fn an_unterminated_last_event_is_completed_at_the_end() {
+    let mut framer = SseFramer::new();
+    assert_eq!(push(&mut framer, "data: [DONE]"), "");
+    assert_eq!(framer.finish().unwrap().as_deref(), Some(&b"data: [DONE]\n\n"[..]));
+    assert!(framer.saw_done());
+}
+
+#[test]
+fn an_endless_event_is_refused_within_the_bound() {
+    let mut framer = SseFramer::new();
+    let big = Bytes::from(vec![b'a'; 64 * 1024]);
+    let mut result = Ok(Bytes::new());
+    for _ in 0..(MAX_EVENT_BYTES / big.len() + 2) {
+        result = framer.push(big.clone());
+        if result.is_err() {
+            break;
+        }
     }
-    assert!(observer.line.capacity() <= MAX_EVENT_BYTES * 2);
-    observer.feed(b"\n\ndata: [DONE]\n\n");
-    assert!(!observer.saw_done(), "an overflowed observer stays off");
+    assert_eq!(result, Err(StreamFault::Oversized));
 }
 
 proptest! {
     #[test]
-    fn any_split_of_a_stream_gives_the_same_signals(cuts in proptest::collection::btree_set(1usize..STREAM.len(), 0..12)) {
+    fn any_split_of_a_stream_forwards_the_same_bytes_and_signals(cuts in proptest::collection::btree_set(1usize..STREAM.len(), 0..12)) {
         let bytes = STREAM.as_bytes();
-        let mut pieces = Vec::new();
+        let mut framer = SseFramer::new();
+        let mut forwarded = Vec::new();
         let mut start = 0;
-        for cut in cuts {
-            pieces.push(&bytes[start..cut]);
+        for cut in cuts.into_iter().chain([bytes.len()]) {
+            forwarded.extend_from_slice(&framer.push(Bytes::copy_from_slice(&bytes[start..cut])).unwrap());
             start = cut;
         }
-        pieces.push(&bytes[start..]);
-        let (observer, first_token_at) = feed_in_pieces(&pieces);
-        prop_assert!(observer.saw_token() && observer.saw_finish() && observer.saw_done());
-        let token_end = STREAM.find("Hel").unwrap();
-        let consumed_before: usize = pieces[..first_token_at].iter().map(|piece| piece.len()).sum();
-        prop_assert!(consumed_before <= token_end + 60, "token signalled in the piece that completes its event");
+        prop_assert_eq!(&forwarded[..], bytes);
+        prop_assert!(framer.saw_token() && framer.saw_finish() && framer.saw_done());
     }
 }

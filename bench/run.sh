@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Throughput and latency of cutover against the same load sent straight to the upstream
+# (and through nginx, when it is installed), with wrk. Run by hand from anywhere:
+#
+#   bench/run.sh
+#
+# Environment:
+#   BENCH_DURATION=10s      length of each measured run
+#   BENCH_PORT_BASE=18700   ports BASE+1, +2 (mocks), +10, +11 (cutover), +20 (nginx)
+#   BENCH_SKIP_BUILD=1      use the existing target/release/cutover
+#   BENCH_KEEP=1            keep the temp dir (configs, logs, raw wrk output)
+#
+# Everything listens on 127.0.0.1 only; every process started here is stopped on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DURATION=${BENCH_DURATION:-10s}
+BASE=${BENCH_PORT_BASE:-18700}
+MOCK_A=$((BASE + 1)) MOCK_B=$((BASE + 2)) PROXY=$((BASE + 10)) ADMIN=$((BASE + 11)) NGINX_PORT=$((BASE + 20))
+GATEWAY_KEY=bench-gateway-key
+ADMIN_TOKEN=bench-admin-token
+LUA="$ROOT/bench/chat.lua"
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+command -v wrk >/dev/null || die "wrk is not installed: apt-get install wrk (or build it from https://github.com/wg/wrk)"
+command -v curl >/dev/null || die "curl is not installed: apt-get install curl"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/cutover-bench.XXXXXX")
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "bench: kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in $MOCK_A $MOCK_B $PROXY $ADMIN $NGINX_PORT; do
+  port_in_use "$port" && die "port $port is in use; set BENCH_PORT_BASE to another range"
+done
+
+# Waits until `url` answers at all (any HTTP status), or fails after 10 s.
+wait_http() {
+  local url=$1 i
+  for i in $(seq 1 200); do
+    curl -s -o /dev/null "$url" && return 0
+    sleep 0.05
+  done
+  die "nothing answers at $url (logs in $TMP)"
+}
+
+if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
+  echo "bench: building the release binary" >&2
+  (cd "$ROOT" && cargo build --release --quiet)
+fi
+BIN="$ROOT/target/release/cutover"
+[[ -x $BIN ]] || die "$BIN is missing; build with cargo build --release"
+
+# --- the servers -----------------------------------------------------------------------
+export CUTOVER_LOG=warn
+"$BIN" mock --listen "127.0.0.1:$MOCK_A" --name primary --latency 0 2>"$TMP/mock-primary.log" &
+PIDS+=($!)
+"$BIN" mock --listen "127.0.0.1:$MOCK_B" --name candidate --latency 0 2>"$TMP/mock-candidate.log" &
+PIDS+=($!)
+
+cat >"$TMP/cutover.toml" <<EOF
+[server]
+listen = "127.0.0.1:$PROXY"
+admin_listen = "127.0.0.1:$ADMIN"
+
+[auth]
+keys = [{ name = "bench", key_env = "BENCH_GATEWAY_KEY" }]
+
+[admin]
+token_env = "BENCH_ADMIN_TOKEN"
+
+[state]
+path = "bench.db"
+
+[upstreams.primary]
+base_url = "http://127.0.0.1:$MOCK_A/v1"
+
+[upstreams.candidate]
+base_url = "http://127.0.0.1:$MOCK_B/v1"
+
+[[routes]]
+name = "default"
+primary = "primary"
+candidate = "candidate"
+sticky = "header:x-user-id"
+EOF
+BENCH_GATEWAY_KEY=$GATEWAY_KEY BENCH_ADMIN_TOKEN=$ADMIN_TOKEN "$BIN" serve -c "$TMP/cutover.toml" 2>"$TMP/cutover.log" &
+PIDS+=($!)
+
+NGINX=""
+if command -v nginx >/dev/null; then
+  NGINX=$(command -v nginx)
+  mkdir -p "$TMP/nginx"
+  # As root, nginx workers would switch to `nobody`; keep them as the current user.
+  user_line=""
+  [[ $(id -u) == 0 ]] && user_line="user $(id -un) $(id -gn);"
+  cat >"$TMP/nginx/nginx.conf" <<EOF
+$user_line
+daemon off;
+worker_processes auto;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/client_body;
+  proxy_temp_path $TMP/nginx/proxy;
+  fastcgi_temp_path $TMP/nginx/fastcgi;
+  uwsgi_temp_path $TMP/nginx/uwsgi;
+  scgi_temp_path $TMP/nginx/scgi;
+  upstream mock { server 127.0.0.1:$MOCK_A; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+EOF
+  "$NGINX" -e "$TMP/nginx/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
+  PIDS+=($!)
+fi
+
+wait_http "http://127.0.0.1:$MOCK_A/v1/models"
+wait_http "http://127.0.0.1:$MOCK_B/v1/models"
+wait_http "http://127.0.0.1:$ADMIN/healthz"
+[[ -n $NGINX ]] && wait_http "http://127.0.0.1:$NGINX_PORT/v1/models"
+
+set_weight() {
+  curl -sf -o /dev/null -X POST -H "authorization: Bearer $ADMIN_TOKEN" -d "{\"weight\": $1}" \
+    "http://127.0.0.1:$ADMIN/admin/rollouts/default/weight" || die "cannot set the weight to $1"
+}
+
+# --- the runs --------------------------------------------------------------------------
+RESULTS="$TMP/results.tsv"
+: >"$RESULTS"
+
+# Milliseconds from a wrk duration such as 512.00us, 1.20ms, 2.01s or 1.00m.
+to_ms() {
+  awk -v v="$1" 'BEGIN { n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+    printf "%.3f", n }'
+}
+
+# run TARGET MODE THREADS CONNECTIONS URL: one measured wrk run, appended to the results.
+run() {
+  local target=$1 mode=$2 threads=$3 conns=$4 url=$5
+  local out="$TMP/wrk-$target-$mode-c$conns.txt" stream=0
+  [[ $mode == stream ]] && stream=1
+  echo "bench: $target $mode c=$conns t=$threads ($DURATION)" >&2
+  BENCH_STREAM=$stream BENCH_KEY=$GATEWAY_KEY wrk -t"$threads" -c"$conns" -d"$DURATION" --latency -s "$LUA" "$url" >"$out" 2>&1 ||
+    die "wrk failed against $url: $(cat "$out")"
+  local rps p50 p99 non2xx socket
+  rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+  p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+  p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
+  socket=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' "$out")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$mode" "$threads" "$conns" "$rps" "$p50" "$p99" \
+    "$((${non2xx:-0} + ${socket:-0}))" >>"$RESULTS"
+}
+
+warm_up() {
+  BENCH_STREAM=0 BENCH_KEY=$GATEWAY_KEY wrk -t2 -c32 -d2s -s "$LUA" "$1" >/dev/null 2>&1 || true
+}
+
+# measure TARGET URL MODES...: warm up, then c=1 (1 thread) and c=32 (2 threads) per mode.
+measure() {
+  local target=$1 url=$2 mode
+  shift 2
+  warm_up "$url"
+  for mode in "$@"; do
+    run "$target" "$mode" 1 1 "$url"
+    run "$target" "$mode" 2 32 "$url"
+  done
+}
+
+PATH_CHAT=/v1/chat/completions
+measure direct "http://127.0.0.1:$MOCK_A$PATH_CHAT" whole stream
+[[ -n $NGINX ]] && measure nginx "http://127.0.0.1:$NGINX_PORT$PATH_CHAT" whole stream
+set_weight 0
+measure cutover-w0 "http://127.0.0.1:$PROXY$PATH_CHAT" whole stream
+set_weight 50
+measure cutover-w50 "http://127.0.0.1:$PROXY$PATH_CHAT" whole
+
+# --- the table -------------------------------------------------------------------------
+{
+  echo
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $DURATION per run"
+  echo "wrk, mocks, cutover and nginx share these cores: absolute numbers measure the machine, ratios compare the proxies."
+  echo
+  awk -F'\t' '
+    { key = $2 "/" $4; if ($1 == "direct") { drps[key] = $5; dp50[key] = $6; dp99[key] = $7 } row[NR] = $0 }
+    END {
+      printf "| target | body | c | threads | req/s | p50 ms | p99 ms | errors | req/s vs direct | p50 vs direct | p99 vs direct |\n"
+      printf "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+      for (i = 1; i <= NR; i++) {
+        split(row[i], f, "\t"); key = f[2] "/" f[4]
+        r = (drps[key] > 0) ? sprintf("%.2f", f[5] / drps[key]) : "-"
+        a = (dp50[key] > 0) ? sprintf("%.2f", f[6] / dp50[key]) : "-"
+        b = (dp99[key] > 0) ? sprintf("%.2f", f[7] / dp99[key]) : "-"
+        printf "| %s | %s | %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s |\n", f[1], f[2], f[4], f[3], f[5], f[6], f[7], f[8], r, a, b
+      }
+    }' "$RESULTS"
+}

@@ -1,0 +1,248 @@
+//! Failure handling, one fault of the mock at a time: what the client receives, how many
+//! attempts each upstream saw, and how long it took. All traffic goes to the candidate
+//! (weight 100), which misbehaves; the primary is healthy. Timeouts are short (500 ms) so
+//! that the bounds below are generous against a busy machine and still meaningful.
+
+use std::time::{Duration, Instant};
+
+use cutover::mock::{FaultKind, FaultRule, MockConfig};
+use http::StatusCode;
+
+use crate::support::{Reply, Setup, metric};
+
+const ROUTE: &str = r#"
+retries = 2
+[upstreams.candidate.breaker]
+consecutive_failures = 100
+cooldown = "1s"
+"#;
+
+/// A gateway whose candidate answers with `fault` (for `limit` requests, or always).
+async fn setup(fault: FaultKind, limit: Option<u64>) -> Setup {
+    let mut rule = FaultRule::always(fault);
+    rule.limit = limit;
+    let setup = Setup::new(MockConfig::default(), MockConfig::default().with_fault(rule), ROUTE).await;
+    setup.set_weight(100.0).await;
+    setup
+}
+
+/// Sends one chat request and measures it.
+async fn timed_chat(setup: &Setup, stream: bool) -> (Reply, Duration) {
+    let started = Instant::now();
+    let reply = setup.chat("user-1", stream).await;
+    (reply, started.elapsed())
+}
+
+/// The answer is a complete one from `upstream`.
+fn assert_complete_from(reply: &Reply, upstream: &str, stream: bool) {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.header("x-cutover-upstream"), Some(upstream));
+    let text = reply.text();
+    if stream {
+        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+        assert!(!text.contains("\"error\""), "{text}");
+    } else {
+        assert_eq!(reply.json()["choices"][0]["finish_reason"], "stop");
+    }
+}
+
+/// The stream began, then failed: its last event is an error and there is no `[DONE]`.
+fn assert_ends_with_error_event(reply: &Reply) {
+    assert_eq!(reply.status, StatusCode::OK);
+    let text = reply.text();
+    let last = text.trim_end().rsplit("\n\n").next().unwrap_or_default();
+    assert!(last.starts_with("data: {\"error\""), "last event: {last}");
+    assert!(!text.contains("[DONE]"), "{text}");
+}
+
+/// After the fault is gone, the next ordinary request succeeds on the candidate.
+async fn assert_recovers(setup: &Setup) {
+    setup.candidate.set_faults(Vec::new());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let reply = setup.chat("user-1", true).await;
+    assert_complete_from(&reply, "candidate", true);
+}
+
+#[tokio::test]
+async fn status_500_once_is_retried_on_the_same_upstream() {
+    for stream in [false, true] {
+        let setup = setup(FaultKind::Status500, Some(1)).await;
+        let (reply, _) = timed_chat(&setup, stream).await;
+        assert_complete_from(&reply, "candidate", stream);
+        assert_eq!(reply.header("x-cutover-fallback"), None);
+        assert_eq!((setup.candidate.calls(), setup.primary.calls()), (2, 0));
+        let page = setup.metrics().await;
+        assert_eq!(metric(&page, r#"cutover_retries_total{route="default",upstream="candidate",reason="5xx"}"#), 1.0);
+        assert_eq!(
+            metric(
+                &page,
+                r#"cutover_requests_total{route="default",upstream="candidate",role="candidate",outcome="upstream_error"}"#
+            ),
+            1.0
+        );
+    }
+}
+
+#[tokio::test]
+async fn persistent_503_is_retried_with_backoff_then_falls_over() {
+    for stream in [false, true] {
+        let setup = setup(FaultKind::Status503, None).await;
+        let (reply, elapsed) = timed_chat(&setup, stream).await;
+        assert_complete_from(&reply, "primary", stream);
+        assert_eq!(reply.header("x-cutover-fallback"), Some("true"));
+        assert_eq!((setup.candidate.calls(), setup.primary.calls()), (3, 1));
+        assert!(elapsed >= Duration::from_millis(1500), "three attempts on one upstream took only {elapsed:?}");
+        assert!(elapsed < Duration::from_secs(6), "{elapsed:?}");
+        assert_recovers(&setup).await;
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_with_a_short_retry_after_is_waited_for() {
+    let setup = setup(FaultKind::RateLimited { retry_after: Some(Duration::from_millis(800)) }, Some(1)).await;
+    let (reply, elapsed) = timed_chat(&setup, false).await;
+    assert_complete_from(&reply, "candidate", false);
+    assert_eq!((setup.candidate.calls(), setup.primary.calls()), (2, 0));
+    assert!(elapsed >= Duration::from_millis(800), "Retry-After honoured: {elapsed:?}");
+}
+
+#[tokio::test]
+async fn rate_limit_with_a_long_retry_after_falls_over_at_once() {
+    let setup = setup(FaultKind::RateLimited { retry_after: Some(Duration::from_secs(30)) }, None).await;
+    let (reply, elapsed) = timed_chat(&setup, false).await;
+    assert_complete_from(&reply, "primary", false);
+    assert_eq!((setup.candidate.calls(), setup.primary.calls()), (1, 1));
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    let page = setup.metrics().await;
+    assert_eq!(
+        metric(&page, r#"cutover_fallbacks_total{route="default",from="candidate",to="primary",reason="429"}"#),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_without_retry_after_is_retried_then_falls_over() {
+    let setup = setup(FaultKind::RateLimited { retry_after: None }, None).await;
+    let (reply, _) = timed_chat(&setup, true).await;
+    assert_complete_from(&reply, "primary", true);
+    assert_eq!((setup.candidate.calls(), setup.primary.calls()), (3, 1));
+}
+
+#[tokio::test]
+async fn reset_before_headers_is_retried_then_falls_over() {
+    for stream in [false, true] {
+        let setup = setup(FaultKind::ResetBeforeHeaders, None).await;
+        let (reply, _) = timed_chat(&setup, stream).await;
+        assert_complete_from(&reply, "primary", stream);
+        assert_eq!((setup.candidate.calls(), setup.primary.calls()), (3, 1));
+        assert_recovers(&setup).await;
+    }
+}
+
+#[tokio::test]
+async fn a_silent_upstream_is_abandoned_at_its_first_timeout_and_not_retried() {
+    for stream in [false, true] {
+        let setup = setup(FaultKind::NoAnswer, None).await;
+        let (reply, elapsed) = timed_chat(&setup, stream).await;
+        assert_complete_from(&reply, "primary", stream);
+        assert_eq!((setup.candidate.calls(), setup.primary.calls()), (1, 1));
+        assert!(elapsed >= Duration::from_millis(500) && elapsed < Duration::from_secs(3), "{elapsed:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_slow_first_token_switches_to_the_other_upstream_before_anything_is_sent() {
+    let setup = setup(FaultKind::SlowFirstToken(Duration::from_secs(5)), None).await;
+    let (reply, elapsed) = timed_chat(&setup, true).await;
+    assert_complete_from(&reply, "primary", true);
+    assert_eq!(reply.header("x-cutover-fallback"), Some("true"));
+    assert_eq!((setup.candidate.calls(), setup.primary.calls()), (1, 1));
+    assert!(elapsed >= Duration::from_millis(500) && elapsed < Duration::from_secs(3), "{elapsed:?}");
+    let page = setup.metrics().await;
+    assert_eq!(
+        metric(&page, r#"cutover_fallbacks_total{route="default",from="candidate",to="primary",reason="timeout"}"#),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn a_stream_cut_after_its_first_token_ends_with_an_error_event() {
+    let setup = setup(FaultKind::StreamCut, None).await;
+    let (reply, _) = timed_chat(&setup, true).await;
+    assert_ends_with_error_event(&reply);
+    assert_eq!((setup.candidate.calls(), setup.primary.calls()), (1, 0));
+    assert_recovers(&setup).await;
+}
+
+#[tokio::test]
+async fn a_stalled_stream_ends_with_an_error_event_after_the_idle_timeout() {
+    let setup = setup(FaultKind::StreamStall, None).await;
+    let (reply, elapsed) = timed_chat(&setup, true).await;
+    assert_ends_with_error_event(&reply);
+    assert!(reply.text().contains("sent nothing for"));
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    assert_recovers(&setup).await;
+}
+
+#[tokio::test]
+async fn a_malformed_event_never_reaches_the_client() {
+    let setup = setup(FaultKind::MalformedChunk, None).await;
+    let (reply, _) = timed_chat(&setup, true).await;
+    assert_ends_with_error_event(&reply);
+    assert!(!reply.text().contains("[tru"), "the broken event was forwarded");
+    assert_eq!(setup.candidate.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_finished_stream_without_done_is_completed_with_done() {
+    let setup = setup(FaultKind::NoDone, None).await;
+    let (reply, _) = timed_chat(&setup, true).await;
+    assert_complete_from(&reply, "candidate", true);
+}
+
+#[tokio::test]
+async fn client_errors_reach_the_client_unchanged_and_are_not_retried() {
+    for (fault, code) in [
+        (FaultKind::ContextLengthExceeded, "context_length_exceeded"),
+        (FaultKind::ContentFilter, "content_policy_violation"),
+    ] {
+        for stream in [false, true] {
+            let setup = setup(fault, None).await;
+            let (reply, _) = timed_chat(&setup, stream).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+            assert_eq!(reply.openai_error()["code"], code);
+            assert_eq!((setup.candidate.calls(), setup.primary.calls()), (1, 0));
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_down_for_a_while_is_ejected_then_serves_again_after_recovering() {
+    let config =
+        ROUTE.replace("consecutive_failures = 100", "consecutive_failures = 3").replace("retries = 2", "retries = 0");
+    let setup = Setup::new(
+        MockConfig::default(),
+        MockConfig::default().with_fault(FaultRule::always(FaultKind::Status503)),
+        &config,
+    )
+    .await;
+    setup.set_weight(100.0).await;
+    for _ in 0..10 {
+        assert_complete_from(&setup.chat("user-1", false).await, "primary", false);
+    }
+    assert_eq!(setup.candidate.calls(), 3, "the breaker opened after three failures in a row");
+    let page = setup.metrics().await;
+    assert_eq!(metric(&page, r#"cutover_breaker_open{upstream="candidate"}"#), 1.0);
+    assert_eq!(
+        metric(
+            &page,
+            r#"cutover_fallbacks_total{route="default",from="candidate",to="primary",reason="breaker_open"}"#
+        ),
+        7.0
+    );
+    setup.candidate.set_faults(Vec::new());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_complete_from(&setup.chat("user-1", false).await, "candidate", false);
+    assert_complete_from(&setup.chat("user-1", false).await, "candidate", false);
+    assert_eq!(metric(&setup.metrics().await, r#"cutover_breaker_open{upstream="candidate"}"#), 0.0);
+}
