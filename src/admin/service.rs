@@ -133,6 +133,17 @@ impl Admin {
         let method = request.method().clone();
         match (&method, segments) {
             (&Method::GET, ["rollouts"]) => ok_json(&self.control.list()),
+            (&Method::GET, ["upstreams"]) => {
+                let gateway = &self.gateway;
+                let upstreams: Vec<serde_json::Value> = gateway
+                    .config
+                    .upstreams
+                    .iter()
+                    .zip(gateway.breakers_open())
+                    .map(|(upstream, open)| json!({"name": upstream.name, "base_url": upstream.base_url, "breaker_open": open}))
+                    .collect();
+                ok_json(&upstreams)
+            }
             (&Method::GET, ["rollouts", route]) => {
                 self.control.get(route).map_or_else(Into::into, |view| ok_json(&view))
             }

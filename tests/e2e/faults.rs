@@ -233,6 +233,13 @@ async fn an_upstream_down_for_a_while_is_ejected_then_serves_again_after_recover
     assert_eq!(setup.candidate.calls(), 3, "the breaker opened after three failures in a row");
     let page = setup.metrics().await;
     assert_eq!(metric(&page, r#"cutover_breaker_open{upstream="candidate"}"#), 1.0);
+    let auth = format!("Bearer {}", crate::support::ADMIN_TOKEN);
+    let upstreams =
+        crate::support::send(http::Method::GET, &setup.admin_url("/admin/upstreams"), &[("authorization", &auth)], "")
+            .await;
+    let listed = upstreams.json();
+    let candidate = listed.as_array().unwrap().iter().find(|upstream| upstream["name"] == "candidate").unwrap();
+    assert_eq!(candidate["breaker_open"], true, "{listed}");
     assert_eq!(
         metric(
             &page,
@@ -245,4 +252,22 @@ async fn an_upstream_down_for_a_while_is_ejected_then_serves_again_after_recover
     assert_complete_from(&setup.chat("user-1", false).await, "candidate", false);
     assert_complete_from(&setup.chat("user-1", false).await, "candidate", false);
     assert_eq!(metric(&setup.metrics().await, r#"cutover_breaker_open{upstream="candidate"}"#), 0.0);
+}
+
+#[tokio::test]
+async fn with_stream_commit_an_early_cut_still_falls_over() {
+    let config = format!("stream_commit = \"3s\"\n{ROUTE}");
+    let slow_cut = MockConfig::default()
+        .with_chunk_gap(Duration::from_millis(20))
+        .with_fault(FaultRule::always(FaultKind::StreamCut));
+    let setup = Setup::new(MockConfig::default(), slow_cut, &config).await;
+    setup.set_weight(100.0).await;
+    let (reply, _) = timed_chat(&setup, true).await;
+    assert_complete_from(&reply, "primary", true);
+    assert_eq!(reply.header("x-cutover-fallback"), Some("true"));
+    let page = setup.metrics().await;
+    assert_eq!(
+        metric(&page, r#"cutover_fallbacks_total{route="default",from="candidate",to="primary",reason="stream"}"#),
+        1.0
+    );
 }
