@@ -9,12 +9,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::admin::{AdminService, RolloutControl};
+use crate::admin::AdminService;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::net::serve::serve;
 use crate::proxy::{Gateway, ProxyService};
-use crate::rollout::{LiveState, Store, StoreError, unix_millis};
+use crate::rollout::{LiveState, RolloutControl, Store, StoreError, driver, notify, unix_millis};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -85,7 +85,15 @@ pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) ->
     for state in &states {
         tracing::info!(route = %state.route, phase = %state.phase, weight = f64::from(state.weight_bp) / 100.0, "route state restored");
     }
-    let control = Arc::new(RolloutControl::new(config.clone(), metrics.clone(), live.clone(), Arc::new(store), states));
+    let (events, notifications) = tokio::sync::mpsc::channel(256);
+    let has_notifiers = !config.notifiers.is_empty();
+    let (control_config, control_live, store) = (config.clone(), live.clone(), Arc::new(store));
+    let control = tokio::task::spawn_blocking(move || {
+        RolloutControl::new(control_config, control_live, store, states, has_notifiers.then_some(events))
+    })
+    .await
+    .map_err(|join| StoreError::Corrupt { route: String::new(), reason: join.to_string() })??;
+    let control = Arc::new(control);
     let gateway = Arc::new(Gateway::new(config.clone(), metrics.clone(), live.clone()));
     let proxy_addr = local_addr(&proxy)?;
     let admin_addr = local_addr(&admin)?;
@@ -94,9 +102,18 @@ pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) ->
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
+    if has_notifiers {
+        tokio::spawn(notify::run(config.notifiers.clone(), notifications));
+    }
     let tasks = vec![
         tokio::spawn(serve(proxy, ProxyService::new(gateway.clone()), until_stopped(stopped.clone()), drain)),
-        tokio::spawn(serve(admin, AdminService::new(gateway.clone(), control), until_stopped(stopped), drain)),
+        tokio::spawn(serve(
+            admin,
+            AdminService::new(gateway.clone(), control.clone()),
+            until_stopped(stopped.clone()),
+            drain,
+        )),
+        tokio::spawn(driver::run(control, stopped)),
     ];
     Ok(Running { proxy_addr, admin_addr, gateway, stop, tasks })
 }

@@ -1,8 +1,6 @@
 //! The admin listener: `/metrics`, `/healthz`, and the bearer-protected `/admin/*` API
 //! through which an operator reads and steers the rollout of each route.
 
-mod rollouts;
 mod service;
 
-pub use rollouts::RolloutControl;
 pub use service::AdminService;

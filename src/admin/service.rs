@@ -12,10 +12,10 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::rollouts::{ControlError, RolloutControl};
 use crate::metrics::{RouteGauges, UpstreamGauges, render};
 use crate::net::body::{self, BoxBody};
 use crate::proxy::Gateway;
+use crate::rollout::{Command, ControlError, RolloutControl};
 
 #[derive(Clone)]
 pub struct AdminService {
@@ -62,6 +62,7 @@ impl From<ControlError> for Response<BoxBody> {
         let status = match failure {
             ControlError::UnknownRoute(_) => StatusCode::NOT_FOUND,
             ControlError::InvalidWeight(_) | ControlError::NoCandidate(_) => StatusCode::BAD_REQUEST,
+            ControlError::NoPlan(_) | ControlError::Conflict(_) => StatusCode::CONFLICT,
             ControlError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         error(status, failure.to_string())
@@ -131,6 +132,13 @@ impl Admin {
 
     async fn admin(self: &Arc<Self>, request: Request<Incoming>, segments: &[&str]) -> Response<BoxBody> {
         let method = request.method().clone();
+        // Who asked, for the audit log: the CLI names its user; anything else is the API.
+        let actor = request
+            .headers()
+            .get("x-cutover-actor")
+            .and_then(|value| value.to_str().ok())
+            .filter(|actor| !actor.is_empty() && actor.len() <= 100)
+            .map_or_else(|| "admin-api".to_owned(), |actor| format!("{actor} (admin-api)"));
         match (&method, segments) {
             (&Method::GET, ["rollouts"]) => ok_json(&self.control.list()),
             (&Method::GET, ["upstreams"]) => {
@@ -147,19 +155,23 @@ impl Admin {
             (&Method::GET, ["rollouts", route]) => {
                 self.control.get(route).map_or_else(Into::into, |view| ok_json(&view))
             }
-            (&Method::POST, ["rollouts", route, "weight"]) => {
-                let route = (*route).to_owned();
-                let weight = match read_json::<WeightBody>(request).await {
-                    Ok(body) => body.weight,
-                    Err(refusal) => return refusal,
+            (&Method::POST, ["rollouts", route, "weight"]) => match read_json::<WeightBody>(request).await {
+                Ok(body) => self.run_command(route, Command::SetWeight(body.weight), actor).await,
+                Err(refusal) => refusal,
+            },
+            (&Method::POST, ["rollouts", route, verb]) => {
+                let full =
+                    query_value(request.uri().query(), "full").is_some_and(|value| value == "true" || value == "1");
+                let command = match *verb {
+                    "pause" => Command::Pause,
+                    "resume" => Command::Resume,
+                    "promote" if full => Command::PromoteFull,
+                    "promote" => Command::Promote,
+                    "abort" | "rollback" => Command::Abort,
+                    "retry" => Command::Retry,
+                    _ => return error(StatusCode::NOT_FOUND, format!("unknown rollout command {verb:?}")),
                 };
-                let control = self.control.clone();
-                let result = tokio::task::spawn_blocking(move || control.set_weight(&route, weight, "admin-api")).await;
-                match result {
-                    Ok(Ok(view)) => ok_json(&view),
-                    Ok(Err(failure)) => failure.into(),
-                    Err(join) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("set-weight task failed: {join}")),
-                }
+                self.run_command(route, command, actor).await
             }
             (&Method::GET, ["events"]) => {
                 let route = query_value(request.uri().query(), "route");
@@ -173,11 +185,20 @@ impl Admin {
                     Err(join) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("events task failed: {join}")),
                 }
             }
-            (_, ["rollouts", _, "pause" | "resume" | "promote" | "abort"]) => error(
-                StatusCode::NOT_IMPLEMENTED,
-                "the rollout controller is not built yet: only POST /admin/rollouts/{route}/weight changes the split",
-            ),
             _ => error(StatusCode::NOT_FOUND, format!("unknown admin endpoint {method} /admin/{}", segments.join("/"))),
+        }
+    }
+}
+
+impl Admin {
+    /// Runs a rollout command on a blocking thread (it writes the state file).
+    async fn run_command(&self, route: &str, command: Command, actor: String) -> Response<BoxBody> {
+        let control = self.control.clone();
+        let route = route.to_owned();
+        match tokio::task::spawn_blocking(move || control.command(&route, command, &actor)).await {
+            Ok(Ok(view)) => ok_json(&view),
+            Ok(Err(failure)) => failure.into(),
+            Err(join) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("command failed: {join}")),
         }
     }
 }

@@ -278,6 +278,8 @@ pub struct RolloutPlan {
     pub failure_limit: u32,
     pub on_failure: OnFailure,
     pub dry_run: bool,
+    /// After a rollback, how long before `retry` may start the rollout again.
+    pub cooldown: Duration,
     pub steps: Vec<RolloutStep>,
 }
 
@@ -328,7 +330,7 @@ pub struct AlertRule {
     pub severity: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Notifier {
     pub name: String,
     pub url: Secret,

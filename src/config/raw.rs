@@ -118,7 +118,8 @@ pub const CRITERIA_KEYS: &[&str] = &[
     "min_shadow_agreement",
 ];
 /// Keys of `[routes.rollout]` besides the criteria.
-pub const ROLLOUT_KEYS: &[&str] = &["interval", "failure_limit", "on_failure", "mode", "min_users", "steps"];
+pub const ROLLOUT_KEYS: &[&str] =
+    &["interval", "failure_limit", "on_failure", "mode", "min_users", "cooldown", "steps"];
 /// Keys of one rollout step besides the criteria.
 pub const STEP_KEYS: &[&str] = &["weight", "shadow", "min_duration", "min_requests", "min_users"];
 
@@ -145,6 +146,7 @@ pub struct RawRollout {
     pub on_failure: Option<String>,
     pub mode: Option<String>,
     pub min_users: Option<u64>,
+    pub cooldown: Option<String>,
     #[serde(flatten)]
     pub criteria: RawCriteria,
     #[serde(default)]

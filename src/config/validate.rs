@@ -383,7 +383,14 @@ impl<'a> Validator<'a> {
                 criteria,
             });
         }
-        Some(RolloutPlan { interval, failure_limit: raw.failure_limit.unwrap_or(3).max(1), on_failure, dry_run, steps })
+        Some(RolloutPlan {
+            interval,
+            failure_limit: raw.failure_limit.unwrap_or(3).max(1),
+            on_failure,
+            dry_run,
+            cooldown: self.duration(raw.cooldown.as_deref(), &format!("{path}.cooldown"), Duration::from_secs(600)),
+            steps,
+        })
     }
 
     /// A step's criteria: its own values, else the rollout's defaults.

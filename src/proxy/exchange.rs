@@ -16,7 +16,7 @@ use super::error::TransportError;
 use super::gateway::Gateway;
 use super::headers::{X_SHOULD_RETRY, mark_response, upstream_request_headers};
 use super::request::{RequestMeta, with_model};
-use super::response::{ProxyBody, Recorder, StreamWatch};
+use super::response::{ProxyBody, Recorder, StreamWatch, Tally};
 use super::retry;
 use super::sse::SseFramer;
 use crate::config::{FallbackMode, Route, Upstream};
@@ -39,18 +39,12 @@ pub struct Exchange<'a> {
     expects_done: bool,
     /// The arm the split chose; an answer from the other one is a fallback.
     pub first_role: Role,
+    tally: Tally,
 }
 
 impl<'a> Exchange<'a> {
-    pub fn new(
-        gateway: &'a Gateway,
-        route_index: usize,
-        parts: Parts,
-        body: Bytes,
-        meta: RequestMeta,
-        client_credentials: Option<HeaderValue>,
-        first_role: Role,
-    ) -> Exchange<'a> {
+    pub fn new(gateway: &'a Gateway, parts: Parts, body: Bytes, meta: RequestMeta, routing: Routing) -> Exchange<'a> {
+        let Routing { route_index, first_role, tally, client_credentials } = routing;
         let path = parts.uri.path();
         let expects_done = path.ends_with("/chat/completions") || path == "/v1/completions";
         let rest = match parts.uri.query() {
@@ -69,6 +63,7 @@ impl<'a> Exchange<'a> {
             meta,
             expects_done,
             first_role,
+            tally,
         }
     }
 
@@ -121,9 +116,11 @@ impl<'a> Exchange<'a> {
     }
 
     pub fn record_failure(&self, role: Role, started: Instant, outcome: Outcome) {
+        let duration = started.elapsed();
         if let Some(arm) = self.gateway.metrics.route(self.route_index).arm(role) {
-            arm.record(outcome, started.elapsed(), None);
+            arm.record(outcome, duration, None);
         }
+        self.tally.record(role, outcome, duration, None);
     }
 
     /// Sends the request to `role`'s upstream and classifies what comes back. A stream is
@@ -211,7 +208,8 @@ impl<'a> Exchange<'a> {
         let (mut parts, incoming) = response.into_parts();
         let outcome = outcome_for_status(parts.status);
         let fallback = role != self.first_role;
-        let mut recorder = Recorder::new(self.gateway.metrics.clone(), self.route_index, role, started, outcome);
+        let metrics = self.gateway.metrics.clone();
+        let mut recorder = Recorder::new(metrics, self.tally.clone(), self.route_index, role, started, outcome);
         let stream = held.map(|held| {
             parts.headers.remove(header::CONTENT_LENGTH);
             recorder.ttft = held.ttft;
@@ -227,6 +225,17 @@ impl<'a> Exchange<'a> {
         let body = ProxyBody::new(incoming, stream, recorder, timeouts.idle, started + timeouts.total);
         Response::from_parts(parts, body.boxed_unsync())
     }
+}
+
+/// What the gateway decided about a request before forwarding it.
+pub struct Routing {
+    pub route_index: usize,
+    /// The arm the split chose.
+    pub first_role: Role,
+    pub tally: Tally,
+    /// The client's own `Authorization`, passed to an upstream without a key of its own
+    /// (only on an open gateway).
+    pub client_credentials: Option<HeaderValue>,
 }
 
 /// A stream's beginning, read while the gateway could still fall over.

@@ -82,15 +82,17 @@ impl Gateway {
             .or(self.catch_all)
     }
 
-    /// The bucket of a request on `route`, from its sticky key, or drawn at random.
-    pub fn bucket(&self, route_index: usize, route: &Route, key: Option<&[u8]>) -> u32 {
-        let Some(key) = key.filter(|key| !key.is_empty()) else { return split::random_bucket() };
+    /// The bucket of a request on `route` and the hash of its sticky key, or a random
+    /// bucket and no hash for a request without a key.
+    pub fn bucket(&self, route_index: usize, route: &Route, key: Option<&[u8]>) -> (u32, Option<u64>) {
+        let Some(key) = key.filter(|key| !key.is_empty()) else { return (split::random_bucket(), None) };
         let mut seed = self.routes[route_index].seed;
         if let Some(interval) = route.rehash_interval {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             seed = split::rehashed_seed(seed, now.as_secs() / interval.as_secs().max(1));
         }
-        split::bucket(seed, key)
+        let hash = split::hash(seed, key);
+        (split::bucket_of(hash), Some(hash))
     }
 
     /// Whether each upstream's circuit breaker is open, in `Config::upstreams` order.

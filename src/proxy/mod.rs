@@ -3,7 +3,7 @@
 //! upstream (falling back to the other before the first byte), and streamed back.
 
 mod breaker;
-mod client;
+pub(crate) mod client;
 mod error;
 mod exchange;
 mod forward;

@@ -17,11 +17,37 @@ use super::error::stream_error_event;
 use super::sse::SseFramer;
 use crate::metrics::{Metrics, Outcome, Role};
 use crate::net::body::BoxError;
+use crate::rollout::stats::{Arm, Sample, StepStats};
 
-/// Records one attempt's outcome, duration and TTFT exactly once: when the body ends,
-/// fails, or is dropped because the client went away.
+/// Where a request's attempts count in the current rollout step's evidence.
+#[derive(Clone)]
+pub struct Tally {
+    pub stats: Arc<StepStats>,
+    /// A primary request from the control slice (counted there as well).
+    pub control: bool,
+    pub user: Option<u64>,
+}
+
+impl Tally {
+    pub fn record(&self, role: Role, outcome: Outcome, duration: Duration, ttft: Option<Duration>) {
+        let sample = Sample { outcome, duration, ttft, user: self.user };
+        let arm = match role {
+            Role::Primary => Arm::Primary,
+            Role::Candidate => Arm::Candidate,
+            Role::Shadow => Arm::Shadow,
+        };
+        self.stats.record(arm, sample);
+        if role == Role::Primary && self.control {
+            self.stats.record(Arm::Control, sample);
+        }
+    }
+}
+
+/// Records one attempt's outcome, duration and TTFT exactly once, in the metrics and the
+/// step's evidence: when the body ends, fails, or is dropped because the client went away.
 pub struct Recorder {
     pub metrics: Arc<Metrics>,
+    pub tally: Tally,
     pub route: usize,
     pub role: Role,
     pub started: Instant,
@@ -31,17 +57,26 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(metrics: Arc<Metrics>, route: usize, role: Role, started: Instant, outcome: Outcome) -> Recorder {
-        Recorder { metrics, route, role, started, outcome, ttft: None, recorded: false }
+    pub fn new(
+        metrics: Arc<Metrics>,
+        tally: Tally,
+        route: usize,
+        role: Role,
+        started: Instant,
+        outcome: Outcome,
+    ) -> Recorder {
+        Recorder { metrics, tally, route, role, started, outcome, ttft: None, recorded: false }
     }
 
     pub fn finish(&mut self) {
         if std::mem::replace(&mut self.recorded, true) {
             return;
         }
+        let duration = self.started.elapsed();
         if let Some(arm) = self.metrics.route(self.route).arm(self.role) {
-            arm.record(self.outcome, self.started.elapsed(), self.ttft);
+            arm.record(self.outcome, duration, self.ttft);
         }
+        self.tally.record(self.role, self.outcome, duration, self.ttft);
     }
 }
 

@@ -10,10 +10,11 @@ use http::{Request, Response, header};
 use hyper::body::Incoming;
 
 use super::error::GatewayError;
-use super::exchange::Exchange;
+use super::exchange::{Exchange, Routing};
 use super::forward::forward;
 use super::gateway::Gateway;
 use super::request::{RequestMeta, is_json_request, parse_meta, read_body};
+use super::response::Tally;
 use super::split;
 use crate::config::StickySource;
 use crate::metrics::Role;
@@ -71,6 +72,8 @@ async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Result<Respons
         .route_for(meta.model.as_deref())
         .ok_or_else(|| GatewayError::NoRoute(meta.model.clone().unwrap_or_default()))?;
     let route = &gateway.config.routes[route_index];
+    let live = gateway.live.route(route_index);
+    let mut tally = Tally { stats: live.stats(), control: false, user: None };
     let role = match route.candidate {
         Some(_) => {
             let sticky_key: Option<&[u8]> = match &route.sticky {
@@ -80,15 +83,18 @@ async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Result<Respons
                 // whatever credential the client presented.
                 StickySource::GatewayKey => key_name.map(str::as_bytes).or(token),
             };
-            let bucket = gateway.bucket(route_index, route, sticky_key);
-            let weight = gateway.live.route(route_index).weight_bp();
+            let (bucket, user) = gateway.bucket(route_index, route, sticky_key);
+            let weight = live.weight_bp();
+            tally.user = user;
+            tally.control = split::is_control(bucket, weight);
             if split::is_candidate(bucket, weight) { Role::Candidate } else { Role::Primary }
         }
         None => Role::Primary,
     };
     let client_credentials =
         if gateway.gateway_keys_required() { None } else { parts.headers.get(header::AUTHORIZATION).cloned() };
-    let exchange = Exchange::new(gateway, route_index, parts, body, meta, client_credentials, role);
+    let routing = Routing { route_index, first_role: role, tally, client_credentials };
+    let exchange = Exchange::new(gateway, parts, body, meta, routing);
     forward(&exchange, role).await
 }
 

@@ -18,9 +18,26 @@ pub fn rehashed_seed(seed: u64, window: u64) -> u64 {
     xxh3_64_with_seed(&window.to_le_bytes(), seed)
 }
 
+/// The 64-bit hash of `key` under `seed`: its bucket, and the user's identity in the
+/// rollout's distinct-user count.
+pub fn hash(seed: u64, key: &[u8]) -> u64 {
+    xxh3_64_with_seed(key, seed)
+}
+
+/// The bucket of a hash, in `0..BUCKETS`.
+pub fn bucket_of(hash: u64) -> u32 {
+    (hash % u64::from(BUCKETS)) as u32
+}
+
 /// The bucket of `key` under `seed`, in `0..BUCKETS`.
 pub fn bucket(seed: u64, key: &[u8]) -> u32 {
-    (xxh3_64_with_seed(key, seed) % u64::from(BUCKETS)) as u32
+    bucket_of(hash(seed, key))
+}
+
+/// Whether a primary request belongs to the control slice: the users hashed just above
+/// the candidate's range, as many as the candidate has. Above 50% there is no such slice.
+pub fn is_control(bucket: u32, weight_bp: u32) -> bool {
+    weight_bp > 0 && weight_bp <= BUCKETS / 2 && bucket >= weight_bp && bucket < 2 * weight_bp
 }
 
 /// A bucket drawn at random, for requests without a sticky key.

@@ -2,8 +2,12 @@
 //! split decision takes no lock. Writers (admin API, controller) persist first, then
 //! publish here.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
+use arc_swap::ArcSwap;
+
+use super::stats::StepStats;
 use super::{Phase, RouteState};
 
 #[derive(Debug)]
@@ -11,6 +15,10 @@ pub struct LiveRoute {
     weight_bp: AtomicU32,
     step: AtomicU32,
     phase: AtomicU8,
+    /// Share of primary requests mirrored to the candidate, in parts per million.
+    shadow_ppm: AtomicU32,
+    /// The evidence of the current step; replaced whole when a step begins.
+    stats: ArcSwap<StepStats>,
 }
 
 impl LiveRoute {
@@ -24,6 +32,24 @@ impl LiveRoute {
 
     pub fn phase(&self) -> Phase {
         Phase::from_u8(self.phase.load(Ordering::Relaxed))
+    }
+
+    /// The share (0–1) of primary requests to mirror to the candidate.
+    pub fn shadow(&self) -> f64 {
+        f64::from(self.shadow_ppm.load(Ordering::Relaxed)) / 1e6
+    }
+
+    pub fn set_shadow(&self, share: f64) {
+        self.shadow_ppm.store((share.clamp(0.0, 1.0) * 1e6) as u32, Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> Arc<StepStats> {
+        self.stats.load_full()
+    }
+
+    /// Starts collecting a new step's evidence.
+    pub fn reset_stats(&self, stats: StepStats) {
+        self.stats.store(Arc::new(stats));
     }
 
     pub fn publish(&self, state: &RouteState) {
@@ -44,7 +70,13 @@ impl LiveState {
         let routes = states
             .iter()
             .map(|state| {
-                let live = LiveRoute { weight_bp: AtomicU32::new(0), step: AtomicU32::new(0), phase: AtomicU8::new(0) };
+                let live = LiveRoute {
+                    weight_bp: AtomicU32::new(0),
+                    step: AtomicU32::new(0),
+                    phase: AtomicU8::new(0),
+                    shadow_ppm: AtomicU32::new(0),
+                    stats: ArcSwap::from_pointee(StepStats::default()),
+                };
                 live.publish(state);
                 live
             })

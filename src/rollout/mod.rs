@@ -2,9 +2,16 @@
 //! published to the request path through atomics. Manual control (set-weight) lives here
 //! until the controller that drives the steps does.
 
+pub mod analysis;
+mod control;
+pub mod driver;
+pub mod inference;
 mod live;
+pub mod notify;
+pub mod stats;
 mod store;
 
+pub use control::{Command, ControlError, RolloutControl};
 pub use live::{LiveRoute, LiveState};
 pub use store::{Event, Store, StoreError};
 

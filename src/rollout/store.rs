@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::stats::{ArmSnapshot, StepSnapshot};
 use super::{Phase, RouteState};
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,13 @@ CREATE TABLE IF NOT EXISTS events (
     reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_route ON events (route, id);
+CREATE TABLE IF NOT EXISTS step_stats (
+    route TEXT PRIMARY KEY,
+    step INTEGER NOT NULL,
+    step_started_at INTEGER NOT NULL,
+    snapshot TEXT NOT NULL,
+    baseline TEXT
+);
 ";
 
 /// The state file. A std mutex, not tokio's: every call is short, synchronous and made
@@ -146,6 +154,47 @@ impl Store {
             weight_percent: f64::from(state.weight_bp) / 100.0,
             reason: reason.to_owned(),
         })
+    }
+
+    /// Saves the evidence of a route's current step (and the primary baseline kept for a
+    /// 100% step), replacing what was saved before.
+    pub fn save_stats(
+        &self,
+        state: &RouteState,
+        snapshot: &StepSnapshot,
+        baseline: Option<&ArmSnapshot>,
+    ) -> Result<(), StoreError> {
+        let snapshot = serde_json::to_string(snapshot).unwrap_or_default();
+        let baseline = baseline.and_then(|baseline| serde_json::to_string(baseline).ok());
+        self.lock().execute(
+            "INSERT INTO step_stats (route, step, step_started_at, snapshot, baseline) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (route) DO UPDATE SET step = ?2, step_started_at = ?3, snapshot = ?4, baseline = ?5",
+            params![state.route, state.step, state.step_started_at, snapshot, baseline],
+        )?;
+        Ok(())
+    }
+
+    /// The saved evidence of `state`'s step, if it is the step that was saved.
+    pub fn load_stats(&self, state: &RouteState) -> Result<(Option<StepSnapshot>, Option<ArmSnapshot>), StoreError> {
+        let row = self
+            .lock()
+            .query_row(
+                "SELECT step, step_started_at, snapshot, baseline FROM step_stats WHERE route = ?1",
+                params![state.route],
+                |row| {
+                    Ok((
+                        row.get::<_, u32>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((step, started_at, snapshot, baseline)) = row else { return Ok((None, None)) };
+        let baseline = baseline.and_then(|baseline| serde_json::from_str(&baseline).ok());
+        let same_step = step == state.step && started_at == state.step_started_at;
+        Ok((same_step.then(|| serde_json::from_str(&snapshot).ok()).flatten(), baseline))
     }
 
     /// The latest `limit` events, newest first, optionally of one route.

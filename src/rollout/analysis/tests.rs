@@ -1,0 +1,96 @@
+use std::time::Duration;
+
+use super::*;
+use crate::config::Criteria;
+use crate::rollout::stats::LATENCY_BUCKETS;
+
+fn arm(requests: u64, errors: u64, latency_bucket: usize) -> ArmSnapshot {
+    let mut latency = vec![0; LATENCY_BUCKETS];
+    latency[latency_bucket] = requests;
+    ArmSnapshot { ok: requests - errors, upstream_errors: errors, latency, ..ArmSnapshot::default() }
+}
+
+fn step(criteria: Criteria) -> RolloutStep {
+    RolloutStep {
+        weight_bp: 100,
+        shadow: 0.0,
+        min_duration: Duration::from_secs(60),
+        min_requests: 500,
+        min_users: 0,
+        criteria,
+    }
+}
+
+fn evaluate_with(step: &RolloutStep, candidate: &ArmSnapshot, control: &ArmSnapshot, elapsed: Duration) -> Evaluation {
+    evaluate(&Inputs {
+        step,
+        elapsed,
+        candidate,
+        control,
+        control_kind: ControlKind::EqualSlice,
+        weight_bp: step.weight_bp,
+    })
+}
+
+#[test]
+fn too_little_data_is_never_a_pass() {
+    let step = step(Criteria { max_error_rate: Some(5.0), ..Criteria::default() });
+    let evaluation = evaluate_with(&step, &arm(10, 0, 50), &arm(10, 0, 50), Duration::from_secs(3600));
+    assert_eq!(evaluation.verdict, Verdict::Inconclusive);
+    let requests = evaluation.gates.iter().find(|gate| gate.gate == "candidate_requests").unwrap();
+    assert!(!requests.met);
+    assert!(requests.eta_seconds.is_some(), "the status says how long the missing requests take");
+}
+
+#[test]
+fn clock_alone_does_not_pass_a_step() {
+    let step = step(Criteria::default());
+    let evaluation = evaluate_with(&step, &arm(1000, 0, 50), &arm(1000, 0, 50), Duration::from_secs(10));
+    assert_eq!(evaluation.verdict, Verdict::Inconclusive, "requests met but not the duration");
+}
+
+#[test]
+fn a_healthy_candidate_with_enough_evidence_passes() {
+    let criteria = Criteria {
+        max_error_rate: Some(5.0),
+        max_error_rate_increase: Some(1.0),
+        max_latency_p95_ratio: Some(1.2),
+        ..Criteria::default()
+    };
+    let evaluation = evaluate_with(&step(criteria), &arm(2000, 10, 50), &arm(2000, 12, 50), Duration::from_secs(120));
+    assert_eq!(evaluation.verdict, Verdict::Pass, "{evaluation:#?}");
+}
+
+#[test]
+fn a_credible_error_increase_fails_and_noise_does_not() {
+    let step = step(Criteria { max_error_rate_increase: Some(1.0), ..Criteria::default() });
+    let doubled = evaluate_with(&step, &arm(5000, 250, 50), &arm(5000, 50, 50), Duration::from_secs(120));
+    assert_eq!(doubled.verdict, Verdict::Fail, "5% vs 1% over 5000 requests each");
+    let noisy = evaluate_with(&step, &arm(100, 3, 50), &arm(100, 1, 50), Duration::from_secs(120));
+    assert_ne!(noisy.verdict, Verdict::Fail, "3 vs 1 failures in 100 is not credible");
+}
+
+#[test]
+fn a_latency_regression_fails_with_enough_samples() {
+    let step = step(Criteria { max_latency_p95_ratio: Some(1.2), ..Criteria::default() });
+    let slower = evaluate_with(&step, &arm(1000, 0, 60), &arm(1000, 0, 50), Duration::from_secs(120));
+    assert_eq!(slower.verdict, Verdict::Fail, "1.1^10 ≈ 2.6× slower");
+    let few = evaluate_with(&step, &arm(5, 0, 60), &arm(5, 0, 50), Duration::from_secs(120));
+    assert_eq!(few.verdict, Verdict::Inconclusive);
+}
+
+#[test]
+fn a_required_improvement_must_be_shown() {
+    let step = step(Criteria { min_latency_improvement: Some(10.0), ..Criteria::default() });
+    let same = evaluate_with(&step, &arm(2000, 0, 50), &arm(2000, 0, 50), Duration::from_secs(120));
+    assert_ne!(same.verdict, Verdict::Pass);
+    let faster = evaluate_with(&step, &arm(2000, 0, 45), &arm(2000, 0, 50), Duration::from_secs(120));
+    assert_eq!(faster.verdict, Verdict::Pass, "{faster:#?}");
+}
+
+#[test]
+fn the_hard_ceiling_needs_twenty_requests() {
+    assert!(hard_breach(&arm(19, 19, 50)).is_none());
+    assert!(hard_breach(&arm(20, 10, 50)).is_some());
+    assert!(hard_breach(&arm(1000, 100, 50)).is_none());
+}
