@@ -31,6 +31,12 @@ enum Command {
     },
     /// Run a simulated OpenAI-compatible upstream.
     Mock(cutover::mock::MockArgs),
+    /// Gateway + two simulated upstreams + load: a whole rollout in a few minutes.
+    Demo {
+        /// A candidate that fails 20% of its requests: watch the automatic rollback.
+        #[arg(long)]
+        bad_candidate: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -40,6 +46,7 @@ fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Serve { config } => run(serve(config)),
         Command::Mock(args) => run(mock(args)),
+        Command::Demo { bad_candidate } => run(async move { Ok(cutover::demo::run(bad_candidate).await?) }),
     }
 }
 

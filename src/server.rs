@@ -29,6 +29,7 @@ pub struct Running {
     pub proxy_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub gateway: Arc<Gateway>,
+    pub control: Arc<RolloutControl>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -113,9 +114,9 @@ pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) ->
             until_stopped(stopped.clone()),
             drain,
         )),
-        tokio::spawn(driver::run(control, stopped)),
+        tokio::spawn(driver::run(control.clone(), stopped)),
     ];
-    Ok(Running { proxy_addr, admin_addr, gateway, stop, tasks })
+    Ok(Running { proxy_addr, admin_addr, gateway, control, stop, tasks })
 }
 
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {

@@ -170,7 +170,14 @@ fn checks(inputs: &Inputs<'_>) -> Vec<Check> {
         checks.push(check);
     }
     if let Some(ratio) = criteria.max_ttft_p95_ratio {
-        checks.push(quantile_ratio("max_ttft_p95_ratio", candidate, control, 0.95, ratio, |arm| arm.ttft.clone()));
+        let mut check = quantile_ratio("max_ttft_p95_ratio", candidate, control, 0.95, ratio, |arm| arm.ttft.clone());
+        // A route that serves no streams has no TTFT to compare: the criterion does not
+        // apply, and must not hold the step forever. The request gates still apply.
+        if check.candidate_samples == 0 && check.control_samples == 0 && candidate.requests() > 0 {
+            check.verdict = Verdict::Pass;
+            check.evidence = "no streamed requests on either arm: not applicable".to_owned();
+        }
+        checks.push(check);
     }
     checks
 }

@@ -479,9 +479,11 @@ fn summarize(evaluation: &Evaluation) -> String {
         .filter(|check| evaluation.verdict != Verdict::Fail || check.verdict == Verdict::Fail)
         .map(|check| {
             let value = check.candidate.map_or("-".to_owned(), |value| format!("{value:.2}"));
+            let control = check.control.map(|control| format!(" vs control {control:.2}")).unwrap_or_default();
+            let samples = (check.candidate_samples, check.control_samples);
             format!(
-                "{} {value} vs {} (n={}, {})",
-                check.criterion, check.threshold, check.candidate_samples, check.evidence
+                "{} = {value}{control}, limit {} (n = {}/{}; {})",
+                check.criterion, check.threshold, samples.0, samples.1, check.evidence
             )
         })
         .collect();

@@ -8,6 +8,8 @@ pub mod driver;
 pub mod inference;
 mod live;
 pub mod notify;
+#[cfg(test)]
+mod simulation;
 pub mod stats;
 mod store;
 

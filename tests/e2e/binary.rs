@@ -90,17 +90,23 @@ pub struct Process {
 }
 
 impl Process {
-    /// Runs `cutover ARGS` with exactly `env` as environment (plus log settings), stdout
-    /// discarded and stderr appended to `log`.
+    /// Runs `cutover ARGS` in the background with exactly `env` as environment (plus log
+    /// settings `env` may override), stdout discarded, stderr kept in `NAME.log` in the
+    /// scratch directory. `Mock::start` and `Gateway::start` wait for readiness too.
+    pub fn start(scratch: &Scratch, name: &str, args: &[&str], env: &[(&str, &str)]) -> Process {
+        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        Process::spawn(name, &args, env, scratch.fresh_log(name))
+    }
+
     fn spawn(name: &str, args: &[String], env: &[(&str, &str)], log: PathBuf) -> Process {
         let stderr =
             std::fs::File::create(&log).unwrap_or_else(|error| panic!("cannot create {}: {error}", log.display()));
         let child = Command::new(BIN)
             .args(args)
             .env_clear()
-            .envs(env.iter().copied())
             .env("CUTOVER_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             // Relative paths in a config resolve against the config file, not the cwd.
             .current_dir(std::env::temp_dir())
             .stdin(Stdio::null())

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::binary::{BIN, Gateway, Mock, Scratch, Streaming, get, post_json, sse_data};
+use crate::binary::{BIN, Gateway, Mock, Process, Scratch, Streaming, get, post_json, send, sse_data};
 
 /// Secrets with recognisable values: every one contains `SECRET`, which nothing else in
 /// the configurations below does, so any leak is visible.
@@ -408,4 +408,101 @@ async fn sigterm_lets_an_inflight_stream_finish_then_exits_0() {
     let status = gateway.process.wait_exit(Duration::from_secs(15)).await;
     assert_eq!(status.code(), Some(0), "exit after draining: {status}\n{}", gateway.process.log());
     assert!(refused, "the proxy still accepted connections while draining");
+}
+
+#[tokio::test]
+async fn serve_exits_nonzero_naming_the_address_when_its_port_is_taken() {
+    let scratch = Scratch::new("port-taken");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("address").to_string();
+    let config = scratch.write(
+        "cutover.toml",
+        &format!(
+            "[server]\nlisten = \"{address}\"\nadmin_listen = \"127.0.0.1:0\"\n\n\
+             [upstreams.primary]\nbase_url = \"http://127.0.0.1:9/v1\"\n\n\
+             [[routes]]\nname = \"default\"\nprimary = \"primary\"\n"
+        ),
+    );
+    let config = config.display().to_string();
+    let mut gateway = Process::start(&scratch, "gateway", &["serve", "-c", &config], &[]);
+    let status = gateway.wait_exit(Duration::from_secs(10)).await;
+    assert!(!status.success(), "serve on a taken port exited with {status}");
+    assert!(gateway.log().contains(&address), "the error does not name {address}:\n{}", gateway.log());
+}
+
+#[tokio::test]
+async fn serve_never_writes_secrets_to_logs_metrics_or_answers() {
+    const GATEWAY_SECRET: &str = "sk-gw-SECRET-e2e-4b1c";
+    const ADMIN_SECRET: &str = "adm-SECRET-e2e-d00d";
+    const UPSTREAM_SECRET: &str = "sk-up-SECRET-e2e-90aa";
+    let scratch = Scratch::new("secrets");
+    let primary =
+        Mock::start(&scratch, "primary", &["--api-key-env", "UPSTREAM_KEY"], &[("UPSTREAM_KEY", UPSTREAM_SECRET)])
+            .await;
+    // A flaky candidate, so that fallbacks and their log lines happen too.
+    let candidate = Mock::start(&scratch, "candidate", &["--fault", "500:0.5"], &[]).await;
+    let config = format!(
+        r#"
+[auth]
+keys = [{{ name = "web-app", key_env = "GATEWAY_KEY" }}]
+
+[admin]
+token_env = "ADMIN_TOKEN"
+
+[upstreams.primary]
+base_url = "{}"
+api_key_env = "UPSTREAM_KEY"
+
+[upstreams.candidate]
+base_url = "{}"
+
+[[routes]]
+name = "default"
+primary = "primary"
+candidate = "candidate"
+"#,
+        primary.base_url(),
+        candidate.base_url()
+    );
+    let env = [
+        ("GATEWAY_KEY", GATEWAY_SECRET),
+        ("ADMIN_TOKEN", ADMIN_SECRET),
+        ("UPSTREAM_KEY", UPSTREAM_SECRET),
+        ("CUTOVER_LOG", "debug"),
+    ];
+    let gateway = Gateway::start(&scratch, &config, &env).await;
+    let key = format!("Bearer {GATEWAY_SECRET}");
+    let admin = format!("Bearer {ADMIN_SECRET}");
+    let weight = post_json(
+        &gateway.admin_url("/admin/rollouts/default/weight"),
+        &[("authorization", &admin)],
+        &json!({"weight": 50}),
+    )
+    .await;
+    assert_eq!(weight.status, 200, "{}", weight.text());
+
+    let mut seen = Vec::new();
+    let chat = gateway.url("/v1/chat/completions");
+    for n in 0..12 {
+        let body = json!({"model": "gpt-4.1", "stream": n % 2 == 1, "messages": [{"role": "user", "content": "Hi"}]});
+        let user = format!("user-{n}");
+        seen.push(post_json(&chat, &[("authorization", &key), ("x-user-id", &user)], &body).await);
+    }
+    let body = json!({"model": "gpt-4.1", "messages": [{"role": "user", "content": "Hi"}]});
+    seen.push(post_json(&chat, &[("authorization", "Bearer sk-wrong")], &body).await);
+    seen.push(post_json(&chat, &[], &body).await);
+    seen.push(send(http::Method::POST, &chat, &[("authorization", &key)], "{not json").await);
+    seen.push(get(&gateway.url("/v1/models"), &[("authorization", &key)]).await);
+    for path in ["/metrics", "/admin/rollouts", "/admin/events", "/admin/nope"] {
+        seen.push(get(&gateway.admin_url(path), &[("authorization", &admin)]).await);
+    }
+    assert!(seen.iter().take(12).all(|reply| reply.status == 200), "a chat failed: {seen:?}");
+
+    for reply in &seen {
+        let shown = format!("{:?}\n{}", reply.headers, reply.text());
+        assert!(!shown.contains("SECRET"), "a secret in an answer ({}):\n{shown}", reply.status);
+    }
+    let log = gateway.process.log();
+    assert!(log.contains("DEBUG") || log.contains("INFO"), "the gateway logged nothing:\n{log}");
+    assert!(!log.contains("SECRET"), "a secret in the gateway's log:\n{log}");
 }

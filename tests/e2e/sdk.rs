@@ -184,38 +184,93 @@ async fn invalid_json_body_is_400_in_openai_error_shape() {
     assert_eq!(reply.openai_error()["type"], "invalid_request_error");
 }
 
+/// A raw upload of `length` body bytes, declared by content-length or sent chunked; the
+/// answer is read while the body is sent.
+async fn upload(world: &World, key: &str, length: usize, chunked: bool) -> String {
+    let framing = if chunked { "transfer-encoding: chunked".to_owned() } else { format!("content-length: {length}") };
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {key}\r\n\
+         content-type: application/json\r\n{framing}\r\nconnection: close\r\n\r\n",
+        world.gateway.proxy
+    );
+    let body = if chunked {
+        let mut body = Vec::new();
+        for piece in vec![b' '; length].chunks(64 << 10) {
+            body.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            body.extend_from_slice(piece);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"0\r\n\r\n");
+        body
+    } else {
+        vec![b' '; length]
+    };
+    raw_exchange(world.gateway.proxy, &head, &body).await
+}
+
+/// Asserts a raw HTTP/1.1 answer has `status` and an OpenAI error body.
+fn assert_raw_error(answer: &str, status: u16) {
+    assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "expected {status}, got:\n{answer}");
+    let json = answer.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
+    let json: Value = serde_json::from_str(json).unwrap_or_else(|_| panic!("not a JSON error body:\n{answer}"));
+    let error = &json["error"];
+    assert!(error["message"].is_string() && error["type"].is_string(), "{json}");
+    assert!(error.get("param").is_some() && error.get("code").is_some(), "{json}");
+}
+
 #[tokio::test]
 async fn body_over_max_body_mb_is_413_in_openai_error_shape() {
     let world = World::start("too-large").await;
-    let (name, value) = World::auth();
-    let two_mib =
-        format!(r#"{{"model":"gpt-4.1","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(2 << 20));
-    let reply = send(http::Method::POST, &world.gateway.url("/v1/chat/completions"), &[(name, &value)], two_mib).await;
-    assert_eq!(reply.status, 413, "{}", reply.text());
-    reply.openai_error();
+    assert_raw_error(&upload(&world, GATEWAY_KEY, 2 << 20, false).await, 413);
 }
 
 #[tokio::test]
 async fn chunked_body_over_max_body_mb_is_413_in_openai_error_shape() {
     let world = World::start("too-large-chunked").await;
     // No content-length: the limit must hold while the body is read.
-    let head = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {GATEWAY_KEY}\r\n\
-         content-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
-        world.gateway.proxy
-    );
-    let mut body = Vec::new();
-    for _ in 0..32 {
-        body.extend_from_slice(format!("{:x}\r\n", 64 << 10).as_bytes());
-        body.extend(std::iter::repeat_n(b' ', 64 << 10));
-        body.extend_from_slice(b"\r\n");
+    assert_raw_error(&upload(&world, GATEWAY_KEY, 2 << 20, true).await, 413);
+}
+
+/// A client that sends its whole body before reading the answer (hyper's client does;
+/// reqwest is built on it) must still get an early refusal rather than a broken pipe.
+/// The gateway refuses before reading the body, so it has to drain the body (bounded)
+/// or close lingeringly (RFC 9112 §9.6), as nginx does; closing at once resets the
+/// connection under the client's upload. One 8 MiB try fails most of the time when it
+/// does not; twenty make the outcome certain.
+const EARLY_REFUSAL_TRIES: usize = 20;
+
+fn big_chat_body() -> String {
+    format!(r#"{{"model":"gpt-4.1","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(8 << 20))
+}
+
+#[tokio::test]
+async fn oversized_upload_gets_413_even_when_the_client_reads_only_after_sending() {
+    let world = World::start("too-large-upload").await;
+    let (name, value) = World::auth();
+    let body = big_chat_body();
+    for _ in 0..EARLY_REFUSAL_TRIES {
+        let reply =
+            send(http::Method::POST, &world.gateway.url("/v1/chat/completions"), &[(name, &value)], body.clone()).await;
+        assert_eq!(reply.status, 413, "{}", reply.text());
+        reply.openai_error();
     }
-    body.extend_from_slice(b"0\r\n\r\n");
-    let answer = raw_exchange(world.gateway.proxy, &head, &body).await;
-    assert!(answer.starts_with("HTTP/1.1 413"), "2 MiB chunked upload answered:\n{answer}");
-    let json = answer.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
-    let json: Value = serde_json::from_str(json).unwrap_or_else(|_| panic!("not a JSON error body:\n{answer}"));
-    assert!(json["error"]["message"].is_string() && json["error"].get("code").is_some(), "{json}");
+}
+
+#[tokio::test]
+async fn wrong_key_with_a_large_upload_gets_401_not_a_reset() {
+    let world = World::start("large-unauthorized").await;
+    let body = big_chat_body();
+    for _ in 0..EARLY_REFUSAL_TRIES {
+        let reply = send(
+            http::Method::POST,
+            &world.gateway.url("/v1/chat/completions"),
+            &[("authorization", "Bearer sk-wrong")],
+            body.clone(),
+        )
+        .await;
+        assert_eq!(reply.status, 401, "{}", reply.text());
+        reply.openai_error();
+    }
 }
 
 #[tokio::test]
