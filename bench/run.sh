@@ -194,23 +194,30 @@ measure cutover-w0 "http://127.0.0.1:$PROXY$PATH_CHAT" whole stream
 set_weight 50
 measure cutover-w50 "http://127.0.0.1:$PROXY$PATH_CHAT" whole
 
+# Which upstream served the gateway's requests: proves the w50 run used both arms.
+SPLIT=$(curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '/^cutover_requests_total\{/ && /outcome="ok"/' | sed 's/^/    /')
+
 # --- the table -------------------------------------------------------------------------
 {
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $DURATION per run"
-  echo "wrk, mocks, cutover and nginx share these cores: absolute numbers measure the machine, ratios compare the proxies."
+  echo "wrk, the mocks, cutover and nginx share these cores: absolute numbers describe this machine, ratios compare the proxies."
   echo
   awk -F'\t' '
     { key = $2 "/" $4; if ($1 == "direct") { drps[key] = $5; dp50[key] = $6; dp99[key] = $7 } row[NR] = $0 }
     END {
-      printf "| target | body | c | threads | req/s | p50 ms | p99 ms | errors | req/s vs direct | p50 vs direct | p99 vs direct |\n"
-      printf "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+      printf "| target | body | c | threads | req/s | p50 ms | p99 ms | errors | req/s vs direct | p50 vs direct | p99 vs direct | p50 added ms |\n"
+      printf "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
       for (i = 1; i <= NR; i++) {
         split(row[i], f, "\t"); key = f[2] "/" f[4]
         r = (drps[key] > 0) ? sprintf("%.2f", f[5] / drps[key]) : "-"
         a = (dp50[key] > 0) ? sprintf("%.2f", f[6] / dp50[key]) : "-"
         b = (dp99[key] > 0) ? sprintf("%.2f", f[7] / dp99[key]) : "-"
-        printf "| %s | %s | %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s |\n", f[1], f[2], f[4], f[3], f[5], f[6], f[7], f[8], r, a, b
+        d = (key in dp50) ? sprintf("%+.3f", f[6] - dp50[key]) : "-"
+        printf "| %s | %s | %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s |\n", f[1], f[2], f[4], f[3], f[5], f[6], f[7], f[8], r, a, b, d
       }
     }' "$RESULTS"
+  echo
+  echo "cutover's successful requests per upstream (all runs):"
+  echo "$SPLIT"
 }

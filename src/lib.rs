@@ -15,6 +15,7 @@ pub mod rollout;
 
 // Edges: listeners, the admin API, the process around them, the simulated upstream.
 pub mod admin;
+pub mod cli;
 pub mod demo;
 pub mod mock;
 pub mod net;

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::io::Write as _;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
@@ -31,11 +33,45 @@ enum Command {
     },
     /// Run a simulated OpenAI-compatible upstream.
     Mock(cutover::mock::MockArgs),
+    /// Drive a running gateway's rollout through its admin API.
+    Rollout {
+        #[command(subcommand)]
+        verb: RolloutVerb,
+        /// The route (default: every route for status, the first route otherwise).
+        #[arg(long, global = true)]
+        route: Option<String>,
+        #[arg(short, long, global = true, default_value = "cutover.toml")]
+        config: PathBuf,
+        /// Print the gateway's JSON answer instead of a summary.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Gateway + two simulated upstreams + load: a whole rollout in a few minutes.
     Demo {
         /// A candidate that fails 20% of its requests: watch the automatic rollback.
         #[arg(long)]
         bad_candidate: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RolloutVerb {
+    /// Phase, step, weight, evidence per arm, every criterion, what is missing, last events.
+    Status,
+    Pause,
+    Resume,
+    /// Next step without waiting for the analysis (`--full`: straight to 100%, promoted).
+    Promote {
+        #[arg(long)]
+        full: bool,
+    },
+    /// Weight 0, rolled back.
+    Abort,
+    /// Start again from the first step after a rollback (after the cool-down).
+    Retry,
+    /// Set the candidate's share by hand (pauses the plan).
+    SetWeight {
+        percent: f64,
     },
 }
 
@@ -46,6 +82,7 @@ fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Serve { config } => run(serve(config)),
         Command::Mock(args) => run(mock(args)),
+        Command::Rollout { verb, route, config, json } => run(rollout(verb, route, config, json)),
         Command::Demo { bad_candidate } => run(async move { Ok(cutover::demo::run(bad_candidate).await?) }),
     }
 }
@@ -98,6 +135,25 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
     running.stop_on(shutdown_signal());
     running.wait().await;
     tracing::info!("drained; bye");
+    Ok(())
+}
+
+async fn rollout(verb: RolloutVerb, route: Option<String>, path: PathBuf, json: bool) -> anyhow::Result<()> {
+    use cutover::cli::rollout::{Verb, render, send};
+    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let verb = match verb {
+        RolloutVerb::Status => Verb::Status,
+        RolloutVerb::Pause => Verb::Pause,
+        RolloutVerb::Resume => Verb::Resume,
+        RolloutVerb::Promote { full } => Verb::Promote { full },
+        RolloutVerb::Abort => Verb::Abort,
+        RolloutVerb::Retry => Verb::Retry,
+        RolloutVerb::SetWeight { percent } => Verb::SetWeight(percent),
+    };
+    let answer = send(&config, &verb, route.as_deref()).await?;
+    let text = if json { serde_json::to_string_pretty(&answer)? } else { render(&answer) };
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
     Ok(())
 }
 

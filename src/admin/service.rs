@@ -138,7 +138,7 @@ impl Admin {
             .get("x-cutover-actor")
             .and_then(|value| value.to_str().ok())
             .filter(|actor| !actor.is_empty() && actor.len() <= 100)
-            .map_or_else(|| "admin-api".to_owned(), |actor| format!("{actor} (admin-api)"));
+            .map_or_else(|| "admin-api".to_owned(), str::to_owned);
         match (&method, segments) {
             (&Method::GET, ["rollouts"]) => ok_json(&self.control.list()),
             (&Method::GET, ["upstreams"]) => {

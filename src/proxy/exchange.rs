@@ -115,6 +115,13 @@ impl<'a> Exchange<'a> {
         }
     }
 
+    /// A request the breaker kept from `role`'s upstream: no attempt, so no metric of one,
+    /// but the rollout's evidence counts it against that arm, or an ejected candidate
+    /// would stop accumulating the failures that should roll it back.
+    pub fn record_skipped(&self, role: Role) {
+        self.tally.record(role, Outcome::UpstreamError, Duration::ZERO, None);
+    }
+
     pub fn record_failure(&self, role: Role, started: Instant, outcome: Outcome) {
         let duration = started.elapsed();
         if let Some(arm) = self.gateway.metrics.route(self.route_index).arm(role) {

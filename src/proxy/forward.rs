@@ -48,6 +48,7 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http:
         let mut admission = breaker.admit();
         if admission == Admission::Rejected {
             if position == 0 && exchange.fallback_role(current).is_some() {
+                exchange.record_skipped(current);
                 last = Some(Unanswered { role: current, failure: Failure::breaker_open(), started: Instant::now() });
                 continue;
             }

@@ -221,7 +221,7 @@ impl RolloutControl {
         rollout: &mut RouteRollout,
         plan: &RolloutPlan,
         snapshot: Option<&StepSnapshot>,
-        actor: &str,
+        (kind, actor): (&str, &str),
         reason: &str,
     ) -> Result<(), StoreError> {
         let next_step = rollout.state.step as usize + 1;
@@ -236,7 +236,7 @@ impl RolloutControl {
             rollout.baseline = Some(primary);
         }
         let next = Self::step_state(&rollout.state, plan, next_step);
-        self.apply(index, rollout, next, "advance", actor, reason)?;
+        self.apply(index, rollout, next, kind, actor, reason)?;
         self.store.save_stats(&rollout.state, &StepSnapshot::default(), rollout.baseline.as_ref())?;
         Ok(())
     }
@@ -291,7 +291,7 @@ impl RolloutControl {
             return Ok(());
         }
         match verdict {
-            Verdict::Pass => self.advance(index, rollout, plan, Some(&snapshot), CONTROLLER, &summary)?,
+            Verdict::Pass => self.advance(index, rollout, plan, Some(&snapshot), ("advance", CONTROLLER), &summary)?,
             Verdict::Fail => {
                 let mut next = rollout.state.clone();
                 next.consecutive_failures += 1;
@@ -371,7 +371,7 @@ impl RolloutControl {
                 self.apply(index, rollout, next, "promote", actor, &by)?;
             }
             Command::Promote if matches!(phase, Phase::Shadowing | Phase::Progressing | Phase::Paused) => {
-                self.advance(index, rollout, plan, None, actor, &by)?;
+                self.advance(index, rollout, plan, None, ("promote", actor), &by)?;
             }
             Command::Promote => return Err(conflict("promote")),
             Command::PromoteFull if phase != Phase::Promoted => {

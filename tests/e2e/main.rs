@@ -13,3 +13,4 @@ mod support;
 mod admin;
 mod faults;
 mod proxy;
+mod rollout;

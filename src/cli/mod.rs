@@ -1,0 +1,3 @@
+//! Command-line verbs that talk to a running gateway rather than run one.
+
+pub mod rollout;

@@ -1,0 +1,179 @@
+//! `cutover rollout …`: drives a running gateway through its admin API, with the address
+//! and token taken from the same configuration file the gateway runs.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutCliError {
+    #[error("the config sets no admin.token_env: the admin API is closed")]
+    NoToken,
+    #[error("cannot reach the gateway's admin API at {address}: {reason}")]
+    Unreachable { address: String, reason: String },
+    #[error("the gateway refused ({status}): {message}")]
+    Refused { status: StatusCode, message: String },
+}
+
+/// What to ask the gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verb {
+    Status,
+    Pause,
+    Resume,
+    Promote { full: bool },
+    Abort,
+    Retry,
+    SetWeight(f64),
+}
+
+/// Sends `verb` for `route` (every route for `status` without one) and returns the
+/// gateway's JSON answer.
+pub async fn send(config: &Config, verb: &Verb, route: Option<&str>) -> Result<Value, RolloutCliError> {
+    let token = config.admin_token.as_ref().ok_or(RolloutCliError::NoToken)?;
+    let address = config.server.admin_listen;
+    let route_path = |route: Option<&str>| route.map_or(String::new(), |route| format!("/{route}"));
+    let default_route = route.or_else(|| config.routes.first().map(|route| route.name.as_str()));
+    let (method, path, body) = match verb {
+        Verb::Status => (Method::GET, format!("/admin/rollouts{}", route_path(route)), String::new()),
+        Verb::SetWeight(weight) => (
+            Method::POST,
+            format!("/admin/rollouts{}/weight", route_path(default_route)),
+            format!(r#"{{"weight": {weight}}}"#),
+        ),
+        Verb::Promote { full: true } => {
+            (Method::POST, format!("/admin/rollouts{}/promote?full=true", route_path(default_route)), String::new())
+        }
+        other => {
+            let name = match other {
+                Verb::Pause => "pause",
+                Verb::Resume => "resume",
+                Verb::Abort => "abort",
+                Verb::Retry => "retry",
+                _ => "promote",
+            };
+            (Method::POST, format!("/admin/rollouts{}/{name}", route_path(default_route)), String::new())
+        }
+    };
+    let actor = std::env::var("USER").map_or_else(|_| "cli".to_owned(), |user| format!("{user} via cli"));
+    let request = Request::builder()
+        .method(method)
+        .uri(format!("http://{address}{path}"))
+        .header(header::AUTHORIZATION, format!("Bearer {}", token.expose()))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-cutover-actor", actor)
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|error| RolloutCliError::Unreachable { address: address.to_string(), reason: error.to_string() })?;
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let unreachable = |reason: String| RolloutCliError::Unreachable { address: address.to_string(), reason };
+    let response = client.request(request).await.map_err(|error| unreachable(error.to_string()))?;
+    let status = response.status();
+    let bytes = response.into_body().collect().await.map_err(|error| unreachable(error.to_string()))?.to_bytes();
+    let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if !status.is_success() {
+        let message = json["error"]["message"]
+            .as_str()
+            .map_or_else(|| String::from_utf8_lossy(&bytes).into_owned(), str::to_owned);
+        return Err(RolloutCliError::Refused { status, message });
+    }
+    Ok(json)
+}
+
+/// A rollout view (or a list of them) for a terminal.
+pub fn render(json: &Value) -> String {
+    match json {
+        Value::Array(views) => views.iter().map(render_one).collect::<Vec<_>>().join("\n"),
+        view => render_one(view),
+    }
+}
+
+fn render_one(view: &Value) -> String {
+    let mut out = String::new();
+    let text = |value: &Value| value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+    let _ = writeln!(out, "route {}: {} → {}", text(&view["route"]), text(&view["primary"]), text(&view["candidate"]));
+    let plan = if view["steps"].as_u64().unwrap_or(0) == 0 {
+        "no rollout plan (manual weight)".to_owned()
+    } else {
+        format!(
+            "step {}/{}  failed checks {}/{}{}",
+            view["step"].as_u64().unwrap_or(0) + 1,
+            view["steps"],
+            view["consecutive_failures"],
+            text(&view["failure_limit"]),
+            if view["dry_run"] == true { "  (dry-run)" } else { "" }
+        )
+    };
+    let _ = writeln!(
+        out,
+        "  phase {}  weight {}%  in step {}s  {plan}",
+        text(&view["phase"]),
+        view["weight"],
+        view["seconds_in_step"]
+    );
+    for arm in ["candidate", "control", "primary", "shadow"] {
+        let stats = &view["arms"][arm];
+        if stats["requests"].as_u64().unwrap_or(0) > 0 {
+            let _ = writeln!(
+                out,
+                "  {arm:<9} {:>8} requests  {:>6} upstream errors  {:>6} client errors  ~{} users",
+                stats["requests"], stats["upstream_errors"], stats["client_errors"], stats["users"]
+            );
+        }
+    }
+    let evaluation = &view["evaluation"];
+    if evaluation.is_object() {
+        let _ =
+            writeln!(out, "  last check: {} (control: {})", text(&evaluation["verdict"]), text(&evaluation["control"]));
+        for check in evaluation["checks"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "    {:<32} {:<12} candidate {} control {} limit {}  n={}/{}  {}",
+                text(&check["criterion"]),
+                text(&check["verdict"]),
+                number(&check["candidate"]),
+                number(&check["control"]),
+                check["threshold"],
+                check["candidate_samples"],
+                check["control_samples"],
+                text(&check["evidence"]),
+            );
+        }
+        for gate in evaluation["gates"].as_array().into_iter().flatten().filter(|gate| gate["met"] == false) {
+            let eta = gate["eta_seconds"]
+                .as_f64()
+                .map_or("unknown at the current rate".to_owned(), |eta| format!("~{eta:.0}s"));
+            let _ = writeln!(
+                out,
+                "    still missing: {} {}/{} ({eta})",
+                text(&gate["gate"]),
+                number(&gate["have"]),
+                gate["need"]
+            );
+        }
+    }
+    for event in view["events"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  event {} {} by {}: {} → {} at {}%: {}",
+            event["at"],
+            text(&event["kind"]),
+            text(&event["actor"]),
+            text(&event["from_phase"]),
+            text(&event["to_phase"]),
+            event["weight_percent"],
+            text(&event["reason"]),
+        );
+    }
+    out
+}
+
+fn number(value: &Value) -> String {
+    value.as_f64().map_or("-".to_owned(), |number| format!("{number:.2}"))
+}

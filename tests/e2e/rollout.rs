@@ -1,0 +1,210 @@
+//! The rollout controller end to end: plans compressed into fractions of a second, real
+//! traffic from many users through the gateway, and the phases, events and verdicts that
+//! follow. The controller looks every `interval` (200 ms here).
+
+use std::time::{Duration, Instant};
+
+use cutover::mock::{FaultKind, FaultRule, MockConfig};
+use http::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::support::{ADMIN_TOKEN, Reply, Setup, TempDir, send, start_gateway, two_upstreams};
+
+fn plan(extra: &str, steps: &str) -> String {
+    format!("retries = 0\n[routes.rollout]\ninterval = \"200ms\"\nfailure_limit = 3\n{extra}\nsteps = [\n{steps}\n]\n")
+}
+
+const THREE_STEPS: &str = r#"
+  { weight = 20,  min_duration = "300ms", min_requests = 15 },
+  { weight = 50,  min_duration = "300ms", min_requests = 15 },
+  { weight = 100, min_duration = "300ms", min_requests = 15 },
+"#;
+
+async fn admin(setup: &Setup, method: Method, path: &str) -> Reply {
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    send(method, &setup.admin_url(path), &[("authorization", &auth)], "").await
+}
+
+async fn view(setup: &Setup) -> Value {
+    admin(setup, Method::GET, "/admin/rollouts/default").await.json()
+}
+
+async fn events(setup: &Setup) -> Vec<String> {
+    let events = admin(setup, Method::GET, "/admin/events?route=default").await.json();
+    let mut kinds: Vec<String> =
+        events.as_array().unwrap().iter().map(|event| event["kind"].as_str().unwrap().to_owned()).collect();
+    kinds.reverse();
+    kinds
+}
+
+/// Sends traffic from 200 users until the rollout reaches `phase` (or `limit` passes).
+async fn drive_until(setup: &Setup, phase: &str, limit: Duration) -> Value {
+    let started = Instant::now();
+    let mut user = 0;
+    loop {
+        for _ in 0..20 {
+            user = (user + 1) % 200;
+            let reply = setup.chat(&format!("user-{user}"), false).await;
+            assert_eq!(reply.status, StatusCode::OK, "users never see the candidate's failures: {}", reply.text());
+        }
+        let view = view(setup).await;
+        if view["phase"] == phase || started.elapsed() > limit {
+            return view;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_healthy_candidate_is_promoted_through_every_step() {
+    let route = plan("max_error_rate = 50.0\nmax_error_rate_increase = 50.0", THREE_STEPS);
+    let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
+    let view = drive_until(&setup, "promoted", Duration::from_secs(30)).await;
+    assert_eq!(view["phase"], "promoted", "{view:#}");
+    assert_eq!(view["weight"], 100.0);
+    assert_eq!(events(&setup).await, ["start", "advance", "advance", "promoted"]);
+}
+
+#[tokio::test]
+async fn an_error_rate_breach_rolls_back_after_failure_limit_checks_even_when_fallback_rescued_users() {
+    let route = plan("max_error_rate = 5.0", THREE_STEPS);
+    let flaky = MockConfig::default().with_fault(FaultRule::new(FaultKind::Status500, 0.3));
+    let setup = Setup::new(MockConfig::default(), flaky, &route).await;
+    let view = drive_until(&setup, "rolled_back", Duration::from_secs(30)).await;
+    assert_eq!(view["phase"], "rolled_back", "{view:#}");
+    assert_eq!(view["weight"], 0.0);
+    let kinds = events(&setup).await;
+    assert_eq!(kinds.first().map(String::as_str), Some("start"));
+    assert_eq!(kinds.last().map(String::as_str), Some("rollback"));
+    assert!(!kinds.contains(&"advance".to_owned()), "{kinds:?}");
+    let failed_checks = kinds.iter().filter(|kind| *kind == "check_failed").count();
+    assert!(failed_checks >= 2, "three failed checks in a row roll back: {kinds:?}");
+}
+
+#[tokio::test]
+async fn a_candidate_failing_everything_is_rolled_back_at_once_by_the_hard_ceiling() {
+    let route = plan("max_error_rate = 5.0\ninterval = \"1h\"", THREE_STEPS).replace("interval = \"200ms\"\n", "");
+    let down = MockConfig::default().with_fault(FaultRule::always(FaultKind::Status503));
+    let setup = Setup::new(MockConfig::default(), down, &route).await;
+    admin(&setup, Method::POST, "/admin/rollouts/default/resume").await;
+    let view = drive_until(&setup, "rolled_back", Duration::from_secs(20)).await;
+    assert_eq!(view["phase"], "rolled_back", "the hourly analysis did not have to run: {view:#}");
+    let events = admin(&setup, Method::GET, "/admin/events?route=default&limit=1").await.json();
+    assert!(events[0]["reason"].as_str().unwrap().contains("hard ceiling"), "{events:#}");
+}
+
+#[tokio::test]
+async fn a_latency_regression_rolls_back() {
+    let route = plan("max_latency_p50_ratio = 1.5", THREE_STEPS);
+    let slow = MockConfig::default().with_latency(Duration::from_millis(60));
+    let setup = Setup::new(MockConfig::default().with_latency(Duration::from_millis(5)), slow, &route).await;
+    let view = drive_until(&setup, "rolled_back", Duration::from_secs(40)).await;
+    assert_eq!(view["phase"], "rolled_back", "{view:#}");
+}
+
+#[tokio::test]
+async fn low_traffic_stays_inconclusive_and_says_what_is_missing() {
+    let route = plan("max_error_rate = 5.0", "{ weight = 50, min_duration = \"100ms\", min_requests = 1000 },");
+    let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
+    for user in 0..40 {
+        setup.chat(&format!("user-{user}"), false).await;
+    }
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    for user in 0..40 {
+        setup.chat(&format!("user-{user}"), false).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let view = view(&setup).await;
+    assert_eq!(view["phase"], "progressing");
+    assert_eq!(view["step"], 0);
+    assert_eq!(view["evaluation"]["verdict"], "inconclusive", "{view:#}");
+    let gates = view["evaluation"]["gates"].as_array().unwrap();
+    let requests = gates.iter().find(|gate| gate["gate"] == "candidate_requests").unwrap();
+    assert_eq!(requests["met"], false);
+    assert!(requests["eta_seconds"].as_f64().is_some(), "an ETA at the current rate: {requests}");
+}
+
+#[tokio::test]
+async fn commands_follow_the_phase_rules_and_are_audited() {
+    let route = plan("max_error_rate = 5.0\ncooldown = \"0s\"", THREE_STEPS)
+        .replace("interval = \"200ms\"", "interval = \"1h\"");
+    let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
+    let status = |reply: Reply| (reply.status, reply.json()["phase"].as_str().map(str::to_owned));
+    let post = |verb: &'static str| {
+        admin(&setup, Method::POST, Box::leak(format!("/admin/rollouts/default/{verb}").into_boxed_str()))
+    };
+    assert_eq!(post("pause").await.status, StatusCode::CONFLICT, "nothing to pause while pending");
+    assert_eq!(status(post("resume").await), (StatusCode::OK, Some("progressing".to_owned())));
+    assert_eq!(view(&setup).await["weight"], 20.0);
+    assert_eq!(status(post("pause").await), (StatusCode::OK, Some("paused".to_owned())));
+    let conflict = post("pause").await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert!(conflict.openai_error()["message"].as_str().unwrap().contains("paused"));
+    assert_eq!(status(post("promote").await).0, StatusCode::OK);
+    assert_eq!(view(&setup).await["weight"], 50.0);
+    assert_eq!(status(post("promote?full=true").await), (StatusCode::OK, Some("promoted".to_owned())));
+    assert_eq!(post("promote").await.status, StatusCode::CONFLICT);
+    assert_eq!(status(post("abort").await), (StatusCode::OK, Some("rolled_back".to_owned())));
+    assert_eq!(view(&setup).await["weight"], 0.0);
+    assert_eq!(post("abort").await.status, StatusCode::CONFLICT);
+    assert_eq!(status(post("retry").await), (StatusCode::OK, Some("progressing".to_owned())));
+    assert_eq!(post("retry").await.status, StatusCode::CONFLICT);
+    let audit = admin(&setup, Method::GET, "/admin/events?route=default").await.json();
+    let kinds: Vec<&str> =
+        audit.as_array().unwrap().iter().rev().map(|event| event["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["resume", "pause", "promote", "promote_full", "abort", "retry"]);
+    assert!(audit.as_array().unwrap().iter().all(|event| event["actor"] == "admin-api"));
+}
+
+#[tokio::test]
+async fn retry_waits_for_the_cooldown_after_a_rollback() {
+    let route = plan("cooldown = \"1h\"", THREE_STEPS).replace("interval = \"200ms\"", "interval = \"1h\"");
+    let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
+    admin(&setup, Method::POST, "/admin/rollouts/default/abort").await;
+    let refused = admin(&setup, Method::POST, "/admin/rollouts/default/retry").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.openai_error()["message"].as_str().unwrap().contains("retry is possible in"));
+}
+
+#[tokio::test]
+async fn a_route_without_a_plan_refuses_plan_commands() {
+    let setup = Setup::new(MockConfig::default(), MockConfig::default(), "").await;
+    let refused = admin(&setup, Method::POST, "/admin/rollouts/default/promote").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.openai_error()["message"].as_str().unwrap().contains("no [routes.rollout] plan"));
+}
+
+#[tokio::test]
+async fn dry_run_logs_verdicts_without_moving_the_weight() {
+    let route = plan("mode = \"dry-run\"\nmax_error_rate = 50.0", THREE_STEPS);
+    let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
+    drive_until(&setup, "never", Duration::from_secs(3)).await;
+    let view = view(&setup).await;
+    assert_eq!((view["step"].as_u64(), view["weight"].as_f64()), (Some(0), Some(20.0)), "{view:#}");
+    assert!(events(&setup).await.contains(&"dry_run_verdict".to_owned()));
+}
+
+#[tokio::test]
+async fn a_restarted_gateway_resumes_the_same_step_with_its_start_time_and_evidence() {
+    let primary = cutover::mock::MockServer::start(MockConfig::default().with_name("primary")).await.unwrap();
+    let candidate = cutover::mock::MockServer::start(MockConfig::default().with_name("candidate")).await.unwrap();
+    let dir = TempDir::new("resume");
+    let route = plan("max_error_rate = 5.0", &THREE_STEPS.replace("min_requests = 15", "min_requests = 100000"));
+    let config = two_upstreams(&primary.base_url(), &candidate.base_url(), &route);
+    let gateway = start_gateway(&config, &dir).await;
+    let setup = Setup { primary, candidate, gateway, _dir: dir };
+    admin(&setup, Method::POST, "/admin/rollouts/default/promote").await;
+    admin(&setup, Method::POST, "/admin/rollouts/default/promote").await;
+    drive_until(&setup, "never", Duration::from_millis(800)).await;
+    let before = view(&setup).await;
+    assert_eq!((before["step"].as_u64(), before["phase"].as_str()), (Some(1), Some("progressing")));
+    let Setup { primary, candidate, gateway, _dir: dir } = setup;
+    gateway.shutdown().await;
+    let gateway = start_gateway(&config, &dir).await;
+    let setup = Setup { primary, candidate, gateway, _dir: dir };
+    let after = view(&setup).await;
+    assert_eq!(after["step"], before["step"]);
+    assert_eq!(after["step_started_at"], before["step_started_at"]);
+    assert_eq!(after["phase"], "progressing");
+    let evidence = after["arms"]["candidate"]["requests"].as_u64().unwrap();
+    assert!(evidence > 0, "the step's evidence survived the restart: {after:#}");
+}
