@@ -88,9 +88,17 @@ pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) ->
     }
     let (events, notifications) = tokio::sync::mpsc::channel(256);
     let has_notifiers = !config.notifiers.is_empty();
-    let (control_config, control_live, store) = (config.clone(), live.clone(), Arc::new(store));
+    let (control_config, control_metrics, control_live, store) =
+        (config.clone(), metrics.clone(), live.clone(), Arc::new(store));
     let control = tokio::task::spawn_blocking(move || {
-        RolloutControl::new(control_config, control_live, store, states, has_notifiers.then_some(events))
+        RolloutControl::new(
+            control_config,
+            control_metrics,
+            control_live,
+            store,
+            states,
+            has_notifiers.then_some(events),
+        )
     })
     .await
     .map_err(|join| StoreError::Corrupt { route: String::new(), reason: join.to_string() })??;

@@ -233,6 +233,9 @@ impl<'a> Validator<'a> {
             .as_deref()
             .map(|text| self.duration(Some(text), &format!("{path}.rehash_interval"), Duration::ZERO));
         let rollout = raw.rollout.as_ref().and_then(|rollout| self.rollout(rollout, &format!("{path}.rollout")));
+        if shadow > 0.0 && candidate.flatten().is_none() {
+            self.problem(format!("{path}.shadow"), "mirroring needs a `candidate` upstream");
+        }
         if rollout.is_some() && candidate.flatten().is_none() {
             self.problem(format!("{path}.rollout"), "a rollout needs a `candidate` upstream");
         }

@@ -57,6 +57,27 @@ impl Outcome {
     }
 }
 
+/// What became of a mirrored request, for `cutover_shadow_requests_total{outcome}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShadowOutcome {
+    Mirrored = 0,
+    /// No free slot: the copy was not sent.
+    Dropped = 1,
+    Failed = 2,
+}
+
+impl ShadowOutcome {
+    pub const ALL: [ShadowOutcome; 3] = [ShadowOutcome::Mirrored, ShadowOutcome::Dropped, ShadowOutcome::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShadowOutcome::Mirrored => "mirrored",
+            ShadowOutcome::Dropped => "dropped",
+            ShadowOutcome::Failed => "failed",
+        }
+    }
+}
+
 /// Why an attempt failed, for the `reason` label of fallbacks and retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureReason {
@@ -140,7 +161,30 @@ pub struct RouteMetrics {
     fallbacks: [[AtomicU64; 8]; 2],
     /// `[role][reason]`: retries on the upstream of the primary and of the candidate arm.
     retries: [[AtomicU64; 8]; 2],
+    shadow: [AtomicU64; 3],
+    /// Rollout events by kind, indexed like `TRANSITION_KINDS`.
+    transitions: [AtomicU64; TRANSITION_KINDS.len()],
 }
+
+/// Every kind of rollout event, for `cutover_rollout_transitions_total{kind}`.
+pub const TRANSITION_KINDS: [&str; 16] = [
+    "set_weight",
+    "start",
+    "advance",
+    "promoted",
+    "check_failed",
+    "check_inconclusive",
+    "rollback",
+    "step_back",
+    "dry_run_verdict",
+    "plan_changed",
+    "pause",
+    "resume",
+    "promote",
+    "promote_full",
+    "abort",
+    "retry",
+];
 
 impl RouteMetrics {
     pub fn arm(&self, role: Role) -> Option<&ArmMetrics> {
@@ -155,6 +199,25 @@ impl RouteMetrics {
 
     pub fn fallbacks(&self, from: Role, reason: FailureReason) -> u64 {
         self.fallbacks.get(from as usize).map_or(0, |row| row[reason as usize].load(Relaxed))
+    }
+
+    pub fn record_shadow(&self, outcome: ShadowOutcome) {
+        self.shadow[outcome as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn shadow(&self, outcome: ShadowOutcome) -> u64 {
+        self.shadow[outcome as usize].load(Relaxed)
+    }
+
+    /// Counts a rollout event of one of the `TRANSITION_KINDS`.
+    pub fn record_transition(&self, kind: &str) {
+        if let Some(index) = TRANSITION_KINDS.iter().position(|known| *known == kind) {
+            self.transitions[index].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn transitions(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        TRANSITION_KINDS.iter().zip(&self.transitions).map(|(kind, count)| (*kind, count.load(Relaxed)))
     }
 
     pub fn record_retry(&self, role: Role, reason: FailureReason) {
@@ -191,6 +254,8 @@ impl Metrics {
                     ],
                     fallbacks: Default::default(),
                     retries: Default::default(),
+                    shadow: Default::default(),
+                    transitions: Default::default(),
                 }
             })
             .collect();

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{FailureReason, Histogram, Metrics, Outcome, Role};
+use super::{FailureReason, Histogram, Metrics, Outcome, Role, ShadowOutcome};
 
 /// The gauges that live outside `Metrics`: one per route, in route order.
 pub struct RouteGauges {
@@ -101,6 +101,30 @@ pub fn render(metrics: &Metrics, gauges: &[RouteGauges], upstreams: &[UpstreamGa
     for upstream in upstreams {
         let _ =
             writeln!(out, "cutover_breaker_open{{upstream=\"{}\"}} {}", upstream.name, u8::from(upstream.breaker_open));
+    }
+    header(
+        &mut out,
+        "cutover_shadow_requests_total",
+        "counter",
+        "Requests mirrored to the candidate, by what became of them.",
+    );
+    for route in metrics.routes() {
+        for outcome in ShadowOutcome::ALL {
+            let _ = writeln!(
+                out,
+                "cutover_shadow_requests_total{{route=\"{}\",outcome=\"{}\"}} {}",
+                route.name,
+                outcome.as_str(),
+                route.shadow(outcome)
+            );
+        }
+    }
+    header(&mut out, "cutover_rollout_transitions_total", "counter", "Rollout events, by kind.");
+    for route in metrics.routes() {
+        for (kind, count) in route.transitions() {
+            let _ =
+                writeln!(out, "cutover_rollout_transitions_total{{route=\"{}\",kind=\"{kind}\"}} {count}", route.name);
+        }
     }
     header(&mut out, "cutover_rollout_weight_percent", "gauge", "Share of users sent to the candidate.");
     for (route, gauge) in metrics.routes().iter().zip(gauges) {

@@ -36,6 +36,8 @@ pub struct Gateway {
     pub(super) routes: Box<[RouteRuntime]>,
     /// The route without `models`, which takes every model the others do not.
     catch_all: Option<usize>,
+    /// Slots for mirrored requests in flight.
+    pub(super) shadow_slots: Arc<tokio::sync::Semaphore>,
 }
 
 fn header_value(text: &str) -> HeaderValue {
@@ -68,7 +70,8 @@ impl Gateway {
             })
             .collect();
         let catch_all = config.routes.iter().position(|route| route.models.is_empty());
-        Gateway { config, metrics, live, upstreams, routes, catch_all }
+        let shadow_slots = Arc::new(tokio::sync::Semaphore::new(super::shadow::SHADOW_SLOTS));
+        Gateway { config, metrics, live, upstreams, routes, catch_all, shadow_slots }
     }
 
     /// The route for `model`: the first whose patterns match, else the catch-all. A request

@@ -13,6 +13,7 @@ mod request;
 mod response;
 mod retry;
 mod service;
+mod shadow;
 pub mod split;
 pub mod sse;
 

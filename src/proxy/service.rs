@@ -15,7 +15,7 @@ use super::forward::forward;
 use super::gateway::Gateway;
 use super::request::{RequestMeta, is_json_request, parse_meta, read_body};
 use super::response::Tally;
-use super::split;
+use super::{shadow, split};
 use crate::config::StickySource;
 use crate::metrics::Role;
 use crate::net::body::BoxBody;
@@ -42,7 +42,7 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
         Box::pin(async move {
             let method = request.method().clone();
             let path = request.uri().path().to_owned();
-            match handle(&gateway, request).await {
+            match handle(gateway, request).await {
                 Ok(response) => Ok(response),
                 Err(error) => {
                     tracing::info!(%method, %path, status = error.status().as_u16(), %error, "request refused");
@@ -53,7 +53,8 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
     }
 }
 
-async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Result<Response<BoxBody>, GatewayError> {
+async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Result<Response<BoxBody>, GatewayError> {
+    let gateway = &gateway;
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     if path != "/v1" && !path.starts_with("/v1/") {
@@ -93,6 +94,22 @@ async fn handle(gateway: &Gateway, request: Request<Incoming>) -> Result<Respons
     };
     let client_credentials =
         if gateway.gateway_keys_required() { None } else { parts.headers.get(header::AUTHORIZATION).cloned() };
+    let shadow = live.shadow();
+    if role == Role::Primary
+        && route.candidate.is_some()
+        && shadow > 0.0
+        && fastrand::f64() < shadow
+        && shadow::mirrorable(&parts.method, parts.uri.path())
+    {
+        let mirrored = Tally { stats: tally.stats.clone(), control: false, user: tally.user };
+        let routing = Routing {
+            route_index,
+            first_role: Role::Shadow,
+            tally: mirrored,
+            client_credentials: client_credentials.clone(),
+        };
+        shadow::mirror(gateway, &parts, &body, &meta, routing);
+    }
     let routing = Routing { route_index, first_role: role, tally, client_credentials };
     let exchange = Exchange::new(gateway, parts, body, meta, routing);
     forward(&exchange, role).await

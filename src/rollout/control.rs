@@ -14,6 +14,7 @@ use super::analysis::{ControlKind, Evaluation, Inputs, Verdict, evaluate, hard_b
 use super::stats::{Arm, ArmSnapshot, StepSnapshot, StepStats};
 use super::{Event, LiveState, Phase, RouteState, Store, StoreError, unix_millis};
 use crate::config::{Config, OnFailure, RolloutPlan, Route, percent_to_basis_points};
+use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -74,6 +75,7 @@ struct RouteRollout {
 
 pub struct RolloutControl {
     config: Arc<Config>,
+    metrics: Arc<Metrics>,
     live: Arc<LiveState>,
     store: Arc<Store>,
     /// Indexed like `Config::routes`. A std mutex: taken only on blocking threads, for the
@@ -90,6 +92,7 @@ impl RolloutControl {
     /// running rollout whose plan no longer matches its step (a plan edited while running).
     pub fn new(
         config: Arc<Config>,
+        metrics: Arc<Metrics>,
         live: Arc<LiveState>,
         store: Arc<Store>,
         states: Vec<RouteState>,
@@ -105,7 +108,7 @@ impl RolloutControl {
             }
             routes.push(RouteRollout { state, evaluation: None, baseline });
         }
-        let control = RolloutControl { config, live, store, routes: Mutex::new(routes), events };
+        let control = RolloutControl { config, metrics, live, store, routes: Mutex::new(routes), events };
         control.reconcile_plans()?;
         Ok(control)
     }
@@ -174,6 +177,7 @@ impl RolloutControl {
         live.set_shadow(self.shadow_share(&self.config.routes[index], &next));
         tracing::info!(route = %next.route, kind, actor, phase = %next.phase, weight = f64::from(next.weight_bp) / 100.0, reason, "rollout event");
         rollout.state = next;
+        self.metrics.route(index).record_transition(kind);
         if let Some(events) = &self.events
             && events.try_send(event.clone()).is_err()
         {

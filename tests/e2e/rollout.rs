@@ -208,3 +208,53 @@ async fn a_restarted_gateway_resumes_the_same_step_with_its_start_time_and_evide
     let evidence = after["arms"]["candidate"]["requests"].as_u64().unwrap();
     assert!(evidence > 0, "the step's evidence survived the restart: {after:#}");
 }
+
+#[tokio::test]
+async fn a_shadow_step_mirrors_primary_requests_to_the_candidate_and_compares_them() {
+    let steps = r#"
+  { weight = 0,  shadow = 1.0, min_duration = "300ms", min_requests = 15 },
+  { weight = 50, min_duration = "1h", min_requests = 15 },
+"#;
+    let setup =
+        Setup::new(MockConfig::default(), MockConfig::default(), &plan("max_error_rate_increase = 50.0", steps)).await;
+    let view = drive_until(&setup, "progressing", Duration::from_secs(30)).await;
+    assert_eq!((view["phase"].as_str(), view["weight"].as_f64()), (Some("progressing"), Some(50.0)), "{view:#}");
+    assert_eq!(events(&setup).await[..2], ["start".to_owned(), "advance".to_owned()]);
+    assert!(setup.candidate.calls() >= 15, "mirrored copies reached the candidate");
+    let page = setup.metrics().await;
+    assert!(
+        crate::support::metric(&page, r#"cutover_shadow_requests_total{route="default",outcome="mirrored"}"#) >= 15.0
+    );
+    assert!(
+        crate::support::metric(
+            &page,
+            r#"cutover_requests_total{route="default",upstream="candidate",role="shadow",outcome="ok"}"#
+        ) >= 15.0
+    );
+}
+
+#[tokio::test]
+async fn transitions_are_posted_to_webhooks_and_counted() {
+    let hook = cutover::mock::MockServer::start(MockConfig::default().with_name("hook")).await.unwrap();
+    let notify = format!(
+        "\n[[notify]]\nname = \"ops\"\nurl = \"http://{}/hooks/cutover\"\nmin_severity = \"info\"\n",
+        hook.addr()
+    );
+    let route =
+        plan("max_error_rate = 50.0", THREE_STEPS).replace("interval = \"200ms\"", "interval = \"1h\"") + &notify;
+    let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
+    admin(&setup, Method::POST, "/admin/rollouts/default/resume").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hook.calls() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let posted = hook.last_request().expect("the webhook received the event");
+    assert_eq!(posted.path, "/hooks/cutover");
+    let body = posted.json().unwrap();
+    assert_eq!((body["event"]["kind"].as_str(), body["severity"].as_str()), (Some("resume"), Some("info")));
+    let page = setup.metrics().await;
+    assert_eq!(
+        crate::support::metric(&page, r#"cutover_rollout_transitions_total{route="default",kind="resume"}"#),
+        1.0
+    );
+}
