@@ -1,6 +1,6 @@
-//! Rollout state: the phase, step and weight of each route, persisted in SQLite and
-//! published to the request path through atomics. Manual control (set-weight) lives here
-//! until the controller that drives the steps does.
+//! The control path of a rollout: each route's phase, step and weight (persisted in
+//! SQLite, published to the request path through atomics), the evidence each step
+//! collects, the statistics that judge it, and the controller that moves the weight.
 
 pub mod analysis;
 mod control;

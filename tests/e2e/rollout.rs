@@ -258,3 +258,27 @@ async fn transitions_are_posted_to_webhooks_and_counted() {
         1.0
     );
 }
+
+#[tokio::test]
+async fn editing_the_plan_under_a_running_step_pauses_it_with_an_event() {
+    let primary = cutover::mock::MockServer::start(MockConfig::default().with_name("primary")).await.unwrap();
+    let candidate = cutover::mock::MockServer::start(MockConfig::default().with_name("candidate")).await.unwrap();
+    let dir = TempDir::new("plan-edit");
+    let route = plan("max_error_rate = 5.0", THREE_STEPS).replace("interval = \"200ms\"", "interval = \"1h\"");
+    let config = two_upstreams(&primary.base_url(), &candidate.base_url(), &route);
+    let gateway = start_gateway(&config, &dir).await;
+    let setup = Setup { primary, candidate, gateway, _dir: dir };
+    admin(&setup, Method::POST, "/admin/rollouts/default/resume").await;
+    admin(&setup, Method::POST, "/admin/rollouts/default/promote").await;
+    assert_eq!(view(&setup).await["weight"], 50.0);
+    let Setup { primary, candidate, gateway, _dir: dir } = setup;
+    gateway.shutdown().await;
+    let edited = config.replace("weight = 50,", "weight = 40,");
+    let gateway = start_gateway(&edited, &dir).await;
+    let setup = Setup { primary, candidate, gateway, _dir: dir };
+    let after = view(&setup).await;
+    assert_eq!((after["phase"].as_str(), after["weight"].as_f64()), (Some("paused"), Some(50.0)), "{after:#}");
+    assert_eq!(events(&setup).await.last().map(String::as_str), Some("plan_changed"));
+    let resumed = admin(&setup, Method::POST, "/admin/rollouts/default/resume").await.json();
+    assert_eq!(resumed["weight"], 40.0, "resuming applies the edited step");
+}
