@@ -27,7 +27,7 @@ command -v wrk >/dev/null || die "wrk is not installed: apt-get install wrk (or 
 command -v curl >/dev/null || die "curl is not installed: apt-get install curl"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cutover-bench.XXXXXX")
-PIDS=()
+PIDS=() NAMES=()
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -36,6 +36,24 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# start NAME COMMAND...: runs COMMAND in the background, stderr to $TMP/NAME.log.
+start() {
+  local name=$1
+  shift
+  "$@" 2>"$TMP/$name.log" &
+  PIDS+=($!) NAMES+=("$name")
+}
+
+# Names the servers that are no longer running, with the end of their logs.
+casualties() {
+  local i
+  for i in "${!PIDS[@]}"; do
+    kill -0 "${PIDS[$i]}" 2>/dev/null && continue
+    echo "${NAMES[$i]} (pid ${PIDS[$i]}) is not running; end of $TMP/${NAMES[$i]}.log:"
+    tail -5 "$TMP/${NAMES[$i]}.log"
+  done
+}
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in $MOCK_A $MOCK_B $PROXY $ADMIN $NGINX_PORT; do
@@ -49,7 +67,8 @@ wait_http() {
     curl -s -o /dev/null "$url" && return 0
     sleep 0.05
   done
-  die "nothing answers at $url (logs in $TMP)"
+  die "nothing answers at $url
+$(casualties)"
 }
 
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
@@ -61,10 +80,8 @@ BIN="$ROOT/target/release/cutover"
 
 # --- the servers -----------------------------------------------------------------------
 export CUTOVER_LOG=warn
-"$BIN" mock --listen "127.0.0.1:$MOCK_A" --name primary --latency 0 2>"$TMP/mock-primary.log" &
-PIDS+=($!)
-"$BIN" mock --listen "127.0.0.1:$MOCK_B" --name candidate --latency 0 2>"$TMP/mock-candidate.log" &
-PIDS+=($!)
+start mock-primary "$BIN" mock --listen "127.0.0.1:$MOCK_A" --name primary --latency 0
+start mock-candidate "$BIN" mock --listen "127.0.0.1:$MOCK_B" --name candidate --latency 0
 
 cat >"$TMP/cutover.toml" <<EOF
 [server]
@@ -92,8 +109,7 @@ primary = "primary"
 candidate = "candidate"
 sticky = "header:x-user-id"
 EOF
-BENCH_GATEWAY_KEY=$GATEWAY_KEY BENCH_ADMIN_TOKEN=$ADMIN_TOKEN "$BIN" serve -c "$TMP/cutover.toml" 2>"$TMP/cutover.log" &
-PIDS+=($!)
+start cutover env BENCH_GATEWAY_KEY=$GATEWAY_KEY BENCH_ADMIN_TOKEN=$ADMIN_TOKEN "$BIN" serve -c "$TMP/cutover.toml"
 
 NGINX=""
 if command -v nginx >/dev/null; then
@@ -128,8 +144,7 @@ http {
   }
 }
 EOF
-  "$NGINX" -e "$TMP/nginx/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
-  PIDS+=($!)
+  start nginx "$NGINX" -e "$TMP/nginx/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf"
 fi
 
 wait_http "http://127.0.0.1:$MOCK_A/v1/models"
@@ -160,7 +175,8 @@ run() {
   [[ $mode == stream ]] && stream=1
   echo "bench: $target $mode c=$conns t=$threads ($DURATION)" >&2
   BENCH_STREAM=$stream BENCH_KEY=$GATEWAY_KEY wrk -t"$threads" -c"$conns" -d"$DURATION" --latency -s "$LUA" "$url" >"$out" 2>&1 ||
-    die "wrk failed against $url: $(cat "$out")"
+    die "wrk failed against $url: $(cat "$out")
+$(casualties)"
   local rps p50 p99 non2xx socket
   rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
   p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")

@@ -5,7 +5,9 @@
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
-use http_body_util::{BodyExt, Limited};
+use std::time::Duration;
+
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -33,31 +35,59 @@ struct Probe<'a> {
 }
 
 /// Reads the whole request body, refusing more than `limit` bytes.
-pub async fn read_body(body: Incoming, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError> {
+pub async fn read_body(mut body: Incoming, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError> {
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
+        discard_body(body).await;
         return Err(GatewayError::BodyTooLarge { limit });
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge { limit }),
-        Err(error) => Err(GatewayError::BodyRead(error.to_string())),
+    let mut collected = BytesMut::with_capacity(declared.map_or(0, |length| length as usize));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| GatewayError::BodyRead(error.to_string()))?;
+        let Ok(data) = frame.into_data() else { continue };
+        if collected.len() + data.len() > limit {
+            discard_body(body).await;
+            return Err(GatewayError::BodyTooLarge { limit });
+        }
+        collected.extend_from_slice(&data);
+    }
+    Ok(collected.freeze())
+}
+
+/// At most this much of a refused request's body is read and dropped…
+const DISCARD_BYTES: usize = 64 << 20;
+/// …for at most this long.
+const DISCARD_TIME: Duration = Duration::from_secs(5);
+
+/// Reads and drops what is left of a body the gateway refuses, within bounds, before it
+/// answers. Closing with unread data makes the kernel reset the connection, and a client
+/// still uploading would get a broken pipe instead of the 401 or 413 (RFC 9112 §9.6).
+pub async fn discard_body(mut body: Incoming) {
+    let deadline = tokio::time::Instant::now() + DISCARD_TIME;
+    let mut seen = 0;
+    while seen <= DISCARD_BYTES {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, Bytes::len),
+            _ => return,
+        }
     }
 }
 
-/// Whether the request's body is JSON the gateway must understand.
+/// Whether the request's body is JSON the gateway must understand: declared JSON, or any
+/// body that looks like a JSON object whatever its content type (`curl -d` sends JSON as
+/// a form). Multipart uploads (audio, files) are forwarded untouched.
 pub fn is_json_request(method: &http::Method, headers: &HeaderMap, body: &[u8]) -> bool {
     if body.is_empty() || method == http::Method::GET {
         return false;
     }
-    // Multipart uploads (audio, files) are forwarded untouched.
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_none_or(|value| value.starts_with("application/json") || value.starts_with("text/plain"))
+    let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
+    if content_type.starts_with("multipart/") {
+        return false;
+    }
+    content_type.starts_with("application/json") || body.trim_ascii_start().first() == Some(&b'{')
 }
 
 /// Parses the routing fields of a JSON body.

@@ -13,7 +13,7 @@ use super::error::GatewayError;
 use super::exchange::{Exchange, Routing};
 use super::forward::forward;
 use super::gateway::Gateway;
-use super::request::{RequestMeta, is_json_request, parse_meta, read_body};
+use super::request::{RequestMeta, discard_body, is_json_request, parse_meta, read_body};
 use super::response::Tally;
 use super::{shadow, split};
 use crate::config::StickySource;
@@ -59,14 +59,15 @@ async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Result<Res
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     if path != "/v1" && !path.starts_with("/v1/") {
+        discard_body(body).await;
         return Err(GatewayError::UnknownPath(path.to_owned()));
     }
     let token = bearer_token(&parts.headers);
-    let key_name = match (gateway.gateway_keys_required(), token) {
-        (false, _) => None,
-        (true, Some(token)) => Some(gateway.gateway_key_name(token).ok_or(GatewayError::Unauthorized)?),
-        (true, None) => return Err(GatewayError::Unauthorized),
-    };
+    let key_name = token.and_then(|token| gateway.gateway_key_name(token));
+    if gateway.gateway_keys_required() && key_name.is_none() {
+        discard_body(body).await;
+        return Err(GatewayError::Unauthorized);
+    }
     let body = read_body(body, &parts.headers, gateway.config.server.max_body_bytes).await?;
     let meta =
         if is_json_request(&parts.method, &parts.headers, &body) { parse_meta(&body)? } else { RequestMeta::default() };

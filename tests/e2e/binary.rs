@@ -232,7 +232,9 @@ async fn launch(
                 }
                 panic!("{name} exited at startup with {status}:\n{log}");
             }
-            if probe.passes(addrs[probe_at]).await {
+            // Still alive after answering: the answer was not another server's on a port
+            // this child failed to bind and is about to exit for.
+            if probe.passes(addrs[probe_at]).await && process.exited().is_none() {
                 return (process, addrs);
             }
             assert!(Instant::now() < deadline, "{name} not ready within {READY_WITHIN:?}:\n{}", process.log());

@@ -314,6 +314,7 @@ async fn weight_and_sticky_split_survive_a_graceful_restart() {
     let view = rollout(&gateway).await;
     assert_eq!(view["weight"], 30.0, "{view}");
     assert_eq!(view["phase"], set["phase"], "{view}");
+    assert_eq!(view["step_started_at"], set["step_started_at"], "the step's start time moved: {view}");
     let after = candidate_users(&gateway, 100).await;
     assert_eq!(after, before, "users moved between arms across a restart at the same weight");
 }
@@ -336,6 +337,7 @@ async fn weight_set_through_admin_survives_sigkill_right_after_the_post() {
     let view = rollout(&gateway).await;
     assert_eq!(view["weight"], 100.0, "{view}");
     assert_eq!(view["phase"], set["phase"], "{view}");
+    assert_eq!(view["step_started_at"], set["step_started_at"], "the step's start time moved: {view}");
     for user in ["user-1", "user-2", "user-3"] {
         assert_eq!(upstream_for(&gateway, user).await, "candidate", "{user} at weight 100");
     }
