@@ -145,13 +145,13 @@ impl ProxyBody {
         Poll::Ready(Some(Ok(Frame::data(tail.freeze()))))
     }
 
-    fn end(&mut self) -> Polled {
+    /// The end of the upstream's body; `tail` holds events still to send.
+    fn end(&mut self, mut tail: BytesMut) -> Polled {
         self.done = true;
         let Some(stream) = &mut self.stream else {
             self.recorder.finish();
             return Poll::Ready(None);
         };
-        let mut tail = BytesMut::new();
         match stream.framer.finish() {
             Ok(last) => tail.extend_from_slice(&last.unwrap_or_default()),
             Err(fault) => return self.fail(tail, &fault.to_string()),
@@ -185,21 +185,123 @@ impl ProxyBody {
         None
     }
 
-    /// Passes one upstream frame on: event streams only as whole, valid events.
-    fn forward(&mut self, frame: Frame<Bytes>) -> Option<Polled> {
-        let Some(stream) = self.stream.as_mut() else { return Some(Poll::Ready(Some(Ok(frame)))) };
-        let Ok(data) = frame.into_data() else { return None };
+    /// Takes one upstream frame of an event stream: the whole, valid events it completes.
+    fn accept(&mut self, frame: Frame<Bytes>) -> Result<Option<Bytes>, String> {
+        let Some(stream) = self.stream.as_mut() else { return Ok(frame.into_data().ok()) };
+        let Ok(data) = frame.into_data() else { return Ok(None) };
         let had_token = stream.framer.saw_token();
-        match stream.framer.push(data) {
-            Ok(ready) if ready.is_empty() => None,
-            Ok(ready) => {
-                if !had_token && stream.framer.saw_token() {
-                    self.recorder.ttft = Some(self.recorder.started.elapsed());
-                }
-                Some(Poll::Ready(Some(Ok(Frame::data(ready)))))
-            }
-            Err(fault) => Some(self.fail(BytesMut::new(), &fault.to_string())),
+        let ready = stream.framer.push(data).map_err(|fault| fault.to_string())?;
+        if !had_token && stream.framer.saw_token() {
+            self.recorder.ttft = Some(self.recorder.started.elapsed());
         }
+        Ok((!ready.is_empty()).then_some(ready))
+    }
+
+    /// Event streams: every event already received goes out in one frame (one write
+    /// instead of one per event, and no waiting for more: only what is ready is joined).
+    fn poll_stream(&mut self, cx: &mut Context<'_>) -> Polled {
+        let mut batch = Batch::default();
+        loop {
+            match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    self.last_activity = Instant::now();
+                    match self.accept(frame) {
+                        Ok(Some(ready)) => batch.push(ready),
+                        Ok(None) => {}
+                        Err(message) => return self.fail(batch.into_mut(), &message),
+                    }
+                    if batch.len() >= MAX_BATCH_BYTES {
+                        return batch.into_frame();
+                    }
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    return self.fail(batch.into_mut(), &format!("the upstream stream broke: {error}"));
+                }
+                Poll::Ready(None) => return self.end(batch.into_mut()),
+                Poll::Pending if !batch.is_empty() => return batch.into_frame(),
+                Poll::Pending => {
+                    return match self.poll_timeout(cx) {
+                        Some(message) => self.fail(BytesMut::new(), &message),
+                        None => Poll::Pending,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Other bodies pass through frame by frame.
+    fn poll_plain(&mut self, cx: &mut Context<'_>) -> Polled {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.last_activity = Instant::now();
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => self.fail(BytesMut::new(), &format!("the upstream body broke: {error}")),
+            Poll::Ready(None) => self.end(BytesMut::new()),
+            Poll::Pending => match self.poll_timeout(cx) {
+                Some(message) => self.fail(BytesMut::new(), &message),
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// A frame of an event stream never grows past this by joining ready events.
+const MAX_BATCH_BYTES: usize = 64 * 1024;
+
+/// Ready events joined into one frame; a single event stays as it came, uncopied.
+#[derive(Default)]
+enum Batch {
+    #[default]
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Batch {
+    fn push(&mut self, bytes: Bytes) {
+        *self = match std::mem::take(self) {
+            Batch::Empty => Batch::One(bytes),
+            Batch::One(first) => {
+                let mut joined = BytesMut::with_capacity(first.len() + bytes.len());
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&bytes);
+                Batch::Many(joined)
+            }
+            Batch::Many(mut joined) => {
+                joined.extend_from_slice(&bytes);
+                Batch::Many(joined)
+            }
+        };
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Batch::Empty => 0,
+            Batch::One(bytes) => bytes.len(),
+            Batch::Many(bytes) => bytes.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn into_mut(self) -> BytesMut {
+        match self {
+            Batch::Empty => BytesMut::new(),
+            Batch::One(bytes) => BytesMut::from(&bytes[..]),
+            Batch::Many(bytes) => bytes,
+        }
+    }
+
+    fn into_frame(self) -> Polled {
+        let bytes = match self {
+            Batch::Empty => Bytes::new(),
+            Batch::One(bytes) => bytes,
+            Batch::Many(bytes) => bytes.freeze(),
+        };
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
     }
 }
 
@@ -215,26 +317,7 @@ impl Body for ProxyBody {
         if let Some(held) = this.stream.as_mut().and_then(|stream| stream.held.next()) {
             return Poll::Ready(Some(Ok(Frame::data(held))));
         }
-        loop {
-            match Pin::new(&mut this.inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    this.last_activity = Instant::now();
-                    if let Some(polled) = this.forward(frame) {
-                        return polled;
-                    }
-                }
-                Poll::Ready(Some(Err(error))) => {
-                    return this.fail(BytesMut::new(), &format!("the upstream stream broke: {error}"));
-                }
-                Poll::Ready(None) => return this.end(),
-                Poll::Pending => {
-                    return match this.poll_timeout(cx) {
-                        Some(message) => this.fail(BytesMut::new(), &message),
-                        None => Poll::Pending,
-                    };
-                }
-            }
-        }
+        if this.stream.is_some() { this.poll_stream(cx) } else { this.poll_plain(cx) }
     }
 
     fn is_end_stream(&self) -> bool {
