@@ -55,10 +55,11 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http:
             // Nobody else can answer: trying a sick upstream beats refusing unasked.
             admission = Admission::Allowed;
         }
-        let mut attempts = Vec::new();
+        // The start times of the last two attempts on this upstream: all the spacing rule needs.
+        let mut attempts = [None; 2];
         for retry in 0..=exchange.route.retries {
             let started = Instant::now();
-            attempts.push(started);
+            attempts = [attempts[1], Some(started)];
             let failure = match exchange.attempt(current, started).await {
                 Attempt::Committed(response) => {
                     breaker.on_success(admission);
@@ -73,7 +74,7 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http:
             }
             admission = Admission::Allowed;
             let wait = (failure.retryable() && retry < exchange.route.retries && !breaker.is_open())
-                .then(|| retry::delay(retry, &attempts, failure.retry_after, exchange.route.max_retry_after))
+                .then(|| retry::delay(retry, attempts[0], failure.retry_after, exchange.route.max_retry_after))
                 .flatten()
                 .filter(|_| gateway.routes[exchange.route_index].retry_budget.try_acquire());
             let Some(wait) = wait else {

@@ -16,11 +16,12 @@ const BACKOFF_CAP: Duration = Duration::from_secs(4);
 /// Any three consecutive attempts on one upstream span at least this long.
 const MIN_SPAN_OF_THREE: Duration = Duration::from_millis(1500);
 
-/// The wait before retry number `retry` (0 for the first), given when the attempts so far
-/// on this upstream started and the upstream's `Retry-After`. `None`: do not retry here.
+/// The wait before retry number `retry` (0 for the first), given when the attempt before
+/// the last one on this upstream started and the upstream's `Retry-After`. `None`: do not
+/// retry here.
 pub fn delay(
     retry: u32,
-    attempts: &[Instant],
+    before_last: Option<Instant>,
     retry_after: Option<Duration>,
     max_retry_after: Duration,
 ) -> Option<Duration> {
@@ -30,8 +31,8 @@ pub fn delay(
     let ceiling = BACKOFF_BASE.saturating_mul(1 << retry.min(8)).min(BACKOFF_CAP);
     let jittered = ceiling.mul_f64(fastrand::f64());
     let mut wait = jittered.max(retry_after.unwrap_or_default());
-    if let [.., before_last, _last] = attempts {
-        let earliest = *before_last + MIN_SPAN_OF_THREE;
+    if let Some(before_last) = before_last {
+        let earliest = before_last + MIN_SPAN_OF_THREE;
         wait = wait.max(earliest.saturating_duration_since(Instant::now()));
     }
     Some(wait)
@@ -112,8 +113,8 @@ mod tests {
 
     #[test]
     fn a_retry_after_beyond_the_cap_means_fall_over_not_wait() {
-        assert_eq!(delay(0, &[Instant::now()], Some(Duration::from_secs(30)), Duration::from_secs(2)), None);
-        let wait = delay(0, &[Instant::now()], Some(Duration::from_secs(1)), Duration::from_secs(2)).unwrap();
+        assert_eq!(delay(0, None, Some(Duration::from_secs(30)), Duration::from_secs(2)), None);
+        let wait = delay(0, None, Some(Duration::from_secs(1)), Duration::from_secs(2)).unwrap();
         assert!(wait >= Duration::from_secs(1));
     }
 
@@ -121,7 +122,7 @@ mod tests {
     fn backoff_grows_and_stays_under_its_ceiling() {
         for retry in 0..6 {
             for _ in 0..100 {
-                let wait = delay(retry, &[], None, Duration::ZERO).unwrap();
+                let wait = delay(retry, None, None, Duration::ZERO).unwrap();
                 assert!(wait <= BACKOFF_BASE * (1 << retry).min(16), "{wait:?} for retry {retry}");
             }
         }
@@ -132,7 +133,7 @@ mod tests {
         let first = Instant::now();
         tokio::time::advance(Duration::from_millis(10)).await;
         let second = Instant::now();
-        let wait = delay(1, &[first, second], None, Duration::ZERO).unwrap();
+        let wait = delay(1, Some(first), None, Duration::ZERO).unwrap();
         assert!(second + wait >= first + MIN_SPAN_OF_THREE);
     }
 

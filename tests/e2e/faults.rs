@@ -30,7 +30,10 @@ async fn setup(fault: FaultKind, limit: Option<u64>) -> Setup {
 async fn timed_chat(setup: &Setup, stream: bool) -> (Reply, Duration) {
     let started = Instant::now();
     let reply = setup.chat("user-1", stream).await;
-    (reply, started.elapsed())
+    let elapsed = started.elapsed();
+    // Shown with `--nocapture`: the wall times reported in the failure-handling table.
+    println!("{} stream={stream}: {} in {elapsed:?}", std::thread::current().name().unwrap_or("?"), reply.status);
+    (reply, elapsed)
 }
 
 /// The answer is a complete one from `upstream`.

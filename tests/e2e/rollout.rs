@@ -66,7 +66,10 @@ async fn a_healthy_candidate_is_promoted_through_every_step() {
 
 #[tokio::test]
 async fn an_error_rate_breach_rolls_back_after_failure_limit_checks_even_when_fallback_rescued_users() {
-    let route = plan("max_error_rate = 5.0", THREE_STEPS);
+    // No breaker: its ejections count as candidate failures and would reach the hard
+    // ceiling first; this test is about the interval analysis.
+    let no_breaker = "\n[upstreams.candidate.breaker]\nconsecutive_failures = 1000000\nerror_rate = 100\n";
+    let route = plan("max_error_rate = 5.0", THREE_STEPS) + no_breaker;
     let flaky = MockConfig::default().with_fault(FaultRule::new(FaultKind::Status500, 0.3));
     let setup = Setup::new(MockConfig::default(), flaky, &route).await;
     let view = drive_until(&setup, "rolled_back", Duration::from_secs(30)).await;
