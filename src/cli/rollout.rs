@@ -114,7 +114,7 @@ fn render_one(view: &Value) -> String {
         out,
         "  phase {}  weight {}%  in step {}s  {plan}",
         text(&view["phase"]),
-        view["weight"],
+        percent(&view["weight"]),
         view["seconds_in_step"]
     );
     for arm in ["candidate", "control", "primary", "shadow"] {
@@ -162,16 +162,52 @@ fn render_one(view: &Value) -> String {
         let _ = writeln!(
             out,
             "  event {} {} by {}: {} → {} at {}%: {}",
-            event["at"],
+            utc(event["at"].as_i64().unwrap_or(0)),
             text(&event["kind"]),
             text(&event["actor"]),
             text(&event["from_phase"]),
             text(&event["to_phase"]),
-            event["weight_percent"],
+            percent(&event["weight_percent"]),
             text(&event["reason"]),
         );
     }
     out
+}
+
+/// A percentage as people write it: `25`, `12.5`, `0.05`.
+fn percent(value: &Value) -> String {
+    value.as_f64().map_or("-".to_owned(), |percent| format!("{percent}").trim_end_matches(".0").to_owned())
+}
+
+/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` UTC (days to civil date: H. Hinnant's algorithm).
+fn utc(unix_millis: i64) -> String {
+    let seconds = unix_millis.div_euclid(1000);
+    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", of_day / 3600, of_day % 3600 / 60, of_day % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_and_percentages_read_as_people_write_them() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(1_795_700_525_634), "2026-11-26 13:42:05");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(percent(&serde_json::json!(100.0)), "100");
+        assert_eq!(percent(&serde_json::json!(12.5)), "12.5");
+        assert_eq!(percent(&serde_json::json!(0.05)), "0.05");
+    }
 }
 
 fn number(value: &Value) -> String {

@@ -508,3 +508,76 @@ candidate = "candidate"
     assert!(log.contains("DEBUG") || log.contains("INFO"), "the gateway logged nothing:\n{log}");
     assert!(!log.contains("SECRET"), "a secret in the gateway's log:\n{log}");
 }
+
+/// A plan whose first step needs far more evidence than the test sends, so it stays put.
+const SLOW_PLAN: &str = r#"
+[routes.rollout]
+interval = "300ms"
+max_error_rate = 5.0
+steps = [
+  { weight = 10,  min_duration = "1h", min_requests = 1000000 },
+  { weight = 100, min_duration = "1h", min_requests = 1000000 },
+]
+"#;
+
+#[tokio::test]
+async fn a_rollout_killed_mid_step_resumes_the_same_step_with_its_start_time_and_evidence() {
+    let scratch = Scratch::new("sigkill-step");
+    let (primary, candidate) = two_mocks(&scratch, &[]).await;
+    let config = serve_config(&primary, &candidate) + SLOW_PLAN;
+    let mut gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
+    for user in 0..200 {
+        upstream_for(&gateway, &format!("user-{user}")).await;
+    }
+    // Two analysis intervals: the step's evidence has been persisted at least once.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let before = rollout(&gateway).await;
+    assert_eq!((before["phase"].as_str(), before["weight"].as_f64()), (Some("progressing"), Some(10.0)), "{before}");
+    gateway.process.signal("KILL");
+    gateway.process.wait_exit(Duration::from_secs(5)).await;
+    drop(gateway);
+
+    let gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
+    let after = rollout(&gateway).await;
+    assert_eq!(after["phase"], "progressing", "{after}");
+    assert_eq!(after["step"], before["step"]);
+    assert_eq!(after["step_started_at"], before["step_started_at"], "the step's clock restarted: {after}");
+    let requests = |view: &Value, arm: &str| view["arms"][arm]["requests"].as_u64().unwrap_or(0);
+    assert!(requests(&after, "candidate") > 0, "the candidate's evidence was lost: {after}");
+    assert_eq!(
+        requests(&after, "candidate"),
+        requests(&before, "candidate"),
+        "evidence persisted by the last interval"
+    );
+}
+
+#[tokio::test]
+async fn the_rollout_cli_drives_a_running_gateway_and_explains_refusals() {
+    let scratch = Scratch::new("rollout-cli");
+    let (primary, candidate) = two_mocks(&scratch, &[]).await;
+    let config = serve_config(&primary, &candidate) + &SLOW_PLAN.replace("300ms", "1h");
+    let gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
+    let path = scratch.path().join("cutover.toml").display().to_string();
+    let cli = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cutover"));
+        command.arg("rollout").args(args).args(["-c", &path]).env_clear().env("CUTOVER_ADMIN_TOKEN", ADMIN_TOKEN);
+        command.output().expect("cutover rollout runs")
+    };
+    let paused = cli(&["pause"]);
+    assert_eq!(paused.status.code(), Some(1), "pausing a pending rollout is refused");
+    assert!(String::from_utf8_lossy(&paused.stderr).contains("409"), "{}", String::from_utf8_lossy(&paused.stderr));
+    assert!(cli(&["resume"]).status.success());
+    assert!(cli(&["promote"]).status.success());
+    let status = cli(&["status"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("phase progressing") && text.contains("weight 100%"), "{text}");
+    assert!(text.contains("step 2/2"), "{text}");
+    let json = cli(&["status", "--json"]);
+    let views: Value = serde_json::from_slice(&json.stdout).expect("status --json is JSON");
+    assert_eq!(views[0]["events"][0]["kind"], "promote");
+    assert!(views[0]["events"][0]["actor"].as_str().unwrap().contains("cli"));
+    assert!(cli(&["set-weight", "2.5"]).status.success());
+    assert_eq!(rollout(&gateway).await["weight"], 2.5);
+    assert!(cli(&["abort"]).status.success());
+    assert_eq!(rollout(&gateway).await["phase"], "rolled_back");
+}
