@@ -174,6 +174,10 @@ fn render_one(view: &Value) -> String {
     out
 }
 
+fn number(value: &Value) -> String {
+    value.as_f64().map_or("-".to_owned(), |number| format!("{number:.2}"))
+}
+
 /// A percentage as people write it: `25`, `12.5`, `0.05`.
 fn percent(value: &Value) -> String {
     value.as_f64().map_or("-".to_owned(), |percent| format!("{percent}").trim_end_matches(".0").to_owned())
@@ -208,8 +212,4 @@ mod tests {
         assert_eq!(percent(&serde_json::json!(12.5)), "12.5");
         assert_eq!(percent(&serde_json::json!(0.05)), "0.05");
     }
-}
-
-fn number(value: &Value) -> String {
-    value.as_f64().map_or("-".to_owned(), |number| format!("{number:.2}"))
 }
