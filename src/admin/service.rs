@@ -47,10 +47,7 @@ impl hyper::service::Service<Request<Incoming>> for AdminService {
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response<BoxBody> {
     let kind = if status.is_server_error() { "server_error" } else { "invalid_request_error" };
-    body::json(
-        status,
-        json!({"error": {"message": message.into(), "type": kind, "param": null, "code": null}}).to_string(),
-    )
+    body::json(status, body::openai_error(&message.into(), kind, None, None))
 }
 
 fn ok_json(value: &impl serde::Serialize) -> Response<BoxBody> {

@@ -25,6 +25,12 @@ pub fn response(status: StatusCode, content_type: &'static str, body: impl Into<
     response
 }
 
+/// OpenAI's error object, `{"error": {"message", "type", "param", "code"}}`: the one shape
+/// of every error the gateway itself answers, on the API, the admin API and inside streams.
+pub fn openai_error(message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> String {
+    serde_json::json!({"error": {"message": message, "type": kind, "param": param, "code": code}}).to_string()
+}
+
 /// A JSON response with `status`.
 pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<BoxBody> {
     response(status, "application/json", body)

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use http::{HeaderValue, Response, StatusCode};
-use serde_json::json;
 
 use super::headers::X_SHOULD_RETRY;
 use crate::net::body::{self, BoxBody};
@@ -78,8 +77,7 @@ impl GatewayError {
 
     pub fn into_response(self) -> Response<BoxBody> {
         let (kind, code, param) = self.kind();
-        let body = json!({"error": {"message": self.to_string(), "type": kind, "param": param, "code": code}});
-        let mut response = body::json(self.status(), body.to_string());
+        let mut response = body::json(self.status(), body::openai_error(&self.to_string(), kind, param, code));
         if matches!(self, GatewayError::Upstream { gave_up_after_retries: true, .. }) {
             // The gateway has already retried and fallen back: an SDK retry would only
             // multiply the load on upstreams that are failing.
@@ -92,7 +90,6 @@ impl GatewayError {
 /// An OpenAI-shaped error as an SSE event, for failures after a stream has begun: SDKs
 /// raise on it, where a stream that merely stops would pass for a complete answer.
 pub fn stream_error_event(message: &str) -> bytes::Bytes {
-    let body =
-        json!({"error": {"message": message, "type": "server_error", "param": null, "code": "upstream_stream_error"}});
-    bytes::Bytes::from(format!("data: {body}\n\n"))
+    let error = body::openai_error(message, "server_error", None, Some("upstream_stream_error"));
+    bytes::Bytes::from(format!("data: {error}\n\n"))
 }
