@@ -134,7 +134,7 @@ fn render_one(view: &Value) -> String {
         for check in evaluation["checks"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 out,
-                "    {:<32} {:<12} candidate {} control {} limit {}  n={}/{}  {}",
+                "    {:<32} {:<12} candidate {} control {} limit {}  n={}/{}  {}{}",
                 text(&check["criterion"]),
                 text(&check["verdict"]),
                 number(&check["candidate"]),
@@ -143,6 +143,7 @@ fn render_one(view: &Value) -> String {
                 check["candidate_samples"],
                 check["control_samples"],
                 text(&check["evidence"]),
+                check["detectable"].as_f64().map_or(String::new(), |value| format!("; can detect ≥ {value:.2}")),
             );
         }
         for gate in evaluation["gates"].as_array().into_iter().flatten().filter(|gate| gate["met"] == false) {

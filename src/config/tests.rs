@@ -116,6 +116,15 @@ fn weights_must_be_percentages_with_hundredth_resolution() {
 }
 
 #[test]
+fn criteria_this_version_cannot_measure_are_refused_not_ignored() {
+    let found = problems(&FULL.replace("max_error_rate = 5.0 }", "max_error_rate = 5.0, max_cost_ratio = 0.8 }"));
+    assert!(
+        found.iter().any(|problem| problem.starts_with("routes[0].rollout.steps[1].max_cost_ratio: not evaluated")),
+        "{found:#?}"
+    );
+}
+
+#[test]
 fn invalid_toml_names_the_line() {
     let found = problems("[server\nlisten = 1");
     assert_eq!(found.len(), 1);

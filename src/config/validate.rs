@@ -398,6 +398,19 @@ impl<'a> Validator<'a> {
 
     /// A step's criteria: its own values, else the rollout's defaults.
     fn criteria(&mut self, step: &RawCriteria, defaults: &RawCriteria, path: &str) -> Criteria {
+        // Refused rather than ignored: a criterion the operator believes is guarding the
+        // rollout must be checked, or the plan must not run.
+        for (key, value) in [
+            ("max_cost_ratio", step.max_cost_ratio.or(defaults.max_cost_ratio)),
+            ("min_shadow_agreement", step.min_shadow_agreement.or(defaults.min_shadow_agreement)),
+        ] {
+            if value.is_some() {
+                self.problem(
+                    format!("{path}.{key}"),
+                    "not evaluated by this version yet (cost and shadow agreement are not measured): remove it",
+                );
+            }
+        }
         let mut pick = |key: &str, own: Option<f64>, default: Option<f64>, max: f64| {
             let value = own.or(default)?;
             if !(0.0..=max).contains(&value) {

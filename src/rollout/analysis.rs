@@ -46,6 +46,9 @@ pub struct Check {
     pub control_samples: u64,
     /// The interval or test behind the verdict, in words.
     pub evidence: String,
+    /// Error criteria: the smallest breach (in the criterion's unit) that the samples so far
+    /// would reveal with 80% power — what this step can and cannot see with its traffic.
+    pub detectable: Option<f64>,
 }
 
 /// A requirement of the step other than the criteria.
@@ -205,6 +208,7 @@ fn error_ceiling(candidate: &ArmSnapshot, percent: f64) -> Check {
         candidate_samples: n,
         control_samples: 0,
         evidence: format!("Wilson bounds {:.2}% (99.5% lower) to {:.2}% (95% upper)", lower * 100.0, upper * 100.0),
+        detectable: detectable_excess(limit, n, None).map(|excess| (limit + excess) * 100.0),
     }
 }
 
@@ -240,6 +244,8 @@ fn rate_increase(
         candidate_samples: n1,
         control_samples: n2,
         evidence: format!("difference {:+.2}pp (99.5% lower) to {:+.2}pp (95% upper)", lower * 100.0, upper * 100.0),
+        detectable: detectable_excess(count(control) as f64 / n2.max(1) as f64, n1, Some(n2))
+            .map(|excess| (margin + excess) * 100.0),
     }
 }
 
@@ -288,7 +294,24 @@ fn quantile_ratio(
         candidate_samples: samples(&candidate_histogram),
         control_samples: samples(&control_histogram),
         evidence,
+        detectable: None,
     }
+}
+
+/// One-sided power of 80%.
+const Z_POWER: f64 = 0.842;
+
+/// How far above `rate` a candidate's error rate must be for `n` candidate samples (and
+/// `control` samples, when the control's rate is itself estimated) to reveal it at
+/// `Z_FAIL` with 80% power; `None` without samples. The normal approximation, with the
+/// rate floored at 0.1% so that a clean control does not promise the impossible.
+fn detectable_excess(rate: f64, n: u64, control: Option<u64>) -> Option<f64> {
+    if n == 0 || control == Some(0) {
+        return None;
+    }
+    let rate = rate.max(0.001);
+    let variance = rate * (1.0 - rate) * (1.0 / n as f64 + control.map_or(0.0, |m| 1.0 / m as f64));
+    Some((Z_FAIL + Z_POWER) * variance.sqrt())
 }
 
 #[cfg(test)]

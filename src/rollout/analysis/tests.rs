@@ -89,6 +89,16 @@ fn a_required_improvement_must_be_shown() {
 }
 
 #[test]
+fn checks_say_what_their_traffic_can_detect() {
+    let step = step(Criteria { max_error_rate_increase: Some(0.5), ..Criteria::default() });
+    let few = evaluate_with(&step, &arm(1000, 10, 50), &arm(1000, 10, 50), Duration::from_secs(120));
+    let many = evaluate_with(&step, &arm(20_000, 200, 50), &arm(20_000, 200, 50), Duration::from_secs(120));
+    let detectable = |evaluation: &Evaluation| evaluation.checks[0].detectable.unwrap();
+    assert!(detectable(&few) > 2.0, "1,000 requests per arm at 1% only see increases above ~2pp: {}", detectable(&few));
+    assert!(detectable(&many) < 1.0, "20,000 per arm see below 1pp: {}", detectable(&many));
+}
+
+#[test]
 fn the_hard_ceiling_needs_twenty_requests() {
     assert!(hard_breach(&arm(19, 19, 50)).is_none());
     assert!(hard_breach(&arm(20, 10, 50)).is_some());
