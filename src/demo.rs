@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
+use crate::cli::rollout::percent;
 use crate::mock::{FaultKind, FaultRule, MockConfig, MockServer};
 use crate::server::{Running, start_on};
 
@@ -146,7 +147,7 @@ async fn watch_progress(running: &Running, sent: &AtomicU64) -> Result<String, D
                     "  ── {} → {} at {}%: {}",
                     event["kind"].as_str().unwrap_or(""),
                     event["to_phase"].as_str().unwrap_or(""),
-                    event["weight_percent"],
+                    percent(&event["weight_percent"]),
                     event["reason"].as_str().unwrap_or("")
                 );
             }
@@ -205,7 +206,7 @@ fn progress_line(view: &Value, elapsed: Duration, sent: u64) -> String {
         elapsed.as_secs_f64(),
         view["step"].as_u64().unwrap_or(0) + 1,
         view["steps"],
-        view["weight"],
+        percent(&view["weight"]),
         view["phase"].as_str().unwrap_or(""),
         arm("candidate"),
         arm("control"),

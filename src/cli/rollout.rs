@@ -180,7 +180,7 @@ fn number(value: &Value) -> String {
 }
 
 /// A percentage as people write it: `25`, `12.5`, `0.05`.
-fn percent(value: &Value) -> String {
+pub(crate) fn percent(value: &Value) -> String {
     value.as_f64().map_or("-".to_owned(), |percent| format!("{percent}").trim_end_matches(".0").to_owned())
 }
 
