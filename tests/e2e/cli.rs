@@ -526,11 +526,16 @@ async fn a_rollout_killed_mid_step_resumes_the_same_step_with_its_start_time_and
     let (primary, candidate) = two_mocks(&scratch, &[]).await;
     let config = serve_config(&primary, &candidate) + SLOW_PLAN;
     let mut gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
-    for user in 0..200 {
+    let started = std::time::Instant::now();
+    while rollout(&gateway).await["phase"] != "progressing" {
+        assert!(started.elapsed() < Duration::from_secs(10), "the rollout never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for user in 0..300 {
         upstream_for(&gateway, &format!("user-{user}")).await;
     }
-    // Two analysis intervals: the step's evidence has been persisted at least once.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Several analysis intervals with no traffic: the evidence is persisted as it stands.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let before = rollout(&gateway).await;
     assert_eq!((before["phase"].as_str(), before["weight"].as_f64()), (Some("progressing"), Some(10.0)), "{before}");
     gateway.process.signal("KILL");
