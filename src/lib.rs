@@ -1,19 +1,23 @@
 //! cutover: an OpenAI-compatible gateway that moves production LLM traffic from a
-//! primary upstream to a candidate one — sticky weighted split, fallback, metrics —
-//! without the users noticing anything but the bill.
+//! primary upstream to a candidate one — sticky weighted split, retries and fallback,
+//! shadow traffic, and a rollout controller that grows the candidate's share on
+//! evidence and rolls it back on a credible regression.
 //!
-//! The modules follow the architecture of `DESIGN.md`: the request path, the state
-//! it reads, and the edges around them.
+//! The modules follow the architecture of `DESIGN.md`: the request path, the control
+//! path, what both read, and the edges around them.
 
-// The request path (hot path).
+// The request path (hot path): auth, routing, split, forwarding, streaming, fallback.
 pub mod proxy;
 
-// State shared by the request path and the control path.
-pub mod config;
-pub mod metrics;
+// The control path: rollout state, per-step evidence, analysis, controller, notifiers.
 pub mod rollout;
 
-// Edges: listeners, the admin API, the process around them, the simulated upstream.
+// Read by both: the validated configuration and the Prometheus series.
+pub mod config;
+pub mod metrics;
+
+// Edges: the process (`serve`), its listeners, the admin API, the CLI verbs that talk to
+// it, the simulated upstream and the demo built from all of them.
 pub mod admin;
 pub mod cli;
 pub mod demo;

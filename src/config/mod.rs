@@ -8,6 +8,8 @@ mod plan;
 mod raw;
 mod secret;
 mod validate;
+mod validate_plan;
+mod validate_watch;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

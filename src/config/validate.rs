@@ -1,7 +1,8 @@
 //! From raw sections to runtime types: resolves durations, URLs, secrets and the
-//! references between sections, recording every problem with its key path.
+//! references between sections, recording every problem with its key path. The rollout
+//! plan (`validate_plan`) and the watch sections (`validate_watch`) have files of their own.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -10,11 +11,10 @@ use std::time::Duration;
 use http::{HeaderName, Uri};
 
 use super::load::{ConfigProblem, Sections};
-use super::raw::{RawBreaker, RawCriteria, RawFallback, RawRollout, RawRoute, RawUpstream};
+use super::raw::{RawBreaker, RawFallback, RawRoute, RawUpstream};
 use super::{
-    AlertRule, BreakerPolicy, Config, Criteria, FallbackMode, FallbackOn, GatewayKey, ModelPattern, Notifier,
-    OnFailure, Price, RetryBudgetPolicy, RolloutPlan, RolloutStep, Route, Secret, ServerConfig, StickySource, Timeouts,
-    Upstream, parse_duration, percent_to_basis_points,
+    BreakerPolicy, Config, FallbackMode, FallbackOn, GatewayKey, ModelPattern, RetryBudgetPolicy, Route, Secret,
+    ServerConfig, StickySource, Timeouts, Upstream, parse_duration,
 };
 
 pub(super) struct Validator<'a> {
@@ -32,11 +32,11 @@ impl<'a> Validator<'a> {
         Validator { base_dir, env, problems }
     }
 
-    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.problems.push(ConfigProblem { path: path.into(), message: message.into() });
     }
 
-    fn duration(&mut self, value: Option<&str>, path: &str, default: Duration) -> Duration {
+    pub(super) fn duration(&mut self, value: Option<&str>, path: &str, default: Duration) -> Duration {
         let Some(text) = value else { return default };
         parse_duration(text).unwrap_or_else(|| {
             self.problem(path, format!("{text:?} is not a duration (e.g. \"500ms\", \"30s\", \"5m\", \"4h\")"));
@@ -44,7 +44,7 @@ impl<'a> Validator<'a> {
         })
     }
 
-    fn secret(&mut self, variable: &str, path: &str) -> Option<Secret> {
+    pub(super) fn secret(&mut self, variable: &str, path: &str) -> Option<Secret> {
         match (self.env)(variable) {
             Some(value) if !value.is_empty() => Some(Secret::new(value)),
             _ => {
@@ -166,7 +166,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn upstream_ref(&mut self, name: &str, names: &[&str], path: &str) -> Option<usize> {
+    pub(super) fn upstream_ref(&mut self, name: &str, names: &[&str], path: &str) -> Option<usize> {
         let index = names.iter().position(|known| *known == name);
         if index.is_none() {
             self.problem(path, format!("unknown upstream {name:?} (known: {})", names.join(", ")));
@@ -330,249 +330,5 @@ impl<'a> Validator<'a> {
             *flag = true;
         }
         on
-    }
-
-    fn rollout(&mut self, raw: &RawRollout, path: &str) -> Option<RolloutPlan> {
-        let interval = self.duration(raw.interval.as_deref(), &format!("{path}.interval"), Duration::from_secs(60));
-        let on_failure = match raw.on_failure.as_deref() {
-            None | Some("rollback") => OnFailure::Rollback,
-            Some("previous") => OnFailure::Previous,
-            Some(other) => {
-                self.problem(format!("{path}.on_failure"), format!("{other:?} is not \"rollback\" or \"previous\""));
-                OnFailure::Rollback
-            }
-        };
-        let dry_run = match raw.mode.as_deref() {
-            None | Some("active") => false,
-            Some("dry-run") => true,
-            Some(other) => {
-                self.problem(format!("{path}.mode"), format!("{other:?} is not \"active\" or \"dry-run\""));
-                false
-            }
-        };
-        if raw.steps.is_empty() {
-            self.problem(format!("{path}.steps"), "a rollout needs at least one step");
-        }
-        let mut steps = Vec::new();
-        let mut previous_weight = None;
-        for (index, step) in raw.steps.iter().enumerate() {
-            let step_path = format!("{path}.steps[{index}]");
-            let weight_bp = percent_to_basis_points(step.weight).unwrap_or_else(|| {
-                self.problem(
-                    format!("{step_path}.weight"),
-                    format!("{} is not a percentage between 0 and 100 in steps of 0.01", step.weight),
-                );
-                0
-            });
-            if previous_weight.is_some_and(|previous| weight_bp < previous) {
-                self.problem(format!("{step_path}.weight"), "weights must not decrease from one step to the next");
-            }
-            previous_weight = Some(weight_bp);
-            let shadow = step.shadow.unwrap_or(0.0);
-            if !(0.0..=1.0).contains(&shadow) {
-                self.problem(format!("{step_path}.shadow"), format!("{shadow} is not a share between 0.0 and 1.0"));
-            }
-            let criteria = self.criteria(&step.criteria, &raw.criteria, &step_path);
-            steps.push(RolloutStep {
-                weight_bp,
-                shadow,
-                min_duration: self.duration(
-                    step.min_duration.as_deref(),
-                    &format!("{step_path}.min_duration"),
-                    Duration::ZERO,
-                ),
-                min_requests: step.min_requests.unwrap_or(0),
-                min_users: step.min_users.or(raw.min_users).unwrap_or(0),
-                criteria,
-            });
-        }
-        Some(RolloutPlan {
-            interval,
-            failure_limit: raw.failure_limit.unwrap_or(3).max(1),
-            on_failure,
-            dry_run,
-            cooldown: self.duration(raw.cooldown.as_deref(), &format!("{path}.cooldown"), Duration::from_secs(600)),
-            steps,
-        })
-    }
-
-    /// A step's criteria: its own values, else the rollout's defaults.
-    fn criteria(&mut self, step: &RawCriteria, defaults: &RawCriteria, path: &str) -> Criteria {
-        // Refused rather than ignored: a criterion the operator believes is guarding the
-        // rollout must be checked, or the plan must not run.
-        for (key, value) in [
-            ("max_cost_ratio", step.max_cost_ratio.or(defaults.max_cost_ratio)),
-            ("min_shadow_agreement", step.min_shadow_agreement.or(defaults.min_shadow_agreement)),
-        ] {
-            if value.is_some() {
-                self.problem(
-                    format!("{path}.{key}"),
-                    "not evaluated by this version yet (cost and shadow agreement are not measured): remove it",
-                );
-            }
-        }
-        let mut pick = |key: &str, own: Option<f64>, default: Option<f64>, max: f64| {
-            let value = own.or(default)?;
-            if !(0.0..=max).contains(&value) {
-                self.problem(format!("{path}.{key}"), format!("{value} is not between 0 and {max}"));
-            }
-            Some(value)
-        };
-        Criteria {
-            max_error_rate: pick("max_error_rate", step.max_error_rate, defaults.max_error_rate, 100.0),
-            max_error_rate_increase: pick(
-                "max_error_rate_increase",
-                step.max_error_rate_increase,
-                defaults.max_error_rate_increase,
-                100.0,
-            ),
-            max_client_error_rate_increase: pick(
-                "max_client_error_rate_increase",
-                step.max_client_error_rate_increase,
-                defaults.max_client_error_rate_increase,
-                100.0,
-            ),
-            max_latency_p50_ratio: pick(
-                "max_latency_p50_ratio",
-                step.max_latency_p50_ratio,
-                defaults.max_latency_p50_ratio,
-                1000.0,
-            ),
-            max_latency_p95_ratio: pick(
-                "max_latency_p95_ratio",
-                step.max_latency_p95_ratio,
-                defaults.max_latency_p95_ratio,
-                1000.0,
-            ),
-            min_latency_improvement: pick(
-                "min_latency_improvement",
-                step.min_latency_improvement,
-                defaults.min_latency_improvement,
-                100.0,
-            ),
-            max_ttft_p95_ratio: pick(
-                "max_ttft_p95_ratio",
-                step.max_ttft_p95_ratio,
-                defaults.max_ttft_p95_ratio,
-                1000.0,
-            ),
-            max_cost_ratio: pick("max_cost_ratio", step.max_cost_ratio, defaults.max_cost_ratio, 1000.0),
-            min_shadow_agreement: pick(
-                "min_shadow_agreement",
-                step.min_shadow_agreement,
-                defaults.min_shadow_agreement,
-                100.0,
-            ),
-        }
-    }
-
-    fn prices(&mut self, sections: &Sections, names: &[&str]) -> HashMap<(usize, String), Price> {
-        let mut prices = HashMap::new();
-        for (upstream, models) in &sections.prices {
-            let Some(index) = self.upstream_ref(upstream, names, &format!("prices.{upstream}")) else { continue };
-            for (model, raw) in models {
-                let values = [Some(raw.input), Some(raw.output), raw.cached_input];
-                if values.iter().flatten().any(|value| !(value.is_finite() && *value >= 0.0)) {
-                    self.problem(
-                        format!("prices.{upstream}.{model}"),
-                        "prices must be non-negative numbers (USD per million tokens)",
-                    );
-                }
-                prices.insert(
-                    (index, model.clone()),
-                    Price { input: raw.input, output: raw.output, cached_input: raw.cached_input },
-                );
-            }
-        }
-        prices
-    }
-
-    fn alerts(&mut self, sections: &Sections, names: &[&str], routes: &[Arc<Route>]) -> Vec<AlertRule> {
-        const METRICS: &[&str] = &[
-            "error_rate",
-            "success_rate",
-            "latency_p95_ms",
-            "ttft_p95_ms",
-            "upstream_up",
-            "cost_per_hour",
-            "fallback_rate",
-            "shadow_agreement",
-        ];
-        let mut rules = Vec::new();
-        for (index, raw) in sections.alerts.iter().enumerate() {
-            let path = format!("alerts[{index}]");
-            if !METRICS.contains(&raw.metric.as_str()) {
-                self.problem(
-                    format!("{path}.metric"),
-                    format!("{:?} is not one of {}", raw.metric, METRICS.join(", ")),
-                );
-            }
-            if !["<", "<=", ">", ">=", "==", "!="].contains(&raw.op.as_str()) {
-                self.problem(format!("{path}.op"), format!("{:?} is not a comparison (<, <=, >, >=, ==, !=)", raw.op));
-            }
-            if let Some(upstream) = &raw.upstream {
-                self.upstream_ref(upstream, names, &format!("{path}.upstream"));
-            }
-            if let Some(route) = &raw.route
-                && !routes.iter().any(|known| &known.name == route)
-            {
-                self.problem(format!("{path}.route"), format!("unknown route {route:?}"));
-            }
-            if let Some(role) = &raw.role
-                && !["primary", "candidate", "shadow"].contains(&role.as_str())
-            {
-                self.problem(format!("{path}.role"), format!("{role:?} is not primary, candidate or shadow"));
-            }
-            let severity = self.severity(raw.severity.as_deref(), &format!("{path}.severity"), "warning");
-            rules.push(AlertRule {
-                name: raw.name.clone(),
-                metric: raw.metric.clone(),
-                upstream: raw.upstream.clone(),
-                route: raw.route.clone(),
-                role: raw.role.clone(),
-                op: raw.op.clone(),
-                threshold: raw.threshold,
-                for_duration: self.duration(raw.for_duration.as_deref(), &format!("{path}.for"), Duration::ZERO),
-                severity,
-            });
-        }
-        rules
-    }
-
-    fn severity(&mut self, value: Option<&str>, path: &str, default: &str) -> String {
-        let severity = value.unwrap_or(default);
-        if !["info", "warning", "critical"].contains(&severity) {
-            self.problem(path, format!("{severity:?} is not info, warning or critical"));
-        }
-        severity.to_owned()
-    }
-
-    fn notifiers(&mut self, sections: &Sections) -> Vec<Notifier> {
-        let mut notifiers = Vec::new();
-        for (index, raw) in sections.notify.iter().enumerate() {
-            let path = format!("notify[{index}]");
-            let url = match (&raw.url, &raw.url_env) {
-                (Some(url), None) => Some(Secret::new(url.clone())),
-                (None, Some(variable)) => self.secret(variable, &format!("{path}.url_env")),
-                _ => {
-                    self.problem(&path, "give exactly one of `url` and `url_env`");
-                    None
-                }
-            };
-            if let Some(url) = &url
-                && url.expose().parse::<Uri>().ok().and_then(|uri| uri.scheme().cloned()).is_none()
-            {
-                self.problem(format!("{path}.url"), "not an http(s) URL");
-            }
-            let format = raw.format.clone().unwrap_or_else(|| "json".to_owned());
-            if !["json", "slack"].contains(&format.as_str()) {
-                self.problem(format!("{path}.format"), format!("{format:?} is not \"json\" or \"slack\""));
-            }
-            let min_severity = self.severity(raw.min_severity.as_deref(), &format!("{path}.min_severity"), "warning");
-            if let Some(url) = url {
-                notifiers.push(Notifier { name: raw.name.clone(), url, format, min_severity });
-            }
-        }
-        notifiers
     }
 }
