@@ -3,6 +3,7 @@
 //! single probe requests through (half-open) and closes when one succeeds. Lock-free:
 //! every field is an atomic, and the state changes are compare-and-swaps.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use tokio::time::Instant;
@@ -107,6 +108,12 @@ impl Breaker {
         }
     }
 
+    /// Gives up a probe that ended without a verdict (the client went away): the next
+    /// request probes instead.
+    fn release_probe(&self) {
+        self.probe_in_flight.store(false, Relaxed);
+    }
+
     /// (Re)opens for a full cool-down, as after a failed probe.
     fn open(&self) {
         self.opened_at_ms.store(self.now_ms(), Relaxed);
@@ -127,6 +134,37 @@ impl Breaker {
             self.window_failures.fetch_add(1, Relaxed);
         }
         (requests, failures)
+    }
+}
+
+/// The verdict on one committed answer, given when its body ends: a stream that breaks
+/// after its first byte counts against the upstream as surely as a 503 does.
+pub struct HealthReport {
+    breaker: Arc<Breaker>,
+    admission: Admission,
+}
+
+impl HealthReport {
+    pub fn new(breaker: Arc<Breaker>, admission: Admission) -> HealthReport {
+        HealthReport { breaker, admission }
+    }
+
+    pub fn succeeded(self) {
+        self.breaker.on_success(self.admission);
+    }
+
+    pub fn failed(self) {
+        self.breaker.on_failure(self.admission);
+    }
+}
+
+impl Drop for HealthReport {
+    fn drop(&mut self) {
+        // Reached only without a verdict: `succeeded` and `failed` drop after reporting,
+        // when a second release is harmless.
+        if self.admission == Admission::Probe {
+            self.breaker.release_probe();
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use super::breaker::{Admission, HealthReport};
 use super::error::TransportError;
 use super::gateway::Gateway;
 use super::headers::{X_SHOULD_RETRY, mark_response, upstream_request_headers};
@@ -132,7 +133,9 @@ impl<'a> Exchange<'a> {
 
     /// Sends the request to `role`'s upstream and classifies what comes back. A stream is
     /// held until its first token (and `stream_commit` after it) before it is committed.
-    pub async fn attempt(&self, role: Role, started: Instant) -> Attempt {
+    /// `admission` is what the upstream's breaker said; a committed answer reports back to
+    /// it when its body ends (`None`: shadow copies, which never judge an upstream).
+    pub async fn attempt(&self, role: Role, started: Instant, admission: Option<Admission>) -> Attempt {
         let response = match self.send(role).await {
             Ok(response) => response,
             Err(error) => {
@@ -154,12 +157,13 @@ impl<'a> Exchange<'a> {
             .get(header::CONTENT_TYPE)
             .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
         if !(is_event_stream && response.status().is_success()) {
-            return Attempt::Committed(self.respond(response, role, started, None));
+            return Attempt::Committed(self.respond(response, role, started, None, admission));
         }
         let (parts, mut incoming) = response.into_parts();
         match self.hold_stream(&mut incoming, role, started).await {
             Ok(held) => {
-                Attempt::Committed(self.respond(Response::from_parts(parts, incoming), role, started, Some(held)))
+                let response = Response::from_parts(parts, incoming);
+                Attempt::Committed(self.respond(response, role, started, Some(held), admission))
             }
             Err(failure) => Attempt::Failed(failure),
         }
@@ -211,6 +215,7 @@ impl<'a> Exchange<'a> {
         role: Role,
         started: Instant,
         held: Option<Held>,
+        admission: Option<Admission>,
     ) -> Response<BoxBody> {
         let (mut parts, incoming) = response.into_parts();
         let outcome = outcome_for_status(parts.status);
@@ -229,7 +234,9 @@ impl<'a> Exchange<'a> {
             parts.headers.insert(X_SHOULD_RETRY, HeaderValue::from_static("false"));
         }
         let timeouts = &self.gateway.config.upstreams[index].timeouts;
-        let body = ProxyBody::new(incoming, stream, recorder, timeouts.idle, started + timeouts.total);
+        let health =
+            admission.map(|admission| HealthReport::new(self.gateway.upstreams[index].breaker.clone(), admission));
+        let body = ProxyBody::new(incoming, stream, recorder, health, timeouts, started);
         Response::from_parts(parts, body.boxed_unsync())
     }
 }

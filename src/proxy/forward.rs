@@ -60,11 +60,9 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http:
         for retry in 0..=exchange.route.retries {
             let started = Instant::now();
             attempts = [attempts[1], Some(started)];
-            let failure = match exchange.attempt(current, started).await {
-                Attempt::Committed(response) => {
-                    breaker.on_success(admission);
-                    return Ok(response);
-                }
+            let failure = match exchange.attempt(current, started, Some(admission)).await {
+                // Its body reports to the breaker when it ends.
+                Attempt::Committed(response) => return Ok(response),
                 Attempt::Failed(failure) => failure,
             };
             if failure.is_upstream_fault() {
@@ -99,7 +97,7 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http:
     };
     let gave_up = retried || role != exchange.first_role;
     match failure.answer {
-        Some(answer) => Ok(exchange.respond(answer, role, started, None)),
+        Some(answer) => Ok(exchange.respond(answer, role, started, None, None)),
         None => {
             if failure.reason != FailureReason::BreakerOpen {
                 exchange.record_failure(role, started, failure.outcome());

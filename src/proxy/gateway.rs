@@ -16,7 +16,8 @@ use crate::rollout::LiveState;
 
 pub(super) struct UpstreamRuntime {
     pub client: UpstreamClient,
-    pub breaker: Breaker,
+    /// Shared with the bodies of committed answers, which report failures after the first byte.
+    pub breaker: Arc<Breaker>,
     /// `Bearer <key>`, marked sensitive so that it never appears in debug output.
     pub authorization: Option<HeaderValue>,
     pub name_header: HeaderValue,
@@ -51,7 +52,7 @@ impl Gateway {
             .iter()
             .map(|upstream| UpstreamRuntime {
                 client: client::build(upstream.timeouts.connect),
-                breaker: Breaker::new(upstream.breaker),
+                breaker: Arc::new(Breaker::new(upstream.breaker)),
                 authorization: upstream.api_key.as_ref().and_then(|key| {
                     let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).ok()?;
                     value.set_sensitive(true);

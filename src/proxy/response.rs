@@ -13,8 +13,10 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use super::breaker::HealthReport;
 use super::error::stream_error_event;
 use super::sse::SseFramer;
+use crate::config::Timeouts;
 use crate::metrics::{Metrics, Outcome, Role};
 use crate::net::body::BoxError;
 use crate::rollout::stats::{Arm, Sample, StepStats};
@@ -98,6 +100,9 @@ pub struct StreamWatch {
 
 pub struct ProxyBody {
     inner: Incoming,
+    /// The verdict owed to the upstream's breaker for a committed answer: a failure after
+    /// the first byte cannot fall over, but it still speaks against the upstream's health.
+    health: Option<HealthReport>,
     stream: Option<StreamWatch>,
     recorder: Recorder,
     idle_timeout: Duration,
@@ -117,12 +122,14 @@ impl ProxyBody {
         inner: Incoming,
         stream: Option<StreamWatch>,
         recorder: Recorder,
-        idle_timeout: Duration,
-        deadline: Instant,
+        health: Option<HealthReport>,
+        timeouts: &Timeouts,
+        started: Instant,
     ) -> ProxyBody {
         let now = Instant::now();
+        let (idle_timeout, deadline) = (timeouts.idle, started + timeouts.total);
         let timer = Box::pin(tokio::time::sleep_until((now + idle_timeout).min(deadline)));
-        ProxyBody { inner, stream, recorder, idle_timeout, deadline, last_activity: now, timer, done: false }
+        ProxyBody { inner, health, stream, recorder, idle_timeout, deadline, last_activity: now, timer, done: false }
     }
 
     /// Ends the body after a failure: streams get an error event (SDKs raise on it, where
@@ -130,6 +137,9 @@ impl ProxyBody {
     /// error that makes the server abort the response.
     fn fail(&mut self, mut tail: BytesMut, message: &str) -> Polled {
         self.recorder.outcome = Outcome::UpstreamError;
+        if let Some(health) = self.health.take() {
+            health.failed();
+        }
         self.recorder.finish();
         self.done = true;
         tracing::warn!(
@@ -149,6 +159,9 @@ impl ProxyBody {
     fn end(&mut self, mut tail: BytesMut) -> Polled {
         self.done = true;
         let Some(stream) = &mut self.stream else {
+            if let Some(health) = self.health.take() {
+                health.succeeded();
+            }
             self.recorder.finish();
             return Poll::Ready(None);
         };
@@ -159,11 +172,17 @@ impl ProxyBody {
         let framer = &stream.framer;
         if framer.saw_error() {
             self.recorder.outcome = Outcome::UpstreamError;
+            if let Some(health) = self.health.take() {
+                health.failed();
+            }
         } else if stream.expects_done && !framer.saw_done() {
             if !framer.saw_finish() {
                 return self.fail(tail, "the upstream closed the stream before the answer was complete");
             }
             tail.extend_from_slice(b"data: [DONE]\n\n");
+        }
+        if let Some(health) = self.health.take() {
+            health.succeeded();
         }
         self.recorder.finish();
         if tail.is_empty() { Poll::Ready(None) } else { Poll::Ready(Some(Ok(Frame::data(tail.freeze())))) }
@@ -234,6 +253,11 @@ impl ProxyBody {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 self.last_activity = Instant::now();
+                // A sized body is complete with its last byte: the server may never poll
+                // for the end, so the answer's verdict is given now.
+                if self.inner.is_end_stream() {
+                    let _ = self.end(BytesMut::new());
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => self.fail(BytesMut::new(), &format!("the upstream body broke: {error}")),

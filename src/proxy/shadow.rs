@@ -44,7 +44,7 @@ pub fn mirror(gateway: &Arc<Gateway>, parts: &Parts, body: &Bytes, meta: &Reques
         let exchange = Exchange::new(&gateway, copy, body, meta, routing);
         let started = Instant::now();
         let metrics = gateway.metrics.route(route_index);
-        match exchange.attempt(Role::Shadow, started).await {
+        match exchange.attempt(Role::Shadow, started, None).await {
             Attempt::Committed(response) => {
                 // Reading to the end is what records the shadow arm's outcome and timings.
                 let complete = response.into_body().collect().await.is_ok();

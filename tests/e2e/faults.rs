@@ -274,3 +274,18 @@ async fn with_stream_commit_an_early_cut_still_falls_over() {
         1.0
     );
 }
+
+#[tokio::test]
+async fn streams_that_keep_breaking_after_their_first_token_eject_the_upstream() {
+    let config =
+        ROUTE.replace("consecutive_failures = 100", "consecutive_failures = 3").replace("retries = 2", "retries = 0");
+    let cutting = MockConfig::default().with_fault(FaultRule::always(FaultKind::StreamCut));
+    let setup = Setup::new(MockConfig::default(), cutting, &config).await;
+    setup.set_weight(100.0).await;
+    for _ in 0..3 {
+        assert_ends_with_error_event(&setup.chat("user-1", true).await);
+    }
+    let rescued = setup.chat("user-1", true).await;
+    assert_complete_from(&rescued, "primary", true);
+    assert_eq!(setup.candidate.calls(), 3, "the fourth request never reached the ejected candidate");
+}
