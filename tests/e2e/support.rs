@@ -1,17 +1,15 @@
-//! In-process harness: mock upstreams and a gateway on port 0 in the test's runtime, a
-//! state file in a temp dir, and a small HTTP client.
+//! In-process harness: mock upstreams and a gateway on port 0 in the test's runtime, and
+//! a state file in a temp dir. HTTP goes through the client of `binary`.
 
 use std::path::PathBuf;
 
-use bytes::Bytes;
 use cutover::mock::{MockConfig, MockServer};
 use cutover::server::{Running, start_on};
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::{Method, StatusCode};
 use tokio::net::TcpListener;
+
+// One HTTP client and one `Reply` for every test, in-process or against the binary.
+pub use crate::binary::{Reply, client, send};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const GATEWAY_KEY: &str = "sk-gateway-test";
@@ -135,54 +133,6 @@ impl Setup {
         );
         send(Method::POST, &self.url("/v1/chat/completions"), &[("x-user-id", user)], body).await
     }
-}
-
-/// A complete response.
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Reply {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.text()))
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|value| value.to_str().ok())
-    }
-
-    /// Asserts OpenAI's error shape and returns the error object.
-    pub fn openai_error(&self) -> serde_json::Value {
-        let json = self.json();
-        let error = &json["error"];
-        for key in ["message", "type", "param", "code"] {
-            assert!(error.get(key).is_some(), "error object lacks {key}: {json}");
-        }
-        assert!(error["message"].as_str().is_some_and(|message| !message.is_empty()));
-        error.clone()
-    }
-}
-
-pub fn client() -> Client<HttpConnector, Full<Bytes>> {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
-pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Reply {
-    let mut request = Request::builder().method(method).uri(url).header("content-type", "application/json");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request.body(Full::new(body.into())).expect("request");
-    let response = client().request(request).await.expect("response");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.map(|collected| collected.to_bytes()).unwrap_or_default();
-    Reply { status: parts.status, headers: parts.headers, body }
 }
 
 /// The value of one series in a Prometheus text page (0 when absent).
