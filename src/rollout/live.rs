@@ -3,18 +3,17 @@
 //! publish here.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use arc_swap::ArcSwap;
 
+use super::RouteState;
 use super::stats::StepStats;
-use super::{Phase, RouteState};
 
 #[derive(Debug)]
 pub struct LiveRoute {
     weight_bp: AtomicU32,
     step: AtomicU32,
-    phase: AtomicU8,
     /// Share of primary requests mirrored to the candidate, in parts per million.
     shadow_ppm: AtomicU32,
     /// The evidence of the current step; replaced whole when a step begins.
@@ -28,10 +27,6 @@ impl LiveRoute {
 
     pub fn step(&self) -> u32 {
         self.step.load(Ordering::Relaxed)
-    }
-
-    pub fn phase(&self) -> Phase {
-        Phase::from_u8(self.phase.load(Ordering::Relaxed))
     }
 
     /// The share (0–1) of primary requests to mirror to the candidate.
@@ -53,7 +48,6 @@ impl LiveRoute {
     }
 
     pub fn publish(&self, state: &RouteState) {
-        self.phase.store(state.phase as u8, Ordering::Relaxed);
         self.step.store(state.step, Ordering::Relaxed);
         self.weight_bp.store(state.weight_bp.min(10_000), Ordering::Release);
     }
@@ -73,7 +67,6 @@ impl LiveState {
                 let live = LiveRoute {
                     weight_bp: AtomicU32::new(0),
                     step: AtomicU32::new(0),
-                    phase: AtomicU8::new(0),
                     shadow_ppm: AtomicU32::new(0),
                     stats: ArcSwap::from_pointee(StepStats::default()),
                 };

@@ -45,10 +45,6 @@ impl Phase {
             Phase::RolledBack => "rolled_back",
         }
     }
-
-    fn from_u8(value: u8) -> Phase {
-        Phase::ALL.get(usize::from(value)).copied().unwrap_or(Phase::Paused)
-    }
 }
 
 impl fmt::Display for Phase {

@@ -160,23 +160,6 @@ impl ArmSnapshot {
         let corrected = if estimate <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { estimate };
         corrected.round() as u64
     }
-
-    /// Adds another snapshot's evidence (for a baseline kept across steps).
-    pub fn merge(&mut self, other: &ArmSnapshot) {
-        self.ok += other.ok;
-        self.client_errors += other.client_errors;
-        self.upstream_errors += other.upstream_errors;
-        for (mine, theirs) in [(&mut self.latency, &other.latency), (&mut self.ttft, &other.ttft)] {
-            mine.resize(theirs.len().max(mine.len()), 0);
-            for (count, add) in mine.iter_mut().zip(theirs) {
-                *count += add;
-            }
-        }
-        self.users.resize(other.users.len().max(self.users.len()), 0);
-        for (rank, theirs) in self.users.iter_mut().zip(&other.users) {
-            *rank = (*rank).max(*theirs);
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
