@@ -72,7 +72,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) -> Result<Running, StartError> {
     let config = Arc::new(config);
     let store_path = config.state_path.clone();
-    let route_names: Vec<String> = config.routes.iter().map(|route| route.name.clone()).collect();
+    let route_names: Vec<String> = config.routes.values().map(|route| route.name.clone()).collect();
     let (store, states) = tokio::task::spawn_blocking(move || {
         let store = Store::open(&store_path)?;
         let names: Vec<&str> = route_names.iter().map(String::as_str).collect();
@@ -81,9 +81,13 @@ pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) ->
     })
     .await
     .map_err(|join| StoreError::Corrupt { route: String::new(), reason: join.to_string() })??;
+    let states = config.routes.zip_ordered(states).ok_or_else(|| StoreError::Corrupt {
+        route: String::new(),
+        reason: "the state file returned another number of routes than the configuration has".to_owned(),
+    })?;
     let metrics = Arc::new(Metrics::new(&config));
     let live = Arc::new(LiveState::new(&states));
-    for state in &states {
+    for state in states.values() {
         tracing::info!(route = %state.route, phase = %state.phase, weight = f64::from(state.weight_bp) / 100.0, "route state restored");
     }
     let (events, notifications) = tokio::sync::mpsc::channel(256);
@@ -96,7 +100,7 @@ pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) ->
             control_metrics,
             control_live,
             store,
-            states,
+            &states,
             has_notifiers.then_some(events),
         )
     })

@@ -91,12 +91,10 @@ impl Admin {
 
     fn metrics_text(&self) -> Response<BoxBody> {
         let gateway = &self.gateway;
-        let gauges: Vec<RouteGauges> = gateway
+        let gauges = gateway
             .live
             .routes()
-            .iter()
-            .map(|route| RouteGauges { weight_percent: f64::from(route.weight_bp()) / 100.0, step: route.step() })
-            .collect();
+            .map(|_, route| RouteGauges { weight_percent: f64::from(route.weight_bp()) / 100.0, step: route.step() });
         let breakers = gateway.breakers_open();
         let upstreams: Vec<UpstreamGauges<'_>> = gateway
             .config

@@ -40,7 +40,7 @@ pub async fn send(config: &Config, verb: &Verb, route: Option<&str>) -> Result<V
     let token = config.admin_token.as_ref().ok_or(RolloutCliError::NoToken)?;
     let address = config.server.admin_listen;
     let route_path = |route: Option<&str>| route.map_or(String::new(), |route| format!("/{route}"));
-    let default_route = route.or_else(|| config.routes.first().map(|route| route.name.as_str()));
+    let default_route = route.or_else(|| config.routes.values().next().map(|route| route.name.as_str()));
     let (method, path, body) = match verb {
         Verb::Status => (Method::GET, format!("/admin/rollouts{}", route_path(route)), String::new()),
         Verb::SetWeight(weight) => (

@@ -6,6 +6,7 @@ mod duration;
 mod load;
 mod plan;
 mod raw;
+mod route_id;
 mod secret;
 mod validate;
 mod validate_plan;
@@ -22,6 +23,7 @@ use http::uri::{Authority, Scheme};
 
 pub use duration::{format_duration, parse_duration};
 pub use load::{ConfigErrors, ConfigProblem, load_file, load_str};
+pub use route_id::{PerRoute, RouteId};
 pub use secret::Secret;
 
 /// The whole validated configuration. Immutable: a new one replaces it whole.
@@ -34,7 +36,7 @@ pub struct Config {
     /// on loopback listeners, see `admin`.
     pub admin_token: Option<Secret>,
     pub upstreams: Vec<Arc<Upstream>>,
-    pub routes: Vec<Arc<Route>>,
+    pub routes: PerRoute<Arc<Route>>,
     pub prices: HashMap<(usize, String), Price>,
     pub alerts: Vec<AlertRule>,
     pub notifiers: Vec<Notifier>,
@@ -346,7 +348,11 @@ impl Config {
     }
 
     pub fn route(&self, name: &str) -> Option<&Arc<Route>> {
-        self.routes.iter().find(|route| route.name == name)
+        self.route_id(name).map(|id| &self.routes[id])
+    }
+
+    pub fn route_id(&self, name: &str) -> Option<RouteId> {
+        self.routes.find(|route| route.name == name)
     }
 }
 

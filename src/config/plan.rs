@@ -57,7 +57,7 @@ impl fmt::Display for Config {
             }
         }
         writeln!(f, "\nroutes:")?;
-        for route in &self.routes {
+        for route in self.routes.values() {
             let models = if route.models.is_empty() {
                 "every other model".to_owned()
             } else {

@@ -13,8 +13,8 @@ use http::{HeaderName, Uri};
 use super::load::{ConfigProblem, Sections};
 use super::raw::{RawBreaker, RawFallback, RawRoute, RawUpstream};
 use super::{
-    BreakerPolicy, Config, FallbackMode, FallbackOn, GatewayKey, ModelPattern, RetryBudgetPolicy, Route, Secret,
-    ServerConfig, StickySource, Timeouts, Upstream, parse_duration,
+    BreakerPolicy, Config, FallbackMode, FallbackOn, GatewayKey, ModelPattern, PerRoute, RetryBudgetPolicy, Route,
+    Secret, ServerConfig, StickySource, Timeouts, Upstream, parse_duration,
 };
 
 pub(super) struct Validator<'a> {
@@ -77,6 +77,7 @@ impl<'a> Validator<'a> {
             Some(path) => self.base_dir.join(path),
             None => self.base_dir.join("cutover.db"),
         };
+        let routes = PerRoute::from_routes(routes);
         Some(Config { server, gateway_keys, admin_token, upstreams, routes, prices, alerts, notifiers, state_path })
     }
 

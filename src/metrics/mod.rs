@@ -11,7 +11,7 @@ use std::time::Duration;
 pub use histogram::{DURATION_BUCKETS, Histogram, TTFT_BUCKETS};
 pub use render::{RouteGauges, UpstreamGauges, render};
 
-use crate::config::Config;
+use crate::config::{Config, PerRoute, RouteId};
 
 /// Which side of the split a request was sent to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -231,42 +231,38 @@ impl RouteMetrics {
     }
 }
 
-/// Every series of the gateway, indexed like `Config::routes`.
+/// Every series of the gateway, per route.
 #[derive(Debug)]
 pub struct Metrics {
-    routes: Box<[RouteMetrics]>,
+    routes: PerRoute<RouteMetrics>,
 }
 
 impl Metrics {
     pub fn new(config: &Config) -> Metrics {
-        let routes = config
-            .routes
-            .iter()
-            .map(|route| {
-                let name = |index: usize| config.upstreams[index].name.clone();
-                let candidate = route.candidate.map(name);
-                RouteMetrics {
-                    name: route.name.clone(),
-                    arms: [
-                        Some(ArmMetrics::new(name(route.primary))),
-                        candidate.clone().map(ArmMetrics::new),
-                        candidate.map(ArmMetrics::new),
-                    ],
-                    fallbacks: Default::default(),
-                    retries: Default::default(),
-                    shadow: Default::default(),
-                    transitions: Default::default(),
-                }
-            })
-            .collect();
+        let routes = config.routes.map(|_, route| {
+            let name = |index: usize| config.upstreams[index].name.clone();
+            let candidate = route.candidate.map(name);
+            RouteMetrics {
+                name: route.name.clone(),
+                arms: [
+                    Some(ArmMetrics::new(name(route.primary))),
+                    candidate.clone().map(ArmMetrics::new),
+                    candidate.map(ArmMetrics::new),
+                ],
+                fallbacks: Default::default(),
+                retries: Default::default(),
+                shadow: Default::default(),
+                transitions: Default::default(),
+            }
+        });
         Metrics { routes }
     }
 
-    pub fn route(&self, index: usize) -> &RouteMetrics {
-        &self.routes[index]
+    pub fn route(&self, id: RouteId) -> &RouteMetrics {
+        &self.routes[id]
     }
 
-    pub fn routes(&self) -> &[RouteMetrics] {
+    pub fn routes(&self) -> &PerRoute<RouteMetrics> {
         &self.routes
     }
 }

@@ -2,9 +2,11 @@
 
 use std::fmt::Write;
 
+use crate::config::PerRoute;
+
 use super::{FailureReason, Histogram, Metrics, Outcome, Role, ShadowOutcome};
 
-/// The gauges that live outside `Metrics`: one per route, in route order.
+/// The gauges that live outside `Metrics`: one per route.
 pub struct RouteGauges {
     pub weight_percent: f64,
     pub step: u32,
@@ -18,10 +20,10 @@ pub struct UpstreamGauges<'a> {
 }
 
 /// Renders every series. Writing into a `String` cannot fail, hence the ignored results.
-pub fn render(metrics: &Metrics, gauges: &[RouteGauges], upstreams: &[UpstreamGauges<'_>]) -> String {
+pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[UpstreamGauges<'_>]) -> String {
     let mut out = String::with_capacity(16 * 1024);
     header(&mut out, "cutover_requests_total", "counter", "Attempts on an upstream, by how they ended.");
-    for route in metrics.routes() {
+    for route in metrics.routes().values() {
         for role in Role::ALL {
             let Some(arm) = route.arm(role) else { continue };
             for outcome in Outcome::ALL {
@@ -46,7 +48,7 @@ pub fn render(metrics: &Metrics, gauges: &[RouteGauges], upstreams: &[UpstreamGa
     ];
     for (name, help, pick) in histograms {
         header(&mut out, name, "histogram", help);
-        for route in metrics.routes() {
+        for route in metrics.routes().values() {
             for role in Role::ALL {
                 let Some(arm) = route.arm(role) else { continue };
                 let labels =
@@ -56,7 +58,7 @@ pub fn render(metrics: &Metrics, gauges: &[RouteGauges], upstreams: &[UpstreamGa
         }
     }
     header(&mut out, "cutover_fallbacks_total", "counter", "Requests answered by the other upstream after a failure.");
-    for route in metrics.routes() {
+    for route in metrics.routes().values() {
         for (from, to) in [(Role::Candidate, Role::Primary), (Role::Primary, Role::Candidate)] {
             let (Some(from_arm), Some(to_arm)) = (route.arm(from), route.arm(to)) else { continue };
             for reason in FailureReason::ALL {
@@ -73,7 +75,7 @@ pub fn render(metrics: &Metrics, gauges: &[RouteGauges], upstreams: &[UpstreamGa
         }
     }
     header(&mut out, "cutover_retries_total", "counter", "Attempts repeated on the same upstream, by why.");
-    for route in metrics.routes() {
+    for route in metrics.routes().values() {
         for role in [Role::Primary, Role::Candidate] {
             let Some(arm) = route.arm(role) else { continue };
             for reason in FailureReason::ALL {
@@ -108,7 +110,7 @@ pub fn render(metrics: &Metrics, gauges: &[RouteGauges], upstreams: &[UpstreamGa
         "counter",
         "Requests mirrored to the candidate, by what became of them.",
     );
-    for route in metrics.routes() {
+    for route in metrics.routes().values() {
         for outcome in ShadowOutcome::ALL {
             let _ = writeln!(
                 out,
@@ -120,18 +122,20 @@ pub fn render(metrics: &Metrics, gauges: &[RouteGauges], upstreams: &[UpstreamGa
         }
     }
     header(&mut out, "cutover_rollout_transitions_total", "counter", "Rollout events, by kind.");
-    for route in metrics.routes() {
+    for route in metrics.routes().values() {
         for (kind, count) in route.transitions() {
             let _ =
                 writeln!(out, "cutover_rollout_transitions_total{{route=\"{}\",kind=\"{kind}\"}} {count}", route.name);
         }
     }
     header(&mut out, "cutover_rollout_weight_percent", "gauge", "Share of users sent to the candidate.");
-    for (route, gauge) in metrics.routes().iter().zip(gauges) {
+    for (id, route) in metrics.routes().iter() {
+        let gauge = &gauges[id];
         let _ = writeln!(out, "cutover_rollout_weight_percent{{route=\"{}\"}} {}", route.name, gauge.weight_percent);
     }
     header(&mut out, "cutover_rollout_step", "gauge", "Index of the current rollout step (0-based).");
-    for (route, gauge) in metrics.routes().iter().zip(gauges) {
+    for (id, route) in metrics.routes().iter() {
+        let gauge = &gauges[id];
         let _ = writeln!(out, "cutover_rollout_step{{route=\"{}\"}} {}", route.name, gauge.step);
     }
     out

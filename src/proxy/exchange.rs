@@ -14,21 +14,20 @@ use tokio::time::Instant;
 
 use super::breaker::{Admission, HealthReport};
 use super::error::TransportError;
-use super::gateway::Gateway;
+use super::gateway::{Gateway, RouteContext};
 use super::headers::{X_SHOULD_RETRY, mark_response, upstream_request_headers};
 use super::request::{RequestMeta, with_model};
 use super::response::{ProxyBody, Recorder, StreamWatch, Tally};
 use super::retry;
 use super::sse::SseFramer;
-use crate::config::{FallbackMode, Route, Upstream};
+use crate::config::{FallbackMode, RouteId, Upstream};
 use crate::metrics::{FailureReason, Outcome, Role};
 use crate::net::body::BoxBody;
 
 /// A client request, read and routed, ready to be sent to either arm.
 pub struct Exchange<'a> {
     pub gateway: &'a Gateway,
-    pub route_index: usize,
-    pub route: &'a Route,
+    pub route: RouteContext<'a>,
     method: Method,
     /// The path after `/v1`, with the query.
     rest: String,
@@ -45,7 +44,7 @@ pub struct Exchange<'a> {
 
 impl<'a> Exchange<'a> {
     pub fn new(gateway: &'a Gateway, parts: Parts, body: Bytes, meta: RequestMeta, routing: Routing) -> Exchange<'a> {
-        let Routing { route_index, first_role, tally, client_credentials } = routing;
+        let Routing { route, first_role, tally, client_credentials } = routing;
         let path = parts.uri.path();
         let expects_done = path.ends_with("/chat/completions") || path == "/v1/completions";
         let rest = match parts.uri.query() {
@@ -54,8 +53,7 @@ impl<'a> Exchange<'a> {
         };
         Exchange {
             gateway,
-            route_index,
-            route: &gateway.config.routes[route_index],
+            route: gateway.route(route),
             method: parts.method,
             rest,
             headers: upstream_request_headers(parts.headers),
@@ -70,8 +68,8 @@ impl<'a> Exchange<'a> {
 
     pub fn upstream_index(&self, role: Role) -> usize {
         match role {
-            Role::Primary => self.route.primary,
-            Role::Candidate | Role::Shadow => self.route.candidate.unwrap_or(self.route.primary),
+            Role::Primary => self.route.config.primary,
+            Role::Candidate | Role::Shadow => self.route.config.candidate.unwrap_or(self.route.config.primary),
         }
     }
 
@@ -81,8 +79,8 @@ impl<'a> Exchange<'a> {
 
     /// The arm that may answer when `role` fails, per the route's `fallback`.
     pub fn fallback_role(&self, role: Role) -> Option<Role> {
-        self.route.candidate?;
-        match (role, self.route.fallback) {
+        self.route.config.candidate?;
+        match (role, self.route.config.fallback) {
             (Role::Candidate, FallbackMode::CandidateToPrimary | FallbackMode::Both) => Some(Role::Primary),
             (Role::Primary, FallbackMode::Both) => Some(Role::Candidate),
             _ => None,
@@ -125,7 +123,7 @@ impl<'a> Exchange<'a> {
 
     pub fn record_failure(&self, role: Role, started: Instant, outcome: Outcome) {
         let duration = started.elapsed();
-        if let Some(arm) = self.gateway.metrics.route(self.route_index).arm(role) {
+        if let Some(arm) = self.route.metrics.arm(role) {
             arm.record(outcome, duration, None);
         }
         self.tally.record(role, outcome, duration, None);
@@ -147,7 +145,7 @@ impl<'a> Exchange<'a> {
             }
         };
         if let Some(reason) = failure_reason(response.status())
-            && (reason != FailureReason::Status4xx || self.route.fallback_on.status_4xx)
+            && (reason != FailureReason::Status4xx || self.route.config.fallback_on.status_4xx)
         {
             let retry_after = retry::retry_after(response.headers());
             return Attempt::Failed(Failure { reason, answer: Some(response), transport: None, retry_after });
@@ -178,7 +176,7 @@ impl<'a> Exchange<'a> {
         loop {
             let until = match held.ttft {
                 None => token_deadline,
-                Some(ttft) => started + ttft + self.route.stream_commit,
+                Some(ttft) => started + ttft + self.route.config.stream_commit,
             };
             if held.ttft.is_some() && Instant::now() >= until {
                 return Ok(held);
@@ -221,14 +219,14 @@ impl<'a> Exchange<'a> {
         let outcome = outcome_for_status(parts.status);
         let fallback = role != self.first_role;
         let metrics = self.gateway.metrics.clone();
-        let mut recorder = Recorder::new(metrics, self.tally.clone(), self.route_index, role, started, outcome);
+        let mut recorder = Recorder::new(metrics, self.tally.clone(), self.route.id, role, started, outcome);
         let stream = held.map(|held| {
             parts.headers.remove(header::CONTENT_LENGTH);
             recorder.ttft = held.ttft;
             StreamWatch { framer: held.framer, expects_done: self.expects_done, held: held.events.into_iter() }
         });
         let index = self.upstream_index(role);
-        let route_header = &self.gateway.routes[self.route_index].name_header;
+        let route_header = &self.route.runtime.name_header;
         mark_response(&mut parts.headers, route_header, &self.gateway.upstreams[index].name_header, fallback);
         if fallback && outcome != Outcome::Ok {
             parts.headers.insert(X_SHOULD_RETRY, HeaderValue::from_static("false"));
@@ -243,7 +241,7 @@ impl<'a> Exchange<'a> {
 
 /// What the gateway decided about a request before forwarding it.
 pub struct Routing {
-    pub route_index: usize,
+    pub route: RouteId,
     /// The arm the split chose.
     pub first_role: Role,
     pub tally: Tally,

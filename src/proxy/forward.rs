@@ -23,8 +23,8 @@ struct Unanswered {
 /// Sends the exchange to `role`, retrying and falling over as the route allows.
 pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http::Response<BoxBody>, GatewayError> {
     let gateway = exchange.gateway;
-    let route_metrics = gateway.metrics.route(exchange.route_index);
-    gateway.routes[exchange.route_index].retry_budget.record_request();
+    let route_metrics = exchange.route.metrics;
+    exchange.route.runtime.retry_budget.record_request();
     let mut retried = false;
     let mut last: Option<Unanswered> = None;
     let mut current = role;
@@ -32,7 +32,7 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http:
         if let Some(previous) = &last {
             let Some(other) = exchange
                 .fallback_role(previous.role)
-                .filter(|_| may_fall_over(exchange.route.fallback_on, previous.failure.reason))
+                .filter(|_| may_fall_over(exchange.route.config.fallback_on, previous.failure.reason))
             else {
                 break;
             };
@@ -40,7 +40,7 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http:
                 exchange.record_failure(previous.role, previous.started, previous.failure.outcome());
             }
             route_metrics.record_fallback(previous.role, previous.failure.reason);
-            tracing::info!(route = %exchange.route.name, from = %exchange.upstream(previous.role).name,
+            tracing::info!(route = %exchange.route.config.name, from = %exchange.upstream(previous.role).name,
                 to = %exchange.upstream(other).name, reason = previous.failure.reason.as_str(), "falling back");
             current = other;
         }
@@ -57,7 +57,7 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http:
         }
         // The start times of the last two attempts on this upstream: all the spacing rule needs.
         let mut attempts = [None; 2];
-        for retry in 0..=exchange.route.retries {
+        for retry in 0..=exchange.route.config.retries {
             let started = Instant::now();
             attempts = [attempts[1], Some(started)];
             let failure = match exchange.attempt(current, started, Some(admission)).await {
@@ -71,10 +71,10 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http:
                 breaker.on_success(admission)
             }
             admission = Admission::Allowed;
-            let wait = (failure.retryable() && retry < exchange.route.retries && !breaker.is_open())
-                .then(|| retry::delay(retry, attempts[0], failure.retry_after, exchange.route.max_retry_after))
+            let wait = (failure.retryable() && retry < exchange.route.config.retries && !breaker.is_open())
+                .then(|| retry::delay(retry, attempts[0], failure.retry_after, exchange.route.config.max_retry_after))
                 .flatten()
-                .filter(|_| gateway.routes[exchange.route_index].retry_budget.try_acquire());
+                .filter(|_| exchange.route.runtime.retry_budget.try_acquire());
             let Some(wait) = wait else {
                 last = Some(Unanswered { role: current, failure, started });
                 break;

@@ -10,9 +10,9 @@ use super::breaker::Breaker;
 use super::client::{self, UpstreamClient};
 use super::retry::RetryBudget;
 use super::split;
-use crate::config::{Config, Route};
-use crate::metrics::Metrics;
-use crate::rollout::LiveState;
+use crate::config::{Config, PerRoute, Route, RouteId};
+use crate::metrics::{Metrics, RouteMetrics};
+use crate::rollout::{LiveRoute, LiveState};
 
 pub(super) struct UpstreamRuntime {
     pub client: UpstreamClient,
@@ -29,16 +29,42 @@ pub(super) struct RouteRuntime {
     pub name_header: HeaderValue,
 }
 
+/// One route as a request sees it, looked up once: its configuration, the request path's
+/// ready-made values, its live rollout state and its metrics.
+#[derive(Clone, Copy)]
+pub(super) struct RouteContext<'a> {
+    pub id: RouteId,
+    pub config: &'a Route,
+    pub runtime: &'a RouteRuntime,
+    pub live: &'a LiveRoute,
+    pub metrics: &'a RouteMetrics,
+}
+
 pub struct Gateway {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub live: Arc<LiveState>,
     pub(super) upstreams: Box<[UpstreamRuntime]>,
-    pub(super) routes: Box<[RouteRuntime]>,
+    routes: PerRoute<RouteRuntime>,
     /// The route without `models`, which takes every model the others do not.
-    catch_all: Option<usize>,
+    catch_all: Option<RouteId>,
     /// Slots for mirrored requests in flight.
     pub(super) shadow_slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl RouteContext<'_> {
+    /// The bucket of a request on this route and the hash of its sticky key, or a random
+    /// bucket and no hash for a request without a key.
+    pub fn bucket(self, key: Option<&[u8]>) -> (u32, Option<u64>) {
+        let Some(key) = key.filter(|key| !key.is_empty()) else { return (split::random_bucket(), None) };
+        let mut seed = self.runtime.seed;
+        if let Some(interval) = self.config.rehash_interval {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            seed = split::rehashed_seed(seed, now.as_secs() / interval.as_secs().max(1));
+        }
+        let hash = split::hash(seed, key);
+        (split::bucket_of(hash), Some(hash))
+    }
 }
 
 fn header_value(text: &str) -> HeaderValue {
@@ -61,42 +87,32 @@ impl Gateway {
                 name_header: header_value(&upstream.name),
             })
             .collect();
-        let routes = config
-            .routes
-            .iter()
-            .map(|route| RouteRuntime {
-                seed: split::seed_for(&route.salt),
-                retry_budget: RetryBudget::new(route.retry_budget),
-                name_header: header_value(&route.name),
-            })
-            .collect();
-        let catch_all = config.routes.iter().position(|route| route.models.is_empty());
+        let routes = config.routes.map(|_, route| RouteRuntime {
+            seed: split::seed_for(&route.salt),
+            retry_budget: RetryBudget::new(route.retry_budget),
+            name_header: header_value(&route.name),
+        });
+        let catch_all = config.routes.find(|route| route.models.is_empty());
         let shadow_slots = Arc::new(tokio::sync::Semaphore::new(super::shadow::SHADOW_SLOTS));
         Gateway { config, metrics, live, upstreams, routes, catch_all, shadow_slots }
     }
 
     /// The route for `model`: the first whose patterns match, else the catch-all. A request
     /// without a model (e.g. `GET /v1/models`) goes to the catch-all or the first route.
-    pub fn route_for(&self, model: Option<&str>) -> Option<usize> {
-        let Some(model) = model else { return self.catch_all.or(Some(0)) };
-        self.config
-            .routes
-            .iter()
-            .position(|route| route.models.iter().any(|pattern| pattern.matches(model)))
-            .or(self.catch_all)
+    pub fn route_for(&self, model: Option<&str>) -> Option<RouteId> {
+        let Some(model) = model else { return self.catch_all.or(self.config.routes.first_id()) };
+        self.config.routes.find(|route| route.models.iter().any(|pattern| pattern.matches(model))).or(self.catch_all)
     }
 
-    /// The bucket of a request on `route` and the hash of its sticky key, or a random
-    /// bucket and no hash for a request without a key.
-    pub fn bucket(&self, route_index: usize, route: &Route, key: Option<&[u8]>) -> (u32, Option<u64>) {
-        let Some(key) = key.filter(|key| !key.is_empty()) else { return (split::random_bucket(), None) };
-        let mut seed = self.routes[route_index].seed;
-        if let Some(interval) = route.rehash_interval {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            seed = split::rehashed_seed(seed, now.as_secs() / interval.as_secs().max(1));
+    /// Everything about route `id` that a request needs.
+    pub(super) fn route(&self, id: RouteId) -> RouteContext<'_> {
+        RouteContext {
+            id,
+            config: &self.config.routes[id],
+            runtime: &self.routes[id],
+            live: self.live.route(id),
+            metrics: self.metrics.route(id),
         }
-        let hash = split::hash(seed, key);
-        (split::bucket_of(hash), Some(hash))
     }
 
     /// Whether each upstream's circuit breaker is open, in `Config::upstreams` order.

@@ -16,7 +16,7 @@ use tokio::time::{Instant, Sleep};
 use super::breaker::HealthReport;
 use super::error::stream_error_event;
 use super::sse::SseFramer;
-use crate::config::Timeouts;
+use crate::config::{RouteId, Timeouts};
 use crate::metrics::{Metrics, Outcome, Role};
 use crate::net::body::BoxError;
 use crate::rollout::stats::{Arm, Sample, StepStats};
@@ -50,7 +50,7 @@ impl Tally {
 pub struct Recorder {
     pub metrics: Arc<Metrics>,
     pub tally: Tally,
-    pub route: usize,
+    pub route: RouteId,
     pub role: Role,
     pub started: Instant,
     pub outcome: Outcome,
@@ -62,7 +62,7 @@ impl Recorder {
     pub fn new(
         metrics: Arc<Metrics>,
         tally: Tally,
-        route: usize,
+        route: RouteId,
         role: Role,
         started: Instant,
         outcome: Outcome,
@@ -143,7 +143,7 @@ impl ProxyBody {
         self.recorder.finish();
         self.done = true;
         tracing::warn!(
-            route = self.recorder.route,
+            route = %self.recorder.metrics.route(self.recorder.route).name,
             role = self.recorder.role.as_str(),
             message,
             "answer failed after the first byte"

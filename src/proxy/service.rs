@@ -71,23 +71,22 @@ async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Result<Res
     let body = read_body(body, &parts.headers, gateway.config.server.max_body_bytes).await?;
     let meta =
         if is_json_request(&parts.method, &parts.headers, &body) { parse_meta(&body)? } else { RequestMeta::default() };
-    let route_index = gateway
+    let route_id = gateway
         .route_for(meta.model.as_deref())
         .ok_or_else(|| GatewayError::NoRoute(meta.model.clone().unwrap_or_default()))?;
-    let route = &gateway.config.routes[route_index];
-    let live = gateway.live.route(route_index);
-    let mut tally = Tally { stats: live.stats(), control: false, user: None };
-    let role = match route.candidate {
+    let route = gateway.route(route_id);
+    let mut tally = Tally { stats: route.live.stats(), control: false, user: None };
+    let role = match route.config.candidate {
         Some(_) => {
-            let sticky_key: Option<&[u8]> = match &route.sticky {
+            let sticky_key: Option<&[u8]> = match &route.config.sticky {
                 StickySource::Header(name) => parts.headers.get(name).map(|value| value.as_bytes()),
                 StickySource::BodyUser => meta.user.as_deref().map(str::as_bytes),
                 // With named keys the name identifies the client; an open gateway hashes
                 // whatever credential the client presented.
                 StickySource::GatewayKey => key_name.map(str::as_bytes).or(token),
             };
-            let (bucket, user) = gateway.bucket(route_index, route, sticky_key);
-            let weight = live.weight_bp();
+            let (bucket, user) = route.bucket(sticky_key);
+            let weight = route.live.weight_bp();
             tally.user = user;
             tally.control = split::is_control(bucket, weight);
             if split::is_candidate(bucket, weight) { Role::Candidate } else { Role::Primary }
@@ -96,23 +95,23 @@ async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Result<Res
     };
     let client_credentials =
         if gateway.gateway_keys_required() { None } else { parts.headers.get(header::AUTHORIZATION).cloned() };
-    let shadow = live.shadow();
+    let shadow = route.live.shadow();
     if role == Role::Primary
-        && route.candidate.is_some()
+        && route.config.candidate.is_some()
         && shadow > 0.0
         && fastrand::f64() < shadow
         && shadow::mirrorable(&parts.method, parts.uri.path())
     {
         let mirrored = Tally { stats: tally.stats.clone(), control: false, user: tally.user };
         let routing = Routing {
-            route_index,
+            route: route_id,
             first_role: Role::Shadow,
             tally: mirrored,
             client_credentials: client_credentials.clone(),
         };
         shadow::mirror(gateway, &parts, &body, &meta, routing);
     }
-    let routing = Routing { route_index, first_role: role, tally, client_credentials };
+    let routing = Routing { route: route_id, first_role: role, tally, client_credentials };
     let exchange = Exchange::new(gateway, parts, body, meta, routing);
     forward(&exchange, role).await
 }

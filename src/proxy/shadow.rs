@@ -27,7 +27,7 @@ pub fn mirrorable(method: &Method, path: &str) -> bool {
 
 /// Starts a mirrored copy of the request described by `parts` and `body`, if a slot is free.
 pub fn mirror(gateway: &Arc<Gateway>, parts: &Parts, body: &Bytes, meta: &RequestMeta, routing: Routing) {
-    let route_metrics = gateway.metrics.route(routing.route_index);
+    let route_metrics = gateway.metrics.route(routing.route);
     let Ok(permit) = gateway.shadow_slots.clone().try_acquire_owned() else {
         route_metrics.record_shadow(ShadowOutcome::Dropped);
         return;
@@ -40,10 +40,9 @@ pub fn mirror(gateway: &Arc<Gateway>, parts: &Parts, body: &Bytes, meta: &Reques
     let (gateway, body, meta) = (gateway.clone(), body.clone(), meta.clone());
     tokio::spawn(async move {
         let _permit = permit;
-        let route_index = routing.route_index;
         let exchange = Exchange::new(&gateway, copy, body, meta, routing);
         let started = Instant::now();
-        let metrics = gateway.metrics.route(route_index);
+        let metrics = exchange.route.metrics;
         match exchange.attempt(Role::Shadow, started, None).await {
             Attempt::Committed(response) => {
                 // Reading to the end is what records the shadow arm's outcome and timings.

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use super::analysis::{ControlKind, Evaluation, Inputs, Verdict, evaluate, hard_breach};
 use super::stats::{Arm, ArmSnapshot, StepSnapshot, StepStats};
 use super::{Event, LiveState, Phase, RouteState, Store, StoreError, unix_millis};
-use crate::config::{Config, OnFailure, RolloutPlan, Route, percent_to_basis_points};
+use crate::config::{Config, OnFailure, PerRoute, RolloutPlan, Route, RouteId, percent_to_basis_points};
 use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -78,9 +78,9 @@ pub struct RolloutControl {
     metrics: Arc<Metrics>,
     live: Arc<LiveState>,
     store: Arc<Store>,
-    /// Indexed like `Config::routes`. A std mutex: taken only on blocking threads, for the
-    /// length of one decision and its SQLite transaction, never across an await.
-    routes: Mutex<Vec<RouteRollout>>,
+    /// A std mutex: taken only on blocking threads, for the length of one decision and
+    /// its SQLite transaction, never across an await.
+    routes: Mutex<PerRoute<RouteRollout>>,
     /// Events for the webhook notifiers; full means dropped (and logged), never waited on.
     events: Option<mpsc::Sender<Event>>,
 }
@@ -95,31 +95,30 @@ impl RolloutControl {
         metrics: Arc<Metrics>,
         live: Arc<LiveState>,
         store: Arc<Store>,
-        states: Vec<RouteState>,
+        states: &PerRoute<RouteState>,
         events: Option<mpsc::Sender<Event>>,
     ) -> Result<RolloutControl, StoreError> {
-        let mut routes = Vec::with_capacity(states.len());
-        for (index, state) in states.into_iter().enumerate() {
-            let (snapshot, baseline) = store.load_stats(&state)?;
+        let routes = states.try_map(|id, state| {
+            let (snapshot, baseline) = store.load_stats(state)?;
             if let Some(snapshot) = &snapshot {
                 let stats = StepStats::default();
                 stats.restore(snapshot);
-                live.route(index).reset_stats(stats);
+                live.route(id).reset_stats(stats);
             }
-            routes.push(RouteRollout { state, evaluation: None, baseline });
-        }
+            Ok::<_, StoreError>(RouteRollout { state: state.clone(), evaluation: None, baseline })
+        })?;
         let control = RolloutControl { config, metrics, live, store, routes: Mutex::new(routes), events };
         control.reconcile_plans()?;
         Ok(control)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<RouteRollout>> {
+    fn lock(&self) -> MutexGuard<'_, PerRoute<RouteRollout>> {
         self.routes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn reconcile_plans(&self) -> Result<(), StoreError> {
         let mut routes = self.lock();
-        for (index, rollout) in routes.iter_mut().enumerate() {
+        for (index, rollout) in routes.iter_mut() {
             let route = &self.config.routes[index];
             self.live.route(index).set_shadow(self.shadow_share(route, &rollout.state));
             let running = matches!(rollout.state.phase, Phase::Shadowing | Phase::Progressing);
@@ -134,18 +133,14 @@ impl RolloutControl {
         Ok(())
     }
 
-    fn route_index(&self, name: &str) -> Result<usize, ControlError> {
-        self.config
-            .routes
-            .iter()
-            .position(|route| route.name == name)
-            .ok_or_else(|| ControlError::UnknownRoute(name.to_owned()))
+    fn route_index(&self, name: &str) -> Result<RouteId, ControlError> {
+        self.config.route_id(name).ok_or_else(|| ControlError::UnknownRoute(name.to_owned()))
     }
 
     /// The rollout interval of each route that has a plan.
-    pub fn intervals(&self) -> Vec<(usize, Duration)> {
-        let plans = self.config.routes.iter().enumerate();
-        plans.filter_map(|(index, route)| Some((index, route.rollout.as_ref()?.interval))).collect()
+    pub fn intervals(&self) -> Vec<(RouteId, Duration)> {
+        let plans = self.config.routes.iter();
+        plans.filter_map(|(id, route)| Some((id, route.rollout.as_ref()?.interval))).collect()
     }
 
     fn shadow_share(&self, route: &Route, state: &RouteState) -> f64 {
@@ -160,7 +155,7 @@ impl RolloutControl {
     /// Persists `next` with its event, then publishes it; a new step starts new evidence.
     fn apply(
         &self,
-        index: usize,
+        index: RouteId,
         rollout: &mut RouteRollout,
         next: RouteState,
         kind: &str,
@@ -221,7 +216,7 @@ impl RolloutControl {
     /// the baseline when the next step leaves the primary no traffic.
     fn advance(
         &self,
-        index: usize,
+        index: RouteId,
         rollout: &mut RouteRollout,
         plan: &RolloutPlan,
         snapshot: Option<&StepSnapshot>,
@@ -247,7 +242,7 @@ impl RolloutControl {
 
     /// One look at a route: the hard ceiling always; with `analyse`, the full analysis
     /// and the transition it calls for. Blocking: call from a blocking thread.
-    pub fn tick(&self, index: usize, analyse: bool) -> Result<(), ControlError> {
+    pub fn tick(&self, index: RouteId, analyse: bool) -> Result<(), ControlError> {
         let route = &self.config.routes[index];
         let Some(plan) = &route.rollout else { return Ok(()) };
         let mut routes = self.lock();
@@ -409,7 +404,7 @@ impl RolloutControl {
     /// The JSON view of every route's rollout.
     pub fn list(&self) -> Value {
         let routes = self.lock();
-        Value::Array(routes.iter().enumerate().map(|(index, rollout)| self.view(index, rollout)).collect())
+        Value::Array(routes.iter().map(|(index, rollout)| self.view(index, rollout)).collect())
     }
 
     pub fn get(&self, route: &str) -> Result<Value, ControlError> {
@@ -424,7 +419,7 @@ impl RolloutControl {
         Ok(self.store.events(route, limit)?)
     }
 
-    fn view(&self, index: usize, rollout: &RouteRollout) -> Value {
+    fn view(&self, index: RouteId, rollout: &RouteRollout) -> Value {
         let route = &self.config.routes[index];
         let state = &rollout.state;
         let snapshot = self.live.route(index).stats().snapshot();

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 
 use super::RouteState;
 use super::stats::StepStats;
+use crate::config::{PerRoute, RouteId};
 
 #[derive(Debug)]
 pub struct LiveRoute {
@@ -53,35 +54,32 @@ impl LiveRoute {
     }
 }
 
-/// Live state of every route, indexed like `Config::routes`.
+/// Live state of every route.
 #[derive(Debug)]
 pub struct LiveState {
-    routes: Box<[LiveRoute]>,
+    routes: PerRoute<LiveRoute>,
 }
 
 impl LiveState {
-    pub fn new(states: &[RouteState]) -> LiveState {
-        let routes = states
-            .iter()
-            .map(|state| {
-                let live = LiveRoute {
-                    weight_bp: AtomicU32::new(0),
-                    step: AtomicU32::new(0),
-                    shadow_ppm: AtomicU32::new(0),
-                    stats: ArcSwap::from_pointee(StepStats::default()),
-                };
-                live.publish(state);
-                live
-            })
-            .collect();
+    pub fn new(states: &PerRoute<RouteState>) -> LiveState {
+        let routes = states.map(|_, state| {
+            let live = LiveRoute {
+                weight_bp: AtomicU32::new(0),
+                step: AtomicU32::new(0),
+                shadow_ppm: AtomicU32::new(0),
+                stats: ArcSwap::from_pointee(StepStats::default()),
+            };
+            live.publish(state);
+            live
+        });
         LiveState { routes }
     }
 
-    pub fn route(&self, index: usize) -> &LiveRoute {
-        &self.routes[index]
+    pub fn route(&self, id: RouteId) -> &LiveRoute {
+        &self.routes[id]
     }
 
-    pub fn routes(&self) -> &[LiveRoute] {
+    pub fn routes(&self) -> &PerRoute<LiveRoute> {
         &self.routes
     }
 }
