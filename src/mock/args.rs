@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::config::{DEFAULT_MODELS, MockConfig, MockError};
+use super::config::{DEFAULT_MODELS, MockConfig};
+use super::error::MockError;
 use super::faults::{FaultKind, FaultRule};
 
 /// Runs a simulated OpenAI-compatible upstream.

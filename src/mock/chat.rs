@@ -5,8 +5,8 @@ use http::{Response, StatusCode};
 use serde::Serialize;
 
 use super::chat_request::{ChatRequest, Output};
+use super::ctx::{Ctx, now};
 use super::reply;
-use super::server::{Ctx, now};
 use super::stream::{self, Pacing, StreamPlan};
 use super::wire::{Envelope, Usage, quote, split_even};
 use crate::net::body::{BoxBody, BoxError};

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
+use super::ctx::{Ctx, now};
 use super::reply;
-use super::server::{Ctx, now};
 use super::stream::{self, Pacing, StreamPlan};
 use super::wire::{Envelope, StreamOptions, TextLen, Usage, tokens_for_chars};
 use crate::net::body::{BoxBody, BoxError, json};

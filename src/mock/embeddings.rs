@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use super::ctx::Ctx;
 use super::reply;
-use super::server::Ctx;
 use super::wire::tokens_for_chars;
 use crate::net::body::{BoxBody, BoxError, json};
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::config::MockError;
+use super::error::MockError;
 
 /// The fault names `FaultKind::parse` accepts, for help texts and error messages.
 pub const FAULT_NAMES: &str = "500, 503, 429, 429-retry-after=<dur>, reset, no-answer, \

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -17,10 +17,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::config::MockConfig;
-use super::faults::{FaultKind, FaultRule, FaultSet};
+use super::ctx::Ctx;
+use super::faults::{FaultRule, FaultSet};
 use super::runtime::{Runtime, error_json};
 use super::state::{Endpoint, RecordedRequest, State};
-use super::{chat, completions, embeddings, reply};
+use super::{chat, completions, embeddings};
 use crate::net::body::{BoxBody, BoxError, json};
 use crate::net::serve::{DEFAULT_DRAIN_TIMEOUT, serve};
 
@@ -195,56 +196,4 @@ async fn dispatch(ctx: &Ctx, route: Route, body: Bytes) -> Result<Response<BoxBo
             Ok(json(StatusCode::NOT_FOUND, error_json(&message, "invalid_request_error", None, None)))
         }
     }
-}
-
-/// One request's view of the server.
-pub(super) struct Ctx {
-    pub state: Arc<State>,
-    pub runtime: Arc<Runtime>,
-    /// Hex id of this request, shared by `x-request-id` and the answer's ids.
-    pub id: String,
-}
-
-impl Ctx {
-    /// Draws the fault for an inference request and plays its part before the answer:
-    /// an error response (`Ok(Some)`), a dropped connection (`Err`), or the configured
-    /// latency (`Ok(None)`, answer now; stream faults are applied by the stream).
-    pub(super) async fn before_answer(
-        &self,
-        streamed: bool,
-    ) -> Result<(Option<FaultKind>, Option<Response<BoxBody>>), BoxError> {
-        let fault = self.runtime.faults.pick(streamed);
-        match fault {
-            Some(FaultKind::ResetBeforeHeaders) => {
-                return Err("simulated reset before headers".into());
-            }
-            Some(FaultKind::NoAnswer) => {
-                let mut stopping = self.state.stopping.subscribe();
-                tokio::select! {
-                    () = tokio::time::sleep(super::stream::HANG) => {}
-                    _ = stopping.wait_for(|stopping| *stopping) => {}
-                }
-                return Err("simulated request never answered".into());
-            }
-            Some(kind) => {
-                if let Some(response) = reply::fault_response(&self.runtime, kind) {
-                    return Ok((fault, Some(response)));
-                }
-            }
-            None => {}
-        }
-        let mut delay = self.runtime.latency;
-        if let (false, Some(FaultKind::SlowFirstToken(extra))) = (streamed, fault) {
-            delay += extra;
-        }
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        Ok((fault, None))
-    }
-}
-
-/// Seconds since the epoch, for `created`.
-pub(super) fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
