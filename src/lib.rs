@@ -3,8 +3,8 @@
 //! shadow traffic, and a rollout controller that grows the candidate's share on
 //! evidence and rolls it back on a credible regression.
 //!
-//! The modules follow the architecture of `DESIGN.md`: the request path, the control
-//! path, what both read, and the edges around them.
+//! The modules follow the architecture described in `docs/architecture.md`: the request
+//! path, the control path, what both read, and the edges around them.
 
 // The request path (hot path): auth, routing, split, forwarding, streaming, fallback.
 pub mod proxy;
