@@ -5,6 +5,7 @@
 mod duration;
 mod load;
 mod plan;
+mod problem;
 mod raw;
 mod secret;
 mod validate;
@@ -21,7 +22,8 @@ use http::HeaderName;
 use http::uri::{Authority, Scheme};
 
 pub use duration::{format_duration, parse_duration};
-pub use load::{ConfigErrors, ConfigProblem, load_file, load_str};
+pub use load::{load_file, load_str};
+pub use problem::{ConfigErrors, ConfigProblem};
 pub use secret::Secret;
 
 /// The whole validated configuration. Immutable: a new one replaces it whole.

@@ -6,6 +6,20 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+/// The raw sections of a configuration file, each deserialized on its own by `load`.
+#[derive(Default)]
+pub struct Sections {
+    pub server: RawServer,
+    pub auth: RawAuth,
+    pub admin: RawAdmin,
+    pub state: RawState,
+    pub upstreams: Vec<(String, RawUpstream)>,
+    pub prices: Vec<(String, BTreeMap<String, RawPrice>)>,
+    pub routes: Vec<RawRoute>,
+    pub alerts: Vec<RawAlert>,
+    pub notify: Vec<RawNotify>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
