@@ -5,10 +5,10 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
-use super::Config;
 use super::problem::{ConfigErrors, ConfigProblem};
-use super::raw::{CRITERIA_KEYS, ROLLOUT_KEYS, STEP_KEYS, Sections};
+use super::raw::{ROLLOUT_KEYS, STEP_KEYS, Sections};
 use super::validate::Validator;
+use super::{Config, Criterion};
 
 /// Loads and validates `path`, reading secrets from the process environment.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
@@ -129,11 +129,11 @@ fn check_rollout_keys(routes: &toml::Value, problems: &mut Vec<ConfigProblem>) {
     for (index, route) in routes.iter().enumerate() {
         let Some(rollout) = route.get("rollout").and_then(toml::Value::as_table) else { continue };
         let path = format!("routes[{index}].rollout");
-        check_keys(rollout, &[ROLLOUT_KEYS, CRITERIA_KEYS], &path, problems);
+        check_keys(rollout, &[ROLLOUT_KEYS, Criterion::KEYS], &path, problems);
         let steps = rollout.get("steps").and_then(toml::Value::as_array).map(Vec::as_slice).unwrap_or_default();
         for (step_index, step) in steps.iter().enumerate() {
             if let Some(step) = step.as_table() {
-                check_keys(step, &[STEP_KEYS, CRITERIA_KEYS], &format!("{path}.steps[{step_index}]"), problems);
+                check_keys(step, &[STEP_KEYS, Criterion::KEYS], &format!("{path}.steps[{step_index}]"), problems);
             }
         }
     }
