@@ -1,63 +1,14 @@
 //! Reading `cutover.toml`: TOML syntax, then each section deserialized on its own so
 //! that one bad section does not hide the problems of the others, then `validate`.
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
-use super::Config;
-use super::raw::{
-    CRITERIA_KEYS, ROLLOUT_KEYS, RawAdmin, RawAlert, RawAuth, RawNotify, RawPrice, RawRoute, RawServer, RawState,
-    RawUpstream, STEP_KEYS,
-};
+use super::problem::{ConfigErrors, ConfigProblem};
+use super::raw::{ROLLOUT_KEYS, STEP_KEYS, Sections};
 use super::validate::Validator;
-
-/// One thing wrong with the configuration, at a key path such as `routes[0].candidate`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
-    pub path: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() { f.write_str(&self.message) } else { write!(f, "{}: {}", self.path, self.message) }
-    }
-}
-
-/// Every problem found in one configuration file.
-#[derive(Debug, thiserror::Error)]
-pub struct ConfigErrors {
-    pub file: PathBuf,
-    pub problems: Vec<ConfigProblem>,
-}
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count = self.problems.len();
-        write!(f, "{}: {count} problem{}", self.file.display(), if count == 1 { "" } else { "s" })?;
-        for problem in &self.problems {
-            write!(f, "\n  {problem}")?;
-        }
-        Ok(())
-    }
-}
-
-/// The raw sections of a configuration file.
-#[derive(Default)]
-pub(super) struct Sections {
-    pub server: RawServer,
-    pub auth: RawAuth,
-    pub admin: RawAdmin,
-    pub state: RawState,
-    pub upstreams: Vec<(String, RawUpstream)>,
-    pub prices: Vec<(String, BTreeMap<String, RawPrice>)>,
-    pub routes: Vec<RawRoute>,
-    pub alerts: Vec<RawAlert>,
-    pub notify: Vec<RawNotify>,
-}
+use super::{Config, Criterion};
 
 /// Loads and validates `path`, reading secrets from the process environment.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
@@ -178,11 +129,11 @@ fn check_rollout_keys(routes: &toml::Value, problems: &mut Vec<ConfigProblem>) {
     for (index, route) in routes.iter().enumerate() {
         let Some(rollout) = route.get("rollout").and_then(toml::Value::as_table) else { continue };
         let path = format!("routes[{index}].rollout");
-        check_keys(rollout, &[ROLLOUT_KEYS, CRITERIA_KEYS], &path, problems);
+        check_keys(rollout, &[ROLLOUT_KEYS, Criterion::KEYS], &path, problems);
         let steps = rollout.get("steps").and_then(toml::Value::as_array).map(Vec::as_slice).unwrap_or_default();
         for (step_index, step) in steps.iter().enumerate() {
             if let Some(step) = step.as_table() {
-                check_keys(step, &[STEP_KEYS, CRITERIA_KEYS], &format!("{path}.steps[{step_index}]"), problems);
+                check_keys(step, &[STEP_KEYS, Criterion::KEYS], &format!("{path}.steps[{step_index}]"), problems);
             }
         }
     }

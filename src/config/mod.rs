@@ -2,9 +2,11 @@
 //! runtime types below (`validate`), reporting every problem with its key path.
 //! Secrets are read from the environment at load time and never printed.
 
+mod criteria;
 mod duration;
 mod load;
 mod plan;
+mod problem;
 mod raw;
 mod route_id;
 mod secret;
@@ -21,8 +23,10 @@ use std::time::Duration;
 use http::HeaderName;
 use http::uri::{Authority, Scheme};
 
+pub use criteria::{Criteria, Criterion, Direction, Unit};
 pub use duration::{format_duration, parse_duration};
-pub use load::{ConfigErrors, ConfigProblem, load_file, load_str};
+pub use load::{load_file, load_str};
+pub use problem::{ConfigErrors, ConfigProblem};
 pub use route_id::{PerRoute, RouteId};
 pub use secret::Secret;
 
@@ -305,20 +309,6 @@ pub struct RolloutStep {
     pub min_requests: u64,
     pub min_users: u64,
     pub criteria: Criteria,
-}
-
-/// Thresholds a step must meet; `None` means not checked. Rates in percent.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Criteria {
-    pub max_error_rate: Option<f64>,
-    pub max_error_rate_increase: Option<f64>,
-    pub max_client_error_rate_increase: Option<f64>,
-    pub max_latency_p50_ratio: Option<f64>,
-    pub max_latency_p95_ratio: Option<f64>,
-    pub min_latency_improvement: Option<f64>,
-    pub max_ttft_p95_ratio: Option<f64>,
-    pub max_cost_ratio: Option<f64>,
-    pub min_shadow_agreement: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,7 @@
 //! rollout steps as the gateway will run them. Secrets appear only as the name of the
 //! variable that holds them.
 
-use std::fmt::{self, Write};
+use std::fmt;
 
 use super::{Config, Criteria, FallbackMode, RolloutPlan, format_duration};
 
@@ -122,22 +122,5 @@ fn write_plan(f: &mut fmt::Formatter<'_>, plan: &RolloutPlan) -> fmt::Result {
 }
 
 fn criteria_summary(criteria: &Criteria) -> String {
-    let mut out = String::new();
-    let items = [
-        ("errors ≤ {}%", criteria.max_error_rate),
-        ("errors ≤ primary + {}pp", criteria.max_error_rate_increase),
-        ("client errors ≤ primary + {}pp", criteria.max_client_error_rate_increase),
-        ("p50 ≤ {}× primary", criteria.max_latency_p50_ratio),
-        ("p95 ≤ {}× primary", criteria.max_latency_p95_ratio),
-        ("latency ≥ {}% better", criteria.min_latency_improvement),
-        ("TTFT p95 ≤ {}× primary", criteria.max_ttft_p95_ratio),
-        ("cost ≤ {}× primary", criteria.max_cost_ratio),
-        ("shadow agreement ≥ {}%", criteria.min_shadow_agreement),
-    ];
-    for (template, value) in items {
-        if let Some(value) = value {
-            let _ = write!(out, "; {}", template.replace("{}", &value.to_string()));
-        }
-    }
-    out
+    criteria.iter().map(|(criterion, threshold)| format!("; {}", criterion.summary(threshold))).collect()
 }

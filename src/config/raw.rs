@@ -3,8 +3,26 @@
 //! `validate` turns them into runtime types.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use super::{Criteria, Criterion};
+
+/// The raw sections of a configuration file, each deserialized on its own by `load`.
+#[derive(Default)]
+pub struct Sections {
+    pub server: RawServer,
+    pub auth: RawAuth,
+    pub admin: RawAdmin,
+    pub state: RawState,
+    pub upstreams: Vec<(String, RawUpstream)>,
+    pub prices: Vec<(String, BTreeMap<String, RawPrice>)>,
+    pub routes: Vec<RawRoute>,
+    pub alerts: Vec<RawAlert>,
+    pub notify: Vec<RawNotify>,
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,41 +122,54 @@ pub struct RawRoute {
     pub rollout: Option<RawRollout>,
 }
 
-/// The criteria keys, for the unknown-key check that `flatten` defeats (serde ignores
-/// `deny_unknown_fields` on flattened structs); a test keeps it in step with `RawCriteria`.
-pub const CRITERIA_KEYS: &[&str] = &[
-    "max_error_rate",
-    "max_error_rate_increase",
-    "max_client_error_rate_increase",
-    "max_latency_p50_ratio",
-    "max_latency_p95_ratio",
-    "min_latency_improvement",
-    "max_ttft_p95_ratio",
-    "max_cost_ratio",
-    "min_shadow_agreement",
-];
-/// Keys of `[routes.rollout]` besides the criteria.
+/// Keys of `[routes.rollout]` besides the criteria (`Criterion::KEYS`).
 pub const ROLLOUT_KEYS: &[&str] =
     &["interval", "failure_limit", "on_failure", "mode", "min_users", "cooldown", "steps"];
 /// Keys of one rollout step besides the criteria.
 pub const STEP_KEYS: &[&str] = &["weight", "shadow", "min_duration", "min_requests", "min_users"];
 
-/// Success criteria; a step's own values override the route-level defaults.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Success criteria as written; a step's own values override the route-level defaults.
+/// Read key by key against `Criterion::KEYS`, so that a new criterion needs no field here.
+#[derive(Debug, Default, Clone)]
 pub struct RawCriteria {
-    pub max_error_rate: Option<f64>,
-    pub max_error_rate_increase: Option<f64>,
-    pub max_client_error_rate_increase: Option<f64>,
-    pub max_latency_p50_ratio: Option<f64>,
-    pub max_latency_p95_ratio: Option<f64>,
-    pub min_latency_improvement: Option<f64>,
-    pub max_ttft_p95_ratio: Option<f64>,
-    pub max_cost_ratio: Option<f64>,
-    pub min_shadow_agreement: Option<f64>,
+    /// Unchecked: `validate_plan` checks the ranges and refuses what is not evaluated.
+    pub written: Criteria,
 }
 
-/// No `deny_unknown_fields` here or on `RawStep`: see `CRITERIA_KEYS`.
+impl<'de> Deserialize<'de> for RawCriteria {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A struct, not a map: flattened, serde then hands over only the criteria keys and
+        // leaves the others to the enclosing rollout or step.
+        deserializer.deserialize_struct("RawCriteria", Criterion::KEYS, RawCriteriaVisitor)
+    }
+}
+
+struct RawCriteriaVisitor;
+
+impl<'de> Visitor<'de> for RawCriteriaVisitor {
+    type Value = RawCriteria;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("struct RawCriteria")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawCriteria, A::Error> {
+        let mut written = Criteria::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match Criterion::from_key(&key) {
+                Some(criterion) => written.set(criterion, map.next_value::<Option<f64>>()?),
+                // Unknown keys are reported with their path by `load::check_rollout_keys`.
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(RawCriteria { written })
+    }
+}
+
+/// No `deny_unknown_fields` here or on `RawStep`: serde ignores it next to a flattened
+/// field, so `load::check_rollout_keys` checks their keys by hand.
 #[derive(Debug, Deserialize)]
 pub struct RawRollout {
     pub interval: Option<String>,

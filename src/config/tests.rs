@@ -70,8 +70,12 @@ fn a_full_config_resolves_to_runtime_types() {
     assert!(route.models[1].matches("gpt-4.1-mini") && !route.models[1].matches("gpt-4o"));
     let plan = route.rollout.as_ref().unwrap();
     assert_eq!(plan.steps.iter().map(|step| step.weight_bp).collect::<Vec<_>>(), vec![0, 5, 10_000]);
-    assert_eq!(plan.steps[1].criteria.max_error_rate, Some(5.0));
-    assert_eq!(plan.steps[1].criteria.max_error_rate_increase, Some(1.0), "steps inherit route-level criteria");
+    assert_eq!(plan.steps[1].criteria.get(Criterion::MaxErrorRate), Some(5.0));
+    assert_eq!(
+        plan.steps[1].criteria.get(Criterion::MaxErrorRateIncrease),
+        Some(1.0),
+        "steps inherit route-level criteria"
+    );
     assert_eq!(config.state_path, Path::new("/etc/cutover/cutover.db"));
 }
 
@@ -142,10 +146,46 @@ fn secrets_never_appear_in_the_printed_plan() {
 }
 
 #[test]
-fn criteria_key_list_matches_the_struct() {
-    for key in raw::CRITERIA_KEYS {
-        let value: toml::Value = toml::from_str(&format!("{key} = 1.0")).unwrap();
-        let parsed: Result<raw::RawCriteria, _> = value.try_into();
-        assert!(parsed.is_ok(), "{key} is not a RawCriteria field");
+fn raw_criteria_read_every_key_of_the_table() {
+    for &criterion in Criterion::ALL {
+        let value: toml::Value = toml::from_str(&format!("{criterion} = 1.5")).unwrap();
+        let parsed: raw::RawCriteria = value.try_into().unwrap();
+        assert_eq!(parsed.written.get(criterion), Some(1.5), "{criterion}");
+        assert_eq!(parsed.written.iter().count(), 1, "{criterion} set another slot");
+    }
+}
+
+#[test]
+fn every_criterion_in_the_table_is_parsed_validated_and_printed() {
+    for &criterion in Criterion::ALL {
+        let text = FULL.replace("max_error_rate = 5.0 }", &format!("{criterion} = 0.75 }}"));
+        let path = format!("routes[0].rollout.steps[1].{criterion}");
+        if !criterion.is_evaluated() {
+            let found = problems(&text);
+            assert!(found.iter().any(|problem| problem.starts_with(&format!("{path}: not evaluated"))), "{found:#?}");
+            continue;
+        }
+        let config = load_str(&text, Path::new("."), env).unwrap();
+        let plan = config.route("default").unwrap().rollout.as_ref().unwrap();
+        assert_eq!(plan.steps[1].criteria.get(criterion), Some(0.75), "{criterion}");
+        let printed = config.to_string();
+        assert!(printed.contains(&format!("; {}", criterion.summary(0.75))), "{criterion} not in {printed}");
+
+        let limit = criterion.unit().limit();
+        let found = problems(&FULL.replace("max_error_rate = 5.0 }", &format!("{criterion} = {} }}", limit + 1.0)));
+        let expected = format!("{path}: {} is not between 0 and {limit}", limit + 1.0);
+        assert!(found.contains(&expected), "missing {expected:?} in {found:#?}");
+    }
+}
+
+#[test]
+fn unknown_criteria_are_refused_with_their_path_and_the_keys_of_the_table() {
+    let found = problems(&FULL.replace("interval = \"1m\"", "interval = \"1m\"\nmax_latency_p99_ratio = 2"));
+    let refusal = found
+        .iter()
+        .find(|problem| problem.starts_with("routes[0].rollout.max_latency_p99_ratio: unknown key (expected one of "))
+        .unwrap_or_else(|| panic!("{found:#?}"));
+    for key in raw::ROLLOUT_KEYS.iter().chain(Criterion::KEYS) {
+        assert!(refusal.contains(key), "{key} missing from {refusal}");
     }
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use http::{HeaderName, Uri};
 
-use super::load::{ConfigProblem, Sections};
-use super::raw::{RawBreaker, RawFallback, RawRoute, RawUpstream};
+use super::problem::ConfigProblem;
+use super::raw::{RawBreaker, RawFallback, RawRoute, RawUpstream, Sections};
 use super::{
     BreakerPolicy, Config, FallbackMode, FallbackOn, GatewayKey, ModelPattern, PerRoute, RetryBudgetPolicy, Route,
     Secret, ServerConfig, StickySource, Timeouts, Upstream, parse_duration,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::raw::{RawCriteria, RawRollout};
 use super::validate::Validator;
-use super::{Criteria, OnFailure, RolloutPlan, RolloutStep, percent_to_basis_points};
+use super::{Criteria, Criterion, OnFailure, RolloutPlan, RolloutStep, percent_to_basis_points};
 
 impl Validator<'_> {
     pub(super) fn rollout(&mut self, raw: &RawRollout, path: &str) -> Option<RolloutPlan> {
@@ -72,73 +72,37 @@ impl Validator<'_> {
         })
     }
 
-    /// A step's criteria: its own values, else the rollout's defaults.
-    pub(super) fn criteria(&mut self, step: &RawCriteria, defaults: &RawCriteria, path: &str) -> Criteria {
+    /// A step's criteria: its own values, else the rollout's, else the criterion's default.
+    pub(super) fn criteria(&mut self, step: &RawCriteria, rollout: &RawCriteria, path: &str) -> Criteria {
+        let resolved = |criterion: Criterion| {
+            step.written.get(criterion).or(rollout.written.get(criterion)).or(criterion.default_threshold())
+        };
         // Refused rather than ignored: a criterion the operator believes is guarding the
         // rollout must be checked, or the plan must not run.
-        for (key, value) in [
-            ("max_cost_ratio", step.max_cost_ratio.or(defaults.max_cost_ratio)),
-            ("min_shadow_agreement", step.min_shadow_agreement.or(defaults.min_shadow_agreement)),
-        ] {
-            if value.is_some() {
-                self.problem(
-                    format!("{path}.{key}"),
-                    "not evaluated by this version yet (cost and shadow agreement are not measured): remove it",
-                );
+        let unevaluated: Vec<Criterion> =
+            Criterion::ALL.iter().copied().filter(|criterion| !criterion.is_evaluated()).collect();
+        for &criterion in &unevaluated {
+            if resolved(criterion).is_some() {
+                self.problem(format!("{path}.{criterion}"), not_evaluated_message(&unevaluated));
             }
         }
-        let mut pick = |key: &str, own: Option<f64>, default: Option<f64>, max: f64| {
-            let value = own.or(default)?;
-            if !(0.0..=max).contains(&value) {
-                self.problem(format!("{path}.{key}"), format!("{value} is not between 0 and {max}"));
+        let mut criteria = Criteria::default();
+        for &criterion in Criterion::ALL {
+            let Some(threshold) = resolved(criterion) else { continue };
+            let limit = criterion.unit().limit();
+            if !(0.0..=limit).contains(&threshold) {
+                self.problem(format!("{path}.{criterion}"), format!("{threshold} is not between 0 and {limit}"));
             }
-            Some(value)
-        };
-        Criteria {
-            max_error_rate: pick("max_error_rate", step.max_error_rate, defaults.max_error_rate, 100.0),
-            max_error_rate_increase: pick(
-                "max_error_rate_increase",
-                step.max_error_rate_increase,
-                defaults.max_error_rate_increase,
-                100.0,
-            ),
-            max_client_error_rate_increase: pick(
-                "max_client_error_rate_increase",
-                step.max_client_error_rate_increase,
-                defaults.max_client_error_rate_increase,
-                100.0,
-            ),
-            max_latency_p50_ratio: pick(
-                "max_latency_p50_ratio",
-                step.max_latency_p50_ratio,
-                defaults.max_latency_p50_ratio,
-                1000.0,
-            ),
-            max_latency_p95_ratio: pick(
-                "max_latency_p95_ratio",
-                step.max_latency_p95_ratio,
-                defaults.max_latency_p95_ratio,
-                1000.0,
-            ),
-            min_latency_improvement: pick(
-                "min_latency_improvement",
-                step.min_latency_improvement,
-                defaults.min_latency_improvement,
-                100.0,
-            ),
-            max_ttft_p95_ratio: pick(
-                "max_ttft_p95_ratio",
-                step.max_ttft_p95_ratio,
-                defaults.max_ttft_p95_ratio,
-                1000.0,
-            ),
-            max_cost_ratio: pick("max_cost_ratio", step.max_cost_ratio, defaults.max_cost_ratio, 1000.0),
-            min_shadow_agreement: pick(
-                "min_shadow_agreement",
-                step.min_shadow_agreement,
-                defaults.min_shadow_agreement,
-                100.0,
-            ),
+            criteria.set(criterion, Some(threshold));
         }
+        criteria
     }
+}
+
+/// Names every criterion this version cannot measure, so that the message stays true as
+/// they become evaluated one by one.
+fn not_evaluated_message(unevaluated: &[Criterion]) -> String {
+    let subjects: Vec<&str> = unevaluated.iter().map(|criterion| criterion.subject()).collect();
+    let verb = if subjects.len() == 1 { "is" } else { "are" };
+    format!("not evaluated by this version yet ({} {verb} not measured): remove it", subjects.join(" and "))
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::Uri;
 
-use super::load::Sections;
+use super::raw::Sections;
 use super::validate::Validator;
 use super::{AlertRule, Notifier, Price, Route, Secret};
 

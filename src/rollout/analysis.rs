@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::inference::{Z_FAIL, Z_PASS, difference, quantile, wilson};
 use super::stats::ArmSnapshot;
-use crate::config::RolloutStep;
+use crate::config::{Criterion, RolloutStep};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,7 +37,8 @@ pub enum ControlKind {
 /// One criterion's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    pub criterion: &'static str,
+    /// Serialized as its config key.
+    pub criterion: Criterion,
     pub threshold: f64,
     pub candidate: Option<f64>,
     pub control: Option<f64>,
@@ -145,44 +146,42 @@ fn gates(inputs: &Inputs<'_>) -> Vec<Gate> {
 }
 
 fn checks(inputs: &Inputs<'_>) -> Vec<Check> {
-    let criteria = &inputs.step.criteria;
+    inputs.step.criteria.iter().filter_map(|(criterion, threshold)| check(criterion, threshold, inputs)).collect()
+}
+
+/// The evaluation of one criterion: the arm that a new `Criterion` adds. `None` for the
+/// criteria this version does not measure, which the validator refuses before they get here.
+fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>) -> Option<Check> {
     let (candidate, control) = (inputs.candidate, inputs.control);
-    let mut checks = Vec::new();
-    if let Some(percent) = criteria.max_error_rate {
-        checks.push(error_ceiling(candidate, percent));
-    }
-    if let Some(points) = criteria.max_error_rate_increase {
-        let errors = |arm: &ArmSnapshot| arm.upstream_errors;
-        checks.push(rate_increase("max_error_rate_increase", candidate, control, points, errors));
-    }
-    if let Some(points) = criteria.max_client_error_rate_increase {
-        let errors = |arm: &ArmSnapshot| arm.client_errors;
-        checks.push(rate_increase("max_client_error_rate_increase", candidate, control, points, errors));
-    }
     let latency = |arm: &ArmSnapshot| arm.latency.clone();
-    if let Some(ratio) = criteria.max_latency_p50_ratio {
-        checks.push(quantile_ratio("max_latency_p50_ratio", candidate, control, 0.5, ratio, latency));
-    }
-    if let Some(ratio) = criteria.max_latency_p95_ratio {
-        checks.push(quantile_ratio("max_latency_p95_ratio", candidate, control, 0.95, ratio, latency));
-    }
-    if let Some(percent) = criteria.min_latency_improvement {
-        let mut check =
-            quantile_ratio("min_latency_improvement", candidate, control, 0.5, 1.0 - percent / 100.0, latency);
-        check.threshold = percent;
-        checks.push(check);
-    }
-    if let Some(ratio) = criteria.max_ttft_p95_ratio {
-        let mut check = quantile_ratio("max_ttft_p95_ratio", candidate, control, 0.95, ratio, |arm| arm.ttft.clone());
-        // A route that serves no streams has no TTFT to compare: the criterion does not
-        // apply, and must not hold the step forever. The request gates still apply.
-        if check.candidate_samples == 0 && check.control_samples == 0 && candidate.requests() > 0 {
-            check.verdict = Verdict::Pass;
-            check.evidence = "no streamed requests on either arm: not applicable".to_owned();
+    let check = match criterion {
+        Criterion::MaxErrorRate => error_ceiling(candidate, threshold),
+        Criterion::MaxErrorRateIncrease => {
+            rate_increase(criterion, candidate, control, threshold, |arm| arm.upstream_errors)
         }
-        checks.push(check);
-    }
-    checks
+        Criterion::MaxClientErrorRateIncrease => {
+            rate_increase(criterion, candidate, control, threshold, |arm| arm.client_errors)
+        }
+        Criterion::MaxLatencyP50Ratio => quantile_ratio(criterion, candidate, control, 0.5, threshold, latency),
+        Criterion::MaxLatencyP95Ratio => quantile_ratio(criterion, candidate, control, 0.95, threshold, latency),
+        Criterion::MinLatencyImprovement => {
+            let mut check = quantile_ratio(criterion, candidate, control, 0.5, 1.0 - threshold / 100.0, latency);
+            check.threshold = threshold;
+            check
+        }
+        Criterion::MaxTtftP95Ratio => {
+            let mut check = quantile_ratio(criterion, candidate, control, 0.95, threshold, |arm| arm.ttft.clone());
+            // A route that serves no streams has no TTFT to compare: the criterion does not
+            // apply, and must not hold the step forever. The request gates still apply.
+            if check.candidate_samples == 0 && check.control_samples == 0 && candidate.requests() > 0 {
+                check.verdict = Verdict::Pass;
+                check.evidence = "no streamed requests on either arm: not applicable".to_owned();
+            }
+            check
+        }
+        Criterion::MaxCostRatio | Criterion::MinShadowAgreement => return None,
+    };
+    Some(check)
 }
 
 /// Candidate error rate (percent) at most `percent`: pass when the Wilson upper bound is
@@ -200,7 +199,7 @@ fn error_ceiling(candidate: &ArmSnapshot, percent: f64) -> Check {
         Verdict::Inconclusive
     };
     Check {
-        criterion: "max_error_rate",
+        criterion: Criterion::MaxErrorRate,
         threshold: percent,
         candidate: (n > 0).then(|| candidate.upstream_errors as f64 / n as f64 * 100.0),
         control: None,
@@ -215,7 +214,7 @@ fn error_ceiling(candidate: &ArmSnapshot, percent: f64) -> Check {
 /// Candidate rate minus control rate at most `points` percentage points (non-inferiority):
 /// pass when Newcombe's upper bound is within the margin, fail when its lower bound is past it.
 fn rate_increase(
-    criterion: &'static str,
+    criterion: Criterion,
     candidate: &ArmSnapshot,
     control: &ArmSnapshot,
     points: f64,
@@ -253,7 +252,7 @@ fn rate_increase(
 /// bound is within `ratio` × the control's lower bound, fail when its lower bound is past
 /// `ratio` × the control's upper bound — significance and effect size together.
 fn quantile_ratio(
-    criterion: &'static str,
+    criterion: Criterion,
     candidate: &ArmSnapshot,
     control: &ArmSnapshot,
     q: f64,

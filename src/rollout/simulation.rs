@@ -9,7 +9,7 @@ use fastrand::Rng;
 
 use super::analysis::{ControlKind, Inputs, Verdict, evaluate};
 use super::stats::ArmSnapshot;
-use crate::config::{Criteria, RolloutStep};
+use crate::config::{Criteria, Criterion, RolloutStep};
 
 /// Requests per arm in one analysis interval (e.g. a 5% step of 4,000 requests a minute).
 const PER_INTERVAL: u64 = 200;
@@ -31,7 +31,7 @@ fn step() -> RolloutStep {
         min_duration: Duration::ZERO,
         min_requests: 1000,
         min_users: 0,
-        criteria: Criteria { max_error_rate: Some(5.0), max_error_rate_increase: Some(0.5), ..Criteria::default() },
+        criteria: Criteria::default().with(Criterion::MaxErrorRate, 5.0).with(Criterion::MaxErrorRateIncrease, 0.5),
     }
 }
 
