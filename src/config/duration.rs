@@ -3,6 +3,11 @@
 
 use std::time::Duration;
 
+/// The longest duration a configuration value may hold: far beyond any sensible timeout,
+/// interval or stage, and far below what deadline arithmetic (`Instant + duration`) can
+/// overflow on, so that no configured value can make a request or the controller panic.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
 /// Parses a duration such as `"1h30m"` or `"250ms"`; `None` when it is not one.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let mut rest = text.trim();
@@ -24,7 +29,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
             "d" => 86_400.0,
             _ => return None,
         };
-        total += Duration::try_from_secs_f64(value * seconds_per_unit).ok()?;
+        total = total.checked_add(Duration::try_from_secs_f64(value * seconds_per_unit).ok()?)?;
         rest = tail.trim_start();
     }
     Some(total)
@@ -65,7 +70,8 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_duration() {
-        for bad in ["", "3 parsecs", "10", "s", "-1s", "1x"] {
+        let overflowing = "10000000000000000000s10000000000000000000s";
+        for bad in ["", "3 parsecs", "10", "s", "-1s", "1x", overflowing] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
     }

@@ -24,7 +24,7 @@ use http::HeaderName;
 use http::uri::{Authority, Scheme};
 
 pub use criteria::{Criteria, Criterion, Direction, Unit};
-pub use duration::{format_duration, parse_duration};
+pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use load::{load_file, load_str};
 pub use problem::{ConfigErrors, ConfigProblem};
 pub use route_id::{PerRoute, RouteId};

@@ -189,3 +189,46 @@ fn unknown_criteria_are_refused_with_their_path_and_the_keys_of_the_table() {
         assert!(refusal.contains(key), "{key} missing from {refusal}");
     }
 }
+
+#[test]
+fn durations_beyond_a_year_are_refused_with_their_key() {
+    let text = FULL
+        .replace("timeout = \"30s\"", "timeout = \"10000000000000000000s\"")
+        .replace("interval = \"1m\"", "interval = \"400d\"");
+    let found = problems(&text);
+    for key in ["upstreams.official.timeout", "routes[0].rollout.interval"] {
+        assert!(
+            found.iter().any(|problem| problem.starts_with(key)
+                && problem.contains("longer than the longest duration allowed (365d)")),
+            "{key}: {found:#?}"
+        );
+    }
+}
+
+#[test]
+fn secrets_with_surrounding_whitespace_or_control_characters_are_refused() {
+    for value in ["sk-upstream-secret\n", " sk-upstream-secret", "sk-up\u{7}stream"] {
+        let env = |name: &str| if name == "OPENAI_API_KEY" { Some(value.to_owned()) } else { env(name) };
+        let found: Vec<String> = load_str(FULL, Path::new("/etc/cutover"), env)
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            found.iter().any(|problem| problem.starts_with("upstreams.official.api_key_env")
+                && problem.contains("OPENAI_API_KEY")
+                && !problem.contains("sk-up")),
+            "{value:?}: {found:#?}"
+        );
+    }
+}
+
+#[test]
+fn credentials_in_a_base_url_are_refused_without_printing_them() {
+    let text = FULL.replace("https://api.openai.com/v1", "https://user:hunter2@api.openai.com/v1");
+    let found = problems(&text);
+    let problem = found.iter().find(|problem| problem.starts_with("upstreams.official.base_url")).cloned();
+    let problem = problem.unwrap_or_else(|| panic!("no base_url problem: {found:#?}"));
+    assert!(problem.contains("api_key_env") && !problem.contains("hunter2"), "{problem}");
+}

@@ -13,8 +13,8 @@ use http::{HeaderName, Uri};
 use super::problem::ConfigProblem;
 use super::raw::{RawBreaker, RawFallback, RawRoute, RawUpstream, Sections};
 use super::{
-    BreakerPolicy, Config, FallbackMode, FallbackOn, GatewayKey, ModelPattern, PerRoute, RetryBudgetPolicy, Route,
-    Secret, ServerConfig, StickySource, Timeouts, Upstream, parse_duration,
+    BreakerPolicy, Config, FallbackMode, FallbackOn, GatewayKey, MAX_DURATION, ModelPattern, PerRoute,
+    RetryBudgetPolicy, Route, Secret, ServerConfig, StickySource, Timeouts, Upstream, format_duration, parse_duration,
 };
 
 pub(super) struct Validator<'a> {
@@ -38,14 +38,40 @@ impl<'a> Validator<'a> {
 
     pub(super) fn duration(&mut self, value: Option<&str>, path: &str, default: Duration) -> Duration {
         let Some(text) = value else { return default };
-        parse_duration(text).unwrap_or_else(|| {
-            self.problem(path, format!("{text:?} is not a duration (e.g. \"500ms\", \"30s\", \"5m\", \"4h\")"));
-            default
-        })
+        match parse_duration(text) {
+            Some(duration) if duration <= MAX_DURATION => duration,
+            Some(_) => {
+                let longest = format_duration(MAX_DURATION);
+                self.problem(path, format!("{text:?} is longer than the longest duration allowed ({longest})"));
+                default
+            }
+            None => {
+                self.problem(path, format!("{text:?} is not a duration (e.g. \"500ms\", \"30s\", \"5m\", \"4h\")"));
+                default
+            }
+        }
     }
 
     pub(super) fn secret(&mut self, variable: &str, path: &str) -> Option<Secret> {
         match (self.env)(variable) {
+            // Refused, not trimmed: a key that is not what the variable holds would fail at
+            // the upstream far from its cause, and one that cannot be a header value would
+            // be silently dropped from the request.
+            Some(value) if value.trim() != value => {
+                let problem = format!(
+                    "environment variable {variable} has leading or trailing whitespace (a newline?): remove it"
+                );
+                self.problem(path, problem);
+                None
+            }
+            Some(value) if !value.bytes().all(|byte| byte.is_ascii_graphic() || byte == b' ') => {
+                let problem = format!(
+                    "environment variable {variable} holds characters that cannot be sent in a header \
+                     (control or non-ASCII characters)"
+                );
+                self.problem(path, problem);
+                None
+            }
             Some(value) if !value.is_empty() => Some(Secret::new(value)),
             _ => {
                 self.problem(path, format!("environment variable {variable} is not set"));
@@ -123,6 +149,17 @@ impl<'a> Validator<'a> {
             idle: duration("idle_timeout", &raw.idle_timeout, defaults.idle),
         };
         let uri: Option<Uri> = raw.base_url.parse().ok();
+        // Credentials belong in `api_key_env`: in the URL they would be printed by `cutover
+        // check` and the admin API. The message names the key, never the URL.
+        if let Some(authority) =
+            uri.as_ref().and_then(Uri::authority).filter(|authority| authority.as_str().contains('@'))
+        {
+            let host = authority.as_str().rsplit('@').next().unwrap_or_default().to_owned();
+            self.problem(
+                format!("{path}.base_url"),
+                format!("credentials in the URL (before @{host}) are refused: put the key in api_key_env"),
+            );
+        }
         let parts = uri.and_then(|uri| {
             let scheme = uri.scheme().filter(|scheme| ["http", "https"].contains(&scheme.as_str()))?.clone();
             let authority = uri.authority()?.clone();
