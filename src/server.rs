@@ -1,12 +1,13 @@
 //! `cutover serve`: builds the runtime from a validated configuration, opens the state
 //! file, binds the proxy and admin listeners, and runs both until shutdown, then drains.
+//! A failure to start is a `StartError` that says which part could not start.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::AdminService;
@@ -14,7 +15,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::net::serve::serve;
 use crate::proxy::{Gateway, ProxyService};
-use crate::rollout::{LiveState, RolloutControl, Store, StoreError, driver, notify, unix_millis};
+use crate::rollout::{Event, LiveState, RolloutControl, Store, StoreError, driver, notify, unix_millis};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -22,6 +23,13 @@ pub enum StartError {
     Bind { address: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The state file answered for other routes than the configuration has: a bug, not a
+    /// corrupt file, so it is not reported as one.
+    #[error("the state file returned {states} route states for the {routes} routes of the configuration")]
+    RouteCount { routes: usize, states: usize },
+    /// The blocking task that opens the state file panicked or was cancelled.
+    #[error("opening the state file and the rollout controller did not finish: {0}")]
+    Task(#[source] tokio::task::JoinError),
 }
 
 /// A running gateway; dropping it does not stop it, `shutdown` does.
@@ -68,44 +76,42 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     start_on(config, proxy, admin).await
 }
 
-/// Starts serving on listeners the caller bound (tests bind port 0).
-pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) -> Result<Running, StartError> {
-    let config = Arc::new(config);
-    let store_path = config.state_path.clone();
-    let route_names: Vec<String> = config.routes.values().map(|route| route.name.clone()).collect();
-    let (store, states) = tokio::task::spawn_blocking(move || {
-        let store = Store::open(&store_path)?;
-        let names: Vec<&str> = route_names.iter().map(String::as_str).collect();
-        let states = store.load_or_init(&names, unix_millis())?;
-        Ok::<_, StoreError>((store, states))
-    })
-    .await
-    .map_err(|join| StoreError::Corrupt { route: String::new(), reason: join.to_string() })??;
-    let states = config.routes.zip_ordered(states).ok_or_else(|| StoreError::Corrupt {
-        route: String::new(),
-        reason: "the state file returned another number of routes than the configuration has".to_owned(),
-    })?;
-    let metrics = Arc::new(Metrics::new(&config));
+/// The rollout side of a gateway: the state file the configuration names, each route's
+/// state from it (a new `pending` one for a route seen for the first time) published to
+/// the request path, and the controller over them. Blocking: call from a blocking thread.
+pub(crate) fn open_rollouts(
+    config: &Arc<Config>,
+    metrics: &Arc<Metrics>,
+    events: Option<mpsc::Sender<Event>>,
+) -> Result<(Arc<LiveState>, RolloutControl), StartError> {
+    let store = Store::open(&config.state_path)?;
+    let names: Vec<&str> = config.routes.values().map(|route| route.name.as_str()).collect();
+    let loaded = store.load_or_init(&names, unix_millis())?;
+    let states_len = loaded.len();
+    let states = config
+        .routes
+        .zip_ordered(loaded)
+        .ok_or(StartError::RouteCount { routes: config.routes.len(), states: states_len })?;
     let live = Arc::new(LiveState::new(&states));
     for state in states.values() {
         tracing::info!(route = %state.route, phase = %state.phase, weight = f64::from(state.weight_bp) / 100.0, "route state restored");
     }
-    let (events, notifications) = tokio::sync::mpsc::channel(256);
+    let control = RolloutControl::new(config.clone(), metrics.clone(), live.clone(), Arc::new(store), &states, events)?;
+    Ok((live, control))
+}
+
+/// Starts serving on listeners the caller bound (tests bind port 0).
+pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) -> Result<Running, StartError> {
+    let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::new(&config));
+    let (events, notifications) = mpsc::channel(256);
     let has_notifiers = !config.notifiers.is_empty();
-    let (control_config, control_metrics, control_live, store) =
-        (config.clone(), metrics.clone(), live.clone(), Arc::new(store));
-    let control = tokio::task::spawn_blocking(move || {
-        RolloutControl::new(
-            control_config,
-            control_metrics,
-            control_live,
-            store,
-            &states,
-            has_notifiers.then_some(events),
-        )
-    })
-    .await
-    .map_err(|join| StoreError::Corrupt { route: String::new(), reason: join.to_string() })??;
+    let (live, control) = {
+        let (config, metrics) = (config.clone(), metrics.clone());
+        tokio::task::spawn_blocking(move || open_rollouts(&config, &metrics, has_notifiers.then_some(events)))
+            .await
+            .map_err(StartError::Task)??
+    };
     let control = Arc::new(control);
     let gateway = Arc::new(Gateway::new(config.clone(), metrics.clone(), live.clone()));
     let proxy_addr = local_addr(&proxy)?;
@@ -133,4 +139,15 @@ pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) ->
 
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {
     listener.local_addr().map_err(|source| StartError::Bind { address: SocketAddr::from(([0, 0, 0, 0], 0)), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_count_mismatch_is_not_reported_as_a_corrupt_row() {
+        let error = StartError::RouteCount { routes: 2, states: 1 };
+        assert_eq!(error.to_string(), "the state file returned 1 route states for the 2 routes of the configuration");
+    }
 }

@@ -4,3 +4,6 @@
 mod service;
 
 pub use service::AdminService;
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,5 @@
 //! The admin listener's HTTP service: routing, bearer authentication and JSON answers.
+//! Generic over the request body, so tests drive it without a socket (`admin/tests.rs`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -8,12 +9,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::metrics::{RouteGauges, UpstreamGauges, render};
-use crate::net::body::{self, BoxBody};
+use crate::net::body::{self, BoxBody, BoxError};
 use crate::proxy::Gateway;
 use crate::rollout::{Command, ControlError, RolloutControl};
 
@@ -34,12 +34,18 @@ impl AdminService {
     }
 }
 
-impl hyper::service::Service<Request<Incoming>> for AdminService {
+/// Any request body will do: hyper's `Incoming` on the listener, a `String` in tests.
+impl<B> hyper::service::Service<Request<B>> for AdminService
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
     type Response = Response<BoxBody>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<BoxBody>, Infallible>> + Send>>;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, request: Request<B>) -> Self::Future {
         let admin = self.inner.clone();
         Box::pin(async move { Ok(admin.handle(request).await) })
     }
@@ -73,7 +79,12 @@ struct WeightBody {
 }
 
 impl Admin {
-    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<BoxBody> {
+    async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Response<BoxBody>
+    where
+        B: http_body::Body + Send,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
         let path = request.uri().path().to_owned();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (request.method(), segments.as_slice()) {
@@ -125,7 +136,12 @@ impl Admin {
         (!token.matches(presented)).then(|| error(StatusCode::UNAUTHORIZED, "missing or wrong admin bearer token"))
     }
 
-    async fn admin(self: &Arc<Self>, request: Request<Incoming>, segments: &[&str]) -> Response<BoxBody> {
+    async fn admin<B>(self: &Arc<Self>, request: Request<B>, segments: &[&str]) -> Response<BoxBody>
+    where
+        B: http_body::Body + Send,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
         let method = request.method().clone();
         // Who asked, for the audit log: the CLI names its user; anything else is the API.
         let actor = request
@@ -135,6 +151,8 @@ impl Admin {
             .filter(|actor| !actor.is_empty() && actor.len() <= 100)
             .map_or_else(|| "admin-api".to_owned(), str::to_owned);
         match (&method, segments) {
+            // Served from the controller's published views: no lock, no state file, so
+            // these answer on the async worker.
             (&Method::GET, ["rollouts"]) => ok_json(&self.control.list()),
             (&Method::GET, ["upstreams"]) => {
                 let gateway = &self.gateway;
@@ -150,7 +168,7 @@ impl Admin {
             (&Method::GET, ["rollouts", route]) => {
                 self.control.get(route).map_or_else(Into::into, |view| ok_json(&view))
             }
-            (&Method::POST, ["rollouts", route, "weight"]) => match read_json::<WeightBody>(request).await {
+            (&Method::POST, ["rollouts", route, "weight"]) => match read_json::<WeightBody, _>(request).await {
                 Ok(body) => self.run_command(route, Command::SetWeight(body.weight), actor).await,
                 Err(refusal) => refusal,
             },
@@ -198,7 +216,12 @@ impl Admin {
     }
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(request: Request<Incoming>) -> Result<T, Response<BoxBody>> {
+async fn read_json<T, B>(request: Request<B>) -> Result<T, Response<BoxBody>>
+where
+    T: serde::de::DeserializeOwned,
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
     let bytes: Bytes = match Limited::new(request.into_body(), 64 * 1024).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(failure) => return Err(error(StatusCode::BAD_REQUEST, format!("cannot read the body: {failure}"))),

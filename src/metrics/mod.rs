@@ -1,6 +1,7 @@
 //! Counters and histograms of the request path, kept in atomics with every label set
 //! fixed at start-up (route × arm, upstream), and rendered in the Prometheus text format.
-//! Labels are bounded by the configuration; nothing here is keyed by path or user.
+//! Labels are bounded by the configuration (and, for rollout events, by `EventKind`);
+//! nothing here is keyed by path or user.
 
 mod histogram;
 mod render;
@@ -12,6 +13,7 @@ pub use histogram::{DURATION_BUCKETS, Histogram, TTFT_BUCKETS};
 pub use render::{RouteGauges, UpstreamGauges, render};
 
 use crate::config::{Config, PerRoute, RouteId};
+use crate::rollout::EventKind;
 
 /// Which side of the split a request was sent to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -162,29 +164,21 @@ pub struct RouteMetrics {
     /// `[role][reason]`: retries on the upstream of the primary and of the candidate arm.
     retries: [[AtomicU64; 8]; 2],
     shadow: [AtomicU64; 3],
-    /// Rollout events by kind, indexed like `TRANSITION_KINDS`.
-    transitions: [AtomicU64; TRANSITION_KINDS.len()],
+    /// Rollout events, indexed by `EventKind`.
+    transitions: [AtomicU64; EventKind::COUNT],
 }
 
-/// Every kind of rollout event, for `cutover_rollout_transitions_total{kind}`.
-pub const TRANSITION_KINDS: [&str; 16] = [
-    "set_weight",
-    "start",
-    "advance",
-    "promoted",
-    "check_failed",
-    "check_inconclusive",
-    "rollback",
-    "step_back",
-    "dry_run_verdict",
-    "plan_changed",
-    "pause",
-    "resume",
-    "promote",
-    "promote_full",
-    "abort",
-    "retry",
-];
+/// The `kind` label of every rollout event, for `cutover_rollout_transitions_total{kind}`,
+/// derived from `EventKind::ALL` so that no kind can go uncounted.
+pub const TRANSITION_KINDS: [&str; EventKind::COUNT] = {
+    let mut labels = [""; EventKind::COUNT];
+    let mut index = 0;
+    while index < EventKind::COUNT {
+        labels[index] = EventKind::ALL[index].metric_label();
+        index += 1;
+    }
+    labels
+};
 
 impl RouteMetrics {
     pub fn arm(&self, role: Role) -> Option<&ArmMetrics> {
@@ -209,15 +203,14 @@ impl RouteMetrics {
         self.shadow[outcome as usize].load(Relaxed)
     }
 
-    /// Counts a rollout event of one of the `TRANSITION_KINDS`.
-    pub fn record_transition(&self, kind: &str) {
-        if let Some(index) = TRANSITION_KINDS.iter().position(|known| *known == kind) {
-            self.transitions[index].fetch_add(1, Relaxed);
-        }
+    /// Counts a rollout event.
+    pub fn record_transition(&self, kind: EventKind) {
+        self.transitions[kind as usize].fetch_add(1, Relaxed);
     }
 
+    /// Each kind's metric label and count, in the order of `EventKind::ALL`.
     pub fn transitions(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        TRANSITION_KINDS.iter().zip(&self.transitions).map(|(kind, count)| (*kind, count.load(Relaxed)))
+        EventKind::ALL.into_iter().map(|kind| (kind.metric_label(), self.transitions[kind as usize].load(Relaxed)))
     }
 
     pub fn record_retry(&self, role: Role, reason: FailureReason) {

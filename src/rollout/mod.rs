@@ -1,19 +1,35 @@
 //! The control path of a rollout: each route's phase, step and weight (persisted in
 //! SQLite, published to the request path through atomics), the evidence each step
 //! collects, the statistics that judge it, and the controller that moves the weight.
+//!
+//! The controller is split by concern: `decide` says what a tick or a command calls for
+//! (pure), `control` carries it out (lock, state file, publication, notification), `view`
+//! shows it; `event` names the kinds of what happened, `store` keeps it all.
 
+// Evidence and its judgement (pure).
 pub mod analysis;
-mod control;
-pub mod driver;
 pub mod inference;
+pub mod stats;
+
+// The controller: decisions, their application, the operator's commands, the view.
+mod command;
+mod control;
+mod decide;
+mod event;
+mod view;
+
+// Around it: the state file, the published state, the clock that drives it, the webhooks.
+pub mod driver;
 mod live;
 pub mod notify;
-#[cfg(test)]
-mod simulation;
-pub mod stats;
 mod store;
 
-pub use control::{Command, ControlError, RolloutControl};
+#[cfg(test)]
+mod simulation;
+
+pub use command::{Command, ControlError};
+pub use control::RolloutControl;
+pub use event::{EventKind, Severity, UnknownKind};
 pub use live::{LiveRoute, LiveState};
 pub use store::{Event, Store, StoreError};
 

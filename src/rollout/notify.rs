@@ -1,6 +1,6 @@
 //! Posts rollout events to the `[[notify]]` webhooks: a JSON body, or Slack's `{"text"}`,
-//! to each notifier whose `min_severity` the event reaches. Best effort, off the control
-//! path: a failed post is logged, never retried into a backlog.
+//! to each notifier whose `min_severity` the event's kind reaches (`EventKind::severity`).
+//! Best effort, off the control path: a failed post is logged, never retried into a backlog.
 
 use std::time::Duration;
 
@@ -10,28 +10,11 @@ use http_body_util::Full;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::Event;
+use super::{Event, Severity};
 use crate::config::Notifier;
 
-/// `info` < `warning` < `critical`.
-fn rank(severity: &str) -> u8 {
-    match severity {
-        "critical" => 2,
-        "warning" => 1,
-        _ => 0,
-    }
-}
-
-pub fn severity(event: &Event) -> &'static str {
-    match event.kind.as_str() {
-        "rollback" | "step_back" => "critical",
-        "check_failed" | "abort" | "plan_changed" | "pause" | "set_weight" => "warning",
-        _ => "info",
-    }
-}
-
 fn body(notifier: &Notifier, event: &Event) -> String {
-    let severity = severity(event);
+    let severity = event.kind.severity().as_str();
     if notifier.format == "slack" {
         let text = format!(
             "[{severity}] cutover route `{}`: {} → {} at {}% ({}): {}",
@@ -45,8 +28,18 @@ fn body(notifier: &Notifier, event: &Event) -> String {
 
 pub async fn run(notifiers: Vec<Notifier>, mut events: mpsc::Receiver<Event>) {
     let client = crate::proxy::client::build(Duration::from_secs(5));
+    // Parsed once: the configuration keeps the names, the ranking is `Severity`'s order.
+    let notifiers: Vec<(Notifier, Severity)> = notifiers
+        .into_iter()
+        .map(|notifier| {
+            let min_severity = Severity::parse_lenient(&notifier.min_severity);
+            (notifier, min_severity)
+        })
+        .collect();
     while let Some(event) = events.recv().await {
-        for notifier in notifiers.iter().filter(|notifier| rank(severity(&event)) >= rank(&notifier.min_severity)) {
+        let severity = event.kind.severity();
+        let due = notifiers.iter().filter(|(_, min_severity)| severity >= *min_severity);
+        for (notifier, _) in due {
             let request = Request::builder()
                 .method(Method::POST)
                 .uri(notifier.url.expose())

@@ -1,6 +1,8 @@
 //! The SQLite state file (WAL): each route's rollout state and an append-only event log.
 //! A state change and its event are written in one transaction, so a `kill -9` leaves
-//! either both or neither. Calls block: async callers use `spawn_blocking`.
+//! either both or neither. Event kinds are stored by their wire name; a row of a kind
+//! this build does not know is reported by its id when read, never a crash. Calls block:
+//! async callers use `spawn_blocking`.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -9,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::stats::{ArmSnapshot, StepSnapshot};
-use super::{Phase, RouteState};
+use super::{EventKind, Phase, RouteState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -19,6 +21,10 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("state file: corrupt row for route {route:?}: {reason}")]
     Corrupt { route: String, reason: String },
+    /// An event row whose kind this build does not know (written by another version):
+    /// the rest of the file stays usable, and the event log says which row it cannot show.
+    #[error("state file: event {id} of route {route:?} has a kind this version does not know: {kind:?}")]
+    UnknownEventKind { id: i64, route: String, kind: String },
 }
 
 /// One row of the audit log: what changed, who did it, and why.
@@ -28,7 +34,8 @@ pub struct Event {
     /// Unix milliseconds.
     pub at: i64,
     pub route: String,
-    pub kind: String,
+    /// Serialised as its wire name (`"rollback"`).
+    pub kind: EventKind,
     pub actor: String,
     pub from_phase: String,
     pub to_phase: String,
@@ -128,7 +135,7 @@ impl Store {
         &self,
         state: &RouteState,
         from: Phase,
-        kind: &str,
+        kind: EventKind,
         actor: &str,
         reason: &str,
         now_ms: i64,
@@ -139,7 +146,16 @@ impl Store {
         transaction.execute(
             "INSERT INTO events (at, route, kind, actor, from_phase, to_phase, weight_bp, reason)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![now_ms, state.route, kind, actor, from.as_str(), state.phase.as_str(), state.weight_bp, reason],
+            params![
+                now_ms,
+                state.route,
+                kind.as_str(),
+                actor,
+                from.as_str(),
+                state.phase.as_str(),
+                state.weight_bp,
+                reason
+            ],
         )?;
         let id = transaction.last_insert_rowid();
         transaction.commit()?;
@@ -147,7 +163,7 @@ impl Store {
             id,
             at: now_ms,
             route: state.route.clone(),
-            kind: kind.to_owned(),
+            kind,
             actor: actor.to_owned(),
             from_phase: from.as_str().to_owned(),
             to_phase: state.phase.as_str().to_owned(),
@@ -204,21 +220,26 @@ impl Store {
             "SELECT id, at, route, kind, actor, from_phase, to_phase, weight_bp, reason FROM events
              WHERE ?1 IS NULL OR route = ?1 ORDER BY id DESC LIMIT ?2",
         )?;
-        let rows = statement.query_map(params![route, limit], |row| {
-            Ok(Event {
-                id: row.get(0)?,
-                at: row.get(1)?,
-                route: row.get(2)?,
-                kind: row.get(3)?,
-                actor: row.get(4)?,
-                from_phase: row.get(5)?,
-                to_phase: row.get(6)?,
-                weight_percent: f64::from(row.get::<_, u32>(7)?) / 100.0,
-                reason: row.get(8)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = statement.query_map(params![route, limit], event_row)?;
+        rows.map(|row| row.map_err(StoreError::from).and_then(|event| event)).collect()
     }
+}
+
+/// One row of `events`; a kind this build does not know is an error naming the row.
+fn event_row(row: &rusqlite::Row<'_>) -> Result<Result<Event, StoreError>, rusqlite::Error> {
+    let (id, route, kind) = (row.get(0)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?);
+    let Ok(kind) = kind.parse() else { return Ok(Err(StoreError::UnknownEventKind { id, route, kind })) };
+    Ok(Ok(Event {
+        id,
+        at: row.get(1)?,
+        route,
+        kind,
+        actor: row.get(4)?,
+        from_phase: row.get(5)?,
+        to_phase: row.get(6)?,
+        weight_percent: f64::from(row.get::<_, u32>(7)?) / 100.0,
+        reason: row.get(8)?,
+    }))
 }
 
 fn write_state(connection: &Connection, state: &RouteState) -> Result<(), rusqlite::Error> {
@@ -254,7 +275,7 @@ mod tests {
             assert_eq!(state.phase, Phase::Pending);
             state.weight_bp = 1250;
             state.phase = Phase::Paused;
-            store.transition(&state, Phase::Pending, "set_weight", "admin", "manual", 2000).unwrap();
+            store.transition(&state, Phase::Pending, EventKind::SetWeight, "admin", "manual", 2000).unwrap();
         }
         let store = Store::open(&path).unwrap();
         let state = store.load_or_init(&["default"], 9999).unwrap().remove(0);
@@ -263,6 +284,32 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].weight_percent, 12.5);
         assert_eq!(events[0].actor, "admin");
+        assert_eq!(events[0].kind, EventKind::SetWeight);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_event_of_an_unknown_kind_is_reported_by_row_and_the_state_still_loads() {
+        let dir = std::env::temp_dir().join(format!("cutover-store-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        let store = Store::open(&path).unwrap();
+        let state = store.load_or_init(&["default"], 1000).unwrap().remove(0);
+        store.transition(&state, Phase::Pending, EventKind::Pause, "admin", "by hand", 2000).unwrap();
+        store
+            .lock()
+            .execute(
+                "INSERT INTO events (at, route, kind, actor, from_phase, to_phase, weight_bp, reason)
+                 VALUES (3000, 'default', 'rewound', 'future', 'paused', 'paused', 0, 'a newer version')",
+                [],
+            )
+            .unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.load_or_init(&["default"], 9999).unwrap().remove(0), state);
+        let error = store.events(Some("default"), 10).unwrap_err();
+        assert!(matches!(&error, StoreError::UnknownEventKind { id: 2, kind, .. } if kind == "rewound"), "{error}");
+        assert!(error.to_string().contains("event 2 of route \"default\""), "{error}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -1,0 +1,53 @@
+//! What an operator can ask of a rollout, and why the controller may refuse it.
+
+use super::{EventKind, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("no route named {0:?}")]
+    UnknownRoute(String),
+    #[error("route {0:?} has no candidate upstream to send traffic to")]
+    NoCandidate(String),
+    #[error("weight {0} is not a percentage between 0 and 100 in steps of 0.01")]
+    InvalidWeight(f64),
+    #[error("route {0:?} has no [routes.rollout] plan")]
+    NoPlan(String),
+    /// The command is not allowed in the current phase; answered with 409.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An operator's command.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Command {
+    Pause,
+    Resume,
+    /// One step forward, skipping the analysis.
+    Promote,
+    /// Straight to the last step, promoted.
+    PromoteFull,
+    /// Weight 0, rolled back.
+    Abort,
+    /// From `rolled_back`, after the cool-down: start again from the first step.
+    Retry,
+    /// A manual weight in percent; pauses the plan.
+    SetWeight(f64),
+}
+
+impl Command {
+    /// The kind of event the command records when it is carried out (promoting past the
+    /// last step records `promoted` instead).
+    pub fn kind(self) -> EventKind {
+        match self {
+            Command::Pause => EventKind::Pause,
+            Command::Resume => EventKind::Resume,
+            Command::Promote => EventKind::Promote,
+            Command::PromoteFull => EventKind::PromoteFull,
+            Command::Abort => EventKind::Abort,
+            Command::Retry => EventKind::Retry,
+            Command::SetWeight(_) => EventKind::SetWeight,
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The rollout's decisions, as pure functions: from a route's state, its plan, the step's
+//! evidence and what happened (a tick of the driver, with or without an analysis, or an
+//! operator's command) to the transition it calls for, if any, or the refusal of a
+//! command. No I/O, no clock, no lock: the caller passes `now_ms` and applies the result
+//! (`control.rs`), so every rule here is tested as a plain specification (`decide/tests.rs`).
+
+use std::time::Duration;
+
+use super::analysis::{ControlKind, Evaluation, Inputs, Verdict, evaluate, hard_breach};
+use super::stats::{Arm, ArmSnapshot, StepSnapshot};
+use super::{Command, ControlError, EventKind, Phase, RouteState};
+use crate::config::{OnFailure, RolloutPlan, Route, percent_to_basis_points};
+
+/// Who the controller's own events name as their actor.
+pub const CONTROLLER: &str = "controller";
+
+/// A change of a route's rollout, to be persisted with its event and then published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub next: RouteState,
+    pub kind: EventKind,
+    pub actor: String,
+    pub reason: String,
+    pub baseline: BaselineChange,
+}
+
+/// What a transition does to the primary's baseline kept for a 100% step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BaselineChange {
+    Keep,
+    /// One step forward: the new step's (empty) evidence is saved with the baseline,
+    /// replaced first by the given primary figures when the new step leaves the primary
+    /// no traffic.
+    Advanced(Option<ArmSnapshot>),
+}
+
+/// The step's evidence at the moment of the decision.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    pub snapshot: &'a StepSnapshot,
+    /// The primary's figures from the last step in which both arms were measured.
+    pub baseline: Option<&'a ArmSnapshot>,
+}
+
+/// The outcome of one tick: the evaluation made (shown by the admin API) and the
+/// transition it calls for.
+#[derive(Debug, Default)]
+pub struct TickDecision {
+    pub evaluation: Option<Evaluation>,
+    pub transition: Option<Transition>,
+}
+
+impl Transition {
+    fn new(next: RouteState, kind: EventKind, actor: &str, reason: impl Into<String>) -> Transition {
+        Transition { next, kind, actor: actor.to_owned(), reason: reason.into(), baseline: BaselineChange::Keep }
+    }
+}
+
+/// Whether the controller (not only an operator) moves this phase.
+pub fn is_running(phase: Phase) -> bool {
+    matches!(phase, Phase::Shadowing | Phase::Progressing)
+}
+
+/// At start-up: a running rollout whose plan no longer has its step at its weight (a plan
+/// edited while running) is paused until an operator resumes or promotes.
+pub fn reconcile(route: &Route, state: &RouteState) -> Option<Transition> {
+    let step = route.rollout.as_ref().and_then(|plan| plan.steps.get(state.step as usize));
+    if !is_running(state.phase) || step.is_some_and(|step| step.weight_bp == state.weight_bp) {
+        return None;
+    }
+    let next = RouteState { phase: Phase::Paused, ..state.clone() };
+    let reason = "the plan changed under a running step: paused until an operator resumes or promotes";
+    Some(Transition::new(next, EventKind::PlanChanged, CONTROLLER, reason))
+}
+
+/// One look at a route: a pending rollout starts at the first analysis; a running one
+/// rolls back at once past the hard ceiling (unless a dry run), and with `analyse`, is
+/// evaluated and moved by the verdict.
+pub fn tick(
+    state: &RouteState,
+    plan: &RolloutPlan,
+    evidence: Evidence<'_>,
+    analyse: bool,
+    now_ms: i64,
+) -> TickDecision {
+    let transition = |transition| TickDecision { evaluation: None, transition: Some(transition) };
+    match state.phase {
+        Phase::Pending if analyse => {
+            return transition(Transition::new(
+                step_state(state, plan, 0, now_ms),
+                EventKind::Start,
+                CONTROLLER,
+                "rollout started",
+            ));
+        }
+        Phase::Shadowing | Phase::Progressing => {}
+        _ => return TickDecision::default(),
+    }
+    let Some(step) = plan.steps.get(state.step as usize) else { return TickDecision::default() };
+    let (candidate, control, control_kind) = compared_arms(state.weight_bp, evidence.snapshot, evidence.baseline);
+    if let Some(breach) = hard_breach(&candidate).filter(|_| !plan.dry_run) {
+        return transition(Transition::new(rolled_back(state, now_ms), EventKind::Rollback, CONTROLLER, breach));
+    }
+    if !analyse {
+        return TickDecision::default();
+    }
+    let elapsed_ms = (now_ms - state.step_started_at).max(0) as u64;
+    let inputs = Inputs {
+        step,
+        elapsed: Duration::from_millis(elapsed_ms),
+        candidate: &candidate,
+        control: &control,
+        control_kind,
+        weight_bp: state.weight_bp,
+    };
+    let evaluation = evaluate(&inputs);
+    let transition = on_verdict(state, plan, evidence, &evaluation, now_ms);
+    TickDecision { evaluation: Some(evaluation), transition }
+}
+
+/// The transition an analysis' verdict calls for (the part of `tick` after the analysis).
+pub(crate) fn on_verdict(
+    state: &RouteState,
+    plan: &RolloutPlan,
+    evidence: Evidence<'_>,
+    evaluation: &Evaluation,
+    now_ms: i64,
+) -> Option<Transition> {
+    let summary = summarize(evaluation);
+    let verdict = evaluation.verdict;
+    if plan.dry_run {
+        // A dry run records what it would have done, and never moves.
+        let recorded = verdict != Verdict::Inconclusive;
+        return recorded.then(|| Transition::new(state.clone(), EventKind::DryRunVerdict, CONTROLLER, summary));
+    }
+    match verdict {
+        Verdict::Pass => Some(advance(state, plan, evidence, EventKind::Advance, CONTROLLER, summary, now_ms)),
+        Verdict::Fail => {
+            let failures = state.consecutive_failures + 1;
+            if failures < plan.failure_limit {
+                let next = RouteState { consecutive_failures: failures, ..state.clone() };
+                return Some(Transition::new(next, EventKind::CheckFailed, CONTROLLER, summary));
+            }
+            let reason = format!("{failures} consecutive failed checks; last: {summary}");
+            Some(match plan.on_failure {
+                OnFailure::Previous if state.step > 0 => {
+                    let next = step_state(state, plan, state.step as usize - 1, now_ms);
+                    Transition::new(next, EventKind::StepBack, CONTROLLER, reason)
+                }
+                _ => Transition::new(rolled_back(state, now_ms), EventKind::Rollback, CONTROLLER, reason),
+            })
+        }
+        // "Consecutive" means in a row: an interval without a credible breach ends the run.
+        Verdict::Inconclusive if state.consecutive_failures > 0 => {
+            let next = RouteState { consecutive_failures: 0, ..state.clone() };
+            Some(Transition::new(next, EventKind::CheckInconclusive, CONTROLLER, summary))
+        }
+        Verdict::Inconclusive => None,
+    }
+}
+
+/// An operator's command: the transition it makes, or why the current phase refuses it.
+pub fn command(
+    route: &Route,
+    state: &RouteState,
+    evidence: Evidence<'_>,
+    command: Command,
+    actor: &str,
+    now_ms: i64,
+) -> Result<Transition, ControlError> {
+    let name = &route.name;
+    let phase = state.phase;
+    let conflict = |what: &str| ControlError::Conflict(format!("cannot {what} route {name:?}: its rollout is {phase}"));
+    // A manual weight needs no plan; every other command does.
+    let plan = match command {
+        Command::SetWeight(percent) => return set_weight(route, state, percent, actor),
+        _ => route.rollout.as_ref().ok_or_else(|| ControlError::NoPlan(name.clone()))?,
+    };
+    let kind = command.kind();
+    let by = format!("{kind} by {actor}");
+    let to = |next: RouteState| Ok(Transition::new(next, kind, actor, by.clone()));
+    match command {
+        Command::Pause if is_running(phase) => to(RouteState { phase: Phase::Paused, ..state.clone() }),
+        Command::Pause => Err(conflict("pause")),
+        Command::Resume if matches!(phase, Phase::Paused | Phase::Pending) => {
+            let step = (state.step as usize).min(plan.steps.len() - 1);
+            let restart = step_state(state, plan, step, now_ms);
+            // The step goes on with its evidence and clock; a manual weight is undone.
+            let started_at = if phase == Phase::Paused { state.step_started_at } else { restart.step_started_at };
+            to(RouteState { step_started_at: started_at, ..restart })
+        }
+        Command::Resume => Err(conflict("resume")),
+        Command::Promote if phase == Phase::Pending => to(step_state(state, plan, 0, now_ms)),
+        Command::Promote if is_running(phase) || phase == Phase::Paused => {
+            Ok(advance(state, plan, evidence, kind, actor, by.clone(), now_ms))
+        }
+        Command::Promote => Err(conflict("promote")),
+        Command::PromoteFull if phase != Phase::Promoted => to(promoted(state, plan, now_ms)),
+        Command::PromoteFull => Err(conflict("promote")),
+        Command::Abort if phase != Phase::RolledBack => to(rolled_back(state, now_ms)),
+        Command::Abort => Err(conflict("abort")),
+        Command::Retry if phase == Phase::RolledBack => {
+            let since = Duration::from_millis((now_ms - state.step_started_at).max(0) as u64);
+            if since < plan.cooldown {
+                let wait = (plan.cooldown - since).as_secs();
+                return Err(ControlError::Conflict(format!(
+                    "route {name:?} rolled back {}s ago; retry is possible in {wait}s",
+                    since.as_secs()
+                )));
+            }
+            to(step_state(state, plan, 0, now_ms))
+        }
+        Command::Retry => Err(conflict("retry")),
+        Command::SetWeight(percent) => set_weight(route, state, percent, actor),
+    }
+}
+
+/// A manual weight: the plan pauses at it until an operator resumes.
+fn set_weight(route: &Route, state: &RouteState, percent: f64, actor: &str) -> Result<Transition, ControlError> {
+    let weight_bp = percent_to_basis_points(percent).ok_or(ControlError::InvalidWeight(percent))?;
+    if route.candidate.is_none() && weight_bp > 0 {
+        return Err(ControlError::NoCandidate(route.name.clone()));
+    }
+    let next = RouteState { phase: Phase::Paused, weight_bp, consecutive_failures: 0, ..state.clone() };
+    let reason = format!("weight set by hand from {}% to {percent}%", f64::from(state.weight_bp) / 100.0);
+    Ok(Transition::new(next, EventKind::SetWeight, actor, reason))
+}
+
+/// One step forward, or promoted past the last step. Entering a 100% step from a lower
+/// weight keeps the primary's figures of this step as the baseline.
+fn advance(
+    state: &RouteState,
+    plan: &RolloutPlan,
+    evidence: Evidence<'_>,
+    kind: EventKind,
+    actor: &str,
+    reason: String,
+    now_ms: i64,
+) -> Transition {
+    let next_step = state.step as usize + 1;
+    if next_step >= plan.steps.len() {
+        return Transition::new(promoted(state, plan, now_ms), EventKind::Promoted, actor, reason);
+    }
+    let leaves_primary_nothing = plan.steps[next_step].weight_bp == 10_000 && state.weight_bp < 10_000;
+    let baseline = leaves_primary_nothing.then(|| evidence.snapshot.arm(Arm::Primary));
+    let next = step_state(state, plan, next_step, now_ms);
+    Transition { baseline: BaselineChange::Advanced(baseline), ..Transition::new(next, kind, actor, reason) }
+}
+
+/// The state of starting step `step` of `plan` at `now_ms`.
+pub fn step_state(state: &RouteState, plan: &RolloutPlan, step: usize, now_ms: i64) -> RouteState {
+    let planned = &plan.steps[step];
+    let phase = if planned.weight_bp == 0 && planned.shadow > 0.0 { Phase::Shadowing } else { Phase::Progressing };
+    RouteState {
+        route: state.route.clone(),
+        phase,
+        step: step as u32,
+        weight_bp: planned.weight_bp,
+        step_started_at: now_ms,
+        consecutive_failures: 0,
+    }
+}
+
+fn promoted(state: &RouteState, plan: &RolloutPlan, now_ms: i64) -> RouteState {
+    let last = plan.steps.len().saturating_sub(1);
+    RouteState { phase: Phase::Promoted, ..step_state(state, plan, last, now_ms) }
+}
+
+fn rolled_back(state: &RouteState, now_ms: i64) -> RouteState {
+    RouteState {
+        phase: Phase::RolledBack,
+        weight_bp: 0,
+        consecutive_failures: 0,
+        step_started_at: now_ms,
+        ..state.clone()
+    }
+}
+
+/// The candidate and the control to compare at `weight_bp`, and what the control is.
+fn compared_arms(
+    weight_bp: u32,
+    snapshot: &StepSnapshot,
+    baseline: Option<&ArmSnapshot>,
+) -> (ArmSnapshot, ArmSnapshot, ControlKind) {
+    match weight_bp {
+        0 => (snapshot.arm(Arm::Shadow), snapshot.arm(Arm::Primary), ControlKind::ShadowPair),
+        10_000 => (snapshot.arm(Arm::Candidate), baseline.cloned().unwrap_or_default(), ControlKind::PreviousStep),
+        w if w > 5_000 => (snapshot.arm(Arm::Candidate), snapshot.arm(Arm::Primary), ControlKind::AllPrimary),
+        _ => (snapshot.arm(Arm::Candidate), snapshot.arm(Arm::Control), ControlKind::EqualSlice),
+    }
+}
+
+/// One line for the event log: the verdict and each criterion that decided it.
+fn summarize(evaluation: &Evaluation) -> String {
+    let verdict = match evaluation.verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+        Verdict::Inconclusive => "inconclusive",
+    };
+    let checks: Vec<String> = evaluation
+        .checks
+        .iter()
+        .filter(|check| evaluation.verdict != Verdict::Fail || check.verdict == Verdict::Fail)
+        .map(|check| {
+            let value = check.candidate.map_or("-".to_owned(), |value| format!("{value:.2}"));
+            let control = check.control.map(|control| format!(" vs control {control:.2}")).unwrap_or_default();
+            let samples = (check.candidate_samples, check.control_samples);
+            format!(
+                "{} = {value}{control}, limit {} (n = {}/{}; {})",
+                check.criterion, check.threshold, samples.0, samples.1, check.evidence
+            )
+        })
+        .collect();
+    if checks.is_empty() { verdict.to_owned() } else { format!("{verdict}: {}", checks.join("; ")) }
+}
+
+#[cfg(test)]
+mod tests;

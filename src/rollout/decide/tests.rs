@@ -1,0 +1,218 @@
+//! The controller's rules as specifications: a state, a plan, evidence and an input in,
+//! the transition (or refusal) out. No state file, no clock, no lock.
+
+use std::path::Path;
+
+use super::*;
+use crate::config::{Config, load_str};
+use crate::rollout::analysis::Evaluation;
+
+const T0: i64 = 1_000_000;
+const MINUTE: i64 = 60_000;
+
+/// A route `default` with a three-step plan (5% → 50% → 100%); `extra` adds keys to
+/// `[routes.rollout]`.
+fn config(extra: &str) -> Config {
+    let text = format!(
+        r#"
+[upstreams.primary]
+base_url = "http://127.0.0.1:9/v1"
+[upstreams.candidate]
+base_url = "http://127.0.0.1:9/v1"
+
+[[routes]]
+name = "default"
+primary = "primary"
+candidate = "candidate"
+
+[routes.rollout]
+interval = "1m"
+failure_limit = 3
+cooldown = "10m"
+{extra}
+steps = [
+  {{ weight = 5,   min_duration = "1m", min_requests = 10 }},
+  {{ weight = 50,  min_duration = "1m", min_requests = 10 }},
+  {{ weight = 100, min_duration = "1m", min_requests = 10 }},
+]
+"#
+    );
+    load_str(&text, Path::new("."), |_| None).unwrap_or_else(|problems| panic!("{problems:#?}"))
+}
+
+fn route(config: &Config) -> &Route {
+    config.route("default").unwrap()
+}
+
+fn plan(config: &Config) -> &RolloutPlan {
+    route(config).rollout.as_ref().unwrap()
+}
+
+fn state(phase: Phase, step: u32, weight_bp: u32) -> RouteState {
+    RouteState { route: "default".to_owned(), phase, step, weight_bp, step_started_at: T0, consecutive_failures: 0 }
+}
+
+fn verdict(verdict: Verdict) -> Evaluation {
+    Evaluation { verdict, control: ControlKind::EqualSlice, checks: Vec::new(), gates: Vec::new() }
+}
+
+/// Evidence in which the candidate failed `errors` of `requests` and the primary served 40.
+fn evidence(requests: u64, errors: u64) -> StepSnapshot {
+    let mut arms = vec![ArmSnapshot::default(); 4];
+    arms[Arm::Primary as usize].ok = 40;
+    arms[Arm::Candidate as usize] =
+        ArmSnapshot { ok: requests - errors, upstream_errors: errors, ..Default::default() };
+    StepSnapshot { arms }
+}
+
+fn on(snapshot: &StepSnapshot) -> Evidence<'_> {
+    Evidence { snapshot, baseline: None }
+}
+
+fn after_verdict(config: &Config, state: &RouteState, outcome: Verdict) -> Option<Transition> {
+    on_verdict(state, plan(config), on(&StepSnapshot::default()), &verdict(outcome), T0 + MINUTE)
+}
+
+#[test]
+fn a_pending_rollout_starts_at_the_first_step_on_the_first_analysis() {
+    let config = config("");
+    let empty = StepSnapshot::default();
+    let pending = state(Phase::Pending, 0, 0);
+    assert!(tick(&pending, plan(&config), on(&empty), false, T0).transition.is_none(), "a guard tick only guards");
+    let start = tick(&pending, plan(&config), on(&empty), true, T0 + 5).transition.unwrap();
+    assert_eq!(
+        (start.kind, start.actor.as_str(), start.reason.as_str()),
+        (EventKind::Start, CONTROLLER, "rollout started")
+    );
+    assert_eq!(
+        start.next,
+        RouteState { phase: Phase::Progressing, weight_bp: 500, step_started_at: T0 + 5, ..pending }
+    );
+}
+
+#[test]
+fn a_pass_advances_to_the_next_step_with_a_fresh_clock() {
+    let config = config("");
+    let running = RouteState { consecutive_failures: 1, ..state(Phase::Progressing, 0, 500) };
+    let advance = after_verdict(&config, &running, Verdict::Pass).unwrap();
+    assert_eq!((advance.kind, advance.reason.as_str()), (EventKind::Advance, "pass"));
+    assert_eq!((advance.next.step, advance.next.weight_bp, advance.next.phase), (1, 5000, Phase::Progressing));
+    assert_eq!((advance.next.step_started_at, advance.next.consecutive_failures), (T0 + MINUTE, 0));
+    assert_eq!(advance.baseline, BaselineChange::Advanced(None), "the primary still has traffic at 50%");
+}
+
+#[test]
+fn entering_the_full_weight_step_keeps_the_primarys_figures_as_baseline() {
+    let config = config("");
+    let snapshot = evidence(30, 0);
+    let running = state(Phase::Progressing, 1, 5000);
+    let advance = on_verdict(&running, plan(&config), on(&snapshot), &verdict(Verdict::Pass), T0).unwrap();
+    assert_eq!(advance.next.weight_bp, 10_000);
+    assert_eq!(advance.baseline, BaselineChange::Advanced(Some(snapshot.arm(Arm::Primary))));
+}
+
+#[test]
+fn the_last_steps_pass_promotes() {
+    let config = config("");
+    let promoted = after_verdict(&config, &state(Phase::Progressing, 2, 10_000), Verdict::Pass).unwrap();
+    assert_eq!(promoted.kind, EventKind::Promoted);
+    assert_eq!((promoted.next.phase, promoted.next.step, promoted.next.weight_bp), (Phase::Promoted, 2, 10_000));
+}
+
+#[test]
+fn failures_below_the_limit_are_counted_and_the_limit_rolls_back() {
+    let config = config("");
+    let running = RouteState { consecutive_failures: 1, ..state(Phase::Progressing, 1, 5000) };
+    let counted = after_verdict(&config, &running, Verdict::Fail).unwrap();
+    assert_eq!((counted.kind, counted.next.consecutive_failures), (EventKind::CheckFailed, 2));
+    assert_eq!(counted.next.weight_bp, 5000, "a failed check alone does not move the weight");
+    let rollback = after_verdict(&config, &counted.next, Verdict::Fail).unwrap();
+    assert_eq!(rollback.kind, EventKind::Rollback);
+    assert_eq!(
+        (rollback.next.phase, rollback.next.weight_bp, rollback.next.consecutive_failures),
+        (Phase::RolledBack, 0, 0)
+    );
+    assert_eq!(rollback.reason, "3 consecutive failed checks; last: fail");
+}
+
+#[test]
+fn with_on_failure_previous_the_limit_steps_back_and_at_the_first_step_rolls_back() {
+    let config = config("on_failure = \"previous\"");
+    let failing = RouteState { consecutive_failures: 2, ..state(Phase::Progressing, 1, 5000) };
+    let back = after_verdict(&config, &failing, Verdict::Fail).unwrap();
+    assert_eq!(back.kind, EventKind::StepBack);
+    assert_eq!((back.next.step, back.next.weight_bp, back.next.phase), (0, 500, Phase::Progressing));
+    let first = RouteState { consecutive_failures: 2, ..state(Phase::Progressing, 0, 500) };
+    assert_eq!(after_verdict(&config, &first, Verdict::Fail).unwrap().kind, EventKind::Rollback);
+}
+
+#[test]
+fn an_inconclusive_interval_ends_a_run_of_failures_and_otherwise_changes_nothing() {
+    let config = config("");
+    let failing = RouteState { consecutive_failures: 2, ..state(Phase::Progressing, 1, 5000) };
+    let reset = after_verdict(&config, &failing, Verdict::Inconclusive).unwrap();
+    assert_eq!(reset.kind, EventKind::CheckInconclusive);
+    assert_eq!(reset.next, RouteState { consecutive_failures: 0, ..failing });
+    assert!(after_verdict(&config, &state(Phase::Progressing, 1, 5000), Verdict::Inconclusive).is_none());
+}
+
+#[test]
+fn the_hard_ceiling_rolls_back_at_once_even_between_analyses() {
+    let config = config("");
+    let snapshot = evidence(30, 20);
+    let running = state(Phase::Progressing, 0, 500);
+    let decision = tick(&running, plan(&config), on(&snapshot), false, T0 + 1000);
+    let rollback = decision.transition.unwrap();
+    assert_eq!(
+        (rollback.kind, rollback.next.phase, rollback.next.weight_bp),
+        (EventKind::Rollback, Phase::RolledBack, 0)
+    );
+    assert!(rollback.reason.contains("hard ceiling"), "{}", rollback.reason);
+    assert!(decision.evaluation.is_none(), "no analysis is needed to see a catastrophe");
+    let healthy = evidence(30, 1);
+    assert!(tick(&running, plan(&config), on(&healthy), false, T0 + 1000).transition.is_none());
+}
+
+#[test]
+fn an_analysis_is_kept_for_the_view_even_when_nothing_moves() {
+    let config = config("");
+    let healthy = evidence(3, 0);
+    let decision = tick(&state(Phase::Progressing, 0, 500), plan(&config), on(&healthy), true, T0 + 1000);
+    assert_eq!(decision.evaluation.map(|evaluation| evaluation.verdict), Some(Verdict::Inconclusive));
+    assert!(decision.transition.is_none(), "too little data is never a pass");
+}
+
+#[test]
+fn a_dry_run_records_verdicts_without_moving_and_ignores_the_hard_ceiling() {
+    let config = config("mode = \"dry-run\"");
+    let running = state(Phase::Progressing, 0, 500);
+    for outcome in [Verdict::Pass, Verdict::Fail] {
+        let recorded = after_verdict(&config, &running, outcome).unwrap();
+        assert_eq!((recorded.kind, &recorded.next), (EventKind::DryRunVerdict, &running));
+    }
+    assert!(after_verdict(&config, &running, Verdict::Inconclusive).is_none());
+    let catastrophe = evidence(30, 30);
+    assert!(tick(&running, plan(&config), on(&catastrophe), false, T0).transition.is_none());
+}
+
+#[test]
+fn paused_promoted_and_rolled_back_rollouts_are_left_alone_by_ticks() {
+    let config = config("");
+    let catastrophe = evidence(30, 30);
+    for phase in [Phase::Paused, Phase::Promoted, Phase::RolledBack] {
+        let decision = tick(&state(phase, 0, 500), plan(&config), on(&catastrophe), true, T0);
+        assert!(decision.transition.is_none() && decision.evaluation.is_none(), "{phase}");
+    }
+}
+
+#[test]
+fn a_running_step_whose_plan_changed_is_paused() {
+    let config = config("");
+    let edited = state(Phase::Progressing, 1, 2500);
+    let paused = reconcile(route(&config), &edited).unwrap();
+    assert_eq!((paused.kind, paused.next.phase, paused.next.weight_bp), (EventKind::PlanChanged, Phase::Paused, 2500));
+    assert!(reconcile(route(&config), &state(Phase::Progressing, 1, 5000)).is_none());
+    assert!(reconcile(route(&config), &state(Phase::Paused, 1, 2500)).is_none(), "only running steps are checked");
+}
+
+mod commands;

@@ -1,0 +1,54 @@
+//! The admin API's JSON view of one route's rollout, rendered from what the controller
+//! last published (state, evaluation, recent events) and the live evidence, so reading it
+//! takes no lock and no SQLite query.
+
+use serde_json::{Value, json};
+
+use super::analysis::Evaluation;
+use super::stats::Arm;
+use super::{Event, LiveRoute, RouteState};
+use crate::config::{Config, RouteId};
+
+/// How many of a route's latest events its view shows.
+pub const RECENT_EVENTS: usize = 5;
+
+/// What the controller publishes for the view after every change of a route's rollout.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub state: RouteState,
+    /// The last analysis of the current step, if it has had one.
+    pub evaluation: Option<Evaluation>,
+    /// The latest `RECENT_EVENTS` events, newest first, as the state file holds them.
+    pub events: Vec<Event>,
+}
+
+/// The view of route `id` at `now_ms`.
+pub fn render(config: &Config, id: RouteId, live: &LiveRoute, published: &Published, now_ms: i64) -> Value {
+    let route = &config.routes[id];
+    let state = &published.state;
+    let snapshot = live.stats().snapshot();
+    let arm = |arm: Arm| {
+        let arm = snapshot.arm(arm);
+        json!({"requests": arm.requests(), "ok": arm.ok, "client_errors": arm.client_errors,
+               "upstream_errors": arm.upstream_errors, "users": arm.users()})
+    };
+    let plan = route.rollout.as_ref();
+    json!({
+        "route": route.name,
+        "primary": config.upstreams[route.primary].name,
+        "candidate": route.candidate.map(|candidate| &config.upstreams[candidate].name),
+        "phase": state.phase.as_str(),
+        "step": state.step,
+        "steps": plan.map_or(0, |plan| plan.steps.len()),
+        "weight": f64::from(state.weight_bp) / 100.0,
+        "shadow": live.shadow(),
+        "step_started_at": state.step_started_at,
+        "seconds_in_step": (now_ms - state.step_started_at).max(0) / 1000,
+        "consecutive_failures": state.consecutive_failures,
+        "failure_limit": plan.map(|plan| plan.failure_limit),
+        "dry_run": plan.is_some_and(|plan| plan.dry_run),
+        "arms": {"candidate": arm(Arm::Candidate), "control": arm(Arm::Control), "primary": arm(Arm::Primary), "shadow": arm(Arm::Shadow)},
+        "evaluation": published.evaluation,
+        "events": published.events,
+    })
+}
