@@ -36,7 +36,7 @@ pub use store::{Event, Store, StoreError};
 use std::fmt;
 use std::str::FromStr;
 
-/// The phase of a route's rollout, as `DESIGN.md` names them.
+/// The phase of a route's rollout, named as the admin API, the CLI and the events show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Pending = 0,
