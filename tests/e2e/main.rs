@@ -7,6 +7,7 @@
 
 mod binary;
 mod cli;
+mod configs;
 mod sdk;
 mod support;
 
