@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 use crate::binary::{Gateway, Process, Scratch, Streaming, get, sse_data};
 use crate::configs::GatewayToml;
 use crate::served::{
-    GATEWAY_ENV, STATE_FILE, admin_auth, candidate_users, rollout, saved_candidate_requests, serve_config, set_weight,
-    slow_plan, two_mocks, upstream_for,
+    GATEWAY_ENV, STATE_FILE, admin_auth, candidate_users, rollout, serve_config, set_weight, slow_plan, two_mocks,
+    upstream_for,
 };
+use crate::state_file::saved_candidate_requests;
 use crate::wait::{EVENTUALLY, until};
 
 /// The requests an admin view counts for `arm` in the current step.

@@ -9,6 +9,7 @@
 mod binary;
 mod configs;
 mod served;
+mod state_file;
 mod support;
 mod wait;
 

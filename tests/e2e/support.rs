@@ -17,6 +17,9 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const GATEWAY_KEY: &str = "sk-gateway-test";
 pub const UPSTREAM_KEY: &str = "sk-upstream-candidate";
 
+/// The state file of an in-process gateway: the default name, in its [`TempDir`].
+pub const STATE_FILE: &str = "cutover.db";
+
 /// A unique scratch directory, removed on drop.
 pub struct TempDir(pub PathBuf);
 
