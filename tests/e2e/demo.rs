@@ -3,15 +3,8 @@
 
 use std::time::Duration;
 
-use tokio::sync::Mutex;
-
-/// Held by the demo that runs: each drives a load of 48 clients for about a minute, and
-/// two at once would only compete with each other and with every other test.
-static ONE_DEMO_AT_A_TIME: Mutex<()> = Mutex::const_new(());
-
-/// Runs `cutover demo` with `args` as a user would, to its end, after any other demo.
+/// Runs `cutover demo` with `args` as a user would, to its end.
 async fn run_demo(args: &[&str]) -> (std::process::ExitStatus, String) {
-    let _turn = ONE_DEMO_AT_A_TIME.lock().await;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cutover"));
     command.arg("demo").args(args).env("CUTOVER_LOG", "warn").kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(600), command.output())
@@ -21,8 +14,10 @@ async fn run_demo(args: &[&str]) -> (std::process::ExitStatus, String) {
     (output.status, String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// One test runs both demos, one after the other: each drives a load of 48 clients for up
+/// to a minute, and two at once would only compete with each other and the other tests.
 #[tokio::test]
-async fn the_demo_promotes_a_healthy_candidate_through_every_step() {
+async fn the_demo_promotes_a_healthy_candidate_and_rolls_a_bad_one_back_automatically() {
     let (status, out) = run_demo(&[]).await;
     assert!(status.success(), "{out}");
     assert!(out.contains("admin    http://127.0.0.1:"), "it says where the admin API is: {out}");
@@ -31,10 +26,7 @@ async fn the_demo_promotes_a_healthy_candidate_through_every_step() {
     }
     assert!(out.contains("promoted → promoted at 100%"), "{out}");
     assert!(out.contains("rollout promoted after"), "{out}");
-}
 
-#[tokio::test]
-async fn the_bad_candidate_demo_rolls_back_automatically() {
     let (status, out) = run_demo(&["--bad-candidate"]).await;
     assert!(status.success(), "{out}");
     assert!(out.contains("rollback → rolled_back"), "{out}");
