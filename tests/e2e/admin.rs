@@ -1,10 +1,14 @@
-//! The admin API: reading and setting the split by hand, its validation, its audit log,
-//! and the persistence of what it sets.
+//! The admin API: reading and setting the split by hand, its validation (in process and
+//! as the served binary answers), its audit log, and the persistence of what it sets.
 
 use cutover::mock::{MockConfig, MockServer};
 use cutover::proxy::split;
 use http::{Method, StatusCode};
 
+use serde_json::json;
+
+use crate::binary::{Gateway, Scratch, get, post_json};
+use crate::served::{self, GATEWAY_ENV, admin_auth, serve_config, two_mocks};
 use crate::support::{ADMIN_TOKEN, Setup, TempDir, metric, send, start_gateway, two_upstreams};
 
 fn bearer() -> String {
@@ -88,4 +92,30 @@ async fn the_weight_survives_a_restart_of_the_gateway() {
     let view = send(Method::GET, &url, &[("authorization", &bearer())], "").await.json();
     assert_eq!((view["weight"].as_f64(), view["phase"].as_str()), (Some(12.5), Some("paused")));
     gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn admin_refuses_weights_outside_0_to_100_and_requests_without_the_token() {
+    let scratch = Scratch::new("admin-refusals");
+    let (primary, candidate) = two_mocks(&scratch, &[]).await;
+    let gateway = Gateway::start(&scratch, &serve_config(&primary, &candidate).build(), &GATEWAY_ENV).await;
+    let weight_url = gateway.admin_url("/admin/rollouts/default/weight");
+    let auth = admin_auth();
+
+    for weight in [json!(150), json!(-1), json!(100.001), json!("50")] {
+        let reply = post_json(&weight_url, &[("authorization", &auth)], &json!({ "weight": weight })).await;
+        assert_eq!(reply.status, 400, "weight {weight}: {}", reply.text());
+        reply.openai_error();
+    }
+    for headers in [vec![], vec![("authorization", "Bearer wrong-token")], vec![("authorization", served::ADMIN_TOKEN)]]
+    {
+        let reply = post_json(&weight_url, &headers, &json!({"weight": 50})).await;
+        assert_eq!(reply.status, 401, "POST with {headers:?}: {}", reply.text());
+        reply.openai_error();
+        let reply = get(&gateway.admin_url("/admin/rollouts"), &headers).await;
+        assert_eq!(reply.status, 401, "GET with {headers:?}: {}", reply.text());
+    }
+    let view = served::rollout(&gateway).await;
+    assert_eq!(view["weight"], 0.0, "a refused change changed the weight: {view}");
+    assert_eq!(view["phase"], "pending", "{view}");
 }

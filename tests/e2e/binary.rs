@@ -21,8 +21,8 @@ use serde_json::Value;
 /// The binary under test, built by cargo for this test target.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cutover");
 
-/// How long a child may take to answer its readiness probe.
-const READY_WITHIN: Duration = Duration::from_secs(10);
+/// How long a child may take to answer its readiness probe: only a hang fails it.
+const READY_WITHIN: Duration = crate::wait::EVENTUALLY;
 /// Attempts at starting a child when the port picked for it was taken in the meantime.
 const START_ATTEMPTS: usize = 5;
 /// Longest wait for one HTTP exchange in these tests.

@@ -5,11 +5,23 @@
 // This whole crate is tests: a failed expectation should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+// Harnesses: configs, waiting, the binary as a child process, a served gateway, in-process.
 mod binary;
-mod cli;
-mod sdk;
+mod configs;
+mod served;
+mod state_file;
 mod support;
+mod wait;
 
+// What users run: the binary, its command line and the SDK.
+mod check;
+mod demo;
+mod lifecycle;
+mod rollout_cli;
+mod sdk;
+mod secrets;
+
+// The gateway's behaviour, in process.
 mod admin;
 mod faults;
 mod proxy;

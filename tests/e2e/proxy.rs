@@ -7,7 +7,9 @@ use cutover::mock::{FaultKind, FaultRule, MockConfig, MockServer};
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 
-use crate::support::{GATEWAY_KEY, Setup, TempDir, UPSTREAM_KEY, client, metric, send, start_gateway, two_upstreams};
+use crate::support::{
+    GATEWAY_KEY, Setup, TempDir, UPSTREAM_KEY, client, in_process_config, metric, send, start_gateway, two_upstreams,
+};
 
 fn mock() -> MockConfig {
     MockConfig::default()
@@ -17,10 +19,11 @@ fn mock() -> MockConfig {
 async fn upstream_gets_its_own_key_its_model_alias_and_the_client_headers() {
     let primary = MockServer::start(mock().with_name("primary")).await.unwrap();
     let candidate = MockServer::start(mock().with_name("candidate").with_api_key(UPSTREAM_KEY)).await.unwrap();
-    let config = two_upstreams(&primary.base_url(), &candidate.base_url(), "").replace(
-        "[upstreams.candidate]",
-        "[upstreams.candidate]\napi_key_env = \"UPSTREAM_KEY\"\nmodels = { \"gpt-4.1\" = \"relay-gpt-4.1\" }",
-    ) + "\n[auth]\nkeys = [{ name = \"app\", key_env = \"GATEWAY_KEY\" }]\n";
+    let config = in_process_config(&primary.base_url(), &candidate.base_url())
+        .upstream_line("candidate", "api_key_env = \"UPSTREAM_KEY\"")
+        .upstream_line("candidate", "models = { \"gpt-4.1\" = \"relay-gpt-4.1\" }")
+        .gateway_key("app", "GATEWAY_KEY")
+        .build();
     let dir = TempDir::new("alias");
     let gateway = start_gateway(&config, &dir).await;
     let setup = Setup { primary, candidate, gateway, _dir: dir };
@@ -46,8 +49,9 @@ async fn upstream_gets_its_own_key_its_model_alias_and_the_client_headers() {
 #[tokio::test]
 async fn gateway_keys_are_required_when_configured() {
     let primary = MockServer::start(mock()).await.unwrap();
-    let config = two_upstreams(&primary.base_url(), &primary.base_url().replace("127.0.0.1", "localhost"), "")
-        + "\n[auth]\nkeys = [{ name = \"app\", key_env = \"GATEWAY_KEY\" }]\n";
+    let config = in_process_config(&primary.base_url(), &primary.base_url().replace("127.0.0.1", "localhost"))
+        .gateway_key("app", "GATEWAY_KEY")
+        .build();
     let dir = TempDir::new("auth");
     let gateway = start_gateway(&config, &dir).await;
     let url = format!("http://{}/v1/chat/completions", gateway.proxy_addr);

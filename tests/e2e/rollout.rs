@@ -2,13 +2,17 @@
 //! traffic from many users through the gateway, and the phases, events and verdicts that
 //! follow. The controller looks every `interval` (200 ms here).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use cutover::mock::{FaultKind, FaultRule, MockConfig};
 use http::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::support::{ADMIN_TOKEN, Reply, Setup, TempDir, send, start_gateway, two_upstreams};
+use crate::state_file::saved_candidate_requests;
+use crate::support::{ADMIN_TOKEN, Reply, STATE_FILE, Setup, TempDir, send, start_gateway, two_upstreams};
+use crate::wait::{EVENTUALLY, until};
 
 fn plan(extra: &str, steps: &str) -> String {
     format!("retries = 0\n[routes.rollout]\ninterval = \"200ms\"\nfailure_limit = 3\n{extra}\nsteps = [\n{steps}\n]\n")
@@ -29,17 +33,23 @@ async fn view(setup: &Setup) -> Value {
     admin(setup, Method::GET, "/admin/rollouts/default").await.json()
 }
 
-async fn events(setup: &Setup) -> Vec<String> {
+/// The route's events, oldest first.
+async fn event_log(setup: &Setup) -> Vec<Value> {
     let events = admin(setup, Method::GET, "/admin/events?route=default").await.json();
-    let mut kinds: Vec<String> =
-        events.as_array().unwrap().iter().map(|event| event["kind"].as_str().unwrap().to_owned()).collect();
-    kinds.reverse();
-    kinds
+    let mut events = events.as_array().unwrap().clone();
+    events.reverse();
+    events
 }
 
-/// Sends traffic from 200 users until the rollout reaches `phase` (or `limit` passes).
-async fn drive_until(setup: &Setup, phase: &str, limit: Duration) -> Value {
-    let started = Instant::now();
+/// The kinds of the route's events, oldest first.
+async fn events(setup: &Setup) -> Vec<String> {
+    event_log(setup).await.iter().map(|event| event["kind"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Sends traffic from 200 users, 20 requests between two looks, until `probe` returns
+/// `Some` (or [`EVENTUALLY`] passes: then the test fails naming `what`).
+async fn drive_until<T>(setup: &Setup, what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + EVENTUALLY;
     let mut user = 0;
     loop {
         for _ in 0..20 {
@@ -47,18 +57,28 @@ async fn drive_until(setup: &Setup, phase: &str, limit: Duration) -> Value {
             let reply = setup.chat(&format!("user-{user}"), false).await;
             assert_eq!(reply.status, StatusCode::OK, "users never see the candidate's failures: {}", reply.text());
         }
-        let view = view(setup).await;
-        if view["phase"] == phase || started.elapsed() > limit {
-            return view;
+        if let Some(found) = probe().await {
+            return found;
         }
+        assert!(Instant::now() < deadline, "still waiting after {EVENTUALLY:?} for {what}: {:#}", view(setup).await);
     }
+}
+
+/// Drives traffic until the rollout reaches `phase` or ends otherwise (promoted or rolled
+/// back), and returns its view then.
+async fn drive_to_phase(setup: &Setup, phase: &str) -> Value {
+    drive_until(setup, &format!("phase {phase}"), async || {
+        let view = view(setup).await;
+        [phase, "promoted", "rolled_back"].contains(&view["phase"].as_str().unwrap_or_default()).then_some(view)
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_healthy_candidate_is_promoted_through_every_step() {
     let route = plan("max_error_rate = 50.0\nmax_error_rate_increase = 50.0", THREE_STEPS);
     let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
-    let view = drive_until(&setup, "promoted", Duration::from_secs(30)).await;
+    let view = drive_to_phase(&setup, "promoted").await;
     assert_eq!(view["phase"], "promoted", "{view:#}");
     assert_eq!(view["weight"], 100.0);
     assert_eq!(events(&setup).await, ["start", "advance", "advance", "promoted"]);
@@ -74,7 +94,7 @@ async fn an_error_rate_breach_rolls_back_after_failure_limit_checks_even_when_fa
     // rollback comes from the interval analysis this test is about.
     let flaky = MockConfig::default().with_fault(FaultRule::new(FaultKind::Status500, 0.15));
     let setup = Setup::new(MockConfig::default(), flaky, &route).await;
-    let view = drive_until(&setup, "rolled_back", Duration::from_secs(30)).await;
+    let view = drive_to_phase(&setup, "rolled_back").await;
     assert_eq!(view["phase"], "rolled_back", "{view:#}");
     assert_eq!(view["weight"], 0.0);
     let kinds = events(&setup).await;
@@ -91,7 +111,7 @@ async fn a_candidate_failing_everything_is_rolled_back_at_once_by_the_hard_ceili
     let down = MockConfig::default().with_fault(FaultRule::always(FaultKind::Status503));
     let setup = Setup::new(MockConfig::default(), down, &route).await;
     admin(&setup, Method::POST, "/admin/rollouts/default/resume").await;
-    let view = drive_until(&setup, "rolled_back", Duration::from_secs(20)).await;
+    let view = drive_to_phase(&setup, "rolled_back").await;
     assert_eq!(view["phase"], "rolled_back", "the hourly analysis did not have to run: {view:#}");
     let events = admin(&setup, Method::GET, "/admin/events?route=default&limit=1").await.json();
     assert!(events[0]["reason"].as_str().unwrap().contains("hard ceiling"), "{events:#}");
@@ -102,23 +122,36 @@ async fn a_latency_regression_rolls_back() {
     let route = plan("max_latency_p50_ratio = 1.5", THREE_STEPS);
     let slow = MockConfig::default().with_latency(Duration::from_millis(60));
     let setup = Setup::new(MockConfig::default().with_latency(Duration::from_millis(5)), slow, &route).await;
-    let view = drive_until(&setup, "rolled_back", Duration::from_secs(40)).await;
+    let view = drive_to_phase(&setup, "rolled_back").await;
     assert_eq!(view["phase"], "rolled_back", "{view:#}");
+}
+
+/// Waits for an analysis that counted every candidate request sent so far, and returns
+/// the view that shows it.
+async fn evaluated_with_all_candidate_requests(setup: &Setup) -> Value {
+    until("an analysis of all the candidate's requests", async || {
+        let view = view(setup).await;
+        let gates = view["evaluation"]["gates"].as_array()?;
+        let counted = gates.iter().find(|gate| gate["gate"] == "candidate_requests")?["have"].as_f64()?;
+        let sent = view["arms"]["candidate"]["requests"].as_f64()?;
+        (sent > 0.0 && counted == sent).then_some(view)
+    })
+    .await
 }
 
 #[tokio::test]
 async fn low_traffic_stays_inconclusive_and_says_what_is_missing() {
     let route = plan("max_error_rate = 5.0", "{ weight = 50, min_duration = \"100ms\", min_requests = 1000 },");
     let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
+    until("the rollout to start", async || (view(&setup).await["phase"] == "progressing").then_some(())).await;
     for user in 0..40 {
         setup.chat(&format!("user-{user}"), false).await;
     }
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    evaluated_with_all_candidate_requests(&setup).await;
     for user in 0..40 {
         setup.chat(&format!("user-{user}"), false).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let view = view(&setup).await;
+    let view = evaluated_with_all_candidate_requests(&setup).await;
     assert_eq!(view["phase"], "progressing");
     assert_eq!(view["step"], 0);
     assert_eq!(view["evaluation"]["verdict"], "inconclusive", "{view:#}");
@@ -182,7 +215,17 @@ async fn a_route_without_a_plan_refuses_plan_commands() {
 async fn dry_run_logs_verdicts_without_moving_the_weight() {
     let route = plan("mode = \"dry-run\"\nmax_error_rate = 50.0", THREE_STEPS);
     let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
-    drive_until(&setup, "never", Duration::from_secs(3)).await;
+    // A passing verdict: what would have advanced the step outside a dry run.
+    drive_until(&setup, "a passing dry-run verdict", async || {
+        let log = event_log(&setup).await;
+        log.iter()
+            .any(|event| {
+                event["kind"] == "dry_run_verdict"
+                    && event["reason"].as_str().is_some_and(|why| why.starts_with("pass"))
+            })
+            .then_some(())
+    })
+    .await;
     let view = view(&setup).await;
     assert_eq!((view["step"].as_u64(), view["weight"].as_f64()), (Some(0), Some(20.0)), "{view:#}");
     assert!(events(&setup).await.contains(&"dry_run_verdict".to_owned()));
@@ -199,8 +242,13 @@ async fn a_restarted_gateway_resumes_the_same_step_with_its_start_time_and_evide
     let setup = Setup { primary, candidate, gateway, _dir: dir };
     admin(&setup, Method::POST, "/admin/rollouts/default/promote").await;
     admin(&setup, Method::POST, "/admin/rollouts/default/promote").await;
-    drive_until(&setup, "never", Duration::from_millis(800)).await;
-    let before = view(&setup).await;
+    let state_file = setup._dir.0.join(STATE_FILE);
+    let before = drive_until(&setup, "candidate evidence saved in the state file", async || {
+        let view = view(&setup).await;
+        let saved = saved_candidate_requests(&state_file, &view["step"], &view["step_started_at"]);
+        saved.is_some_and(|requests| requests > 0).then_some(view)
+    })
+    .await;
     assert_eq!((before["step"].as_u64(), before["phase"].as_str()), (Some(1), Some("progressing")));
     let Setup { primary, candidate, gateway, _dir: dir } = setup;
     gateway.shutdown().await;
@@ -222,7 +270,7 @@ async fn a_shadow_step_mirrors_primary_requests_to_the_candidate_and_compares_th
 "#;
     let setup =
         Setup::new(MockConfig::default(), MockConfig::default(), &plan("max_error_rate_increase = 50.0", steps)).await;
-    let view = drive_until(&setup, "progressing", Duration::from_secs(30)).await;
+    let view = drive_to_phase(&setup, "progressing").await;
     assert_eq!((view["phase"].as_str(), view["weight"].as_f64()), (Some("progressing"), Some(50.0)), "{view:#}");
     assert_eq!(events(&setup).await[..2], ["start".to_owned(), "advance".to_owned()]);
     assert!(setup.candidate.calls() >= 15, "mirrored copies reached the candidate");
@@ -249,11 +297,7 @@ async fn transitions_are_posted_to_webhooks_and_counted() {
         plan("max_error_rate = 50.0", THREE_STEPS).replace("interval = \"200ms\"", "interval = \"1h\"") + &notify;
     let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
     admin(&setup, Method::POST, "/admin/rollouts/default/resume").await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while hook.calls() == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let posted = hook.last_request().expect("the webhook received the event");
+    let posted = until("the webhook to receive the event", async || hook.last_request()).await;
     assert_eq!(posted.path, "/hooks/cutover");
     let body = posted.json().unwrap();
     assert_eq!((body["event"]["kind"].as_str(), body["severity"].as_str()), (Some("resume"), Some("info")));

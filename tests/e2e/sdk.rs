@@ -8,6 +8,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::binary::{Gateway, Mock, Scratch, get, post_json, raw_exchange, send};
+use crate::configs::GatewayToml;
 
 const GATEWAY_KEY: &str = "sk-cutover-sdk-test-key";
 const ADMIN_TOKEN: &str = "admin-token-sdk";
@@ -51,53 +52,21 @@ impl World {
         let candidate = Mock::start(&scratch, "candidate", &["--api-key-env", "CANDIDATE_KEY"], &keys).await;
         let strict = Mock::start(&scratch, "strict", &["--fault", "context-length"], &[]).await;
         let cutter = Mock::start(&scratch, "cutter", &["--fault", "stream-cut", "--chunk-gap", "5"], &[]).await;
-        let config = format!(
-            r#"
-[server]
-max_body_mb = 1
-
-[auth]
-keys = [{{ name = "sdk-tests", key_env = "GATEWAY_KEY" }}]
-
-[admin]
-token_env = "ADMIN_TOKEN"
-
-[upstreams.primary]
-base_url = "{primary}"
-api_key_env = "PRIMARY_KEY"
-
-[upstreams.candidate]
-base_url = "{candidate}"
-api_key_env = "CANDIDATE_KEY"
-
-[upstreams.strict]
-base_url = "{strict}"
-
-[upstreams.cutter]
-base_url = "{cutter}"
-
-[[routes]]
-name = "default"
-models = ["gpt-4.1", "gpt-4.1-*"]
-primary = "primary"
-candidate = "candidate"
-sticky = "header:x-user-id"
-
-[[routes]]
-name = "strict"
-models = ["ctx-*"]
-primary = "strict"
-
-[[routes]]
-name = "cutter"
-models = ["cut-*"]
-primary = "cutter"
-"#,
-            primary = primary.base_url(),
-            candidate = candidate.base_url(),
-            strict = strict.base_url(),
-            cutter = cutter.base_url(),
-        );
+        let config = GatewayToml::two_upstreams(&primary.base_url(), &candidate.base_url())
+            .server("max_body_mb = 1")
+            .gateway_key("sdk-tests", "GATEWAY_KEY")
+            .admin_token_env("ADMIN_TOKEN")
+            .upstream_line("primary", "api_key_env = \"PRIMARY_KEY\"")
+            .upstream_line("candidate", "api_key_env = \"CANDIDATE_KEY\"")
+            .upstream("strict", &strict.base_url())
+            .upstream("cutter", &cutter.base_url())
+            .route_line("default", "models = [\"gpt-4.1\", \"gpt-4.1-*\"]")
+            .route_line("default", "sticky = \"header:x-user-id\"")
+            .route("strict", "strict", None)
+            .route_line("strict", "models = [\"ctx-*\"]")
+            .route("cutter", "cutter", None)
+            .route_line("cutter", "models = [\"cut-*\"]")
+            .build();
         let env = [
             ("GATEWAY_KEY", GATEWAY_KEY),
             ("ADMIN_TOKEN", ADMIN_TOKEN),

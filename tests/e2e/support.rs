@@ -8,12 +8,17 @@ use cutover::server::{Running, start_on};
 use http::{Method, StatusCode};
 use tokio::net::TcpListener;
 
+use crate::configs::GatewayToml;
+
 // One HTTP client and one `Reply` for every test, in-process or against the binary.
 pub use crate::binary::{Reply, client, send};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const GATEWAY_KEY: &str = "sk-gateway-test";
 pub const UPSTREAM_KEY: &str = "sk-upstream-candidate";
+
+/// The state file of an in-process gateway: the default name, in its [`TempDir`].
+pub const STATE_FILE: &str = "cutover.db";
 
 /// A unique scratch directory, removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -42,36 +47,21 @@ pub fn env(name: &str) -> Option<String> {
     }
 }
 
-/// A config with a `primary` and a `candidate` upstream and one route `default` between
-/// them; `extra` is appended (more keys for the route, or more sections).
+/// The in-process gateways' config: `primary` and `candidate` with 500 ms timeouts and a
+/// route `default` between them, the admin API on `ADMIN_TOKEN`, bodies up to 1 MiB.
+pub fn in_process_config(primary: &str, candidate: &str) -> GatewayToml {
+    GatewayToml::two_upstreams(primary, candidate)
+        .server("max_body_mb = 1")
+        .admin_token_env("ADMIN_TOKEN")
+        .every_upstream("first_byte_timeout = \"500ms\"")
+        .every_upstream("first_token_timeout = \"500ms\"")
+        .every_upstream("idle_timeout = \"500ms\"")
+}
+
+/// [`in_process_config`] with `route_extra` appended after the route `default`: more of
+/// its keys, then any further sections (its `[routes.rollout]` plan, a breaker, …).
 pub fn two_upstreams(primary: &str, candidate: &str, route_extra: &str) -> String {
-    format!(
-        r#"
-[server]
-max_body_mb = 1
-
-[admin]
-token_env = "ADMIN_TOKEN"
-
-[upstreams.primary]
-base_url = "{primary}"
-first_byte_timeout = "500ms"
-first_token_timeout = "500ms"
-idle_timeout = "500ms"
-
-[upstreams.candidate]
-base_url = "{candidate}"
-first_byte_timeout = "500ms"
-first_token_timeout = "500ms"
-idle_timeout = "500ms"
-
-[[routes]]
-name = "default"
-primary = "primary"
-candidate = "candidate"
-{route_extra}
-"#
-    )
+    in_process_config(primary, candidate).section(route_extra).build()
 }
 
 /// A gateway serving `config_text` on port 0 with its state in `dir`.

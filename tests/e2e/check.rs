@@ -1,0 +1,108 @@
+//! `cutover check`: a configuration is accepted with its plan printed, or refused with
+//! exit status 2 and a message naming the key path, file or line of every problem.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::binary::{BIN, Scratch};
+
+/// Runs `cutover check -c CONFIG` with exactly `env` as environment.
+pub fn check(config: &Path, env: &[(&str, &str)]) -> Output {
+    Command::new(BIN)
+        .args(["check", "-c"])
+        .arg(config)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {BIN}: {error}"))
+}
+
+/// Everything a finished command said, for failure messages and leak checks.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "status {}\n--- stdout ---\n{}--- stderr ---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn check_accepts_the_shipped_example_config() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/local.toml");
+    let output = check(&example, &[("CUTOVER_ADMIN_TOKEN", "dev-admin")]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+}
+
+#[test]
+fn check_names_the_key_path_of_every_problem_and_exits_2() {
+    let scratch = Scratch::new("check-bad");
+    let config = scratch.write(
+        "cutover.toml",
+        r#"
+[server]
+listen = "127.0.0.1:8080"
+lisen_port = 9000
+
+[auth]
+keys = [{ name = "web-app", key_env = "CUTOVER_E2E_UNSET_GATEWAY_KEY" }]
+
+[upstreams.primary]
+base_url = "http://127.0.0.1:8001/v1"
+timeout = "30 parsecs"
+
+[upstreams.candidate]
+base_url = "http://127.0.0.1:8002/v1"
+api_key_env = "CUTOVER_E2E_UNSET_UPSTREAM_KEY"
+
+[[routes]]
+name = "default"
+primary = "primary"
+candidate = "nowhere"
+"#,
+    );
+    let output = check(&config, &[]);
+    let all = describe(&output);
+    assert_eq!(output.status.code(), Some(2), "{all}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Each problem: its key path, then a message that names the offending value.
+    let expected = [
+        ("server.lisen_port", "lisen_port"),
+        ("auth.keys[0].key_env", "CUTOVER_E2E_UNSET_GATEWAY_KEY"),
+        ("upstreams.primary.timeout", "30 parsecs"),
+        ("upstreams.candidate.api_key_env", "CUTOVER_E2E_UNSET_UPSTREAM_KEY"),
+        ("routes[0].candidate", "nowhere"),
+    ];
+    for (path, mention) in expected {
+        assert!(
+            stderr.lines().any(|line| line.contains(&format!("{path}: ")) && line.contains(mention)),
+            "no `{path}: …{mention}…` line:\n{all}"
+        );
+    }
+    assert!(output.stdout.is_empty(), "a failed check printed a plan:\n{all}");
+}
+
+#[test]
+fn check_on_a_missing_file_exits_2_naming_the_file() {
+    let scratch = Scratch::new("check-missing");
+    let missing = scratch.path().join("no-such-cutover.toml");
+    let output = check(&missing, &[]);
+    let all = describe(&output);
+    assert_eq!(output.status.code(), Some(2), "{all}");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
+    assert!(stderr.contains("no-such-cutover.toml"), "the message does not name the file:\n{all}");
+    assert!(
+        ["no such file", "not found", "does not exist", "cannot read"].iter().any(|reason| stderr.contains(reason)),
+        "the message does not say the file is missing:\n{all}"
+    );
+}
+
+#[test]
+fn check_points_at_the_line_of_a_toml_syntax_error() {
+    let scratch = Scratch::new("check-syntax");
+    let config = scratch.write("cutover.toml", "[server]\nlisten = \"127.0.0.1:8080\"\nmax_body_mb = = 3\n");
+    let output = check(&config, &[]);
+    let all = describe(&output);
+    assert_eq!(output.status.code(), Some(2), "{all}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("line 3"), "the message does not point at line 3:\n{all}");
+}

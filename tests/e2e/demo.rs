@@ -1,0 +1,35 @@
+//! `cutover demo`: a whole rollout on one machine, promoted with a healthy candidate and
+//! rolled back automatically with a bad one, as its printed progress tells.
+
+use std::time::Duration;
+
+/// Runs `cutover demo` with `args` as a user would, to its end.
+async fn run_demo(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cutover"));
+    command.arg("demo").args(args).env("CUTOVER_LOG", "warn").kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(600), command.output())
+        .await
+        .expect("the demo ends within its own time limit")
+        .expect("cutover demo runs");
+    (output.status, String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// One test runs both demos, one after the other: each drives a load of 48 clients for up
+/// to a minute, and two at once would only compete with each other and the other tests.
+#[tokio::test]
+async fn the_demo_promotes_a_healthy_candidate_and_rolls_a_bad_one_back_automatically() {
+    let (status, out) = run_demo(&[]).await;
+    assert!(status.success(), "{out}");
+    assert!(out.contains("admin    http://127.0.0.1:"), "it says where the admin API is: {out}");
+    for weight in ["5%", "25%", "50%", "100%"] {
+        assert!(out.contains(&format!("advance → progressing at {weight}")), "no step at {weight}: {out}");
+    }
+    assert!(out.contains("promoted → promoted at 100%"), "{out}");
+    assert!(out.contains("rollout promoted after"), "{out}");
+
+    let (status, out) = run_demo(&["--bad-candidate"]).await;
+    assert!(status.success(), "{out}");
+    assert!(out.contains("rollback → rolled_back"), "{out}");
+    assert!(out.contains("rollout rolled_back after"), "{out}");
+    assert!(!out.contains("advance →"), "a failing candidate never advanced: {out}");
+}

@@ -1,0 +1,176 @@
+//! `cutover serve` across its life: graceful restarts and `kill -9` keep the weight, the
+//! split, the step and its evidence (the state file); SIGTERM drains in-flight streams
+//! before exiting 0; a taken port is a clear startup failure.
+
+use std::os::unix::process::ExitStatusExt;
+
+use serde_json::{Value, json};
+
+use crate::binary::{Gateway, Process, Scratch, Streaming, get, sse_data};
+use crate::configs::GatewayToml;
+use crate::served::{
+    GATEWAY_ENV, STATE_FILE, admin_auth, candidate_users, rollout, serve_config, set_weight, slow_plan, two_mocks,
+    upstream_for,
+};
+use crate::state_file::saved_candidate_requests;
+use crate::wait::{EVENTUALLY, until};
+
+/// The requests an admin view counts for `arm` in the current step.
+fn requests(view: &Value, arm: &str) -> u64 {
+    view["arms"][arm]["requests"].as_u64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn weight_and_sticky_split_survive_a_graceful_restart() {
+    let scratch = Scratch::new("restart");
+    let (primary, candidate) = two_mocks(&scratch, &[]).await;
+    let config = serve_config(&primary, &candidate).build();
+    let mut gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
+    assert!(scratch.path().join(STATE_FILE).exists(), "the state file is not beside the config");
+    assert!(candidate_users(&gateway, 20).await.is_empty(), "a fresh route sends users to the candidate");
+
+    let set = set_weight(&gateway, 30.0).await;
+    assert_eq!(set["weight"], 30.0, "{set}");
+    let before = candidate_users(&gateway, 100).await;
+    assert!((15..=45).contains(&before.len()), "{} of 100 users on the candidate at 30%", before.len());
+
+    gateway.process.signal("TERM");
+    let status = gateway.process.wait_exit(EVENTUALLY).await;
+    assert_eq!(status.code(), Some(0), "SIGTERM exit: {status}\n{}", gateway.process.log());
+    drop(gateway);
+
+    let gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
+    let view = rollout(&gateway).await;
+    assert_eq!(view["weight"], 30.0, "{view}");
+    assert_eq!(view["phase"], set["phase"], "{view}");
+    assert_eq!(view["step_started_at"], set["step_started_at"], "the step's start time moved: {view}");
+    let after = candidate_users(&gateway, 100).await;
+    assert_eq!(after, before, "users moved between arms across a restart at the same weight");
+}
+
+#[tokio::test]
+async fn weight_set_through_admin_survives_sigkill_right_after_the_post() {
+    let scratch = Scratch::new("sigkill");
+    let (primary, candidate) = two_mocks(&scratch, &[]).await;
+    let config = serve_config(&primary, &candidate).build();
+    let mut gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
+    assert_eq!(upstream_for(&gateway, "user-1").await, "primary");
+
+    let set = set_weight(&gateway, 100.0).await;
+    gateway.process.signal("KILL");
+    let status = gateway.process.wait_exit(EVENTUALLY).await;
+    assert_eq!(status.signal(), Some(9), "the gateway was not killed by SIGKILL: {status}");
+    drop(gateway);
+
+    let gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
+    let view = rollout(&gateway).await;
+    assert_eq!(view["weight"], 100.0, "{view}");
+    assert_eq!(view["phase"], set["phase"], "{view}");
+    assert_eq!(view["step_started_at"], set["step_started_at"], "the step's start time moved: {view}");
+    for user in ["user-1", "user-2", "user-3"] {
+        assert_eq!(upstream_for(&gateway, user).await, "candidate", "{user} at weight 100");
+    }
+    let metrics = get(&gateway.admin_url("/metrics"), &[]).await.text();
+    assert!(
+        metrics.lines().any(|line| line == "cutover_rollout_weight_percent{route=\"default\"} 100"),
+        "the weight gauge does not say 100:\n{metrics}"
+    );
+    let events = get(&gateway.admin_url("/admin/events"), &[("authorization", &admin_auth())]).await.json();
+    let recorded = events.as_array().is_some_and(|events| events.iter().any(|event| event["weight_percent"] == 100.0));
+    assert!(recorded, "no event records the change to 100%: {events}");
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_inflight_stream_finish_then_exits_0() {
+    let scratch = Scratch::new("sigterm");
+    let (primary, candidate) = two_mocks(&scratch, &["--chunk-gap", "100", "--tokens", "20"]).await;
+    let mut gateway = Gateway::start(&scratch, &serve_config(&primary, &candidate).build(), &GATEWAY_ENV).await;
+    let body =
+        json!({"model": "gpt-4.1", "stream": true, "messages": [{"role": "user", "content": "Tell me a story"}]});
+    let mut stream = Streaming::open(&gateway.url("/v1/chat/completions"), &[("x-user-id", "reader")], &body).await;
+    assert_eq!(stream.status, 200);
+    let content_type = stream.headers.get("content-type").and_then(|value| value.to_str().ok()).unwrap_or_default();
+    assert!(content_type.starts_with("text/event-stream"), "content-type {content_type:?}");
+    let mut received = stream.next().await.expect("a first chunk").to_vec();
+
+    gateway.process.signal("TERM");
+    // Once the proxy refuses, is the gateway still there, serving the stream (draining)?
+    let refused_while_draining = until("the proxy to refuse connections after SIGTERM", async || {
+        let refused = tokio::net::TcpStream::connect(gateway.proxy).await.is_err();
+        refused.then(|| gateway.process.exited().is_none())
+    })
+    .await;
+    received.extend(stream.rest().await);
+
+    let text = String::from_utf8_lossy(&received);
+    let events = sse_data(&text);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "the stream did not end with [DONE]:\n{text}");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|data| serde_json::from_str(data).unwrap_or_else(|_| panic!("not JSON: {data}")))
+        .collect();
+    assert!(chunks.iter().all(|chunk| chunk.get("error").is_none()), "an error event:\n{text}");
+    let content: String = chunks.iter().filter_map(|chunk| chunk["choices"][0]["delta"]["content"].as_str()).collect();
+    assert!(content.starts_with("Simulated answer from mock primary."), "{content:?}");
+    assert_eq!(content.split_whitespace().count(), 20, "not all 20 tokens arrived: {content:?}");
+    assert!(chunks.iter().any(|chunk| chunk["choices"][0]["finish_reason"] == "stop"), "no finish chunk:\n{text}");
+
+    let status = gateway.process.wait_exit(EVENTUALLY).await;
+    assert_eq!(status.code(), Some(0), "exit after draining: {status}\n{}", gateway.process.log());
+    assert!(refused_while_draining, "the proxy accepted connections until the gateway exited");
+}
+
+#[tokio::test]
+async fn serve_exits_nonzero_naming_the_address_when_its_port_is_taken() {
+    let scratch = Scratch::new("port-taken");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("address").to_string();
+    let config = GatewayToml::new()
+        .server(&format!("listen = \"{address}\""))
+        .server("admin_listen = \"127.0.0.1:0\"")
+        .upstream("primary", "http://127.0.0.1:9/v1")
+        .route("default", "primary", None)
+        .build();
+    let config = scratch.write("cutover.toml", &config);
+    let config = config.display().to_string();
+    let mut gateway = Process::start(&scratch, "gateway", &["serve", "-c", &config], &[]);
+    let status = gateway.wait_exit(EVENTUALLY).await;
+    assert!(!status.success(), "serve on a taken port exited with {status}");
+    assert!(gateway.log().contains(&address), "the error does not name {address}:\n{}", gateway.log());
+}
+
+#[tokio::test]
+async fn a_rollout_killed_mid_step_resumes_the_same_step_with_its_start_time_and_evidence() {
+    let scratch = Scratch::new("sigkill-step");
+    let (primary, candidate) = two_mocks(&scratch, &[]).await;
+    let config = serve_config(&primary, &candidate).section(&slow_plan("300ms")).build();
+    let mut gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
+    until("the rollout to start", async || (rollout(&gateway).await["phase"] == "progressing").then_some(())).await;
+    for user in 0..300 {
+        upstream_for(&gateway, &format!("user-{user}")).await;
+    }
+    // No more traffic: an analysis interval saves the evidence as it stands.
+    let state_file = scratch.path().join(STATE_FILE);
+    let before = until("the live evidence to be saved in the state file", async || {
+        let live = rollout(&gateway).await;
+        let saved = saved_candidate_requests(&state_file, &live["step"], &live["step_started_at"]);
+        (saved == Some(requests(&live, "candidate"))).then_some(live)
+    })
+    .await;
+    assert_eq!((before["phase"].as_str(), before["weight"].as_f64()), (Some("progressing"), Some(10.0)), "{before}");
+    gateway.process.signal("KILL");
+    gateway.process.wait_exit(EVENTUALLY).await;
+    drop(gateway);
+
+    let gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
+    let after = rollout(&gateway).await;
+    assert_eq!(after["phase"], "progressing", "{after}");
+    assert_eq!(after["step"], before["step"]);
+    assert_eq!(after["step_started_at"], before["step_started_at"], "the step's clock restarted: {after}");
+    assert!(requests(&after, "candidate") > 0, "the candidate's evidence was lost: {after}");
+    assert_eq!(
+        requests(&after, "candidate"),
+        requests(&before, "candidate"),
+        "evidence persisted by the last interval"
+    );
+}
