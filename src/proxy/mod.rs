@@ -3,7 +3,6 @@
 //! upstream (falling back to the other before the first byte), and streamed back.
 
 mod breaker;
-pub(crate) mod client;
 mod error;
 mod exchange;
 mod forward;

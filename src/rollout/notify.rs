@@ -44,7 +44,7 @@ fn body(notifier: &Notifier, event: &Event) -> String {
 }
 
 pub async fn run(notifiers: Vec<Notifier>, mut events: mpsc::Receiver<Event>) {
-    let client = crate::proxy::client::build(Duration::from_secs(5));
+    let client = crate::net::client::build(Duration::from_secs(5));
     while let Some(event) = events.recv().await {
         for notifier in notifiers.iter().filter(|notifier| rank(severity(&event)) >= rank(&notifier.min_severity)) {
             let request = Request::builder()
