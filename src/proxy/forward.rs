@@ -6,11 +6,12 @@
 use tokio::time::Instant;
 
 use super::breaker::Admission;
-use super::error::{GatewayError, TransportError};
-use super::exchange::{Attempt, Exchange, Failure};
+use super::error::GatewayError;
+use super::exchange::{Attempt, Exchange};
+use super::failure::Failure;
 use super::retry;
 use crate::config::FallbackOn;
-use crate::metrics::{FailureReason, Role};
+use crate::metrics::{FailureReason, Outcome, Role};
 use crate::net::body::BoxBody;
 
 /// The last failure of an arm, kept in case nothing better comes.
@@ -32,16 +33,17 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http:
         if let Some(previous) = &last {
             let Some(other) = exchange
                 .fallback_role(previous.role)
-                .filter(|_| may_fall_over(exchange.route.config.fallback_on, previous.failure.reason))
+                .filter(|_| may_fall_over(exchange.route.config.fallback_on, previous.failure.reason()))
             else {
                 break;
             };
-            if previous.failure.reason != FailureReason::BreakerOpen {
+            let reason = previous.failure.reason();
+            if !matches!(previous.failure, Failure::BreakerOpen) {
                 exchange.record_failure(previous.role, previous.started, previous.failure.outcome());
             }
-            route_metrics.record_fallback(previous.role, previous.failure.reason);
+            route_metrics.record_fallback(previous.role, reason);
             tracing::info!(route = %exchange.route.config.name, from = %exchange.upstream(previous.role).name,
-                to = %exchange.upstream(other).name, reason = previous.failure.reason.as_str(), "falling back");
+                to = %exchange.upstream(other).name, reason = reason.as_str(), "falling back");
             current = other;
         }
         let breaker = &gateway.upstreams[exchange.upstream_index(current)].breaker;
@@ -49,7 +51,7 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http:
         if admission == Admission::Rejected {
             if position == 0 && exchange.fallback_role(current).is_some() {
                 exchange.record_skipped(current);
-                last = Some(Unanswered { role: current, failure: Failure::breaker_open(), started: Instant::now() });
+                last = Some(Unanswered { role: current, failure: Failure::BreakerOpen, started: Instant::now() });
                 continue;
             }
             // Nobody else can answer: trying a sick upstream beats refusing unasked.
@@ -72,7 +74,7 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http:
             }
             admission = Admission::Allowed;
             let wait = (failure.retryable() && retry < exchange.route.config.retries && !breaker.is_open())
-                .then(|| retry::delay(retry, attempts[0], failure.retry_after, exchange.route.config.max_retry_after))
+                .then(|| retry::delay(retry, attempts[0], failure.retry_after(), exchange.route.config.max_retry_after))
                 .flatten()
                 .filter(|_| exchange.route.runtime.retry_budget.try_acquire());
             let Some(wait) = wait else {
@@ -80,7 +82,7 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http:
                 break;
             };
             exchange.record_failure(current, started, failure.outcome());
-            route_metrics.record_retry(current, failure.reason);
+            route_metrics.record_retry(current, failure.reason());
             retried = true;
             drop(failure);
             tokio::time::sleep(wait).await;
@@ -88,27 +90,17 @@ pub(super) async fn forward(exchange: &Exchange<'_>, role: Role) -> Result<http:
     }
     // Every path through the loops above returns an answer or leaves a failure here.
     let Some(Unanswered { role, failure, started }) = last else {
-        let upstream = exchange.upstream(role).name.clone();
-        return Err(GatewayError::Upstream {
-            upstream,
-            error: TransportError::BreakerOpen,
-            gave_up_after_retries: false,
-        });
+        return Err(GatewayError::BreakerOpen { upstream: exchange.upstream(role).name.clone() });
     };
-    let gave_up = retried || role != exchange.first_role;
-    match failure.answer {
-        Some(answer) => Ok(exchange.respond(answer, role, started, None, None)),
-        None => {
-            if failure.reason != FailureReason::BreakerOpen {
-                exchange.record_failure(role, started, failure.outcome());
-            }
-            let error = failure.transport.unwrap_or(TransportError::BreakerOpen);
-            Err(GatewayError::Upstream {
-                upstream: exchange.upstream(role).name.clone(),
-                error,
-                gave_up_after_retries: gave_up,
-            })
+    let upstream = exchange.upstream(role).name.clone();
+    match failure {
+        Failure::Status { response, .. } => Ok(exchange.respond(response, role, started, None, None)),
+        Failure::Transport(error) => {
+            exchange.record_failure(role, started, Outcome::UpstreamError);
+            let gave_up_after_retries = retried || role != exchange.first_role;
+            Err(GatewayError::Upstream { upstream, error, gave_up_after_retries })
         }
+        Failure::BreakerOpen => Err(GatewayError::BreakerOpen { upstream }),
     }
 }
 

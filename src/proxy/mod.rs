@@ -2,14 +2,15 @@
 //! matched to a route, split to an arm by its sticky bucket, forwarded to that arm's
 //! upstream (falling back to the other before the first byte), and streamed back.
 
+mod body;
 mod breaker;
 mod error;
 mod exchange;
+mod failure;
 mod forward;
 mod gateway;
 pub mod headers;
 mod request;
-mod response;
 mod retry;
 mod service;
 mod shadow;
