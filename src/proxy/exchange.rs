@@ -1,6 +1,7 @@
 //! One client request, read and routed, and what can be done with it on either arm:
-//! send it to the arm's upstream, hold a stream until its first token, and wrap the
-//! answer for the client.
+//! send it to the arm's upstream, classify what comes back (a `Failure`, or an answer to
+//! commit to), hold a stream until its first token (`body::hold`), and wrap the answer
+//! for the client (`body::answer`).
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! The proxy's HTTP service: the pipeline from a client request to the forwarded answer,
-//! with the gateway's own failures turned into OpenAI-shaped errors at the end.
+//! with the gateway's own failures turned into OpenAI-shaped errors at the end. It takes
+//! any request body, so tests drive it in-process, without a socket.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -132,3 +133,6 @@ fn bearer_token(headers: &http::HeaderMap) -> Option<&[u8]> {
     let token = value.strip_prefix(b"Bearer ").or_else(|| value.strip_prefix(b"bearer "))?;
     Some(token.trim_ascii())
 }
+
+#[cfg(test)]
+mod tests;
