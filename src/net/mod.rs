@@ -1,5 +1,7 @@
-//! Networking plumbing shared by every listener cutover runs (proxy, admin, mock):
-//! the accept loop with graceful shutdown, and the body types they answer with.
+//! Networking plumbing shared by every listener and client cutover runs: the accept loop
+//! with graceful shutdown, the body types the listeners answer with, and the pooled HTTP
+//! client that talks to upstreams (and to webhooks).
 
 pub mod body;
+pub mod client;
 pub mod serve;

@@ -1,27 +1,86 @@
 //! The gateway's own errors, and the one place they become OpenAI-shaped responses.
 
+use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderValue, Response, StatusCode};
 
 use super::headers::X_SHOULD_RETRY;
-use crate::net::body::{self, BoxBody};
+use super::sse::StreamFault;
+use crate::metrics::FailureReason;
+use crate::net::body::{self, BoxBody, BoxError};
 
-/// Why an upstream attempt failed before it produced response headers.
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why an upstream attempt produced no answer the gateway could commit to. It keeps its
+/// cause, says whether the same upstream may be tried again and whether it speaks
+/// against the upstream's health, and derives the failure's metrics label.
+#[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("cannot connect: {0}")]
-    Connect(String),
+    #[error("cannot connect: {}", Chain(&**source))]
+    Connect { source: BoxError },
     #[error("no response headers within {0:?}")]
     FirstByteTimeout(Duration),
-    #[error("connection failed before the response: {0}")]
-    Broken(String),
+    #[error("connection failed before the response: {}", Chain(&**source))]
+    Broken { source: BoxError },
+    #[error("connection failed before the response: invalid upstream URI: {0}")]
+    InvalidUri(#[source] http::Error),
     #[error("no first token within {0:?}")]
     FirstTokenTimeout(Duration),
     #[error("the stream failed before its first token: {0}")]
-    Stream(String),
-    #[error("its circuit breaker is open after repeated failures")]
-    BreakerOpen,
+    Stream(#[source] EarlyStreamError),
+}
+
+impl TransportError {
+    /// Whether the same upstream may be tried again: a silent upstream (a timeout) is
+    /// abandoned at once, the time it took is not spent twice.
+    pub fn retryable(&self) -> bool {
+        !matches!(self, TransportError::FirstByteTimeout(_) | TransportError::FirstTokenTimeout(_))
+    }
+
+    /// Whether the failure speaks against the upstream's health (its breaker): every
+    /// transport failure does.
+    pub fn is_upstream_fault(&self) -> bool {
+        true
+    }
+
+    /// The failure's low-cardinality metrics label.
+    pub fn reason(&self) -> FailureReason {
+        match self {
+            TransportError::Connect { .. } | TransportError::Broken { .. } | TransportError::InvalidUri(_) => {
+                FailureReason::Connect
+            }
+            TransportError::FirstByteTimeout(_) | TransportError::FirstTokenTimeout(_) => FailureReason::Timeout,
+            TransportError::Stream(_) => FailureReason::Stream,
+        }
+    }
+}
+
+/// How a stream failed while the gateway held it, before its first token.
+#[derive(Debug, thiserror::Error)]
+pub enum EarlyStreamError {
+    #[error("the upstream closed the stream before the first token")]
+    Closed,
+    #[error("the stream broke: {0}")]
+    Broke(#[source] BoxError),
+    #[error(transparent)]
+    Fault(#[from] StreamFault),
+    #[error("the upstream sent an error event")]
+    ErrorEvent,
+}
+
+/// An error followed by its causes, e.g. "client error (Connect): tcp connect error:
+/// Connection refused": what clients have always read of a transport failure.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(formatter, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
 }
 
 /// Errors the gateway answers itself.
@@ -42,7 +101,15 @@ pub enum GatewayError {
     #[error("Unknown path {0}: this gateway serves the OpenAI API under /v1/.")]
     UnknownPath(String),
     #[error("Upstream `{upstream}` failed: {error}")]
-    Upstream { upstream: String, error: TransportError, gave_up_after_retries: bool },
+    Upstream {
+        upstream: String,
+        #[source]
+        error: TransportError,
+        gave_up_after_retries: bool,
+    },
+    /// Every upstream that could answer had its breaker open.
+    #[error("Upstream `{upstream}` failed: its circuit breaker is open after repeated failures")]
+    BreakerOpen { upstream: String },
 }
 
 impl GatewayError {
@@ -58,7 +125,7 @@ impl GatewayError {
                 error: TransportError::FirstByteTimeout(_) | TransportError::FirstTokenTimeout(_),
                 ..
             } => StatusCode::GATEWAY_TIMEOUT,
-            GatewayError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            GatewayError::Upstream { .. } | GatewayError::BreakerOpen { .. } => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -71,7 +138,9 @@ impl GatewayError {
             GatewayError::InvalidField { param, .. } => ("invalid_request_error", None, Some(param)),
             GatewayError::NoRoute(_) => ("invalid_request_error", Some("model_not_found"), Some("model")),
             GatewayError::UnknownPath(_) => ("invalid_request_error", Some("unknown_url"), None),
-            GatewayError::Upstream { .. } => ("server_error", Some("upstream_unavailable"), None),
+            GatewayError::Upstream { .. } | GatewayError::BreakerOpen { .. } => {
+                ("server_error", Some("upstream_unavailable"), None)
+            }
         }
     }
 

@@ -1,27 +1,26 @@
 //! One client request, read and routed, and what can be done with it on either arm:
-//! send it to the arm's upstream, hold a stream until its first token, and wrap the
-//! answer for the client.
+//! send it to the arm's upstream, classify what comes back (a `Failure`, or an answer to
+//! commit to), hold a stream until its first token (`body::hold`), and wrap the answer
+//! for the client (`body::answer`).
 
-use std::error::Error as _;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Full};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use super::body::{self, EventStream, Held, HoldLimits, Recorder, Tally};
 use super::breaker::{Admission, HealthReport};
 use super::error::TransportError;
+use super::failure::{Failure, counts_as_failure, is_clients_fault, outcome_for_status};
 use super::gateway::{Gateway, RouteContext};
 use super::headers::{X_SHOULD_RETRY, mark_response, upstream_request_headers};
 use super::request::{RequestMeta, with_model};
-use super::response::{ProxyBody, Recorder, StreamWatch, Tally};
-use super::retry;
-use super::sse::SseFramer;
 use crate::config::{FallbackMode, RouteId, Upstream};
-use crate::metrics::{FailureReason, Outcome, Role};
+use crate::metrics::{Outcome, Role};
 use crate::net::body::BoxBody;
 
 /// A client request, read and routed, ready to be sent to either arm.
@@ -97,7 +96,7 @@ impl<'a> Exchange<'a> {
             .authority(upstream.authority.clone())
             .path_and_query(format!("{}{}", upstream.base_path, self.rest))
             .build()
-            .map_err(|error| TransportError::Broken(format!("invalid upstream URI: {error}")))?;
+            .map_err(TransportError::InvalidUri)?;
         let mut request = Request::new(Full::new(with_model(&self.body, &self.meta, alias)));
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
@@ -108,8 +107,8 @@ impl<'a> Exchange<'a> {
         let wait = upstream.timeouts.first_byte.min(upstream.timeouts.total);
         match tokio::time::timeout(wait, runtime.client.request(request)).await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) if error.is_connect() => Err(TransportError::Connect(error_chain(&error))),
-            Ok(Err(error)) => Err(TransportError::Broken(error_chain(&error))),
+            Ok(Err(error)) if error.is_connect() => Err(TransportError::Connect { source: error.into() }),
+            Ok(Err(error)) => Err(TransportError::Broken { source: error.into() }),
             Err(_) => Err(TransportError::FirstByteTimeout(wait)),
         }
     }
@@ -136,73 +135,32 @@ impl<'a> Exchange<'a> {
     pub async fn attempt(&self, role: Role, started: Instant, admission: Option<Admission>) -> Attempt {
         let response = match self.send(role).await {
             Ok(response) => response,
-            Err(error) => {
-                let reason = match error {
-                    TransportError::FirstByteTimeout(_) => FailureReason::Timeout,
-                    _ => FailureReason::Connect,
-                };
-                return Attempt::Failed(Failure::transport(reason, error));
-            }
+            Err(error) => return Attempt::Failed(Failure::Transport(error)),
         };
-        if let Some(reason) = failure_reason(response.status())
-            && (reason != FailureReason::Status4xx || self.route.config.fallback_on.status_4xx)
-        {
-            let retry_after = retry::retry_after(response.headers());
-            return Attempt::Failed(Failure { reason, answer: Some(response), transport: None, retry_after });
+        let status = response.status();
+        if counts_as_failure(status) && (!is_clients_fault(status) || self.route.config.fallback_on.status_4xx) {
+            return Attempt::Failed(Failure::status(response));
         }
         let is_event_stream = response
             .headers()
             .get(header::CONTENT_TYPE)
             .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
-        if !(is_event_stream && response.status().is_success()) {
+        if !(is_event_stream && status.is_success()) {
             return Attempt::Committed(self.respond(response, role, started, None, admission));
         }
         let (parts, mut incoming) = response.into_parts();
-        match self.hold_stream(&mut incoming, role, started).await {
+        let timeouts = &self.upstream(role).timeouts;
+        let limits = HoldLimits {
+            first_token: timeouts.first_token,
+            total: timeouts.total,
+            commit: self.route.config.stream_commit,
+        };
+        match body::hold(&mut incoming, limits, started).await {
             Ok(held) => {
                 let response = Response::from_parts(parts, incoming);
                 Attempt::Committed(self.respond(response, role, started, Some(held), admission))
             }
-            Err(failure) => Attempt::Failed(failure),
-        }
-    }
-
-    /// Reads a stream until its first token and `stream_commit` beyond, so that a stream
-    /// that stays silent, breaks, errs or sends garbage before then can still fall over.
-    async fn hold_stream(&self, incoming: &mut Incoming, role: Role, started: Instant) -> Result<Held, Failure> {
-        let timeouts = &self.upstream(role).timeouts;
-        let token_deadline = started + timeouts.first_token.min(timeouts.total);
-        let mut held = Held { framer: SseFramer::new(), events: Vec::new(), ttft: None };
-        loop {
-            let until = match held.ttft {
-                None => token_deadline,
-                Some(ttft) => started + ttft + self.route.config.stream_commit,
-            };
-            if held.ttft.is_some() && Instant::now() >= until {
-                return Ok(held);
-            }
-            let frame = match tokio::time::timeout_at(until, incoming.frame()).await {
-                Err(_) if held.ttft.is_some() => return Ok(held),
-                Err(_) => {
-                    let error = TransportError::FirstTokenTimeout(timeouts.first_token);
-                    return Err(Failure::transport(FailureReason::Timeout, error));
-                }
-                Ok(None) if held.framer.saw_finish() || held.framer.saw_done() => return Ok(held),
-                Ok(None) => return Err(Failure::stream("the upstream closed the stream before the first token")),
-                Ok(Some(Err(error))) => return Err(Failure::stream(&format!("the stream broke: {error}"))),
-                Ok(Some(Ok(frame))) => frame,
-            };
-            let Ok(data) = frame.into_data() else { continue };
-            let ready = held.framer.push(data).map_err(|fault| Failure::stream(&fault.to_string()))?;
-            if held.framer.saw_error() {
-                return Err(Failure::stream("the upstream sent an error event"));
-            }
-            if !ready.is_empty() {
-                held.events.push(ready);
-            }
-            if held.ttft.is_none() && held.framer.saw_token() {
-                held.ttft = Some(started.elapsed());
-            }
+            Err(error) => Attempt::Failed(Failure::Transport(error)),
         }
     }
 
@@ -223,7 +181,7 @@ impl<'a> Exchange<'a> {
         let stream = held.map(|held| {
             parts.headers.remove(header::CONTENT_LENGTH);
             recorder.ttft = held.ttft;
-            StreamWatch { framer: held.framer, expects_done: self.expects_done, held: held.events.into_iter() }
+            EventStream { held, expects_done: self.expects_done }
         });
         let index = self.upstream_index(role);
         let route_header = &self.route.runtime.name_header;
@@ -234,8 +192,8 @@ impl<'a> Exchange<'a> {
         let timeouts = &self.gateway.config.upstreams[index].timeouts;
         let health =
             admission.map(|admission| HealthReport::new(self.gateway.upstreams[index].breaker.clone(), admission));
-        let body = ProxyBody::new(incoming, stream, recorder, health, timeouts, started);
-        Response::from_parts(parts, body.boxed_unsync())
+        let recorder = recorder.reporting_to(health);
+        Response::from_parts(parts, body::answer(incoming, stream, recorder, timeouts, started))
     }
 }
 
@@ -250,88 +208,8 @@ pub struct Routing {
     pub client_credentials: Option<HeaderValue>,
 }
 
-/// A stream's beginning, read while the gateway could still fall over.
-pub struct Held {
-    framer: SseFramer,
-    events: Vec<Bytes>,
-    ttft: Option<Duration>,
-}
-
 pub enum Attempt {
     /// The answer is the client's now: headers are on their way.
     Committed(Response<BoxBody>),
     Failed(Failure),
-}
-
-/// An attempt that failed before anything reached the client.
-pub struct Failure {
-    pub reason: FailureReason,
-    /// The upstream's own answer (an HTTP error), passed to the client if nothing better comes.
-    pub answer: Option<Response<Incoming>>,
-    pub transport: Option<TransportError>,
-    pub retry_after: Option<Duration>,
-}
-
-impl Failure {
-    pub fn transport(reason: FailureReason, error: TransportError) -> Failure {
-        Failure { reason, answer: None, transport: Some(error), retry_after: None }
-    }
-
-    fn stream(message: &str) -> Failure {
-        Failure::transport(FailureReason::Stream, TransportError::Stream(message.to_owned()))
-    }
-
-    /// Not an attempt: the breaker kept the request away from the upstream.
-    pub fn breaker_open() -> Failure {
-        Failure::transport(FailureReason::BreakerOpen, TransportError::BreakerOpen)
-    }
-
-    /// Whether the same upstream may be tried again. A silent upstream (a timeout) is
-    /// abandoned at once, and so is an answer that is the client's own fault.
-    pub fn retryable(&self) -> bool {
-        !matches!(self.reason, FailureReason::Timeout | FailureReason::Status4xx | FailureReason::BreakerOpen)
-    }
-
-    /// Whether the failure speaks against the upstream's health (its breaker).
-    pub fn is_upstream_fault(&self) -> bool {
-        !matches!(self.reason, FailureReason::Status4xx | FailureReason::BreakerOpen)
-    }
-
-    pub fn outcome(&self) -> Outcome {
-        outcome_for_reason(self.reason)
-    }
-}
-
-/// Why an answer counts as a failure, if it does.
-fn failure_reason(status: StatusCode) -> Option<FailureReason> {
-    match status.as_u16() {
-        408 => Some(FailureReason::Status408),
-        429 => Some(FailureReason::Status429),
-        500..=599 => Some(FailureReason::Status5xx),
-        400..=499 => Some(FailureReason::Status4xx),
-        _ => None,
-    }
-}
-
-fn outcome_for_reason(reason: FailureReason) -> Outcome {
-    match reason {
-        FailureReason::Status4xx => Outcome::ClientError,
-        _ => Outcome::UpstreamError,
-    }
-}
-
-fn outcome_for_status(status: StatusCode) -> Outcome {
-    failure_reason(status).map_or(Outcome::Ok, outcome_for_reason)
-}
-
-/// An error with its causes, e.g. "client error (Connect): tcp connect error: Connection refused".
-fn error_chain(error: &hyper_util::client::legacy::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }

@@ -7,12 +7,15 @@ use std::sync::Arc;
 use http::HeaderValue;
 
 use super::breaker::Breaker;
-use super::client::{self, UpstreamClient};
 use super::retry::RetryBudget;
 use super::split;
 use crate::config::{Config, PerRoute, Route, RouteId};
 use crate::metrics::{Metrics, RouteMetrics};
+use crate::net::client::{self, UpstreamClient};
 use crate::rollout::{LiveRoute, LiveState};
+
+/// Concurrent mirrored requests at most; beyond, copies are dropped.
+const SHADOW_SLOTS: usize = 64;
 
 pub(super) struct UpstreamRuntime {
     pub client: UpstreamClient,
@@ -93,7 +96,7 @@ impl Gateway {
             name_header: header_value(&route.name),
         });
         let catch_all = config.routes.find(|route| route.models.is_empty());
-        let shadow_slots = Arc::new(tokio::sync::Semaphore::new(super::shadow::SHADOW_SLOTS));
+        let shadow_slots = Arc::new(tokio::sync::Semaphore::new(SHADOW_SLOTS));
         Gateway { config, metrics, live, upstreams, routes, catch_all, shadow_slots }
     }
 

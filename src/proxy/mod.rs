@@ -2,21 +2,27 @@
 //! matched to a route, split to an arm by its sticky bucket, forwarded to that arm's
 //! upstream (falling back to the other before the first byte), and streamed back.
 
+// The service and what it reads of a request.
+mod request;
+mod service;
+pub mod split;
+
+// One request's attempts: routing runtime, the exchange with an upstream, retries and
+// fallback, failures and their errors, the breaker, shadow copies.
 mod breaker;
-pub(crate) mod client;
 mod error;
 mod exchange;
+mod failure;
 mod forward;
 mod gateway;
-pub mod headers;
-mod request;
-mod response;
 mod retry;
-mod service;
 mod shadow;
-pub mod split;
+
+// What comes back: headers that cross, the event-stream framer, the body stack.
+mod body;
+pub mod headers;
 pub mod sse;
 
-pub use error::{GatewayError, TransportError, stream_error_event};
+pub use error::{EarlyStreamError, GatewayError, TransportError, stream_error_event};
 pub use gateway::Gateway;
 pub use service::ProxyService;

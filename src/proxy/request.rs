@@ -7,12 +7,13 @@ use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use std::time::Duration;
 
+use http_body::Body;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::error::GatewayError;
+use crate::net::body::BoxError;
 
 /// The routing-relevant fields of a JSON request body.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -35,7 +36,12 @@ struct Probe<'a> {
 }
 
 /// Reads the whole request body, refusing more than `limit` bytes.
-pub async fn read_body(mut body: Incoming, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError> {
+pub async fn read_body<B>(body: B, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let mut body = std::pin::pin!(body);
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -46,7 +52,7 @@ pub async fn read_body(mut body: Incoming, headers: &HeaderMap, limit: usize) ->
     }
     let mut collected = BytesMut::with_capacity(declared.map_or(0, |length| length as usize));
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|error| GatewayError::BodyRead(error.to_string()))?;
+        let frame = frame.map_err(|error| GatewayError::BodyRead(error.into().to_string()))?;
         let Ok(data) = frame.into_data() else { continue };
         if collected.len() + data.len() > limit {
             discard_body(body).await;
@@ -65,7 +71,8 @@ const DISCARD_TIME: Duration = Duration::from_secs(5);
 /// Reads and drops what is left of a body the gateway refuses, within bounds, before it
 /// answers. Closing with unread data makes the kernel reset the connection, and a client
 /// still uploading would get a broken pipe instead of the 401 or 413 (RFC 9112 §9.6).
-pub async fn discard_body(mut body: Incoming) {
+pub async fn discard_body<B: Body<Data = Bytes>>(body: B) {
+    let mut body = std::pin::pin!(body);
     let deadline = tokio::time::Instant::now() + DISCARD_TIME;
     let mut seen = 0;
     while seen <= DISCARD_BYTES {

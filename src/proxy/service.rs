@@ -1,24 +1,26 @@
 //! The proxy's HTTP service: the pipeline from a client request to the forwarded answer,
-//! with the gateway's own failures turned into OpenAI-shaped errors at the end.
+//! with the gateway's own failures turned into OpenAI-shaped errors at the end. It takes
+//! any request body, so tests drive it in-process, without a socket.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::{Request, Response, header};
-use hyper::body::Incoming;
+use http_body::Body;
 
+use super::body::Tally;
 use super::error::GatewayError;
 use super::exchange::{Exchange, Routing};
 use super::forward::forward;
 use super::gateway::Gateway;
 use super::request::{RequestMeta, discard_body, is_json_request, parse_meta, read_body};
-use super::response::Tally;
 use super::{shadow, split};
 use crate::config::StickySource;
 use crate::metrics::Role;
-use crate::net::body::BoxBody;
+use crate::net::body::{BoxBody, BoxError};
 
 /// The proxy listener's service; cloning shares the gateway.
 #[derive(Clone)]
@@ -32,12 +34,17 @@ impl ProxyService {
     }
 }
 
-impl hyper::service::Service<Request<Incoming>> for ProxyService {
+/// Any request body will do: hyper's from a listener, or one made up in a test.
+impl<B> hyper::service::Service<Request<B>> for ProxyService
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError> + Send,
+{
     type Response = Response<BoxBody>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<BoxBody>, Infallible>> + Send>>;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, request: Request<B>) -> Self::Future {
         let gateway = self.gateway.clone();
         Box::pin(async move {
             // Both clones are cheap (a known method, a refcounted URI): no per-request copy.
@@ -54,7 +61,11 @@ impl hyper::service::Service<Request<Incoming>> for ProxyService {
     }
 }
 
-async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>) -> Result<Response<BoxBody>, GatewayError> {
+async fn handle<B>(gateway: Arc<Gateway>, request: Request<B>) -> Result<Response<BoxBody>, GatewayError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     let gateway = &gateway;
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
@@ -122,3 +133,6 @@ fn bearer_token(headers: &http::HeaderMap) -> Option<&[u8]> {
     let token = value.strip_prefix(b"Bearer ").or_else(|| value.strip_prefix(b"bearer "))?;
     Some(token.trim_ascii())
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,9 +16,6 @@ use super::gateway::Gateway;
 use super::request::RequestMeta;
 use crate::metrics::{Role, ShadowOutcome};
 
-/// Concurrent mirrored requests at most; beyond, copies are dropped.
-pub const SHADOW_SLOTS: usize = 64;
-
 /// Whether a request may be sent twice: only the stateless generation endpoints. The
 /// Responses API stores conversations at the provider by default, so it is never mirrored.
 pub fn mirrorable(method: &Method, path: &str) -> bool {

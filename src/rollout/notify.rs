@@ -27,7 +27,7 @@ fn body(notifier: &Notifier, event: &Event) -> String {
 }
 
 pub async fn run(notifiers: Vec<Notifier>, mut events: mpsc::Receiver<Event>) {
-    let client = crate::proxy::client::build(Duration::from_secs(5));
+    let client = crate::net::client::build(Duration::from_secs(5));
     // Parsed once: the configuration keeps the names, the ranking is `Severity`'s order.
     let notifiers: Vec<(Notifier, Severity)> = notifiers
         .into_iter()

@@ -1,0 +1,237 @@
+//! An event stream forwarded whole event by whole event: the held beginning first, then
+//! every event already received joined into one frame (one write per batch, no waiting
+//! for more), each checked by the framer. A stream the upstream finished but left without
+//! `[DONE]` gets it; one cut short fails. `ErrorEvent` then tells the client of a failure
+//! in-band, since a stream that merely stops would pass for a complete answer.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+
+use super::hold::Held;
+use super::{BodyError, Observed};
+use crate::proxy::error::stream_error_event;
+use crate::proxy::sse::SseFramer;
+
+/// A frame of an event stream never grows past this by joining ready events.
+const MAX_BATCH_BYTES: usize = 64 * 1024;
+
+type Polled<E> = Poll<Option<Result<Frame<Bytes>, E>>>;
+
+pin_project! {
+    #[project = EventsProj]
+    pub struct Events<B> {
+        #[pin]
+        inner: B,
+        framer: SseFramer,
+        // Chat and legacy completion streams end with `[DONE]`.
+        expects_done: bool,
+        // Events read before the gateway committed to this upstream, sent first.
+        held: std::vec::IntoIter<Bytes>,
+        started: Instant,
+        ttft: Option<Duration>,
+        // A failure found behind events still to send: reported after them.
+        failure: Option<BodyError>,
+        // Set once the last frame (the upstream's, or one added here) has gone out.
+        done: bool,
+    }
+}
+
+impl<B> Events<B> {
+    /// The rest of a stream whose beginning was `held`; the attempt started at `started`.
+    pub fn new(inner: B, held: Held, expects_done: bool, started: Instant) -> Events<B> {
+        let Held { framer, events, ttft } = held;
+        Events { inner, framer, expects_done, held: events.into_iter(), started, ttft, failure: None, done: false }
+    }
+}
+
+impl<B: Body<Data = Bytes, Error = BodyError>> Body for Events<B> {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled<BodyError> {
+        let mut this = self.project();
+        if *this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(failure) = this.failure.take() {
+            *this.done = true;
+            return Poll::Ready(Some(Err(failure)));
+        }
+        if let Some(held) = this.held.next() {
+            return Poll::Ready(Some(Ok(Frame::data(held))));
+        }
+        let mut batch = Batch::default();
+        loop {
+            let frame = match this.inner.as_mut().poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => frame,
+                Poll::Ready(Some(Err(error))) => return this.failed(batch, error.in_stream()),
+                Poll::Ready(None) => return this.end(batch),
+                Poll::Pending if batch.is_empty() => return Poll::Pending,
+                Poll::Pending => return batch.into_frame(),
+            };
+            let Ok(data) = frame.into_data() else { continue };
+            let had_token = this.framer.saw_token();
+            match this.framer.push(data) {
+                Ok(ready) => batch.push(ready),
+                Err(fault) => return this.failed(batch, fault.into()),
+            }
+            if !had_token && this.framer.saw_token() {
+                *this.ttft = Some(this.started.elapsed());
+            }
+            if batch.len() >= MAX_BATCH_BYTES {
+                return batch.into_frame();
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        // The gateway may add a frame, so the stream's length is never known.
+        SizeHint::default()
+    }
+}
+
+impl<B> EventsProj<'_, B> {
+    /// Ends the stream with `error`, after the events in `batch` if there are any.
+    fn failed(&mut self, batch: Batch, error: BodyError) -> Polled<BodyError> {
+        if batch.is_empty() {
+            *self.done = true;
+            return Poll::Ready(Some(Err(error)));
+        }
+        *self.failure = Some(error);
+        batch.into_frame()
+    }
+
+    /// The end of the upstream's stream: its unterminated last event completed, and
+    /// `[DONE]` supplied to an answer that finished without it.
+    fn end(&mut self, mut batch: Batch) -> Polled<BodyError> {
+        match self.framer.finish() {
+            Ok(last) => batch.push(last.unwrap_or_default()),
+            Err(fault) => return self.failed(batch, fault.into()),
+        }
+        let framer = &self.framer;
+        if !framer.saw_error() && *self.expects_done && !framer.saw_done() {
+            if !framer.saw_finish() {
+                return self.failed(batch, BodyError::Cut);
+            }
+            batch.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        }
+        *self.done = true;
+        if batch.is_empty() { Poll::Ready(None) } else { batch.into_frame() }
+    }
+}
+
+impl<B> Observed for Events<B> {
+    fn ttft(&self) -> Option<Duration> {
+        self.ttft
+    }
+
+    fn upstream_failed(&self) -> bool {
+        self.framer.saw_error()
+    }
+}
+
+/// Ready events joined into one frame; a single event stays as it came, uncopied.
+#[derive(Default)]
+enum Batch {
+    #[default]
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Batch {
+    fn push(&mut self, bytes: Bytes) {
+        if bytes.is_empty() {
+            return;
+        }
+        *self = match std::mem::take(self) {
+            Batch::Empty => Batch::One(bytes),
+            Batch::One(first) => {
+                let mut joined = BytesMut::with_capacity(first.len() + bytes.len());
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&bytes);
+                Batch::Many(joined)
+            }
+            Batch::Many(mut joined) => {
+                joined.extend_from_slice(&bytes);
+                Batch::Many(joined)
+            }
+        };
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Batch::Empty => 0,
+            Batch::One(bytes) => bytes.len(),
+            Batch::Many(bytes) => bytes.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn into_frame<E>(self) -> Polled<E> {
+        let bytes = match self {
+            Batch::Empty => Bytes::new(),
+            Batch::One(bytes) => bytes,
+            Batch::Many(bytes) => bytes.freeze(),
+        };
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
+    }
+}
+
+pin_project! {
+    /// Turns a failure of the stream below into OpenAI's error event, its last frame:
+    /// SDKs raise on it. Never fails itself.
+    pub struct ErrorEvent<B> {
+        #[pin]
+        inner: B,
+        done: bool,
+    }
+}
+
+impl<B> ErrorEvent<B> {
+    pub fn new(inner: B) -> ErrorEvent<B> {
+        ErrorEvent { inner, done: false }
+    }
+}
+
+impl<B: Body<Data = Bytes, Error = BodyError>> Body for ErrorEvent<B> {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled<Infallible> {
+        let this = self.project();
+        if *this.done {
+            return Poll::Ready(None);
+        }
+        Poll::Ready(match ready!(this.inner.poll_frame(cx)) {
+            Some(Ok(frame)) => Some(Ok(frame)),
+            Some(Err(error)) => {
+                *this.done = true;
+                Some(Ok(Frame::data(stream_error_event(&error.to_string()))))
+            }
+            None => None,
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}

@@ -1,0 +1,100 @@
+//! The body of a proxied response, as a stack of wrappers over any body, one concern
+//! each: `Deadlines` (idle and total timeouts), `Events` (an event stream forwarded whole
+//! event by whole event, batched, checked and completed), `Recorded` (the attempt's
+//! metrics, evidence and breaker verdict, once) and `ErrorEvent` (a failure after the
+//! first byte told in-band). `hold` reads a stream's beginning before it is committed.
+//!
+//! The layers compose generically and are boxed once, at the top: a frame costs no
+//! allocation and no dynamic dispatch on its way through them.
+
+mod events;
+mod hold;
+mod record;
+mod timeout;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::Body;
+use http_body_util::BodyExt;
+use tokio::time::Instant;
+
+pub use events::{ErrorEvent, Events};
+pub use hold::{Held, HoldLimits, hold};
+pub use record::{Recorded, Recorder, Tally};
+pub use timeout::Deadlines;
+
+use crate::config::Timeouts;
+use crate::net::body::{BoxBody, BoxError};
+
+/// Why a response body stopped short, after its first byte.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the upstream exceeded the request timeout")]
+    TotalTimeout,
+    #[error("the upstream sent nothing for {0:?}")]
+    Idle(Duration),
+    #[error("the upstream body broke: {0}")]
+    Body(#[source] BoxError),
+    #[error("the upstream stream broke: {0}")]
+    Stream(#[source] BoxError),
+    #[error(transparent)]
+    Fault(#[from] crate::proxy::sse::StreamFault),
+    #[error("the upstream closed the stream before the answer was complete")]
+    Cut,
+}
+
+impl BodyError {
+    /// The same failure, told of an event stream.
+    fn in_stream(self) -> BodyError {
+        match self {
+            BodyError::Body(source) => BodyError::Stream(source),
+            other => other,
+        }
+    }
+}
+
+/// What a layer knows of the answer beyond its frames, for `Recorded` above it.
+pub trait Observed {
+    /// When the first token passed, counted from the attempt's start.
+    fn ttft(&self) -> Option<Duration> {
+        None
+    }
+
+    /// The upstream itself reported a failure inside an answer that ended in good order.
+    fn upstream_failed(&self) -> bool {
+        false
+    }
+}
+
+/// A committed event stream: its held beginning, and whether it must end with `[DONE]`
+/// (chat and legacy completions do).
+pub struct EventStream {
+    pub held: Held,
+    pub expects_done: bool,
+}
+
+/// The client's body of a committed answer from `inner`, whose attempt started at `started`.
+pub fn answer<B>(
+    inner: B,
+    stream: Option<EventStream>,
+    recorder: Recorder,
+    timeouts: &Timeouts,
+    started: Instant,
+) -> BoxBody
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let timed = Deadlines::new(inner, timeouts.idle, timeouts.total, started);
+    match stream {
+        None => Recorded::new(timed, recorder).map_err(BoxError::from).boxed_unsync(),
+        Some(EventStream { held, expects_done }) => {
+            let events = Events::new(timed, held, expects_done, started);
+            ErrorEvent::new(Recorded::new(events, recorder)).map_err(|never| match never {}).boxed_unsync()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,175 @@
+//! What a committed answer leaves behind, exactly once, when its body ends, fails, or is
+//! dropped because the client went away: the attempt's outcome, duration and TTFT in the
+//! metrics and the rollout step's evidence, and the verdict owed to the upstream's breaker.
+
+use std::fmt::Display;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+
+use super::{BodyError, Observed};
+use crate::config::RouteId;
+use crate::metrics::{Metrics, Outcome, Role};
+use crate::proxy::breaker::HealthReport;
+use crate::rollout::stats::{Arm, Sample, StepStats};
+
+/// Where a request's attempts count in the current rollout step's evidence.
+#[derive(Clone)]
+pub struct Tally {
+    pub stats: Arc<StepStats>,
+    /// A primary request from the control slice (counted there as well).
+    pub control: bool,
+    pub user: Option<u64>,
+}
+
+impl Tally {
+    pub fn record(&self, role: Role, outcome: Outcome, duration: Duration, ttft: Option<Duration>) {
+        let sample = Sample { outcome, duration, ttft, user: self.user };
+        let arm = match role {
+            Role::Primary => Arm::Primary,
+            Role::Candidate => Arm::Candidate,
+            Role::Shadow => Arm::Shadow,
+        };
+        self.stats.record(arm, sample);
+        if role == Role::Primary && self.control {
+            self.stats.record(Arm::Control, sample);
+        }
+    }
+}
+
+/// The one place an answer's side effects happen: its metrics, its evidence and its
+/// breaker verdict, each given once; dropping it unfinished records what is known.
+pub struct Recorder {
+    pub metrics: Arc<Metrics>,
+    pub tally: Tally,
+    pub route: RouteId,
+    pub role: Role,
+    pub started: Instant,
+    pub outcome: Outcome,
+    pub ttft: Option<Duration>,
+    /// The verdict owed to the upstream's breaker: a failure after the first byte cannot
+    /// fall over, but it still speaks against the upstream's health. `None` for answers
+    /// that never judge an upstream (shadow copies, an error answer passed on).
+    health: Option<HealthReport>,
+    recorded: bool,
+}
+
+impl Recorder {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        tally: Tally,
+        route: RouteId,
+        role: Role,
+        started: Instant,
+        outcome: Outcome,
+    ) -> Recorder {
+        Recorder { metrics, tally, route, role, started, outcome, ttft: None, health: None, recorded: false }
+    }
+
+    /// Also gives the upstream's breaker its verdict on the answer.
+    pub fn reporting_to(mut self, health: Option<HealthReport>) -> Recorder {
+        self.health = health;
+        self
+    }
+
+    /// The body ended as it should; `upstream_failed`: the upstream said inside it that
+    /// the answer failed (an error event).
+    pub fn ended(&mut self, upstream_failed: bool) {
+        if upstream_failed {
+            self.outcome = Outcome::UpstreamError;
+        }
+        if let Some(health) = self.health.take() {
+            if upstream_failed { health.failed() } else { health.succeeded() }
+        }
+        self.finish();
+    }
+
+    /// The body failed after its first byte.
+    pub fn failed(&mut self, error: &dyn Display) {
+        if self.recorded {
+            return;
+        }
+        tracing::warn!(
+            route = %self.metrics.route(self.route).name,
+            role = self.role.as_str(),
+            message = %error,
+            "answer failed after the first byte"
+        );
+        self.outcome = Outcome::UpstreamError;
+        if let Some(health) = self.health.take() {
+            health.failed();
+        }
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
+        }
+        let duration = self.started.elapsed();
+        if let Some(arm) = self.metrics.route(self.route).arm(self.role) {
+            arm.record(self.outcome, duration, self.ttft);
+        }
+        self.tally.record(self.role, self.outcome, duration, self.ttft);
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // The client went away: the attempt counts as it stood, and an unused breaker
+        // verdict releases its probe (see `HealthReport`'s drop).
+        self.finish();
+    }
+}
+
+pin_project! {
+    /// A body whose end, failure or drop is recorded by its `Recorder`.
+    pub struct Recorded<B> {
+        #[pin]
+        inner: B,
+        recorder: Recorder,
+    }
+}
+
+impl<B> Recorded<B> {
+    pub fn new(inner: B, recorder: Recorder) -> Recorded<B> {
+        Recorded { inner, recorder }
+    }
+}
+
+impl<B: Body<Error = BodyError> + Observed> Body for Recorded<B> {
+    type Data = B::Data;
+    type Error = BodyError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, BodyError>>> {
+        let mut this = self.project();
+        let polled = ready!(this.inner.as_mut().poll_frame(cx));
+        let inner = this.inner.as_ref().get_ref();
+        if this.recorder.ttft.is_none() {
+            this.recorder.ttft = inner.ttft();
+        }
+        match &polled {
+            // A sized body is complete with its last byte: the server may never poll for
+            // the end, so the answer's verdict is given now.
+            Some(Ok(_)) if inner.is_end_stream() => this.recorder.ended(inner.upstream_failed()),
+            Some(Ok(_)) => {}
+            Some(Err(error)) => this.recorder.failed(error),
+            None => this.recorder.ended(inner.upstream_failed()),
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // Not before the verdict: an empty sized body is still polled once, to its end.
+        self.recorder.recorded && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

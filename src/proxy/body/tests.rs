@@ -1,0 +1,331 @@
+//! The body stack driven with made-up frames and paused time: no socket, no upstream.
+
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::*;
+use crate::config::{BreakerPolicy, RouteId, Timeouts};
+use crate::metrics::{Metrics, Outcome, Role};
+use crate::net::body::BoxBody;
+use crate::proxy::breaker::{Admission, Breaker, HealthReport};
+use crate::proxy::error::{EarlyStreamError, TransportError};
+use crate::rollout::stats::{Arm, StepStats};
+
+/// A body whose frames the test sends as it goes; dropping the sender ends it.
+struct Feed(mpsc::UnboundedReceiver<Result<Frame<Bytes>, std::io::Error>>);
+
+impl Body for Feed {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+struct Sender(mpsc::UnboundedSender<Result<Frame<Bytes>, std::io::Error>>);
+
+impl Sender {
+    fn send(&self, data: &'static str) {
+        let _ = self.0.send(Ok(Frame::data(Bytes::from_static(data.as_bytes()))));
+    }
+
+    fn break_off(&self) {
+        let _ = self.0.send(Err(std::io::Error::other("connection reset")));
+    }
+}
+
+fn feed() -> (Sender, Feed) {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    (Sender(sender), Feed(receiver))
+}
+
+const TOKEN: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+const FINISH: &str = "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+const DONE: &str = "data: [DONE]\n\n";
+
+/// Where an answer's side effects land: the metrics, the step's evidence, the breaker.
+struct Fixture {
+    metrics: Arc<Metrics>,
+    stats: Arc<StepStats>,
+    breaker: Arc<Breaker>,
+    route: RouteId,
+    timeouts: Timeouts,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let text = "[upstreams.primary]\nbase_url = \"http://127.0.0.1:9\"\n\n[[routes]]\nname = \"default\"\nprimary = \"primary\"\n";
+        let config = crate::config::load_str(text, Path::new("."), |_| None).unwrap();
+        let policy = BreakerPolicy { consecutive_failures: 2, min_requests: 1000, ..BreakerPolicy::default() };
+        Fixture {
+            metrics: Arc::new(Metrics::new(&config)),
+            stats: Arc::new(StepStats::default()),
+            breaker: Arc::new(Breaker::new(policy)),
+            route: config.routes.first_id().unwrap(),
+            timeouts: Timeouts { idle: Duration::from_secs(1), total: Duration::from_secs(10), ..Timeouts::default() },
+        }
+    }
+
+    fn recorder(&self, started: Instant) -> Recorder {
+        let tally = Tally { stats: self.stats.clone(), control: false, user: None };
+        let health = HealthReport::new(self.breaker.clone(), Admission::Allowed);
+        Recorder::new(self.metrics.clone(), tally, self.route, Role::Primary, started, Outcome::Ok)
+            .reporting_to(Some(health))
+    }
+
+    /// The client's body of an event stream held up to its first token.
+    fn stream(&self, upstream: Feed, held: Held) -> BoxBody {
+        let started = Instant::now();
+        let stream = EventStream { held, expects_done: true };
+        answer(upstream, Some(stream), self.recorder(started), &self.timeouts, started)
+    }
+
+    /// How many attempts were recorded with `outcome`, in the metrics and in the evidence.
+    fn recorded(&self, outcome: Outcome) -> (u64, u64) {
+        let metrics = self.metrics.route(self.route).arm(Role::Primary).unwrap().count(outcome);
+        let snapshot = self.stats.snapshot().arm(Arm::Primary);
+        let evidence = match outcome {
+            Outcome::Ok => snapshot.ok,
+            Outcome::ClientError => snapshot.client_errors,
+            Outcome::UpstreamError => snapshot.upstream_errors,
+        };
+        (metrics, evidence)
+    }
+}
+
+/// Everything the client receives, frame by frame.
+async fn frames(mut body: BoxBody) -> Vec<String> {
+    let mut frames = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let data = frame.unwrap().into_data().unwrap();
+        frames.push(String::from_utf8(data.to_vec()).unwrap());
+    }
+    frames
+}
+
+fn limits() -> HoldLimits {
+    HoldLimits { first_token: Duration::from_secs(2), total: Duration::from_secs(10), commit: Duration::ZERO }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_silent_for_the_idle_timeout_fails() {
+    let (upstream, body) = feed();
+    let mut body =
+        std::pin::pin!(Deadlines::new(body, Duration::from_secs(1), Duration::from_secs(10), Instant::now()));
+    let start = Instant::now();
+    upstream.send("x");
+    assert!(body.frame().await.unwrap().is_ok());
+    let error = body.frame().await.unwrap().unwrap_err();
+    assert!(matches!(error, BodyError::Idle(idle) if idle == Duration::from_secs(1)), "{error}");
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert_eq!(error.to_string(), "the upstream sent nothing for 1s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_keeps_talking_still_ends_at_the_total_timeout() {
+    let (upstream, body) = feed();
+    let started = Instant::now();
+    let mut body = std::pin::pin!(Deadlines::new(body, Duration::from_secs(1), Duration::from_secs(3), started));
+    tokio::spawn(async move {
+        loop {
+            upstream.send("x");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let error = loop {
+        match body.frame().await.unwrap() {
+            Ok(_) => continue,
+            Err(error) => break error,
+        }
+    };
+    assert!(matches!(error, BodyError::TotalTimeout), "{error}");
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_hold_fails_a_stream_without_a_first_token_in_time() {
+    let (upstream, mut body) = feed();
+    upstream.send("data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n");
+    let started = Instant::now();
+    let error = hold(&mut body, limits(), started).await.unwrap_err();
+    assert!(matches!(error, TransportError::FirstTokenTimeout(_)), "{error}");
+    assert_eq!(started.elapsed(), Duration::from_secs(2));
+    drop(upstream);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_hold_keeps_the_events_up_to_the_first_token_and_its_time() {
+    let (upstream, mut body) = feed();
+    let started = Instant::now();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        upstream.send(TOKEN);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    });
+    let held = hold(&mut body, limits(), started).await.unwrap();
+    assert_eq!(held.ttft, Some(Duration::from_millis(300)));
+    assert_eq!(held.events, vec![Bytes::from_static(TOKEN.as_bytes())]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_hold_fails_a_stream_that_closes_errs_or_breaks_before_its_first_token() {
+    let (upstream, mut body) = feed();
+    drop(upstream);
+    let error = hold(&mut body, limits(), Instant::now()).await.unwrap_err();
+    assert!(matches!(error, TransportError::Stream(EarlyStreamError::Closed)), "{error}");
+
+    let (upstream, mut body) = feed();
+    upstream.send("data: {\"error\":{\"message\":\"overloaded\"}}\n\n");
+    let error = hold(&mut body, limits(), Instant::now()).await.unwrap_err();
+    assert_eq!(error.to_string(), "the stream failed before its first token: the upstream sent an error event");
+
+    let (upstream, mut body) = feed();
+    upstream.break_off();
+    let error = hold(&mut body, limits(), Instant::now()).await.unwrap_err();
+    assert_eq!(error.to_string(), "the stream failed before its first token: the stream broke: connection reset");
+    assert!(error.retryable() && error.is_upstream_fault());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_finished_answer_without_done_gets_done_supplied() {
+    let fixture = Fixture::new();
+    let (upstream, body) = feed();
+    upstream.send(TOKEN);
+    upstream.send(FINISH);
+    drop(upstream);
+    let frames = frames(fixture.stream(body, Held::default())).await;
+    assert_eq!(frames.concat(), format!("{TOKEN}{FINISH}{DONE}"));
+    assert_eq!(fixture.recorded(Outcome::Ok), (1, 1));
+    assert!(!fixture.breaker.is_open());
+}
+
+#[tokio::test(start_paused = true)]
+async fn ready_events_go_out_in_one_frame_after_the_held_ones() {
+    let fixture = Fixture::new();
+    let (upstream, body) = feed();
+    let mut held = Held::default();
+    held.events.push(Bytes::from_static(TOKEN.as_bytes()));
+    upstream.send(TOKEN);
+    upstream.send(FINISH);
+    upstream.send(DONE);
+    drop(upstream);
+    let frames = frames(fixture.stream(body, held)).await;
+    assert_eq!(frames, vec![TOKEN.to_owned(), format!("{TOKEN}{FINISH}{DONE}")]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_split_across_frames_goes_out_whole() {
+    let fixture = Fixture::new();
+    let (upstream, body) = feed();
+    let mut body = fixture.stream(body, Held::default());
+    upstream.send("data: {\"choices\":[{\"delta\":");
+    let pending = tokio::time::timeout(Duration::from_millis(10), body.frame()).await;
+    assert!(pending.is_err(), "half an event is not forwarded");
+    upstream.send("{\"content\":\"Hi\"}}]}\n\n");
+    let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(frame, TOKEN.as_bytes());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_malformed_event_is_refused_and_the_stream_ends_with_an_error_event() {
+    let fixture = Fixture::new();
+    let (upstream, body) = feed();
+    upstream.send(TOKEN);
+    upstream.send("data: {not json\n\n");
+    upstream.send(FINISH);
+    let frames = frames(fixture.stream(body, Held::default())).await;
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!(frames[0], TOKEN);
+    assert!(frames[1].contains("\"upstream_stream_error\"") && frames[1].contains("not valid JSON"), "{frames:?}");
+    assert_eq!(fixture.recorded(Outcome::UpstreamError), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_cut_after_its_first_token_ends_with_an_error_event_and_no_done() {
+    let fixture = Fixture::new();
+    let (upstream, body) = feed();
+    upstream.send(TOKEN);
+    drop(upstream);
+    let text = frames(fixture.stream(body, Held::default())).await.concat();
+    assert!(text.starts_with(TOKEN), "{text}");
+    assert!(text.contains("before the answer was complete"), "{text}");
+    assert!(!text.contains("[DONE]"), "{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_idle_after_its_first_token_ends_with_an_error_event() {
+    let fixture = Fixture::new();
+    let (upstream, body) = feed();
+    upstream.send(TOKEN);
+    let text = frames(fixture.stream(body, Held::default())).await.concat();
+    assert!(text.ends_with("\n\n") && text.contains("the upstream sent nothing for 1s"), "{text}");
+    drop(upstream);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_stream_is_recorded_once_with_its_ttft_and_counts_once_against_the_breaker() {
+    let fixture = Fixture::new();
+    let (upstream, body) = feed();
+    let body = fixture.stream(body, Held::default());
+    tokio::time::advance(Duration::from_millis(250)).await;
+    upstream.send(TOKEN);
+    upstream.break_off();
+    let text = frames(body).await.concat();
+    assert!(text.contains("the upstream stream broke: connection reset"), "{text}");
+    assert_eq!(fixture.recorded(Outcome::UpstreamError), (1, 1));
+    assert_eq!(fixture.recorded(Outcome::Ok), (0, 0));
+    let ttft = fixture.metrics.route(fixture.route).arm(Role::Primary).unwrap().ttft.cumulative().1;
+    assert_eq!(ttft, 1, "the TTFT of a stream that failed later still counts");
+    assert!(!fixture.breaker.is_open(), "one failure of the two that open it");
+    fixture.breaker.on_failure(Admission::Allowed);
+    assert!(fixture.breaker.is_open());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_upstream_error_event_passes_but_counts_as_a_failure() {
+    let fixture = Fixture::new();
+    let (upstream, body) = feed();
+    upstream.send(TOKEN);
+    upstream.send("data: {\"error\":{\"message\":\"overloaded\"}}\n\n");
+    drop(upstream);
+    let text = frames(fixture.stream(body, Held::default())).await.concat();
+    assert!(text.ends_with("\"overloaded\"}}\n\n") && !text.contains("[DONE]"), "{text}");
+    assert_eq!(fixture.recorded(Outcome::UpstreamError), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sized_body_is_judged_with_its_last_byte() {
+    let fixture = Fixture::new();
+    let started = Instant::now();
+    let inner = Full::new(Bytes::from_static(b"{\"ok\":true}"));
+    let mut body = answer(inner, None, fixture.recorder(started), &fixture.timeouts, started);
+    assert_eq!(body.size_hint().exact(), Some(11), "a sized body stays sized");
+    assert!(body.frame().await.unwrap().is_ok());
+    assert_eq!(fixture.recorded(Outcome::Ok), (1, 1), "recorded before the server polls for the end");
+    assert!(body.frame().await.is_none());
+    drop(body);
+    assert_eq!(fixture.recorded(Outcome::Ok), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_the_client_dropped_is_recorded_once_as_it_stood() {
+    let fixture = Fixture::new();
+    let (upstream, body) = feed();
+    let mut body = fixture.stream(body, Held::default());
+    upstream.send(TOKEN);
+    assert!(body.frame().await.unwrap().is_ok());
+    drop(body);
+    assert_eq!(fixture.recorded(Outcome::Ok), (1, 1));
+    assert_eq!(fixture.recorded(Outcome::UpstreamError), (0, 0));
+    assert!(!fixture.breaker.is_open());
+}
