@@ -9,6 +9,9 @@
 #   BENCH_PORT_BASE=18700   ports BASE+1, +2 (mocks), +10, +11 (cutover), +20 (nginx)
 #   BENCH_SKIP_BUILD=1      use the existing target/release/cutover
 #   BENCH_KEEP=1            keep the temp dir (configs, logs, raw wrk output)
+#   BENCH_BASELINE_BIN=PATH another cutover binary (e.g. the previous commit's release
+#                           build), run beside this one on ports BASE+12, +13 and measured
+#                           right after it, so that before and after share one run
 #
 # Everything listens on 127.0.0.1 only; every process started here is stopped on exit.
 set -euo pipefail
@@ -17,6 +20,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DURATION=${BENCH_DURATION:-10s}
 BASE=${BENCH_PORT_BASE:-18700}
 MOCK_A=$((BASE + 1)) MOCK_B=$((BASE + 2)) PROXY=$((BASE + 10)) ADMIN=$((BASE + 11)) NGINX_PORT=$((BASE + 20))
+BASE_PROXY=$((BASE + 12)) BASE_ADMIN=$((BASE + 13))
+BASELINE_BIN=${BENCH_BASELINE_BIN:-}
 GATEWAY_KEY=bench-gateway-key
 ADMIN_TOKEN=bench-admin-token
 LUA="$ROOT/bench/chat.lua"
@@ -28,6 +33,7 @@ command -v curl >/dev/null || die "curl is not installed: apt-get install curl"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cutover-bench.XXXXXX")
 PIDS=() NAMES=()
+declare -A PID_OF
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -43,6 +49,7 @@ start() {
   shift
   "$@" 2>"$TMP/$name.log" &
   PIDS+=($!) NAMES+=("$name")
+  PID_OF[$name]=$!
 }
 
 # Names the servers that are no longer running, with the end of their logs.
@@ -56,7 +63,7 @@ casualties() {
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in $MOCK_A $MOCK_B $PROXY $ADMIN $NGINX_PORT; do
+for port in $MOCK_A $MOCK_B $PROXY $ADMIN $NGINX_PORT $BASE_PROXY $BASE_ADMIN; do
   port_in_use "$port" && die "port $port is in use; set BENCH_PORT_BASE to another range"
 done
 
@@ -83,10 +90,12 @@ export CUTOVER_LOG=warn
 start mock-primary "$BIN" mock --listen "127.0.0.1:$MOCK_A" --name primary --latency 0
 start mock-candidate "$BIN" mock --listen "127.0.0.1:$MOCK_B" --name candidate --latency 0
 
-cat >"$TMP/cutover.toml" <<EOF
+# gateway_config PROXY_PORT ADMIN_PORT STATE_FILE: the gateway's config on those ports.
+gateway_config() {
+  cat <<EOF
 [server]
-listen = "127.0.0.1:$PROXY"
-admin_listen = "127.0.0.1:$ADMIN"
+listen = "127.0.0.1:$1"
+admin_listen = "127.0.0.1:$2"
 
 [auth]
 keys = [{ name = "bench", key_env = "BENCH_GATEWAY_KEY" }]
@@ -95,7 +104,7 @@ keys = [{ name = "bench", key_env = "BENCH_GATEWAY_KEY" }]
 token_env = "BENCH_ADMIN_TOKEN"
 
 [state]
-path = "bench.db"
+path = "$3"
 
 [upstreams.primary]
 base_url = "http://127.0.0.1:$MOCK_A/v1"
@@ -109,7 +118,14 @@ primary = "primary"
 candidate = "candidate"
 sticky = "header:x-user-id"
 EOF
+}
+gateway_config "$PROXY" "$ADMIN" bench.db >"$TMP/cutover.toml"
 start cutover env BENCH_GATEWAY_KEY=$GATEWAY_KEY BENCH_ADMIN_TOKEN=$ADMIN_TOKEN "$BIN" serve -c "$TMP/cutover.toml"
+if [[ -n $BASELINE_BIN ]]; then
+  [[ -x $BASELINE_BIN ]] || die "BENCH_BASELINE_BIN=$BASELINE_BIN is not an executable"
+  gateway_config "$BASE_PROXY" "$BASE_ADMIN" bench-baseline.db >"$TMP/baseline.toml"
+  start baseline env BENCH_GATEWAY_KEY=$GATEWAY_KEY BENCH_ADMIN_TOKEN=$ADMIN_TOKEN "$BASELINE_BIN" serve -c "$TMP/baseline.toml"
+fi
 
 NGINX=""
 if command -v nginx >/dev/null; then
@@ -150,11 +166,25 @@ fi
 wait_http "http://127.0.0.1:$MOCK_A/v1/models"
 wait_http "http://127.0.0.1:$MOCK_B/v1/models"
 wait_http "http://127.0.0.1:$ADMIN/healthz"
+[[ -n $BASELINE_BIN ]] && wait_http "http://127.0.0.1:$BASE_ADMIN/healthz"
 [[ -n $NGINX ]] && wait_http "http://127.0.0.1:$NGINX_PORT/v1/models"
 
+# set_weight PCT [ADMIN_PORT]
 set_weight() {
   curl -sf -o /dev/null -X POST -H "authorization: Bearer $ADMIN_TOKEN" -d "{\"weight\": $1}" \
-    "http://127.0.0.1:$ADMIN/admin/rollouts/default/weight" || die "cannot set the weight to $1"
+    "http://127.0.0.1:${2:-$ADMIN}/admin/rollouts/default/weight" || die "cannot set the weight to $1"
+}
+
+# cpu_ticks NAME: CPU time (user + system, clock ticks) used so far by process NAME and its
+# direct children (nginx: the master and its workers).
+cpu_ticks() {
+  local pid=${PID_OF[$1]:-} total=0 child
+  [[ -n $pid ]] || { echo 0; return; }
+  for child in $pid $(pgrep -P "$pid" 2>/dev/null); do
+    # utime and stime, fields 14 and 15 of /proc/PID/stat: 12th and 13th after "(comm) ".
+    total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$child/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
 }
 
 # --- the runs --------------------------------------------------------------------------
@@ -168,9 +198,12 @@ to_ms() {
     printf "%.3f", n }'
 }
 
-# run TARGET MODE THREADS CONNECTIONS URL: one measured wrk run, appended to the results.
+# run TARGET MODE THREADS CONNECTIONS URL [PROCESS]: one measured wrk run, appended to
+# the results, with the CPU time PROCESS (the proxy under test) spent per request.
 run() {
-  local target=$1 mode=$2 threads=$3 conns=$4 url=$5
+  local target=$1 mode=$2 threads=$3 conns=$4 url=$5 process=${6:-}
+  local ticks_before=0
+  [[ -n $process ]] && ticks_before=$(cpu_ticks "$process")
   local out="$TMP/wrk-$target-$mode-c$conns.txt" stream=0
   [[ $mode == stream ]] && stream=1
   echo "bench: $target $mode c=$conns t=$threads ($DURATION)" >&2
@@ -183,32 +216,46 @@ $(casualties)"
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
   non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
   socket=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' "$out")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$mode" "$threads" "$conns" "$rps" "$p50" "$p99" \
-    "$((${non2xx:-0} + ${socket:-0}))" >>"$RESULTS"
+  local cpu_us="-"
+  if [[ -n $process ]]; then
+    local ticks requests
+    ticks=$(($(cpu_ticks "$process") - ticks_before))
+    requests=$(awk '/requests in/ { print $1 }' "$out")
+    cpu_us=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$requests" \
+      'BEGIN { if (n > 0) printf "%.1f", t / hz / n * 1e6; else printf "-" }')
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$mode" "$threads" "$conns" "$rps" "$p50" "$p99" \
+    "$((${non2xx:-0} + ${socket:-0}))" "$cpu_us" >>"$RESULTS"
 }
 
 warm_up() {
   BENCH_STREAM=0 BENCH_KEY=$GATEWAY_KEY wrk -t2 -c32 -d2s -s "$LUA" "$1" >/dev/null 2>&1 || true
 }
 
-# measure TARGET URL MODES...: warm up, then c=1 (1 thread) and c=32 (2 threads) per mode.
+# measure TARGET PROCESS URL MODES...: warm up, then c=1 (1 thread) and c=32 (2 threads)
+# per mode; PROCESS is the server whose CPU time is charged to the requests.
 measure() {
-  local target=$1 url=$2 mode
-  shift 2
+  local target=$1 process=$2 url=$3 mode
+  shift 3
   warm_up "$url"
   for mode in "$@"; do
-    run "$target" "$mode" 1 1 "$url"
-    run "$target" "$mode" 2 32 "$url"
+    run "$target" "$mode" 1 1 "$url" "$process"
+    run "$target" "$mode" 2 32 "$url" "$process"
   done
 }
 
 PATH_CHAT=/v1/chat/completions
-measure direct "http://127.0.0.1:$MOCK_A$PATH_CHAT" whole stream
-[[ -n $NGINX ]] && measure nginx "http://127.0.0.1:$NGINX_PORT$PATH_CHAT" whole stream
+measure direct mock-primary "http://127.0.0.1:$MOCK_A$PATH_CHAT" whole stream
+[[ -n $NGINX ]] && measure nginx nginx "http://127.0.0.1:$NGINX_PORT$PATH_CHAT" whole stream
 set_weight 0
-measure cutover-w0 "http://127.0.0.1:$PROXY$PATH_CHAT" whole stream
+[[ -n $BASELINE_BIN ]] && set_weight 0 "$BASE_ADMIN"
+for mode in whole stream; do
+  measure cutover-w0 cutover "http://127.0.0.1:$PROXY$PATH_CHAT" "$mode"
+  [[ -n $BASELINE_BIN ]] && measure baseline-w0 baseline "http://127.0.0.1:$BASE_PROXY$PATH_CHAT" "$mode"
+done
 set_weight 50
-measure cutover-w50 "http://127.0.0.1:$PROXY$PATH_CHAT" whole
+measure cutover-w50 cutover "http://127.0.0.1:$PROXY$PATH_CHAT" whole
+[[ -n $BASELINE_BIN ]] && set_weight 50 "$BASE_ADMIN" && measure baseline-w50 baseline "http://127.0.0.1:$BASE_PROXY$PATH_CHAT" whole
 
 # Which upstream served the gateway's requests: proves the w50 run used both arms.
 SPLIT=$(curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '/^cutover_requests_total\{/ && /outcome="ok"/' | sed 's/^/    /')
@@ -222,15 +269,15 @@ SPLIT=$(curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '/^cutover_requests_tota
   awk -F'\t' '
     { key = $2 "/" $4; if ($1 == "direct") { drps[key] = $5; dp50[key] = $6; dp99[key] = $7 } row[NR] = $0 }
     END {
-      printf "| target | body | c | threads | req/s | p50 ms | p99 ms | errors | req/s vs direct | p50 vs direct | p99 vs direct | p50 added ms |\n"
-      printf "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+      printf "| target | body | c | threads | req/s | p50 ms | p99 ms | errors | req/s vs direct | p50 vs direct | p99 vs direct | p50 added ms | server CPU µs/req |\n"
+      printf "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
       for (i = 1; i <= NR; i++) {
         split(row[i], f, "\t"); key = f[2] "/" f[4]
         r = (drps[key] > 0) ? sprintf("%.2f", f[5] / drps[key]) : "-"
         a = (dp50[key] > 0) ? sprintf("%.2f", f[6] / dp50[key]) : "-"
         b = (dp99[key] > 0) ? sprintf("%.2f", f[7] / dp99[key]) : "-"
         d = (key in dp50) ? sprintf("%+.3f", f[6] - dp50[key]) : "-"
-        printf "| %s | %s | %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s |\n", f[1], f[2], f[4], f[3], f[5], f[6], f[7], f[8], r, a, b, d
+        printf "| %s | %s | %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s |\n", f[1], f[2], f[4], f[3], f[5], f[6], f[7], f[8], r, a, b, d, f[9]
       }
     }' "$RESULTS"
   echo
