@@ -13,6 +13,7 @@ use super::AdminService;
 use crate::config::load_str;
 use crate::metrics::Metrics;
 use crate::proxy::Gateway;
+use crate::rollout::StateMode;
 use crate::server::open_rollouts;
 
 const TOKEN: &str = "admin-test-token";
@@ -54,7 +55,7 @@ candidate = "candidate"
         let env = |name: &str| (name == "ADMIN_TOKEN").then(|| TOKEN.to_owned());
         let config = Arc::new(load_str(&text, &dir, env).unwrap_or_else(|problems| panic!("{problems:#?}")));
         let metrics = Arc::new(Metrics::new(&config));
-        let (live, control) = open_rollouts(&config, &metrics, None).unwrap();
+        let (live, control) = open_rollouts(&config, &metrics, None, StateMode::Keep).unwrap();
         let gateway = Arc::new(Gateway::new(config, metrics, live));
         Admin { service: AdminService::new(gateway, Arc::new(control)), dir }
     }
