@@ -15,7 +15,10 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::net::serve::serve;
 use crate::proxy::{Gateway, ProxyService};
-use crate::rollout::{Event, LiveState, RolloutControl, StateMode, Store, StoreError, driver, notify, unix_millis};
+use crate::rollout::supervise::supervise;
+use crate::rollout::{
+    ControlError, Event, LiveState, RolloutControl, StateMode, Store, StoreError, driver, notify, unix_millis,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -23,6 +26,9 @@ pub enum StartError {
     Bind { address: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Taking over the persisted state needed a transition the state file refused.
+    #[error("taking over the rollout state: {0}")]
+    Control(#[from] ControlError),
     /// The state file answered for other routes than the configuration has: a bug, not a
     /// corrupt file, so it is not reported as one.
     #[error("the state file returned {states} route states for the {routes} routes of the configuration")]
@@ -146,7 +152,10 @@ pub async fn start_on_with(
             until_stopped(stopped.clone()),
             drain,
         )),
-        tokio::spawn(driver::run(control.clone(), stopped)),
+        tokio::spawn(supervise("rollout controller", stopped.clone(), {
+            let control = control.clone();
+            move || driver::run(control.clone(), stopped.clone())
+        })),
     ];
     Ok(Running { proxy_addr, admin_addr, gateway, control, stop, tasks })
 }

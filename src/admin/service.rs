@@ -66,7 +66,7 @@ impl From<ControlError> for Response<BoxBody> {
             ControlError::UnknownRoute(_) => StatusCode::NOT_FOUND,
             ControlError::InvalidWeight(_) | ControlError::NoCandidate(_) => StatusCode::BAD_REQUEST,
             ControlError::NoPlan(_) | ControlError::Conflict(_) => StatusCode::CONFLICT,
-            ControlError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ControlError::Store(_) | ControlError::Unsaved { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         error(status, failure.to_string())
     }

@@ -23,6 +23,7 @@ pub mod driver;
 mod live;
 pub mod notify;
 mod store;
+pub mod supervise;
 
 #[cfg(test)]
 mod simulation;
