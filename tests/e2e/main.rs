@@ -14,3 +14,4 @@ mod admin;
 mod faults;
 mod proxy;
 mod rollout;
+mod state_file;
