@@ -25,6 +25,10 @@ enum Command {
     Serve {
         #[arg(short, long, default_value = "cutover.toml")]
         config: PathBuf,
+        /// Start over: move the existing state file aside (renamed with a UTC timestamp
+        /// suffix, never deleted) and begin every route at pending 0%.
+        #[arg(long)]
+        reset_state: bool,
     },
     /// Validate the configuration and print the resolved plan; exit 2 on error.
     Check {
@@ -80,7 +84,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt().with_max_level(log_level()).with_target(false).with_writer(std::io::stderr).init();
     match cli.command {
         Command::Check { config } => check(&config),
-        Command::Serve { config } => run(serve(config)),
+        Command::Serve { config, reset_state } => run(serve(config, reset_state)),
         Command::Mock(args) => run(mock(args)),
         Command::Rollout { verb, route, config, json } => run(rollout(verb, route, config, json)),
         Command::Demo { bad_candidate } => run(async move { Ok(cutover::demo::run(bad_candidate).await?) }),
@@ -129,12 +133,13 @@ fn run(job: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     }
 }
 
-async fn serve(path: PathBuf) -> anyhow::Result<()> {
+async fn serve(path: PathBuf, reset_state: bool) -> anyhow::Result<()> {
     let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     if config.gateway_keys.is_empty() {
         tracing::warn!("no [auth] keys: the gateway is open to anyone who can reach {}", config.server.listen);
     }
-    let running = cutover::server::start(config).await?;
+    let state = if reset_state { cutover::rollout::StateMode::Reset } else { cutover::rollout::StateMode::Keep };
+    let running = cutover::server::start(config, state).await?;
     tracing::info!(proxy = %running.proxy_addr, admin = %running.admin_addr, "cutover is serving");
     running.stop_on(shutdown_signal());
     running.wait().await;

@@ -15,7 +15,10 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::net::serve::serve;
 use crate::proxy::{Gateway, ProxyService};
-use crate::rollout::{Event, LiveState, RolloutControl, Store, StoreError, driver, notify, unix_millis};
+use crate::rollout::supervise::supervise;
+use crate::rollout::{
+    ControlError, Event, LiveState, RolloutControl, StateMode, Store, StoreError, driver, notify, unix_millis,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -23,6 +26,9 @@ pub enum StartError {
     Bind { address: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Taking over the persisted state needed a transition the state file refused.
+    #[error("taking over the rollout state: {0}")]
+    Control(#[from] ControlError),
     /// The state file answered for other routes than the configuration has: a bug, not a
     /// corrupt file, so it is not reported as one.
     #[error("the state file returned {states} route states for the {routes} routes of the configuration")]
@@ -66,25 +72,28 @@ impl Running {
     }
 }
 
-/// Binds the listeners the configuration names and starts serving.
-pub async fn start(config: Config) -> Result<Running, StartError> {
+/// Binds the listeners the configuration names and starts serving; `state` says whether
+/// to take over the state file or move it aside and start over (`--reset-state`).
+pub async fn start(config: Config, state: StateMode) -> Result<Running, StartError> {
     let bind = |address: SocketAddr| async move {
         TcpListener::bind(address).await.map_err(|source| StartError::Bind { address, source })
     };
     let proxy = bind(config.server.listen).await?;
     let admin = bind(config.server.admin_listen).await?;
-    start_on(config, proxy, admin).await
+    start_on_with(config, proxy, admin, state).await
 }
 
-/// The rollout side of a gateway: the state file the configuration names, each route's
+/// The rollout side of a gateway: the state file the configuration names (locked for
+/// this process, checked, or moved aside first with `StateMode::Reset`), each route's
 /// state from it (a new `pending` one for a route seen for the first time) published to
 /// the request path, and the controller over them. Blocking: call from a blocking thread.
 pub(crate) fn open_rollouts(
     config: &Arc<Config>,
     metrics: &Arc<Metrics>,
     events: Option<mpsc::Sender<Event>>,
+    mode: StateMode,
 ) -> Result<(Arc<LiveState>, RolloutControl), StartError> {
-    let store = Store::open(&config.state_path)?;
+    let store = Store::open(&config.state_path, mode)?;
     let names: Vec<&str> = config.routes.values().map(|route| route.name.as_str()).collect();
     let loaded = store.load_or_init(&names, unix_millis())?;
     let states_len = loaded.len();
@@ -100,15 +109,26 @@ pub(crate) fn open_rollouts(
     Ok((live, control))
 }
 
-/// Starts serving on listeners the caller bound (tests bind port 0).
+/// Starts serving on listeners the caller bound (tests bind port 0), taking over the
+/// state file the configuration names.
 pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) -> Result<Running, StartError> {
+    start_on_with(config, proxy, admin, StateMode::Keep).await
+}
+
+/// `start_on`, saying what to do with an existing state file.
+pub async fn start_on_with(
+    config: Config,
+    proxy: TcpListener,
+    admin: TcpListener,
+    state: StateMode,
+) -> Result<Running, StartError> {
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::new(&config));
     let (events, notifications) = mpsc::channel(256);
     let has_notifiers = !config.notifiers.is_empty();
     let (live, control) = {
         let (config, metrics) = (config.clone(), metrics.clone());
-        tokio::task::spawn_blocking(move || open_rollouts(&config, &metrics, has_notifiers.then_some(events)))
+        tokio::task::spawn_blocking(move || open_rollouts(&config, &metrics, has_notifiers.then_some(events), state))
             .await
             .map_err(StartError::Task)??
     };
@@ -132,7 +152,10 @@ pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) ->
             until_stopped(stopped.clone()),
             drain,
         )),
-        tokio::spawn(driver::run(control.clone(), stopped)),
+        tokio::spawn(supervise("rollout controller", stopped.clone(), {
+            let control = control.clone();
+            move || driver::run(control.clone(), stopped.clone())
+        })),
     ];
     Ok(Running { proxy_addr, admin_addr, gateway, control, stop, tasks })
 }

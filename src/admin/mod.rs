@@ -1,6 +1,7 @@
 //! The admin listener: `/metrics`, `/healthz`, and the bearer-protected `/admin/*` API
 //! through which an operator reads and steers the rollout of each route.
 
+mod actor;
 mod service;
 
 pub use service::AdminService;

@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::actor;
 use crate::metrics::{RouteGauges, UpstreamGauges, render};
 use crate::net::body::{self, BoxBody, BoxError};
 use crate::proxy::Gateway;
@@ -66,7 +67,7 @@ impl From<ControlError> for Response<BoxBody> {
             ControlError::UnknownRoute(_) => StatusCode::NOT_FOUND,
             ControlError::InvalidWeight(_) | ControlError::NoCandidate(_) => StatusCode::BAD_REQUEST,
             ControlError::NoPlan(_) | ControlError::Conflict(_) => StatusCode::CONFLICT,
-            ControlError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ControlError::Store(_) | ControlError::Unsaved { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         error(status, failure.to_string())
     }
@@ -129,9 +130,11 @@ impl Admin {
                 "the admin API is disabled: set admin.token_env in the config",
             ));
         };
+        // The same two spellings as the proxy's gateway keys.
         let presented = headers
             .get(header::AUTHORIZATION)
-            .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+            .map(http::HeaderValue::as_bytes)
+            .and_then(|value| value.strip_prefix(b"Bearer ").or_else(|| value.strip_prefix(b"bearer ")))
             .unwrap_or_default();
         (!token.matches(presented)).then(|| error(StatusCode::UNAUTHORIZED, "missing or wrong admin bearer token"))
     }
@@ -143,13 +146,10 @@ impl Admin {
         B::Error: Into<BoxError>,
     {
         let method = request.method().clone();
-        // Who asked, for the audit log: the CLI names its user; anything else is the API.
-        let actor = request
-            .headers()
-            .get("x-cutover-actor")
-            .and_then(|value| value.to_str().ok())
-            .filter(|actor| !actor.is_empty() && actor.len() <= 100)
-            .map_or_else(|| "admin-api".to_owned(), str::to_owned);
+        let actor = match actor::actor(request.headers()) {
+            Ok(actor) => actor,
+            Err(refusal) => return error(StatusCode::BAD_REQUEST, refusal),
+        };
         match (&method, segments) {
             // Served from the controller's published views: no lock, no state file, so
             // these answer on the async worker.

@@ -13,6 +13,7 @@ use super::AdminService;
 use crate::config::load_str;
 use crate::metrics::Metrics;
 use crate::proxy::Gateway;
+use crate::rollout::StateMode;
 use crate::server::open_rollouts;
 
 const TOKEN: &str = "admin-test-token";
@@ -54,7 +55,7 @@ candidate = "candidate"
         let env = |name: &str| (name == "ADMIN_TOKEN").then(|| TOKEN.to_owned());
         let config = Arc::new(load_str(&text, &dir, env).unwrap_or_else(|problems| panic!("{problems:#?}")));
         let metrics = Arc::new(Metrics::new(&config));
-        let (live, control) = open_rollouts(&config, &metrics, None).unwrap();
+        let (live, control) = open_rollouts(&config, &metrics, None, StateMode::Keep).unwrap();
         let gateway = Arc::new(Gateway::new(config, metrics, live));
         Admin { service: AdminService::new(gateway, Arc::new(control)), dir }
     }
@@ -139,4 +140,45 @@ async fn unknown_routes_and_commands_are_not_found() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = admin.admin(Method::POST, "/admin/rollouts/default/rewind", "").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_admin_token_is_accepted_after_bearer_spelled_as_the_proxy_accepts_it() {
+    let admin = Admin::new("");
+    for scheme in ["Bearer", "bearer"] {
+        let request = Request::get("/admin/rollouts").header("authorization", format!("{scheme} {TOKEN}"));
+        let response = admin.service.call(request.body(String::new()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{scheme}");
+    }
+}
+
+#[tokio::test]
+async fn a_claimed_actor_is_recorded_as_a_claim_and_one_outside_the_charset_is_refused() {
+    let admin = Admin::new("");
+    let weight = |actor: &'static str| {
+        Request::post("/admin/rollouts/default/weight")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("x-cutover-actor", actor)
+            .body(r#"{"weight": 1}"#.to_owned())
+            .unwrap()
+    };
+    let response = admin.service.call(weight("alice@cli")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, view) = admin.admin(Method::GET, "/admin/rollouts/default", "").await;
+    assert_eq!(view["events"][0]["actor"], "admin-api (claimed: alice@cli)");
+    let response = admin.service.call(weight("controller; forged=1")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("x-cutover-actor must be"), "{body}");
+}
+
+#[tokio::test]
+async fn a_weight_of_minus_zero_is_zero_everywhere_it_is_shown() {
+    let admin = Admin::new("");
+    let (status, view) = admin.admin(Method::POST, "/admin/rollouts/default/weight", r#"{"weight": -0}"#).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["weight"].to_string(), "0.0");
+    assert_eq!(view["events"][0]["reason"], "weight set by hand from 0% to 0%");
+    assert_eq!(view["events"][0]["weight_percent"].to_string(), "0.0");
 }

@@ -62,7 +62,7 @@ pub async fn send(config: &Config, verb: &Verb, route: Option<&str>) -> Result<V
             (Method::POST, format!("/admin/rollouts{}/{name}", route_path(default_route)), String::new())
         }
     };
-    let actor = std::env::var("USER").map_or_else(|_| "cli".to_owned(), |user| format!("{user} via cli"));
+    let actor = cli_actor(std::env::var("USER").ok().as_deref());
     let request = Request::builder()
         .method(method)
         .uri(format!("http://{address}{path}"))
@@ -84,6 +84,16 @@ pub async fn send(config: &Config, verb: &Verb, route: Option<&str>) -> Result<V
         return Err(RolloutCliError::Refused { status, message });
     }
     Ok(json)
+}
+
+/// The name the CLI claims in `x-cutover-actor`: `USER@cli`, with the user name kept to
+/// the charset the admin API accepts (anything else becomes `_`), or `cli` alone.
+fn cli_actor(user: Option<&str>) -> String {
+    let plain = |c: char| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' };
+    match user.filter(|user| !user.is_empty()) {
+        Some(user) => format!("{}@cli", user.chars().take(48).map(plain).collect::<String>()),
+        None => "cli".to_owned(),
+    }
 }
 
 /// A rollout view (or a list of them) for a terminal.
@@ -117,6 +127,12 @@ fn render_one(view: &Value) -> String {
         percent(&view["weight"]),
         view["seconds_in_step"]
     );
+    if let Some(unsaved @ 1..) = view["unsaved_transitions"].as_u64() {
+        let _ = writeln!(
+            out,
+            "  warning: {unsaved} change(s) in effect but not saved to the state file yet (see the gateway's log)"
+        );
+    }
     for arm in ["candidate", "control", "primary", "shadow"] {
         let stats = &view["arms"][arm];
         if stats["requests"].as_u64().unwrap_or(0) > 0 {
@@ -184,20 +200,10 @@ pub(crate) fn percent(value: &Value) -> String {
     value.as_f64().map_or("-".to_owned(), |percent| format!("{percent}").trim_end_matches(".0").to_owned())
 }
 
-/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` UTC (days to civil date: H. Hinnant's algorithm).
+/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` UTC.
 fn utc(unix_millis: i64) -> String {
-    let seconds = unix_millis.div_euclid(1000);
-    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", of_day / 3600, of_day % 3600 / 60, of_day % 60)
+    let [year, month, day, hour, minute, second] = crate::rollout::utc_fields(unix_millis);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}")
 }
 
 #[cfg(test)]
@@ -212,5 +218,24 @@ mod tests {
         assert_eq!(percent(&serde_json::json!(100.0)), "100");
         assert_eq!(percent(&serde_json::json!(12.5)), "12.5");
         assert_eq!(percent(&serde_json::json!(0.05)), "0.05");
+    }
+
+    #[test]
+    fn the_cli_claims_its_user_within_the_charset_the_admin_api_accepts() {
+        assert_eq!(cli_actor(Some("alice")), "alice@cli");
+        assert_eq!(cli_actor(Some("CORP\\jane doe")), "CORP_jane_doe@cli");
+        assert_eq!(cli_actor(None), "cli");
+        assert_eq!(cli_actor(Some("")), "cli");
+        assert_eq!(cli_actor(Some(&"x".repeat(100))).len(), 48 + "@cli".len());
+    }
+
+    #[test]
+    fn a_view_with_unsaved_changes_says_so() {
+        let view =
+            serde_json::json!({"route": "default", "phase": "rolled_back", "weight": 0.0, "unsaved_transitions": 1});
+        assert!(render(&view).contains("warning: 1 change(s) in effect but not saved to the state file yet"));
+        let saved =
+            serde_json::json!({"route": "default", "phase": "rolled_back", "weight": 0.0, "unsaved_transitions": 0});
+        assert!(!render(&saved).contains("warning"));
     }
 }

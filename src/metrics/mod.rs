@@ -166,6 +166,8 @@ pub struct RouteMetrics {
     shadow: [AtomicU64; 3],
     /// Rollout events, indexed by `EventKind`.
     transitions: [AtomicU64; EventKind::COUNT],
+    /// Writes to the state file that failed (a full disk, a lock held by another process).
+    state_write_failures: AtomicU64,
 }
 
 /// The `kind` label of every rollout event, for `cutover_rollout_transitions_total{kind}`,
@@ -213,6 +215,15 @@ impl RouteMetrics {
         EventKind::ALL.into_iter().map(|kind| (kind.metric_label(), self.transitions[kind as usize].load(Relaxed)))
     }
 
+    /// Counts a write to the state file that failed.
+    pub fn record_state_write_failure(&self) {
+        self.state_write_failures.fetch_add(1, Relaxed);
+    }
+
+    pub fn state_write_failures(&self) -> u64 {
+        self.state_write_failures.load(Relaxed)
+    }
+
     pub fn record_retry(&self, role: Role, reason: FailureReason) {
         if let Some(row) = self.retries.get(role as usize) {
             row[reason as usize].fetch_add(1, Relaxed);
@@ -246,6 +257,7 @@ impl Metrics {
                 retries: Default::default(),
                 shadow: Default::default(),
                 transitions: Default::default(),
+                state_write_failures: AtomicU64::new(0),
             }
         });
         Metrics { routes }

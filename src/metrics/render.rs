@@ -128,6 +128,20 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
                 writeln!(out, "cutover_rollout_transitions_total{{route=\"{}\",kind=\"{kind}\"}} {count}", route.name);
         }
     }
+    header(
+        &mut out,
+        "cutover_state_write_failures_total",
+        "counter",
+        "Writes to the rollout state file that failed (each is logged with its route and error).",
+    );
+    for route in metrics.routes().values() {
+        let _ = writeln!(
+            out,
+            "cutover_state_write_failures_total{{route=\"{}\"}} {}",
+            route.name,
+            route.state_write_failures()
+        );
+    }
     header(&mut out, "cutover_rollout_weight_percent", "gauge", "Share of users sent to the candidate.");
     for (id, route) in metrics.routes().iter() {
         let gauge = &gauges[id];

@@ -17,6 +17,13 @@ pub enum ControlError {
     Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An exposure-reducing change the state file refused: in effect all the same, and
+    /// saved by a later tick (answered 500, since the file does not say so yet).
+    #[error(
+        "{kind} is in effect (candidate weight {weight_percent}%) but not saved: {source}; \
+         the gateway retries saving it every second"
+    )]
+    Unsaved { kind: EventKind, weight_percent: f64, source: StoreError },
 }
 
 /// An operator's command.

@@ -3,7 +3,11 @@
 //! one place (`apply`): persisted with its audit event in one transaction first, then
 //! published to the request path (weight, shadow share, fresh evidence for a new step) and
 //! to the admin view, then counted, logged and posted to the notifiers. So what the
-//! gateway does is what the state file says.
+//! gateway does is what the state file says, with one exception: a transition that
+//! reduces the candidate's exposure (a rollback, an abort, a step back, a lower manual
+//! weight) takes effect even when the state file refuses it, and is saved on a later tick
+//! (see `apply` and docs/architecture.md, Invariants). A failed write is logged with its
+//! route and counted in `cutover_state_write_failures_total`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -14,10 +18,10 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::analysis::Evaluation;
-use super::decide::{self, BaselineChange, Evidence, Transition};
+use super::decide::{self, BaselineChange, Evidence, Transition, percent_of};
 use super::stats::{ArmSnapshot, StepSnapshot, StepStats};
 use super::view::{self, Published, RECENT_EVENTS};
-use super::{Command, ControlError, Event, LiveState, Phase, RouteState, Store, StoreError, unix_millis};
+use super::{Command, ControlError, Event, EventKind, LiveState, Phase, RouteState, Store, StoreError, unix_millis};
 use crate::config::{Config, PerRoute, Route, RouteId};
 use crate::metrics::Metrics;
 
@@ -30,6 +34,20 @@ struct RouteRollout {
     baseline: Option<ArmSnapshot>,
     /// The latest events, newest first, for the view (the state file has them all).
     recent: VecDeque<Event>,
+    /// Transitions in effect that the state file has not taken yet, oldest first. Only
+    /// exposure-reducing ones are published unsaved; saving them is retried every tick,
+    /// and nothing else is written before they are.
+    unsaved: VecDeque<Unsaved>,
+}
+
+/// A transition published before the state file took it, with what its event row needs.
+struct Unsaved {
+    from: Phase,
+    next: RouteState,
+    kind: EventKind,
+    actor: String,
+    reason: String,
+    at_ms: i64,
 }
 
 impl RouteRollout {
@@ -38,6 +56,7 @@ impl RouteRollout {
             state: self.state.clone(),
             evaluation: self.evaluation.clone(),
             events: self.recent.iter().cloned().collect(),
+            unsaved: self.unsaved.len(),
         }
     }
 }
@@ -68,7 +87,7 @@ impl RolloutControl {
         store: Arc<Store>,
         states: &PerRoute<RouteState>,
         events: Option<mpsc::Sender<Event>>,
-    ) -> Result<RolloutControl, StoreError> {
+    ) -> Result<RolloutControl, ControlError> {
         let routes = states.try_map(|id, state| {
             let (snapshot, baseline) = store.load_stats(state)?;
             if let Some(snapshot) = &snapshot {
@@ -86,6 +105,7 @@ impl RolloutControl {
                 evaluation: None,
                 baseline,
                 recent: recent.into(),
+                unsaved: VecDeque::new(),
             })
         })?;
         let views = routes.map(|_, rollout| ArcSwap::from_pointee(rollout.published()));
@@ -98,7 +118,7 @@ impl RolloutControl {
         self.routes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn reconcile_plans(&self) -> Result<(), StoreError> {
+    fn reconcile_plans(&self) -> Result<(), ControlError> {
         let mut routes = self.lock();
         for (id, rollout) in routes.iter_mut() {
             let route = &self.config.routes[id];
@@ -114,23 +134,79 @@ impl RolloutControl {
         self.config.route_id(name).ok_or_else(|| ControlError::UnknownRoute(name.to_owned()))
     }
 
-    /// The rollout interval of each route that has a plan.
-    pub fn intervals(&self) -> Vec<(RouteId, Duration)> {
-        let plans = self.config.routes.iter();
-        plans.filter_map(|(id, route)| Some((id, route.rollout.as_ref()?.interval))).collect()
+    /// The routes the driver looks at, with the analysis interval of those with a plan:
+    /// every route with a plan, and every route with a candidate (a manual weight is
+    /// guarded by the hard ceiling too).
+    pub fn watched(&self) -> Vec<(RouteId, Option<Duration>)> {
+        let routes = self.config.routes.iter();
+        let watched = routes.filter(|(_, route)| route.rollout.is_some() || route.candidate.is_some());
+        watched.map(|(id, route)| (id, route.rollout.as_ref().map(|plan| plan.interval))).collect()
     }
 
     /// The one place a transition takes effect: persisted with its event, then published
     /// (a new step starts new evidence), counted, logged and notified.
+    ///
+    /// The exception to "persisted first": when the state file refuses a transition that
+    /// reduces the candidate's exposure, it is published anyway, kept in `unsaved` and
+    /// saved by a later tick, and the caller still gets the error (an admin command answers
+    /// 500 saying the change is in effect). A bad candidate must not keep its users
+    /// because the disk is full; if the gateway dies before the write succeeds, it restarts
+    /// from the file's older state, where the hard ceiling and the analysis apply again.
     fn apply(
         &self,
         id: RouteId,
         rollout: &mut RouteRollout,
         transition: Transition,
         now_ms: i64,
-    ) -> Result<Event, StoreError> {
+    ) -> Result<(), ControlError> {
         let Transition { next, kind, actor, reason, baseline } = transition;
-        let event = self.store.transition(&next, rollout.state.phase, kind, &actor, &reason, now_ms)?;
+        let from = rollout.state.phase;
+        let saved = self.flush(id, rollout).and_then(|()| {
+            let written = self.store.transition(&next, from, kind, &actor, &reason, now_ms);
+            self.written(id, kind.as_str(), written)
+        });
+        let event = match saved {
+            Ok(event) => event,
+            Err(source) if reduces_exposure(&rollout.state, &next) => {
+                let weight_percent = percent_of(next.weight_bp);
+                let route = &next.route;
+                tracing::error!(%route, %kind, weight = weight_percent, "in effect, not saved yet: retried every tick");
+                rollout.unsaved.push_back(Unsaved {
+                    from,
+                    next: next.clone(),
+                    kind,
+                    actor: actor.clone(),
+                    reason: reason.clone(),
+                    at_ms: now_ms,
+                });
+                self.publish(id, rollout, next, kind, &actor, &reason);
+                return Err(ControlError::Unsaved { kind, weight_percent, source });
+            }
+            Err(source) => return Err(source.into()),
+        };
+        self.publish(id, rollout, next, kind, &actor, &reason);
+        self.recorded(id, rollout, event);
+        if let BaselineChange::Advanced(primary) = baseline {
+            if primary.is_some() {
+                rollout.baseline = primary;
+            }
+            // The new step's evidence starts empty; the baseline must survive a restart.
+            let written = self.store.save_stats(&rollout.state, &StepSnapshot::default(), rollout.baseline.as_ref());
+            self.written(id, "evidence", written)?;
+        }
+        Ok(())
+    }
+
+    /// Makes `next` the state the request path and the view see.
+    fn publish(
+        &self,
+        id: RouteId,
+        rollout: &mut RouteRollout,
+        next: RouteState,
+        kind: EventKind,
+        actor: &str,
+        reason: &str,
+    ) {
         let live = self.live.route(id);
         if next.step != rollout.state.step || next.step_started_at != rollout.state.step_started_at {
             live.reset_stats(StepStats::default());
@@ -138,53 +214,86 @@ impl RolloutControl {
         }
         live.publish(&next);
         live.set_shadow(shadow_share(&self.config.routes[id], &next));
-        tracing::info!(route = %next.route, %kind, actor, phase = %next.phase, weight = f64::from(next.weight_bp) / 100.0, reason, "rollout event");
+        let (route, phase, weight) = (&next.route, next.phase, percent_of(next.weight_bp));
+        tracing::info!(%route, %kind, actor, %phase, weight, reason, "rollout event");
         rollout.state = next;
+        self.views[id].store(Arc::new(rollout.published()));
+        self.metrics.route(id).record_transition(kind);
+    }
+
+    /// An event the state file took: shown in the view and posted to the notifiers.
+    fn recorded(&self, id: RouteId, rollout: &mut RouteRollout, event: Event) {
+        let kind = event.kind;
         rollout.recent.push_front(event.clone());
         rollout.recent.truncate(RECENT_EVENTS);
         self.views[id].store(Arc::new(rollout.published()));
-        self.metrics.route(id).record_transition(kind);
         if let Some(events) = &self.events
-            && events.try_send(event.clone()).is_err()
+            && events.try_send(event).is_err()
         {
             tracing::warn!(%kind, "notifier queue full: event not posted to webhooks");
         }
-        if let BaselineChange::Advanced(primary) = baseline {
-            if primary.is_some() {
-                rollout.baseline = primary;
-            }
-            // The new step's evidence starts empty; the baseline must survive a restart.
-            self.store.save_stats(&rollout.state, &StepSnapshot::default(), rollout.baseline.as_ref())?;
-        }
-        Ok(event)
     }
 
-    /// One look at a route: the hard ceiling always; with `analyse`, the full analysis
-    /// and the transition it calls for. Blocking: call from a blocking thread.
+    /// Saves the transitions published unsaved, oldest first; stops at the first failure.
+    fn flush(&self, id: RouteId, rollout: &mut RouteRollout) -> Result<(), StoreError> {
+        while let Some(unsaved) = rollout.unsaved.front() {
+            let Unsaved { from, next, kind, actor, reason, at_ms } = unsaved;
+            let written = self.store.transition(next, *from, *kind, actor, reason, *at_ms);
+            let event = self.written(id, kind.as_str(), written)?;
+            tracing::info!(route = %next.route, %kind, "saved to the state file after all");
+            rollout.unsaved.pop_front();
+            self.recorded(id, rollout, event);
+        }
+        Ok(())
+    }
+
+    /// Passes a write's result on; a failure is logged with its route and counted.
+    fn written<T>(&self, id: RouteId, what: &str, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(error) = &result {
+            let route = &self.config.routes[id].name;
+            tracing::error!(%route, write = what, %error, "state file write failed");
+            self.metrics.route(id).record_state_write_failure();
+        }
+        result
+    }
+
+    /// One look at a route: the hard ceiling always (in every phase in which the candidate
+    /// has traffic); with `analyse`, the full analysis and the transition it calls for;
+    /// and another try at saving what the state file refused before. Blocking: call from
+    /// a blocking thread.
     pub fn tick(&self, id: RouteId, analyse: bool) -> Result<(), ControlError> {
-        let Some(plan) = &self.config.routes[id].rollout else { return Ok(()) };
+        let route = &self.config.routes[id];
         let mut routes = self.lock();
         let rollout = &mut routes[id];
-        let phase = rollout.state.phase;
-        // Only a running rollout has evidence to look at, and only an analysis starts one.
-        let wants_look = decide::is_running(phase) || (analyse && phase == Phase::Pending);
-        if !wants_look {
-            return Ok(());
-        }
         let snapshot = self.live.route(id).stats().snapshot();
         let now_ms = unix_millis();
         let evidence = Evidence { snapshot: &snapshot, baseline: rollout.baseline.as_ref() };
-        let decision = decide::tick(&rollout.state, plan, evidence, analyse, now_ms);
+        let decision = match &route.rollout {
+            Some(plan) => decide::tick(&rollout.state, plan, evidence, analyse, now_ms),
+            None => decide::TickDecision {
+                evaluation: None,
+                transition: decide::guard(&rollout.state, false, evidence, now_ms),
+            },
+        };
+        let mut saved_evidence = Ok(());
         if let Some(evaluation) = decision.evaluation {
             // What the analysis judged is saved first: a restart resumes the step from it.
-            self.store.save_stats(&rollout.state, &snapshot, rollout.baseline.as_ref())?;
+            let written = self.store.save_stats(&rollout.state, &snapshot, rollout.baseline.as_ref());
+            saved_evidence = self.written(id, "evidence", written);
             rollout.evaluation = Some(evaluation);
             self.views[id].store(Arc::new(rollout.published()));
         }
-        if let Some(transition) = decision.transition {
-            self.apply(id, rollout, transition, now_ms)?;
+        // The transition goes ahead even if the evidence was not saved: a rollback must
+        // not wait for the disk.
+        match decision.transition {
+            Some(transition) => self.apply(id, rollout, transition, now_ms)?,
+            None if !rollout.unsaved.is_empty() => {
+                self.flush(id, rollout)?;
+                self.views[id].store(Arc::new(rollout.published()));
+            }
+            None => {}
         }
-        Ok(())
+        Ok(saved_evidence?)
     }
 
     /// Carries out an operator's command, or refuses it with the reason; answers the
@@ -227,6 +336,12 @@ impl RolloutControl {
     }
 }
 
+/// Whether going from `current` to `next` takes users (or mirrored requests) away from
+/// the candidate: the transitions that may take effect before the state file has them.
+fn reduces_exposure(current: &RouteState, next: &RouteState) -> bool {
+    next.weight_bp < current.weight_bp || (next.phase == Phase::RolledBack && current.phase != Phase::RolledBack)
+}
+
 /// The share of primary requests mirrored to the candidate: the step's while a plan runs
 /// or is paused, else the route's own.
 fn shadow_share(route: &Route, state: &RouteState) -> f64 {
@@ -237,3 +352,6 @@ fn shadow_share(route: &Route, state: &RouteState) -> f64 {
         _ => route.shadow,
     }
 }
+
+#[cfg(test)]
+mod tests;

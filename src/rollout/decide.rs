@@ -73,9 +73,29 @@ pub fn reconcile(route: &Route, state: &RouteState) -> Option<Transition> {
     Some(Transition::new(next, EventKind::PlanChanged, CONTROLLER, reason))
 }
 
-/// One look at a route: a pending rollout starts at the first analysis; a running one
-/// rolls back at once past the hard ceiling (unless a dry run), and with `analyse`, is
-/// evaluated and moved by the verdict.
+/// Whether the hard ceiling watches this state: whenever the candidate carries users'
+/// traffic, whatever the phase (running, paused by hand or by a plan edit, a manual
+/// weight, even promoted at 100%), and in a running shadow step, where it watches the
+/// mirrored answers.
+pub fn is_guarded(state: &RouteState) -> bool {
+    state.weight_bp > 0 || is_running(state.phase)
+}
+
+/// The hard ceiling: a guarded rollout whose candidate is failing past it (≥ 50% errors
+/// over ≥ 20 requests) is rolled back at once, with no analysis and no credibility test.
+/// A dry run only records verdicts, so it never rolls back.
+pub fn guard(state: &RouteState, dry_run: bool, evidence: Evidence<'_>, now_ms: i64) -> Option<Transition> {
+    if dry_run || !is_guarded(state) {
+        return None;
+    }
+    let (candidate, _, _) = compared_arms(state.weight_bp, evidence.snapshot, evidence.baseline);
+    let breach = hard_breach(&candidate)?;
+    Some(Transition::new(rolled_back(state, now_ms), EventKind::Rollback, CONTROLLER, breach))
+}
+
+/// One look at a route: the hard ceiling in every phase (`guard`); then a pending
+/// rollout starts at the first analysis, and a running one, with `analyse`, is evaluated
+/// and moved by the verdict.
 pub fn tick(
     state: &RouteState,
     plan: &RolloutPlan,
@@ -84,6 +104,9 @@ pub fn tick(
     now_ms: i64,
 ) -> TickDecision {
     let transition = |transition| TickDecision { evaluation: None, transition: Some(transition) };
+    if let Some(rollback) = guard(state, plan.dry_run, evidence, now_ms) {
+        return transition(rollback);
+    }
     match state.phase {
         Phase::Pending if analyse => {
             return transition(Transition::new(
@@ -98,9 +121,6 @@ pub fn tick(
     }
     let Some(step) = plan.steps.get(state.step as usize) else { return TickDecision::default() };
     let (candidate, control, control_kind) = compared_arms(state.weight_bp, evidence.snapshot, evidence.baseline);
-    if let Some(breach) = hard_breach(&candidate).filter(|_| !plan.dry_run) {
-        return transition(Transition::new(rolled_back(state, now_ms), EventKind::Rollback, CONTROLLER, breach));
-    }
     if !analyse {
         return TickDecision::default();
     }
@@ -222,8 +242,14 @@ fn set_weight(route: &Route, state: &RouteState, percent: f64, actor: &str) -> R
         return Err(ControlError::NoCandidate(route.name.clone()));
     }
     let next = RouteState { phase: Phase::Paused, weight_bp, consecutive_failures: 0, ..state.clone() };
-    let reason = format!("weight set by hand from {}% to {percent}%", f64::from(state.weight_bp) / 100.0);
+    // Shown from basis points, not as typed: `-0` and `12.500000001` read `0%` and `12.5%`.
+    let reason = format!("weight set by hand from {}% to {}%", percent_of(state.weight_bp), percent_of(weight_bp));
     Ok(Transition::new(next, EventKind::SetWeight, actor, reason))
+}
+
+/// Basis points as a percentage for people (`1250` → `12.5`).
+pub fn percent_of(weight_bp: u32) -> f64 {
+    f64::from(weight_bp) / 100.0
 }
 
 /// One step forward, or promoted past the last step. Entering a 100% step from a lower

@@ -1,6 +1,7 @@
 //! The rollout state the request path reads: one set of atomics per route, so the
-//! split decision takes no lock. Writers (admin API, controller) persist first, then
-//! publish here.
+//! split decision takes no lock. The controller persists first, then publishes here,
+//! except for a change that reduces the candidate's exposure, which is published even
+//! when persisting fails (`control.rs`, `apply`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

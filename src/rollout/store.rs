@@ -1,10 +1,16 @@
 //! The SQLite state file (WAL): each route's rollout state and an append-only event log.
 //! A state change and its event are written in one transaction, so a `kill -9` leaves
-//! either both or neither. Event kinds are stored by their wire name; a row of a kind
-//! this build does not know is reported by its id when read, never a crash. Calls block:
-//! async callers use `spawn_blocking`.
+//! either both or neither. One process owns the file (`lock.rs`); an existing file is
+//! checked before it is trusted (`check.rs`) and only replaced on request (`reset.rs`).
+//! Event kinds are stored by their wire name; a row of a kind this build does not know is
+//! reported by its id when read, never a crash. Calls block: async callers use
+//! `spawn_blocking`.
 
-use std::path::Path;
+mod check;
+mod lock;
+mod reset;
+
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -12,19 +18,54 @@ use serde::Serialize;
 
 use super::stats::{ArmSnapshot, StepSnapshot};
 use super::{EventKind, Phase, RouteState};
+use check::{Found, RawRow};
+use lock::StateLock;
 
+/// A state file problem. The first group refuses a start (each names the file and says
+/// what to do); the rest are failures of a running store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error(
+        "state file {path} is in use by another cutover process{}: one SQLite state file serves one gateway. \
+         Stop the other gateway or give this one its own [state] path; gateways that share one rollout \
+         (a fleet) need the PostgreSQL backend, which is planned but not available yet",
+        by_pid(*.holder)
+    )]
+    Locked { path: String, holder: Option<u32> },
+    #[error("state file {path} is empty (0 bytes), so it holds no rollout state{REFUSED}")]
+    Empty { path: String },
+    #[error("state file {path} is not a cutover state file: {reason}{REFUSED}")]
+    NotCutover { path: String, reason: String },
+    #[error("state file {path} holds values this gateway cannot run with: {}{REFUSED}", .problems.join("; "))]
+    Invalid { path: String, problems: Vec<String> },
+    #[error("state file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
     #[error("state file {path}: {source}")]
     Open { path: String, source: rusqlite::Error },
     #[error("state file: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("state file: corrupt row for route {route:?}: {reason}")]
-    Corrupt { route: String, reason: String },
     /// An event row whose kind this build does not know (written by another version):
     /// the rest of the file stays usable, and the event log says which row it cannot show.
     #[error("state file: event {id} of route {route:?} has a kind this version does not know: {kind:?}")]
     UnknownEventKind { id: i64, route: String, kind: String },
+}
+
+/// What a refused state file's message ends with: why not start over, and how to.
+const REFUSED: &str = ". Refusing to start rather than begin again at pending 0%; move the file away, \
+     or run `cutover serve --reset-state` to move it aside and start over";
+
+fn by_pid(holder: Option<u32>) -> String {
+    holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+}
+
+/// How `Store::open` treats what is already at the path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StateMode {
+    /// Take over an existing file (checked first), or create a new one.
+    #[default]
+    Keep,
+    /// `--reset-state`: move an existing file aside and start over with a new one.
+    Reset,
 }
 
 /// One row of the audit log: what changed, who did it, and why.
@@ -77,17 +118,48 @@ CREATE TABLE IF NOT EXISTS step_stats (
 /// from a blocking thread, never held across an await.
 pub struct Store {
     connection: Mutex<Connection>,
+    path: PathBuf,
+    /// Declared after the connection, so dropped after it: no write happens unlocked.
+    _lock: StateLock,
+    /// Tests make writes fail (as a full disk would) to see what the controller does.
+    #[cfg(test)]
+    fail_writes: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    /// Takes the file's lock, then opens it: a new path is created; an existing file must
+    /// be a cutover state file (`check.rs`); with `StateMode::Reset` it is moved aside
+    /// first (`reset.rs`).
+    pub fn open(path: &Path, mode: StateMode) -> Result<Store, StoreError> {
+        let lock = lock::acquire(path)?;
+        if mode == StateMode::Reset {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |now| now.as_secs());
+            match reset::move_aside(path, now)? {
+                Some(aside) => tracing::warn!(
+                    "--reset-state: moved the state file {} aside to {}; every route starts over at pending 0%",
+                    path.display(),
+                    aside.display()
+                ),
+                None => tracing::info!("--reset-state: no state file at {} yet; starting fresh", path.display()),
+            }
+        }
+        let found = check::inspect(path)?;
         let open_error = |source| StoreError::Open { path: path.display().to_string(), source };
         let connection = Connection::open(path).map_err(open_error)?;
+        if found == Found::Existing {
+            check::schema(&connection, path)?;
+        }
         connection
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
             .map_err(open_error)?;
         connection.execute_batch(SCHEMA).map_err(open_error)?;
-        Ok(Store { connection: Mutex::new(connection) })
+        Ok(Store {
+            connection: Mutex::new(connection),
+            path: path.to_owned(),
+            _lock: lock,
+            #[cfg(test)]
+            fail_writes: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -96,29 +168,45 @@ impl Store {
         self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Makes every later write fail like a full disk (`false` heals it).
+    #[cfg(test)]
+    pub(crate) fn fail_writes(&self, fail: bool) {
+        self.fail_writes.store(fail, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        #[cfg(test)]
+        if self.fail_writes.load(std::sync::atomic::Ordering::Relaxed) {
+            let full = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL);
+            return Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                full,
+                Some("database or disk is full".into()),
+            )));
+        }
+        Ok(())
+    }
+
     /// The state of each route, creating `pending` rows for routes seen for the first time.
+    /// A stored row out of range refuses the whole file, naming every problem.
     pub fn load_or_init(&self, routes: &[&str], now_ms: i64) -> Result<Vec<RouteState>, StoreError> {
         let connection = self.lock();
-        let mut states = Vec::with_capacity(routes.len());
+        let mut rows = Vec::with_capacity(routes.len());
+        let mut problems = Vec::new();
         for route in routes {
-            let row = connection
-                .query_row(
-                    "SELECT phase, step, weight_bp, step_started_at, consecutive_failures FROM rollout_state WHERE route = ?1",
-                    params![route],
-                    |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
-                )
-                .optional()?;
+            let raw = connection.query_row(SELECT_STATE, params![route], raw_row).optional()?;
+            match raw.map(|raw| check::row(route, raw)) {
+                Some(Ok(state)) => rows.push(Some(state)),
+                Some(Err(found)) => problems.extend(found),
+                None => rows.push(None),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(StoreError::Invalid { path: self.path.display().to_string(), problems });
+        }
+        let mut states = Vec::with_capacity(routes.len());
+        for (route, row) in routes.iter().zip(rows) {
             let state = match row {
-                Some((phase, step, weight_bp, step_started_at, consecutive_failures)) => RouteState {
-                    route: (*route).to_owned(),
-                    phase: phase
-                        .parse()
-                        .map_err(|reason| StoreError::Corrupt { route: (*route).to_owned(), reason })?,
-                    step,
-                    weight_bp,
-                    step_started_at,
-                    consecutive_failures,
-                },
+                Some(state) => state,
                 None => {
                     let state = RouteState::initial(route, now_ms);
                     write_state(&connection, &state)?;
@@ -140,6 +228,7 @@ impl Store {
         reason: &str,
         now_ms: i64,
     ) -> Result<Event, StoreError> {
+        self.writable()?;
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         write_state(&transaction, state)?;
@@ -180,6 +269,7 @@ impl Store {
         snapshot: &StepSnapshot,
         baseline: Option<&ArmSnapshot>,
     ) -> Result<(), StoreError> {
+        self.writable()?;
         let snapshot = serde_json::to_string(snapshot).unwrap_or_default();
         let baseline = baseline.and_then(|baseline| serde_json::to_string(baseline).ok());
         self.lock().execute(
@@ -225,6 +315,19 @@ impl Store {
     }
 }
 
+const SELECT_STATE: &str =
+    "SELECT phase, step, weight_bp, step_started_at, consecutive_failures FROM rollout_state WHERE route = ?1";
+
+fn raw_row(row: &rusqlite::Row<'_>) -> Result<RawRow, rusqlite::Error> {
+    Ok(RawRow {
+        phase: row.get(0)?,
+        step: row.get(1)?,
+        weight_bp: row.get(2)?,
+        step_started_at: row.get(3)?,
+        consecutive_failures: row.get(4)?,
+    })
+}
+
 /// One row of `events`; a kind this build does not know is an error naming the row.
 fn event_row(row: &rusqlite::Row<'_>) -> Result<Result<Event, StoreError>, rusqlite::Error> {
     let (id, route, kind) = (row.get(0)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?);
@@ -261,55 +364,4 @@ fn write_state(connection: &Connection, state: &RouteState) -> Result<(), rusqli
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_and_events_survive_reopening_the_file() {
-        let dir = std::env::temp_dir().join(format!("cutover-store-{}", fastrand::u64(..)));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("state.db");
-        {
-            let store = Store::open(&path).unwrap();
-            let mut state = store.load_or_init(&["default"], 1000).unwrap().remove(0);
-            assert_eq!(state.phase, Phase::Pending);
-            state.weight_bp = 1250;
-            state.phase = Phase::Paused;
-            store.transition(&state, Phase::Pending, EventKind::SetWeight, "admin", "manual", 2000).unwrap();
-        }
-        let store = Store::open(&path).unwrap();
-        let state = store.load_or_init(&["default"], 9999).unwrap().remove(0);
-        assert_eq!((state.phase, state.weight_bp, state.step_started_at), (Phase::Paused, 1250, 1000));
-        let events = store.events(Some("default"), 10).unwrap();
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].weight_percent, 12.5);
-        assert_eq!(events[0].actor, "admin");
-        assert_eq!(events[0].kind, EventKind::SetWeight);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn an_event_of_an_unknown_kind_is_reported_by_row_and_the_state_still_loads() {
-        let dir = std::env::temp_dir().join(format!("cutover-store-{}", fastrand::u64(..)));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("state.db");
-        let store = Store::open(&path).unwrap();
-        let state = store.load_or_init(&["default"], 1000).unwrap().remove(0);
-        store.transition(&state, Phase::Pending, EventKind::Pause, "admin", "by hand", 2000).unwrap();
-        store
-            .lock()
-            .execute(
-                "INSERT INTO events (at, route, kind, actor, from_phase, to_phase, weight_bp, reason)
-                 VALUES (3000, 'default', 'rewound', 'future', 'paused', 'paused', 0, 'a newer version')",
-                [],
-            )
-            .unwrap();
-        drop(store);
-        let store = Store::open(&path).unwrap();
-        assert_eq!(store.load_or_init(&["default"], 9999).unwrap().remove(0), state);
-        let error = store.events(Some("default"), 10).unwrap_err();
-        assert!(matches!(&error, StoreError::UnknownEventKind { id: 2, kind, .. } if kind == "rewound"), "{error}");
-        assert!(error.to_string().contains("event 2 of route \"default\""), "{error}");
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-}
+mod tests;

@@ -20,6 +20,8 @@ pub struct Published {
     pub evaluation: Option<Evaluation>,
     /// The latest `RECENT_EVENTS` events, newest first, as the state file holds them.
     pub events: Vec<Event>,
+    /// Transitions in effect that the state file has not taken yet (a full disk, a lock).
+    pub unsaved: usize,
 }
 
 /// The view of route `id` at `now_ms`.
@@ -50,5 +52,6 @@ pub fn render(config: &Config, id: RouteId, live: &LiveRoute, published: &Publis
         "arms": {"candidate": arm(Arm::Candidate), "control": arm(Arm::Control), "primary": arm(Arm::Primary), "shadow": arm(Arm::Shadow)},
         "evaluation": published.evaluation,
         "events": published.events,
+        "unsaved_transitions": published.unsaved,
     })
 }

@@ -196,13 +196,56 @@ fn a_dry_run_records_verdicts_without_moving_and_ignores_the_hard_ceiling() {
 }
 
 #[test]
-fn paused_promoted_and_rolled_back_rollouts_are_left_alone_by_ticks() {
+fn paused_promoted_and_rolled_back_rollouts_are_not_analysed() {
     let config = config("");
-    let catastrophe = evidence(30, 30);
-    for phase in [Phase::Paused, Phase::Promoted, Phase::RolledBack] {
-        let decision = tick(&state(phase, 0, 500), plan(&config), on(&catastrophe), true, T0);
+    let healthy = evidence(30, 1);
+    for (phase, weight_bp) in [(Phase::Paused, 500), (Phase::Promoted, 10_000), (Phase::RolledBack, 0)] {
+        let decision = tick(&state(phase, 0, weight_bp), plan(&config), on(&healthy), true, T0);
         assert!(decision.transition.is_none() && decision.evaluation.is_none(), "{phase}");
     }
+}
+
+#[test]
+fn the_hard_ceiling_guards_every_phase_in_which_the_candidate_has_users() {
+    let config = config("");
+    let catastrophe = evidence(30, 30);
+    let guarded = [
+        ("progressing", state(Phase::Progressing, 0, 500)),
+        ("paused by hand", state(Phase::Paused, 1, 5000)),
+        ("paused by a plan edit, beyond the plan", state(Phase::Paused, 7, 2500)),
+        ("a manual weight", state(Phase::Paused, 0, 1)),
+        ("promoted at 100%", state(Phase::Promoted, 2, 10_000)),
+    ];
+    for (what, guarded) in guarded {
+        let rollback = tick(&guarded, plan(&config), on(&catastrophe), false, T0 + 1000).transition;
+        let rollback = rollback.unwrap_or_else(|| panic!("{what}: not rolled back"));
+        assert_eq!(
+            (rollback.kind, rollback.next.phase, rollback.next.weight_bp),
+            (EventKind::Rollback, Phase::RolledBack, 0),
+            "{what}"
+        );
+        assert_eq!(rollback.next.step_started_at, T0 + 1000, "{what}");
+        assert!(rollback.reason.contains("hard ceiling"), "{what}: {}", rollback.reason);
+    }
+}
+
+#[test]
+fn a_rollout_without_candidate_traffic_has_nothing_to_guard() {
+    let config = config("");
+    let catastrophe = evidence(30, 30);
+    for unguarded in [state(Phase::Pending, 0, 0), state(Phase::RolledBack, 0, 0), state(Phase::Paused, 0, 0)] {
+        assert!(guard(&unguarded, false, on(&catastrophe), T0).is_none(), "{:?}", unguarded.phase);
+    }
+    assert!(tick(&state(Phase::Pending, 0, 0), plan(&config), on(&catastrophe), false, T0).transition.is_none());
+}
+
+#[test]
+fn a_manual_weight_on_a_route_without_a_plan_is_guarded_too() {
+    let catastrophe = evidence(30, 30);
+    let manual = state(Phase::Paused, 0, 2500);
+    let rollback = guard(&manual, false, on(&catastrophe), T0).unwrap();
+    assert_eq!((rollback.next.phase, rollback.next.weight_bp), (Phase::RolledBack, 0));
+    assert!(guard(&manual, true, on(&catastrophe), T0).is_none(), "a dry run never rolls back");
 }
 
 #[test]

@@ -105,3 +105,17 @@ fn set_weight_pauses_at_the_weight_and_refuses_what_is_not_a_weight() {
         assert!(matches!(run(&config, &failing, Command::SetWeight(bad), T0), Err(ControlError::InvalidWeight(_))));
     }
 }
+
+#[test]
+fn a_manual_weight_is_normalised_in_the_event_and_minus_zero_is_zero() {
+    let config = config("");
+    let zero = run(&config, &state(Phase::Progressing, 1, 5000), Command::SetWeight(-0.0), T0).unwrap();
+    assert_eq!(zero.next.weight_bp, 0);
+    assert_eq!(zero.reason, "weight set by hand from 50% to 0%");
+    let noisy = run(&config, &state(Phase::Paused, 1, 0), Command::SetWeight(12.500_000_000_1), T0).unwrap();
+    assert_eq!((noisy.next.weight_bp, noisy.reason.as_str()), (1250, "weight set by hand from 0% to 12.5%"));
+    assert!(matches!(
+        run(&config, &state(Phase::Paused, 1, 0), Command::SetWeight(-0.5), T0),
+        Err(ControlError::InvalidWeight(_))
+    ));
+}

@@ -1,0 +1,137 @@
+//! The controller over a real state file that can be made to refuse writes (as a full
+//! disk would): what takes effect anyway, what does not, and what is saved later.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+use crate::config::load_str;
+use crate::metrics::Outcome;
+use crate::rollout::StateMode;
+use crate::rollout::stats::{Arm, Sample};
+
+const CONFIG: &str = r#"
+[upstreams.primary]
+base_url = "http://127.0.0.1:9/v1"
+[upstreams.candidate]
+base_url = "http://127.0.0.1:9/v1"
+
+[[routes]]
+name = "default"
+primary = "primary"
+candidate = "candidate"
+
+[routes.rollout]
+interval = "1h"
+steps = [{ weight = 10, min_duration = "1h", min_requests = 10 }, { weight = 100, min_duration = "1h", min_requests = 10 }]
+"#;
+
+/// A controller over route `default` and its store, in a directory removed on drop.
+struct Controlled {
+    control: RolloutControl,
+    store: Arc<Store>,
+    dir: PathBuf,
+}
+
+impl Drop for Controlled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Controlled {
+    fn new() -> Controlled {
+        let dir = std::env::temp_dir().join(format!("cutover-control-{}-{}", std::process::id(), fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = Arc::new(load_str(CONFIG, Path::new(&dir), |_| None).unwrap());
+        let store = Arc::new(Store::open(&config.state_path, StateMode::Keep).unwrap());
+        let states = config.routes.zip_ordered(store.load_or_init(&["default"], unix_millis()).unwrap()).unwrap();
+        let live = Arc::new(LiveState::new(&states));
+        let metrics = Arc::new(Metrics::new(&config));
+        let control = RolloutControl::new(config, metrics, live, store.clone(), &states, None).unwrap();
+        Controlled { control, store, dir }
+    }
+
+    fn id(&self) -> RouteId {
+        self.control.route_id("default").unwrap()
+    }
+
+    fn weight_bp(&self) -> u32 {
+        self.control.live.route(self.id()).weight_bp()
+    }
+
+    fn view(&self) -> Value {
+        self.control.get("default").unwrap()
+    }
+
+    fn write_failures(&self) -> u64 {
+        self.control.metrics.route(self.id()).state_write_failures()
+    }
+
+    /// The newest event in the state file.
+    fn last_saved(&self) -> EventKind {
+        self.store.events(Some("default"), 1).unwrap()[0].kind
+    }
+
+    /// `count` candidate requests that all failed, in the current step's evidence.
+    fn candidate_failures(&self, count: usize) {
+        let stats = self.control.live.route(self.id()).stats();
+        let failed =
+            Sample { outcome: Outcome::UpstreamError, duration: Duration::from_millis(5), ttft: None, user: None };
+        (0..count).for_each(|_| stats.record(Arm::Candidate, failed));
+    }
+}
+
+#[test]
+fn an_abort_takes_effect_at_once_when_the_state_file_refuses_it_and_is_saved_by_a_later_tick() {
+    let controlled = Controlled::new();
+    controlled.control.command("default", Command::SetWeight(50.0), "alice").unwrap();
+    controlled.store.fail_writes(true);
+    let refused = controlled.control.command("default", Command::Abort, "alice").unwrap_err();
+    assert!(matches!(refused, ControlError::Unsaved { kind: EventKind::Abort, .. }), "{refused}");
+    assert!(refused.to_string().starts_with("abort is in effect (candidate weight 0%) but not saved"), "{refused}");
+    assert_eq!(controlled.weight_bp(), 0, "the candidate lost its users at once");
+    let view = controlled.view();
+    assert_eq!((view["phase"].as_str(), view["unsaved_transitions"].as_u64()), (Some("rolled_back"), Some(1)));
+    assert_eq!(controlled.write_failures(), 1);
+    assert_eq!(controlled.last_saved(), EventKind::SetWeight, "the file does not have it yet");
+
+    let more = controlled.control.command("default", Command::SetWeight(10.0), "alice").unwrap_err();
+    assert!(matches!(more, ControlError::Store(_)), "nothing is written before the unsaved abort: {more}");
+    assert_eq!(controlled.weight_bp(), 0, "a change that adds exposure waits for the file");
+    assert!(controlled.control.tick(controlled.id(), false).is_err(), "still refused");
+    assert_eq!(controlled.write_failures(), 3);
+
+    controlled.store.fail_writes(false);
+    controlled.control.tick(controlled.id(), false).unwrap();
+    assert_eq!(controlled.last_saved(), EventKind::Abort);
+    let view = controlled.view();
+    assert_eq!((view["unsaved_transitions"].as_u64(), view["events"][0]["kind"].as_str()), (Some(0), Some("abort")));
+    let saved = controlled.store.load_or_init(&["default"], 0).unwrap().remove(0);
+    assert_eq!((saved.phase, saved.weight_bp), (Phase::RolledBack, 0));
+}
+
+#[test]
+fn a_change_that_adds_exposure_is_not_published_when_the_state_file_refuses_it() {
+    let controlled = Controlled::new();
+    controlled.store.fail_writes(true);
+    let refused = controlled.control.command("default", Command::SetWeight(20.0), "alice").unwrap_err();
+    assert!(matches!(refused, ControlError::Store(_)), "{refused}");
+    assert_eq!(controlled.weight_bp(), 0);
+    assert_eq!(controlled.view()["phase"], "pending");
+    assert_eq!(controlled.write_failures(), 1);
+}
+
+#[test]
+fn the_hard_ceiling_rolls_back_a_paused_rollout_even_when_the_disk_is_full() {
+    let controlled = Controlled::new();
+    controlled.control.command("default", Command::SetWeight(50.0), "alice").unwrap();
+    controlled.candidate_failures(30);
+    controlled.store.fail_writes(true);
+    let refused = controlled.control.tick(controlled.id(), false).unwrap_err();
+    assert!(matches!(refused, ControlError::Unsaved { kind: EventKind::Rollback, .. }), "{refused}");
+    assert_eq!(controlled.weight_bp(), 0);
+    controlled.store.fail_writes(false);
+    controlled.control.tick(controlled.id(), false).unwrap();
+    assert_eq!(controlled.last_saved(), EventKind::Rollback);
+}

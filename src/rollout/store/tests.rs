@@ -1,0 +1,184 @@
+//! The state file as specifications: what survives a reopening, and what a gateway refuses
+//! to start on.
+
+use super::*;
+
+#[test]
+fn state_and_events_survive_reopening_the_file() {
+    let dir = std::env::temp_dir().join(format!("cutover-store-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.db");
+    {
+        let store = Store::open(&path, StateMode::Keep).unwrap();
+        let mut state = store.load_or_init(&["default"], 1000).unwrap().remove(0);
+        assert_eq!(state.phase, Phase::Pending);
+        state.weight_bp = 1250;
+        state.phase = Phase::Paused;
+        store.transition(&state, Phase::Pending, EventKind::SetWeight, "admin", "manual", 2000).unwrap();
+    }
+    let store = Store::open(&path, StateMode::Keep).unwrap();
+    let state = store.load_or_init(&["default"], 9999).unwrap().remove(0);
+    assert_eq!((state.phase, state.weight_bp, state.step_started_at), (Phase::Paused, 1250, 1000));
+    let events = store.events(Some("default"), 10).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].weight_percent, 12.5);
+    assert_eq!(events[0].actor, "admin");
+    assert_eq!(events[0].kind, EventKind::SetWeight);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn an_event_of_an_unknown_kind_is_reported_by_row_and_the_state_still_loads() {
+    let dir = std::env::temp_dir().join(format!("cutover-store-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.db");
+    let store = Store::open(&path, StateMode::Keep).unwrap();
+    let state = store.load_or_init(&["default"], 1000).unwrap().remove(0);
+    store.transition(&state, Phase::Pending, EventKind::Pause, "admin", "by hand", 2000).unwrap();
+    store
+        .lock()
+        .execute(
+            "INSERT INTO events (at, route, kind, actor, from_phase, to_phase, weight_bp, reason)
+             VALUES (3000, 'default', 'rewound', 'future', 'paused', 'paused', 0, 'a newer version')",
+            [],
+        )
+        .unwrap();
+    drop(store);
+    let store = Store::open(&path, StateMode::Keep).unwrap();
+    assert_eq!(store.load_or_init(&["default"], 9999).unwrap().remove(0), state);
+    let error = store.events(Some("default"), 10).unwrap_err();
+    assert!(matches!(&error, StoreError::UnknownEventKind { id: 2, kind, .. } if kind == "rewound"), "{error}");
+    assert!(error.to_string().contains("event 2 of route \"default\""), "{error}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A scratch directory with a `state.db` path in it, removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = std::env::temp_dir().join(format!("cutover-store-{}-{}", std::process::id(), fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn state(&self) -> std::path::PathBuf {
+        self.0.join("state.db")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Why opening and loading route `default` from the file at `path` is refused.
+fn refusal(path: &Path) -> String {
+    let opened = Store::open(path, StateMode::Keep).and_then(|store| store.load_or_init(&["default"], 1000));
+    match opened {
+        Ok(states) => panic!("{} was accepted as {states:?}", path.display()),
+        Err(error) => error.to_string(),
+    }
+}
+
+/// A state file whose `default` row has `column` set to `value` (SQL).
+fn tampered(scratch: &Scratch, column: &str, value: &str) -> std::path::PathBuf {
+    let path = scratch.state();
+    let store = Store::open(&path, StateMode::Keep).unwrap();
+    store.load_or_init(&["default"], 1000).unwrap();
+    store.lock().execute(&format!("UPDATE rollout_state SET {column} = {value}"), []).unwrap();
+    path
+}
+
+#[test]
+fn a_second_store_on_the_same_file_is_refused_while_the_first_is_open() {
+    let scratch = Scratch::new();
+    let first = Store::open(&scratch.state(), StateMode::Keep).unwrap();
+    let refused = Store::open(&scratch.state(), StateMode::Keep).err().unwrap();
+    let message = refused.to_string();
+    assert!(matches!(refused, StoreError::Locked { holder: Some(pid), .. } if pid == std::process::id()), "{message}");
+    assert!(message.contains(&scratch.state().display().to_string()), "{message}");
+    assert!(message.contains("PostgreSQL"), "{message}");
+    let reset = Store::open(&scratch.state(), StateMode::Reset).err().unwrap();
+    assert!(matches!(reset, StoreError::Locked { .. }), "a reset cannot take a running gateway's file: {reset}");
+    drop(first);
+    Store::open(&scratch.state(), StateMode::Keep).unwrap();
+}
+
+#[test]
+fn an_empty_file_is_refused_not_started_over() {
+    let scratch = Scratch::new();
+    std::fs::write(scratch.state(), "").unwrap();
+    let message = refusal(&scratch.state());
+    assert!(message.starts_with(&format!("state file {} is empty (0 bytes)", scratch.state().display())), "{message}");
+    assert!(message.contains("--reset-state"), "{message}");
+    assert_eq!(std::fs::metadata(scratch.state()).unwrap().len(), 0, "the refused file is left as it was");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused() {
+    let scratch = Scratch::new();
+    std::fs::write(scratch.state(), "[server]\nlisten = \"127.0.0.1:8080\"\n").unwrap();
+    let message = refusal(&scratch.state());
+    assert!(message.contains("is not a cutover state file: not a SQLite database"), "{message}");
+}
+
+#[test]
+fn another_sqlite_database_is_refused_naming_the_missing_tables() {
+    let scratch = Scratch::new();
+    Connection::open(scratch.state()).unwrap().execute_batch("CREATE TABLE users (id INTEGER);").unwrap();
+    let message = refusal(&scratch.state());
+    assert!(message.contains("without cutover's tables (missing rollout_state, events; found users)"), "{message}");
+    Connection::open(scratch.state()).unwrap().execute_batch("DROP TABLE users; VACUUM;").unwrap();
+    assert!(refusal(&scratch.state()).contains("a SQLite database without any table"));
+}
+
+#[test]
+fn out_of_range_values_are_refused_with_every_problem_named() {
+    for (column, value, problem) in [
+        ("weight_bp", "999999", "route \"default\": weight_bp 999999 is not between 0 and 10000"),
+        ("weight_bp", "-1", "weight_bp -1 is not between 0 and 10000"),
+        ("step", "-2", "step -2 is not a step number"),
+        ("consecutive_failures", "'many'", "consecutive_failures Text(\"many\") is not a count"),
+        ("phase", "'rewinding'", "route \"default\": unknown phase \"rewinding\""),
+    ] {
+        let scratch = Scratch::new();
+        let message = refusal(&tampered(&scratch, column, value));
+        assert!(message.contains(&scratch.state().display().to_string()), "{message}");
+        assert!(message.contains(problem), "{column} = {value}: {message}");
+    }
+}
+
+#[test]
+fn a_step_beyond_the_plan_is_not_a_problem_of_the_file() {
+    let scratch = Scratch::new();
+    let path = tampered(&scratch, "step", "40");
+    let store = Store::open(&path, StateMode::Keep).unwrap();
+    assert_eq!(store.load_or_init(&["default"], 1000).unwrap()[0].step, 40);
+}
+
+#[test]
+fn a_reset_moves_the_file_and_its_wal_aside_and_starts_over() {
+    let scratch = Scratch::new();
+    let path = tampered(&scratch, "weight_bp", "1250");
+    let store = Store::open(&path, StateMode::Reset).unwrap();
+    assert_eq!(store.load_or_init(&["default"], 5000).unwrap()[0], RouteState::initial("default", 5000));
+    let aside: Vec<String> = std::fs::read_dir(&scratch.0)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("state.db.reset-") && !name.ends_with("-wal") && !name.ends_with("-shm"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    let old = Connection::open(scratch.0.join(&aside[0])).unwrap();
+    let weight: i64 = old.query_row("SELECT weight_bp FROM rollout_state", [], |row| row.get(0)).unwrap();
+    assert_eq!(weight, 1250, "the old file keeps what it held");
+}
+
+#[test]
+fn a_new_path_is_created_as_before() {
+    let scratch = Scratch::new();
+    let store = Store::open(&scratch.state(), StateMode::Keep).unwrap();
+    assert_eq!(store.load_or_init(&["default"], 7).unwrap()[0], RouteState::initial("default", 7));
+    assert!(scratch.state().exists());
+}
