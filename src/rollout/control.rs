@@ -135,8 +135,8 @@ impl RolloutControl {
     }
 
     /// The routes the driver looks at, with the analysis interval of those with a plan:
-    /// every route with a plan, and every route with a candidate (a manual weight is
-    /// guarded by the hard ceiling too).
+    /// every route with a plan, and every route with a candidate (a manual weight whose
+    /// saving failed is retried on its ticks).
     pub fn watched(&self) -> Vec<(RouteId, Option<Duration>)> {
         let routes = self.config.routes.iter();
         let watched = routes.filter(|(_, route)| route.rollout.is_some() || route.candidate.is_some());
@@ -270,10 +270,10 @@ impl RolloutControl {
         let evidence = Evidence { snapshot: &snapshot, baseline: rollout.baseline.as_ref() };
         let decision = match &route.rollout {
             Some(plan) => decide::tick(&rollout.state, plan, evidence, analyse, now_ms),
-            None => decide::TickDecision {
-                evaluation: None,
-                transition: decide::guard(&rollout.state, false, evidence, now_ms),
-            },
+            // Without a plan there is no rollout to guard: the operator owns the weight (the
+            // breaker still ejects a failing candidate), and the evidence of a route that
+            // never changes step would judge its whole life at once.
+            None => decide::TickDecision::default(),
         };
         let mut saved_evidence = Ok(());
         if let Some(evaluation) = decision.evaluation {

@@ -240,7 +240,7 @@ fn a_rollout_without_candidate_traffic_has_nothing_to_guard() {
 }
 
 #[test]
-fn a_manual_weight_on_a_route_without_a_plan_is_guarded_too() {
+fn a_manual_weight_set_over_a_plan_is_guarded_too() {
     let catastrophe = evidence(30, 30);
     let manual = state(Phase::Paused, 0, 2500);
     let rollback = guard(&manual, false, on(&catastrophe), T0).unwrap();
