@@ -138,6 +138,9 @@ async fn serve(path: PathBuf, reset_state: bool) -> anyhow::Result<()> {
     if config.gateway_keys.is_empty() {
         tracing::warn!("no [auth] keys: the gateway is open to anyone who can reach {}", config.server.listen);
     }
+    // Before serving: from here on a SIGHUP (a terminal closing, an operator expecting a
+    // reload) can no longer kill the process and cut its streams short.
+    check_config_on_hangup(path.clone())?;
     let state = if reset_state { cutover::rollout::StateMode::Reset } else { cutover::rollout::StateMode::Keep };
     let running = cutover::server::start(config, state).await?;
     tracing::info!(proxy = %running.proxy_addr, admin = %running.admin_addr, "cutover is serving");
@@ -173,6 +176,37 @@ async fn mock(args: cutover::mock::MockArgs) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, name = %config.name, "mock upstream is serving");
     cutover::mock::run(listener, config, shutdown_signal()).await;
+    Ok(())
+}
+
+/// On SIGHUP, validates the configuration file again and says what it found; the running
+/// configuration stays in force either way. Applying a changed file while serving (routes,
+/// upstreams, keys, the plan) is not supported by this version: it takes a restart.
+#[cfg(unix)]
+fn check_config_on_hangup(path: PathBuf) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match cutover::config::load_file(&path) {
+                Ok(_) => tracing::warn!(
+                    path = %path.display(),
+                    "SIGHUP: the configuration file is valid, but this version does not reload it while \
+                     serving; the running configuration stays until a restart"
+                ),
+                Err(errors) => tracing::error!(
+                    path = %path.display(),
+                    problems = %errors,
+                    "SIGHUP: the configuration file is not valid; the running configuration stays"
+                ),
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_config_on_hangup(_path: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 

@@ -121,6 +121,38 @@ async fn sigterm_lets_an_inflight_stream_finish_then_exits_0() {
 }
 
 #[tokio::test]
+async fn sighup_neither_stops_the_gateway_nor_cuts_its_streams_and_reports_the_file() {
+    let scratch = Scratch::new("sighup");
+    let (primary, candidate) = two_mocks(&scratch, &["--chunk-gap", "50", "--tokens", "20"]).await;
+    let mut gateway = Gateway::start(&scratch, &serve_config(&primary, &candidate).build(), &GATEWAY_ENV).await;
+    let body = json!({"model": "gpt-4.1", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
+    let mut stream = Streaming::open(&gateway.url("/v1/chat/completions"), &[("x-user-id", "reader")], &body).await;
+    assert_eq!(stream.status, 200);
+    let mut received = stream.next().await.expect("a first chunk").to_vec();
+
+    gateway.process.signal("HUP");
+    until("the SIGHUP check of the valid file in the log", async || {
+        gateway.process.log().contains("SIGHUP: the configuration file is valid").then_some(())
+    })
+    .await;
+    received.extend(stream.rest().await);
+    let text = String::from_utf8_lossy(&received);
+    let events = sse_data(&text);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "the stream was cut by SIGHUP:\n{text}");
+    assert!(!text.contains("\"error\""), "an error event after SIGHUP:\n{text}");
+
+    scratch.write("cutover.toml", "[upstreams.broken\n");
+    gateway.process.signal("HUP");
+    until("the SIGHUP refusal of the broken file in the log", async || {
+        gateway.process.log().contains("SIGHUP: the configuration file is not valid").then_some(())
+    })
+    .await;
+    assert!(gateway.process.exited().is_none(), "the gateway exited on SIGHUP:\n{}", gateway.process.log());
+    let answer = get(&gateway.url("/v1/models"), &[]).await;
+    assert_eq!(answer.status, 200, "the gateway no longer serves after SIGHUP: {}", answer.text());
+}
+
+#[tokio::test]
 async fn serve_exits_nonzero_naming_the_address_when_its_port_is_taken() {
     let scratch = Scratch::new("port-taken");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
