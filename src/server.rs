@@ -117,7 +117,6 @@ pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) ->
     let proxy_addr = local_addr(&proxy)?;
     let admin_addr = local_addr(&admin)?;
     let (stop, stopped) = watch::channel(false);
-    let drain = config.server.drain_timeout;
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
@@ -125,12 +124,17 @@ pub async fn start_on(config: Config, proxy: TcpListener, admin: TcpListener) ->
         tokio::spawn(notify::run(config.notifiers.clone(), notifications));
     }
     let tasks = vec![
-        tokio::spawn(serve(proxy, ProxyService::new(gateway.clone()), until_stopped(stopped.clone()), drain)),
+        tokio::spawn(serve(
+            proxy,
+            ProxyService::new(gateway.clone()),
+            until_stopped(stopped.clone()),
+            config.server.proxy_connections,
+        )),
         tokio::spawn(serve(
             admin,
             AdminService::new(gateway.clone(), control.clone()),
             until_stopped(stopped.clone()),
-            drain,
+            config.server.admin_connections,
         )),
         tokio::spawn(driver::run(control.clone(), stopped)),
     ];
