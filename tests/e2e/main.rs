@@ -23,6 +23,7 @@ mod secrets;
 
 // The gateway's behaviour, in process.
 mod admin;
+mod edges;
 mod faults;
 mod proxy;
 mod rollout;
