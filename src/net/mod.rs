@@ -5,4 +5,5 @@
 pub mod body;
 pub mod client;
 mod first_request;
+mod paced;
 pub mod serve;
