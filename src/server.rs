@@ -137,7 +137,6 @@ pub async fn start_on_with(
     let proxy_addr = local_addr(&proxy)?;
     let admin_addr = local_addr(&admin)?;
     let (stop, stopped) = watch::channel(false);
-    let drain = config.server.drain_timeout;
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
@@ -145,12 +144,17 @@ pub async fn start_on_with(
         tokio::spawn(notify::run(config.notifiers.clone(), notifications));
     }
     let tasks = vec![
-        tokio::spawn(serve(proxy, ProxyService::new(gateway.clone()), until_stopped(stopped.clone()), drain)),
+        tokio::spawn(serve(
+            proxy,
+            ProxyService::new(gateway.clone()),
+            until_stopped(stopped.clone()),
+            config.server.proxy_connections,
+        )),
         tokio::spawn(serve(
             admin,
             AdminService::new(gateway.clone(), control.clone()),
             until_stopped(stopped.clone()),
-            drain,
+            config.server.admin_connections,
         )),
         tokio::spawn(supervise("rollout controller", stopped.clone(), {
             let control = control.clone();

@@ -53,7 +53,61 @@ pub struct ServerConfig {
     pub admin_listen: SocketAddr,
     pub max_body_bytes: usize,
     pub drain_timeout: Duration,
+    /// How long a client may take to send a request body.
+    pub body_timeouts: BodyTimeouts,
+    /// The proxy listener's connections: clocks and budget.
+    pub proxy_connections: ConnectionLimits,
+    /// The admin listener's, with a budget of its own so that a saturated proxy port
+    /// leaves `/healthz`, `/metrics` and the admin API reachable.
+    pub admin_connections: ConnectionLimits,
 }
+
+/// The clocks and the budget of one listener's connections.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConnectionLimits {
+    /// From accept to the first request's headers, whatever the protocol (an HTTP/1
+    /// request line or the HTTP/2 preface and a first stream), and on HTTP/1 between two
+    /// requests of a kept-alive connection.
+    pub header_timeout: Duration,
+    /// Open connections at most; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// HTTP/2: a ping after this much silence; a peer that does not answer within as
+    /// long again is disconnected.
+    pub http2_keepalive: Duration,
+    /// HTTP/2: concurrent streams per connection.
+    pub http2_max_streams: u32,
+    /// How long a draining listener waits for in-flight work.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            http2_keepalive: Duration::from_secs(20),
+            http2_max_streams: 128,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How long a client may take to send a request body: between two chunks, and in all.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BodyTimeouts {
+    pub idle: Duration,
+    pub total: Duration,
+}
+
+impl Default for BodyTimeouts {
+    fn default() -> Self {
+        BodyTimeouts { idle: Duration::from_secs(15), total: Duration::from_secs(120) }
+    }
+}
+
+/// The admin listener's default connection budget: the few clients it has (Prometheus,
+/// an operator, a load balancer's health check) with room to spare.
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
 
 #[derive(Debug)]
 pub struct GatewayKey {

@@ -17,6 +17,19 @@ impl fmt::Display for Config {
             server.max_body_bytes / (1024 * 1024),
             format_duration(server.drain_timeout)
         )?;
+        let (proxy, admin, body) = (&server.proxy_connections, &server.admin_connections, &server.body_timeouts);
+        writeln!(
+            f,
+            "connections: api at most {}, admin at most {}; headers within {}, body within {} (idle {}); \
+             HTTP/2 ping every {}, {} streams per connection",
+            proxy.max_connections,
+            admin.max_connections,
+            format_duration(proxy.header_timeout),
+            format_duration(body.total),
+            format_duration(body.idle),
+            format_duration(proxy.http2_keepalive),
+            proxy.http2_max_streams
+        )?;
         match self.gateway_keys.len() {
             0 => writeln!(f, "gateway keys: none — the gateway is open to anyone who reaches it")?,
             n => writeln!(

@@ -32,6 +32,20 @@ pub struct RawServer {
     pub max_body_mb: Option<f64>,
     /// Longest time a draining gateway waits for in-flight streams on SIGTERM.
     pub drain_timeout: Option<String>,
+    /// From accept to a request's headers (HTTP/1 and HTTP/2 alike).
+    pub header_timeout: Option<String>,
+    /// A request body in all…
+    pub body_timeout: Option<String>,
+    /// …and between two of its chunks.
+    pub body_idle_timeout: Option<String>,
+    /// Open proxy connections at most.
+    pub max_connections: Option<i64>,
+    /// Open admin connections at most, a budget apart from the proxy's.
+    pub admin_max_connections: Option<i64>,
+    /// HTTP/2 keep-alive ping interval (and the time allowed for its answer).
+    pub http2_keepalive: Option<String>,
+    /// HTTP/2 concurrent streams per connection.
+    pub http2_max_streams: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

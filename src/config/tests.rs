@@ -232,3 +232,62 @@ fn credentials_in_a_base_url_are_refused_without_printing_them() {
     let problem = problem.unwrap_or_else(|| panic!("no base_url problem: {found:#?}"));
     assert!(problem.contains("api_key_env") && !problem.contains("hunter2"), "{problem}");
 }
+
+#[test]
+fn connection_clocks_and_budgets_have_defaults_a_public_deployment_can_live_with() {
+    let config = load_str(FULL, Path::new("/etc/cutover"), env).unwrap();
+    let (proxy, admin) = (&config.server.proxy_connections, &config.server.admin_connections);
+    assert_eq!(*proxy, ConnectionLimits::default());
+    assert_eq!(proxy.header_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(admin.max_connections, ADMIN_MAX_CONNECTIONS);
+    assert_eq!(admin.header_timeout, proxy.header_timeout, "the admin port keeps the same clocks");
+    assert_eq!(config.server.body_timeouts, BodyTimeouts::default());
+    let shown = config.to_string();
+    assert!(shown.contains("api at most 1024, admin at most 64; headers within 10s"), "{shown}");
+}
+
+#[test]
+fn connection_keys_are_read_into_each_listener() {
+    let text = FULL.replace(
+        "max_body_mb = 2",
+        "max_body_mb = 2\nheader_timeout = \"1s\"\nbody_timeout = \"30s\"\nbody_idle_timeout = \"2s\"\n\
+         max_connections = 8\nadmin_max_connections = 4\nhttp2_keepalive = \"5s\"\nhttp2_max_streams = 16\n\
+         drain_timeout = \"1m\"",
+    );
+    let config = load_str(&text, Path::new("/etc/cutover"), env).unwrap();
+    let proxy = config.server.proxy_connections;
+    let seconds = std::time::Duration::from_secs;
+    assert_eq!(
+        proxy,
+        ConnectionLimits {
+            header_timeout: seconds(1),
+            max_connections: 8,
+            http2_keepalive: seconds(5),
+            http2_max_streams: 16,
+            drain_timeout: seconds(60),
+        }
+    );
+    assert_eq!(config.server.admin_connections, ConnectionLimits { max_connections: 4, ..proxy });
+    assert_eq!(config.server.body_timeouts, BodyTimeouts { idle: seconds(2), total: seconds(30) });
+}
+
+#[test]
+fn connection_keys_out_of_bounds_are_refused_with_their_key_path() {
+    let text = FULL.replace(
+        "max_body_mb = 2",
+        "max_body_mb = 2\nheader_timeout = \"0s\"\nbody_timeout = \"2h\"\nbody_idle_timeout = \"soon\"\n\
+         max_connections = 0\nadmin_max_connections = -1\nhttp2_keepalive = \"10ms\"\nhttp2_max_streams = 0",
+    );
+    let found = problems(&text);
+    for key in [
+        "server.header_timeout",
+        "server.body_timeout",
+        "server.body_idle_timeout",
+        "server.max_connections",
+        "server.admin_max_connections",
+        "server.http2_keepalive",
+        "server.http2_max_streams",
+    ] {
+        assert!(found.iter().any(|problem| problem.starts_with(key)), "no problem for {key}: {found:#?}");
+    }
+}

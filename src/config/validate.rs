@@ -11,11 +11,19 @@ use std::time::Duration;
 use http::{HeaderName, Uri};
 
 use super::problem::ConfigProblem;
-use super::raw::{RawBreaker, RawFallback, RawRoute, RawUpstream, Sections};
+use super::raw::{RawBreaker, RawFallback, RawRoute, RawServer, RawUpstream, Sections};
 use super::{
-    BreakerPolicy, Config, FallbackMode, FallbackOn, GatewayKey, MAX_DURATION, ModelPattern, PerRoute,
-    RetryBudgetPolicy, Route, Secret, ServerConfig, StickySource, Timeouts, Upstream, format_duration, parse_duration,
+    ADMIN_MAX_CONNECTIONS, BodyTimeouts, BreakerPolicy, Config, ConnectionLimits, FallbackMode, FallbackOn, GatewayKey,
+    MAX_DURATION, ModelPattern, PerRoute, RetryBudgetPolicy, Route, Secret, ServerConfig, StickySource, Timeouts,
+    Upstream, format_duration, parse_duration,
 };
+
+/// Client-side timeouts (`server.header_timeout`, `body_timeout`, …) are at least this…
+const MIN_CLIENT_TIMEOUT: Duration = Duration::from_millis(100);
+/// …and at most this: a connection that may stay silent longer is one held for ever.
+const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Connections per listener at most: far above what one process has descriptors for.
+const MAX_CONNECTIONS: usize = 1_000_000;
 
 pub(super) struct Validator<'a> {
     base_dir: &'a Path,
@@ -120,7 +128,71 @@ impl<'a> Validator<'a> {
         }
         let drain_timeout =
             self.duration(raw.drain_timeout.as_deref(), "server.drain_timeout", Duration::from_secs(30));
-        ServerConfig { listen, admin_listen, max_body_bytes: (max_body_mb * 1024.0 * 1024.0) as usize, drain_timeout }
+        let (body_timeouts, proxy_connections) = self.connection_limits(raw, drain_timeout);
+        let admin_connections = ConnectionLimits {
+            max_connections: self.count(
+                raw.admin_max_connections,
+                "server.admin_max_connections",
+                ADMIN_MAX_CONNECTIONS,
+                MAX_CONNECTIONS,
+            ),
+            ..proxy_connections
+        };
+        ServerConfig {
+            listen,
+            admin_listen,
+            max_body_bytes: (max_body_mb * 1024.0 * 1024.0) as usize,
+            drain_timeout,
+            body_timeouts,
+            proxy_connections,
+            admin_connections,
+        }
+    }
+
+    /// The clocks and budgets of client connections, each within bounds: a zero timeout
+    /// would refuse every client, an unbounded one would let a silent client hold a
+    /// connection for ever.
+    fn connection_limits(&mut self, raw: &RawServer, drain_timeout: Duration) -> (BodyTimeouts, ConnectionLimits) {
+        let (body, connections) = (BodyTimeouts::default(), ConnectionLimits::default());
+        let mut timeout = |value: &Option<String>, key: &str, default| {
+            let path = format!("server.{key}");
+            let duration = self.duration(value.as_deref(), &path, default);
+            if !(MIN_CLIENT_TIMEOUT..=MAX_CLIENT_TIMEOUT).contains(&duration) {
+                let (min, max) = (format_duration(MIN_CLIENT_TIMEOUT), format_duration(MAX_CLIENT_TIMEOUT));
+                self.problem(path, format!("{} is not between {min} and {max}", format_duration(duration)));
+                return default;
+            }
+            duration
+        };
+        let header_timeout = timeout(&raw.header_timeout, "header_timeout", connections.header_timeout);
+        let body_timeouts = BodyTimeouts {
+            idle: timeout(&raw.body_idle_timeout, "body_idle_timeout", body.idle),
+            total: timeout(&raw.body_timeout, "body_timeout", body.total),
+        };
+        let http2_keepalive = timeout(&raw.http2_keepalive, "http2_keepalive", connections.http2_keepalive);
+        let max_connections =
+            self.count(raw.max_connections, "server.max_connections", connections.max_connections, MAX_CONNECTIONS);
+        let http2_max_streams = self.count(
+            raw.http2_max_streams,
+            "server.http2_max_streams",
+            connections.http2_max_streams as usize,
+            10_000,
+        ) as u32;
+        let limits =
+            ConnectionLimits { header_timeout, max_connections, http2_keepalive, http2_max_streams, drain_timeout };
+        (body_timeouts, limits)
+    }
+
+    /// A count between 1 and `max`, `default` when absent or out of bounds.
+    fn count(&mut self, value: Option<i64>, path: &str, default: usize, max: usize) -> usize {
+        let Some(value) = value else { return default };
+        match usize::try_from(value) {
+            Ok(count) if (1..=max).contains(&count) => count,
+            _ => {
+                self.problem(path, format!("{value} is not between 1 and {max}"));
+                default
+            }
+        }
     }
 
     fn gateway_keys(&mut self, sections: &Sections) -> Vec<GatewayKey> {

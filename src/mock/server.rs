@@ -22,8 +22,9 @@ use super::faults::{FaultRule, FaultSet};
 use super::runtime::{Runtime, error_json};
 use super::state::{Endpoint, RecordedRequest, State};
 use super::{chat, completions, embeddings};
+use crate::config::ConnectionLimits;
 use crate::net::body::{BoxBody, BoxError, json};
-use crate::net::serve::{DEFAULT_DRAIN_TIMEOUT, serve};
+use crate::net::serve::serve;
 
 /// A mock upstream running in this process, for tests.
 ///
@@ -107,7 +108,7 @@ async fn serve_state(listener: TcpListener, state: Arc<State>, shutdown: impl Fu
         // Stalled streams and unanswered requests would otherwise hold the drain.
         stopping.stopping.send_replace(true);
     };
-    serve(listener, MockService { state }, shutdown, DEFAULT_DRAIN_TIMEOUT).await;
+    serve(listener, MockService { state }, shutdown, ConnectionLimits::default()).await;
 }
 
 #[derive(Clone)]

@@ -1,6 +1,6 @@
 //! The pooled HTTP client of one upstream: keep-alive connections, TLS with the
 //! webpki roots, HTTP/2 where the upstream offers it by ALPN, and the upstream's
-//! connect timeout. One per upstream, built at start-up.
+//! connect timeout, new connections paced (`paced`). One per upstream, built at start-up.
 
 use std::time::Duration;
 
@@ -11,7 +11,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+use super::paced::Paced;
+
+pub type UpstreamClient = Client<Paced<HttpsConnector<HttpConnector>>, Full<Bytes>>;
+
+/// New connections to one upstream being established at once, at most: a burst of
+/// streams queues briefly for connections (and reuses those that free up) rather than
+/// flooding the upstream's accept queue into connect timeouts.
+const CONNECTS_AT_ONCE: usize = 32;
 
 pub fn build(connect_timeout: Duration) -> UpstreamClient {
     let mut http = HttpConnector::new();
@@ -31,5 +38,5 @@ pub fn build(connect_timeout: Duration) -> UpstreamClient {
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(1024)
-        .build(https)
+        .build(Paced::new(https, CONNECTS_AT_ONCE))
 }

@@ -92,6 +92,13 @@ pub enum GatewayError {
     BodyTooLarge { limit: usize },
     #[error("Could not read the request body: {0}")]
     BodyRead(String),
+    /// The client stopped sending its body, or sent it too slowly.
+    #[error("The request body did not arrive in time.")]
+    BodyTimeout,
+    /// A path with `.` or `..` segments, raw or percent-encoded: an upstream that
+    /// resolves them would serve what lies outside `/v1` with the gateway's key.
+    #[error("The path {0} has `.` or `..` segments, which this gateway does not forward.")]
+    DotSegments(String),
     #[error("We could not parse the JSON body of your request: {0}")]
     BadJson(String),
     #[error("{message}")]
@@ -117,9 +124,11 @@ impl GatewayError {
         match self {
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            GatewayError::BodyRead(_) | GatewayError::BadJson(_) | GatewayError::InvalidField { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            GatewayError::BodyRead(_)
+            | GatewayError::BadJson(_)
+            | GatewayError::InvalidField { .. }
+            | GatewayError::DotSegments(_) => StatusCode::BAD_REQUEST,
+            GatewayError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             GatewayError::NoRoute(_) | GatewayError::UnknownPath(_) => StatusCode::NOT_FOUND,
             GatewayError::Upstream {
                 error: TransportError::FirstByteTimeout(_) | TransportError::FirstTokenTimeout(_),
@@ -135,6 +144,8 @@ impl GatewayError {
             GatewayError::Unauthorized => ("invalid_request_error", Some("invalid_api_key"), None),
             GatewayError::BodyTooLarge { .. } => ("invalid_request_error", Some("request_too_large"), None),
             GatewayError::BodyRead(_) | GatewayError::BadJson(_) => ("invalid_request_error", None, None),
+            GatewayError::BodyTimeout => ("invalid_request_error", Some("request_timeout"), None),
+            GatewayError::DotSegments(_) => ("invalid_request_error", Some("invalid_path"), None),
             GatewayError::InvalidField { param, .. } => ("invalid_request_error", None, Some(param)),
             GatewayError::NoRoute(_) => ("invalid_request_error", Some("model_not_found"), Some("model")),
             GatewayError::UnknownPath(_) => ("invalid_request_error", Some("unknown_url"), None),

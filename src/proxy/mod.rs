@@ -3,6 +3,7 @@
 //! upstream (falling back to the other before the first byte), and streamed back.
 
 // The service and what it reads of a request.
+mod path;
 mod request;
 mod service;
 pub mod split;

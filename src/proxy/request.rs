@@ -6,6 +6,7 @@
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use std::time::Duration;
+use tokio::time::Instant;
 
 use http_body::Body;
 use http_body_util::BodyExt;
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::error::GatewayError;
+use crate::config::BodyTimeouts;
 use crate::net::body::BoxError;
 
 /// The routing-relevant fields of a JSON request body.
@@ -35,8 +37,18 @@ struct Probe<'a> {
     stream: Option<bool>,
 }
 
-/// Reads the whole request body, refusing more than `limit` bytes.
-pub async fn read_body<B>(body: B, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError>
+/// What a body may be given up front, whatever it declares: the buffer grows with the
+/// bytes that arrive, so a peer that declares 32 MB and sends one byte costs 64 KiB.
+const INITIAL_BODY_CAPACITY: usize = 64 << 10;
+
+/// Reads the whole request body, refusing more than `limit` bytes, and a body that falls
+/// silent for `timeouts.idle` or is not complete within `timeouts.total`.
+pub async fn read_body<B>(
+    body: B,
+    headers: &HeaderMap,
+    limit: usize,
+    timeouts: BodyTimeouts,
+) -> Result<Bytes, GatewayError>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -50,13 +62,25 @@ where
         discard_body(body).await;
         return Err(GatewayError::BodyTooLarge { limit });
     }
-    let mut collected = BytesMut::with_capacity(declared.map_or(0, |length| length as usize));
-    while let Some(frame) = body.frame().await {
+    let capacity = declared.map_or(0, |length| (length as usize).min(INITIAL_BODY_CAPACITY));
+    let mut collected = BytesMut::with_capacity(capacity);
+    let total = Instant::now() + timeouts.total;
+    loop {
+        let deadline = total.min(Instant::now() + timeouts.idle);
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(_) => return Err(GatewayError::BodyTimeout),
+        };
         let frame = frame.map_err(|error| GatewayError::BodyRead(error.into().to_string()))?;
         let Ok(data) = frame.into_data() else { continue };
         if collected.len() + data.len() > limit {
             discard_body(body).await;
             return Err(GatewayError::BodyTooLarge { limit });
+        }
+        // A body in one frame, the usual case, is kept as it came: no copy.
+        if collected.is_empty() && body.is_end_stream() {
+            return Ok(data);
         }
         collected.extend_from_slice(&data);
     }
@@ -133,44 +157,4 @@ pub fn with_model(body: &Bytes, meta: &RequestMeta, alias: Option<&str>) -> Byte
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_model_user_and_stream_without_touching_the_rest() {
-        let body = Bytes::from_static(
-            br#"{"messages":[{"role":"user","content":"hi"}], "model" : "gpt-4.1", "user":"u-1","stream":true}"#,
-        );
-        let meta = parse_meta(&body).unwrap();
-        assert_eq!(meta.model.as_deref(), Some("gpt-4.1"));
-        assert_eq!(meta.user.as_deref(), Some("u-1"));
-        assert!(meta.stream);
-        let renamed = with_model(&body, &meta, Some("relay/gpt-4.1"));
-        assert_eq!(
-            &renamed[..],
-            br#"{"messages":[{"role":"user","content":"hi"}], "model" : "relay/gpt-4.1", "user":"u-1","stream":true}"#
-        );
-    }
-
-    #[test]
-    fn escaped_model_names_are_decoded_and_replaced_whole() {
-        let body = Bytes::from_static(br#"{"model":"gpt-\u0034.1"}"#);
-        let meta = parse_meta(&body).unwrap();
-        assert_eq!(meta.model.as_deref(), Some("gpt-4.1"));
-        assert_eq!(&with_model(&body, &meta, Some("x\"y"))[..], br#"{"model":"x\"y"}"#);
-    }
-
-    #[test]
-    fn bad_json_and_non_string_models_are_client_errors() {
-        assert!(matches!(parse_meta(b"{\"model\": "), Err(GatewayError::BadJson(_))));
-        assert!(matches!(parse_meta(b"[1,2]"), Err(GatewayError::BadJson(_))));
-        assert!(matches!(parse_meta(br#"{"model": 4}"#), Err(GatewayError::InvalidField { param: "model", .. })));
-    }
-
-    #[test]
-    fn a_body_without_alias_is_shared_not_copied() {
-        let body = Bytes::from_static(br#"{"model":"gpt-4.1"}"#);
-        let meta = parse_meta(&body).unwrap();
-        assert_eq!(with_model(&body, &meta, None).as_ptr(), body.as_ptr());
-    }
-}
+mod tests;

@@ -16,6 +16,7 @@ use super::error::GatewayError;
 use super::exchange::{Exchange, Routing};
 use super::forward::forward;
 use super::gateway::Gateway;
+use super::path::has_dot_segment;
 use super::request::{RequestMeta, discard_body, is_json_request, parse_meta, read_body};
 use super::{shadow, split};
 use crate::config::StickySource;
@@ -73,13 +74,18 @@ where
         discard_body(body).await;
         return Err(GatewayError::UnknownPath(path.to_owned()));
     }
+    if has_dot_segment(path) {
+        discard_body(body).await;
+        return Err(GatewayError::DotSegments(path.to_owned()));
+    }
     let token = bearer_token(&parts.headers);
     let key_name = token.and_then(|token| gateway.gateway_key_name(token));
     if gateway.gateway_keys_required() && key_name.is_none() {
         discard_body(body).await;
         return Err(GatewayError::Unauthorized);
     }
-    let body = read_body(body, &parts.headers, gateway.config.server.max_body_bytes).await?;
+    let server = &gateway.config.server;
+    let body = read_body(body, &parts.headers, server.max_body_bytes, server.body_timeouts).await?;
     let meta =
         if is_json_request(&parts.method, &parts.headers, &body) { parse_meta(&body)? } else { RequestMeta::default() };
     let route_id = gateway

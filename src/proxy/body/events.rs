@@ -46,7 +46,7 @@ pin_project! {
 impl<B> Events<B> {
     /// The rest of a stream whose beginning was `held`; the attempt started at `started`.
     pub fn new(inner: B, held: Held, expects_done: bool, started: Instant) -> Events<B> {
-        let Held { framer, events, ttft } = held;
+        let Held { framer, events, ttft, .. } = held;
         Events { inner, framer, expects_done, held: events.into_iter(), started, ttft, failure: None, done: false }
     }
 }

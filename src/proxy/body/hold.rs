@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::net::body::BoxError;
 use crate::proxy::error::{EarlyStreamError, TransportError};
-use crate::proxy::sse::SseFramer;
+use crate::proxy::sse::{SseFramer, StreamFault};
 
 /// How long a stream may be held.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +31,13 @@ pub struct Held {
     /// Whole events read so far, sent to the client first once committed.
     pub events: Vec<Bytes>,
     pub ttft: Option<Duration>,
+    /// The bytes of `events`, bounded by [`MAX_HELD_BYTES`].
+    pub bytes: usize,
 }
+
+/// The most of a stream's beginning held in memory. Before its first token a stream is
+/// not an answer yet, so more is a fault; after it, the stream is committed at once.
+const MAX_HELD_BYTES: usize = 4 << 20;
 
 /// Reads `body` until its first token and `limits.commit` beyond; the attempt started at
 /// `started`. A stream that ends complete before then is held whole.
@@ -64,6 +70,12 @@ where
         {
             return early(error);
         }
+        if held.bytes > MAX_HELD_BYTES {
+            if held.ttft.is_some() {
+                return Ok(held);
+            }
+            return early(EarlyStreamError::Fault(StreamFault::Oversized));
+        }
     }
 }
 
@@ -75,6 +87,7 @@ impl Held {
             return Err(EarlyStreamError::ErrorEvent);
         }
         if !ready.is_empty() {
+            self.bytes += ready.len();
             self.events.push(ready);
         }
         if self.ttft.is_none() && self.framer.saw_token() {

@@ -18,6 +18,7 @@ use crate::metrics::{Metrics, Outcome, Role};
 use crate::net::body::BoxBody;
 use crate::proxy::breaker::{Admission, Breaker, HealthReport};
 use crate::proxy::error::{EarlyStreamError, TransportError};
+use crate::proxy::sse::StreamFault;
 use crate::rollout::stats::{Arm, StepStats};
 
 /// A body whose frames the test sends as it goes; dropping the sender ends it.
@@ -194,6 +195,28 @@ async fn the_hold_fails_a_stream_that_closes_errs_or_breaks_before_its_first_tok
     let error = hold(&mut body, limits(), Instant::now()).await.unwrap_err();
     assert_eq!(error.to_string(), "the stream failed before its first token: the stream broke: connection reset");
     assert!(error.retryable() && error.is_upstream_fault());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_hold_keeps_a_bounded_beginning_failing_before_the_first_token_committing_after_it() {
+    let role_only = "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n";
+    let (upstream, mut body) = feed();
+    for _ in 0..(5 << 20) / role_only.len() {
+        upstream.send(role_only);
+    }
+    let error = hold(&mut body, limits(), Instant::now()).await.unwrap_err();
+    assert!(matches!(error, TransportError::Stream(EarlyStreamError::Fault(StreamFault::Oversized))), "{error}");
+
+    let (upstream, mut body) = feed();
+    upstream.send(TOKEN);
+    for _ in 0..(5 << 20) / TOKEN.len() {
+        upstream.send(TOKEN);
+    }
+    let started = Instant::now();
+    let holding_a_while = HoldLimits { commit: Duration::from_secs(1), ..limits() };
+    let held = hold(&mut body, holding_a_while, started).await.unwrap();
+    assert_eq!(started.elapsed(), Duration::ZERO, "committed at the bound, not after the commit time");
+    assert!(held.bytes > 4 << 20 && held.bytes < (4 << 20) + 4096, "{}", held.bytes);
 }
 
 #[tokio::test(start_paused = true)]

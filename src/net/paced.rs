@@ -1,0 +1,102 @@
+//! Paced connection establishment: at most so many new connections to one upstream are
+//! being opened at once. A burst of new streams would otherwise open one connection each,
+//! all at the same moment, and the upstream's accept queue turns the excess into connect
+//! timeouts; paced, the burst waits briefly and reuses the connections that free up.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::Uri;
+use tokio::sync::Semaphore;
+use tower_service::Service;
+
+use super::body::BoxError;
+
+/// A connector that lets at most `slots` connections be established at once; it holds a
+/// slot from the start of a connect until the connection (TLS included) is up or failed.
+#[derive(Clone)]
+pub struct Paced<C> {
+    inner: C,
+    slots: Arc<Semaphore>,
+}
+
+impl<C> Paced<C> {
+    pub fn new(inner: C, slots: usize) -> Paced<C> {
+        Paced { inner, slots: Arc::new(Semaphore::new(slots)) }
+    }
+}
+
+impl<C> Service<Uri> for Paced<C>
+where
+    C: Service<Uri> + Clone + Send + 'static,
+    C::Future: Send,
+    C::Error: Into<BoxError>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    /// One allocation per new connection, never per request.
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // Readiness is awaited inside the call, once a slot is held.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let (mut inner, slots) = (self.inner.clone(), self.slots.clone());
+        Box::pin(async move {
+            let _slot = slots.acquire_owned().await?;
+            std::future::poll_fn(|cx| inner.poll_ready(cx)).await.map_err(Into::into)?;
+            inner.call(uri).await.map_err(Into::into)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A connector whose connects take a second, counting how many run at once.
+    #[derive(Clone, Default)]
+    struct Slow {
+        running: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    }
+
+    impl Service<Uri> for Slow {
+        type Response = ();
+        type Error = std::convert::Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<(), Self::Error>> + Send>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Uri) -> Self::Future {
+            let this = self.clone();
+            Box::pin(async move {
+                let now = this.running.fetch_add(1, SeqCst) + 1;
+                this.most.fetch_max(now, SeqCst);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                this.running.fetch_sub(1, SeqCst);
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_connects_runs_at_most_slots_at_once_and_all_complete() {
+        let slow = Slow::default();
+        let mut paced = Paced::new(slow.clone(), 4);
+        let connects: Vec<_> = (0..40).map(|_| tokio::spawn(paced.call(Uri::from_static("http://upstream")))).collect();
+        for connect in connects {
+            assert!(connect.await.unwrap().is_ok());
+        }
+        assert_eq!(slow.most.load(SeqCst), 4);
+    }
+}

@@ -1,0 +1,230 @@
+//! The gateway's edges under a hostile or careless client: memory follows the bytes that
+//! arrive, not the lengths declared; every connection has a clock and a budget; SIGTERM
+//! does not wait on idle HTTP/2 clients; dot-segment paths are never forwarded.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cutover::mock::{MockConfig, MockServer};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::binary::{Gateway, Reply, Scratch, get, raw_exchange};
+use crate::served::{GATEWAY_ENV, serve_config, two_mocks, upstream_for};
+use crate::support::{Setup, TempDir, in_process_config, send, start_gateway};
+use crate::wait::EVENTUALLY;
+
+/// What a connection received until the server closed it; fails the test if the server
+/// keeps it open past [`EVENTUALLY`].
+async fn until_closed(mut stream: TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(EVENTUALLY, stream.read_to_end(&mut received)).await;
+    assert!(read.is_ok(), "the server kept the connection open for {EVENTUALLY:?}");
+    received
+}
+
+/// A connection to `addr` that has sent `bytes` and nothing more.
+async fn connect_sending(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(bytes).await.expect("write");
+    stream
+}
+
+/// Two mocks and an in-process gateway between them with `server` lines added.
+async fn setup_with(server: &[&str]) -> Setup {
+    let primary = MockServer::start(MockConfig::default().with_name("primary")).await.expect("primary mock");
+    let candidate = MockServer::start(MockConfig::default().with_name("candidate")).await.expect("candidate mock");
+    let config = server
+        .iter()
+        .fold(in_process_config(&primary.base_url(), &candidate.base_url()), |config, line| config.server(line))
+        .build();
+    let dir = TempDir::new("edges");
+    let gateway = start_gateway(&config, &dir).await;
+    Setup { primary, candidate, gateway, _dir: dir }
+}
+
+#[tokio::test]
+async fn declared_lengths_reserve_no_memory_so_100_slow_bodies_fit_under_an_address_space_limit() {
+    let scratch = Scratch::new("declared-length");
+    let (primary, candidate) = two_mocks(&scratch, &[]).await;
+    let config = serve_config(&primary, &candidate).server("body_idle_timeout = \"2s\"").build();
+    let mut gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
+    // One more GiB of address space than the gateway uses now: 100 bodies declaring
+    // 32 MiB (3.2 GiB) do not fit if the declaration is reserved; 100 × 64 KiB do.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", gateway.process.pid())).expect("status");
+    let used_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmSize:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmSize");
+    let limit = (used_kib << 10) + (1 << 30);
+    let prlimit = std::process::Command::new("prlimit")
+        .args([format!("--pid={}", gateway.process.pid()), format!("--as={limit}")])
+        .status()
+        .expect("run prlimit");
+    assert!(prlimit.success(), "prlimit failed");
+
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n",
+        gateway.proxy,
+        32 << 20
+    );
+    let proxy = gateway.proxy;
+    let mut slow: Vec<_> = (0..100)
+        .map(|_| {
+            let head = head.clone();
+            tokio::spawn(async move { raw_exchange(proxy, &head, b"{").await })
+        })
+        .collect();
+    for (index, answer) in slow.iter_mut().enumerate() {
+        let answer = answer.await.expect("slow client");
+        assert!(answer.starts_with("HTTP/1.1 408"), "slow body {index} got {answer:?}\n{}", gateway.process.log());
+    }
+    assert!(gateway.process.exited().is_none(), "the gateway died:\n{}", gateway.process.log());
+    assert_eq!(upstream_for(&gateway, "after-the-flood").await, "primary");
+    assert_eq!(get(&gateway.admin_url("/healthz"), &[]).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn silent_and_half_preface_connections_are_closed_within_the_header_timeout_on_both_ports() {
+    let setup = setup_with(&["header_timeout = \"1s\""]).await;
+    let http2_preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    for addr in [setup.gateway.proxy_addr, setup.gateway.admin_addr] {
+        let silent = connect_sending(addr, b"").await;
+        let half_preface = connect_sending(addr, b"P").await;
+        let preface_only = connect_sending(addr, http2_preface).await;
+        let half_request_line = connect_sending(addr, b"GET /v1/mod").await;
+        let (silent, half_preface, preface_only, half_request_line) = tokio::join!(
+            until_closed(silent),
+            until_closed(half_preface),
+            until_closed(preface_only),
+            until_closed(half_request_line)
+        );
+        assert!(silent.is_empty(), "{addr}: {silent:?}");
+        assert!(half_preface.is_empty(), "{addr}: {half_preface:?}");
+        // The preface may be answered with the server's SETTINGS before the close.
+        assert!(!String::from_utf8_lossy(&preface_only).contains("HTTP/1.1 200"), "{addr}");
+        let half_request_line = String::from_utf8_lossy(&half_request_line);
+        assert!(half_request_line.is_empty() || half_request_line.starts_with("HTTP/1.1 408"), "{half_request_line}");
+    }
+}
+
+#[tokio::test]
+async fn a_saturated_proxy_port_leaves_healthz_answering_and_serves_again_once_idle_connections_time_out() {
+    let setup = setup_with(&["header_timeout = \"1s\"", "max_connections = 8"]).await;
+    let idle: Vec<TcpStream> = {
+        let mut idle = Vec::new();
+        for _ in 0..8 {
+            idle.push(connect_sending(setup.gateway.proxy_addr, b"").await);
+        }
+        idle
+    };
+    let healthz = send(Method::GET, &setup.admin_url("/healthz"), &[], "").await;
+    assert_eq!(healthz.status, StatusCode::OK, "the admin port has a budget of its own");
+    // Waits in the backlog until an idle connection's clock runs out, then is served.
+    let chat = setup.chat("after-the-idle-ones", false).await;
+    assert_eq!(chat.status, StatusCode::OK, "{}", chat.text());
+    for connection in idle {
+        assert!(until_closed(connection).await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn sigterm_closes_an_idle_http2_connection_at_once_instead_of_waiting_the_drain_timeout() {
+    let scratch = Scratch::new("h2-idle-sigterm");
+    let (primary, candidate) = two_mocks(&scratch, &[]).await;
+    // `serve_config` drains for 120 s: an exit within 60 s did not wait for the idle client.
+    let mut gateway = Gateway::start(&scratch, &serve_config(&primary, &candidate).build(), &GATEWAY_ENV).await;
+    let stream = TcpStream::connect(gateway.proxy).await.expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.expect("h2 handshake");
+    let connection = tokio::spawn(connection);
+    let request = Request::get(gateway.url("/v1/models")).body(Empty::<Bytes>::new()).expect("request");
+    let response = sender.send_request(request).await.expect("an answer over HTTP/2");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.into_body().collect().await.expect("the whole body");
+
+    gateway.process.signal("TERM");
+    let status = gateway.process.wait_exit(Duration::from_secs(60)).await;
+    assert_eq!(status.code(), Some(0), "{status}\n{}", gateway.process.log());
+    let ended = tokio::time::timeout(EVENTUALLY, connection).await;
+    assert!(ended.is_ok(), "the client's connection outlived the gateway");
+    drop(sender);
+}
+
+/// An HTTP/2 client that makes one request by hand, then never answers again (no
+/// SETTINGS or PING acknowledgement): the graceful GOAWAY waits on a PING it never gets.
+async fn mute_http2_client(addr: SocketAddr) -> TcpStream {
+    let mut stream = connect_sending(addr, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+    let settings = [0, 0, 0, 4, 0, 0, 0, 0, 0];
+    // HPACK: GET, http, :path and :authority as literals of indexed names.
+    let mut block = vec![0x82, 0x86, 0x44, 10];
+    block.extend_from_slice(b"/v1/models");
+    block.extend_from_slice(&[0x41, 7]);
+    block.extend_from_slice(b"gateway");
+    let mut headers = vec![0, 0, block.len() as u8, 1, 0x5, 0, 0, 0, 1];
+    headers.extend_from_slice(&block);
+    stream.write_all(&[&settings[..], &headers].concat()).await.expect("write");
+    let mut received = Vec::new();
+    let answered = tokio::time::timeout(EVENTUALLY, async {
+        while !received.windows(6).any(|window| window == b"\"list\"") {
+            let mut buffer = [0; 4096];
+            let n = stream.read(&mut buffer).await.expect("read");
+            assert!(n > 0, "closed before the answer: {received:?}");
+            received.extend_from_slice(&buffer[..n]);
+        }
+    })
+    .await;
+    assert!(answered.is_ok(), "no answer over HTTP/2: {received:?}");
+    stream
+}
+
+#[tokio::test]
+async fn sigterm_does_not_wait_the_drain_timeout_on_an_idle_http2_client_that_stopped_answering() {
+    let scratch = Scratch::new("h2-mute-sigterm");
+    let (primary, candidate) = two_mocks(&scratch, &[]).await;
+    let config = serve_config(&primary, &candidate).server("http2_keepalive = \"1s\"").build();
+    let mut gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
+    let mute = mute_http2_client(gateway.proxy).await;
+
+    gateway.process.signal("TERM");
+    // The drain timeout is 120 s: the unanswered keep-alive ping ends the connection.
+    let status = gateway.process.wait_exit(Duration::from_secs(60)).await;
+    assert_eq!(status.code(), Some(0), "{status}\n{}", gateway.process.log());
+    drop(mute);
+}
+
+#[tokio::test]
+async fn dot_segment_paths_raw_or_encoded_are_refused_with_400_and_never_forwarded() {
+    let setup = Setup::new(MockConfig::default(), MockConfig::default(), "").await;
+    for path in [
+        "/v1/../../internal/secret",
+        "/v1/%2e%2e/x",
+        "/v1/%2E%2e/%2e%2E/internal",
+        "/v1/./models",
+        "/v1/models/..",
+        "/v1/a/..%2f..%2finternal",
+    ] {
+        let head = format!("GET {path} HTTP/1.1\r\nhost: gateway\r\nconnection: close\r\n\r\n");
+        let answer = raw_exchange(setup.gateway.proxy_addr, &head, b"").await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(head.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        let reply = Reply {
+            status: StatusCode::BAD_REQUEST,
+            headers: [(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"))]
+                .into_iter()
+                .collect(),
+            body: Bytes::from(body.to_owned()),
+        };
+        assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{path}: {head}");
+        assert_eq!(reply.openai_error()["code"], "invalid_path", "{path}");
+    }
+    assert_eq!(setup.primary.calls() + setup.candidate.calls(), 0, "a dot-segment path reached an upstream");
+    let models = send(Method::GET, &setup.url("/v1/models"), &[], "").await;
+    assert_eq!(models.status, StatusCode::OK, "ordinary paths still pass");
+}
