@@ -7,7 +7,8 @@
 #
 # For each binary: two mocks (not instrumented) and the gateway under callgrind, with
 # instrumentation switched on only around N sequential requests per kind (whole and
-# streamed chat completions, the bench's request), after a warm-up. Prints instructions
+# streamed chat completions, the bench's request) on one keep-alive connection, after a
+# warm-up. Prints instructions
 # per request. Environment: BENCH_REQUESTS (default 300), BENCH_PORT_BASE (default 18800).
 set -euo pipefail
 
@@ -41,14 +42,16 @@ wait_http() {
 BODY_WHOLE='{"model":"gpt-4.1","max_tokens":16,"messages":[{"role":"user","content":"Say hello."}]}'
 BODY_STREAM='{"model":"gpt-4.1","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"Say hello."}]}'
 
-# send N BODY: N sequential requests through the gateway, each from its own user.
+# send N BODY: N requests through the gateway, one after the other on one keep-alive
+# connection (as SDK clients send them), from one user.
 send() {
   local i
+  : >"$TMP/requests.curl"
   for i in $(seq 1 "$1"); do
-    curl -sf -o /dev/null -H 'content-type: application/json' -H "x-user-id: user-$i" \
-      -H 'authorization: Bearer bench-gateway-key' -d "$2" "http://127.0.0.1:$PROXY/v1/chat/completions" ||
-      die "request $i failed"
+    printf 'url = "http://127.0.0.1:%s/v1/chat/completions"\noutput = "/dev/null"\n' "$PROXY" >>"$TMP/requests.curl"
   done
+  curl -sf -K "$TMP/requests.curl" -H 'content-type: application/json' -H 'x-user-id: bench-user' \
+    -H 'authorization: Bearer bench-gateway-key' -d "$2" || die "a request failed"
 }
 
 # total_ir FILE: the instruction count of a callgrind dump.
