@@ -291,3 +291,65 @@ fn connection_keys_out_of_bounds_are_refused_with_their_key_path() {
         assert!(found.iter().any(|problem| problem.starts_with(key)), "no problem for {key}: {found:#?}");
     }
 }
+
+mod fuzz {
+    //! The loader against careless edits: whatever the file says, an answer, never a panic.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A value an operator could type where another was expected.
+    fn careless_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("\"\"".to_owned()),
+            Just("-1".to_owned()),
+            Just("1e309".to_owned()),
+            Just("\"99999999999999999999999d\"".to_owned()),
+            Just("[]".to_owned()),
+            Just("{}".to_owned()),
+            "[0-9]{1,20}".prop_map(|digits| digits),
+            "\"[a-z0-9 .:/*-]{0,16}\"".prop_map(|text| text),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+        /// Any line of a full config dropped, doubled or given another value: the loader
+        /// answers a config or a list of problems, each naming where it is.
+        #[test]
+        fn an_edited_config_is_loaded_or_refused_with_named_problems(
+            line in 0usize..60,
+            edit in 0u8..3,
+            value in careless_value(),
+        ) {
+            let lines: Vec<&str> = FULL.lines().collect();
+            let line = line % lines.len();
+            let mut edited: Vec<String> = lines.iter().map(|line| (*line).to_owned()).collect();
+            match edit {
+                0 => { edited.remove(line); }
+                1 => edited.insert(line, lines[line].to_owned()),
+                _ => {
+                    if let Some((key, _)) = lines[line].split_once(" = ") {
+                        edited[line] = format!("{key} = {value}");
+                    }
+                }
+            }
+            let text = edited.join("\n");
+            if let Err(problems) = load_str(&text, Path::new("/etc/cutover"), env) {
+                prop_assert!(!problems.is_empty());
+                for problem in problems.iter().map(ToString::to_string) {
+                    prop_assert!(!problem.contains("sk-upstream-secret"), "a secret in {problem}");
+                    prop_assert!(!problem.trim().is_empty());
+                }
+            }
+        }
+
+        /// Arbitrary text is refused (or, rarely, a config), never a panic.
+        #[test]
+        fn arbitrary_text_is_refused_never_a_panic(text in "\\PC{0,200}") {
+            let _ = load_str(&text, Path::new("/etc/cutover"), env);
+        }
+    }
+}

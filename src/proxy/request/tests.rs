@@ -108,3 +108,68 @@ fn a_body_without_alias_is_shared_not_copied() {
     let meta = parse_meta(&body).unwrap();
     assert_eq!(with_model(&body, &meta, None).as_ptr(), body.as_ptr());
 }
+
+mod fuzz {
+    //! The request-meta parser against whatever a client sends.
+
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// Any JSON value, a few levels deep, with strings that need escaping.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "\\PC{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z_]{1,8}", inner, 0..4)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Arbitrary bytes: an answer, never a panic; a success only for a JSON object.
+        #[test]
+        fn arbitrary_bytes_are_parsed_or_refused_never_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if parse_meta(&bytes).is_ok() {
+                let object = serde_json::from_slice::<Value>(&bytes).ok().filter(Value::is_object);
+                prop_assert!(object.is_some(), "accepted what is not a JSON object: {:?}", String::from_utf8_lossy(&bytes));
+            }
+        }
+
+        /// Any object with a string `model`: the model and user are read as JSON reads them,
+        /// and renaming the model changes that field only, whatever the escapes around it.
+        #[test]
+        fn renaming_the_model_changes_that_field_only(
+            mut fields in proptest::collection::btree_map("[a-z_]{1,8}", any_json(), 0..5),
+            model in "\\PC{0,16}",
+            user in proptest::option::of("\\PC{0,8}"),
+            alias in "\\PC{0,16}",
+        ) {
+            fields.remove("model");
+            fields.remove("user");
+            fields.remove("stream");
+            let mut object: serde_json::Map<String, Value> = fields.into_iter().collect();
+            object.insert("model".to_owned(), Value::String(model.clone()));
+            if let Some(user) = &user {
+                object.insert("user".to_owned(), Value::String(user.clone()));
+            }
+            let body = Bytes::from(serde_json::to_vec(&Value::Object(object.clone())).unwrap());
+            let meta = parse_meta(&body).unwrap();
+            prop_assert_eq!(meta.model.as_deref(), Some(model.as_str()));
+            prop_assert_eq!(meta.user.as_deref(), user.as_deref());
+            let renamed: Value = serde_json::from_slice(&with_model(&body, &meta, Some(&alias))).unwrap();
+            object.insert("model".to_owned(), Value::String(alias));
+            prop_assert_eq!(renamed, Value::Object(object));
+        }
+    }
+}

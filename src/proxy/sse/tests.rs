@@ -112,3 +112,77 @@ proptest! {
         prop_assert!(framer.saw_token() && framer.saw_finish() && framer.saw_done());
     }
 }
+
+/// One event of a hostile stream: valid chunks, `[DONE]`, comments, and the kinds of
+/// garbage an upstream can send (data that is not JSON, a field without `data`, CRLF).
+fn arbitrary_event() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z ]{0,12}".prop_map(|text| format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n")),
+        Just("data: [DONE]\n\n".to_owned()),
+        Just(": keep-alive\n\n".to_owned()),
+        Just("event: ping\r\ndata: {}\r\n\r\n".to_owned()),
+        "[^\n]{0,20}".prop_map(|junk| format!("data: {junk}\n\n")),
+        "[^\n]{0,20}".prop_map(|junk| format!("{junk}\n\n")),
+    ]
+}
+
+/// The data of each whole event in `bytes`, as a reference reader would see it.
+fn reference_events(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let text = String::from_utf8_lossy(bytes).replace("\r\n", "\n");
+    let events = text.split("\n\n").filter(|event| !event.is_empty());
+    let data_of = |event: &str| -> Option<Vec<u8>> {
+        let lines: Vec<&str> = event
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .map(|value| value.strip_prefix(' ').unwrap_or(value))
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("\n").into_bytes())
+    };
+    events.filter_map(data_of).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    /// Fuzzing the framer: whatever the upstream sends, cut wherever the network cuts it,
+    /// the framer never panics, forwards only a prefix of what it was given made of whole
+    /// events, and never lets through an event whose data is neither JSON nor `[DONE]`.
+    #[test]
+    fn a_hostile_stream_is_forwarded_only_as_whole_valid_events(
+        events in proptest::collection::vec(arbitrary_event(), 0..12),
+        cuts in proptest::collection::btree_set(0usize..400, 0..10),
+    ) {
+        let stream = events.concat().into_bytes();
+        let mut framer = SseFramer::new();
+        let mut pushed = Vec::new();
+        let mut start = 0;
+        let mut fault = None;
+        for cut in cuts.into_iter().filter(|cut| *cut < stream.len()).chain([stream.len()]) {
+            match framer.push(Bytes::copy_from_slice(&stream[start..cut])) {
+                Ok(ready) => pushed.extend_from_slice(&ready),
+                Err(error) => { fault = Some(error); break; }
+            }
+            start = cut;
+        }
+        prop_assert!(stream.starts_with(&pushed), "forwarded bytes it was not given");
+        let mut forwarded = pushed.clone();
+        if fault.is_none() {
+            match framer.finish() {
+                Ok(last) => forwarded.extend_from_slice(&last.unwrap_or_default()),
+                Err(error) => fault = Some(error),
+            }
+        }
+        if fault.is_none() {
+            let whole = forwarded.ends_with(b"\n\n") || forwarded.ends_with(b"\n\r\n");
+            prop_assert!(forwarded.is_empty() || whole, "a partial event went out");
+        }
+        for data in reference_events(&forwarded) {
+            let valid = data == b"[DONE]" || serde_json::from_slice::<serde::de::IgnoredAny>(&data).is_ok();
+            prop_assert!(valid, "forwarded an invalid event: {:?}", String::from_utf8_lossy(&data));
+        }
+        let invalid_given = reference_events(&stream)
+            .iter()
+            .any(|data| data != b"[DONE]" && serde_json::from_slice::<serde::de::IgnoredAny>(data).is_err());
+        prop_assert_eq!(invalid_given, fault.is_some(), "a malformed event must stop the stream, and only that");
+    }
+}
