@@ -10,7 +10,7 @@ use hyper::service::Service;
 use serde_json::Value;
 
 use super::AdminService;
-use crate::config::load_str;
+use crate::config::testing;
 use crate::metrics::Metrics;
 use crate::proxy::Gateway;
 use crate::rollout::StateMode;
@@ -35,25 +35,9 @@ impl Admin {
     fn new(route_extra: &str) -> Admin {
         let dir = std::env::temp_dir().join(format!("cutover-admin-{}-{}", std::process::id(), fastrand::u64(..)));
         std::fs::create_dir_all(&dir).unwrap();
-        let text = format!(
-            r#"
-[admin]
-token_env = "ADMIN_TOKEN"
-
-[upstreams.primary]
-base_url = "http://127.0.0.1:9/v1"
-[upstreams.candidate]
-base_url = "http://127.0.0.1:9/v1"
-
-[[routes]]
-name = "default"
-primary = "primary"
-candidate = "candidate"
-{route_extra}
-"#
-        );
+        let text = testing::two_upstreams_toml("[admin]\ntoken_env = \"ADMIN_TOKEN\"", route_extra);
         let env = |name: &str| (name == "ADMIN_TOKEN").then(|| TOKEN.to_owned());
-        let config = Arc::new(load_str(&text, &dir, env).unwrap_or_else(|problems| panic!("{problems:#?}")));
+        let config = Arc::new(testing::load(&text, &dir, env));
         let metrics = Arc::new(Metrics::new(&config));
         let (live, control) = open_rollouts(&config, &metrics, None, StateMode::Keep).unwrap();
         let gateway = Arc::new(Gateway::new(config, metrics, live));

@@ -10,6 +10,8 @@ mod problem;
 mod raw;
 mod route_id;
 mod secret;
+#[cfg(test)]
+pub mod testing;
 mod validate;
 mod validate_plan;
 mod validate_watch;

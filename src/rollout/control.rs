@@ -257,8 +257,8 @@ impl RolloutControl {
         result
     }
 
-    /// One look at a route: the hard ceiling always (in every phase in which the candidate
-    /// has traffic); with `analyse`, the full analysis and the transition it calls for;
+    /// One look at a route with a plan: the hard ceiling in every phase in which the
+    /// candidate has traffic; with `analyse`, the full analysis and the transition it calls for;
     /// and another try at saving what the state file refused before. Blocking: call from
     /// a blocking thread.
     pub fn tick(&self, id: RouteId, analyse: bool) -> Result<(), ControlError> {

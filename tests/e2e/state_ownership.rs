@@ -13,47 +13,39 @@ use http::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::binary::{Gateway, Process, Scratch, get, send};
+use crate::configs::GatewayToml;
 use crate::support::{ADMIN_TOKEN, TempDir, metric, start_gateway, two_upstreams};
+use crate::wait::EVENTUALLY;
 
-/// A gateway whose state is `state.db` beside its config; no `[server]` section, so that
-/// the harness (or `listening`) adds the listeners.
-const CONFIG: &str = r#"
-[admin]
-token_env = "ADMIN_TOKEN"
-
-[state]
-path = "state.db"
-
-[upstreams.primary]
-base_url = "http://127.0.0.1:9/v1"
-[upstreams.candidate]
-base_url = "http://127.0.0.1:9/v1"
-
-[[routes]]
-name = "default"
-primary = "primary"
-candidate = "candidate"
-
-[routes.rollout]
-interval = "1h"
-steps = [{ weight = 10, min_duration = "1h", min_requests = 10 }, { weight = 100, min_duration = "1h", min_requests = 10 }]
-"#;
+/// A gateway whose state is `state.db` beside its config, with a two-step plan; no
+/// `[server]` section, so that the harness (or `listening`) adds the listeners.
+fn config() -> String {
+    GatewayToml::two_upstreams("http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1")
+        .admin_token_env("ADMIN_TOKEN")
+        .state("state.db")
+        .section(
+            "[routes.rollout]\ninterval = \"1h\"\nsteps = [{ weight = 10, min_duration = \"1h\", min_requests = 10 }, \
+             { weight = 100, min_duration = \"1h\", min_requests = 10 }]",
+        )
+        .build()
+}
 
 const ENV: [(&str, &str); 1] = [("ADMIN_TOKEN", ADMIN_TOKEN)];
 
 /// How long a gateway may take to start or to refuse to.
-const WITHIN: Duration = Duration::from_secs(15);
+const WITHIN: Duration = EVENTUALLY;
 
 fn state_file(scratch: &Scratch) -> PathBuf {
     scratch.path().join("state.db")
 }
 
-/// `CONFIG` written to `name` in the scratch directory, listening on `proxy` and `admin`.
+/// `config()` written to `name` in the scratch directory, listening on `proxy` and `admin`.
 fn listening(scratch: &Scratch, name: &str, proxy: SocketAddr, admin: SocketAddr) -> PathBuf {
-    scratch.write(name, &format!("[server]\nlisten = \"{proxy}\"\nadmin_listen = \"{admin}\"\n{CONFIG}"))
+    let listeners = format!("[server]\nlisten = \"{proxy}\"\nadmin_listen = \"{admin}\"\n");
+    scratch.write(name, &format!("{listeners}{}", config()))
 }
 
-/// Runs `cutover serve` on `CONFIG` (ephemeral ports) with `flags`, expecting it to
+/// Runs `cutover serve` on `config()` (ephemeral ports) with `flags`, expecting it to
 /// refuse to start: its exit status and what it wrote to stderr.
 async fn refused_start(scratch: &Scratch, flags: &[&str]) -> (ExitStatus, String) {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
@@ -65,7 +57,7 @@ async fn refused_start(scratch: &Scratch, flags: &[&str]) -> (ExitStatus, String
     (status, process.log())
 }
 
-/// Runs `cutover serve --reset-state` on `CONFIG` and waits until `/healthz` answers.
+/// Runs `cutover serve --reset-state` on `config()` and waits until `/healthz` answers.
 async fn serve_resetting(scratch: &Scratch) -> (Process, SocketAddr) {
     let ports: Vec<std::net::TcpListener> =
         (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
@@ -110,7 +102,7 @@ fn auth() -> String {
 #[tokio::test]
 async fn a_second_gateway_on_the_same_state_file_refuses_to_start_and_names_the_file() {
     let scratch = Scratch::new("two-gateways");
-    let first = Gateway::start(&scratch, CONFIG, &ENV).await;
+    let first = Gateway::start(&scratch, &config(), &ENV).await;
     let (status, log) = refused_start(&scratch, &[]).await;
     assert!(!status.success(), "{status}");
     let named = format!(
@@ -223,7 +215,7 @@ async fn a_refused_write_is_a_500_and_counted_while_an_abort_takes_effect_at_onc
 
     holder.execute_batch("ROLLBACK;").unwrap();
     // The view says when the unsaved abort is saved (the event row lands just before).
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + EVENTUALLY;
     loop {
         let view = get(&admin("/admin/rollouts/default"), &headers).await.json();
         if view["unsaved_transitions"] == 0 {

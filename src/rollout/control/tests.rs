@@ -5,26 +5,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
-use crate::config::load_str;
+use crate::config::testing;
 use crate::metrics::Outcome;
 use crate::rollout::StateMode;
 use crate::rollout::stats::{Arm, Sample};
 
-const CONFIG: &str = r#"
-[upstreams.primary]
-base_url = "http://127.0.0.1:9/v1"
-[upstreams.candidate]
-base_url = "http://127.0.0.1:9/v1"
-
-[[routes]]
-name = "default"
-primary = "primary"
-candidate = "candidate"
-
-[routes.rollout]
-interval = "1h"
-steps = [{ weight = 10, min_duration = "1h", min_requests = 10 }, { weight = 100, min_duration = "1h", min_requests = 10 }]
-"#;
+/// Route `default` with a two-step plan, an hour per step: nothing moves unless a test says so.
+fn config_toml() -> String {
+    testing::two_upstreams_toml(
+        "",
+        "[routes.rollout]\ninterval = \"1h\"\nsteps = [{ weight = 10, min_duration = \"1h\", min_requests = 10 }, \
+         { weight = 100, min_duration = \"1h\", min_requests = 10 }]",
+    )
+}
 
 /// A controller over route `default` and its store, in a directory removed on drop.
 struct Controlled {
@@ -43,7 +36,7 @@ impl Controlled {
     fn new() -> Controlled {
         let dir = std::env::temp_dir().join(format!("cutover-control-{}-{}", std::process::id(), fastrand::u64(..)));
         std::fs::create_dir_all(&dir).unwrap();
-        let config = Arc::new(load_str(CONFIG, Path::new(&dir), |_| None).unwrap());
+        let config = Arc::new(testing::load(&config_toml(), Path::new(&dir), |_| None));
         let store = Arc::new(Store::open(&config.state_path, StateMode::Keep).unwrap());
         let states = config.routes.zip_ordered(store.load_or_init(&["default"], unix_millis()).unwrap()).unwrap();
         let live = Arc::new(LiveState::new(&states));

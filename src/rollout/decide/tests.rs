@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::config::{Config, load_str};
+use crate::config::{Config, testing};
 use crate::rollout::analysis::Evaluation;
 
 const T0: i64 = 1_000_000;
@@ -13,19 +13,8 @@ const MINUTE: i64 = 60_000;
 /// A route `default` with a three-step plan (5% → 50% → 100%); `extra` adds keys to
 /// `[routes.rollout]`.
 fn config(extra: &str) -> Config {
-    let text = format!(
-        r#"
-[upstreams.primary]
-base_url = "http://127.0.0.1:9/v1"
-[upstreams.candidate]
-base_url = "http://127.0.0.1:9/v1"
-
-[[routes]]
-name = "default"
-primary = "primary"
-candidate = "candidate"
-
-[routes.rollout]
+    let plan = format!(
+        r#"[routes.rollout]
 interval = "1m"
 failure_limit = 3
 cooldown = "10m"
@@ -34,10 +23,9 @@ steps = [
   {{ weight = 5,   min_duration = "1m", min_requests = 10 }},
   {{ weight = 50,  min_duration = "1m", min_requests = 10 }},
   {{ weight = 100, min_duration = "1m", min_requests = 10 }},
-]
-"#
+]"#
     );
-    load_str(&text, Path::new("."), |_| None).unwrap_or_else(|problems| panic!("{problems:#?}"))
+    testing::load(&testing::two_upstreams_toml("", &plan), Path::new("."), |_| None)
 }
 
 fn route(config: &Config) -> &Route {
