@@ -62,7 +62,9 @@ impl RouteRollout {
 }
 
 pub struct RolloutControl {
-    config: Arc<Config>,
+    /// Swapped by a reload (`reload`) while holding `routes`' lock; a decision loads it
+    /// after taking that lock, so it always decides with the plan it was reconciled with.
+    config: ArcSwap<Config>,
     metrics: Arc<Metrics>,
     live: Arc<LiveState>,
     store: Arc<Store>,
@@ -109,6 +111,7 @@ impl RolloutControl {
             })
         })?;
         let views = routes.map(|_, rollout| ArcSwap::from_pointee(rollout.published()));
+        let config = ArcSwap::new(config);
         let control = RolloutControl { config, metrics, live, store, routes: Mutex::new(routes), views, events };
         control.reconcile_plans()?;
         Ok(control)
@@ -120,25 +123,52 @@ impl RolloutControl {
 
     fn reconcile_plans(&self) -> Result<(), ControlError> {
         let mut routes = self.lock();
+        self.reconcile_locked(&mut routes)
+    }
+
+    /// Each route's shadow share from the configuration, and a running step whose plan
+    /// changed paused (`decide::reconcile`). Every route gets its look; the first failure
+    /// is returned after (a pause the state file refused is tried again by the next tick).
+    fn reconcile_locked(&self, routes: &mut PerRoute<RouteRollout>) -> Result<(), ControlError> {
+        let config = self.config.load_full();
+        let mut first_failure = None;
         for (id, rollout) in routes.iter_mut() {
-            let route = &self.config.routes[id];
+            let route = &config.routes[id];
             self.live.route(id).set_shadow(shadow_share(route, &rollout.state));
-            if let Some(transition) = decide::reconcile(route, &rollout.state) {
-                self.apply(id, rollout, transition, unix_millis())?;
+            if let Some(transition) = decide::reconcile(route, &rollout.state)
+                && let Err(failure) = self.apply(id, rollout, transition, unix_millis())
+            {
+                first_failure.get_or_insert(failure);
             }
         }
-        Ok(())
+        first_failure.map_or(Ok(()), Err)
+    }
+
+    /// Switches to a reloaded configuration with the same routes in the same order (the
+    /// caller checks; route ids index every per-route table here): under the lock, so no
+    /// decision sees half of it, and with the same rule as a plan edit at start-up. Blocking:
+    /// call from a blocking thread.
+    pub fn reload(&self, config: Arc<Config>) -> Result<(), ControlError> {
+        let mut routes = self.lock();
+        self.config.store(config);
+        self.reconcile_locked(&mut routes)
+    }
+
+    /// The configuration the controller decides with.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
     }
 
     fn route_id(&self, name: &str) -> Result<RouteId, ControlError> {
-        self.config.route_id(name).ok_or_else(|| ControlError::UnknownRoute(name.to_owned()))
+        self.config.load().route_id(name).ok_or_else(|| ControlError::UnknownRoute(name.to_owned()))
     }
 
     /// The routes the driver looks at, with the analysis interval of those with a plan:
     /// every route with a plan, and every route with a candidate (a manual weight whose
     /// saving failed is retried on its ticks).
     pub fn watched(&self) -> Vec<(RouteId, Option<Duration>)> {
-        let routes = self.config.routes.iter();
+        let config = self.config.load();
+        let routes = config.routes.iter();
         let watched = routes.filter(|(_, route)| route.rollout.is_some() || route.candidate.is_some());
         watched.map(|(id, route)| (id, route.rollout.as_ref().map(|plan| plan.interval))).collect()
     }
@@ -213,7 +243,7 @@ impl RolloutControl {
             rollout.evaluation = None;
         }
         live.publish(&next);
-        live.set_shadow(shadow_share(&self.config.routes[id], &next));
+        live.set_shadow(shadow_share(&self.config.load().routes[id], &next));
         let (route, phase, weight) = (&next.route, next.phase, percent_of(next.weight_bp));
         tracing::info!(%route, %kind, actor, %phase, weight, reason, "rollout event");
         rollout.state = next;
@@ -250,7 +280,8 @@ impl RolloutControl {
     /// Passes a write's result on; a failure is logged with its route and counted.
     fn written<T>(&self, id: RouteId, what: &str, result: Result<T, StoreError>) -> Result<T, StoreError> {
         if let Err(error) = &result {
-            let route = &self.config.routes[id].name;
+            let config = self.config.load();
+            let route = &config.routes[id].name;
             tracing::error!(%route, write = what, %error, "state file write failed");
             self.metrics.route(id).record_state_write_failure();
         }
@@ -262,11 +293,16 @@ impl RolloutControl {
     /// and another try at saving what the state file refused before. Blocking: call from
     /// a blocking thread.
     pub fn tick(&self, id: RouteId, analyse: bool) -> Result<(), ControlError> {
-        let route = &self.config.routes[id];
         let mut routes = self.lock();
+        let config = self.config.load_full();
+        let route = &config.routes[id];
         let rollout = &mut routes[id];
-        let snapshot = self.live.route(id).stats().snapshot();
         let now_ms = unix_millis();
+        // A plan edited by a reload whose pause the state file refused then: paused now.
+        if let Some(transition) = decide::reconcile(route, &rollout.state) {
+            return self.apply(id, rollout, transition, now_ms);
+        }
+        let snapshot = self.live.route(id).stats().snapshot();
         let evidence = Evidence { snapshot: &snapshot, baseline: rollout.baseline.as_ref() };
         let decision = match &route.rollout {
             Some(plan) => decide::tick(&rollout.state, plan, evidence, analyse, now_ms),
@@ -300,9 +336,10 @@ impl RolloutControl {
     /// route's view after it. Blocking: call from a blocking thread.
     pub fn command(&self, route_name: &str, command: Command, actor: &str) -> Result<Value, ControlError> {
         let id = self.route_id(route_name)?;
-        let route = &self.config.routes[id];
         {
             let mut routes = self.lock();
+            let config = self.config.load_full();
+            let route = &config.routes[id];
             let rollout = &mut routes[id];
             let snapshot = self.live.route(id).stats().snapshot();
             let now_ms = unix_millis();
@@ -332,7 +369,7 @@ impl RolloutControl {
     }
 
     fn view(&self, id: RouteId) -> Value {
-        view::render(&self.config, id, self.live.route(id), &self.views[id].load(), unix_millis())
+        view::render(&self.config.load(), id, self.live.route(id), &self.views[id].load(), unix_millis())
     }
 }
 

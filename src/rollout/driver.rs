@@ -2,48 +2,46 @@
 //! ceiling (and another try at saving what the state file refused), and every `interval`
 //! a route with a plan gets a full analysis. The work runs on blocking threads (it writes
 //! SQLite); a slow look delays the next, it never piles up. `supervise` restarts this
-//! loop if it ever dies.
+//! loop if it ever dies. What to watch follows the configuration in force (a reload).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::RolloutControl;
+use crate::config::RouteId;
 
 /// How often the hard ceiling is checked, whatever the analysis interval.
 const GUARD_PERIOD: Duration = Duration::from_secs(1);
 
-/// Runs until `stop` turns true; with nothing to watch, it just waits for that, so that
-/// returning early always means something went wrong.
+/// Runs until `stop` turns true. The routes to watch and their intervals are read again
+/// on every tick, so that a reloaded configuration (a plan added or edited, a candidate
+/// added) is followed without a restart; a route whose interval did not change keeps its
+/// schedule.
 pub async fn run(control: Arc<RolloutControl>, mut stop: watch::Receiver<bool>) {
-    let routes = control.watched();
-    if routes.is_empty() {
-        let _ = stop.wait_for(|stop| *stop).await;
-        return;
-    }
-    let shortest = routes.iter().filter_map(|(_, interval)| *interval).min().unwrap_or(GUARD_PERIOD);
-    let mut ticker = tokio::time::interval(shortest.min(GUARD_PERIOD));
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let start = Instant::now();
-    // Config bounds intervals (a year at most); `checked_add` keeps a bad one from panicking.
-    let mut next_analysis: Vec<Option<Instant>> =
-        routes.iter().map(|(_, interval)| interval.and_then(|interval| start.checked_add(interval))).collect();
+    let mut schedule = Schedule::default();
+    let mut ticker =
+        schedule.follow(control.watched(), Instant::now()).unwrap_or_else(|| tokio::time::interval(GUARD_PERIOD));
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stop.wait_for(|stop| *stop) => return,
         }
-        for (slot, (index, interval)) in routes.iter().enumerate() {
+        if let Some(faster) = schedule.follow(control.watched(), Instant::now()) {
+            ticker = faster;
+        }
+        for slot in 0..schedule.routes.len() {
+            let (id, interval, next) = &mut schedule.routes[slot];
             let now = Instant::now();
-            let analyse = next_analysis[slot].is_some_and(|at| now >= at);
+            let analyse = next.is_some_and(|at| now >= at);
             if analyse {
-                next_analysis[slot] = interval.and_then(|interval| now.checked_add(interval));
+                *next = interval.and_then(|interval| now.checked_add(interval));
             }
             let control = control.clone();
-            let index = *index;
-            match tokio::task::spawn_blocking(move || control.tick(index, analyse)).await {
+            let id = *id;
+            match tokio::task::spawn_blocking(move || control.tick(id, analyse)).await {
                 Ok(Ok(())) => {}
                 // Already logged where it failed; the weight is held (or, for a rollback the
                 // file refused, in effect and retried).
@@ -51,5 +49,44 @@ pub async fn run(control: Arc<RolloutControl>, mut stop: watch::Receiver<bool>) 
                 Err(error) => tracing::error!(%error, "rollout check panicked; the weight is held"),
             }
         }
+    }
+}
+
+/// The watched routes, each with its analysis interval and the time of its next analysis.
+#[derive(Default)]
+struct Schedule {
+    routes: Vec<(RouteId, Option<Duration>, Option<Instant>)>,
+    period: Option<Duration>,
+}
+
+impl Schedule {
+    /// Takes `watched` as the routes to look at; answers a new ticker when the period
+    /// (the guard's, or a shorter analysis interval) changed.
+    fn follow(&mut self, watched: Vec<(RouteId, Option<Duration>)>, now: Instant) -> Option<Interval> {
+        let unchanged = watched.len() == self.routes.len()
+            && watched.iter().zip(&self.routes).all(|(new, old)| new.0 == old.0 && new.1 == old.1);
+        if !unchanged {
+            let previous = std::mem::take(&mut self.routes);
+            self.routes = watched
+                .into_iter()
+                .map(|(id, interval)| {
+                    let kept = previous.iter().find(|(was, every, _)| *was == id && *every == interval);
+                    // Config bounds intervals (a year at most); `checked_add` keeps a bad one
+                    // from panicking.
+                    let next =
+                        kept.map_or_else(|| interval.and_then(|interval| now.checked_add(interval)), |kept| kept.2);
+                    (id, interval, next)
+                })
+                .collect();
+        }
+        let shortest = self.routes.iter().filter_map(|(_, interval, _)| *interval).min().unwrap_or(GUARD_PERIOD);
+        let period = shortest.min(GUARD_PERIOD);
+        if self.period == Some(period) {
+            return None;
+        }
+        self.period = Some(period);
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Some(ticker)
     }
 }

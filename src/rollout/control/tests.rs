@@ -128,3 +128,48 @@ fn the_hard_ceiling_rolls_back_a_paused_rollout_even_when_the_disk_is_full() {
     controlled.control.tick(controlled.id(), false).unwrap();
     assert_eq!(controlled.last_saved(), EventKind::Rollback);
 }
+
+/// `config_toml()` with `from` replaced by `to`, as a reload would read it in `controlled`'s
+/// directory.
+fn reloaded(controlled: &Controlled, from: &str, to: &str) -> Arc<Config> {
+    let toml = config_toml();
+    assert!(toml.contains(from), "{from:?} is not in the test config");
+    Arc::new(testing::load(&toml.replacen(from, to, 1), Path::new(&controlled.dir), |_| None))
+}
+
+#[test]
+fn a_reload_that_changes_the_running_steps_weight_pauses_it_as_a_plan_edit_at_start_up_does() {
+    let controlled = Controlled::new();
+    controlled.control.tick(controlled.id(), true).unwrap();
+    assert_eq!((controlled.view()["phase"].as_str(), controlled.weight_bp()), (Some("progressing"), 1000));
+
+    controlled.control.reload(reloaded(&controlled, "weight = 10,", "weight = 20,")).unwrap();
+    assert_eq!(controlled.view()["phase"], "paused", "{}", controlled.view());
+    assert_eq!(controlled.weight_bp(), 1000, "a pause keeps the weight until an operator acts");
+    assert_eq!(controlled.last_saved(), EventKind::PlanChanged);
+}
+
+#[test]
+fn a_reload_that_keeps_the_running_step_lets_it_run_on_the_new_plan() {
+    let controlled = Controlled::new();
+    controlled.control.tick(controlled.id(), true).unwrap();
+    let edited = reloaded(&controlled, "interval = \"1h\"", "interval = \"2h\"");
+    controlled.control.reload(edited).unwrap();
+    assert_eq!(controlled.view()["phase"], "progressing", "{}", controlled.view());
+    assert_eq!(controlled.control.watched(), [(controlled.id(), Some(Duration::from_secs(7200)))]);
+}
+
+#[test]
+fn a_plan_pause_the_state_file_refused_at_reload_is_made_by_the_next_tick() {
+    let controlled = Controlled::new();
+    controlled.control.tick(controlled.id(), true).unwrap();
+    controlled.store.fail_writes(true);
+    let refused = controlled.control.reload(reloaded(&controlled, "weight = 10,", "weight = 20,"));
+    assert!(matches!(refused, Err(ControlError::Store(_))), "{refused:?}");
+    assert_eq!(controlled.view()["phase"], "progressing", "a pause is not published unsaved");
+
+    controlled.store.fail_writes(false);
+    controlled.control.tick(controlled.id(), false).unwrap();
+    assert_eq!(controlled.view()["phase"], "paused", "{}", controlled.view());
+    assert_eq!(controlled.last_saved(), EventKind::PlanChanged);
+}
