@@ -9,7 +9,9 @@
 // The request path (hot path): auth, routing, split, forwarding, streaming, fallback.
 pub mod proxy;
 
-// The control path: rollout state, per-step evidence, analysis, controller, notifiers.
+// The control path: rollout state, per-step evidence, analysis, controller, notifiers;
+// and reloading the configuration while serving.
+pub mod reload;
 pub mod rollout;
 
 // Read by both: the validated configuration and the Prometheus series.

@@ -140,10 +140,11 @@ async fn serve(path: PathBuf, reset_state: bool) -> anyhow::Result<()> {
     }
     // Before serving: from here on a SIGHUP (a terminal closing, an operator expecting a
     // reload) can no longer kill the process and cut its streams short.
-    check_config_on_hangup(path.clone())?;
+    let hangups = hangups()?;
     let state = if reset_state { cutover::rollout::StateMode::Reset } else { cutover::rollout::StateMode::Keep };
     let running = cutover::server::start(config, state).await?;
     tracing::info!(proxy = %running.proxy_addr, admin = %running.admin_addr, "cutover is serving");
+    reload_on_hangup(hangups, running.reloader(), path);
     running.stop_on(shutdown_signal());
     running.wait().await;
     tracing::info!("drained; bye");
@@ -179,36 +180,32 @@ async fn mock(args: cutover::mock::MockArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// On SIGHUP, validates the configuration file again and says what it found; the running
-/// configuration stays in force either way. Applying a changed file while serving (routes,
-/// upstreams, keys, the plan) is not supported by this version: it takes a restart.
+/// SIGHUPs, handled from now on (a SIGHUP before the reloader runs waits for it).
 #[cfg(unix)]
-fn check_config_on_hangup(path: PathBuf) -> anyhow::Result<()> {
+fn hangups() -> anyhow::Result<tokio::signal::unix::Signal> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut hangups = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    signal(SignalKind::hangup()).context("cannot handle SIGHUP")
+}
+
+/// On each SIGHUP, reloads the configuration file; the reloader logs what it applied or
+/// why it refused (the running configuration then stays).
+#[cfg(unix)]
+fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, reloader: cutover::reload::Reloader, path: PathBuf) {
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            match cutover::config::load_file(&path) {
-                Ok(_) => tracing::warn!(
-                    path = %path.display(),
-                    "SIGHUP: the configuration file is valid, but this version does not reload it while \
-                     serving; the running configuration stays until a restart"
-                ),
-                Err(errors) => tracing::error!(
-                    path = %path.display(),
-                    problems = %errors,
-                    "SIGHUP: the configuration file is not valid; the running configuration stays"
-                ),
-            }
+            tracing::info!(path = %path.display(), "SIGHUP: reloading the configuration");
+            let _ = reloader.reload_file(&path).await;
         }
     });
+}
+
+#[cfg(not(unix))]
+fn hangups() -> anyhow::Result<()> {
     Ok(())
 }
 
 #[cfg(not(unix))]
-fn check_config_on_hangup(_path: PathBuf) -> anyhow::Result<()> {
-    Ok(())
-}
+fn reload_on_hangup(_hangups: (), _reloader: cutover::reload::Reloader, _path: PathBuf) {}
 
 /// Resolves on SIGTERM or Ctrl-C.
 async fn shutdown_signal() {

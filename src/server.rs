@@ -1,11 +1,13 @@
 //! `cutover serve`: builds the runtime from a validated configuration, opens the state
 //! file, binds the proxy and admin listeners, and runs both until shutdown, then drains.
-//! A failure to start is a `StartError` that says which part could not start.
+//! A failure to start is a `StartError` that says which part could not start. A running
+//! gateway takes new configurations through its `Reloader`.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -14,7 +16,8 @@ use crate::admin::AdminService;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::net::serve::serve;
-use crate::proxy::{Gateway, ProxyService};
+use crate::proxy::{Gateway, ProxyService, SharedGateway};
+use crate::reload::Reloader;
 use crate::rollout::supervise::supervise;
 use crate::rollout::{
     ControlError, Event, LiveState, RolloutControl, StateMode, Store, StoreError, driver, notify, unix_millis,
@@ -42,7 +45,8 @@ pub enum StartError {
 pub struct Running {
     pub proxy_addr: SocketAddr,
     pub admin_addr: SocketAddr,
-    pub gateway: Arc<Gateway>,
+    /// The gateway in force; a reload swaps another in.
+    pub gateway: SharedGateway,
     pub control: Arc<RolloutControl>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -60,6 +64,11 @@ impl Running {
         for task in self.tasks {
             let _ = task.await;
         }
+    }
+
+    /// Applies new configurations to this gateway while it serves.
+    pub fn reloader(&self) -> Reloader {
+        Reloader::new(self.gateway.clone(), self.control.clone())
     }
 
     /// Stops both listeners when `signal` resolves.
@@ -133,7 +142,7 @@ pub async fn start_on_with(
             .map_err(StartError::Task)??
     };
     let control = Arc::new(control);
-    let gateway = Arc::new(Gateway::new(config.clone(), metrics.clone(), live.clone()));
+    let gateway: SharedGateway = Arc::new(ArcSwap::from_pointee(Gateway::new(config.clone(), metrics, live)));
     let proxy_addr = local_addr(&proxy)?;
     let admin_addr = local_addr(&admin)?;
     let (stop, stopped) = watch::channel(false);

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::actor;
 use crate::metrics::{RouteGauges, UpstreamGauges, render};
 use crate::net::body::{self, BoxBody, BoxError};
-use crate::proxy::Gateway;
+use crate::proxy::SharedGateway;
 use crate::rollout::{Command, ControlError, RolloutControl};
 
 #[derive(Clone)]
@@ -24,13 +24,14 @@ pub struct AdminService {
 }
 
 struct Admin {
-    /// The request path's runtime, read for metrics and breaker states.
-    gateway: Arc<Gateway>,
+    /// The request path's runtime in force, read for the admin token, metrics and breaker
+    /// states; loaded once per request, like the proxy's.
+    gateway: SharedGateway,
     control: Arc<RolloutControl>,
 }
 
 impl AdminService {
-    pub fn new(gateway: Arc<Gateway>, control: Arc<RolloutControl>) -> Self {
+    pub fn new(gateway: SharedGateway, control: Arc<RolloutControl>) -> Self {
         AdminService { inner: Arc::new(Admin { gateway, control }) }
     }
 }
@@ -102,7 +103,7 @@ impl Admin {
     }
 
     fn metrics_text(&self) -> Response<BoxBody> {
-        let gateway = &self.gateway;
+        let gateway = self.gateway.load();
         let gauges = gateway
             .live
             .routes()
@@ -124,7 +125,8 @@ impl Admin {
 
     /// `None` when the request may proceed, else the refusal to send.
     fn refusal(&self, headers: &http::HeaderMap) -> Option<Response<BoxBody>> {
-        let Some(token) = &self.gateway.config.admin_token else {
+        let gateway = self.gateway.load();
+        let Some(token) = &gateway.config.admin_token else {
             return Some(error(
                 StatusCode::UNAUTHORIZED,
                 "the admin API is disabled: set admin.token_env in the config",
@@ -155,7 +157,7 @@ impl Admin {
             // these answer on the async worker.
             (&Method::GET, ["rollouts"]) => ok_json(&self.control.list()),
             (&Method::GET, ["upstreams"]) => {
-                let gateway = &self.gateway;
+                let gateway = self.gateway.load();
                 let upstreams: Vec<serde_json::Value> = gateway
                     .config
                     .upstreams

@@ -40,7 +40,7 @@ impl Admin {
         let config = Arc::new(testing::load(&text, &dir, env));
         let metrics = Arc::new(Metrics::new(&config));
         let (live, control) = open_rollouts(&config, &metrics, None, StateMode::Keep).unwrap();
-        let gateway = Arc::new(Gateway::new(config, metrics, live));
+        let gateway = Arc::new(arc_swap::ArcSwap::from_pointee(Gateway::new(config, metrics, live)));
         Admin { service: AdminService::new(gateway, Arc::new(control)), dir }
     }
 

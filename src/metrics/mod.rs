@@ -121,6 +121,25 @@ impl FailureReason {
     }
 }
 
+/// How a configuration reload ended, for `cutover_config_reloads_total{result}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadResult {
+    Applied = 0,
+    /// An invalid file, or a change that takes a restart: the running configuration stays.
+    Refused = 1,
+}
+
+impl ReloadResult {
+    pub const ALL: [ReloadResult; 2] = [ReloadResult::Applied, ReloadResult::Refused];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadResult::Applied => "applied",
+            ReloadResult::Refused => "refused",
+        }
+    }
+}
+
 /// The series of one arm (route × role) and the upstream behind it.
 #[derive(Debug)]
 pub struct ArmMetrics {
@@ -239,6 +258,8 @@ impl RouteMetrics {
 #[derive(Debug)]
 pub struct Metrics {
     routes: PerRoute<RouteMetrics>,
+    /// Indexed by `ReloadResult`. Kept across reloads: `Metrics` outlives every `Gateway`.
+    reloads: [AtomicU64; 2],
 }
 
 impl Metrics {
@@ -260,7 +281,15 @@ impl Metrics {
                 state_write_failures: AtomicU64::new(0),
             }
         });
-        Metrics { routes }
+        Metrics { routes, reloads: Default::default() }
+    }
+
+    pub fn record_reload(&self, result: ReloadResult) {
+        self.reloads[result as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn reloads(&self, result: ReloadResult) -> u64 {
+        self.reloads[result as usize].load(Relaxed)
     }
 
     pub fn route(&self, id: RouteId) -> &RouteMetrics {

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::config::PerRoute;
 
-use super::{FailureReason, Histogram, Metrics, Outcome, Role, ShadowOutcome};
+use super::{FailureReason, Histogram, Metrics, Outcome, ReloadResult, Role, ShadowOutcome};
 
 /// The gauges that live outside `Metrics`: one per route.
 pub struct RouteGauges {
@@ -151,6 +151,11 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
     for (id, route) in metrics.routes().iter() {
         let gauge = &gauges[id];
         let _ = writeln!(out, "cutover_rollout_step{{route=\"{}\"}} {}", route.name, gauge.step);
+    }
+    header(&mut out, "cutover_config_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
+    for result in ReloadResult::ALL {
+        let _ =
+            writeln!(out, "cutover_config_reloads_total{{result=\"{}\"}} {}", result.as_str(), metrics.reloads(result));
     }
     out
 }

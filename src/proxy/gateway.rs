@@ -1,15 +1,17 @@
 //! The gateway's runtime: the configuration with everything derived from it that the
 //! request path needs ready-made (clients, header values, hash seeds), and the shared
-//! metrics and live rollout state. Built once; immutable afterwards.
+//! metrics and live rollout state. Immutable once built: a reload builds a new one
+//! (`Gateway::reloaded`) and swaps it in whole (`SharedGateway`).
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use http::HeaderValue;
 
 use super::breaker::Breaker;
 use super::retry::RetryBudget;
 use super::split;
-use crate::config::{Config, PerRoute, Route, RouteId};
+use crate::config::{Config, PerRoute, Route, RouteId, Upstream};
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::net::client::{self, UpstreamClient};
 use crate::rollout::{LiveRoute, LiveState};
@@ -43,6 +45,12 @@ pub(super) struct RouteContext<'a> {
     pub metrics: &'a RouteMetrics,
 }
 
+/// The gateway in force, shared by both listeners' services. A request loads it once and
+/// keeps that `Arc` to its end (a stream included), so a reload never changes the
+/// configuration under a request in flight, and the old `Gateway` is dropped with the last
+/// request that started on it.
+pub type SharedGateway = Arc<ArcSwap<Gateway>>;
+
 pub struct Gateway {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
@@ -70,33 +78,85 @@ impl RouteContext<'_> {
     }
 }
 
+/// An upstream's runtime, reusing `previous` (the same upstream before a reload) where its
+/// settings allow.
+fn upstream_runtime(upstream: &Upstream, previous: Option<(&Upstream, &UpstreamRuntime)>) -> UpstreamRuntime {
+    let client = match previous {
+        Some((before, runtime)) if before.timeouts.connect == upstream.timeouts.connect => runtime.client.clone(),
+        _ => client::build(upstream.timeouts.connect),
+    };
+    let breaker = match previous {
+        Some((before, runtime)) if keeps_health(before, upstream) => runtime.breaker.clone(),
+        _ => Arc::new(Breaker::new(upstream.breaker)),
+    };
+    UpstreamRuntime {
+        client,
+        breaker,
+        authorization: upstream.api_key.as_ref().and_then(|key| {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).ok()?;
+            value.set_sensitive(true);
+            Some(value)
+        }),
+        name_header: header_value(&upstream.name),
+    }
+}
+
+/// Whether an upstream's circuit breaker state still means something after a reload: the
+/// same address, credential, timeouts and breaker policy. A change to any of them may be
+/// the fix for what opened the breaker, so it starts closed again; aliases do not matter.
+pub fn keeps_health(before: &Upstream, after: &Upstream) -> bool {
+    let key = |upstream: &Upstream| upstream.api_key.as_ref().map(|key| key.expose().to_owned());
+    before.base_url == after.base_url
+        && key(before) == key(after)
+        && before.timeouts == after.timeouts
+        && before.breaker == after.breaker
+}
+
 fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
 impl Gateway {
     pub fn new(config: Arc<Config>, metrics: Arc<Metrics>, live: Arc<LiveState>) -> Gateway {
+        let upstreams = config.upstreams.iter().map(|upstream| upstream_runtime(upstream, None)).collect();
+        let shadow_slots = Arc::new(tokio::sync::Semaphore::new(SHADOW_SLOTS));
+        Gateway::assemble(config, metrics, live, upstreams, shadow_slots)
+    }
+
+    /// The gateway for a reloaded `config`, carrying over from `self` what must not reset:
+    /// the metrics and the live rollout state (the routes are the same, `reload` checks),
+    /// the shadow slots (mirrored requests in flight still hold theirs), and per upstream of
+    /// the same name its connection pool if the connect timeout is unchanged, and its
+    /// circuit breaker if nothing that decides its health changed (`keeps_health`): an
+    /// upstream that is failing still is, whatever else the file says.
+    pub fn reloaded(&self, config: Arc<Config>) -> Gateway {
         let upstreams = config
             .upstreams
             .iter()
-            .map(|upstream| UpstreamRuntime {
-                client: client::build(upstream.timeouts.connect),
-                breaker: Arc::new(Breaker::new(upstream.breaker)),
-                authorization: upstream.api_key.as_ref().and_then(|key| {
-                    let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).ok()?;
-                    value.set_sensitive(true);
-                    Some(value)
-                }),
-                name_header: header_value(&upstream.name),
+            .map(|upstream| {
+                let previous = self.config.upstream_index(&upstream.name).map(|index| {
+                    let runtime = &self.upstreams[index];
+                    (self.config.upstreams[index].as_ref(), runtime)
+                });
+                upstream_runtime(upstream, previous)
             })
             .collect();
+        Gateway::assemble(config, self.metrics.clone(), self.live.clone(), upstreams, self.shadow_slots.clone())
+    }
+
+    fn assemble(
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+        live: Arc<LiveState>,
+        upstreams: Box<[UpstreamRuntime]>,
+        shadow_slots: Arc<tokio::sync::Semaphore>,
+    ) -> Gateway {
         let routes = config.routes.map(|_, route| RouteRuntime {
             seed: split::seed_for(&route.salt),
             retry_budget: RetryBudget::new(route.retry_budget),
             name_header: header_value(&route.name),
         });
         let catch_all = config.routes.find(|route| route.models.is_empty());
-        let shadow_slots = Arc::new(tokio::sync::Semaphore::new(SHADOW_SLOTS));
         Gateway { config, metrics, live, upstreams, routes, catch_all, shadow_slots }
     }
 
@@ -121,6 +181,16 @@ impl Gateway {
     /// Whether each upstream's circuit breaker is open, in `Config::upstreams` order.
     pub fn breakers_open(&self) -> Vec<bool> {
         self.upstreams.iter().map(|upstream| upstream.breaker.is_open()).collect()
+    }
+
+    /// Opens every upstream's circuit breaker, as a run of failures would.
+    #[cfg(test)]
+    pub(crate) fn open_every_breaker(&self) {
+        for breaker in self.upstreams.iter().map(|upstream| &upstream.breaker) {
+            while !breaker.is_open() {
+                breaker.on_failure(breaker.admit());
+            }
+        }
     }
 
     pub fn gateway_keys_required(&self) -> bool {

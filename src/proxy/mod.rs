@@ -25,5 +25,5 @@ pub mod headers;
 pub mod sse;
 
 pub use error::{EarlyStreamError, GatewayError, TransportError, stream_error_event};
-pub use gateway::Gateway;
+pub use gateway::{Gateway, SharedGateway, keeps_health};
 pub use service::ProxyService;

@@ -15,7 +15,7 @@ use super::body::Tally;
 use super::error::GatewayError;
 use super::exchange::{Exchange, Routing};
 use super::forward::forward;
-use super::gateway::Gateway;
+use super::gateway::{Gateway, SharedGateway};
 use super::path::has_dot_segment;
 use super::request::{RequestMeta, discard_body, is_json_request, parse_meta, read_body};
 use super::{shadow, split};
@@ -23,14 +23,14 @@ use crate::config::StickySource;
 use crate::metrics::Role;
 use crate::net::body::{BoxBody, BoxError};
 
-/// The proxy listener's service; cloning shares the gateway.
+/// The proxy listener's service; cloning shares the gateway in force.
 #[derive(Clone)]
 pub struct ProxyService {
-    gateway: Arc<Gateway>,
+    gateway: SharedGateway,
 }
 
 impl ProxyService {
-    pub fn new(gateway: Arc<Gateway>) -> ProxyService {
+    pub fn new(gateway: SharedGateway) -> ProxyService {
         ProxyService { gateway }
     }
 }
@@ -46,7 +46,10 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Response<BoxBody>, Infallible>> + Send>>;
 
     fn call(&self, request: Request<B>) -> Self::Future {
-        let gateway = self.gateway.clone();
+        // The one read of the configuration per request: an owned `Arc`, because the
+        // request (and its stream) outlives this call and must finish on the gateway it
+        // started with even if a reload swaps another in meanwhile.
+        let gateway = self.gateway.load_full();
         Box::pin(async move {
             // Both clones are cheap (a known method, a refcounted URI): no per-request copy.
             let (method, uri) = (request.method().clone(), request.uri().clone());

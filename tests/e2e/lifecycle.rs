@@ -1,12 +1,14 @@
 //! `cutover serve` across its life: graceful restarts and `kill -9` keep the weight, the
 //! split, the step and its evidence (the state file); SIGTERM drains in-flight streams
-//! before exiting 0; a taken port is a clear startup failure.
+//! before exiting 0; SIGHUP reloads the configuration without cutting a stream, and
+//! refuses a broken file or one that takes a restart; a taken port is a clear startup
+//! failure.
 
 use std::os::unix::process::ExitStatusExt;
 
 use serde_json::{Value, json};
 
-use crate::binary::{Gateway, Process, Scratch, Streaming, get, sse_data};
+use crate::binary::{Gateway, Process, Scratch, Streaming, get, post_json, sse_data};
 use crate::configs::GatewayToml;
 use crate::served::{
     GATEWAY_ENV, STATE_FILE, admin_auth, candidate_users, rollout, serve_config, set_weight, slow_plan, two_mocks,
@@ -120,36 +122,94 @@ async fn sigterm_lets_an_inflight_stream_finish_then_exits_0() {
     assert!(refused_while_draining, "the proxy accepted connections until the gateway exited");
 }
 
-#[tokio::test]
-async fn sighup_neither_stops_the_gateway_nor_cuts_its_streams_and_reports_the_file() {
-    let scratch = Scratch::new("sighup");
-    let (primary, candidate) = two_mocks(&scratch, &["--chunk-gap", "50", "--tokens", "20"]).await;
-    let mut gateway = Gateway::start(&scratch, &serve_config(&primary, &candidate).build(), &GATEWAY_ENV).await;
-    let body = json!({"model": "gpt-4.1", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
-    let mut stream = Streaming::open(&gateway.url("/v1/chat/completions"), &[("x-user-id", "reader")], &body).await;
-    assert_eq!(stream.status, 200);
-    let mut received = stream.next().await.expect("a first chunk").to_vec();
+/// A gateway key for the configuration a SIGHUP reloads.
+const BATCH_KEY: (&str, &str) = ("CUTOVER_KEY_BATCH", "sk-batch-e2e");
 
+/// The number of lines of the gateway's log that contain `text`.
+fn logged(gateway: &Gateway, text: &str) -> usize {
+    gateway.process.log().lines().filter(|line| line.contains(text)).count()
+}
+
+/// The status of a plain chat completion with `headers`.
+async fn chat_status(gateway: &Gateway, headers: &[(&str, &str)]) -> u16 {
+    let body = json!({"model": "gpt-4.1", "messages": [{"role": "user", "content": "Hello"}]});
+    post_json(&gateway.url("/v1/chat/completions"), headers, &body).await.status.as_u16()
+}
+
+async fn reloads(gateway: &Gateway, result: &str) -> String {
+    let metrics = get(&gateway.admin_url("/metrics"), &[]).await.text();
+    let series = format!("cutover_config_reloads_total{{result=\"{result}\"}} ");
+    metrics.lines().find_map(|line| line.strip_prefix(&series)).unwrap_or("absent").to_owned()
+}
+
+#[tokio::test]
+async fn sighup_reloads_a_valid_file_under_ten_streams_without_cutting_one_and_refuses_a_broken_or_restart_only_one() {
+    let scratch = Scratch::new("sighup");
+    let (primary, candidate) = two_mocks(&scratch, &["--chunk-gap", "100", "--tokens", "30"]).await;
+    let env = [GATEWAY_ENV[0], BATCH_KEY];
+    let mut gateway = Gateway::start(&scratch, &serve_config(&primary, &candidate).build(), &env).await;
+    assert_eq!(chat_status(&gateway, &[]).await, 200, "the gateway starts open");
+    let body = json!({"model": "gpt-4.1", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
+    let mut streams = Vec::new();
+    for reader in 0..10 {
+        let user = format!("reader-{reader}");
+        let mut stream = Streaming::open(&gateway.url("/v1/chat/completions"), &[("x-user-id", &user)], &body).await;
+        assert_eq!(stream.status, 200);
+        let first = stream.next().await.expect("a first chunk").to_vec();
+        streams.push((stream, first));
+    }
+
+    // The same listeners (the harness chose them), now closed to anyone without a key.
+    let running = std::fs::read_to_string(scratch.path().join("cutover.toml")).expect("the config file");
+    let with_key = format!("{running}\n[auth]\nkeys = [{{ name = \"batch\", key_env = \"{}\" }}]\n", BATCH_KEY.0);
+    scratch.write("cutover.toml", &with_key);
     gateway.process.signal("HUP");
-    until("the SIGHUP check of the valid file in the log", async || {
-        gateway.process.log().contains("SIGHUP: the configuration file is valid").then_some(())
-    })
-    .await;
-    received.extend(stream.rest().await);
-    let text = String::from_utf8_lossy(&received);
-    let events = sse_data(&text);
-    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "the stream was cut by SIGHUP:\n{text}");
-    assert!(!text.contains("\"error\""), "an error event after SIGHUP:\n{text}");
+    until("the reload in the log", async || (logged(&gateway, "configuration reloaded") == 1).then_some(())).await;
+    let reloaded = gateway.process.log();
+    assert!(reloaded.contains("gateway keys: 0 → 1 (changed)"), "the reload does not say what changed:\n{reloaded}");
+
+    for (mut stream, mut received) in streams {
+        received.extend(stream.rest().await);
+        let text = String::from_utf8_lossy(&received);
+        let events = sse_data(&text);
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "a stream was cut by the reload:\n{text}");
+        assert!(!text.contains("\"error\""), "an error event after SIGHUP:\n{text}");
+        let content: String = events[..events.len() - 1]
+            .iter()
+            .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+            .filter_map(|chunk| chunk["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(content.split_whitespace().count(), 30, "not all 30 tokens arrived: {content:?}");
+    }
+    let batch = format!("Bearer {}", BATCH_KEY.1);
+    assert_eq!(chat_status(&gateway, &[]).await, 401, "the new gateway key does not apply to new requests");
+    assert_eq!(chat_status(&gateway, &[("authorization", &batch)]).await, 200);
+    assert_eq!(reloads(&gateway, "applied").await, "1");
 
     scratch.write("cutover.toml", "[upstreams.broken\n");
     gateway.process.signal("HUP");
-    until("the SIGHUP refusal of the broken file in the log", async || {
-        gateway.process.log().contains("SIGHUP: the configuration file is not valid").then_some(())
-    })
-    .await;
+    until("the refusal of the broken file", async || (logged(&gateway, "reload refused") == 1).then_some(())).await;
+    assert!(
+        gateway.process.log().contains("the configuration file is not valid"),
+        "the refusal does not say why:\n{}",
+        gateway.process.log()
+    );
+    let added_route =
+        format!("{with_key}\n[[routes]]\nname = \"beta\"\nmodels = [\"beta-*\"]\nprimary = \"primary\"\n");
+    scratch.write("cutover.toml", &added_route);
+    gateway.process.signal("HUP");
+    until("the refusal of a new route", async || (logged(&gateway, "reload refused") == 2).then_some(())).await;
+    assert!(
+        gateway.process.log().contains("routes changed ([default] → [default, beta]): restart to apply"),
+        "the refusal does not say why:\n{}",
+        gateway.process.log()
+    );
+
     assert!(gateway.process.exited().is_none(), "the gateway exited on SIGHUP:\n{}", gateway.process.log());
-    let answer = get(&gateway.url("/v1/models"), &[]).await;
-    assert_eq!(answer.status, 200, "the gateway no longer serves after SIGHUP: {}", answer.text());
+    assert_eq!(chat_status(&gateway, &[]).await, 401, "the refused files replaced the running configuration");
+    assert_eq!(chat_status(&gateway, &[("authorization", &batch)]).await, 200, "the gateway stopped serving");
+    assert_eq!(reloads(&gateway, "refused").await, "2");
+    assert_eq!(reloads(&gateway, "applied").await, "1");
 }
 
 #[tokio::test]

@@ -36,7 +36,7 @@ fn service(config: Config) -> (ProxyService, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new(&config));
     let live = Arc::new(LiveState::new(&states));
     let gateway = Gateway::new(Arc::new(config), metrics.clone(), live);
-    (ProxyService::new(Arc::new(gateway)), metrics)
+    (ProxyService::new(Arc::new(arc_swap::ArcSwap::from_pointee(gateway))), metrics)
 }
 
 fn chat(stream: bool) -> Request<Full<Bytes>> {
