@@ -1,15 +1,19 @@
 //! A step's verdict from its evidence: each criterion compares the candidate with the
 //! control over the same window and yields pass, fail or inconclusive with its numbers;
 //! the step passes only when every criterion passes and its duration, requests and users
-//! are met. Too little data is never a pass, and a breach must be credible (`Z_FAIL`)
-//! before it counts, except the hard ceiling, which needs no statistics.
+//! are met. Too little data is never a pass. Every criterion is judged by bounds valid at
+//! every look (`sequential`), with the step's error probabilities split between its
+//! criteria, so that the controller may look every interval for as long as it likes;
+//! only the hard ceiling needs no statistics.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::inference::{Z_FAIL, Z_PASS, difference, quantile, wilson};
+use super::inference::{Alphas, Decision, Tested, quantile_bounds, quantile_estimate, rate_ceiling, rate_increase};
 use super::stats::ArmSnapshot;
+use super::stats::clusters::Failure;
+use super::stats::histogram::Histogram;
 use crate::config::{Criterion, RolloutStep};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,8 +52,17 @@ pub struct Check {
     /// The interval or test behind the verdict, in words.
     pub evidence: String,
     /// Error criteria: the smallest breach (in the criterion's unit) that the samples so far
-    /// would reveal with 80% power — what this step can and cannot see with its traffic.
+    /// would reveal with 80% power at the fail boundary — what this step can and cannot
+    /// see with its traffic.
     pub detectable: Option<f64>,
+    /// The always-valid bounds of the compared figure, in the criterion's unit: the lower
+    /// at the fail level, the upper at the pass level (quantile ratios: worst-case ratios
+    /// of the two arms' bounds).
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+    /// The error probabilities this criterion spends at every look, however many.
+    pub alpha_pass: f64,
+    pub alpha_fail: f64,
 }
 
 /// A requirement of the step other than the criteria.
@@ -93,6 +106,24 @@ pub fn hard_breach(candidate: &ArmSnapshot) -> Option<String> {
     (n >= HARD_CEILING_MIN_REQUESTS && rate >= HARD_CEILING_ERROR_RATE)
         .then(|| format!("candidate error rate {:.1}% over {n} requests is past the hard ceiling", rate * 100.0))
 }
+
+/// The chance of wrongly passing a candidate that breaks a criterion, over the whole step
+/// however often it is looked at. A step passes only if *every* criterion passes, so the
+/// chance of passing one that breaks criterion `j` is at most `j`'s own: the pass side
+/// needs no split between criteria. 5% is the target the controller publishes for a
+/// candidate exactly at the margin.
+pub const ALPHA_PASS: f64 = 0.05;
+/// The chance of wrongly failing a step whose candidate meets every criterion, over the
+/// whole step. Any failing criterion fails the step, so this is split evenly between the
+/// criteria (Bonferroni). 1%: a false rollback costs a cool-down and a retry, and healthy
+/// candidates are the common case, so it is held tighter than the pass side.
+pub const ALPHA_FAIL: f64 = 0.01;
+/// Latency bounds are tightest at the step's `min_requests` (the first look at which it
+/// could pass), and at no fewer than this many samples per arm. Past that point the
+/// boundary widens only with the logarithm of the samples (about 15% wider at 150 times
+/// as many, where a p95 at 1.15× against 1.2× is decided), while a gross regression is
+/// still caught within a few hundred samples.
+const LATENCY_DESIGN_SAMPLES: u64 = 1_000;
 
 pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     let checks = checks(inputs);
@@ -146,31 +177,45 @@ fn gates(inputs: &Inputs<'_>) -> Vec<Gate> {
 }
 
 fn checks(inputs: &Inputs<'_>) -> Vec<Check> {
-    inputs.step.criteria.iter().filter_map(|(criterion, threshold)| check(criterion, threshold, inputs)).collect()
+    let criteria = inputs.step.criteria.iter().filter(|(criterion, _)| criterion.is_evaluated()).count();
+    let alphas = Alphas { pass: ALPHA_PASS, fail: ALPHA_FAIL / criteria.max(1) as f64 };
+    inputs
+        .step
+        .criteria
+        .iter()
+        .filter_map(|(criterion, threshold)| check(criterion, threshold, inputs, alphas))
+        .collect()
 }
 
 /// The evaluation of one criterion: the arm that a new `Criterion` adds. `None` for the
 /// criteria this version does not measure, which the validator refuses before they get here.
-fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>) -> Option<Check> {
+fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>, alphas: Alphas) -> Option<Check> {
     let (candidate, control) = (inputs.candidate, inputs.control);
     let latency = |arm: &ArmSnapshot| arm.latency.clone();
+    let judged = (alphas, inputs.step.min_requests);
     let check = match criterion {
-        Criterion::MaxErrorRate => error_ceiling(candidate, threshold),
+        Criterion::MaxErrorRate => error_ceiling(candidate, threshold, alphas),
         Criterion::MaxErrorRateIncrease => {
-            rate_increase(criterion, candidate, control, threshold, |arm| arm.upstream_errors)
+            error_increase(criterion, candidate, control, threshold, Failure::Upstream, alphas)
         }
         Criterion::MaxClientErrorRateIncrease => {
-            rate_increase(criterion, candidate, control, threshold, |arm| arm.client_errors)
+            error_increase(criterion, candidate, control, threshold, Failure::Client, alphas)
         }
-        Criterion::MaxLatencyP50Ratio => quantile_ratio(criterion, candidate, control, 0.5, threshold, latency),
-        Criterion::MaxLatencyP95Ratio => quantile_ratio(criterion, candidate, control, 0.95, threshold, latency),
+        Criterion::MaxLatencyP50Ratio => {
+            quantile_ratio(criterion, (candidate, control), 0.5, threshold, judged, latency)
+        }
+        Criterion::MaxLatencyP95Ratio => {
+            quantile_ratio(criterion, (candidate, control), 0.95, threshold, judged, latency)
+        }
         Criterion::MinLatencyImprovement => {
-            let mut check = quantile_ratio(criterion, candidate, control, 0.5, 1.0 - threshold / 100.0, latency);
+            let ratio = 1.0 - threshold / 100.0;
+            let mut check = quantile_ratio(criterion, (candidate, control), 0.5, ratio, judged, latency);
             check.threshold = threshold;
             check
         }
         Criterion::MaxTtftP95Ratio => {
-            let mut check = quantile_ratio(criterion, candidate, control, 0.95, threshold, |arm| arm.ttft.clone());
+            let ttft = |arm: &ArmSnapshot| arm.ttft.clone();
+            let mut check = quantile_ratio(criterion, (candidate, control), 0.95, threshold, judged, ttft);
             // A route that serves no streams has no TTFT to compare: the criterion does not
             // apply, and must not hold the step forever. The request gates still apply.
             if check.candidate_samples == 0 && check.control_samples == 0 && candidate.requests() > 0 {
@@ -184,133 +229,150 @@ fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>) -> Option<Ch
     Some(check)
 }
 
-/// Candidate error rate (percent) at most `percent`: pass when the Wilson upper bound is
-/// within it, fail when even the lower bound is above it.
-fn error_ceiling(candidate: &ArmSnapshot, percent: f64) -> Check {
-    let n = candidate.requests();
-    let limit = percent / 100.0;
-    let (_, upper) = wilson(candidate.upstream_errors, n, Z_PASS);
-    let (lower, _) = wilson(candidate.upstream_errors, n, Z_FAIL);
-    let verdict = if n > 0 && lower > limit {
-        Verdict::Fail
-    } else if n > 0 && upper <= limit {
-        Verdict::Pass
-    } else {
-        Verdict::Inconclusive
-    };
-    Check {
-        criterion: Criterion::MaxErrorRate,
-        threshold: percent,
-        candidate: (n > 0).then(|| candidate.upstream_errors as f64 / n as f64 * 100.0),
-        control: None,
-        verdict,
-        candidate_samples: n,
-        control_samples: 0,
-        evidence: format!("Wilson bounds {:.2}% (99.5% lower) to {:.2}% (95% upper)", lower * 100.0, upper * 100.0),
-        detectable: detectable_excess(limit, n, None).map(|excess| (limit + excess) * 100.0),
+fn verdict(decision: Decision) -> Verdict {
+    match decision {
+        Decision::Pass => Verdict::Pass,
+        Decision::Fail => Verdict::Fail,
+        Decision::Continue => Verdict::Inconclusive,
     }
 }
 
-/// Candidate rate minus control rate at most `points` percentage points (non-inferiority):
-/// pass when Newcombe's upper bound is within the margin, fail when its lower bound is past it.
-fn rate_increase(
+/// A check with no evidence on one side: inconclusive, never a pass.
+fn without_samples(check: &mut Check) {
+    check.verdict = Verdict::Inconclusive;
+    check.evidence = "no samples yet".to_owned();
+    (check.lower, check.upper, check.detectable) = (None, None, None);
+}
+
+/// Candidate error rate (percent) at most `percent`.
+fn error_ceiling(candidate: &ArmSnapshot, percent: f64, alphas: Alphas) -> Check {
+    let estimate = candidate.rate(Failure::Upstream);
+    let Tested { decision, lower, upper, detectable } = rate_ceiling(&estimate, percent / 100.0, alphas);
+    let mut check = Check {
+        criterion: Criterion::MaxErrorRate,
+        threshold: percent,
+        candidate: Some(estimate.rate() * 100.0),
+        control: None,
+        verdict: verdict(decision),
+        candidate_samples: estimate.requests,
+        control_samples: 0,
+        evidence: format!(
+            "always-valid bounds {:.2}% to {:.2}% (design effect {:.1})",
+            lower * 100.0,
+            upper * 100.0,
+            estimate.design_effect
+        ),
+        detectable: detectable.map(|excess| percent + excess * 100.0),
+        lower: Some(lower * 100.0),
+        upper: Some(upper * 100.0),
+        alpha_pass: alphas.pass,
+        alpha_fail: alphas.fail,
+    };
+    if estimate.requests == 0 {
+        without_samples(&mut check);
+    }
+    check
+}
+
+/// Candidate rate minus control rate at most `points` percentage points (non-inferiority).
+fn error_increase(
     criterion: Criterion,
     candidate: &ArmSnapshot,
     control: &ArmSnapshot,
     points: f64,
-    count: fn(&ArmSnapshot) -> u64,
+    failure: Failure,
+    alphas: Alphas,
 ) -> Check {
-    let (n1, n2) = (candidate.requests(), control.requests());
-    let margin = points / 100.0;
-    let (_, upper) = difference(count(candidate), n1, count(control), n2, Z_PASS);
-    let (lower, _) = difference(count(candidate), n1, count(control), n2, Z_FAIL);
-    let verdict = if n1 == 0 || n2 == 0 {
-        Verdict::Inconclusive
-    } else if lower > margin {
-        Verdict::Fail
-    } else if upper <= margin {
-        Verdict::Pass
-    } else {
-        Verdict::Inconclusive
-    };
-    let rate = |x: u64, n: u64| (n > 0).then(|| x as f64 / n as f64 * 100.0);
-    Check {
+    let (cand, ctrl) = (candidate.rate(failure), control.rate(failure));
+    let Tested { decision, lower, upper, detectable } = rate_increase(&cand, &ctrl, points / 100.0, alphas);
+    let mut check = Check {
         criterion,
         threshold: points,
-        candidate: rate(count(candidate), n1),
-        control: rate(count(control), n2),
-        verdict,
-        candidate_samples: n1,
-        control_samples: n2,
-        evidence: format!("difference {:+.2}pp (99.5% lower) to {:+.2}pp (95% upper)", lower * 100.0, upper * 100.0),
-        detectable: detectable_excess(count(control) as f64 / n2.max(1) as f64, n1, Some(n2))
-            .map(|excess| (margin + excess) * 100.0),
+        candidate: Some(cand.rate() * 100.0),
+        control: Some(ctrl.rate() * 100.0),
+        verdict: verdict(decision),
+        candidate_samples: cand.requests,
+        control_samples: ctrl.requests,
+        evidence: format!(
+            "always-valid difference {:+.2}pp to {:+.2}pp (design effects {:.1} and {:.1})",
+            lower * 100.0,
+            upper * 100.0,
+            cand.design_effect,
+            ctrl.design_effect
+        ),
+        detectable: detectable.map(|excess| points + excess * 100.0),
+        lower: Some(lower * 100.0),
+        upper: Some(upper * 100.0),
+        alpha_pass: alphas.pass,
+        alpha_fail: alphas.fail,
+    };
+    if cand.requests == 0 || ctrl.requests == 0 {
+        without_samples(&mut check);
     }
+    check
 }
 
 /// Candidate quantile at most `ratio` × the control's: pass when the candidate's upper
 /// bound is within `ratio` × the control's lower bound, fail when its lower bound is past
-/// `ratio` × the control's upper bound — significance and effect size together.
+/// `ratio` × the control's upper bound — significance and effect size together. Each
+/// side's error needs one of the two arms' bounds to be wrong, so each arm gets half of it.
 fn quantile_ratio(
     criterion: Criterion,
-    candidate: &ArmSnapshot,
-    control: &ArmSnapshot,
+    (candidate, control): (&ArmSnapshot, &ArmSnapshot),
     q: f64,
     ratio: f64,
-    histogram: impl Fn(&ArmSnapshot) -> Vec<u64>,
+    (alphas, design): (Alphas, u64),
+    histogram: impl Fn(&ArmSnapshot) -> Histogram,
 ) -> Check {
-    let (candidate_histogram, control_histogram) = (histogram(candidate), histogram(control));
-    let samples = |values: &[u64]| values.iter().sum::<u64>();
-    let pass_bounds = (quantile(&candidate_histogram, q, Z_PASS), quantile(&control_histogram, q, Z_PASS));
-    let fail_bounds = (quantile(&candidate_histogram, q, Z_FAIL), quantile(&control_histogram, q, Z_FAIL));
-    let (verdict, estimates, evidence) = match (pass_bounds, fail_bounds) {
-        ((Some(cand), Some(ctrl)), (Some(cand_fail), Some(ctrl_fail))) => {
-            let verdict = if cand_fail.1 > ratio * ctrl_fail.2 {
-                Verdict::Fail
-            } else if cand.2 <= ratio * ctrl.1 {
-                Verdict::Pass
-            } else {
-                Verdict::Inconclusive
-            };
-            let evidence = format!(
-                "candidate p{:.0} {:.0}–{:.0} ms vs control {:.0}–{:.0} ms (95%)",
-                q * 100.0,
-                cand.1,
-                cand.2,
-                ctrl.1,
-                ctrl.2
-            );
-            (verdict, (Some(cand.0), Some(ctrl.0)), evidence)
-        }
-        _ => (Verdict::Inconclusive, (None, None), "no samples yet".to_owned()),
-    };
-    Check {
+    let (cand, ctrl) = (histogram(candidate), histogram(control));
+    let design = design.max(LATENCY_DESIGN_SAMPLES);
+    let bounds = |histogram: &Histogram, alpha: f64| quantile_bounds(histogram, q, alpha / 2.0, design);
+    let mut check = Check {
         criterion,
         threshold: ratio,
-        candidate: estimates.0,
-        control: estimates.1,
-        verdict,
-        candidate_samples: samples(&candidate_histogram),
-        control_samples: samples(&control_histogram),
-        evidence,
+        candidate: quantile_estimate(&cand, q),
+        control: quantile_estimate(&ctrl, q),
+        verdict: Verdict::Inconclusive,
+        candidate_samples: cand.samples(),
+        control_samples: ctrl.samples(),
+        evidence: String::new(),
         detectable: None,
-    }
-}
-
-/// One-sided power of 80%.
-const Z_POWER: f64 = 0.842;
-
-/// How far above `rate` a candidate's error rate must be for `n` candidate samples (and
-/// `control` samples, when the control's rate is itself estimated) to reveal it at
-/// `Z_FAIL` with 80% power; `None` without samples. The normal approximation, with the
-/// rate floored at 0.1% so that a clean control does not promise the impossible.
-fn detectable_excess(rate: f64, n: u64, control: Option<u64>) -> Option<f64> {
-    if n == 0 || control == Some(0) {
-        return None;
-    }
-    let rate = rate.max(0.001);
-    let variance = rate * (1.0 - rate) * (1.0 / n as f64 + control.map_or(0.0, |m| 1.0 / m as f64));
-    Some((Z_FAIL + Z_POWER) * variance.sqrt())
+        lower: None,
+        upper: None,
+        alpha_pass: alphas.pass,
+        alpha_fail: alphas.fail,
+    };
+    let (Some(cand_pass), Some(ctrl_pass), Some(cand_fail), Some(ctrl_fail)) = (
+        bounds(&cand, alphas.pass),
+        bounds(&ctrl, alphas.pass),
+        bounds(&cand, alphas.fail),
+        bounds(&ctrl, alphas.fail),
+    ) else {
+        without_samples(&mut check);
+        return check;
+    };
+    // Worst-case ratios of the bounds: the lowest the ratio can credibly be (fail level)
+    // and the highest (pass level).
+    let (lower, upper) = (cand_fail.0 / ctrl_fail.1, cand_pass.1 / ctrl_pass.0);
+    check.verdict = if lower > ratio {
+        Verdict::Fail
+    } else if upper <= ratio {
+        Verdict::Pass
+    } else {
+        Verdict::Inconclusive
+    };
+    (check.lower, check.upper) = (lower.is_finite().then_some(lower), upper.is_finite().then_some(upper));
+    check.evidence = format!(
+        "always-valid p{:.0}: candidate {:.0}–{:.0} ms, control {:.0}–{:.0} ms; ratio {:.3}–{:.3}",
+        q * 100.0,
+        cand_fail.0,
+        cand_pass.1,
+        ctrl_pass.0,
+        ctrl_fail.1,
+        lower,
+        upper
+    );
+    check
 }
 
 #[cfg(test)]

@@ -194,8 +194,7 @@ fn run_stage(rng: &mut Rng, case: &Case) -> (Ending, u64) {
             stats.record(Arm::Candidate, sample(rng, case.candidate, candidate_users.as_ref()));
             stats.record(Arm::Control, sample(rng, CONTROL, control_users.as_ref()));
         }
-        let snapshot = stats.snapshot();
-        let (candidate, control) = (snapshot.arm(Arm::Candidate), snapshot.arm(Arm::Control));
+        let (candidate, control) = (stats.arm_snapshot(Arm::Candidate), stats.arm_snapshot(Arm::Control));
         let inputs = Inputs {
             step: &case.step,
             elapsed: INTERVAL * look,
