@@ -78,7 +78,14 @@ struct Case {
     users: Users,
     /// What must happen, checked against the published targets.
     target: Target,
+    /// The published median of candidate requests to the target's ending (advanced for
+    /// `Advance`, rolled back otherwise), asserted within `COST_TOLERANCE`.
+    published: Option<u64>,
 }
+
+/// How far the median cost may drift from the published figure before the test fails: the
+/// median of 400 stages moves by a few percent with the seed, a regression by more.
+const COST_TOLERANCE: f64 = 0.25;
 
 #[derive(Debug, Clone, Copy)]
 enum Target {
@@ -108,24 +115,43 @@ fn latency_step(criterion: Criterion, ratio: f64) -> RolloutStep {
 fn cases() -> Vec<Case> {
     let day = Duration::from_secs(24 * 3600);
     let long = || step(error_step().criteria, day);
-    let case = |name, step, candidate, users, target| Case { name, step, candidate, users, target };
+    let case =
+        |name, step, candidate, users, (target, published)| Case { name, step, candidate, users, target, published };
+    let (advance, never, catch, roll_back) = (
+        |cost| (Target::Advance, Some(cost)),
+        (Target::NeverAdvance, None),
+        |cost| (Target::Catch, Some(cost)),
+        |cost| (Target::RollBack, Some(cost)),
+    );
     let independent = Users::Independent;
     let breaker = Behaviour { errors: CONTROL_ERRORS, skipped: 0.31, slower: 1.46 };
+    let p95 = Criterion::MaxLatencyP95Ratio;
     vec![
-        case("healthy (1% vs 1%)", error_step(), errors(0.01), independent, Target::Advance),
-        case("within the margin (1.4% vs 1%)", error_step(), errors(0.014), independent, Target::Advance),
-        case("at the margin (1.5% vs 1%)", error_step(), errors(0.015), independent, Target::NeverAdvance),
-        case("past the margin (1.75% vs 1%)", error_step(), errors(0.0175), independent, Target::RollBack),
-        case("doubled (2% vs 1%)", error_step(), errors(0.02), independent, Target::Catch),
-        case("healthy, 300 sticky users per arm", error_step(), errors(0.01), Users::Sticky(300), Target::Advance),
-        case("healthy, 3,000 sticky users per arm", error_step(), errors(0.01), Users::Sticky(3000), Target::Advance),
-        case("doubled, 300 sticky users per arm", error_step(), errors(0.02), Users::Sticky(300), Target::Catch),
-        case("healthy, 24 h step (1,440 looks)", long(), errors(0.01), independent, Target::Advance),
-        case("at the margin, 24 h step", long(), errors(0.015), independent, Target::NeverAdvance),
-        case("p95 +10%, limit 1.2×", latency_step(Criterion::MaxLatencyP95Ratio, 1.2), slower(1.1), independent, Target::Advance),
-        case("p95 +15%, limit 1.2×", latency_step(Criterion::MaxLatencyP95Ratio, 1.2), slower(1.15), independent, Target::Advance),
-        case("p95 +10%, limit 1.05×", latency_step(Criterion::MaxLatencyP95Ratio, 1.05), slower(1.1), independent, Target::RollBack),
-        case("breaker skips 31%, p50 1.46×, limit 1.2×", latency_step(Criterion::MaxLatencyP50Ratio, 1.2), breaker, independent, Target::Catch),
+        case("healthy (1% vs 1%)", error_step(), errors(0.01), independent, advance(6_800)),
+        case("within the margin (1.4% vs 1%)", error_step(), errors(0.014), independent, advance(218_000)),
+        case("at the margin (1.5% vs 1%)", error_step(), errors(0.015), independent, never),
+        case("past the margin (1.75% vs 1%)", error_step(), errors(0.0175), independent, roll_back(55_800)),
+        case("doubled (2% vs 1%)", error_step(), errors(0.02), independent, catch(17_000)),
+        case("healthy, 300 sticky users per arm", error_step(), errors(0.01), Users::Sticky(300), advance(7_800)),
+        case("healthy, 3,000 sticky users per arm", error_step(), errors(0.01), Users::Sticky(3000), advance(6_600)),
+        // 300 users this uneven weigh like ~30 independent ones: a 0.5 pp margin cannot be
+        // judged (the bounds never narrow below the users' own spread), so the promise is
+        // only that it is not advanced.
+        case("doubled, 300 sticky users per arm", error_step(), errors(0.02), Users::Sticky(300), never),
+        // 3,000 such users weigh like ~300: caught in ~94% within 3,000 looks, the rest held.
+        case("doubled, 3,000 sticky users per arm", error_step(), errors(0.02), Users::Sticky(3000), roll_back(24_000)),
+        case("healthy, 24 h step (1,440 looks)", long(), errors(0.01), independent, advance(288_000)),
+        case("at the margin, 24 h step", long(), errors(0.015), independent, never),
+        case("p95 +10%, limit 1.2×", latency_step(p95, 1.2), slower(1.1), independent, advance(11_800)),
+        case("p95 +15%, limit 1.2×", latency_step(p95, 1.2), slower(1.15), independent, advance(58_600)),
+        case("p95 +10%, limit 1.05×", latency_step(p95, 1.05), slower(1.1), independent, roll_back(93_400)),
+        case(
+            "breaker skips 31%, p50 1.46×, limit 1.2×",
+            latency_step(Criterion::MaxLatencyP50Ratio, 1.2),
+            breaker,
+            independent,
+            catch(1_600),
+        ),
     ]
 }
 
@@ -274,9 +300,21 @@ fn check_target(case: &Case, tally: &Tally) -> Result<(), String> {
     let broken = match case.target {
         Target::Advance => credibly_above(rolled_back, trials, 0.01),
         Target::NeverAdvance | Target::RollBack => credibly_above(advanced, trials, 0.05),
-        Target::Catch => caught_too_rarely,
+        // Catching needs the full look budget: the debug smoke test checks the safe side only.
+        Target::Catch => FULL && caught_too_rarely,
     };
-    if broken { Err(format!("{}: misses its target {:?}: {}", case.name, case.target, tally.row(case.name))) } else { Ok(()) }
+    if broken {
+        return Err(format!("{}: misses its target {:?}: {}", case.name, case.target, tally.row(case.name)));
+    }
+    let ending = if matches!(case.target, Target::Advance) { Ending::Advanced } else { Ending::RolledBack };
+    match (case.published, tally.requests(ending)) {
+        (Some(published), Some((median, _)))
+            if FULL && (median as f64 / published as f64 - 1.0).abs() > COST_TOLERANCE =>
+        {
+            Err(format!("{}: median cost {median} requests, published {published}", case.name))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[test]
@@ -299,5 +337,5 @@ fn the_published_error_rates_of_the_controller_hold() {
             misses.push(miss);
         }
     }
-    assert!(misses.is_empty() || !FULL, "{}", misses.join("\n"));
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
 }
