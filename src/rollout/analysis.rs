@@ -1,16 +1,20 @@
 //! A step's verdict from its evidence: each criterion compares the candidate with the
 //! control over the same window and yields pass, fail or inconclusive with its numbers;
 //! the step passes only when every criterion passes and its duration, requests and users
-//! are met. Too little data is never a pass, and a breach must be credible (`Z_FAIL`)
-//! before it counts, except the hard ceiling, which needs no statistics.
+//! are met. Too little data is never a pass. Every criterion is judged by bounds valid at
+//! every look (`sequential`), with the step's error probabilities split between its
+//! criteria, so that the controller may look every interval for as long as it likes;
+//! only the hard ceiling needs no statistics.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::inference::{Z_FAIL, Z_PASS, difference, quantile, wilson};
+use super::inference::Alphas;
 use super::stats::ArmSnapshot;
+use super::stats::clusters::Failure;
 use crate::config::{Criterion, RolloutStep};
+use checks::{error_ceiling, error_increase, quantile_ratio};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,8 +52,17 @@ pub struct Check {
     /// The interval or test behind the verdict, in words.
     pub evidence: String,
     /// Error criteria: the smallest breach (in the criterion's unit) that the samples so far
-    /// would reveal with 80% power — what this step can and cannot see with its traffic.
+    /// would reveal with 80% power at the fail boundary — what this step can and cannot
+    /// see with its traffic.
     pub detectable: Option<f64>,
+    /// The always-valid bounds of the compared figure, in the criterion's unit: the lower
+    /// at the fail level, the upper at the pass level (quantile ratios: worst-case ratios
+    /// of the two arms' bounds).
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+    /// The error probabilities this criterion spends at every look, however many.
+    pub alpha_pass: f64,
+    pub alpha_fail: f64,
 }
 
 /// A requirement of the step other than the criteria.
@@ -93,6 +106,18 @@ pub fn hard_breach(candidate: &ArmSnapshot) -> Option<String> {
     (n >= HARD_CEILING_MIN_REQUESTS && rate >= HARD_CEILING_ERROR_RATE)
         .then(|| format!("candidate error rate {:.1}% over {n} requests is past the hard ceiling", rate * 100.0))
 }
+
+/// The chance of wrongly passing a candidate that breaks a criterion, over the whole step
+/// however often it is looked at. A step passes only if *every* criterion passes, so the
+/// chance of passing one that breaks criterion `j` is at most `j`'s own: the pass side
+/// needs no split between criteria. 5% is the target the controller publishes for a
+/// candidate exactly at the margin.
+pub const ALPHA_PASS: f64 = 0.05;
+/// The chance of wrongly failing a step whose candidate meets every criterion, over the
+/// whole step. Any failing criterion fails the step, so this is split evenly between the
+/// criteria (Bonferroni). 1%: a false rollback costs a cool-down and a retry, and healthy
+/// candidates are the common case, so it is held tighter than the pass side.
+pub const ALPHA_FAIL: f64 = 0.01;
 
 pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     let checks = checks(inputs);
@@ -146,31 +171,45 @@ fn gates(inputs: &Inputs<'_>) -> Vec<Gate> {
 }
 
 fn checks(inputs: &Inputs<'_>) -> Vec<Check> {
-    inputs.step.criteria.iter().filter_map(|(criterion, threshold)| check(criterion, threshold, inputs)).collect()
+    let criteria = inputs.step.criteria.iter().filter(|(criterion, _)| criterion.is_evaluated()).count();
+    let alphas = Alphas { pass: ALPHA_PASS, fail: ALPHA_FAIL / criteria.max(1) as f64 };
+    inputs
+        .step
+        .criteria
+        .iter()
+        .filter_map(|(criterion, threshold)| check(criterion, threshold, inputs, alphas))
+        .collect()
 }
 
 /// The evaluation of one criterion: the arm that a new `Criterion` adds. `None` for the
 /// criteria this version does not measure, which the validator refuses before they get here.
-fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>) -> Option<Check> {
+fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>, alphas: Alphas) -> Option<Check> {
     let (candidate, control) = (inputs.candidate, inputs.control);
     let latency = |arm: &ArmSnapshot| arm.latency.clone();
+    let judged = (alphas, inputs.step.min_requests);
     let check = match criterion {
-        Criterion::MaxErrorRate => error_ceiling(candidate, threshold),
+        Criterion::MaxErrorRate => error_ceiling(candidate, threshold, alphas),
         Criterion::MaxErrorRateIncrease => {
-            rate_increase(criterion, candidate, control, threshold, |arm| arm.upstream_errors)
+            error_increase(criterion, candidate, control, threshold, Failure::Upstream, alphas)
         }
         Criterion::MaxClientErrorRateIncrease => {
-            rate_increase(criterion, candidate, control, threshold, |arm| arm.client_errors)
+            error_increase(criterion, candidate, control, threshold, Failure::Client, alphas)
         }
-        Criterion::MaxLatencyP50Ratio => quantile_ratio(criterion, candidate, control, 0.5, threshold, latency),
-        Criterion::MaxLatencyP95Ratio => quantile_ratio(criterion, candidate, control, 0.95, threshold, latency),
+        Criterion::MaxLatencyP50Ratio => {
+            quantile_ratio(criterion, (candidate, control), 0.5, threshold, judged, latency)
+        }
+        Criterion::MaxLatencyP95Ratio => {
+            quantile_ratio(criterion, (candidate, control), 0.95, threshold, judged, latency)
+        }
         Criterion::MinLatencyImprovement => {
-            let mut check = quantile_ratio(criterion, candidate, control, 0.5, 1.0 - threshold / 100.0, latency);
+            let ratio = 1.0 - threshold / 100.0;
+            let mut check = quantile_ratio(criterion, (candidate, control), 0.5, ratio, judged, latency);
             check.threshold = threshold;
             check
         }
         Criterion::MaxTtftP95Ratio => {
-            let mut check = quantile_ratio(criterion, candidate, control, 0.95, threshold, |arm| arm.ttft.clone());
+            let ttft = |arm: &ArmSnapshot| arm.ttft.clone();
+            let mut check = quantile_ratio(criterion, (candidate, control), 0.95, threshold, judged, ttft);
             // A route that serves no streams has no TTFT to compare: the criterion does not
             // apply, and must not hold the step forever. The request gates still apply.
             if check.candidate_samples == 0 && check.control_samples == 0 && candidate.requests() > 0 {
@@ -184,134 +223,6 @@ fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>) -> Option<Ch
     Some(check)
 }
 
-/// Candidate error rate (percent) at most `percent`: pass when the Wilson upper bound is
-/// within it, fail when even the lower bound is above it.
-fn error_ceiling(candidate: &ArmSnapshot, percent: f64) -> Check {
-    let n = candidate.requests();
-    let limit = percent / 100.0;
-    let (_, upper) = wilson(candidate.upstream_errors, n, Z_PASS);
-    let (lower, _) = wilson(candidate.upstream_errors, n, Z_FAIL);
-    let verdict = if n > 0 && lower > limit {
-        Verdict::Fail
-    } else if n > 0 && upper <= limit {
-        Verdict::Pass
-    } else {
-        Verdict::Inconclusive
-    };
-    Check {
-        criterion: Criterion::MaxErrorRate,
-        threshold: percent,
-        candidate: (n > 0).then(|| candidate.upstream_errors as f64 / n as f64 * 100.0),
-        control: None,
-        verdict,
-        candidate_samples: n,
-        control_samples: 0,
-        evidence: format!("Wilson bounds {:.2}% (99.5% lower) to {:.2}% (95% upper)", lower * 100.0, upper * 100.0),
-        detectable: detectable_excess(limit, n, None).map(|excess| (limit + excess) * 100.0),
-    }
-}
-
-/// Candidate rate minus control rate at most `points` percentage points (non-inferiority):
-/// pass when Newcombe's upper bound is within the margin, fail when its lower bound is past it.
-fn rate_increase(
-    criterion: Criterion,
-    candidate: &ArmSnapshot,
-    control: &ArmSnapshot,
-    points: f64,
-    count: fn(&ArmSnapshot) -> u64,
-) -> Check {
-    let (n1, n2) = (candidate.requests(), control.requests());
-    let margin = points / 100.0;
-    let (_, upper) = difference(count(candidate), n1, count(control), n2, Z_PASS);
-    let (lower, _) = difference(count(candidate), n1, count(control), n2, Z_FAIL);
-    let verdict = if n1 == 0 || n2 == 0 {
-        Verdict::Inconclusive
-    } else if lower > margin {
-        Verdict::Fail
-    } else if upper <= margin {
-        Verdict::Pass
-    } else {
-        Verdict::Inconclusive
-    };
-    let rate = |x: u64, n: u64| (n > 0).then(|| x as f64 / n as f64 * 100.0);
-    Check {
-        criterion,
-        threshold: points,
-        candidate: rate(count(candidate), n1),
-        control: rate(count(control), n2),
-        verdict,
-        candidate_samples: n1,
-        control_samples: n2,
-        evidence: format!("difference {:+.2}pp (99.5% lower) to {:+.2}pp (95% upper)", lower * 100.0, upper * 100.0),
-        detectable: detectable_excess(count(control) as f64 / n2.max(1) as f64, n1, Some(n2))
-            .map(|excess| (margin + excess) * 100.0),
-    }
-}
-
-/// Candidate quantile at most `ratio` × the control's: pass when the candidate's upper
-/// bound is within `ratio` × the control's lower bound, fail when its lower bound is past
-/// `ratio` × the control's upper bound — significance and effect size together.
-fn quantile_ratio(
-    criterion: Criterion,
-    candidate: &ArmSnapshot,
-    control: &ArmSnapshot,
-    q: f64,
-    ratio: f64,
-    histogram: impl Fn(&ArmSnapshot) -> Vec<u64>,
-) -> Check {
-    let (candidate_histogram, control_histogram) = (histogram(candidate), histogram(control));
-    let samples = |values: &[u64]| values.iter().sum::<u64>();
-    let pass_bounds = (quantile(&candidate_histogram, q, Z_PASS), quantile(&control_histogram, q, Z_PASS));
-    let fail_bounds = (quantile(&candidate_histogram, q, Z_FAIL), quantile(&control_histogram, q, Z_FAIL));
-    let (verdict, estimates, evidence) = match (pass_bounds, fail_bounds) {
-        ((Some(cand), Some(ctrl)), (Some(cand_fail), Some(ctrl_fail))) => {
-            let verdict = if cand_fail.1 > ratio * ctrl_fail.2 {
-                Verdict::Fail
-            } else if cand.2 <= ratio * ctrl.1 {
-                Verdict::Pass
-            } else {
-                Verdict::Inconclusive
-            };
-            let evidence = format!(
-                "candidate p{:.0} {:.0}–{:.0} ms vs control {:.0}–{:.0} ms (95%)",
-                q * 100.0,
-                cand.1,
-                cand.2,
-                ctrl.1,
-                ctrl.2
-            );
-            (verdict, (Some(cand.0), Some(ctrl.0)), evidence)
-        }
-        _ => (Verdict::Inconclusive, (None, None), "no samples yet".to_owned()),
-    };
-    Check {
-        criterion,
-        threshold: ratio,
-        candidate: estimates.0,
-        control: estimates.1,
-        verdict,
-        candidate_samples: samples(&candidate_histogram),
-        control_samples: samples(&control_histogram),
-        evidence,
-        detectable: None,
-    }
-}
-
-/// One-sided power of 80%.
-const Z_POWER: f64 = 0.842;
-
-/// How far above `rate` a candidate's error rate must be for `n` candidate samples (and
-/// `control` samples, when the control's rate is itself estimated) to reveal it at
-/// `Z_FAIL` with 80% power; `None` without samples. The normal approximation, with the
-/// rate floored at 0.1% so that a clean control does not promise the impossible.
-fn detectable_excess(rate: f64, n: u64, control: Option<u64>) -> Option<f64> {
-    if n == 0 || control == Some(0) {
-        return None;
-    }
-    let rate = rate.max(0.001);
-    let variance = rate * (1.0 - rate) * (1.0 / n as f64 + control.map_or(0.0, |m| 1.0 / m as f64));
-    Some((Z_FAIL + Z_POWER) * variance.sqrt())
-}
-
+mod checks;
 #[cfg(test)]
 mod tests;

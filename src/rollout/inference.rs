@@ -1,104 +1,143 @@
-//! The statistics behind a verdict, each chosen for what it measures: Wilson intervals for
-//! error proportions (well-behaved at zero failures and small n, unlike the normal
-//! interval), Newcombe's hybrid score interval for the difference of two proportions
-//! (built from the two Wilson intervals, so it inherits their small-sample behaviour),
-//! and distribution-free order-statistic intervals for quantiles read from histograms
-//! (no assumption about the shape of latency distributions, which are skewed).
+//! The statistics behind a verdict, each valid at every look: for error rates, a test at
+//! the criterion's own limit with the variance of the hypothesis (a score test, so that
+//! zero failures and small counts behave, as Wilson's interval does) inflated by the
+//! clustering of users; for quantiles, order-statistic bounds whose ranks come from a
+//! confidence sequence on the binomial count below the quantile (no assumption about the
+//! shape of latency, which is skewed). All boundaries are the normal mixture of
+//! [`sequential`], so that looking every interval does not inflate the error rates.
 
-use super::stats::bucket_upper_ms;
+pub mod sequential;
 
-/// One-sided 95%: the confidence needed to call a criterion met.
-pub const Z_PASS: f64 = 1.645;
-/// One-sided 99.5%: the confidence needed to call a single check a breach. Stricter than
-/// `Z_PASS` because the controller looks every interval (peeking) and checks several
-/// criteria; a rollback further needs `failure_limit` such breaches in a row.
-pub const Z_FAIL: f64 = 2.576;
+use super::stats::clusters::RateEstimate;
+use super::stats::histogram::{Histogram, lower_edge_ms, upper_edge_ms};
+use sequential::{quantile_ranks, radius};
 
-/// Wilson score interval for `failures` out of `n` at `z`: (low, high), as proportions.
-pub fn wilson(failures: u64, n: u64, z: f64) -> (f64, f64) {
-    if n == 0 {
-        return (0.0, 1.0);
+/// The error probabilities one criterion may spend: `pass` on wrongly passing a candidate
+/// that breaks it, `fail` on wrongly failing one that meets it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Alphas {
+    pub pass: f64,
+    pub fail: f64,
+}
+
+/// What a sequential test concluded at this look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Pass,
+    Fail,
+    Continue,
+}
+
+/// A comparison with a limit: the decision, the always-valid bounds of the tested
+/// quantity (lower at the fail level, upper at the pass level), and the smallest excess
+/// over the limit the current evidence would reveal with 80% power.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tested {
+    pub decision: Decision,
+    pub lower: f64,
+    pub upper: f64,
+    pub detectable: Option<f64>,
+}
+
+/// One-sided 80% power: `Φ⁻¹(0.8)`.
+const Z_POWER: f64 = 0.842;
+
+/// A three-way test of `estimate ≤ limit` given the estimate's variance under each
+/// hypothesised value `h` (`variance(h)`) and the mixture scale `tau`: fail when the limit
+/// is below the fail-level sequence, pass when it is above the pass-level one. The bounds
+/// are the same sequences inverted by bisection over `range`, for the status.
+fn sequential_test(
+    estimate: f64,
+    limit: f64,
+    range: (f64, f64),
+    variance: impl Fn(f64) -> f64,
+    tau: f64,
+    alphas: Alphas,
+) -> Tested {
+    let at_limit = variance(limit);
+    let decision = if at_limit <= 0.0 {
+        // A limit of 0 (or 100%) has no variance to test against: only a breach decides.
+        if estimate > limit { Decision::Fail } else { Decision::Continue }
+    } else if estimate - limit > radius(at_limit, tau, alphas.fail) {
+        Decision::Fail
+    } else if limit - estimate >= radius(at_limit, tau, alphas.pass) {
+        Decision::Pass
+    } else {
+        Decision::Continue
+    };
+    // The lower bound: the smallest h with estimate − h ≤ radius(h); the upper: the
+    // largest h with h − estimate ≤ radius(h).
+    let outside_below = |h: f64| estimate - h > radius(variance(h), tau, alphas.fail);
+    let outside_above = |h: f64| h - estimate > radius(variance(h), tau, alphas.pass);
+    let lower = if outside_below(range.0) { bisect(range.0, estimate, outside_below) } else { range.0 };
+    let upper = if outside_above(range.1) { bisect(estimate, range.1, |h| !outside_above(h)) } else { range.1 };
+    let detectable = (at_limit > 0.0).then(|| radius(at_limit, tau, alphas.fail) + Z_POWER * at_limit.sqrt());
+    Tested { decision, lower, upper, detectable }
+}
+
+/// The boundary between `low` (where `before` holds) and `high` (where it does not).
+fn bisect(mut low: f64, mut high: f64, before: impl Fn(f64) -> bool) -> f64 {
+    for _ in 0..60 {
+        let middle = (low + high) / 2.0;
+        if before(middle) {
+            low = middle;
+        } else {
+            high = middle;
+        }
     }
-    let n = n as f64;
-    let p = failures as f64 / n;
-    let z2 = z * z;
-    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
-    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / (1.0 + z2 / n);
-    ((centre - half).max(0.0), (centre + half).min(1.0))
+    (low + high) / 2.0
 }
 
-/// Newcombe's interval for `p1 − p2` at `z`: (low, high).
-pub fn difference(x1: u64, n1: u64, x2: u64, n2: u64, z: f64) -> (f64, f64) {
-    let p1 = if n1 == 0 { 0.0 } else { x1 as f64 / n1 as f64 };
-    let p2 = if n2 == 0 { 0.0 } else { x2 as f64 / n2 as f64 };
-    let (l1, u1) = wilson(x1, n1, z);
-    let (l2, u2) = wilson(x2, n2, z);
-    let d = p1 - p2;
-    (d - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt(), d + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt())
+/// The candidate's error rate at most `limit` (a proportion). The mixture scale is the
+/// limit itself: what matters is a rate of the order of the ceiling, and a healthy
+/// candidate sits well below it, so the boundary is tightest where such gaps are decided.
+pub fn rate_ceiling(candidate: &RateEstimate, limit: f64, alphas: Alphas) -> Tested {
+    let n = candidate.requests.max(1) as f64;
+    let variance = |h: f64| candidate.design_effect * h * (1.0 - h) / n;
+    sequential_test(candidate.rate(), limit, (0.0, 1.0), variance, limit, alphas)
 }
 
-/// A quantile of a log-bucket histogram with its order-statistic interval at `z`:
-/// (estimate, low, high) in milliseconds, or `None` without data. The ranks bounding the
-/// quantile are `nq ± z·√(nq(1−q))` (the binomial count of values below it); a rank
-/// beyond the sample means the data cannot bound the quantile on that side (0 or ∞),
-/// which is why a p95 needs over a hundred samples before it can decide anything.
-pub fn quantile(histogram: &[u64], q: f64, z: f64) -> Option<(f64, f64, f64)> {
-    let n: u64 = histogram.iter().sum();
+/// The candidate's rate minus the control's at most `margin` (non-inferiority). The
+/// variance under a hypothesised difference `h` uses the pooled rates constrained to differ
+/// by `h` (as Farrington and Manning's score test does, in closed form), each arm's term
+/// inflated by its design effect. The mixture scale is the margin: with τ = δ the boundary
+/// is tightest when its radius is about δ, i.e. just where a candidate at zero difference
+/// can first pass and one at twice the margin can first fail.
+pub fn rate_increase(candidate: &RateEstimate, control: &RateEstimate, margin: f64, alphas: Alphas) -> Tested {
+    let (n1, n2) = (candidate.requests.max(1) as f64, control.requests.max(1) as f64);
+    let failures = (candidate.failures + control.failures) as f64;
+    let variance = |h: f64| {
+        let control_rate = ((failures - n1 * h) / (n1 + n2)).clamp((-h).max(0.0), (1.0 - h).min(1.0));
+        let candidate_rate = control_rate + h;
+        candidate.design_effect * candidate_rate * (1.0 - candidate_rate) / n1
+            + control.design_effect * control_rate * (1.0 - control_rate) / n2
+    };
+    let estimate = candidate.rate() - control.rate();
+    sequential_test(estimate, margin, (-1.0, 1.0), variance, margin.max(1e-4), alphas)
+}
+
+/// Bounds on a quantile of a histogram, valid at every look: (low, high) in ms, from the
+/// lower edge of the bucket at the low rank and the upper edge of the bucket at the high
+/// rank; 0 or ∞ where the samples cannot bound that side yet. `design` is the sample
+/// count at which the rank boundary is tightest.
+pub fn quantile_bounds(histogram: &Histogram, q: f64, alpha: f64, design: u64) -> Option<(f64, f64)> {
+    let n = histogram.samples();
     if n == 0 {
         return None;
     }
-    let n = n as f64;
-    let spread = z * (n * q * (1.0 - q)).sqrt();
-    let (low_rank, high_rank) = ((n * q - spread).floor(), (n * q + spread).ceil());
-    let low = if low_rank < 1.0 { 0.0 } else { value_at_rank(histogram, low_rank) };
-    let high = if high_rank > n { f64::INFINITY } else { value_at_rank(histogram, high_rank) };
-    Some((value_at_rank(histogram, (n * q).ceil().clamp(1.0, n)), low, high))
+    let (low_rank, high_rank) = quantile_ranks(n, q, alpha, design);
+    let low = if low_rank < 1.0 { None } else { histogram.bucket_at_rank(low_rank as u64) };
+    let high = if high_rank > n as f64 { None } else { histogram.bucket_at_rank(high_rank as u64) };
+    Some((low.map_or(0.0, lower_edge_ms), high.map_or(f64::INFINITY, upper_edge_ms)))
 }
 
-fn value_at_rank(histogram: &[u64], rank: f64) -> f64 {
-    let mut seen = 0.0;
-    for (index, count) in histogram.iter().enumerate() {
-        seen += *count as f64;
-        if seen >= rank {
-            return bucket_upper_ms(index);
-        }
-    }
-    bucket_upper_ms(histogram.len().saturating_sub(1))
+/// The quantile's point estimate: the middle of the bucket holding its rank.
+pub fn quantile_estimate(histogram: &Histogram, q: f64) -> Option<f64> {
+    let n = histogram.samples();
+    let bucket = histogram.bucket_at_rank((n as f64 * q).ceil().max(1.0) as u64).filter(|_| n > 0)?;
+    let (low, high) = (lower_edge_ms(bucket), upper_edge_ms(bucket));
+    Some(if high.is_finite() { (low + high) / 2.0 } else { low })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wilson_bounds_zero_failures_like_the_rule_of_three() {
-        let (low, high) = wilson(0, 1000, 1.96);
-        assert_eq!(low, 0.0);
-        assert!((0.003..0.0045).contains(&high), "{high}");
-        let (low, high) = wilson(50, 100, 1.96);
-        assert!((low - 0.404).abs() < 0.002 && (high - 0.596).abs() < 0.002, "{low} {high}");
-    }
-
-    #[test]
-    fn newcombe_difference_matches_the_published_example() {
-        // Newcombe (1998), example (a): 56/70 vs 48/80 → 95% CI 0.0524 to 0.3339.
-        let (low, high) = difference(56, 70, 48, 80, 1.96);
-        assert!((low - 0.0524).abs() < 0.001 && (high - 0.3339).abs() < 0.001, "{low} {high}");
-    }
-
-    #[test]
-    fn quantile_intervals_narrow_as_samples_grow() {
-        let mut small = vec![0u64; 150];
-        let mut large = vec![0u64; 150];
-        for (index, weight) in [(40usize, 1u64), (45, 2), (50, 4), (55, 2), (60, 1)] {
-            small[index] = weight;
-            large[index] = weight * 1000;
-        }
-        let (estimate, low, high) = quantile(&large, 0.5, 1.96).unwrap();
-        assert_eq!(estimate, bucket_upper_ms(50));
-        assert!(low <= estimate && estimate <= high);
-        let (_, small_low, small_high) = quantile(&small, 0.5, 1.96).unwrap();
-        assert!(small_high / small_low > high / low);
-        assert_eq!(quantile(&[0; 10], 0.5, 1.96), None);
-    }
-}
+mod tests;

@@ -1,22 +1,30 @@
-//! The evidence of one rollout step: per arm, request outcomes, latency and TTFT
-//! histograms with fine log buckets, and distinct users (HyperLogLog). Recorded lock-free
-//! from the request path; snapshotted by the controller, persisted every interval, and
-//! restored after a restart so that a step loses at most one interval of evidence.
+//! The evidence of one rollout step: per arm, request outcomes, per-cell sums of sticky
+//! users' requests (for the variance over users), latency and TTFT histograms of
+//! successful requests with 1% buckets, and distinct users (HyperLogLog). Recorded
+//! lock-free from the request path, with no allocation; snapshotted by the controller,
+//! persisted every interval, and restored after a restart so that a step loses at most
+//! one interval of evidence.
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::metrics::Outcome;
+pub mod clusters;
+pub mod histogram;
 
-/// Histogram buckets grow by 10%: bucket `i` holds values up to `1.1^i` ms, from 1 ms to
-/// about 20 minutes, so a quantile read from it is within 10% of the true value.
-const GROWTH: f64 = 1.1;
-pub const LATENCY_BUCKETS: usize = 150;
+use crate::metrics::Outcome;
+use clusters::{CELLS, Cells, Failure, RateEstimate, cell_of};
+use histogram::{BUCKETS, Histogram, bucket_of};
+
+pub use histogram::{lower_edge_ms, upper_edge_ms};
+
 /// HyperLogLog with 256 registers: about 6.5% standard error on distinct users.
 const HLL_REGISTERS: usize = 256;
+/// The version of the persisted snapshot. Version 1 (10% buckets, no cells, no field)
+/// fails to deserialize and is discarded by the store: its latency cannot be re-bucketed
+/// without inventing precision, and its requests carry no users for the variance.
+pub const SNAPSHOT_FORMAT: u32 = 2;
 
 /// The arms a step compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,36 +38,97 @@ pub enum Arm {
     Shadow = 3,
 }
 
-fn bucket_of(duration: Duration) -> usize {
-    let millis = duration.as_secs_f64() * 1000.0;
-    if millis <= 1.0 {
-        return 0;
+fn counters(len: usize) -> Box<[AtomicU64]> {
+    (0..len).map(|_| AtomicU64::new(0)).collect()
+}
+
+fn load(counters: &[AtomicU64]) -> Vec<u64> {
+    counters.iter().map(|count| count.load(Relaxed)).collect()
+}
+
+fn add(counters: &[AtomicU64], values: &[u64]) {
+    for (counter, value) in counters.iter().zip(values) {
+        counter.fetch_add(*value, Relaxed);
     }
-    ((millis.ln() / GROWTH.ln()).ceil() as usize).min(LATENCY_BUCKETS - 1)
 }
 
-/// The upper bound of bucket `index`, in milliseconds.
-pub fn bucket_upper_ms(index: usize) -> f64 {
-    GROWTH.powi(index as i32)
-}
-
+/// About 46 KiB per arm: two 2,102-bucket histograms (33 KiB), 512 cells of three
+/// counters (12 KiB), the user registers and the outcome counters.
 #[derive(Debug)]
 struct ArmStats {
     outcomes: [AtomicU64; 3],
     latency: Box<[AtomicU64]>,
     ttft: Box<[AtomicU64]>,
     users: Box<[AtomicU8]>,
+    cell_requests: Box<[AtomicU64]>,
+    cell_upstream_errors: Box<[AtomicU64]>,
+    cell_client_errors: Box<[AtomicU64]>,
 }
 
 impl ArmStats {
     fn new() -> ArmStats {
-        let counters = || (0..LATENCY_BUCKETS).map(|_| AtomicU64::new(0)).collect();
         ArmStats {
             outcomes: Default::default(),
-            latency: counters(),
-            ttft: counters(),
+            latency: counters(BUCKETS),
+            ttft: counters(BUCKETS),
             users: (0..HLL_REGISTERS).map(|_| AtomicU8::new(0)).collect(),
+            cell_requests: counters(CELLS),
+            cell_upstream_errors: counters(CELLS),
+            cell_client_errors: counters(CELLS),
         }
+    }
+
+    fn record(&self, sample: Sample) {
+        self.outcomes[sample.outcome as usize].fetch_add(1, Relaxed);
+        // Only answers are latency: an error (or a request the breaker never sent, recorded
+        // at 0 ms) is error evidence, and timing it would make a failing candidate look fast.
+        if sample.outcome == Outcome::Ok {
+            self.latency[bucket_of(sample.duration)].fetch_add(1, Relaxed);
+            if let Some(ttft) = sample.ttft {
+                self.ttft[bucket_of(ttft)].fetch_add(1, Relaxed);
+            }
+        }
+        if let Some(user) = sample.user {
+            let hash = xxh3_64(&user.to_le_bytes());
+            let register = (hash as usize) % HLL_REGISTERS;
+            let rank = ((hash >> 8) | (1 << 55)).trailing_zeros() as u8 + 1;
+            self.users[register].fetch_max(rank, Relaxed);
+            let cell = cell_of(hash);
+            self.cell_requests[cell].fetch_add(1, Relaxed);
+            match sample.outcome {
+                Outcome::UpstreamError => self.cell_upstream_errors[cell].fetch_add(1, Relaxed),
+                Outcome::ClientError => self.cell_client_errors[cell].fetch_add(1, Relaxed),
+                Outcome::Ok => 0,
+            };
+        }
+    }
+
+    fn snapshot(&self) -> ArmSnapshot {
+        ArmSnapshot {
+            ok: self.outcomes[Outcome::Ok as usize].load(Relaxed),
+            client_errors: self.outcomes[Outcome::ClientError as usize].load(Relaxed),
+            upstream_errors: self.outcomes[Outcome::UpstreamError as usize].load(Relaxed),
+            latency: Histogram(load(&self.latency)),
+            ttft: Histogram(load(&self.ttft)),
+            users: self.users.iter().map(|register| register.load(Relaxed)).collect(),
+            cells: Cells {
+                requests: load(&self.cell_requests),
+                upstream_errors: load(&self.cell_upstream_errors),
+                client_errors: load(&self.cell_client_errors),
+            },
+        }
+    }
+
+    fn restore(&self, saved: &ArmSnapshot) {
+        add(&self.outcomes, &[saved.ok, saved.client_errors, saved.upstream_errors]);
+        add(&self.latency, &saved.latency.0);
+        add(&self.ttft, &saved.ttft.0);
+        for (register, value) in self.users.iter().zip(&saved.users) {
+            register.fetch_max(*value, Relaxed);
+        }
+        add(&self.cell_requests, &saved.cells.requests);
+        add(&self.cell_upstream_errors, &saved.cells.upstream_errors);
+        add(&self.cell_client_errors, &saved.cells.client_errors);
     }
 }
 
@@ -67,8 +136,8 @@ impl ArmStats {
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     pub outcome: Outcome,
-    pub duration: Duration,
-    pub ttft: Option<Duration>,
+    pub duration: std::time::Duration,
+    pub ttft: Option<std::time::Duration>,
     /// The sticky key's hash; `None` when the request had no key.
     pub user: Option<u64>,
 }
@@ -85,66 +154,59 @@ impl Default for StepStats {
 }
 
 impl StepStats {
+    /// Called per attempt on the request path: relaxed atomic adds, one hash, no lock.
     pub fn record(&self, arm: Arm, sample: Sample) {
-        let stats = &self.arms[arm as usize];
-        stats.outcomes[sample.outcome as usize].fetch_add(1, Relaxed);
-        stats.latency[bucket_of(sample.duration)].fetch_add(1, Relaxed);
-        if let Some(ttft) = sample.ttft {
-            stats.ttft[bucket_of(ttft)].fetch_add(1, Relaxed);
-        }
-        if let Some(user) = sample.user {
-            let hash = xxh3_64(&user.to_le_bytes());
-            let register = (hash as usize) % HLL_REGISTERS;
-            let rank = ((hash >> 8) | (1 << 55)).trailing_zeros() as u8 + 1;
-            stats.users[register].fetch_max(rank, Relaxed);
-        }
+        self.arms[arm as usize].record(sample);
     }
 
     pub fn snapshot(&self) -> StepSnapshot {
-        let arm = |stats: &ArmStats| ArmSnapshot {
-            ok: stats.outcomes[Outcome::Ok as usize].load(Relaxed),
-            client_errors: stats.outcomes[Outcome::ClientError as usize].load(Relaxed),
-            upstream_errors: stats.outcomes[Outcome::UpstreamError as usize].load(Relaxed),
-            latency: stats.latency.iter().map(|count| count.load(Relaxed)).collect(),
-            ttft: stats.ttft.iter().map(|count| count.load(Relaxed)).collect(),
-            users: stats.users.iter().map(|register| register.load(Relaxed)).collect(),
-        };
-        StepSnapshot { arms: self.arms.iter().map(arm).collect() }
+        StepSnapshot { format: SNAPSHOT_FORMAT, arms: self.arms.iter().map(ArmStats::snapshot).collect() }
     }
 
-    /// Adds persisted evidence back after a restart.
+    /// One arm's evidence, without copying the others.
+    pub fn arm_snapshot(&self, arm: Arm) -> ArmSnapshot {
+        self.arms[arm as usize].snapshot()
+    }
+
+    /// Adds persisted evidence back after a restart. A snapshot of another format is
+    /// ignored (the step starts its evidence afresh) rather than misread.
     pub fn restore(&self, snapshot: &StepSnapshot) {
+        if snapshot.format != SNAPSHOT_FORMAT {
+            return;
+        }
         for (stats, saved) in self.arms.iter().zip(&snapshot.arms) {
-            for (counter, value) in stats.outcomes.iter().zip([saved.ok, saved.client_errors, saved.upstream_errors]) {
-                counter.fetch_add(value, Relaxed);
-            }
-            for (counter, value) in stats.latency.iter().zip(&saved.latency) {
-                counter.fetch_add(*value, Relaxed);
-            }
-            for (counter, value) in stats.ttft.iter().zip(&saved.ttft) {
-                counter.fetch_add(*value, Relaxed);
-            }
-            for (register, value) in stats.users.iter().zip(&saved.users) {
-                register.fetch_max(*value, Relaxed);
-            }
+            stats.restore(saved);
         }
     }
 }
 
-/// A frozen copy of one arm's evidence.
+/// A frozen copy of one arm's evidence. Every field is required when deserializing, so
+/// that a snapshot saved by an older version fails to load (and is discarded) instead of
+/// being read as a step without users or latency.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ArmSnapshot {
     pub ok: u64,
     pub client_errors: u64,
     pub upstream_errors: u64,
-    pub latency: Vec<u64>,
-    pub ttft: Vec<u64>,
+    /// Successful requests only.
+    pub latency: Histogram,
+    pub ttft: Histogram,
     pub users: Vec<u8>,
+    pub cells: Cells,
 }
 
 impl ArmSnapshot {
     pub fn requests(&self) -> u64 {
         self.ok + self.client_errors + self.upstream_errors
+    }
+
+    /// The upstream or client error rate with its variance over users.
+    pub fn rate(&self, failure: Failure) -> RateEstimate {
+        let failures = match failure {
+            Failure::Upstream => self.upstream_errors,
+            Failure::Client => self.client_errors,
+        };
+        self.cells.estimate(failures, self.requests(), failure)
     }
 
     /// Estimated distinct users (HyperLogLog with the small-range correction).
@@ -164,6 +226,7 @@ impl ArmSnapshot {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepSnapshot {
+    pub format: u32,
     pub arms: Vec<ArmSnapshot>,
 }
 
@@ -174,41 +237,4 @@ impl StepSnapshot {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample(outcome: Outcome, millis: u64, user: u64) -> Sample {
-        Sample { outcome, duration: Duration::from_millis(millis), ttft: None, user: Some(user) }
-    }
-
-    #[test]
-    fn outcomes_latency_and_users_are_counted_per_arm() {
-        let stats = StepStats::default();
-        for user in 0..1000 {
-            stats.record(Arm::Candidate, sample(Outcome::Ok, 100, user));
-        }
-        stats.record(Arm::Candidate, sample(Outcome::UpstreamError, 100, 1));
-        stats.record(Arm::Control, sample(Outcome::Ok, 5, 2));
-        let snapshot = stats.snapshot();
-        let candidate = snapshot.arm(Arm::Candidate);
-        assert_eq!((candidate.requests(), candidate.upstream_errors), (1001, 1));
-        let users = candidate.users() as f64;
-        assert!((800.0..1200.0).contains(&users), "{users} estimated for 1000 users");
-        assert_eq!(snapshot.arm(Arm::Control).requests(), 1);
-        let bucket = candidate.latency.iter().position(|count| *count > 0).unwrap();
-        assert!(bucket_upper_ms(bucket) >= 100.0 && bucket_upper_ms(bucket) < 111.0);
-    }
-
-    #[test]
-    fn a_restored_snapshot_adds_to_fresh_stats() {
-        let stats = StepStats::default();
-        stats.record(Arm::Candidate, sample(Outcome::ClientError, 10, 7));
-        let restored = StepStats::default();
-        restored.restore(&stats.snapshot());
-        restored.record(Arm::Candidate, sample(Outcome::Ok, 10, 8));
-        let candidate = restored.snapshot().arm(Arm::Candidate);
-        assert_eq!((candidate.requests(), candidate.client_errors), (2, 1));
-        let json = serde_json::to_string(&restored.snapshot()).unwrap();
-        assert_eq!(serde_json::from_str::<StepSnapshot>(&json).unwrap(), restored.snapshot());
-    }
-}
+mod tests;

@@ -2,12 +2,19 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::{Criteria, Criterion};
-use crate::rollout::stats::LATENCY_BUCKETS;
+use crate::rollout::stats::histogram::{BUCKETS, Histogram, bucket_of};
 
-fn arm(requests: u64, errors: u64, latency_bucket: usize) -> ArmSnapshot {
-    let mut latency = vec![0; LATENCY_BUCKETS];
-    latency[latency_bucket] = requests;
-    ArmSnapshot { ok: requests - errors, upstream_errors: errors, latency, ..ArmSnapshot::default() }
+/// `requests` independent requests, `errors` of them failed, the answers all taking
+/// `latency_ms`.
+fn arm(requests: u64, errors: u64, latency_ms: u64) -> ArmSnapshot {
+    let mut latency = vec![0; BUCKETS];
+    latency[bucket_of(Duration::from_millis(latency_ms))] = requests - errors;
+    ArmSnapshot {
+        ok: requests - errors,
+        upstream_errors: errors,
+        latency: Histogram(latency),
+        ..ArmSnapshot::default()
+    }
 }
 
 fn step(criteria: Criteria) -> RolloutStep {
@@ -35,7 +42,7 @@ fn evaluate_with(step: &RolloutStep, candidate: &ArmSnapshot, control: &ArmSnaps
 #[test]
 fn too_little_data_is_never_a_pass() {
     let step = step(Criteria::default().with(Criterion::MaxErrorRate, 5.0));
-    let evaluation = evaluate_with(&step, &arm(10, 0, 50), &arm(10, 0, 50), Duration::from_secs(3600));
+    let evaluation = evaluate_with(&step, &arm(10, 0, 100), &arm(10, 0, 100), Duration::from_secs(3600));
     assert_eq!(evaluation.verdict, Verdict::Inconclusive);
     let requests = evaluation.gates.iter().find(|gate| gate.gate == "candidate_requests").unwrap();
     assert!(!requests.met);
@@ -45,7 +52,7 @@ fn too_little_data_is_never_a_pass() {
 #[test]
 fn clock_alone_does_not_pass_a_step() {
     let step = step(Criteria::default());
-    let evaluation = evaluate_with(&step, &arm(1000, 0, 50), &arm(1000, 0, 50), Duration::from_secs(10));
+    let evaluation = evaluate_with(&step, &arm(1000, 0, 100), &arm(1000, 0, 100), Duration::from_secs(10));
     assert_eq!(evaluation.verdict, Verdict::Inconclusive, "requests met but not the duration");
 }
 
@@ -55,42 +62,42 @@ fn a_healthy_candidate_with_enough_evidence_passes() {
         .with(Criterion::MaxErrorRate, 5.0)
         .with(Criterion::MaxErrorRateIncrease, 1.0)
         .with(Criterion::MaxLatencyP95Ratio, 1.2);
-    let evaluation = evaluate_with(&step(criteria), &arm(2000, 10, 50), &arm(2000, 12, 50), Duration::from_secs(120));
+    let evaluation = evaluate_with(&step(criteria), &arm(2000, 10, 100), &arm(2000, 12, 100), Duration::from_secs(120));
     assert_eq!(evaluation.verdict, Verdict::Pass, "{evaluation:#?}");
 }
 
 #[test]
 fn a_credible_error_increase_fails_and_noise_does_not() {
     let step = step(Criteria::default().with(Criterion::MaxErrorRateIncrease, 1.0));
-    let doubled = evaluate_with(&step, &arm(5000, 250, 50), &arm(5000, 50, 50), Duration::from_secs(120));
+    let doubled = evaluate_with(&step, &arm(5000, 250, 100), &arm(5000, 50, 100), Duration::from_secs(120));
     assert_eq!(doubled.verdict, Verdict::Fail, "5% vs 1% over 5000 requests each");
-    let noisy = evaluate_with(&step, &arm(100, 3, 50), &arm(100, 1, 50), Duration::from_secs(120));
+    let noisy = evaluate_with(&step, &arm(100, 3, 100), &arm(100, 1, 100), Duration::from_secs(120));
     assert_ne!(noisy.verdict, Verdict::Fail, "3 vs 1 failures in 100 is not credible");
 }
 
 #[test]
 fn a_latency_regression_fails_with_enough_samples() {
     let step = step(Criteria::default().with(Criterion::MaxLatencyP95Ratio, 1.2));
-    let slower = evaluate_with(&step, &arm(1000, 0, 60), &arm(1000, 0, 50), Duration::from_secs(120));
+    let slower = evaluate_with(&step, &arm(1000, 0, 260), &arm(1000, 0, 100), Duration::from_secs(120));
     assert_eq!(slower.verdict, Verdict::Fail, "1.1^10 ≈ 2.6× slower");
-    let few = evaluate_with(&step, &arm(5, 0, 60), &arm(5, 0, 50), Duration::from_secs(120));
+    let few = evaluate_with(&step, &arm(5, 0, 260), &arm(5, 0, 100), Duration::from_secs(120));
     assert_eq!(few.verdict, Verdict::Inconclusive);
 }
 
 #[test]
 fn a_required_improvement_must_be_shown() {
     let step = step(Criteria::default().with(Criterion::MinLatencyImprovement, 10.0));
-    let same = evaluate_with(&step, &arm(2000, 0, 50), &arm(2000, 0, 50), Duration::from_secs(120));
+    let same = evaluate_with(&step, &arm(2000, 0, 100), &arm(2000, 0, 100), Duration::from_secs(120));
     assert_ne!(same.verdict, Verdict::Pass);
-    let faster = evaluate_with(&step, &arm(2000, 0, 45), &arm(2000, 0, 50), Duration::from_secs(120));
+    let faster = evaluate_with(&step, &arm(2000, 0, 85), &arm(2000, 0, 100), Duration::from_secs(120));
     assert_eq!(faster.verdict, Verdict::Pass, "{faster:#?}");
 }
 
 #[test]
 fn checks_say_what_their_traffic_can_detect() {
     let step = step(Criteria::default().with(Criterion::MaxErrorRateIncrease, 0.5));
-    let few = evaluate_with(&step, &arm(1000, 10, 50), &arm(1000, 10, 50), Duration::from_secs(120));
-    let many = evaluate_with(&step, &arm(20_000, 200, 50), &arm(20_000, 200, 50), Duration::from_secs(120));
+    let few = evaluate_with(&step, &arm(1000, 10, 100), &arm(1000, 10, 100), Duration::from_secs(120));
+    let many = evaluate_with(&step, &arm(20_000, 200, 100), &arm(20_000, 200, 100), Duration::from_secs(120));
     let detectable = |evaluation: &Evaluation| evaluation.checks[0].detectable.unwrap();
     assert!(detectable(&few) > 2.0, "1,000 requests per arm at 1% only see increases above ~2pp: {}", detectable(&few));
     assert!(detectable(&many) < 1.0, "20,000 per arm see below 1pp: {}", detectable(&many));
@@ -98,14 +105,14 @@ fn checks_say_what_their_traffic_can_detect() {
 
 #[test]
 fn the_hard_ceiling_needs_twenty_requests() {
-    assert!(hard_breach(&arm(19, 19, 50)).is_none());
-    assert!(hard_breach(&arm(20, 10, 50)).is_some());
-    assert!(hard_breach(&arm(1000, 100, 50)).is_none());
+    assert!(hard_breach(&arm(19, 19, 100)).is_none());
+    assert!(hard_breach(&arm(20, 10, 100)).is_some());
+    assert!(hard_breach(&arm(1000, 100, 100)).is_none());
 }
 
 #[test]
 fn every_evaluated_criterion_has_a_check_named_by_its_key() {
-    let (candidate, control) = (arm(1000, 10, 50), arm(1000, 10, 50));
+    let (candidate, control) = (arm(1000, 10, 100), arm(1000, 10, 100));
     for &criterion in Criterion::ALL {
         let step = step(Criteria::default().with(criterion, 1.0));
         let evaluation = evaluate_with(&step, &candidate, &control, Duration::from_secs(120));
@@ -115,4 +122,51 @@ fn every_evaluated_criterion_has_a_check_named_by_its_key() {
         let expected = if criterion.is_evaluated() { vec![criterion.key()] } else { Vec::new() };
         assert_eq!(named, expected, "{criterion:?}");
     }
+}
+
+#[test]
+fn the_fail_side_error_is_split_between_the_criteria_and_the_pass_side_is_not() {
+    let criteria = Criteria::default()
+        .with(Criterion::MaxErrorRate, 5.0)
+        .with(Criterion::MaxErrorRateIncrease, 1.0)
+        .with(Criterion::MaxLatencyP95Ratio, 1.2)
+        .with(Criterion::MaxLatencyP50Ratio, 1.2);
+    let evaluation = evaluate_with(&step(criteria), &arm(2000, 10, 100), &arm(2000, 12, 100), Duration::from_secs(120));
+    for check in &evaluation.checks {
+        assert_eq!((check.alpha_pass, check.alpha_fail), (ALPHA_PASS, ALPHA_FAIL / 4.0), "{check:?}");
+    }
+}
+
+#[test]
+fn errors_concentrated_in_few_users_are_not_mistaken_for_a_regression() {
+    let step = step(Criteria::default().with(Criterion::MaxErrorRateIncrease, 0.5));
+    // 3% vs 1% over 6,000 requests each: a credible increase if requests were independent…
+    let independent = arm(6000, 180, 100);
+    let control = arm(6000, 60, 100);
+    assert_eq!(evaluate_with(&step, &independent, &control, Duration::from_secs(120)).verdict, Verdict::Fail);
+    // …but not when 60 users sent 100 requests each and 3 of them had all the failures.
+    let mut clustered = independent.clone();
+    clustered.cells.requests = vec![0; crate::rollout::stats::clusters::CELLS];
+    clustered.cells.upstream_errors = vec![0; crate::rollout::stats::clusters::CELLS];
+    for user in 0..60 {
+        clustered.cells.requests[user] = 100;
+    }
+    for user in 0..3 {
+        clustered.cells.upstream_errors[user] = 60;
+    }
+    let evaluation = evaluate_with(&step, &clustered, &control, Duration::from_secs(120));
+    assert_eq!(evaluation.verdict, Verdict::Inconclusive, "{evaluation:#?}");
+}
+
+#[test]
+fn latency_bounds_are_read_at_the_outer_edges_of_one_percent_buckets() {
+    // 4% slower against a 1.05 limit: a 10% bucket could not tell; 1% buckets can.
+    let step = step(Criteria::default().with(Criterion::MaxLatencyP50Ratio, 1.05));
+    let evaluation = evaluate_with(&step, &arm(50_000, 0, 1040), &arm(50_000, 0, 1000), Duration::from_secs(120));
+    assert_eq!(evaluation.verdict, Verdict::Pass, "{evaluation:#?}");
+    let check = &evaluation.checks[0];
+    let (lower, upper) = (check.lower.unwrap(), check.upper.unwrap());
+    assert!(lower < 1.04 && upper > 1.04 && upper <= 1.05, "{lower}–{upper}");
+    let slower = evaluate_with(&step, &arm(50_000, 0, 1070), &arm(50_000, 0, 1000), Duration::from_secs(120));
+    assert_eq!(slower.verdict, Verdict::Fail, "{slower:#?}");
 }
