@@ -224,10 +224,17 @@ impl ArmSnapshot {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepSnapshot {
     pub format: u32,
     pub arms: Vec<ArmSnapshot>,
+}
+
+/// No evidence yet, in the current format (saved when a step begins).
+impl Default for StepSnapshot {
+    fn default() -> StepSnapshot {
+        StepSnapshot { format: SNAPSHOT_FORMAT, arms: Vec::new() }
+    }
 }
 
 impl StepSnapshot {

@@ -50,7 +50,7 @@ fn evidence(requests: u64, errors: u64) -> StepSnapshot {
     arms[Arm::Primary as usize].ok = 40;
     arms[Arm::Candidate as usize] =
         ArmSnapshot { ok: requests - errors, upstream_errors: errors, ..Default::default() };
-    StepSnapshot { arms }
+    StepSnapshot { format: crate::rollout::stats::SNAPSHOT_FORMAT, arms }
 }
 
 fn on(snapshot: &StepSnapshot) -> Evidence<'_> {
