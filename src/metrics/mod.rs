@@ -45,16 +45,21 @@ pub enum Outcome {
     ClientError = 1,
     /// Connect error, timeout, 5xx, 429, 408, or a stream broken midway.
     UpstreamError = 2,
+    /// The client went away before the answer ended: neither the upstream's success nor
+    /// its failure, and its duration is the client's choice, so it is counted apart and
+    /// kept out of latency and of the rollout's evidence.
+    Cancelled = 3,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 3] = [Outcome::Ok, Outcome::ClientError, Outcome::UpstreamError];
+    pub const ALL: [Outcome; 4] = [Outcome::Ok, Outcome::ClientError, Outcome::UpstreamError, Outcome::Cancelled];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::ClientError => "client_error",
             Outcome::UpstreamError => "upstream_error",
+            Outcome::Cancelled => "cancelled",
         }
     }
 }
@@ -144,7 +149,7 @@ impl ReloadResult {
 #[derive(Debug)]
 pub struct ArmMetrics {
     pub upstream: String,
-    outcomes: [AtomicU64; 3],
+    outcomes: [AtomicU64; Outcome::ALL.len()],
     pub duration: Histogram,
     pub ttft: Histogram,
 }
@@ -162,6 +167,9 @@ impl ArmMetrics {
     /// Records one finished attempt.
     pub fn record(&self, outcome: Outcome, duration: Duration, ttft: Option<Duration>) {
         self.outcomes[outcome as usize].fetch_add(1, Relaxed);
+        if outcome == Outcome::Cancelled {
+            return;
+        }
         self.duration.observe(duration);
         if let Some(ttft) = ttft {
             self.ttft.observe(ttft);

@@ -79,6 +79,11 @@ impl ArmStats {
     }
 
     fn record(&self, sample: Sample) {
+        // An answer the client abandoned says nothing of the upstream: no request, no error,
+        // no latency in the step's evidence.
+        if sample.outcome == Outcome::Cancelled {
+            return;
+        }
         self.outcomes[sample.outcome as usize].fetch_add(1, Relaxed);
         // Only answers are latency: an error (or a request the breaker never sent, recorded
         // at 0 ms) is error evidence, and timing it would make a failing candidate look fast.
@@ -98,7 +103,7 @@ impl ArmStats {
             match sample.outcome {
                 Outcome::UpstreamError => self.cell_upstream_errors[cell].fetch_add(1, Relaxed),
                 Outcome::ClientError => self.cell_client_errors[cell].fetch_add(1, Relaxed),
-                Outcome::Ok => 0,
+                Outcome::Ok | Outcome::Cancelled => 0,
             };
         }
     }

@@ -121,8 +121,12 @@ impl Recorder {
 
 impl Drop for Recorder {
     fn drop(&mut self) {
-        // The client went away: the attempt counts as it stood, and an unused breaker
-        // verdict releases its probe (see `HealthReport`'s drop).
+        // The client went away before the end: a good answer so far is `Cancelled` (its
+        // duration is the client's, not the upstream's); an error answer stays an error.
+        // An unused breaker verdict releases its probe (see `HealthReport`'s drop).
+        if !self.recorded && self.outcome == Outcome::Ok {
+            self.outcome = Outcome::Cancelled;
+        }
         self.finish();
     }
 }
@@ -136,8 +140,13 @@ pin_project! {
     }
 }
 
-impl<B> Recorded<B> {
-    pub fn new(inner: B, recorder: Recorder) -> Recorded<B> {
+impl<B: Body + Observed> Recorded<B> {
+    pub fn new(inner: B, mut recorder: Recorder) -> Recorded<B> {
+        // A body known to be empty (HEAD, 204, 304, a zero length) is complete already;
+        // the server may drop it unpolled, which must not read as a client leaving.
+        if inner.is_end_stream() {
+            recorder.ended(inner.upstream_failed());
+        }
         Recorded { inner, recorder }
     }
 }

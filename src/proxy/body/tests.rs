@@ -99,6 +99,8 @@ impl Fixture {
             Outcome::Ok => snapshot.ok,
             Outcome::ClientError => snapshot.client_errors,
             Outcome::UpstreamError => snapshot.upstream_errors,
+            // Never evidence: the step's arms have no such count.
+            Outcome::Cancelled => 0,
         };
         (metrics, evidence)
     }
@@ -341,14 +343,27 @@ async fn a_sized_body_is_judged_with_its_last_byte() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_body_the_client_dropped_is_recorded_once_as_it_stood() {
+async fn a_stream_the_client_left_is_counted_cancelled_and_kept_out_of_the_evidence() {
     let fixture = Fixture::new();
     let (upstream, body) = feed();
     let mut body = fixture.stream(body, Held::default());
     upstream.send(TOKEN);
     assert!(body.frame().await.unwrap().is_ok());
     drop(body);
-    assert_eq!(fixture.recorded(Outcome::Ok), (1, 1));
-    assert_eq!(fixture.recorded(Outcome::UpstreamError), (0, 0));
+    assert_eq!(fixture.recorded(Outcome::Cancelled).0, 1, "counted once, as cancelled");
+    assert_eq!(fixture.recorded(Outcome::Ok), (0, 0), "not a success, and no latency");
+    assert_eq!(fixture.recorded(Outcome::UpstreamError), (0, 0), "not the upstream's failure");
+    let evidence = fixture.stats.snapshot().arm(Arm::Primary);
+    assert_eq!(evidence.requests(), 0, "the step's evidence does not count it");
     assert!(!fixture.breaker.is_open());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_body_dropped_unpolled_is_a_complete_answer_not_a_cancellation() {
+    let fixture = Fixture::new();
+    let started = Instant::now();
+    let empty = http_body_util::Empty::<Bytes>::new();
+    drop(answer(empty, None, fixture.recorder(started), &fixture.timeouts, started));
+    assert_eq!(fixture.recorded(Outcome::Ok), (1, 1));
+    assert_eq!(fixture.recorded(Outcome::Cancelled).0, 0);
 }
