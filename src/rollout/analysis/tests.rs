@@ -1,3 +1,5 @@
+//! A step's verdict from its evidence: each criterion, the gates, and what too little data means.
+
 use std::time::Duration;
 
 use super::*;
