@@ -1,4 +1,5 @@
-//! The configuration as operators write it: every problem reported with its key path, secrets never printed, careless edits refused by name.
+//! The configuration as operators write it: every problem reported with its key path,
+//! secrets never printed, careless edits refused by name.
 
 use std::path::Path;
 

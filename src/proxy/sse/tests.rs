@@ -1,4 +1,5 @@
-//! The SSE framer: whole valid events out, however the network cuts them and whatever the upstream sends.
+//! The SSE framer: whole valid events out, however the network cuts them and whatever the
+//! upstream sends.
 
 use bytes::Bytes;
 use proptest::prelude::*;

@@ -1,4 +1,5 @@
-//! A step's verdict from its evidence: each criterion, the gates, and what too little data means.
+//! A step's verdict from its evidence: each criterion, the gates, and what too little
+//! data means.
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
-//! The bounds behind every verdict: valid at any number of looks, conservative about buckets and small counts.
+//! The bounds behind every verdict: valid at any number of looks, conservative about
+//! buckets and small counts.
 
 use std::time::Duration;
 

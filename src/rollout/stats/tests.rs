@@ -1,4 +1,5 @@
-//! A step's evidence: what is counted where, per user cell, in buckets 1% wide, and how it survives a restart.
+//! A step's evidence: what is counted where, per user cell, in buckets 1% wide, and how
+//! it survives a restart.
 
 use std::time::Duration;
 
