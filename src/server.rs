@@ -59,10 +59,18 @@ impl Running {
         self.wait().await;
     }
 
-    /// Returns when both listeners have stopped.
+    /// Returns when both listeners have stopped, and each step's evidence is saved.
     pub async fn wait(self) {
         for task in self.tasks {
             let _ = task.await;
+        }
+        // Drained: what the last requests added to each step's evidence is saved, so a
+        // restart after SIGTERM loses none of it (a `kill -9` loses at most an interval).
+        let control = self.control.clone();
+        match tokio::task::spawn_blocking(move || control.save_evidence()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the rollout evidence was not saved at shutdown"),
+            Err(error) => tracing::error!(%error, "saving the rollout evidence at shutdown failed"),
         }
     }
 

@@ -154,6 +154,25 @@ impl RolloutControl {
         self.reconcile_locked(&mut routes)
     }
 
+    /// Saves each planned route's evidence as it stands, so that a restart resumes every
+    /// step from it instead of from the last interval's save. For the end of serving,
+    /// once the listeners have drained. Blocking: call from a blocking thread.
+    pub fn save_evidence(&self) -> Result<(), ControlError> {
+        let config = self.config.load_full();
+        let mut routes = self.lock();
+        for (id, rollout) in routes.iter_mut() {
+            if config.routes[id].rollout.is_none() {
+                continue;
+            }
+            // Nothing is written before the transitions the state file still owes.
+            self.flush(id, rollout)?;
+            let snapshot = self.live.route(id).stats().snapshot();
+            let written = self.store.save_stats(&rollout.state, &snapshot, rollout.baseline.as_ref());
+            self.written(id, "evidence", written)?;
+        }
+        Ok(())
+    }
+
     /// The configuration the controller decides with.
     pub fn config(&self) -> Arc<Config> {
         self.config.load_full()

@@ -2,8 +2,8 @@
 //! users' requests (for the variance over users), latency and TTFT histograms of
 //! successful requests with 1% buckets, and distinct users (HyperLogLog). Recorded
 //! lock-free from the request path, with no allocation; snapshotted by the controller,
-//! persisted every interval, and restored after a restart so that a step loses at most
-//! one interval of evidence.
+//! persisted every interval and at shutdown, and restored after a restart so that a step
+//! loses at most one interval of evidence (none after a SIGTERM).
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 

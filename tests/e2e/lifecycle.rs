@@ -232,6 +232,34 @@ async fn serve_exits_nonzero_naming_the_address_when_its_port_is_taken() {
 }
 
 #[tokio::test]
+async fn sigterm_saves_each_steps_evidence_so_a_restart_loses_none_of_it() {
+    let scratch = Scratch::new("sigterm-evidence");
+    let (primary, candidate) = two_mocks(&scratch, &[]).await;
+    // An interval far beyond the test: only the shutdown can save what the step collected.
+    let config = serve_config(&primary, &candidate).section(&slow_plan("1h")).build();
+    let mut gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
+    let promote = gateway.admin_url("/admin/rollouts/default/promote");
+    let started = post_json(&promote, &[("authorization", &admin_auth())], &json!({})).await;
+    assert_eq!(started.status, 200, "start the first step: {}", started.text());
+    for user in 0..200 {
+        upstream_for(&gateway, &format!("user-{user}")).await;
+    }
+    let before = rollout(&gateway).await;
+    assert!(requests(&before, "candidate") > 0 && requests(&before, "primary") > 0, "{before}");
+    gateway.process.signal("TERM");
+    let status = gateway.process.wait_exit(EVENTUALLY).await;
+    assert_eq!(status.code(), Some(0), "{}", gateway.process.log());
+    drop(gateway);
+
+    let gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
+    let after = rollout(&gateway).await;
+    assert_eq!(after["step_started_at"], before["step_started_at"], "the step's clock restarted: {after}");
+    for arm in ["candidate", "primary", "control"] {
+        assert_eq!(requests(&after, arm), requests(&before, arm), "{arm} evidence lost at SIGTERM: {after}");
+    }
+}
+
+#[tokio::test]
 async fn a_rollout_killed_mid_step_resumes_the_same_step_with_its_start_time_and_evidence() {
     let scratch = Scratch::new("sigkill-step");
     let (primary, candidate) = two_mocks(&scratch, &[]).await;
