@@ -356,3 +356,17 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn a_step_with_neither_criteria_nor_gates_is_refused() {
+    let text = FULL.replace(
+        "  { weight = 100, min_duration = \"72h\", min_requests = 500000, max_error_rate = 1.0 },",
+        "  { weight = 100 },",
+    );
+    let found = problems(&text.replace("max_error_rate_increase = 1.0\n", ""));
+    assert!(
+        found.iter().any(|problem| problem.starts_with("routes[0].rollout.steps[2]: neither criteria nor gates")),
+        "{found:#?}"
+    );
+    assert!(problems(&text).is_empty(), "the rollout's own criteria apply to the step: {:#?}", problems(&text));
+}

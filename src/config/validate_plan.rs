@@ -49,7 +49,7 @@ impl Validator<'_> {
                 self.problem(format!("{step_path}.shadow"), format!("{shadow} is not a share between 0.0 and 1.0"));
             }
             let criteria = self.criteria(&step.criteria, &raw.criteria, &step_path);
-            steps.push(RolloutStep {
+            let step = RolloutStep {
                 weight_bp,
                 shadow,
                 min_duration: self.duration(
@@ -60,7 +60,17 @@ impl Validator<'_> {
                 min_requests: step.min_requests.unwrap_or(0),
                 min_users: step.min_users.or(raw.min_users).unwrap_or(0),
                 criteria,
-            });
+            };
+            // Such a step would pass at its first look, on no evidence at all.
+            let gated = !step.min_duration.is_zero() || step.min_requests > 0 || step.min_users > 0;
+            if !gated && step.criteria.iter().next().is_none() {
+                self.problem(
+                    step_path,
+                    "neither criteria nor gates (min_duration, min_requests, min_users): it would pass at its \
+                     first look on no evidence; give it at least one",
+                );
+            }
+            steps.push(step);
         }
         Some(RolloutPlan {
             interval,
