@@ -7,13 +7,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::actor;
 use crate::metrics::{RouteGauges, UpstreamGauges, render};
+use crate::net::auth::bearer_token;
 use crate::net::body::{self, BoxBody, BoxError};
 use crate::proxy::SharedGateway;
 use crate::rollout::{Command, ControlError, RolloutControl};
@@ -132,12 +133,7 @@ impl Admin {
                 "the admin API is disabled: set admin.token_env in the config",
             ));
         };
-        // The same two spellings as the proxy's gateway keys.
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .map(http::HeaderValue::as_bytes)
-            .and_then(|value| value.strip_prefix(b"Bearer ").or_else(|| value.strip_prefix(b"bearer ")))
-            .unwrap_or_default();
+        let presented = bearer_token(headers).unwrap_or_default();
         (!token.matches(presented)).then(|| error(StatusCode::UNAUTHORIZED, "missing or wrong admin bearer token"))
     }
 

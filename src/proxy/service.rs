@@ -21,6 +21,7 @@ use super::request::{RequestMeta, discard_body, is_json_request, parse_meta, rea
 use super::{shadow, split};
 use crate::config::StickySource;
 use crate::metrics::Role;
+use crate::net::auth::bearer_token;
 use crate::net::body::{BoxBody, BoxError};
 
 /// The proxy listener's service; cloning shares the gateway in force.
@@ -81,7 +82,8 @@ where
         discard_body(body).await;
         return Err(GatewayError::DotSegments(path.to_owned()));
     }
-    let token = bearer_token(&parts.headers);
+    // Gateway keys are compared without the spaces a client may leave around them.
+    let token = bearer_token(&parts.headers).map(<[u8]>::trim_ascii);
     let key_name = token.and_then(|token| gateway.gateway_key_name(token));
     if gateway.gateway_keys_required() && key_name.is_none() {
         discard_body(body).await;
@@ -134,13 +136,6 @@ where
     let routing = Routing { route: route_id, first_role: role, tally, client_credentials };
     let exchange = Exchange::new(gateway, parts, body, meta, routing);
     forward(&exchange, role).await
-}
-
-/// The token of an `Authorization: Bearer …` header.
-fn bearer_token(headers: &http::HeaderMap) -> Option<&[u8]> {
-    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
-    let token = value.strip_prefix(b"Bearer ").or_else(|| value.strip_prefix(b"bearer "))?;
-    Some(token.trim_ascii())
 }
 
 #[cfg(test)]
