@@ -76,7 +76,9 @@ async fn drive_to_phase(setup: &Setup, phase: &str) -> Value {
 
 #[tokio::test]
 async fn a_healthy_candidate_is_promoted_through_every_step() {
-    let route = plan("max_error_rate = 50.0\nmax_error_rate_increase = 50.0", THREE_STEPS);
+    // Tight enough to need real comparisons at every step (each against the primary's
+    // users of the same window, and at 100% against the previous step's primary).
+    let route = plan("max_error_rate = 5.0\nmax_error_rate_increase = 10.0", THREE_STEPS);
     let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
     let view = drive_to_phase(&setup, "promoted").await;
     assert_eq!(view["phase"], "promoted", "{view:#}");
@@ -101,8 +103,26 @@ async fn an_error_rate_breach_rolls_back_after_failure_limit_checks_even_when_fa
     assert_eq!(kinds.first().map(String::as_str), Some("start"));
     assert_eq!(kinds.last().map(String::as_str), Some("rollback"));
     assert!(!kinds.contains(&"advance".to_owned()), "{kinds:?}");
-    let failed_checks = kinds.iter().filter(|kind| *kind == "check_failed").count();
-    assert!(failed_checks >= 2, "three failed checks in a row roll back: {kinds:?}");
+    // Exactly `failure_limit` (3) failed checks in a row: two counted, the third rolls back.
+    assert!(kinds.ends_with(&["check_failed", "check_failed", "rollback"].map(String::from)), "{kinds:?}");
+    let log = event_log(&setup).await;
+    let reason = log.last().unwrap()["reason"].as_str().unwrap();
+    assert!(reason.starts_with("3 consecutive failed checks; last: fail: max_error_rate"), "{reason}");
+}
+
+#[tokio::test]
+async fn an_error_increase_over_the_control_slice_rolls_back_on_that_criterion() {
+    // A comparative criterion only: compared with anything but the primary's users (the
+    // candidate itself, an empty arm) this candidate would pass or hold, not roll back.
+    let no_breaker = "\n[upstreams.candidate.breaker]\nconsecutive_failures = 1000000\nerror_rate = 100\n";
+    let route = plan("max_error_rate_increase = 10.0", THREE_STEPS) + no_breaker;
+    let flaky = MockConfig::default().with_fault(FaultRule::new(FaultKind::Status500, 0.3));
+    let setup = Setup::new(MockConfig::default(), flaky, &route).await;
+    let view = drive_to_phase(&setup, "rolled_back").await;
+    assert_eq!(view["phase"], "rolled_back", "{view:#}");
+    let log = event_log(&setup).await;
+    let reason = log.last().unwrap()["reason"].as_str().unwrap();
+    assert!(reason.starts_with("3 consecutive failed checks; last: fail: max_error_rate_increase"), "{reason}");
 }
 
 #[tokio::test]
