@@ -141,7 +141,7 @@ pub fn tick(
         weight_bp: state.weight_bp,
     };
     let mut evaluation = evaluate(&inputs);
-    evaluation.held = held(&evaluation, &inputs, state);
+    evaluation.held = if running { held(&evaluation, &inputs, state) } else { None };
     let transition = if running {
         on_verdict(state, plan, evidence, &evaluation, now_ms)
     } else {
