@@ -8,6 +8,8 @@
 use bytes::{Bytes, BytesMut};
 use memchr::{memchr, memmem};
 
+mod json;
+
 /// Past this size, one event is taken for a runaway stream.
 const MAX_EVENT_BYTES: usize = 4 << 20;
 
@@ -126,7 +128,7 @@ impl SseFramer {
             self.saw_done = true;
             return Ok(());
         }
-        if serde_json::from_slice::<serde::de::IgnoredAny>(data).is_err() {
+        if !json::is_json(data) {
             return Err(StreamFault::Malformed);
         }
         self.saw_token |= !self.saw_token && carries_token(data);
