@@ -91,17 +91,31 @@ impl SseFramer {
     }
 
     /// Examines every complete event in `buffer`; returns where the complete part ends.
+    /// Each line is found once (`memchr`), and an event's `data:` lines are noted on the
+    /// way, so the usual event (one `data:` line) is examined where it lies.
     fn scan(&mut self, buffer: &[u8]) -> Result<usize, StreamFault> {
         let mut event_start = 0;
         let mut line_start = 0;
+        let mut data = DataLines::None;
         while let Some(newline) = memchr(b'\n', &buffer[line_start..]) {
             let line_end = line_start + newline;
             let line = &buffer[line_start..line_end];
-            line_start = line_end + 1;
-            if line.is_empty() || line == b"\r" {
-                self.examine(&buffer[event_start..line_end])?;
-                event_start = line_start;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                match std::mem::replace(&mut data, DataLines::None) {
+                    DataLines::None => {}
+                    DataLines::One { start, end } => self.examine(&buffer[start..end])?,
+                    DataLines::Several => self.examine(&joined_data(&buffer[event_start..line_end]))?,
+                }
+                event_start = line_end + 1;
+            } else if let Some(value) = line.strip_prefix(b"data:") {
+                let value_start = line_start + 5 + usize::from(value.first() == Some(&b' '));
+                data = match data {
+                    DataLines::None => DataLines::One { start: value_start, end: line_start + line.len() },
+                    DataLines::One { .. } | DataLines::Several => DataLines::Several,
+                };
             }
+            line_start = line_end + 1;
         }
         if buffer.len() - event_start > MAX_EVENT_BYTES {
             return Err(StreamFault::Oversized);
@@ -109,21 +123,8 @@ impl SseFramer {
         Ok(event_start)
     }
 
-    fn examine(&mut self, event: &[u8]) -> Result<(), StreamFault> {
-        let mut data_lines = event
-            .split(|byte| *byte == b'\n')
-            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-            .filter_map(|line| line.strip_prefix(b"data:"))
-            .map(|value| value.strip_prefix(b" ").unwrap_or(value));
-        let Some(first) = data_lines.next() else { return Ok(()) };
-        let joined;
-        let data = match data_lines.next() {
-            None => first,
-            Some(second) => {
-                joined = [first, second].into_iter().chain(data_lines).collect::<Vec<_>>().join(&b'\n');
-                &joined[..]
-            }
-        };
+    /// Reads one event's data along: validity, tokens, finish, `[DONE]`, errors.
+    fn examine(&mut self, data: &[u8]) -> Result<(), StreamFault> {
         if data == b"[DONE]" {
             self.saw_done = true;
             return Ok(());
@@ -136,6 +137,29 @@ impl SseFramer {
         self.saw_error |= is_error_event(data);
         Ok(())
     }
+}
+
+/// The `data:` lines of the event being scanned.
+enum DataLines {
+    None,
+    /// Exactly one, at `start..end` of the buffer (after `data:` and one space).
+    One {
+        start: usize,
+        end: usize,
+    },
+    /// More than one: rare, joined with newlines when the event is complete.
+    Several,
+}
+
+/// An event's `data:` values joined with newlines, as the SSE specification reads them.
+fn joined_data(event: &[u8]) -> Vec<u8> {
+    event
+        .split(|byte| *byte == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .filter_map(|line| line.strip_prefix(b"data:"))
+        .map(|value| value.strip_prefix(b" ").unwrap_or(value))
+        .collect::<Vec<_>>()
+        .join(&b'\n')
 }
 
 /// `{"error": {...}}`: how OpenAI reports a failure inside a stream.
