@@ -6,7 +6,10 @@
 //! chunk made of whole events — the usual case — is forwarded without a copy.
 
 use bytes::{Bytes, BytesMut};
-use memchr::{memchr, memmem};
+use std::sync::LazyLock;
+
+use memchr::memchr;
+use memchr::memmem::Finder;
 
 mod json;
 
@@ -133,7 +136,7 @@ impl SseFramer {
             return Err(StreamFault::Malformed);
         }
         self.saw_token |= !self.saw_token && carries_token(data);
-        self.saw_finish |= !self.saw_finish && has_string_value(data, b"\"finish_reason\"");
+        self.saw_finish |= !self.saw_finish && carries_finish(data);
         self.saw_error |= is_error_event(data);
         Ok(())
     }
@@ -170,29 +173,37 @@ fn is_error_event(data: &[u8]) -> bool {
 /// Whether an event carries part of the answer: chat content, reasoning or tool calls,
 /// legacy completion text, or a Responses API delta. Empty strings (the role chunk) do not.
 fn carries_token(data: &[u8]) -> bool {
-    has_string_value(data, b"\"content\"")
-        || has_string_value(data, b"\"text\"")
-        || has_string_value(data, b"\"delta\"")
-        || has_string_value(data, b"\"reasoning_content\"")
-        || has_string_value(data, b"\"reasoning\"")
-        || value_after(data, b"\"tool_calls\"").is_some_and(|value| value.starts_with(b"["))
+    static TEXT_KEYS: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
+        [&b"\"content\""[..], b"\"text\"", b"\"delta\"", b"\"reasoning_content\"", b"\"reasoning\""].map(Finder::new)
+    });
+    static TOOL_CALLS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"tool_calls\""));
+    TEXT_KEYS.iter().any(|key| has_string_value(data, key))
+        || value_after(data, &TOOL_CALLS).is_some_and(|value| value.starts_with(b"["))
+}
+
+/// Whether an event carries a `finish_reason` (a string, not `null`).
+fn carries_finish(data: &[u8]) -> bool {
+    static FINISH_REASON: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"finish_reason\""));
+    has_string_value(data, &FINISH_REASON)
 }
 
 /// Whether `key` is followed by a non-empty JSON string. An escaped occurrence inside a
 /// string value (`\"content\"`) cannot match, since its closing quote is preceded by `\`.
-fn has_string_value(data: &[u8], key: &[u8]) -> bool {
+fn has_string_value(data: &[u8], key: &Finder<'_>) -> bool {
     value_after(data, key).is_some_and(|value| value.len() > 1 && value[0] == b'"' && value[1] != b'"')
 }
 
-/// The bytes after the first `key:` (whitespace skipped), if any.
-fn value_after<'a>(data: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+/// The bytes after the first `key:` (whitespace skipped), if any. The key's searcher is
+/// built once per key, not per event.
+fn value_after<'a>(data: &'a [u8], key: &Finder<'_>) -> Option<&'a [u8]> {
+    let key_len = key.needle().len();
     let mut search_from = 0;
-    while let Some(found) = memmem::find(&data[search_from..], key) {
-        let after = trim_start(&data[search_from + found + key.len()..]);
+    while let Some(found) = key.find(&data[search_from..]) {
+        let after = trim_start(&data[search_from + found + key_len..]);
         if let Some(value) = after.strip_prefix(b":") {
             return Some(trim_start(value));
         }
-        search_from += found + key.len();
+        search_from += found + key_len;
     }
     None
 }

@@ -4,9 +4,10 @@
 //! path of streams: it accepts exactly what `serde_json::from_slice::<IgnoredAny>`
 //! accepts (RFC 8259 syntax, strings without raw control characters and with valid
 //! escapes, not checked as UTF-8), at a fraction of its cost: string bodies are skipped
-//! with `memchr` up to the next quote or backslash, and nesting is kept in a bit stack
-//! rather than a vector, so a check allocates nothing. Nesting deeper than the bit stack
-//! holds, which no real answer reaches, is handed to `serde_json` itself.
+//! with a table walk, or `memchr` when long, up to the next quote or backslash, and
+//! nesting is kept in a bit stack rather than a vector, so a check allocates nothing.
+//! Nesting deeper than the bit stack holds, which no real answer reaches, is handed to
+//! `serde_json` itself.
 
 use memchr::memchr2;
 
@@ -174,15 +175,13 @@ impl Scanner<'_> {
     /// After the opening quote: the string's body and its closing quote.
     fn string_rest(&mut self) -> bool {
         loop {
-            let rest = &self.data[self.at..];
-            let Some(stop) = memchr2(b'"', b'\\', rest) else { return false };
-            // No raw control character in the run skipped (a fold, so it vectorises).
-            if rest[..stop].iter().fold(false, |control, byte| control | (*byte < 0x20)) {
-                return false;
-            }
+            let Some(stop) = string_stop(&self.data[self.at..]) else { return false };
+            let stop_byte = self.data[self.at + stop];
             self.at += stop + 1;
-            if rest[stop] == b'"' {
-                return true;
+            match stop_byte {
+                b'"' => return true,
+                b'\\' => {}
+                _ => return false, // a raw control character
             }
             match self.next() {
                 Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {}
@@ -239,6 +238,38 @@ impl Scanner<'_> {
         self.at - start
     }
 }
+
+/// Where a string's run of plain characters stops: at a quote, a backslash or a raw
+/// control character. Keys and ids end within a few bytes, where a table walk beats
+/// `memchr`'s set-up; a longer run (content) is left to `memchr2`, with the control
+/// characters it does not look for checked by a fold that vectorises.
+fn string_stop(rest: &[u8]) -> Option<usize> {
+    const SHORT: usize = 24;
+    let head = &rest[..rest.len().min(SHORT)];
+    if let Some(stop) = head.iter().position(|byte| STRING_STOPS[usize::from(*byte)]) {
+        return Some(stop);
+    }
+    let tail = &rest[head.len()..];
+    let found = memchr2(b'"', b'\\', tail);
+    let run = &tail[..found.unwrap_or(tail.len())];
+    if run.iter().fold(false, |seen, byte| seen | (*byte < 0x20)) {
+        return run.iter().position(|byte| *byte < 0x20).map(|control| head.len() + control);
+    }
+    found.map(|stop| head.len() + stop)
+}
+
+/// The bytes that end a run of plain string characters.
+static STRING_STOPS: [bool; 256] = {
+    let mut stops = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        stops[byte] = true;
+        byte += 1;
+    }
+    stops[b'"' as usize] = true;
+    stops[b'\\' as usize] = true;
+    stops
+};
 
 #[cfg(test)]
 mod tests;

@@ -63,6 +63,23 @@ fn answers_like_serde_on_the_edge_cases() {
 }
 
 #[test]
+fn long_strings_are_judged_past_the_short_walk() {
+    let plain = "x".repeat(100);
+    for (case, valid) in [
+        (format!("\"{plain}\""), true),
+        (format!("\"{plain}\\n{plain}\\u00e9{plain}\""), true),
+        (format!("\"{}\u{1}{}\"", &plain[..30], &plain[..30]), false),
+        (format!("\"{}\u{1f}\"", &plain[..60]), false),
+        (format!("\"{}\\q{}\"", &plain[..40], &plain[..5]), false),
+        (format!("\"{plain}"), false),
+        (format!("[\"{plain}\",\"{plain}\"]"), true),
+    ] {
+        assert_eq!(is_json(case.as_bytes()), valid, "{case:?}");
+        assert_eq!(is_json(case.as_bytes()), serde_says(case.as_bytes()), "{case:?}");
+    }
+}
+
+#[test]
 fn bytes_that_are_not_utf8_are_judged_as_serde_judges_them() {
     for case in [&b"\"\xff\xfe\""[..], b"[\"\xc3\x28\"]", b"\xff", b"{\"\xe9\":1}"] {
         assert_eq!(is_json(case), serde_says(case), "{case:?}");
@@ -88,6 +105,7 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
         ".{0,12}".prop_map(Value::String),
+        ".{20,80}".prop_map(Value::String),
     ];
     leaf.prop_recursive(6, 64, 6, |inner| {
         prop_oneof![
