@@ -63,7 +63,7 @@ total_ir() { awk '/^totals:/ { print $2; exit }' "$1"; }
 # dump_file PID: waits for the numbered dump callgrind writes on request, and names it.
 dump_file() {
   local i file
-  for i in $(seq 1 100); do
+  for i in $(seq 1 600); do
     file=$(ls "$TMP/callgrind.$1".* 2>/dev/null | head -1)
     [[ -n $file && -s $file ]] && grep -q '^totals:' "$file" && { echo "$file"; return 0; }
     sleep 0.1

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::actor;
-use crate::metrics::{RouteGauges, UpstreamGauges, render};
+use crate::metrics::{RouteGauges, UpstreamGauges, render, render_process};
 use crate::net::auth::bearer_token;
 use crate::net::body::{self, BoxBody, BoxError};
 use crate::proxy::SharedGateway;
@@ -117,11 +117,9 @@ impl Admin {
             .zip(breakers)
             .map(|(upstream, open)| UpstreamGauges { name: &upstream.name, up: !open, breaker_open: open })
             .collect();
-        body::response(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            render(&gateway.metrics, &gauges, &upstreams),
-        )
+        let mut page = render(&gateway.metrics, &gauges, &upstreams);
+        render_process(&mut page);
+        body::response(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", page)
     }
 
     /// `None` when the request may proceed, else the refusal to send.

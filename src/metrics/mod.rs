@@ -4,12 +4,14 @@
 //! nothing here is keyed by path or user.
 
 mod histogram;
+mod process;
 mod render;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 pub use histogram::{DURATION_BUCKETS, Histogram, TTFT_BUCKETS};
+pub use process::render_process;
 pub use render::{RouteGauges, UpstreamGauges, render};
 
 use crate::config::{Config, PerRoute, RouteId};

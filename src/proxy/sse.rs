@@ -6,7 +6,12 @@
 //! chunk made of whole events — the usual case — is forwarded without a copy.
 
 use bytes::{Bytes, BytesMut};
-use memchr::{memchr, memmem};
+use std::sync::LazyLock;
+
+use memchr::memchr;
+use memchr::memmem::Finder;
+
+mod json;
 
 /// Past this size, one event is taken for a runaway stream.
 const MAX_EVENT_BYTES: usize = 4 << 20;
@@ -89,17 +94,31 @@ impl SseFramer {
     }
 
     /// Examines every complete event in `buffer`; returns where the complete part ends.
+    /// Each line is found once (`memchr`), and an event's `data:` lines are noted on the
+    /// way, so the usual event (one `data:` line) is examined where it lies.
     fn scan(&mut self, buffer: &[u8]) -> Result<usize, StreamFault> {
         let mut event_start = 0;
         let mut line_start = 0;
+        let mut data = DataLines::None;
         while let Some(newline) = memchr(b'\n', &buffer[line_start..]) {
             let line_end = line_start + newline;
             let line = &buffer[line_start..line_end];
-            line_start = line_end + 1;
-            if line.is_empty() || line == b"\r" {
-                self.examine(&buffer[event_start..line_end])?;
-                event_start = line_start;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                match std::mem::replace(&mut data, DataLines::None) {
+                    DataLines::None => {}
+                    DataLines::One { start, end } => self.examine(&buffer[start..end])?,
+                    DataLines::Several => self.examine(&joined_data(&buffer[event_start..line_end]))?,
+                }
+                event_start = line_end + 1;
+            } else if let Some(value) = line.strip_prefix(b"data:") {
+                let value_start = line_start + 5 + usize::from(value.first() == Some(&b' '));
+                data = match data {
+                    DataLines::None => DataLines::One { start: value_start, end: line_start + line.len() },
+                    DataLines::One { .. } | DataLines::Several => DataLines::Several,
+                };
             }
+            line_start = line_end + 1;
         }
         if buffer.len() - event_start > MAX_EVENT_BYTES {
             return Err(StreamFault::Oversized);
@@ -107,33 +126,43 @@ impl SseFramer {
         Ok(event_start)
     }
 
-    fn examine(&mut self, event: &[u8]) -> Result<(), StreamFault> {
-        let mut data_lines = event
-            .split(|byte| *byte == b'\n')
-            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-            .filter_map(|line| line.strip_prefix(b"data:"))
-            .map(|value| value.strip_prefix(b" ").unwrap_or(value));
-        let Some(first) = data_lines.next() else { return Ok(()) };
-        let joined;
-        let data = match data_lines.next() {
-            None => first,
-            Some(second) => {
-                joined = [first, second].into_iter().chain(data_lines).collect::<Vec<_>>().join(&b'\n');
-                &joined[..]
-            }
-        };
+    /// Reads one event's data along: validity, tokens, finish, `[DONE]`, errors.
+    fn examine(&mut self, data: &[u8]) -> Result<(), StreamFault> {
         if data == b"[DONE]" {
             self.saw_done = true;
             return Ok(());
         }
-        if serde_json::from_slice::<serde::de::IgnoredAny>(data).is_err() {
+        if !json::is_json(data) {
             return Err(StreamFault::Malformed);
         }
         self.saw_token |= !self.saw_token && carries_token(data);
-        self.saw_finish |= !self.saw_finish && has_string_value(data, b"\"finish_reason\"");
+        self.saw_finish |= !self.saw_finish && carries_finish(data);
         self.saw_error |= is_error_event(data);
         Ok(())
     }
+}
+
+/// The `data:` lines of the event being scanned.
+enum DataLines {
+    None,
+    /// Exactly one, at `start..end` of the buffer (after `data:` and one space).
+    One {
+        start: usize,
+        end: usize,
+    },
+    /// More than one: rare, joined with newlines when the event is complete.
+    Several,
+}
+
+/// An event's `data:` values joined with newlines, as the SSE specification reads them.
+fn joined_data(event: &[u8]) -> Vec<u8> {
+    event
+        .split(|byte| *byte == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .filter_map(|line| line.strip_prefix(b"data:"))
+        .map(|value| value.strip_prefix(b" ").unwrap_or(value))
+        .collect::<Vec<_>>()
+        .join(&b'\n')
 }
 
 /// `{"error": {...}}`: how OpenAI reports a failure inside a stream.
@@ -144,29 +173,37 @@ fn is_error_event(data: &[u8]) -> bool {
 /// Whether an event carries part of the answer: chat content, reasoning or tool calls,
 /// legacy completion text, or a Responses API delta. Empty strings (the role chunk) do not.
 fn carries_token(data: &[u8]) -> bool {
-    has_string_value(data, b"\"content\"")
-        || has_string_value(data, b"\"text\"")
-        || has_string_value(data, b"\"delta\"")
-        || has_string_value(data, b"\"reasoning_content\"")
-        || has_string_value(data, b"\"reasoning\"")
-        || value_after(data, b"\"tool_calls\"").is_some_and(|value| value.starts_with(b"["))
+    static TEXT_KEYS: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
+        [&b"\"content\""[..], b"\"text\"", b"\"delta\"", b"\"reasoning_content\"", b"\"reasoning\""].map(Finder::new)
+    });
+    static TOOL_CALLS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"tool_calls\""));
+    TEXT_KEYS.iter().any(|key| has_string_value(data, key))
+        || value_after(data, &TOOL_CALLS).is_some_and(|value| value.starts_with(b"["))
+}
+
+/// Whether an event carries a `finish_reason` (a string, not `null`).
+fn carries_finish(data: &[u8]) -> bool {
+    static FINISH_REASON: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"finish_reason\""));
+    has_string_value(data, &FINISH_REASON)
 }
 
 /// Whether `key` is followed by a non-empty JSON string. An escaped occurrence inside a
 /// string value (`\"content\"`) cannot match, since its closing quote is preceded by `\`.
-fn has_string_value(data: &[u8], key: &[u8]) -> bool {
+fn has_string_value(data: &[u8], key: &Finder<'_>) -> bool {
     value_after(data, key).is_some_and(|value| value.len() > 1 && value[0] == b'"' && value[1] != b'"')
 }
 
-/// The bytes after the first `key:` (whitespace skipped), if any.
-fn value_after<'a>(data: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+/// The bytes after the first `key:` (whitespace skipped), if any. The key's searcher is
+/// built once per key, not per event.
+fn value_after<'a>(data: &'a [u8], key: &Finder<'_>) -> Option<&'a [u8]> {
+    let key_len = key.needle().len();
     let mut search_from = 0;
-    while let Some(found) = memmem::find(&data[search_from..], key) {
-        let after = trim_start(&data[search_from + found + key.len()..]);
+    while let Some(found) = key.find(&data[search_from..]) {
+        let after = trim_start(&data[search_from + found + key_len..]);
         if let Some(value) = after.strip_prefix(b":") {
             return Some(trim_start(value));
         }
-        search_from += found + key.len();
+        search_from += found + key_len;
     }
     None
 }

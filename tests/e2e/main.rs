@@ -20,6 +20,7 @@ mod lifecycle;
 mod rollout_cli;
 mod sdk;
 mod secrets;
+mod soak;
 mod state_ownership;
 
 // The gateway's behaviour, in process.
