@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::admin::AdminService;
 use crate::config::Config;
+use crate::health;
 use crate::metrics::Metrics;
 use crate::net::serve::serve;
 use crate::proxy::{Gateway, ProxyService, SharedGateway};
@@ -175,7 +176,12 @@ pub async fn start_on_with(
         )),
         tokio::spawn(supervise("rollout controller", stopped.clone(), {
             let control = control.clone();
+            let stopped = stopped.clone();
             move || driver::run(control.clone(), stopped.clone())
+        })),
+        tokio::spawn(supervise("health prober", stopped.clone(), {
+            let (gateway, stopped) = (gateway.clone(), stopped.clone());
+            move || health::run(gateway.clone(), gateway.load().health_log.clone(), stopped.clone())
         })),
     ];
     Ok(Running { proxy_addr, admin_addr, gateway, control, stop, tasks })

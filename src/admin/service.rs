@@ -110,12 +110,18 @@ impl Admin {
             .routes()
             .map(|_, route| RouteGauges { weight_percent: f64::from(route.weight_bp()) / 100.0, step: route.step() });
         let breakers = gateway.breakers_open();
+        // Up: the active probes say so and the breaker (passive health) lets traffic through.
         let upstreams: Vec<UpstreamGauges<'_>> = gateway
             .config
             .upstreams
             .iter()
             .zip(breakers)
-            .map(|(upstream, open)| UpstreamGauges { name: &upstream.name, up: !open, breaker_open: open })
+            .zip(gateway.upstream_health())
+            .map(|((upstream, open), health)| UpstreamGauges {
+                name: &upstream.name,
+                up: health.is_up() && !open,
+                breaker_open: open,
+            })
             .collect();
         body::response(
             StatusCode::OK,
@@ -152,17 +158,7 @@ impl Admin {
             // Served from the controller's published views: no lock, no state file, so
             // these answer on the async worker.
             (&Method::GET, ["rollouts"]) => ok_json(&self.control.list()),
-            (&Method::GET, ["upstreams"]) => {
-                let gateway = self.gateway.load();
-                let upstreams: Vec<serde_json::Value> = gateway
-                    .config
-                    .upstreams
-                    .iter()
-                    .zip(gateway.breakers_open())
-                    .map(|(upstream, open)| json!({"name": upstream.name, "base_url": upstream.base_url, "breaker_open": open}))
-                    .collect();
-                ok_json(&upstreams)
-            }
+            (&Method::GET, ["upstreams"]) => ok_json(&self.upstreams()),
             (&Method::GET, ["rollouts", route]) => {
                 self.control.get(route).map_or_else(Into::into, |view| ok_json(&view))
             }
@@ -202,6 +198,32 @@ impl Admin {
 }
 
 impl Admin {
+    /// Each upstream's health, active (the probes, with their last error and recent
+    /// changes) and passive (the breaker). No key or secret: `base_url` holds none (`check`).
+    fn upstreams(&self) -> Vec<serde_json::Value> {
+        let gateway = self.gateway.load();
+        let events = gateway.health_log.recent();
+        gateway
+            .config
+            .upstreams
+            .iter()
+            .zip(gateway.breakers_open())
+            .zip(gateway.upstream_health())
+            .map(|((upstream, open), health)| {
+                let probe = health.summary();
+                let changes: Vec<_> = events.iter().filter(|event| event.upstream == upstream.name).collect();
+                json!({
+                    "name": upstream.name,
+                    "base_url": upstream.base_url,
+                    "up": probe.up && !open,
+                    "breaker_open": open,
+                    "probe": probe,
+                    "changes": changes,
+                })
+            })
+            .collect()
+    }
+
     /// Runs a rollout command on a blocking thread (it writes the state file).
     async fn run_command(&self, route: &str, command: Command, actor: String) -> Response<BoxBody> {
         let control = self.control.clone();

@@ -107,12 +107,24 @@ impl<'a> Validator<'a> {
         let prices = self.prices(&sections, &names);
         let alerts = self.alerts(&sections, &names, &routes);
         let notifiers = self.notifiers(&sections);
+        let health = self.health(&sections.health);
         let state_path = match sections.state.path.as_deref() {
             Some(path) => self.base_dir.join(path),
             None => self.base_dir.join("cutover.db"),
         };
         let routes = PerRoute::from_routes(routes);
-        Some(Config { server, gateway_keys, admin_token, upstreams, routes, prices, alerts, notifiers, state_path })
+        Some(Config {
+            server,
+            gateway_keys,
+            admin_token,
+            upstreams,
+            routes,
+            prices,
+            alerts,
+            notifiers,
+            health,
+            state_path,
+        })
     }
 
     fn server(&mut self, sections: &Sections) -> ServerConfig {

@@ -26,5 +26,6 @@ mod state_ownership;
 mod admin;
 mod edges;
 mod faults;
+mod health;
 mod proxy;
 mod rollout;
