@@ -11,7 +11,9 @@ pub mod proxy;
 
 // The control path: rollout state, per-step evidence, analysis, controller, notifiers;
 // upstream health probes; and reloading the configuration while serving.
+pub mod alerts;
 pub mod health;
+pub mod notify;
 pub mod reload;
 pub mod rollout;
 

@@ -13,10 +13,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::AdminService;
+use crate::alerts::{self, AlertBoard};
 use crate::config::Config;
 use crate::health;
 use crate::metrics::Metrics;
 use crate::net::serve::serve;
+use crate::notify::Notifications;
 use crate::proxy::{Gateway, ProxyService, SharedGateway};
 use crate::reload::Reloader;
 use crate::rollout::supervise::supervise;
@@ -158,8 +160,10 @@ pub async fn start_on_with(
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
+    let notifier = Notifications::start(&config.notifiers);
+    let alert_board = Arc::new(AlertBoard::default());
     if has_notifiers {
-        tokio::spawn(notify::run(config.notifiers.clone(), notifications));
+        tokio::spawn(notify::forward(notifications, notifier.clone()));
     }
     let tasks = vec![
         tokio::spawn(serve(
@@ -170,7 +174,7 @@ pub async fn start_on_with(
         )),
         tokio::spawn(serve(
             admin,
-            AdminService::new(gateway.clone(), control.clone()),
+            AdminService::watching(gateway.clone(), control.clone(), alert_board.clone(), notifier.clone()),
             until_stopped(stopped.clone()),
             config.server.admin_connections,
         )),
@@ -178,6 +182,11 @@ pub async fn start_on_with(
             let control = control.clone();
             let stopped = stopped.clone();
             move || driver::run(control.clone(), stopped.clone())
+        })),
+        tokio::spawn(supervise("alert evaluator", stopped.clone(), {
+            let (gateway, board, notifier, stopped) =
+                (gateway.clone(), alert_board.clone(), notifier.clone(), stopped.clone());
+            move || alerts::run(gateway.clone(), board.clone(), notifier.clone(), stopped.clone())
         })),
         tokio::spawn(supervise("health prober", stopped.clone(), {
             let (gateway, stopped) = (gateway.clone(), stopped.clone());

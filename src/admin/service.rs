@@ -13,9 +13,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::actor;
+use crate::alerts::AlertBoard;
 use crate::metrics::{RouteGauges, UpstreamGauges, render};
 use crate::net::auth::bearer_token;
 use crate::net::body::{self, BoxBody, BoxError};
+use crate::notify::Notifications;
 use crate::proxy::SharedGateway;
 use crate::rollout::{Command, ControlError, RolloutControl};
 
@@ -29,11 +31,25 @@ struct Admin {
     /// states; loaded once per request, like the proxy's.
     gateway: SharedGateway,
     control: Arc<RolloutControl>,
+    /// The alert evaluator's published states.
+    alerts: Arc<AlertBoard>,
+    notifications: Notifications,
 }
 
 impl AdminService {
+    /// Without alerts or notifiers (tests of the rollout API).
     pub fn new(gateway: SharedGateway, control: Arc<RolloutControl>) -> Self {
-        AdminService { inner: Arc::new(Admin { gateway, control }) }
+        AdminService::watching(gateway, control, Arc::default(), Notifications::default())
+    }
+
+    /// With the alert evaluator's board and the notifiers.
+    pub fn watching(
+        gateway: SharedGateway,
+        control: Arc<RolloutControl>,
+        alerts: Arc<AlertBoard>,
+        notifications: Notifications,
+    ) -> Self {
+        AdminService { inner: Arc::new(Admin { gateway, control, alerts, notifications }) }
     }
 }
 
@@ -123,11 +139,10 @@ impl Admin {
                 breaker_open: open,
             })
             .collect();
-        body::response(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            render(&gateway.metrics, &gauges, &upstreams),
-        )
+        let mut page = render(&gateway.metrics, &gauges, &upstreams);
+        self.alerts.render(&mut page);
+        crate::metrics::render_notifications(&mut page, &self.notifications.counts());
+        body::response(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", page)
     }
 
     /// `None` when the request may proceed, else the refusal to send.
@@ -180,6 +195,11 @@ impl Admin {
                 };
                 self.run_command(route, command, actor).await
             }
+            (&Method::GET, ["alerts"]) => ok_json(&json!({ "alerts": *self.alerts.statuses() })),
+            (&Method::POST, ["alerts", "test"]) => {
+                let notifier = query_value(request.uri().query(), "notifier");
+                ok_json(&self.test_notifications(notifier.as_deref()).await)
+            }
             (&Method::GET, ["events"]) => {
                 let route = query_value(request.uri().query(), "route");
                 let limit =
@@ -222,6 +242,29 @@ impl Admin {
                 })
             })
             .collect()
+    }
+
+    /// Posts a test message to `notifier` (every notifier without one), and says how each
+    /// receiver answered. The URLs are never shown.
+    async fn test_notifications(&self, notifier: Option<&str>) -> serde_json::Value {
+        let names = match notifier {
+            Some(name) => vec![name.to_owned()],
+            None => self.notifications.names(),
+        };
+        let message = crate::notify::Message {
+            severity: crate::rollout::Severity::Info,
+            text: "[info] cutover test notification: this notifier is reachable".to_owned(),
+            json: json!({"source": "cutover", "type": "test", "severity": "info", "text": "cutover test notification"}),
+        };
+        let mut results = Vec::new();
+        for name in names {
+            let result = self.notifications.test(&name, &message).await;
+            results.push(match result {
+                Ok(status) => json!({"notifier": name, "ok": true, "status": status.as_u16()}),
+                Err(error) => json!({"notifier": name, "ok": false, "error": error.to_string()}),
+            });
+        }
+        json!({ "results": results })
     }
 
     /// Runs a rollout command on a blocking thread (it writes the state file).

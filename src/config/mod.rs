@@ -15,6 +15,7 @@ pub mod testing;
 mod validate;
 mod validate_plan;
 mod validate_watch;
+mod watch_plan;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,7 +32,7 @@ pub use load::{load_file, load_str};
 pub use problem::{ConfigErrors, ConfigProblem};
 pub use route_id::{PerRoute, RouteId};
 pub use secret::Secret;
-pub use validate_watch::{DEFAULT_ALERT_WINDOW, DEFAULT_REPEAT_INTERVAL};
+pub use validate_watch::{DEFAULT_ALERT_WINDOW, DEFAULT_REPEAT_INTERVAL, default_alert_rules};
 
 /// The whole validated configuration. Immutable: a new one replaces it whole.
 #[derive(Debug)]
@@ -45,7 +46,10 @@ pub struct Config {
     pub upstreams: Vec<Arc<Upstream>>,
     pub routes: PerRoute<Arc<Route>>,
     pub prices: HashMap<(usize, String), Price>,
+    /// The rules in force: those of the file, else `default_alert_rules`.
     pub alerts: Vec<AlertRule>,
+    /// Whether `alerts` are the defaults (the file has no `[[alerts]]`).
+    pub alerts_are_defaults: bool,
     pub notifiers: Vec<Notifier>,
     pub health: HealthConfig,
     pub state_path: PathBuf,

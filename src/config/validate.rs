@@ -106,6 +106,7 @@ impl<'a> Validator<'a> {
         let routes = self.routes(&sections.routes, &names);
         let prices = self.prices(&sections, &names);
         let alerts = self.alerts(&sections, &names, &routes);
+        let alerts_are_defaults = sections.alerts.is_empty();
         let notifiers = self.notifiers(&sections);
         let health = self.health(&sections.health);
         let state_path = match sections.state.path.as_deref() {
@@ -121,6 +122,7 @@ impl<'a> Validator<'a> {
             routes,
             prices,
             alerts,
+            alerts_are_defaults,
             notifiers,
             health,
             state_path,

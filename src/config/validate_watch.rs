@@ -16,6 +16,35 @@ pub const DEFAULT_ALERT_WINDOW: Duration = Duration::from_secs(300);
 /// How often a firing alert is announced again, unless its rule says otherwise.
 pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// The rules in force when the file has no `[[alerts]]`: the five of the well-known
+/// migration guide, each evaluated per upstream over 5 minutes. The cost rule only when
+/// prices are configured: without them there is no cost to watch.
+pub fn default_alert_rules(with_prices: bool) -> Vec<AlertRule> {
+    let rule = |name: &str, metric: &str, op: &str, threshold: f64, for_secs: u64, severity: &str| AlertRule {
+        name: name.to_owned(),
+        metric: metric.to_owned(),
+        upstream: None,
+        route: None,
+        role: None,
+        op: op.to_owned(),
+        threshold,
+        for_duration: Duration::from_secs(for_secs),
+        severity: severity.to_owned(),
+        window: DEFAULT_ALERT_WINDOW,
+        repeat_interval: DEFAULT_REPEAT_INTERVAL,
+    };
+    let mut rules = vec![
+        rule("error_rate_high", "error_rate", ">", 5.0, 300, "critical"),
+        rule("latency_p95_high", "latency_p95_ms", ">", 500.0, 180, "warning"),
+        rule("success_rate_low", "success_rate", "<", 95.0, 300, "critical"),
+        rule("upstream_down", "upstream_up", "<", 1.0, 60, "critical"),
+    ];
+    if with_prices {
+        rules.push(rule("cost_per_hour_high", "cost_per_hour", ">", 1000.0, 900, "warning"));
+    }
+    rules
+}
+
 impl Validator<'_> {
     pub(super) fn prices(&mut self, sections: &Sections, names: &[&str]) -> HashMap<(usize, String), Price> {
         let mut prices = HashMap::new();
@@ -49,6 +78,9 @@ impl Validator<'_> {
             "fallback_rate",
             "shadow_agreement",
         ];
+        if sections.alerts.is_empty() {
+            return default_alert_rules(!sections.prices.is_empty());
+        }
         let mut rules = Vec::new();
         for (index, raw) in sections.alerts.iter().enumerate() {
             let path = format!("alerts[{index}]");

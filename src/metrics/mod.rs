@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 pub use histogram::{DURATION_BUCKETS, Histogram, TTFT_BUCKETS};
-pub use render::{RouteGauges, UpstreamGauges, render};
+pub use render::{RouteGauges, UpstreamGauges, render, render_notifications};
 
 use crate::config::{Config, PerRoute, RouteId};
 use crate::rollout::EventKind;
