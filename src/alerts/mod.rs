@@ -6,12 +6,14 @@
 
 mod board;
 mod evaluate;
+mod export;
 mod rule;
 mod state;
 mod window;
 
 pub use board::{AlertBoard, AlertStatus};
 pub use evaluate::run;
+pub use export::prometheus_rules;
 pub use rule::{Metric, Op, Scope};
 pub use state::{AlertState, Tracker, Transition};
 pub use window::{ArmSample, Ring, quantile};

@@ -285,3 +285,62 @@ async fn alerts_test_posts_to_a_notifier_and_reports_its_answer() {
     assert!(receiver.on("/json").iter().any(|body| body["type"] == "test"), "{:?}", receiver.received());
     setup.gateway.shutdown().await;
 }
+
+/// Whether `promtool` (Debian's `prometheus` package) is here; CI installs it, so only a
+/// developer's machine without it skips, saying so.
+fn promtool_available() -> bool {
+    let found = std::process::Command::new("promtool").arg("--version").output().is_ok_and(|out| out.status.success());
+    if !found {
+        assert!(std::env::var_os("CI").is_none(), "promtool is missing in CI: .ci/run installs Debian's prometheus");
+        println!("SKIPPED: promtool not installed (apt-get install prometheus)");
+    }
+    found
+}
+
+#[tokio::test]
+async fn the_exported_rules_pass_promtool_check_rules() {
+    if !promtool_available() {
+        return;
+    }
+    let dir = crate::support::TempDir::new("promtool");
+    let scoped = r#"
+[[alerts]]
+name = "candidate_ttft"
+metric = "ttft_p95_ms"
+route = "default"
+role = "candidate"
+op = ">"
+threshold = 800
+for = "2m"
+severity = "warning"
+
+[[alerts]]
+name = "fallbacks"
+metric = "fallback_rate"
+op = ">="
+threshold = 10
+window = "10m"
+
+[[alerts]]
+name = "candidate_down"
+metric = "upstream_up"
+upstream = "candidate"
+op = "=="
+threshold = 0
+for = "30s"
+severity = "critical"
+"#;
+    // The defaults (with prices: the cost rule too), then rules of every scope.
+    let prices = "[prices.candidate]\n\"gpt-4.1\" = { input = 2.0, output = 8.0 }\n";
+    for (name, extra) in [("defaults", prices), ("scoped", scoped)] {
+        let text = crate::support::two_upstreams("http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1", extra);
+        let config = cutover::config::load_str(&text, &dir.0, crate::support::env).unwrap();
+        let path = dir.0.join(format!("{name}.rules.yml"));
+        std::fs::write(&path, cutover::alerts::prometheus_rules(&config)).unwrap();
+        let out = std::process::Command::new("promtool").arg("check").arg("rules").arg(&path).output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "promtool refused the {name} rules:\n{said}");
+        let expected = if name == "defaults" { "SUCCESS: 5 rules found" } else { "SUCCESS: 3 rules found" };
+        assert!(said.contains(expected), "{said}");
+    }
+}
