@@ -57,14 +57,16 @@ pub fn rule_summary(rule: &AlertRule) -> String {
     } else {
         scope.join(", ")
     };
+    // `upstream_up` is read as it is now, not over a window.
+    let over =
+        if rule.metric == "upstream_up" { "now".to_owned() } else { format!("over {}", format_duration(rule.window)) };
     format!(
-        "{} [{}]: {} {} {} over {} for {}, {scope}, repeated every {}",
+        "{} [{}]: {} {} {} {over} for {}, {scope}, repeated every {}",
         rule.name,
         rule.severity,
         rule.metric,
         rule.op,
         rule.threshold,
-        format_duration(rule.window),
         format_duration(rule.for_duration),
         format_duration(rule.repeat_interval)
     )
