@@ -10,7 +10,10 @@
 pub mod proxy;
 
 // The control path: rollout state, per-step evidence, analysis, controller, notifiers;
-// and reloading the configuration while serving.
+// upstream health probes; and reloading the configuration while serving.
+pub mod alerts;
+pub mod health;
+pub mod notify;
 pub mod reload;
 pub mod rollout;
 

@@ -50,11 +50,40 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Alert rules: their state on a running gateway, a test notification, an export.
+    Alerts {
+        #[command(subcommand)]
+        verb: AlertsVerb,
+        #[arg(short, long, global = true, default_value = "cutover.toml")]
+        config: PathBuf,
+        /// Print the gateway's JSON answer instead of a summary.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Gateway + two simulated upstreams + load: a whole rollout in a few minutes.
     Demo {
         /// A candidate that fails 20% of its requests: watch the automatic rollback.
         #[arg(long)]
         bad_candidate: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AlertsVerb {
+    /// Every rule instance with its state (firing, pending, ok, resolved, no data) and value.
+    Status,
+    /// Send a test notification and report each receiver's answer (exit 1 if one failed).
+    Test {
+        /// Only this notifier (default: every notifier).
+        #[arg(long)]
+        notifier: Option<String>,
+    },
+    /// Write the rules in force as a Prometheus rule file (to stdout, or `--output`).
+    Export {
+        #[arg(long, value_parser = ["prometheus"], default_value = "prometheus")]
+        format: String,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -87,6 +116,7 @@ fn main() -> ExitCode {
         Command::Serve { config, reset_state } => run(serve(config, reset_state)),
         Command::Mock(args) => run(mock(args)),
         Command::Rollout { verb, route, config, json } => run(rollout(verb, route, config, json)),
+        Command::Alerts { verb, config, json } => run(alerts(verb, config, json)),
         Command::Demo { bad_candidate } => run(async move { Ok(cutover::demo::run(bad_candidate).await?) }),
     }
 }
@@ -166,6 +196,38 @@ async fn rollout(verb: RolloutVerb, route: Option<String>, path: PathBuf, json: 
     let answer = send(&config, &verb, route.as_deref()).await?;
     let text = if json { serde_json::to_string_pretty(&answer)? } else { render(&answer) };
     // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    Ok(())
+}
+
+async fn alerts(verb: AlertsVerb, path: PathBuf, json: bool) -> anyhow::Result<()> {
+    use cutover::cli::alerts::{render_status, render_test, status, test};
+    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let text = match verb {
+        AlertsVerb::Status => {
+            let answer = status(&config).await?;
+            if json { serde_json::to_string_pretty(&answer)? } else { render_status(&answer) }
+        }
+        AlertsVerb::Test { notifier } => {
+            let answer = test(&config, notifier.as_deref()).await?;
+            let (text, delivered) = render_test(&answer);
+            let text = if json { serde_json::to_string_pretty(&answer)? } else { text };
+            if !delivered {
+                anyhow::bail!("{text}");
+            }
+            text
+        }
+        AlertsVerb::Export { format: _, output } => {
+            let rules = cutover::alerts::prometheus_rules(&config);
+            match output {
+                Some(output) => {
+                    std::fs::write(&output, rules).with_context(|| format!("cannot write {}", output.display()))?;
+                    return Ok(());
+                }
+                None => rules.trim_end().to_owned(),
+            }
+        }
+    };
     let _ = writeln!(std::io::stdout().lock(), "{text}");
     Ok(())
 }

@@ -13,9 +13,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::AdminService;
+use crate::alerts::{self, AlertBoard};
 use crate::config::Config;
+use crate::health;
 use crate::metrics::Metrics;
 use crate::net::serve::serve;
+use crate::notify::Notifications;
 use crate::proxy::{Gateway, ProxyService, SharedGateway};
 use crate::reload::Reloader;
 use crate::rollout::supervise::supervise;
@@ -157,8 +160,10 @@ pub async fn start_on_with(
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
+    let notifier = Notifications::start(&config.notifiers);
+    let alert_board = Arc::new(AlertBoard::default());
     if has_notifiers {
-        tokio::spawn(notify::run(config.notifiers.clone(), notifications));
+        tokio::spawn(notify::forward(notifications, notifier.clone()));
     }
     let tasks = vec![
         tokio::spawn(serve(
@@ -169,13 +174,23 @@ pub async fn start_on_with(
         )),
         tokio::spawn(serve(
             admin,
-            AdminService::new(gateway.clone(), control.clone()),
+            AdminService::watching(gateway.clone(), control.clone(), alert_board.clone(), notifier.clone()),
             until_stopped(stopped.clone()),
             config.server.admin_connections,
         )),
         tokio::spawn(supervise("rollout controller", stopped.clone(), {
             let control = control.clone();
+            let stopped = stopped.clone();
             move || driver::run(control.clone(), stopped.clone())
+        })),
+        tokio::spawn(supervise("alert evaluator", stopped.clone(), {
+            let (gateway, board, notifier, stopped) =
+                (gateway.clone(), alert_board.clone(), notifier.clone(), stopped.clone());
+            move || alerts::run(gateway.clone(), board.clone(), notifier.clone(), stopped.clone())
+        })),
+        tokio::spawn(supervise("health prober", stopped.clone(), {
+            let (gateway, stopped) = (gateway.clone(), stopped.clone());
+            move || health::run(gateway.clone(), gateway.load().health_log.clone(), stopped.clone())
         })),
     ];
     Ok(Running { proxy_addr, admin_addr, gateway, control, stop, tasks })

@@ -15,6 +15,7 @@ pub mod testing;
 mod validate;
 mod validate_plan;
 mod validate_watch;
+mod watch_plan;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ pub use load::{load_file, load_str};
 pub use problem::{ConfigErrors, ConfigProblem};
 pub use route_id::{PerRoute, RouteId};
 pub use secret::Secret;
+pub use validate_watch::{DEFAULT_ALERT_WINDOW, DEFAULT_REPEAT_INTERVAL, default_alert_rules};
 
 /// The whole validated configuration. Immutable: a new one replaces it whole.
 #[derive(Debug)]
@@ -44,8 +46,12 @@ pub struct Config {
     pub upstreams: Vec<Arc<Upstream>>,
     pub routes: PerRoute<Arc<Route>>,
     pub prices: HashMap<(usize, String), Price>,
+    /// The rules in force: those of the file, else `default_alert_rules`.
     pub alerts: Vec<AlertRule>,
+    /// Whether `alerts` are the defaults (the file has no `[[alerts]]`).
+    pub alerts_are_defaults: bool,
     pub notifiers: Vec<Notifier>,
+    pub health: HealthConfig,
     pub state_path: PathBuf,
 }
 
@@ -378,6 +384,38 @@ pub struct AlertRule {
     pub threshold: f64,
     pub for_duration: Duration,
     pub severity: String,
+    /// The sliding window the metric is computed over.
+    pub window: Duration,
+    /// A firing alert is announced again after this long.
+    pub repeat_interval: Duration,
+}
+
+/// `[health]`: each upstream is probed every `interval` with `GET {base_url}{path}` and
+/// its key (no tokens spent); `down_after` failures in a row mark it down, `up_after`
+/// successes in a row up again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthConfig {
+    pub enabled: bool,
+    pub interval: Duration,
+    /// Appended to the upstream's base URL, e.g. `/models`.
+    pub path: String,
+    /// One probe's deadline.
+    pub timeout: Duration,
+    pub down_after: u32,
+    pub up_after: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            enabled: true,
+            interval: Duration::from_secs(15),
+            path: "/models".to_owned(),
+            timeout: Duration::from_secs(5),
+            down_after: 2,
+            up_after: 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -104,7 +104,7 @@ impl fmt::Display for Config {
                 write_plan(f, plan)?;
             }
         }
-        Ok(())
+        super::watch_plan::write_watch(f, self)
     }
 }
 

@@ -22,6 +22,7 @@ pub struct Sections {
     pub routes: Vec<RawRoute>,
     pub alerts: Vec<RawAlert>,
     pub notify: Vec<RawNotify>,
+    pub health: RawHealth,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -222,6 +223,8 @@ pub struct RawAlert {
     #[serde(rename = "for")]
     pub for_duration: Option<String>,
     pub severity: Option<String>,
+    pub window: Option<String>,
+    pub repeat_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,4 +235,16 @@ pub struct RawNotify {
     pub url_env: Option<String>,
     pub format: Option<String>,
     pub min_severity: Option<String>,
+}
+
+/// `[health]`: the active probes of every upstream.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub enabled: Option<bool>,
+    pub interval: Option<String>,
+    pub path: Option<String>,
+    pub timeout: Option<String>,
+    pub down_after: Option<u32>,
+    pub up_after: Option<u32>,
 }

@@ -106,13 +106,27 @@ impl<'a> Validator<'a> {
         let routes = self.routes(&sections.routes, &names);
         let prices = self.prices(&sections, &names);
         let alerts = self.alerts(&sections, &names, &routes);
+        let alerts_are_defaults = sections.alerts.is_empty();
         let notifiers = self.notifiers(&sections);
+        let health = self.health(&sections.health);
         let state_path = match sections.state.path.as_deref() {
             Some(path) => self.base_dir.join(path),
             None => self.base_dir.join("cutover.db"),
         };
         let routes = PerRoute::from_routes(routes);
-        Some(Config { server, gateway_keys, admin_token, upstreams, routes, prices, alerts, notifiers, state_path })
+        Some(Config {
+            server,
+            gateway_keys,
+            admin_token,
+            upstreams,
+            routes,
+            prices,
+            alerts,
+            alerts_are_defaults,
+            notifiers,
+            health,
+            state_path,
+        })
     }
 
     fn server(&mut self, sections: &Sections) -> ServerConfig {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 pub use histogram::{DURATION_BUCKETS, Histogram, TTFT_BUCKETS};
 pub use process::render_process;
-pub use render::{RouteGauges, UpstreamGauges, render};
+pub use render::{RouteGauges, UpstreamGauges, render, render_notifications};
 
 use crate::config::{Config, PerRoute, RouteId};
 use crate::rollout::EventKind;

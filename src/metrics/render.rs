@@ -173,3 +173,15 @@ fn histogram(out: &mut String, name: &str, labels: &str, histogram: &Histogram) 
     let _ = writeln!(out, "{name}_sum{{{labels}}} {}", histogram.sum_seconds());
     let _ = writeln!(out, "{name}_count{{{labels}}} {total}");
 }
+
+/// `cutover_notifications_total{notifier,outcome}`, from each notifier's counts in the
+/// order of `notify::Outcome::ALL` (sent, failed, dropped).
+pub fn render_notifications(out: &mut String, counts: &[(String, [u64; 3])]) {
+    header(out, "cutover_notifications_total", "counter", "Notifications to each notifier, by how they ended.");
+    for (notifier, counts) in counts {
+        for (outcome, count) in ["sent", "failed", "dropped"].iter().zip(counts) {
+            let _ =
+                writeln!(out, "cutover_notifications_total{{notifier=\"{notifier}\",outcome=\"{outcome}\"}} {count}");
+        }
+    }
+}

@@ -111,7 +111,17 @@ where
             let weight = route.live.weight_bp();
             tally.user = user;
             tally.control = split::is_control(bucket, weight);
-            if split::is_candidate(bucket, weight) { Role::Candidate } else { Role::Primary }
+            let chosen = if split::is_candidate(bucket, weight) { Role::Candidate } else { Role::Primary };
+            let upstream_of = |role: Role| match role {
+                Role::Primary => route.config.primary,
+                _ => route.config.candidate.unwrap_or(route.config.primary),
+            };
+            let served =
+                split::arm_for_health(chosen, route.config.fallback, |role| gateway.upstream_up(upstream_of(role)));
+            if served != chosen {
+                gateway.upstreams[upstream_of(chosen)].health.count_rerouted();
+            }
+            served
         }
         None => Role::Primary,
     };

@@ -25,7 +25,9 @@ mod state_ownership;
 
 // The gateway's behaviour, in process.
 mod admin;
+mod alerts;
 mod edges;
 mod faults;
+mod health;
 mod proxy;
 mod rollout;
