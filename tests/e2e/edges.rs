@@ -379,3 +379,24 @@ async fn a_burst_of_1000_new_streams_through_a_fresh_gateway_all_succeed_on_pace
     // At most one each: no connection was opened, failed and opened again.
     assert!(connections <= 1000, "{connections} upstream connections for 1000 streams");
 }
+
+/// hyper answers requests it cannot parse itself, before the service, with no hook for a
+/// body (docs/architecture.md, "hyper's own rejections"): this pins what clients get.
+#[tokio::test]
+async fn hypers_own_rejections_431_400_414_carry_an_empty_body_and_close_the_connection() {
+    let setup = Setup::new(MockConfig::default(), MockConfig::default(), "").await;
+    let many_headers: String = (0..200).map(|n| format!("x-h{n}: v\r\n")).collect();
+    let cases = [
+        (format!("GET /v1/models HTTP/1.1\r\nhost: gateway\r\n{many_headers}\r\n"), "431"),
+        ("G(T /v1/models HTTP/1.1\r\nhost: gateway\r\n\r\n".to_owned(), "400"),
+        (format!("GET /v1/{} HTTP/1.1\r\nhost: gateway\r\n\r\n", "a".repeat(70_000)), "414"),
+    ];
+    for (request, status) in cases {
+        let answer = raw_exchange(setup.gateway.proxy_addr, &request, b"").await;
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(head.contains("content-length: 0") && head.contains("connection: close"), "{head}");
+        assert_eq!(body, "", "hyper gives its own rejections no body");
+    }
+    assert_eq!(setup.primary.calls() + setup.candidate.calls(), 0);
+}
