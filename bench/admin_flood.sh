@@ -4,7 +4,9 @@
 # whole answers, through a gateway at weight 0 to a mock)
 #
 #   1. alone;
-#   2. with a concurrent flood of `GET /admin/rollouts` (wrk, c=8, with the admin token);
+#   2. with a concurrent flood of `GET /admin/rollouts` (wrk, c=8, with the admin token),
+#      and, as a control for the CPU the flood itself takes from the shared cores, a
+#      flood of `GET /healthz` (no lock, no state) at the same concurrency;
 #   3. with the state file locked by another process: `sqlite3` holding a write
 #      transaction (`BEGIN EXCLUSIVE`) on it while the controller wants to save each second;
 #   4. both at once.
@@ -93,11 +95,11 @@ unlock_state() {
   wait "$LOCK_PID" 2>/dev/null || true
 }
 
-# admin_flood: wrk on GET /admin/rollouts for a little longer than a phase; its output in
-# $TMP/admin-PHASE.txt.
+# admin_flood PHASE [PATH]: wrk on GET PATH (default /admin/rollouts) of the admin port for
+# a little longer than a phase; its output in $TMP/admin-PHASE.txt.
 admin_flood() {
   wrk -t1 -c8 -d"$((SECONDS_PER_PHASE + 2))s" -H "authorization: Bearer $ADMIN_TOKEN" \
-    "http://127.0.0.1:$ADMIN/admin/rollouts" >"$TMP/admin-$1.txt" 2>&1 &
+    "http://127.0.0.1:$ADMIN${2:-/admin/rollouts}" >"$TMP/admin-$1.txt" 2>&1 &
   FLOOD=$!
   sleep 1
 }
@@ -107,11 +109,15 @@ RESULTS="$TMP/results.tsv"
 
 # phase NAME: one measured wrk run on the proxy, appended to the results.
 phase() {
-  local name=$1 out="$TMP/proxy-$1.txt"
+  local name=$1 out="$TMP/proxy-$1.txt" ticks_before
+  ticks_before=$(cpu_ticks cutover)
   echo "bench: $name ($DURATION)" >&2
   BENCH_STREAM=0 BENCH_KEY=$GATEWAY_KEY wrk -t2 -c8 -d"$DURATION" --latency -s "$LUA" \
     "http://127.0.0.1:$PROXY/v1/chat/completions" >"$out" 2>&1 || die "wrk failed: $(cat "$out")
 $(casualties)"
+  local gateway_cpu
+  gateway_cpu=$(awk -v t="$(($(cpu_ticks cutover) - ticks_before))" -v hz="$(getconf CLK_TCK)" -v s="$SECONDS_PER_PHASE" \
+    'BEGIN { printf "%.0f%%", t / hz / s * 100 }')
   local admin_rps="-"
   if [[ -n ${FLOOD:-} ]]; then
     wait "$FLOOD" || true
@@ -121,17 +127,19 @@ $(casualties)"
     admin_non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$TMP/admin-$name.txt")
     [[ -n $admin_non2xx ]] && admin_rps="$admin_rps ($admin_non2xx non-2xx)"
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" \
     "$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")" \
     "$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")" \
     "$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")" \
     "$(awk '/Non-2xx or 3xx responses:/ { n = $NF } /Socket errors:/ { gsub(",", ""); s = $4 + $6 + $8 + $10 } END { print n + s }' "$out")" \
-    "$admin_rps" >>"$RESULTS"
+    "$admin_rps" "$gateway_cpu" >>"$RESULTS"
 }
 
 phase alone
 admin_flood admin-flood
 phase admin-flood
+admin_flood healthz-flood /healthz
+phase healthz-flood
 lock_state
 phase state-locked
 admin_flood locked+flood
@@ -145,11 +153,11 @@ WRITE_FAILURES=$(curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '/^cutover_stat
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average before the run: $(cut -d' ' -f1-3 /proc/loadavg), $DURATION per phase"
   echo "proxy: wrk -t2 -c8, POST /v1/chat/completions (whole answers) through a gateway at weight 0 to a mock"
-  echo "admin flood: wrk -t1 -c8, GET /admin/rollouts with the admin token, on the same cores"
+  echo "admin flood: wrk -t1 -c8, GET /admin/rollouts (healthz-flood: GET /healthz) with the admin token, on the same cores"
   echo
-  echo "| phase | proxy req/s | p50 ms | p99 ms | proxy errors | admin req/s |"
-  echo "|---|---:|---:|---:|---:|---:|"
-  awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$RESULTS"
+  echo "| phase | proxy req/s | p50 ms | p99 ms | proxy errors | admin req/s | gateway CPU (of one core) |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' "$RESULTS"
   echo
   echo "state writes that failed while the file was locked (cutover_state_write_failures_total): $WRITE_FAILURES"
 }

@@ -49,6 +49,18 @@ wait_http() {
 $(casualties)"
 }
 
+# cpu_ticks NAME: CPU time (user + system, clock ticks) used so far by process NAME and its
+# direct children (nginx: the master and its workers).
+cpu_ticks() {
+  local pid=${PID_OF[$1]:-} total=0 child
+  [[ -n $pid ]] || { echo 0; return; }
+  for child in $pid $(pgrep -P "$pid" 2>/dev/null); do
+    # utime and stime, fields 14 and 15 of /proc/PID/stat: 12th and 13th after "(comm) ".
+    total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$child/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
 # Milliseconds from a wrk duration such as 512.00us, 1.20ms, 2.01s or 1.00m.
 to_ms() {
   awk -v v="$1" 'BEGIN { n = v + 0

@@ -104,18 +104,6 @@ set_weight() {
     "http://127.0.0.1:${2:-$ADMIN}/admin/rollouts/default/weight" || die "cannot set the weight to $1"
 }
 
-# cpu_ticks NAME: CPU time (user + system, clock ticks) used so far by process NAME and its
-# direct children (nginx: the master and its workers).
-cpu_ticks() {
-  local pid=${PID_OF[$1]:-} total=0 child
-  [[ -n $pid ]] || { echo 0; return; }
-  for child in $pid $(pgrep -P "$pid" 2>/dev/null); do
-    # utime and stime, fields 14 and 15 of /proc/PID/stat: 12th and 13th after "(comm) ".
-    total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$child/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$total"
-}
-
 # --- the runs --------------------------------------------------------------------------
 RESULTS="$TMP/results.tsv"
 : >"$RESULTS"
