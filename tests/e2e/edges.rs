@@ -1,8 +1,8 @@
 //! The gateway's edges under a hostile or careless client: memory follows the bytes that
 //! arrive, not the lengths declared; every connection has a clock and a budget, and the
-//! budgets fit under the descriptor limit; idle connections are closed; a burst of new
-//! streams waits for paced upstream connections; SIGTERM does not wait on idle HTTP/2
-//! clients; dot-segment paths are never forwarded.
+//! budgets fit under the descriptor limit; idle connections are closed; SIGTERM does not
+//! wait on idle HTTP/2 clients; dot-segment paths are never forwarded. (The burst of new
+//! streams on paced upstream connections has a test binary of its own, `tests/burst.rs`.)
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -351,33 +351,6 @@ async fn idle_http2_and_http1_connections_are_closed_after_the_idle_timeout_but_
     assert!(String::from_utf8_lossy(&received).trim_end().ends_with("data: [DONE]"), "{received:?}");
     drop((streaming, idle_h2));
     let _ = streaming_connection.await;
-}
-
-#[tokio::test]
-async fn a_burst_of_1000_new_streams_through_a_fresh_gateway_all_succeed_on_paced_upstream_connections() {
-    let tiny = MockConfig::default().with_name("primary").with_answer_tokens(2);
-    let primary = MockServer::start(tiny).await.expect("primary mock");
-    let candidate = MockServer::start(MockConfig::default().with_name("candidate")).await.expect("candidate mock");
-    let config = GatewayToml::two_upstreams(&primary.base_url(), &candidate.base_url()).build();
-    let dir = TempDir::new("burst");
-    let gateway = start_gateway(&config, &dir).await;
-    let url = format!("http://{}/v1/chat/completions", gateway.proxy_addr);
-    let body = r#"{"model":"gpt-4.1","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#;
-    let burst: Vec<_> = (0..1000)
-        .map(|n| {
-            let url = url.clone();
-            tokio::spawn(async move { send(Method::POST, &url, &[("x-user-id", &format!("user-{n}"))], body).await })
-        })
-        .collect();
-    for (n, reply) in burst.into_iter().enumerate() {
-        let reply = reply.await.expect("client task");
-        assert_eq!(reply.status, StatusCode::OK, "stream {n}: {}", reply.text());
-        assert!(reply.text().trim_end().ends_with("data: [DONE]"), "stream {n}: {}", reply.text());
-    }
-    let connections = primary.connections();
-    eprintln!("1000 streams opened {connections} upstream connections");
-    // At most one each: no connection was opened, failed and opened again.
-    assert!(connections <= 1000, "{connections} upstream connections for 1000 streams");
 }
 
 /// hyper answers requests it cannot parse itself, before the service, with no hook for a
