@@ -84,6 +84,9 @@ pub struct ConnectionLimits {
     pub http2_keepalive: Duration,
     /// HTTP/2: concurrent streams per connection.
     pub http2_max_streams: u32,
+    /// A connection with no request in flight for this long is closed gracefully (GOAWAY
+    /// on HTTP/2, where pings would otherwise keep it open for ever).
+    pub idle_timeout: Duration,
     /// How long a draining listener waits for in-flight work.
     pub drain_timeout: Duration,
 }
@@ -95,6 +98,8 @@ impl Default for ConnectionLimits {
             max_connections: 1024,
             http2_keepalive: Duration::from_secs(20),
             http2_max_streams: 128,
+            // nginx's keepalive_timeout.
+            idle_timeout: Duration::from_secs(75),
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -112,6 +117,9 @@ impl Default for BodyTimeouts {
         BodyTimeouts { idle: Duration::from_secs(15), total: Duration::from_secs(120) }
     }
 }
+
+/// `upstreams.*.max_connecting` when not set.
+pub const MAX_CONNECTING: usize = 32;
 
 /// The admin listener's default connection budget: the few clients it has (Prometheus,
 /// an operator, a load balancer's health check) with room to spare.
@@ -136,6 +144,10 @@ pub struct Upstream {
     pub api_key: Option<Secret>,
     pub api_key_env: Option<String>,
     pub timeouts: Timeouts,
+    /// New connections to this upstream being opened at once, at most: a burst of
+    /// requests queues briefly for connections (and reuses those that free up) rather
+    /// than flooding the upstream's accept queue into connect timeouts.
+    pub max_connecting: usize,
     /// Client model name → upstream model name.
     pub model_aliases: HashMap<String, String>,
     pub breaker: BreakerPolicy,

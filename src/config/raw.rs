@@ -47,6 +47,8 @@ pub struct RawServer {
     pub http2_keepalive: Option<String>,
     /// HTTP/2 concurrent streams per connection.
     pub http2_max_streams: Option<i64>,
+    /// A connection with no request in flight this long is closed (GOAWAY on HTTP/2).
+    pub idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +87,8 @@ pub struct RawUpstream {
     pub first_byte_timeout: Option<String>,
     pub first_token_timeout: Option<String>,
     pub idle_timeout: Option<String>,
+    /// New connections being opened at once, at most; further ones queue.
+    pub max_connecting: Option<i64>,
     #[serde(default)]
     pub models: BTreeMap<String, String>,
     pub breaker: Option<RawBreaker>,

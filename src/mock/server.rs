@@ -24,7 +24,7 @@ use super::state::{Endpoint, RecordedRequest, State};
 use super::{chat, completions, embeddings};
 use crate::config::ConnectionLimits;
 use crate::net::body::{BoxBody, BoxError, json};
-use crate::net::serve::serve;
+use crate::net::serve::serve_counting;
 
 /// A mock upstream running in this process, for tests.
 ///
@@ -75,6 +75,11 @@ impl MockServer {
         self.state.calls_to(Endpoint::of(path))
     }
 
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.get()
+    }
+
     pub fn last_request(&self) -> Option<RecordedRequest> {
         self.state.last_request()
     }
@@ -108,7 +113,8 @@ async fn serve_state(listener: TcpListener, state: Arc<State>, shutdown: impl Fu
         // Stalled streams and unanswered requests would otherwise hold the drain.
         stopping.stopping.send_replace(true);
     };
-    serve(listener, MockService { state }, shutdown, ConnectionLimits::default()).await;
+    let service = MockService { state: state.clone() };
+    serve_counting(listener, service, shutdown, ConnectionLimits::default(), &state.connections).await;
 }
 
 #[derive(Clone)]

@@ -87,8 +87,13 @@ impl RouteContext<'_> {
 /// settings allow.
 fn upstream_runtime(upstream: &Upstream, previous: Option<(&Upstream, &UpstreamRuntime)>) -> UpstreamRuntime {
     let client = match previous {
-        Some((before, runtime)) if before.timeouts.connect == upstream.timeouts.connect => runtime.client.clone(),
-        _ => client::build(upstream.timeouts.connect),
+        Some((before, runtime))
+            if before.timeouts.connect == upstream.timeouts.connect
+                && before.max_connecting == upstream.max_connecting =>
+        {
+            runtime.client.clone()
+        }
+        _ => client::for_upstream(upstream),
     };
     let breaker = match previous {
         Some((before, runtime)) if keeps_health(before, upstream) => runtime.breaker.clone(),
