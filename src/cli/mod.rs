@@ -1,3 +1,4 @@
 //! Command-line verbs that talk to a running gateway rather than run one.
 
+pub mod cost;
 pub mod rollout;

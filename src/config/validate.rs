@@ -14,8 +14,8 @@ use super::problem::ConfigProblem;
 use super::raw::{RawBreaker, RawFallback, RawRoute, RawServer, RawUpstream, Sections};
 use super::{
     ADMIN_MAX_CONNECTIONS, BodyTimeouts, BreakerPolicy, Config, ConnectionLimits, FallbackMode, FallbackOn, GatewayKey,
-    MAX_DURATION, ModelPattern, PerRoute, RetryBudgetPolicy, Route, Secret, ServerConfig, StickySource, Timeouts,
-    Upstream, format_duration, parse_duration,
+    MAX_DURATION, ModelPattern, PerRoute, PriceTable, RetryBudgetPolicy, Route, Secret, ServerConfig, StickySource,
+    Timeouts, Upstream, format_duration, parse_duration,
 };
 
 /// Client-side timeouts (`server.header_timeout`, `body_timeout`, …) are at least this…
@@ -112,7 +112,19 @@ impl<'a> Validator<'a> {
             None => self.base_dir.join("cutover.db"),
         };
         let routes = PerRoute::from_routes(routes);
-        Some(Config { server, gateway_keys, admin_token, upstreams, routes, prices, alerts, notifiers, state_path })
+        let pricing = PriceTable::new(&upstreams, &routes, &prices);
+        Some(Config {
+            server,
+            gateway_keys,
+            admin_token,
+            upstreams,
+            routes,
+            prices,
+            pricing,
+            alerts,
+            notifiers,
+            state_path,
+        })
     }
 
     fn server(&mut self, sections: &Sections) -> ServerConfig {
@@ -372,6 +384,7 @@ impl<'a> Validator<'a> {
                 Duration::ZERO,
             ),
             shadow,
+            inject_stream_usage: raw.inject_stream_usage.unwrap_or(true),
             rollout,
         })
     }

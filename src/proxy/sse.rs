@@ -4,9 +4,16 @@
 //! `finish_reason`, `[DONE]` and error events. Bytes may be split anywhere by the
 //! network; only the current incomplete event is buffered, within a fixed bound, and a
 //! chunk made of whole events — the usual case — is forwarded without a copy.
+//!
+//! A framer watching usage (`SseFramer::watching_usage`) also reads the usage event of
+//! the stream (`cost`), tested first with a `memmem` for a `"usage"` object so that other
+//! events cost no parse; asked to strip it (the gateway asked for usage on the client's
+//! behalf), it takes it back out, and only then copies the events it changed.
 
 use bytes::{Bytes, BytesMut};
 use memchr::{memchr, memmem};
+
+use crate::cost::{Stripped, Usage, strip_usage};
 
 /// Past this size, one event is taken for a runaway stream.
 const MAX_EVENT_BYTES: usize = 4 << 20;
@@ -28,11 +35,37 @@ pub struct SseFramer {
     saw_finish: bool,
     saw_done: bool,
     saw_error: bool,
+    usage: UsageWatch,
+    found_usage: Option<Usage>,
+    /// Events of the buffer being scanned to replace (`None`: to drop), by byte range;
+    /// empty, and unallocated, unless usage is being stripped.
+    edits: Vec<(usize, usize, Option<Bytes>)>,
+}
+
+/// What a framer does about usage.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum UsageWatch {
+    #[default]
+    Ignore,
+    /// Read the usage event.
+    Read,
+    /// Read it, and take usage out of what is forwarded.
+    Strip,
 }
 
 impl SseFramer {
     pub fn new() -> SseFramer {
         SseFramer::default()
+    }
+
+    /// A framer that reads the stream's usage, and strips it when `watch` says so.
+    pub fn watching_usage(watch: UsageWatch) -> SseFramer {
+        SseFramer { usage: watch, ..SseFramer::default() }
+    }
+
+    /// The usage the stream reported so far (the last one, should there be several).
+    pub fn usage(&self) -> Option<Usage> {
+        self.found_usage
     }
 
     /// An event carried content: text, a tool call, reasoning.
@@ -62,7 +95,7 @@ impl SseFramer {
             if complete < chunk.len() {
                 self.pending.extend_from_slice(&chunk[complete..]);
             }
-            return Ok(chunk.slice(..complete));
+            return Ok(self.edited(chunk.slice(..complete)));
         }
         self.pending.extend_from_slice(&chunk);
         let buffered = std::mem::take(&mut self.pending);
@@ -70,7 +103,25 @@ impl SseFramer {
         let mut buffered = buffered;
         let ready = buffered.split_to(complete).freeze();
         self.pending = buffered;
-        Ok(ready)
+        Ok(self.edited(ready))
+    }
+
+    /// `ready` (the scanned buffer's complete part) with the edits the scan found.
+    fn edited(&mut self, ready: Bytes) -> Bytes {
+        if self.edits.is_empty() {
+            return ready;
+        }
+        let mut out = BytesMut::with_capacity(ready.len());
+        let mut copied = 0;
+        for (start, end, replacement) in self.edits.drain(..) {
+            out.extend_from_slice(&ready[copied..start]);
+            if let Some(replacement) = replacement {
+                out.extend_from_slice(&replacement);
+            }
+            copied = end;
+        }
+        out.extend_from_slice(&ready[copied..]);
+        out.freeze()
     }
 
     /// At the end of the stream: the last event, if the upstream left it unterminated,
@@ -85,11 +136,13 @@ impl SseFramer {
         }
         last.extend_from_slice(b"\n\n");
         let complete = self.scan(&last)?;
-        Ok(Some(last.split_to(complete).freeze()))
+        let ready = last.split_to(complete).freeze();
+        Ok(Some(self.edited(ready)))
     }
 
     /// Examines every complete event in `buffer`; returns where the complete part ends.
     fn scan(&mut self, buffer: &[u8]) -> Result<usize, StreamFault> {
+        self.edits.clear();
         let mut event_start = 0;
         let mut line_start = 0;
         while let Some(newline) = memchr(b'\n', &buffer[line_start..]) {
@@ -97,7 +150,9 @@ impl SseFramer {
             let line = &buffer[line_start..line_end];
             line_start = line_end + 1;
             if line.is_empty() || line == b"\r" {
-                self.examine(&buffer[event_start..line_end])?;
+                if let Some(edit) = self.examine(&buffer[event_start..line_end])? {
+                    self.edits.push((event_start, line_start, edit));
+                }
                 event_start = line_start;
             }
         }
@@ -107,13 +162,15 @@ impl SseFramer {
         Ok(event_start)
     }
 
-    fn examine(&mut self, event: &[u8]) -> Result<(), StreamFault> {
+    /// Checks one event and reads along; `Some` when the event must be replaced (by the
+    /// bytes given) or dropped (`Some(None)`) on its way out.
+    fn examine(&mut self, event: &[u8]) -> Result<Option<Option<Bytes>>, StreamFault> {
         let mut data_lines = event
             .split(|byte| *byte == b'\n')
             .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
             .filter_map(|line| line.strip_prefix(b"data:"))
             .map(|value| value.strip_prefix(b" ").unwrap_or(value));
-        let Some(first) = data_lines.next() else { return Ok(()) };
+        let Some(first) = data_lines.next() else { return Ok(None) };
         let joined;
         let data = match data_lines.next() {
             None => first,
@@ -124,7 +181,7 @@ impl SseFramer {
         };
         if data == b"[DONE]" {
             self.saw_done = true;
-            return Ok(());
+            return Ok(None);
         }
         if serde_json::from_slice::<serde::de::IgnoredAny>(data).is_err() {
             return Err(StreamFault::Malformed);
@@ -132,7 +189,33 @@ impl SseFramer {
         self.saw_token |= !self.saw_token && carries_token(data);
         self.saw_finish |= !self.saw_finish && has_string_value(data, b"\"finish_reason\"");
         self.saw_error |= is_error_event(data);
-        Ok(())
+        Ok(self.watch_usage(data))
+    }
+
+    /// Reads the usage of an event, and strips it when asked; the edit to make, if any.
+    fn watch_usage(&mut self, data: &[u8]) -> Option<Option<Bytes>> {
+        if self.usage == UsageWatch::Ignore || memmem::find(data, b"\"usage\"").is_none() {
+            return None;
+        }
+        if Usage::may_carry(data)
+            && let Some(usage) = Usage::from_json(data)
+        {
+            self.found_usage = Some(usage);
+        }
+        if self.usage != UsageWatch::Strip {
+            return None;
+        }
+        match strip_usage(data) {
+            Stripped::Kept => None,
+            Stripped::Dropped => Some(None),
+            Stripped::Spliced(json) => {
+                let mut event = Vec::with_capacity(json.len() + 8);
+                event.extend_from_slice(b"data: ");
+                event.extend_from_slice(&json);
+                event.extend_from_slice(b"\n\n");
+                Some(Some(Bytes::from(event)))
+            }
+        }
     }
 }
 
