@@ -19,7 +19,9 @@ pub fn write_metrics(out: &mut String, metrics: &Metrics) {
         let Some(arm) = route.arm(key.role) else { continue };
         let labels = (escape(&route.name), escape(&arm.upstream), escape(&key.model));
         tokens.entry(labels.clone()).or_default().add(&totals.tokens);
-        costs.push((labels, key.role, totals.cost));
+        if totals.priced > 0 {
+            costs.push((labels, key.role, totals.cost));
+        }
     }
     header(
         out,
@@ -45,7 +47,7 @@ pub fn write_metrics(out: &mut String, metrics: &Metrics) {
         out,
         "cutover_cost_usd_total",
         "counter",
-        "What the answers cost at the configured prices, in USD (unpriced models add nothing).",
+        "What the answers cost at the configured prices, in USD (a model without a price has no series: its cost is unknown).",
     );
     for ((route, upstream, model), role, cost) in &costs {
         let _ = writeln!(

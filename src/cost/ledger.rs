@@ -31,8 +31,10 @@ pub struct SeriesKey {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SeriesTotals {
     pub tokens: Usage,
-    /// The cost of the priced answers; unpriced ones add tokens only.
+    /// The cost of the priced answers; unpriced ones add tokens only…
     pub cost: Nanos,
+    /// …so a series without priced answers has no cost to show (unknown, not $0).
+    pub priced: u64,
 }
 
 /// How one answer went, for the ledger.
@@ -116,7 +118,10 @@ impl Ledger {
         }
         let totals = series.entry(key).or_default();
         totals.tokens.add(&usage);
-        totals.cost = Nanos(totals.cost.0.saturating_add(entry.cost.map_or(0, |cost| cost.0)));
+        if let Some(cost) = entry.cost {
+            totals.cost = Nanos(totals.cost.0.saturating_add(cost.0));
+            totals.priced += 1;
+        }
     }
 
     /// Answers of `route` without usage, by the role that answered.

@@ -24,6 +24,7 @@ mod state_ownership;
 
 // The gateway's behaviour, in process.
 mod admin;
+mod cost;
 mod edges;
 mod faults;
 mod proxy;
