@@ -152,8 +152,9 @@ fn money(value: Option<f64>) -> String {
 /// The report as the table `cutover cost` and the demo print.
 pub fn render(report: &CostReport) -> String {
     let mut out = String::new();
-    let hours = report.covered_seconds as f64 / 3600.0;
-    let _ = writeln!(out, "cost over the last {hours:.2} h (asked: {} h)", report.since_seconds / 3600);
+    let span = |seconds: u64| crate::config::format_duration(std::time::Duration::from_secs(seconds));
+    let covered = span(report.covered_seconds);
+    let _ = writeln!(out, "cost over the last {covered} (asked: {})", span(report.since_seconds));
     for route in &report.routes {
         let _ = writeln!(out, "\nroute {}", route.route);
         let _ = writeln!(
@@ -184,7 +185,7 @@ pub fn render(report: &CostReport) -> String {
             Some(projection) => {
                 let _ = writeln!(
                     out,
-                    "  at the last {hours:.2} h of traffic ({} requests), all on the candidate: {}/month vs {}/month \
+                    "  at the last {covered} of traffic ({} requests), all on the candidate: {}/month vs {}/month \
                      on the primary (saves {:.1}%); cost unknown for {unknown:.1}% of requests",
                     projection.requests,
                     money(Some(projection.candidate_usd_per_month)),

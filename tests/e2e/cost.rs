@@ -254,3 +254,39 @@ async fn admin_cost_refuses_an_unknown_route_and_a_span_beyond_a_day() {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(reply.openai_error()["message"].as_str().unwrap().contains("24 h"));
 }
+
+#[tokio::test]
+async fn the_openai_sdk_sees_no_usage_unless_it_asked_and_the_upstreams_when_it_did() {
+    let probe = std::process::Command::new("python3").args(["-c", "import openai"]).output();
+    assert!(probe.is_ok_and(|output| output.status.success()), "python3 with `pip install openai` is required");
+    for placement in [UsagePlacement::Alone, UsagePlacement::OnLastChunk] {
+        let setup = setup(placement, "").await;
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/python/sdk_usage.py");
+        let base_url = setup.url("/v1");
+        // Blocking, on its own thread: the gateway serves on this test's runtime meanwhile.
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("python3").arg(script).env("CUTOVER_BASE_URL", base_url).output()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("no report: {stderr}"));
+        let (not_asked, asked) = (&report["not_asked"], &report["asked"]);
+        assert_eq!(not_asked["usages"], serde_json::json!([]), "{placement:?}: {report}");
+        assert_eq!(asked["usages"].as_array().unwrap().len(), 1, "{placement:?}: {report}");
+        let usage = &asked["usages"][0];
+        assert_eq!(
+            (usage["prompt_tokens"].as_u64(), usage["completion_tokens"].as_u64()),
+            (Some(PROMPT), Some(COMPLETION))
+        );
+        assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], CACHED);
+        assert_eq!(usage["completion_tokens_details"]["reasoning_tokens"], REASONING);
+        assert_eq!(not_asked["text"], asked["text"], "{report}");
+        // A usage-only chunk is one chunk fewer for the client that did not ask.
+        let extra = if placement == UsagePlacement::Alone { 1 } else { 0 };
+        assert_eq!(asked["chunks"].as_u64().unwrap(), not_asked["chunks"].as_u64().unwrap() + extra, "{report}");
+        let page = setup.metrics().await;
+        assert_eq!(cost_nanos(&page, "primary", "gpt-4.1", "primary"), Some(2 * PRIMARY_NANOS), "{page}");
+    }
+}
