@@ -290,3 +290,35 @@ async fn the_openai_sdk_sees_no_usage_unless_it_asked_and_the_upstreams_when_it_
         assert_eq!(cost_nanos(&page, "primary", "gpt-4.1", "primary"), Some(2 * PRIMARY_NANOS), "{page}");
     }
 }
+
+#[tokio::test]
+async fn cutover_cost_prints_each_arm_and_the_monthly_projection() {
+    let setup = setup(UsagePlacement::Alone, "").await;
+    setup.set_weight(50.0).await;
+    for user in 0..40 {
+        chat(&setup, &format!("user-{user}"), &chat_body(user % 2 == 0, false)).await;
+    }
+    // The CLI reads the admin address and token from a config, as `cutover cost -c` does.
+    let cli_config = crate::configs::GatewayToml::two_upstreams(&setup.primary.base_url(), &setup.candidate.base_url())
+        .server(&format!("admin_listen = \"{}\"", setup.gateway.admin_addr))
+        .admin_token_env("ADMIN_TOKEN")
+        .build();
+    let dir = crate::support::TempDir::new("cost-cli");
+    let config = cutover::config::load_str(&cli_config, &dir.0, crate::support::env).unwrap();
+    let report = cutover::cli::cost::fetch(&config, Some("default"), "1h").await.unwrap();
+    let text = cutover::cost::render(&report);
+    let arms = &report.routes[0].arms;
+    let (primary, candidate) = (&arms[0], &arms[1]);
+    assert_eq!(primary.totals.requests + candidate.totals.requests, 40, "{text}");
+    assert!(candidate.totals.requests > 0 && primary.totals.requests > 0, "{text}");
+    assert_eq!(primary.totals.cost.0, primary.totals.requests * PRIMARY_NANOS);
+    assert_eq!(candidate.totals.cost.0, candidate.totals.requests * CANDIDATE_NANOS);
+    let per_1k = candidate.cost_per_1k_requests_usd.unwrap();
+    assert!((per_1k - CANDIDATE_NANOS as f64 * 1000.0 / 1e9).abs() < 1e-9, "{text}");
+    let projection = report.routes[0].projection.as_ref().unwrap();
+    let expected = (PRIMARY_NANOS as f64 - CANDIDATE_NANOS as f64) / PRIMARY_NANOS as f64 * 100.0;
+    assert!((projection.saves_percent - expected).abs() < 1e-9, "{text}");
+    assert!(text.contains("all on the candidate:") && text.contains(&format!("(saves {expected:.1}%)")), "{text}");
+    let refused = cutover::cli::cost::fetch(&config, Some("nope"), "1h").await.unwrap_err();
+    assert!(refused.to_string().contains("unknown route"), "{refused}");
+}

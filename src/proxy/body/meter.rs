@@ -204,3 +204,34 @@ impl<B: Observed> Observed for Metered<B> {
         self.meter.as_ref().and_then(|meter| meter.settled.flatten()).map(Nanos::as_micros)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captured(body: &[u8], frame: usize) -> Option<Usage> {
+        let mut capture = Capture::default();
+        body.chunks(frame).for_each(|data| capture.push(data));
+        assert!(capture.bytes.len() <= MAX_WHOLE_BYTES);
+        capture.usage()
+    }
+
+    #[test]
+    fn a_whole_answer_is_read_for_its_usage_in_any_framing() {
+        let body = br#"{"data":[{"embedding":[0.5]}],"usage":{"prompt_tokens":8,"total_tokens":8}}"#;
+        for frame in [1, 7, body.len()] {
+            assert_eq!(captured(body, frame), Some(Usage { input: 8, ..Usage::default() }));
+        }
+    }
+
+    #[test]
+    fn a_large_answer_keeps_only_its_tail_and_still_finds_the_usage_there() {
+        let floats = vec!["0.123456"; 100_000].join(",");
+        let body =
+            format!(r#"{{"data":[{{"embedding":[{floats}]}}],"usage":{{"prompt_tokens":4096,"total_tokens":4096}}}}"#);
+        assert!(body.len() > MAX_WHOLE_BYTES);
+        for frame in [8 << 10, 64 << 10, body.len()] {
+            assert_eq!(captured(body.as_bytes(), frame), Some(Usage { input: 4096, ..Usage::default() }), "{frame}");
+        }
+    }
+}
