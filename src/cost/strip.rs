@@ -1,7 +1,8 @@
 //! Taking usage back out of a streamed chunk when the gateway asked for it on the
 //! client's behalf: a usage-only chunk (`"choices": []`) goes whole; a `usage` riding on
-//! a chunk with choices, or the `"usage": null` every earlier chunk then carries, is
-//! spliced out of the JSON with its comma, the rest kept byte for byte.
+//! a chunk with choices, or the `"usage": null` every earlier chunk then carries, is cut
+//! out of the JSON with its comma, the rest kept byte for byte. The `null` of every chunk
+//! is found without a parse; only a chunk whose usage is an object is parsed.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -13,8 +14,8 @@ pub enum Stripped {
     Kept,
     /// The chunk was there only for the usage.
     Dropped,
-    /// The chunk's JSON without its `usage` member.
-    Spliced(Vec<u8>),
+    /// The chunk's JSON without these bytes (its `usage` member and a comma).
+    Cut(usize, usize),
 }
 
 #[derive(Deserialize)]
@@ -35,8 +36,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Present<'a> {
     }
 }
 
-/// `json` (one chunk's data) without its usage.
+/// What to remove of `json` (one chunk's data) to take its usage out.
 pub fn strip_usage(json: &[u8]) -> Stripped {
+    if let Some((start, end)) = null_usage(json) {
+        return member_span(json, start, end).map_or(Stripped::Kept, |(from, to)| Stripped::Cut(from, to));
+    }
     let Ok(chunk) = serde_json::from_slice::<Chunk<'_>>(json) else { return Stripped::Kept };
     let Some(usage) = chunk.usage.0 else { return Stripped::Kept };
     let empty_choices = chunk.choices.0.is_none_or(|choices| {
@@ -48,15 +52,20 @@ pub fn strip_usage(json: &[u8]) -> Stripped {
     }
     let start = usage.get().as_ptr() as usize - json.as_ptr() as usize;
     let end = start + usage.get().len();
-    match member_span(json, start, end) {
-        Some((from, to)) => {
-            let mut spliced = Vec::with_capacity(json.len() - (to - from));
-            spliced.extend_from_slice(&json[..from]);
-            spliced.extend_from_slice(&json[to..]);
-            Stripped::Spliced(spliced)
-        }
-        None => Stripped::Kept,
+    member_span(json, start, end).map_or(Stripped::Kept, |(from, to)| Stripped::Cut(from, to))
+}
+
+/// The span of the `null` of a `"usage": null` member, found by bytes: in a chunk, an
+/// unescaped `"usage"` can only be a key.
+fn null_usage(json: &[u8]) -> Option<(usize, usize)> {
+    let key = memchr::memmem::find(json, b"\"usage\"")?;
+    let after_key = &json[key + 7..];
+    let value = after_key.trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
+    if !value.starts_with(b"null") {
+        return None;
     }
+    let start = json.len() - value.len();
+    Some((start, start + 4))
 }
 
 /// The bytes to remove for the member whose value spans `start..end`: its key, the
@@ -86,7 +95,7 @@ mod tests {
 
     fn spliced(json: &str) -> String {
         match strip_usage(json.as_bytes()) {
-            Stripped::Spliced(bytes) => String::from_utf8(bytes).unwrap(),
+            Stripped::Cut(from, to) => format!("{}{}", &json[..from], &json[to..]),
             other => panic!("{other:?}"),
         }
     }

@@ -37,9 +37,9 @@ pub struct SseFramer {
     saw_error: bool,
     usage: UsageWatch,
     found_usage: Option<Usage>,
-    /// Events of the buffer being scanned to replace (`None`: to drop), by byte range;
-    /// empty, and unallocated, unless usage is being stripped.
-    edits: Vec<(usize, usize, Option<Bytes>)>,
+    /// Bytes of the buffer being scanned to remove or replace; empty, and unallocated,
+    /// unless usage is being stripped.
+    edits: Vec<Edit>,
 }
 
 /// What a framer does about usage.
@@ -150,8 +150,10 @@ impl SseFramer {
             let line = &buffer[line_start..line_end];
             line_start = line_end + 1;
             if line.is_empty() || line == b"\r" {
-                if let Some(edit) = self.examine(&buffer[event_start..line_end])? {
-                    self.edits.push((event_start, line_start, edit));
+                if let Some((start, end, replacement)) = self.examine(&buffer[event_start..line_end])? {
+                    // An edit of the whole event takes its blank line with it.
+                    let end = if end == line_end - event_start { line_start } else { event_start + end };
+                    self.edits.push((event_start + start, end, replacement));
                 }
                 event_start = line_start;
             }
@@ -162,9 +164,9 @@ impl SseFramer {
         Ok(event_start)
     }
 
-    /// Checks one event and reads along; `Some` when the event must be replaced (by the
-    /// bytes given) or dropped (`Some(None)`) on its way out.
-    fn examine(&mut self, event: &[u8]) -> Result<Option<Option<Bytes>>, StreamFault> {
+    /// Checks one event and reads along; `Some` when some of its bytes must be cut or
+    /// replaced on their way out (usage being stripped).
+    fn examine(&mut self, event: &[u8]) -> Result<Option<Edit>, StreamFault> {
         let mut data_lines = event
             .split(|byte| *byte == b'\n')
             .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
@@ -189,11 +191,12 @@ impl SseFramer {
         self.saw_token |= !self.saw_token && carries_token(data);
         self.saw_finish |= !self.saw_finish && has_string_value(data, b"\"finish_reason\"");
         self.saw_error |= is_error_event(data);
-        Ok(self.watch_usage(data))
+        Ok(self.watch_usage(event, data))
     }
 
-    /// Reads the usage of an event, and strips it when asked; the edit to make, if any.
-    fn watch_usage(&mut self, data: &[u8]) -> Option<Option<Bytes>> {
+    /// Reads the usage of an event (`data`, within `event`), and strips it when asked:
+    /// the edit to make, in `event`'s coordinates, if any.
+    fn watch_usage(&mut self, event: &[u8], data: &[u8]) -> Option<Edit> {
         if self.usage == UsageWatch::Ignore || memmem::find(data, b"\"usage\"").is_none() {
             return None;
         }
@@ -205,19 +208,28 @@ impl SseFramer {
         if self.usage != UsageWatch::Strip {
             return None;
         }
-        match strip_usage(data) {
-            Stripped::Kept => None,
-            Stripped::Dropped => Some(None),
-            Stripped::Spliced(json) => {
-                let mut event = Vec::with_capacity(json.len() + 8);
-                event.extend_from_slice(b"data: ");
-                event.extend_from_slice(&json);
-                event.extend_from_slice(b"\n\n");
-                Some(Some(Bytes::from(event)))
-            }
+        let (from, to) = match strip_usage(data) {
+            Stripped::Kept => return None,
+            Stripped::Dropped => return Some((0, event.len(), None)),
+            Stripped::Cut(from, to) => (from, to),
+        };
+        // Single-line data lies within the event: cut the bytes there, no copy made here.
+        let offset = (data.as_ptr() as usize).wrapping_sub(event.as_ptr() as usize);
+        if offset + data.len() <= event.len() {
+            return Some((offset + from, offset + to, None));
         }
+        // Data joined from several lines: the event is written again as one line.
+        let mut rewritten = Vec::with_capacity(data.len() + 9);
+        rewritten.extend_from_slice(b"data: ");
+        rewritten.extend_from_slice(&data[..from]);
+        rewritten.extend_from_slice(&data[to..]);
+        rewritten.extend_from_slice(b"\n\n");
+        Some((0, event.len(), Some(Bytes::from(rewritten))))
     }
 }
+
+/// Bytes of a scanned buffer to remove (`start..end`), and what to put in their place.
+type Edit = (usize, usize, Option<Bytes>);
 
 /// `{"error": {...}}`: how OpenAI reports a failure inside a stream.
 fn is_error_event(data: &[u8]) -> bool {

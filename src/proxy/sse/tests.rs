@@ -247,6 +247,16 @@ mod usage {
     }
 
     #[test]
+    fn a_usage_on_several_data_lines_is_stripped_from_the_event_written_again() {
+        let split_lines = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\ndata: \"usage\":{\"prompt_tokens\":2}}\n\n";
+        let stream = [ROLE, split_lines, DONE].concat();
+        let (out, usage) = run(UsageWatch::Strip, &stream, 4);
+        let last = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+        assert!(out.ends_with(last), "{out}");
+        assert_eq!(usage.map(|usage| usage.input), Some(2));
+    }
+
+    #[test]
     fn a_framer_not_watching_reads_nothing() {
         let stream = [ROLE, USAGE, DONE].concat();
         assert_eq!(run(UsageWatch::Ignore, &stream, 3), (stream.clone(), None));
