@@ -61,7 +61,7 @@ pub fn write_metrics(out: &mut String, metrics: &Metrics) {
         out,
         "cutover_usage_missing_total",
         "counter",
-        "Successful answers that reported no usage: their cost is unknown.",
+        "2xx answers that ended, or were left by their client, without usage: their cost is unknown.",
     );
     for (id, route) in metrics.routes().iter() {
         let mut by_upstream: BTreeMap<&str, u64> = BTreeMap::new();
