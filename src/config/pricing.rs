@@ -113,3 +113,54 @@ pub fn unpriced_models(config: &super::Config) -> Vec<String> {
     lines.dedup();
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::load_str;
+    use crate::config::testing::{load, two_upstreams_toml};
+
+    const PRICES: &str = r#"
+[prices.candidate]
+"relay-gpt-4.1" = { input = 1.5, output = 6.0 }
+"#;
+
+    #[test]
+    fn a_price_is_found_under_the_aliased_name_and_labels_stay_bounded() {
+        let toml = two_upstreams_toml("", &format!("models = [\"gpt-4.1\", \"gpt-4o-*\"]\n{PRICES}"))
+            .replace("[upstreams.candidate]", "[upstreams.candidate]\nmodels = { \"gpt-4.1\" = \"relay-gpt-4.1\" }");
+        let config = load(&toml, Path::new("."), |_| None);
+        let index = |name: &str| config.upstreams.iter().position(|upstream| upstream.name == name).unwrap();
+        let (primary, candidate) = (index("primary"), index("candidate"));
+        let priced = config.pricing.lookup(candidate, &config.upstreams[candidate], Some("gpt-4.1"));
+        assert_eq!((&*priced.label, priced.price.map(|price| price.output)), ("relay-gpt-4.1", Some(6.0)));
+        let unpriced = config.pricing.lookup(primary, &config.upstreams[primary], Some("gpt-4.1"));
+        assert_eq!((&*unpriced.label, unpriced.price), ("gpt-4.1", None));
+        // Whatever a client names, an unconfigured model is `other`.
+        let named_by_client = config.pricing.lookup(primary, &config.upstreams[primary], Some("gpt-4o-2099-01-01"));
+        assert_eq!(&*named_by_client.label, OTHER_MODEL);
+        let warnings = unpriced_models(&config);
+        assert_eq!(warnings.len(), 2, "{warnings:#?}");
+        assert!(warnings[0].contains("\"gpt-4.1\" has no price on upstream \"primary\""), "{warnings:#?}");
+        assert!(warnings[1].contains("upstream \"primary\" has no [prices.primary]"), "{warnings:#?}");
+    }
+
+    #[test]
+    fn prices_finer_than_a_thousandth_of_a_dollar_per_million_are_refused() {
+        let toml = two_upstreams_toml("", "[prices.primary]\n\"m\" = { input = 0.0375, output = 1.0 }");
+        let problems = load_str(&toml, Path::new("."), |_| None).unwrap_err();
+        assert!(problems.iter().any(|problem| problem.path == "prices.primary.m"), "{problems:#?}");
+        let toml = two_upstreams_toml("", "[prices.primary]\n\"m\" = { input = 0.075, output = 1.0, reasoning = 2.5 }");
+        assert!(load_str(&toml, Path::new("."), |_| None).is_ok());
+    }
+
+    #[test]
+    fn streamed_usage_is_asked_for_unless_the_route_says_not_to() {
+        let on = load(&two_upstreams_toml("", ""), Path::new("."), |_| None);
+        assert!(on.routes.values().all(|route| route.inject_stream_usage));
+        let off = load(&two_upstreams_toml("", "inject_stream_usage = false"), Path::new("."), |_| None);
+        assert!(off.routes.values().all(|route| !route.inject_stream_usage));
+    }
+}
