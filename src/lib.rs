@@ -17,8 +17,9 @@ pub mod notify;
 pub mod reload;
 pub mod rollout;
 
-// Read by both: the validated configuration and the Prometheus series.
+// Read by both: the validated configuration, the Prometheus series, and usage and cost.
 pub mod config;
+pub mod cost;
 pub mod metrics;
 
 // Edges: the process (`serve`), its listeners, the admin API, the CLI verbs that talk to

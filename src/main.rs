@@ -60,6 +60,20 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Spend per arm of a running gateway, and the monthly projection all on the candidate.
+    Cost {
+        /// One route (default: every route).
+        #[arg(long)]
+        route: Option<String>,
+        /// The span to report, up to 24h.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        #[arg(short, long, default_value = "cutover.toml")]
+        config: PathBuf,
+        /// Print the gateway's JSON answer instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Gateway + two simulated upstreams + load: a whole rollout in a few minutes.
     Demo {
         /// A candidate that fails 20% of its requests: watch the automatic rollback.
@@ -117,6 +131,7 @@ fn main() -> ExitCode {
         Command::Mock(args) => run(mock(args)),
         Command::Rollout { verb, route, config, json } => run(rollout(verb, route, config, json)),
         Command::Alerts { verb, config, json } => run(alerts(verb, config, json)),
+        Command::Cost { route, since, config, json } => run(cost(route, since, config, json)),
         Command::Demo { bad_candidate } => run(async move { Ok(cutover::demo::run(bad_candidate).await?) }),
     }
 }
@@ -132,6 +147,9 @@ fn check(path: &std::path::Path) -> ExitCode {
             #[allow(clippy::print_stdout)]
             {
                 println!("{}: ok\n\n{config}", path.display());
+                for warning in cutover::config::unpriced_models(&config) {
+                    println!("warning: {warning}");
+                }
             }
             ExitCode::SUCCESS
         }
@@ -167,6 +185,9 @@ async fn serve(path: PathBuf, reset_state: bool) -> anyhow::Result<()> {
     let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     if config.gateway_keys.is_empty() {
         tracing::warn!("no [auth] keys: the gateway is open to anyone who can reach {}", config.server.listen);
+    }
+    for warning in cutover::config::unpriced_models(&config) {
+        tracing::warn!("{warning}");
     }
     // Before serving: from here on a SIGHUP (a terminal closing, an operator expecting a
     // reload) can no longer kill the process and cut its streams short.
@@ -228,6 +249,14 @@ async fn alerts(verb: AlertsVerb, path: PathBuf, json: bool) -> anyhow::Result<(
             }
         }
     };
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    Ok(())
+}
+
+async fn cost(route: Option<String>, since: String, path: PathBuf, json: bool) -> anyhow::Result<()> {
+    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let report = cutover::cli::cost::fetch(&config, route.as_deref(), &since).await?;
+    let text = if json { serde_json::to_string_pretty(&report)? } else { cutover::cost::render(&report) };
     let _ = writeln!(std::io::stdout().lock(), "{text}");
     Ok(())
 }

@@ -201,6 +201,7 @@ impl Admin {
                 let notifier = query_value(request.uri().query(), "notifier");
                 ok_json(&self.test_notifications(notifier.as_deref()).await)
             }
+            (&Method::GET, ["cost"]) => self.cost(request.uri().query()),
             (&Method::GET, ["events"]) => {
                 let route = query_value(request.uri().query(), "route");
                 let limit =
@@ -266,6 +267,20 @@ impl Admin {
             });
         }
         json!({ "results": results })
+    }
+
+    /// `GET /admin/cost?route=R&since=24h`: spend per arm and the monthly projection.
+    fn cost(&self, query: Option<&str>) -> Response<BoxBody> {
+        use crate::cost::{ReportError, checked_report, now_seconds, parse_since};
+        let gateway = self.gateway.load();
+        let route = query_value(query, "route");
+        let report = parse_since(query_value(query, "since").as_deref())
+            .and_then(|since| checked_report(&gateway.metrics, route.as_deref(), since, now_seconds()));
+        match report {
+            Ok(report) => ok_json(&report),
+            Err(failure @ ReportError::UnknownRoute(_)) => error(StatusCode::NOT_FOUND, failure.to_string()),
+            Err(failure) => error(StatusCode::BAD_REQUEST, failure.to_string()),
+        }
     }
 
     /// Runs a rollout command on a blocking thread (it writes the state file).

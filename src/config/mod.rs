@@ -6,6 +6,7 @@ mod criteria;
 mod duration;
 mod load;
 mod plan;
+mod pricing;
 mod problem;
 mod raw;
 mod route_id;
@@ -29,6 +30,7 @@ use http::uri::{Authority, Scheme};
 pub use criteria::{Criteria, Criterion, Direction, Unit};
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use load::{load_file, load_str};
+pub use pricing::{ModelPrice, OTHER_MODEL, PriceTable, unpriced_models};
 pub use problem::{ConfigErrors, ConfigProblem};
 pub use route_id::{PerRoute, RouteId};
 pub use secret::Secret;
@@ -46,6 +48,8 @@ pub struct Config {
     pub upstreams: Vec<Arc<Upstream>>,
     pub routes: PerRoute<Arc<Route>>,
     pub prices: HashMap<(usize, String), Price>,
+    /// `prices` for the request path: looked up by borrowed names, labels shared.
+    pub pricing: PriceTable,
     /// The rules in force: those of the file, else `default_alert_rules`.
     pub alerts: Vec<AlertRule>,
     /// Whether `alerts` are the defaults (the file has no `[[alerts]]`).
@@ -226,6 +230,9 @@ pub struct Route {
     /// so that an early failure can fall over. Zero commits at the first token.
     pub stream_commit: Duration,
     pub shadow: f64,
+    /// Streams: when the client did not ask for usage, ask on its behalf and strip it from
+    /// what the client sees (`cost`).
+    pub inject_stream_usage: bool,
     pub rollout: Option<RolloutPlan>,
 }
 
@@ -352,6 +359,8 @@ pub struct Price {
     pub input: f64,
     pub output: f64,
     pub cached_input: Option<f64>,
+    /// Reasoning tokens; `None`: priced as output.
+    pub reasoning: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

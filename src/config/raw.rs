@@ -110,6 +110,8 @@ pub struct RawPrice {
     pub input: f64,
     pub output: f64,
     pub cached_input: Option<f64>,
+    /// Reasoning tokens, when priced apart from the other output tokens.
+    pub reasoning: Option<f64>,
 }
 
 /// `fallback = true | false | "both"`.
@@ -138,6 +140,8 @@ pub struct RawRoute {
     pub max_retry_after: Option<String>,
     pub stream_commit: Option<String>,
     pub shadow: Option<f64>,
+    /// Streams: ask for usage on the client's behalf and strip it again (default true).
+    pub inject_stream_usage: Option<bool>,
     pub rollout: Option<RawRollout>,
 }
 

@@ -14,8 +14,8 @@ use super::problem::ConfigProblem;
 use super::raw::{RawBreaker, RawFallback, RawRoute, RawServer, RawUpstream, Sections};
 use super::{
     ADMIN_MAX_CONNECTIONS, BodyTimeouts, BreakerPolicy, Config, ConnectionLimits, FallbackMode, FallbackOn, GatewayKey,
-    MAX_CONNECTING, MAX_DURATION, ModelPattern, PerRoute, RetryBudgetPolicy, Route, Secret, ServerConfig, StickySource,
-    Timeouts, Upstream, format_duration, parse_duration,
+    MAX_CONNECTING, MAX_DURATION, ModelPattern, PerRoute, PriceTable, RetryBudgetPolicy, Route, Secret, ServerConfig,
+    StickySource, Timeouts, Upstream, format_duration, parse_duration,
 };
 
 /// Client-side timeouts (`server.header_timeout`, `body_timeout`, …) are at least this…
@@ -116,6 +116,7 @@ impl<'a> Validator<'a> {
             None => self.base_dir.join("cutover.db"),
         };
         let routes = PerRoute::from_routes(routes);
+        let pricing = PriceTable::new(&upstreams, &routes, &prices);
         Some(Config {
             server,
             gateway_keys,
@@ -123,6 +124,7 @@ impl<'a> Validator<'a> {
             upstreams,
             routes,
             prices,
+            pricing,
             alerts,
             alerts_are_defaults,
             notifiers,
@@ -398,6 +400,7 @@ impl<'a> Validator<'a> {
                 Duration::ZERO,
             ),
             shadow,
+            inject_stream_usage: raw.inject_stream_usage.unwrap_or(true),
             rollout,
         })
     }

@@ -51,17 +51,27 @@ impl Validator<'_> {
         for (upstream, models) in &sections.prices {
             let Some(index) = self.upstream_ref(upstream, names, &format!("prices.{upstream}")) else { continue };
             for (model, raw) in models {
-                let values = [Some(raw.input), Some(raw.output), raw.cached_input];
+                let values = [Some(raw.input), Some(raw.output), raw.cached_input, raw.reasoning];
                 if values.iter().flatten().any(|value| !(value.is_finite() && *value >= 0.0)) {
                     self.problem(
                         format!("prices.{upstream}.{model}"),
                         "prices must be non-negative numbers (USD per million tokens)",
                     );
+                } else if values.iter().flatten().any(|value| !is_exact_price(*value)) {
+                    // Costs are integers of nano-dollars: a price in USD per million tokens
+                    // is nano-dollars per token once multiplied by 1,000.
+                    self.problem(
+                        format!("prices.{upstream}.{model}"),
+                        "prices are kept exact to $0.001 per million tokens: use at most 3 decimals",
+                    );
                 }
-                prices.insert(
-                    (index, model.clone()),
-                    Price { input: raw.input, output: raw.output, cached_input: raw.cached_input },
-                );
+                let price = Price {
+                    input: raw.input,
+                    output: raw.output,
+                    cached_input: raw.cached_input,
+                    reasoning: raw.reasoning,
+                };
+                prices.insert((index, model.clone()), price);
             }
         }
         prices
@@ -201,4 +211,11 @@ impl Validator<'_> {
         }
         notifiers
     }
+}
+
+/// Whether a price (USD per million tokens) is a whole number of nano-dollars per token,
+/// and small enough for the cost arithmetic: at most $1,000,000 per million tokens.
+fn is_exact_price(value: f64) -> bool {
+    let nanos = value * 1000.0;
+    value <= 1_000_000.0 && (nanos - nanos.round()).abs() < 1e-6
 }

@@ -270,6 +270,8 @@ pub struct Metrics {
     routes: PerRoute<RouteMetrics>,
     /// Indexed by `ReloadResult`. Kept across reloads: `Metrics` outlives every `Gateway`.
     reloads: [AtomicU64; 2],
+    /// Usage and cost of every answer (`cost`).
+    pub cost: crate::cost::Ledger,
 }
 
 impl Metrics {
@@ -291,7 +293,7 @@ impl Metrics {
                 state_write_failures: AtomicU64::new(0),
             }
         });
-        Metrics { routes, reloads: Default::default() }
+        Metrics { routes, reloads: Default::default(), cost: crate::cost::Ledger::new(config) }
     }
 
     pub fn record_reload(&self, result: ReloadResult) {

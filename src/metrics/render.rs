@@ -157,6 +157,7 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
         let _ =
             writeln!(out, "cutover_config_reloads_total{{result=\"{}\"}} {}", result.as_str(), metrics.reloads(result));
     }
+    crate::cost::write_metrics(&mut out, metrics);
     out
 }
 

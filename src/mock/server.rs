@@ -21,7 +21,7 @@ use super::ctx::Ctx;
 use super::faults::{FaultRule, FaultSet};
 use super::runtime::{Runtime, error_json};
 use super::state::{Endpoint, RecordedRequest, State};
-use super::{chat, completions, embeddings};
+use super::{chat, completions, embeddings, responses};
 use crate::config::ConnectionLimits;
 use crate::net::body::{BoxBody, BoxError, json};
 use crate::net::serve::serve_counting;
@@ -141,6 +141,7 @@ enum Route {
     Chat,
     Completions,
     Embeddings,
+    Responses,
     ModelList,
     Model(Option<Bytes>),
     NotFound(String),
@@ -152,6 +153,7 @@ impl Route {
             (&Method::POST, "/v1/chat/completions") => Route::Chat,
             (&Method::POST, "/v1/completions") => Route::Completions,
             (&Method::POST, "/v1/embeddings") => Route::Embeddings,
+            (&Method::POST, "/v1/responses") => Route::Responses,
             (&Method::GET, "/v1/models") => Route::ModelList,
             (&Method::GET, _) if path.starts_with(MODEL_PREFIX) => {
                 Route::Model(runtime.model(&path[MODEL_PREFIX.len()..]))
@@ -193,6 +195,7 @@ async fn dispatch(ctx: &Ctx, route: Route, body: Bytes) -> Result<Response<BoxBo
         Route::Chat => chat::handle(ctx, &body).await,
         Route::Completions => completions::handle(ctx, &body).await,
         Route::Embeddings => embeddings::handle(ctx, &body).await,
+        Route::Responses => responses::handle(ctx, &body).await,
         Route::ModelList => Ok(json(StatusCode::OK, ctx.runtime.model_list.clone())),
         Route::Model(Some(model)) => Ok(json(StatusCode::OK, model)),
         Route::Model(None) => Ok(json(

@@ -4,12 +4,19 @@
 //! `finish_reason`, `[DONE]` and error events. Bytes may be split anywhere by the
 //! network; only the current incomplete event is buffered, within a fixed bound, and a
 //! chunk made of whole events — the usual case — is forwarded without a copy.
+//!
+//! A framer watching usage (`SseFramer::watching_usage`) also reads the usage event of
+//! the stream (`cost`), tested first with a `memmem` for a `"usage"` object so that other
+//! events cost no parse; asked to strip it (the gateway asked for usage on the client's
+//! behalf), it takes it back out, and only then copies the events it changed.
 
-use bytes::{Bytes, BytesMut};
 use std::sync::LazyLock;
 
+use bytes::{Bytes, BytesMut};
 use memchr::memchr;
 use memchr::memmem::Finder;
+
+use crate::cost::{Stripped, Usage, strip_usage};
 
 mod json;
 
@@ -33,11 +40,37 @@ pub struct SseFramer {
     saw_finish: bool,
     saw_done: bool,
     saw_error: bool,
+    usage: UsageWatch,
+    found_usage: Option<Usage>,
+    /// Bytes of the buffer being scanned to remove or replace; empty, and unallocated,
+    /// unless usage is being stripped.
+    edits: Vec<Edit>,
+}
+
+/// What a framer does about usage.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum UsageWatch {
+    #[default]
+    Ignore,
+    /// Read the usage event.
+    Read,
+    /// Read it, and take usage out of what is forwarded.
+    Strip,
 }
 
 impl SseFramer {
     pub fn new() -> SseFramer {
         SseFramer::default()
+    }
+
+    /// A framer that reads the stream's usage, and strips it when `watch` says so.
+    pub fn watching_usage(watch: UsageWatch) -> SseFramer {
+        SseFramer { usage: watch, ..SseFramer::default() }
+    }
+
+    /// The usage the stream reported so far (the last one, should there be several).
+    pub fn usage(&self) -> Option<Usage> {
+        self.found_usage
     }
 
     /// An event carried content: text, a tool call, reasoning.
@@ -67,7 +100,7 @@ impl SseFramer {
             if complete < chunk.len() {
                 self.pending.extend_from_slice(&chunk[complete..]);
             }
-            return Ok(chunk.slice(..complete));
+            return Ok(self.edited(chunk.slice(..complete)));
         }
         self.pending.extend_from_slice(&chunk);
         let buffered = std::mem::take(&mut self.pending);
@@ -75,7 +108,25 @@ impl SseFramer {
         let mut buffered = buffered;
         let ready = buffered.split_to(complete).freeze();
         self.pending = buffered;
-        Ok(ready)
+        Ok(self.edited(ready))
+    }
+
+    /// `ready` (the scanned buffer's complete part) with the edits the scan found.
+    fn edited(&mut self, ready: Bytes) -> Bytes {
+        if self.edits.is_empty() {
+            return ready;
+        }
+        let mut out = BytesMut::with_capacity(ready.len());
+        let mut copied = 0;
+        for (start, end, replacement) in self.edits.drain(..) {
+            out.extend_from_slice(&ready[copied..start]);
+            if let Some(replacement) = replacement {
+                out.extend_from_slice(&replacement);
+            }
+            copied = end;
+        }
+        out.extend_from_slice(&ready[copied..]);
+        out.freeze()
     }
 
     /// At the end of the stream: the last event, if the upstream left it unterminated,
@@ -90,35 +141,27 @@ impl SseFramer {
         }
         last.extend_from_slice(b"\n\n");
         let complete = self.scan(&last)?;
-        Ok(Some(last.split_to(complete).freeze()))
+        let ready = last.split_to(complete).freeze();
+        Ok(Some(self.edited(ready)))
     }
 
     /// Examines every complete event in `buffer`; returns where the complete part ends.
-    /// Each line is found once (`memchr`), and an event's `data:` lines are noted on the
-    /// way, so the usual event (one `data:` line) is examined where it lies.
     fn scan(&mut self, buffer: &[u8]) -> Result<usize, StreamFault> {
+        self.edits.clear();
         let mut event_start = 0;
         let mut line_start = 0;
-        let mut data = DataLines::None;
         while let Some(newline) = memchr(b'\n', &buffer[line_start..]) {
             let line_end = line_start + newline;
             let line = &buffer[line_start..line_end];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() {
-                match std::mem::replace(&mut data, DataLines::None) {
-                    DataLines::None => {}
-                    DataLines::One { start, end } => self.examine(&buffer[start..end])?,
-                    DataLines::Several => self.examine(&joined_data(&buffer[event_start..line_end]))?,
-                }
-                event_start = line_end + 1;
-            } else if let Some(value) = line.strip_prefix(b"data:") {
-                let value_start = line_start + 5 + usize::from(value.first() == Some(&b' '));
-                data = match data {
-                    DataLines::None => DataLines::One { start: value_start, end: line_start + line.len() },
-                    DataLines::One { .. } | DataLines::Several => DataLines::Several,
-                };
-            }
             line_start = line_end + 1;
+            if line.is_empty() || line == b"\r" {
+                if let Some((start, end, replacement)) = self.examine(&buffer[event_start..line_end])? {
+                    // An edit of the whole event takes its blank line with it.
+                    let end = if end == line_end - event_start { line_start } else { event_start + end };
+                    self.edits.push((event_start + start, end, replacement));
+                }
+                event_start = line_start;
+            }
         }
         if buffer.len() - event_start > MAX_EVENT_BYTES {
             return Err(StreamFault::Oversized);
@@ -126,11 +169,25 @@ impl SseFramer {
         Ok(event_start)
     }
 
-    /// Reads one event's data along: validity, tokens, finish, `[DONE]`, errors.
-    fn examine(&mut self, data: &[u8]) -> Result<(), StreamFault> {
+    /// Checks one event and reads along; `Some` when some of its bytes must be cut or
+    /// replaced on their way out (usage being stripped).
+    fn examine(&mut self, event: &[u8]) -> Result<Option<Edit>, StreamFault> {
+        let mut data_lines = lines(event)
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+            .filter_map(|line| line.strip_prefix(b"data:"))
+            .map(|value| value.strip_prefix(b" ").unwrap_or(value));
+        let Some(first) = data_lines.next() else { return Ok(None) };
+        let joined;
+        let data = match data_lines.next() {
+            None => first,
+            Some(second) => {
+                joined = [first, second].into_iter().chain(data_lines).collect::<Vec<_>>().join(&b'\n');
+                &joined[..]
+            }
+        };
         if data == b"[DONE]" {
             self.saw_done = true;
-            return Ok(());
+            return Ok(None);
         }
         if !json::is_json(data) {
             return Err(StreamFault::Malformed);
@@ -138,32 +195,64 @@ impl SseFramer {
         self.saw_token |= !self.saw_token && carries_token(data);
         self.saw_finish |= !self.saw_finish && carries_finish(data);
         self.saw_error |= is_error_event(data);
-        Ok(())
+        Ok(self.watch_usage(event, data))
+    }
+
+    /// Reads the usage of an event (`data`, within `event`), and strips it when asked:
+    /// the edit to make, in `event`'s coordinates, if any.
+    fn watch_usage(&mut self, event: &[u8], data: &[u8]) -> Option<Edit> {
+        static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+        if self.usage == UsageWatch::Ignore || USAGE.find(data).is_none() {
+            return None;
+        }
+        if Usage::may_carry(data)
+            && let Some(usage) = Usage::from_json(data)
+        {
+            self.found_usage = Some(usage);
+        }
+        if self.usage != UsageWatch::Strip {
+            return None;
+        }
+        let (from, to) = match strip_usage(data) {
+            Stripped::Kept => return None,
+            Stripped::Dropped => return Some((0, event.len(), None)),
+            Stripped::Cut(from, to) => (from, to),
+        };
+        // Single-line data lies within the event: cut the bytes there, no copy made here.
+        let offset = (data.as_ptr() as usize).wrapping_sub(event.as_ptr() as usize);
+        if offset + data.len() <= event.len() {
+            return Some((offset + from, offset + to, None));
+        }
+        // Data joined from several lines: the event is written again as one line.
+        let mut rewritten = Vec::with_capacity(data.len() + 9);
+        rewritten.extend_from_slice(b"data: ");
+        rewritten.extend_from_slice(&data[..from]);
+        rewritten.extend_from_slice(&data[to..]);
+        rewritten.extend_from_slice(b"\n\n");
+        Some((0, event.len(), Some(Bytes::from(rewritten))))
     }
 }
 
-/// The `data:` lines of the event being scanned.
-enum DataLines {
-    None,
-    /// Exactly one, at `start..end` of the buffer (after `data:` and one space).
-    One {
-        start: usize,
-        end: usize,
-    },
-    /// More than one: rare, joined with newlines when the event is complete.
-    Several,
+/// The lines of an event, each found with `memchr` (the last one without its newline).
+fn lines(event: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(event);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        match memchr(b'\n', text) {
+            Some(newline) => {
+                rest = Some(&text[newline + 1..]);
+                Some(&text[..newline])
+            }
+            None => {
+                rest = None;
+                Some(text)
+            }
+        }
+    })
 }
 
-/// An event's `data:` values joined with newlines, as the SSE specification reads them.
-fn joined_data(event: &[u8]) -> Vec<u8> {
-    event
-        .split(|byte| *byte == b'\n')
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-        .filter_map(|line| line.strip_prefix(b"data:"))
-        .map(|value| value.strip_prefix(b" ").unwrap_or(value))
-        .collect::<Vec<_>>()
-        .join(&b'\n')
-}
+/// Bytes of a scanned buffer to remove (`start..end`), and what to put in their place.
+type Edit = (usize, usize, Option<Bytes>);
 
 /// `{"error": {...}}`: how OpenAI reports a failure inside a stream.
 fn is_error_event(data: &[u8]) -> bool {

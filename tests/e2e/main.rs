@@ -26,6 +26,7 @@ mod state_ownership;
 // The gateway's behaviour, in process.
 mod admin;
 mod alerts;
+mod cost;
 mod edges;
 mod faults;
 mod health;
