@@ -9,13 +9,16 @@
 # instrumentation switched on only around N sequential requests per kind (whole and
 # streamed chat completions, the bench's request) on one keep-alive connection, after a
 # warm-up. Prints instructions
-# per request. Environment: BENCH_REQUESTS (default 300), BENCH_PORT_BASE (default 18800).
+# per request. Environment: BENCH_REQUESTS (default 300), BENCH_PORT_BASE (default 18800),
+# BENCH_PROFILE_DIR (keep each callgrind dump there, named BINARY-KIND.callgrind, for
+# `callgrind_annotate --inclusive=yes FILE`: where the instructions go).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REQUESTS=${BENCH_REQUESTS:-300}
 BASE=${BENCH_PORT_BASE:-18800}
 MOCK=$((BASE + 1)) PROXY=$((BASE + 10)) ADMIN=$((BASE + 11))
+PROFILE_DIR=${BENCH_PROFILE_DIR:-}
 BINARIES=("$@")
 [[ ${#BINARIES[@]} -gt 0 ]] || BINARIES=("$ROOT/target/release/cutover")
 
@@ -60,7 +63,7 @@ total_ir() { awk '/^totals:/ { print $2; exit }' "$1"; }
 # dump_file PID: waits for the numbered dump callgrind writes on request, and names it.
 dump_file() {
   local i file
-  for i in $(seq 1 100); do
+  for i in $(seq 1 600); do
     file=$(ls "$TMP/callgrind.$1".* 2>/dev/null | head -1)
     [[ -n $file && -s $file ]] && grep -q '^totals:' "$file" && { echo "$file"; return 0; }
     sleep 0.1
@@ -100,7 +103,8 @@ EOF
   wait_http "http://127.0.0.1:$MOCK/v1/models"
   wait_http "http://127.0.0.1:$ADMIN/healthz"
   row="| $(basename "$(dirname "$(dirname "$(dirname "$bin")")")")/$(basename "$bin") |"
-  for body in "$BODY_WHOLE" "$BODY_STREAM"; do
+  for kind in whole stream; do
+    if [[ $kind == whole ]]; then body=$BODY_WHOLE; else body=$BODY_STREAM; fi
     send 20 "$body"
     callgrind_control -z "$gateway" >/dev/null 2>&1
     callgrind_control -i on "$gateway" >/dev/null 2>&1
@@ -110,7 +114,12 @@ EOF
     dump=$(dump_file "$gateway")
     ir=$(total_ir "$dump")
     row="$row $(awk -v ir="$ir" -v n="$REQUESTS" 'BEGIN { printf "%.0f", ir / n }') |"
-    rm -f "$dump"
+    if [[ -n $PROFILE_DIR ]]; then
+      mkdir -p "$PROFILE_DIR"
+      mv "$dump" "$PROFILE_DIR/$(basename "$bin")-$kind.callgrind"
+    else
+      rm -f "$dump"
+    fi
   done
   echo "$row"
   kill "${PIDS[@]}" 2>/dev/null || true

@@ -1,7 +1,8 @@
 //! `cutover demo`: a rollout in minutes on one machine. Two simulated upstreams (the
 //! candidate a little faster, or failing with `--bad-candidate`), the gateway with a plan
 //! compressed into seconds, and a load of many distinct users; live progress is printed
-//! until the candidate is promoted (or rolled back), and the process exits.
+//! until the candidate is promoted (or rolled back), then what the traffic cost per arm
+//! and the monthly projection all on the candidate, and the process exits.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -17,7 +18,8 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::cli::rollout::percent;
-use crate::mock::{FaultKind, FaultRule, MockConfig, MockServer};
+use crate::cost::{WINDOW_SECONDS, now_seconds};
+use crate::mock::{FaultKind, FaultRule, MockConfig, MockServer, UsagePlan};
 use crate::server::{Running, start_on};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,12 @@ first_byte_timeout = "2s"
 first_token_timeout = "2s"
 idle_timeout = "2s"
 
+# The guide's GPT-4.1 figures (official $15, relay $8 per million tokens), as an example.
+[prices.primary]
+"gpt-4.1" = {{ input = 15.0, output = 15.0 }}
+[prices.candidate]
+"gpt-4.1" = {{ input = 8.0, output = 8.0 }}
+
 [[routes]]
 name = "default"
 primary = "primary"
@@ -84,10 +92,8 @@ steps = [
 /// a bad candidate).
 pub async fn run(bad_candidate: bool) -> Result<(), DemoError> {
     let start_error = |error: &dyn std::fmt::Display| DemoError::Start(error.to_string());
-    let primary = MockServer::start(MockConfig::default().with_name("primary").with_latency(Duration::from_millis(80)))
-        .await
-        .map_err(|error| start_error(&error))?;
-    let mut candidate_config = MockConfig::default().with_name("candidate").with_latency(Duration::from_millis(50));
+    let primary = MockServer::start(demo_mock("primary", 80)).await.map_err(|error| start_error(&error))?;
+    let mut candidate_config = demo_mock("candidate", 50);
     if bad_candidate {
         candidate_config = candidate_config.with_fault(FaultRule::new(FaultKind::Status500, 0.2));
     }
@@ -122,6 +128,8 @@ pub async fn run(bad_candidate: bool) -> Result<(), DemoError> {
     for worker in load {
         let _ = worker.await;
     }
+    let spend = crate::cost::report(&running.gateway.load().metrics, None, WINDOW_SECONDS, now_seconds());
+    let _ = writeln!(std::io::stdout().lock(), "\n{}", crate::cost::render(&spend));
     running.shutdown().await;
     primary.shutdown().await;
     candidate.shutdown().await;
@@ -131,6 +139,13 @@ pub async fn run(bad_candidate: bool) -> Result<(), DemoError> {
         ("promoted", false) | ("rolled_back", true) => Ok(()),
         _ => Err(DemoError::UnexpectedEnd(ending)),
     }
+}
+
+/// A demo upstream answering after `latency_ms`, every answer reporting the same usage
+/// (1,000 prompt tokens, 200 of them cached, and 250 completion tokens).
+fn demo_mock(name: &str, latency_ms: u64) -> MockConfig {
+    let usage = UsagePlan { prompt: Some(1000), completion: Some(250), cached: 200, ..UsagePlan::default() };
+    MockConfig::default().with_name(name).with_latency(Duration::from_millis(latency_ms)).with_usage(usage)
 }
 
 /// Prints the rollout's progress every two seconds until it is promoted or rolled back.

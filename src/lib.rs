@@ -10,12 +10,16 @@
 pub mod proxy;
 
 // The control path: rollout state, per-step evidence, analysis, controller, notifiers;
-// and reloading the configuration while serving.
+// upstream health probes; and reloading the configuration while serving.
+pub mod alerts;
+pub mod health;
+pub mod notify;
 pub mod reload;
 pub mod rollout;
 
-// Read by both: the validated configuration and the Prometheus series.
+// Read by both: the validated configuration, the Prometheus series, and usage and cost.
 pub mod config;
+pub mod cost;
 pub mod metrics;
 
 // Edges: the process (`serve`), its listeners, the admin API, the CLI verbs that talk to

@@ -50,11 +50,54 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Alert rules: their state on a running gateway, a test notification, an export.
+    Alerts {
+        #[command(subcommand)]
+        verb: AlertsVerb,
+        #[arg(short, long, global = true, default_value = "cutover.toml")]
+        config: PathBuf,
+        /// Print the gateway's JSON answer instead of a summary.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Spend per arm of a running gateway, and the monthly projection all on the candidate.
+    Cost {
+        /// One route (default: every route).
+        #[arg(long)]
+        route: Option<String>,
+        /// The span to report, up to 24h.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        #[arg(short, long, default_value = "cutover.toml")]
+        config: PathBuf,
+        /// Print the gateway's JSON answer instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Gateway + two simulated upstreams + load: a whole rollout in a few minutes.
     Demo {
         /// A candidate that fails 20% of its requests: watch the automatic rollback.
         #[arg(long)]
         bad_candidate: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AlertsVerb {
+    /// Every rule instance with its state (firing, pending, ok, resolved, no data) and value.
+    Status,
+    /// Send a test notification and report each receiver's answer (exit 1 if one failed).
+    Test {
+        /// Only this notifier (default: every notifier).
+        #[arg(long)]
+        notifier: Option<String>,
+    },
+    /// Write the rules in force as a Prometheus rule file (to stdout, or `--output`).
+    Export {
+        #[arg(long, value_parser = ["prometheus"], default_value = "prometheus")]
+        format: String,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -87,6 +130,8 @@ fn main() -> ExitCode {
         Command::Serve { config, reset_state } => run(serve(config, reset_state)),
         Command::Mock(args) => run(mock(args)),
         Command::Rollout { verb, route, config, json } => run(rollout(verb, route, config, json)),
+        Command::Alerts { verb, config, json } => run(alerts(verb, config, json)),
+        Command::Cost { route, since, config, json } => run(cost(route, since, config, json)),
         Command::Demo { bad_candidate } => run(async move { Ok(cutover::demo::run(bad_candidate).await?) }),
     }
 }
@@ -102,6 +147,9 @@ fn check(path: &std::path::Path) -> ExitCode {
             #[allow(clippy::print_stdout)]
             {
                 println!("{}: ok\n\n{config}", path.display());
+                for warning in cutover::config::unpriced_models(&config) {
+                    println!("warning: {warning}");
+                }
             }
             ExitCode::SUCCESS
         }
@@ -138,6 +186,9 @@ async fn serve(path: PathBuf, reset_state: bool) -> anyhow::Result<()> {
     if config.gateway_keys.is_empty() {
         tracing::warn!("no [auth] keys: the gateway is open to anyone who can reach {}", config.server.listen);
     }
+    for warning in cutover::config::unpriced_models(&config) {
+        tracing::warn!("{warning}");
+    }
     // Before serving: from here on a SIGHUP (a terminal closing, an operator expecting a
     // reload) can no longer kill the process and cut its streams short.
     let hangups = hangups()?;
@@ -166,6 +217,46 @@ async fn rollout(verb: RolloutVerb, route: Option<String>, path: PathBuf, json: 
     let answer = send(&config, &verb, route.as_deref()).await?;
     let text = if json { serde_json::to_string_pretty(&answer)? } else { render(&answer) };
     // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    Ok(())
+}
+
+async fn alerts(verb: AlertsVerb, path: PathBuf, json: bool) -> anyhow::Result<()> {
+    use cutover::cli::alerts::{render_status, render_test, status, test};
+    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let text = match verb {
+        AlertsVerb::Status => {
+            let answer = status(&config).await?;
+            if json { serde_json::to_string_pretty(&answer)? } else { render_status(&answer) }
+        }
+        AlertsVerb::Test { notifier } => {
+            let answer = test(&config, notifier.as_deref()).await?;
+            let (text, delivered) = render_test(&answer);
+            let text = if json { serde_json::to_string_pretty(&answer)? } else { text };
+            if !delivered {
+                anyhow::bail!("{text}");
+            }
+            text
+        }
+        AlertsVerb::Export { format: _, output } => {
+            let rules = cutover::alerts::prometheus_rules(&config);
+            match output {
+                Some(output) => {
+                    std::fs::write(&output, rules).with_context(|| format!("cannot write {}", output.display()))?;
+                    return Ok(());
+                }
+                None => rules.trim_end().to_owned(),
+            }
+        }
+    };
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    Ok(())
+}
+
+async fn cost(route: Option<String>, since: String, path: PathBuf, json: bool) -> anyhow::Result<()> {
+    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let report = cutover::cli::cost::fetch(&config, route.as_deref(), &since).await?;
+    let text = if json { serde_json::to_string_pretty(&report)? } else { cutover::cost::render(&report) };
     let _ = writeln!(std::io::stdout().lock(), "{text}");
     Ok(())
 }

@@ -8,14 +8,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::AdminService;
+use crate::alerts::{self, AlertBoard};
 use crate::config::Config;
+use crate::health;
 use crate::metrics::Metrics;
+use crate::net::descriptors::{self, OverBudget};
 use crate::net::serve::serve;
+use crate::notify::Notifications;
 use crate::proxy::{Gateway, ProxyService, SharedGateway};
 use crate::reload::Reloader;
 use crate::rollout::supervise::supervise;
@@ -29,6 +33,9 @@ pub enum StartError {
     Bind { address: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The connection budgets do not fit under the process's descriptor limit.
+    #[error(transparent)]
+    Descriptors(#[from] OverBudget),
     /// Taking over the persisted state needed a transition the state file refused.
     #[error("taking over the rollout state: {0}")]
     Control(#[from] ControlError),
@@ -90,13 +97,13 @@ impl Running {
 }
 
 /// Binds the listeners the configuration names and starts serving; `state` says whether
-/// to take over the state file or move it aside and start over (`--reset-state`).
+/// to take over the state file or move it aside and start over (`--reset-state`). The
+/// process's descriptor limit is raised to its hard limit first, and the connection
+/// budgets must fit under it.
 pub async fn start(config: Config, state: StateMode) -> Result<Running, StartError> {
-    let bind = |address: SocketAddr| async move {
-        TcpListener::bind(address).await.map_err(|source| StartError::Bind { address, source })
-    };
-    let proxy = bind(config.server.listen).await?;
-    let admin = bind(config.server.admin_listen).await?;
+    claim_descriptors(&config)?;
+    let proxy = bind(config.server.listen)?;
+    let admin = bind(config.server.admin_listen)?;
     start_on_with(config, proxy, admin, state).await
 }
 
@@ -157,8 +164,10 @@ pub async fn start_on_with(
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
+    let notifier = Notifications::start(&config.notifiers);
+    let alert_board = Arc::new(AlertBoard::default());
     if has_notifiers {
-        tokio::spawn(notify::run(config.notifiers.clone(), notifications));
+        tokio::spawn(notify::forward(notifications, notifier.clone()));
     }
     let tasks = vec![
         tokio::spawn(serve(
@@ -169,16 +178,54 @@ pub async fn start_on_with(
         )),
         tokio::spawn(serve(
             admin,
-            AdminService::new(gateway.clone(), control.clone()),
+            AdminService::watching(gateway.clone(), control.clone(), alert_board.clone(), notifier.clone()),
             until_stopped(stopped.clone()),
             config.server.admin_connections,
         )),
         tokio::spawn(supervise("rollout controller", stopped.clone(), {
             let control = control.clone();
+            let stopped = stopped.clone();
             move || driver::run(control.clone(), stopped.clone())
+        })),
+        tokio::spawn(supervise("alert evaluator", stopped.clone(), {
+            let (gateway, board, notifier, stopped) =
+                (gateway.clone(), alert_board.clone(), notifier.clone(), stopped.clone());
+            move || alerts::run(gateway.clone(), board.clone(), notifier.clone(), stopped.clone())
+        })),
+        tokio::spawn(supervise("health prober", stopped.clone(), {
+            let (gateway, stopped) = (gateway.clone(), stopped.clone());
+            move || health::run(gateway.clone(), gateway.load().health_log.clone(), stopped.clone())
         })),
     ];
     Ok(Running { proxy_addr, admin_addr, gateway, control, stop, tasks })
+}
+
+/// Connections accepted by the kernel but not yet by the gateway, at most, per listener
+/// (the kernel caps it at `net.core.somaxconn`): a listener at its connection budget
+/// leaves further clients waiting here; with tokio's 128 they would soon see SYNs dropped
+/// and connect timeouts.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// A listener on `address` with [`LISTEN_BACKLOG`].
+fn bind(address: SocketAddr) -> Result<TcpListener, StartError> {
+    let listen = || {
+        let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        // As `TcpListener::bind` does: a restart does not wait out TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        socket.bind(address)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen().map_err(|source| StartError::Bind { address, source })
+}
+
+/// Raises the descriptor limit and checks the connection budgets against it, logging both.
+fn claim_descriptors(config: &Config) -> Result<(), OverBudget> {
+    let limit = descriptors::raise_soft_limit();
+    let (proxy, admin) =
+        (config.server.proxy_connections.max_connections, config.server.admin_connections.max_connections);
+    let needed = descriptors::check(limit, proxy, admin)?;
+    tracing::info!(limit, needed, "file descriptors: limit {limit}, the connection budgets need at most {needed}");
+    Ok(())
 }
 
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {

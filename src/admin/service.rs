@@ -13,9 +13,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::actor;
-use crate::metrics::{RouteGauges, UpstreamGauges, render};
+use crate::alerts::AlertBoard;
+use crate::metrics::{RouteGauges, UpstreamGauges, render, render_notifications, render_process};
 use crate::net::auth::bearer_token;
 use crate::net::body::{self, BoxBody, BoxError};
+use crate::notify::Notifications;
 use crate::proxy::SharedGateway;
 use crate::rollout::{Command, ControlError, RolloutControl};
 
@@ -29,11 +31,25 @@ struct Admin {
     /// states; loaded once per request, like the proxy's.
     gateway: SharedGateway,
     control: Arc<RolloutControl>,
+    /// The alert evaluator's published states.
+    alerts: Arc<AlertBoard>,
+    notifications: Notifications,
 }
 
 impl AdminService {
+    /// Without alerts or notifiers (tests of the rollout API).
     pub fn new(gateway: SharedGateway, control: Arc<RolloutControl>) -> Self {
-        AdminService { inner: Arc::new(Admin { gateway, control }) }
+        AdminService::watching(gateway, control, Arc::default(), Notifications::default())
+    }
+
+    /// With the alert evaluator's board and the notifiers.
+    pub fn watching(
+        gateway: SharedGateway,
+        control: Arc<RolloutControl>,
+        alerts: Arc<AlertBoard>,
+        notifications: Notifications,
+    ) -> Self {
+        AdminService { inner: Arc::new(Admin { gateway, control, alerts, notifications }) }
     }
 }
 
@@ -110,18 +126,24 @@ impl Admin {
             .routes()
             .map(|_, route| RouteGauges { weight_percent: f64::from(route.weight_bp()) / 100.0, step: route.step() });
         let breakers = gateway.breakers_open();
+        // Up: the active probes say so and the breaker (passive health) lets traffic through.
         let upstreams: Vec<UpstreamGauges<'_>> = gateway
             .config
             .upstreams
             .iter()
             .zip(breakers)
-            .map(|(upstream, open)| UpstreamGauges { name: &upstream.name, up: !open, breaker_open: open })
+            .zip(gateway.upstream_health())
+            .map(|((upstream, open), health)| UpstreamGauges {
+                name: &upstream.name,
+                up: health.is_up() && !open,
+                breaker_open: open,
+            })
             .collect();
-        body::response(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            render(&gateway.metrics, &gauges, &upstreams),
-        )
+        let mut page = render(&gateway.metrics, &gauges, &upstreams);
+        self.alerts.render(&mut page);
+        render_notifications(&mut page, &self.notifications.counts());
+        render_process(&mut page);
+        body::response(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", page)
     }
 
     /// `None` when the request may proceed, else the refusal to send.
@@ -152,17 +174,7 @@ impl Admin {
             // Served from the controller's published views: no lock, no state file, so
             // these answer on the async worker.
             (&Method::GET, ["rollouts"]) => ok_json(&self.control.list()),
-            (&Method::GET, ["upstreams"]) => {
-                let gateway = self.gateway.load();
-                let upstreams: Vec<serde_json::Value> = gateway
-                    .config
-                    .upstreams
-                    .iter()
-                    .zip(gateway.breakers_open())
-                    .map(|(upstream, open)| json!({"name": upstream.name, "base_url": upstream.base_url, "breaker_open": open}))
-                    .collect();
-                ok_json(&upstreams)
-            }
+            (&Method::GET, ["upstreams"]) => ok_json(&self.upstreams()),
             (&Method::GET, ["rollouts", route]) => {
                 self.control.get(route).map_or_else(Into::into, |view| ok_json(&view))
             }
@@ -184,6 +196,12 @@ impl Admin {
                 };
                 self.run_command(route, command, actor).await
             }
+            (&Method::GET, ["alerts"]) => ok_json(&json!({ "alerts": *self.alerts.statuses() })),
+            (&Method::POST, ["alerts", "test"]) => {
+                let notifier = query_value(request.uri().query(), "notifier");
+                ok_json(&self.test_notifications(notifier.as_deref()).await)
+            }
+            (&Method::GET, ["cost"]) => self.cost(request.uri().query()),
             (&Method::GET, ["events"]) => {
                 let route = query_value(request.uri().query(), "route");
                 let limit =
@@ -202,6 +220,69 @@ impl Admin {
 }
 
 impl Admin {
+    /// Each upstream's health, active (the probes, with their last error and recent
+    /// changes) and passive (the breaker). No key or secret: `base_url` holds none (`check`).
+    fn upstreams(&self) -> Vec<serde_json::Value> {
+        let gateway = self.gateway.load();
+        let events = gateway.health_log.recent();
+        gateway
+            .config
+            .upstreams
+            .iter()
+            .zip(gateway.breakers_open())
+            .zip(gateway.upstream_health())
+            .map(|((upstream, open), health)| {
+                let probe = health.summary();
+                let changes: Vec<_> = events.iter().filter(|event| event.upstream == upstream.name).collect();
+                json!({
+                    "name": upstream.name,
+                    "base_url": upstream.base_url,
+                    "up": probe.up && !open,
+                    "breaker_open": open,
+                    "probe": probe,
+                    "changes": changes,
+                })
+            })
+            .collect()
+    }
+
+    /// Posts a test message to `notifier` (every notifier without one), and says how each
+    /// receiver answered. The URLs are never shown.
+    async fn test_notifications(&self, notifier: Option<&str>) -> serde_json::Value {
+        let names = match notifier {
+            Some(name) => vec![name.to_owned()],
+            None => self.notifications.names(),
+        };
+        let message = crate::notify::Message {
+            severity: crate::rollout::Severity::Info,
+            text: "[info] cutover test notification: this notifier is reachable".to_owned(),
+            json: json!({"source": "cutover", "type": "test", "severity": "info", "text": "cutover test notification"}),
+        };
+        let mut results = Vec::new();
+        for name in names {
+            let result = self.notifications.test(&name, &message).await;
+            results.push(match result {
+                Ok(status) => json!({"notifier": name, "ok": true, "status": status.as_u16()}),
+                Err(error) => json!({"notifier": name, "ok": false, "error": error.to_string()}),
+            });
+        }
+        json!({ "results": results })
+    }
+
+    /// `GET /admin/cost?route=R&since=24h`: spend per arm and the monthly projection.
+    fn cost(&self, query: Option<&str>) -> Response<BoxBody> {
+        use crate::cost::{ReportError, checked_report, now_seconds, parse_since};
+        let gateway = self.gateway.load();
+        let route = query_value(query, "route");
+        let report = parse_since(query_value(query, "since").as_deref())
+            .and_then(|since| checked_report(&gateway.metrics, route.as_deref(), since, now_seconds()));
+        match report {
+            Ok(report) => ok_json(&report),
+            Err(failure @ ReportError::UnknownRoute(_)) => error(StatusCode::NOT_FOUND, failure.to_string()),
+            Err(failure) => error(StatusCode::BAD_REQUEST, failure.to_string()),
+        }
+    }
+
     /// Runs a rollout command on a blocking thread (it writes the state file).
     async fn run_command(&self, route: &str, command: Command, actor: String) -> Response<BoxBody> {
         let control = self.control.clone();

@@ -1,3 +1,5 @@
 //! Command-line verbs that talk to a running gateway rather than run one.
 
+pub mod alerts;
+pub mod cost;
 pub mod rollout;

@@ -69,10 +69,11 @@ fn split_sections(table: toml::Table, problems: &mut Vec<ConfigProblem>) -> Sect
             }
             "alerts" => sections.alerts = listed_sections(value, &key, problems),
             "notify" => sections.notify = listed_sections(value, &key, problems),
+            "health" => sections.health = section(value, &key, problems).unwrap_or_default(),
             _ => problems.push(ConfigProblem {
                 path: key.clone(),
                 message:
-                    "unknown section (expected server, auth, admin, state, upstreams, prices, routes, alerts or notify)"
+                    "unknown section (expected server, auth, admin, state, upstreams, prices, routes, health, alerts or notify)"
                         .to_owned(),
             }),
         }

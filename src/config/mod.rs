@@ -6,6 +6,7 @@ mod criteria;
 mod duration;
 mod load;
 mod plan;
+mod pricing;
 mod problem;
 mod raw;
 mod route_id;
@@ -15,6 +16,7 @@ pub mod testing;
 mod validate;
 mod validate_plan;
 mod validate_watch;
+mod watch_plan;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,9 +30,11 @@ use http::uri::{Authority, Scheme};
 pub use criteria::{Criteria, Criterion, Direction, Unit};
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use load::{load_file, load_str};
+pub use pricing::{ModelPrice, OTHER_MODEL, PriceTable, unpriced_models};
 pub use problem::{ConfigErrors, ConfigProblem};
 pub use route_id::{PerRoute, RouteId};
 pub use secret::Secret;
+pub use validate_watch::{DEFAULT_ALERT_WINDOW, DEFAULT_REPEAT_INTERVAL, default_alert_rules};
 
 /// The whole validated configuration. Immutable: a new one replaces it whole.
 #[derive(Debug)]
@@ -44,8 +48,14 @@ pub struct Config {
     pub upstreams: Vec<Arc<Upstream>>,
     pub routes: PerRoute<Arc<Route>>,
     pub prices: HashMap<(usize, String), Price>,
+    /// `prices` for the request path: looked up by borrowed names, labels shared.
+    pub pricing: PriceTable,
+    /// The rules in force: those of the file, else `default_alert_rules`.
     pub alerts: Vec<AlertRule>,
+    /// Whether `alerts` are the defaults (the file has no `[[alerts]]`).
+    pub alerts_are_defaults: bool,
     pub notifiers: Vec<Notifier>,
+    pub health: HealthConfig,
     pub state_path: PathBuf,
 }
 
@@ -78,6 +88,9 @@ pub struct ConnectionLimits {
     pub http2_keepalive: Duration,
     /// HTTP/2: concurrent streams per connection.
     pub http2_max_streams: u32,
+    /// A connection with no request in flight for this long is closed gracefully (GOAWAY
+    /// on HTTP/2, where pings would otherwise keep it open for ever).
+    pub idle_timeout: Duration,
     /// How long a draining listener waits for in-flight work.
     pub drain_timeout: Duration,
 }
@@ -89,6 +102,8 @@ impl Default for ConnectionLimits {
             max_connections: 1024,
             http2_keepalive: Duration::from_secs(20),
             http2_max_streams: 128,
+            // nginx's keepalive_timeout.
+            idle_timeout: Duration::from_secs(75),
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -106,6 +121,9 @@ impl Default for BodyTimeouts {
         BodyTimeouts { idle: Duration::from_secs(15), total: Duration::from_secs(120) }
     }
 }
+
+/// `upstreams.*.max_connecting` when not set.
+pub const MAX_CONNECTING: usize = 32;
 
 /// The admin listener's default connection budget: the few clients it has (Prometheus,
 /// an operator, a load balancer's health check) with room to spare.
@@ -130,6 +148,10 @@ pub struct Upstream {
     pub api_key: Option<Secret>,
     pub api_key_env: Option<String>,
     pub timeouts: Timeouts,
+    /// New connections to this upstream being opened at once, at most: a burst of
+    /// requests queues briefly for connections (and reuses those that free up) rather
+    /// than flooding the upstream's accept queue into connect timeouts.
+    pub max_connecting: usize,
     /// Client model name → upstream model name.
     pub model_aliases: HashMap<String, String>,
     pub breaker: BreakerPolicy,
@@ -208,6 +230,9 @@ pub struct Route {
     /// so that an early failure can fall over. Zero commits at the first token.
     pub stream_commit: Duration,
     pub shadow: f64,
+    /// Streams: when the client did not ask for usage, ask on its behalf and strip it from
+    /// what the client sees (`cost`).
+    pub inject_stream_usage: bool,
     pub rollout: Option<RolloutPlan>,
 }
 
@@ -334,6 +359,8 @@ pub struct Price {
     pub input: f64,
     pub output: f64,
     pub cached_input: Option<f64>,
+    /// Reasoning tokens; `None`: priced as output.
+    pub reasoning: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -378,6 +405,38 @@ pub struct AlertRule {
     pub threshold: f64,
     pub for_duration: Duration,
     pub severity: String,
+    /// The sliding window the metric is computed over.
+    pub window: Duration,
+    /// A firing alert is announced again after this long.
+    pub repeat_interval: Duration,
+}
+
+/// `[health]`: each upstream is probed every `interval` with `GET {base_url}{path}` and
+/// its key (no tokens spent); `down_after` failures in a row mark it down, `up_after`
+/// successes in a row up again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthConfig {
+    pub enabled: bool,
+    pub interval: Duration,
+    /// Appended to the upstream's base URL, e.g. `/models`.
+    pub path: String,
+    /// One probe's deadline.
+    pub timeout: Duration,
+    pub down_after: u32,
+    pub up_after: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            enabled: true,
+            interval: Duration::from_secs(15),
+            path: "/models".to_owned(),
+            timeout: Duration::from_secs(5),
+            down_after: 2,
+            up_after: 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

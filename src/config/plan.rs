@@ -21,14 +21,15 @@ impl fmt::Display for Config {
         writeln!(
             f,
             "connections: api at most {}, admin at most {}; headers within {}, body within {} (idle {}); \
-             HTTP/2 ping every {}, {} streams per connection",
+             HTTP/2 ping every {}, {} streams per connection; closed after {} without a request in flight",
             proxy.max_connections,
             admin.max_connections,
             format_duration(proxy.header_timeout),
             format_duration(body.total),
             format_duration(body.idle),
             format_duration(proxy.http2_keepalive),
-            proxy.http2_max_streams
+            proxy.http2_max_streams,
+            format_duration(proxy.idle_timeout)
         )?;
         match self.gateway_keys.len() {
             0 => writeln!(f, "gateway keys: none — the gateway is open to anyone who reaches it")?,
@@ -48,9 +49,11 @@ impl fmt::Display for Config {
             writeln!(f, "  {:<12} {}  ({key})", upstream.name, upstream.base_url)?;
             writeln!(
                 f,
-                "               timeouts: total {}, connect {}, first byte {}, first token {}, idle {}",
+                "               timeouts: total {}, connect {} ({} connects at once), first byte {}, first token {}, \
+                 idle {}",
                 format_duration(timeouts.total),
                 format_duration(timeouts.connect),
+                upstream.max_connecting,
                 format_duration(timeouts.first_byte),
                 format_duration(timeouts.first_token),
                 format_duration(timeouts.idle)
@@ -104,7 +107,7 @@ impl fmt::Display for Config {
                 write_plan(f, plan)?;
             }
         }
-        Ok(())
+        super::watch_plan::write_watch(f, self)
     }
 }
 

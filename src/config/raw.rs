@@ -22,6 +22,7 @@ pub struct Sections {
     pub routes: Vec<RawRoute>,
     pub alerts: Vec<RawAlert>,
     pub notify: Vec<RawNotify>,
+    pub health: RawHealth,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -46,6 +47,8 @@ pub struct RawServer {
     pub http2_keepalive: Option<String>,
     /// HTTP/2 concurrent streams per connection.
     pub http2_max_streams: Option<i64>,
+    /// A connection with no request in flight this long is closed (GOAWAY on HTTP/2).
+    pub idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,6 +87,8 @@ pub struct RawUpstream {
     pub first_byte_timeout: Option<String>,
     pub first_token_timeout: Option<String>,
     pub idle_timeout: Option<String>,
+    /// New connections being opened at once, at most; further ones queue.
+    pub max_connecting: Option<i64>,
     #[serde(default)]
     pub models: BTreeMap<String, String>,
     pub breaker: Option<RawBreaker>,
@@ -105,6 +110,8 @@ pub struct RawPrice {
     pub input: f64,
     pub output: f64,
     pub cached_input: Option<f64>,
+    /// Reasoning tokens, when priced apart from the other output tokens.
+    pub reasoning: Option<f64>,
 }
 
 /// `fallback = true | false | "both"`.
@@ -133,6 +140,8 @@ pub struct RawRoute {
     pub max_retry_after: Option<String>,
     pub stream_commit: Option<String>,
     pub shadow: Option<f64>,
+    /// Streams: ask for usage on the client's behalf and strip it again (default true).
+    pub inject_stream_usage: Option<bool>,
     pub rollout: Option<RawRollout>,
 }
 
@@ -222,6 +231,8 @@ pub struct RawAlert {
     #[serde(rename = "for")]
     pub for_duration: Option<String>,
     pub severity: Option<String>,
+    pub window: Option<String>,
+    pub repeat_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,4 +243,16 @@ pub struct RawNotify {
     pub url_env: Option<String>,
     pub format: Option<String>,
     pub min_severity: Option<String>,
+}
+
+/// `[health]`: the active probes of every upstream.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub enabled: Option<bool>,
+    pub interval: Option<String>,
+    pub path: Option<String>,
+    pub timeout: Option<String>,
+    pub down_after: Option<u32>,
+    pub up_after: Option<u32>,
 }

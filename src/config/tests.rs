@@ -242,6 +242,7 @@ fn connection_clocks_and_budgets_have_defaults_a_public_deployment_can_live_with
     let (proxy, admin) = (&config.server.proxy_connections, &config.server.admin_connections);
     assert_eq!(*proxy, ConnectionLimits::default());
     assert_eq!(proxy.header_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(proxy.idle_timeout, std::time::Duration::from_secs(75), "nginx's keepalive_timeout");
     assert_eq!(admin.max_connections, ADMIN_MAX_CONNECTIONS);
     assert_eq!(admin.header_timeout, proxy.header_timeout, "the admin port keeps the same clocks");
     assert_eq!(config.server.body_timeouts, BodyTimeouts::default());
@@ -255,7 +256,7 @@ fn connection_keys_are_read_into_each_listener() {
         "max_body_mb = 2",
         "max_body_mb = 2\nheader_timeout = \"1s\"\nbody_timeout = \"30s\"\nbody_idle_timeout = \"2s\"\n\
          max_connections = 8\nadmin_max_connections = 4\nhttp2_keepalive = \"5s\"\nhttp2_max_streams = 16\n\
-         drain_timeout = \"1m\"",
+         drain_timeout = \"1m\"\nidle_timeout = \"30s\"",
     );
     let config = load_str(&text, Path::new("/etc/cutover"), env).unwrap();
     let proxy = config.server.proxy_connections;
@@ -267,6 +268,7 @@ fn connection_keys_are_read_into_each_listener() {
             max_connections: 8,
             http2_keepalive: seconds(5),
             http2_max_streams: 16,
+            idle_timeout: seconds(30),
             drain_timeout: seconds(60),
         }
     );
@@ -279,7 +281,8 @@ fn connection_keys_out_of_bounds_are_refused_with_their_key_path() {
     let text = FULL.replace(
         "max_body_mb = 2",
         "max_body_mb = 2\nheader_timeout = \"0s\"\nbody_timeout = \"2h\"\nbody_idle_timeout = \"soon\"\n\
-         max_connections = 0\nadmin_max_connections = -1\nhttp2_keepalive = \"10ms\"\nhttp2_max_streams = 0",
+         max_connections = 0\nadmin_max_connections = -1\nhttp2_keepalive = \"10ms\"\nhttp2_max_streams = 0\n\
+         idle_timeout = \"2h\"",
     );
     let found = problems(&text);
     for key in [
@@ -290,6 +293,7 @@ fn connection_keys_out_of_bounds_are_refused_with_their_key_path() {
         "server.admin_max_connections",
         "server.http2_keepalive",
         "server.http2_max_streams",
+        "server.idle_timeout",
     ] {
         assert!(found.iter().any(|problem| problem.starts_with(key)), "no problem for {key}: {found:#?}");
     }
@@ -369,4 +373,18 @@ fn a_step_with_neither_criteria_nor_gates_is_refused() {
         "{found:#?}"
     );
     assert!(problems(&text).is_empty(), "the rollout's own criteria apply to the step: {:#?}", problems(&text));
+}
+
+#[test]
+fn connect_pacing_is_read_per_upstream_with_a_default_and_refused_out_of_bounds_by_key() {
+    let text = FULL.replace("[upstreams.relay]\n", "[upstreams.relay]\nmax_connecting = 4\n");
+    let config = load_str(&text, Path::new("/etc/cutover"), env).unwrap();
+    let connecting = |name: &str| config.upstreams[config.upstream_index(name).unwrap()].max_connecting;
+    assert_eq!((connecting("official"), connecting("relay")), (crate::config::MAX_CONNECTING, 4));
+    assert!(config.to_string().contains("(4 connects at once)"), "{config}");
+    for bad in ["0", "-3", "100000"] {
+        let text = FULL.replace("[upstreams.relay]\n", &format!("[upstreams.relay]\nmax_connecting = {bad}\n"));
+        let found = problems(&text);
+        assert!(found.iter().any(|problem| problem.starts_with("upstreams.relay.max_connecting")), "{bad}: {found:#?}");
+    }
 }

@@ -14,8 +14,8 @@ use super::problem::ConfigProblem;
 use super::raw::{RawBreaker, RawFallback, RawRoute, RawServer, RawUpstream, Sections};
 use super::{
     ADMIN_MAX_CONNECTIONS, BodyTimeouts, BreakerPolicy, Config, ConnectionLimits, FallbackMode, FallbackOn, GatewayKey,
-    MAX_DURATION, ModelPattern, PerRoute, RetryBudgetPolicy, Route, Secret, ServerConfig, StickySource, Timeouts,
-    Upstream, format_duration, parse_duration,
+    MAX_CONNECTING, MAX_DURATION, ModelPattern, PerRoute, PriceTable, RetryBudgetPolicy, Route, Secret, ServerConfig,
+    StickySource, Timeouts, Upstream, format_duration, parse_duration,
 };
 
 /// Client-side timeouts (`server.header_timeout`, `body_timeout`, …) are at least this…
@@ -24,6 +24,8 @@ const MIN_CLIENT_TIMEOUT: Duration = Duration::from_millis(100);
 const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Connections per listener at most: far above what one process has descriptors for.
 const MAX_CONNECTIONS: usize = 1_000_000;
+/// `upstreams.*.max_connecting` at most: past this, pacing paces nothing.
+const MAX_CONNECTING_BOUND: usize = 10_000;
 
 pub(super) struct Validator<'a> {
     base_dir: &'a Path,
@@ -106,13 +108,29 @@ impl<'a> Validator<'a> {
         let routes = self.routes(&sections.routes, &names);
         let prices = self.prices(&sections, &names);
         let alerts = self.alerts(&sections, &names, &routes);
+        let alerts_are_defaults = sections.alerts.is_empty();
         let notifiers = self.notifiers(&sections);
+        let health = self.health(&sections.health);
         let state_path = match sections.state.path.as_deref() {
             Some(path) => self.base_dir.join(path),
             None => self.base_dir.join("cutover.db"),
         };
         let routes = PerRoute::from_routes(routes);
-        Some(Config { server, gateway_keys, admin_token, upstreams, routes, prices, alerts, notifiers, state_path })
+        let pricing = PriceTable::new(&upstreams, &routes, &prices);
+        Some(Config {
+            server,
+            gateway_keys,
+            admin_token,
+            upstreams,
+            routes,
+            prices,
+            pricing,
+            alerts,
+            alerts_are_defaults,
+            notifiers,
+            health,
+            state_path,
+        })
     }
 
     fn server(&mut self, sections: &Sections) -> ServerConfig {
@@ -170,6 +188,7 @@ impl<'a> Validator<'a> {
             total: timeout(&raw.body_timeout, "body_timeout", body.total),
         };
         let http2_keepalive = timeout(&raw.http2_keepalive, "http2_keepalive", connections.http2_keepalive);
+        let idle_timeout = timeout(&raw.idle_timeout, "idle_timeout", connections.idle_timeout);
         let max_connections =
             self.count(raw.max_connections, "server.max_connections", connections.max_connections, MAX_CONNECTIONS);
         let http2_max_streams = self.count(
@@ -178,8 +197,14 @@ impl<'a> Validator<'a> {
             connections.http2_max_streams as usize,
             10_000,
         ) as u32;
-        let limits =
-            ConnectionLimits { header_timeout, max_connections, http2_keepalive, http2_max_streams, drain_timeout };
+        let limits = ConnectionLimits {
+            header_timeout,
+            max_connections,
+            http2_keepalive,
+            http2_max_streams,
+            idle_timeout,
+            drain_timeout,
+        };
         (body_timeouts, limits)
     }
 
@@ -246,6 +271,8 @@ impl<'a> Validator<'a> {
         });
         let model_aliases = raw.models.iter().map(|(from, to)| (from.clone(), to.clone())).collect();
         let breaker = self.breaker(raw.breaker.as_ref(), &format!("{path}.breaker"));
+        let max_connecting =
+            self.count(raw.max_connecting, &format!("{path}.max_connecting"), MAX_CONNECTING, MAX_CONNECTING_BOUND);
         Upstream {
             name: name.to_owned(),
             base_url: raw.base_url.clone(),
@@ -255,6 +282,7 @@ impl<'a> Validator<'a> {
             api_key,
             api_key_env: raw.api_key_env.clone(),
             timeouts,
+            max_connecting,
             model_aliases,
             breaker,
         }
@@ -372,6 +400,7 @@ impl<'a> Validator<'a> {
                 Duration::ZERO,
             ),
             shadow,
+            inject_stream_usage: raw.inject_stream_usage.unwrap_or(true),
             rollout,
         })
     }

@@ -1,4 +1,5 @@
-//! Validating what watches the traffic: the price table, alert rules and notifiers.
+//! Validating what watches the traffic: the price table, alert rules, notifiers and the
+//! health probes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,9 +7,43 @@ use std::time::Duration;
 
 use http::Uri;
 
-use super::raw::Sections;
+use super::raw::{RawHealth, Sections};
 use super::validate::Validator;
-use super::{AlertRule, Notifier, Price, Route, Secret};
+use super::{AlertRule, HealthConfig, Notifier, Price, Route, Secret};
+
+/// The sliding window of an alert rule that names none.
+pub const DEFAULT_ALERT_WINDOW: Duration = Duration::from_secs(300);
+/// How often a firing alert is announced again, unless its rule says otherwise.
+pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The rules in force when the file has no `[[alerts]]`: the five of the well-known
+/// migration guide, each evaluated per upstream over 5 minutes. The cost rule only when
+/// prices are configured: without them there is no cost to watch.
+pub fn default_alert_rules(with_prices: bool) -> Vec<AlertRule> {
+    let rule = |name: &str, metric: &str, op: &str, threshold: f64, for_secs: u64, severity: &str| AlertRule {
+        name: name.to_owned(),
+        metric: metric.to_owned(),
+        upstream: None,
+        route: None,
+        role: None,
+        op: op.to_owned(),
+        threshold,
+        for_duration: Duration::from_secs(for_secs),
+        severity: severity.to_owned(),
+        window: DEFAULT_ALERT_WINDOW,
+        repeat_interval: DEFAULT_REPEAT_INTERVAL,
+    };
+    let mut rules = vec![
+        rule("error_rate_high", "error_rate", ">", 5.0, 300, "critical"),
+        rule("latency_p95_high", "latency_p95_ms", ">", 500.0, 180, "warning"),
+        rule("success_rate_low", "success_rate", "<", 95.0, 300, "critical"),
+        rule("upstream_down", "upstream_up", "<", 1.0, 60, "critical"),
+    ];
+    if with_prices {
+        rules.push(rule("cost_per_hour_high", "cost_per_hour", ">", 1000.0, 900, "warning"));
+    }
+    rules
+}
 
 impl Validator<'_> {
     pub(super) fn prices(&mut self, sections: &Sections, names: &[&str]) -> HashMap<(usize, String), Price> {
@@ -16,17 +51,27 @@ impl Validator<'_> {
         for (upstream, models) in &sections.prices {
             let Some(index) = self.upstream_ref(upstream, names, &format!("prices.{upstream}")) else { continue };
             for (model, raw) in models {
-                let values = [Some(raw.input), Some(raw.output), raw.cached_input];
+                let values = [Some(raw.input), Some(raw.output), raw.cached_input, raw.reasoning];
                 if values.iter().flatten().any(|value| !(value.is_finite() && *value >= 0.0)) {
                     self.problem(
                         format!("prices.{upstream}.{model}"),
                         "prices must be non-negative numbers (USD per million tokens)",
                     );
+                } else if values.iter().flatten().any(|value| !is_exact_price(*value)) {
+                    // Costs are integers of nano-dollars: a price in USD per million tokens
+                    // is nano-dollars per token once multiplied by 1,000.
+                    self.problem(
+                        format!("prices.{upstream}.{model}"),
+                        "prices are kept exact to $0.001 per million tokens: use at most 3 decimals",
+                    );
                 }
-                prices.insert(
-                    (index, model.clone()),
-                    Price { input: raw.input, output: raw.output, cached_input: raw.cached_input },
-                );
+                let price = Price {
+                    input: raw.input,
+                    output: raw.output,
+                    cached_input: raw.cached_input,
+                    reasoning: raw.reasoning,
+                };
+                prices.insert((index, model.clone()), price);
             }
         }
         prices
@@ -43,6 +88,9 @@ impl Validator<'_> {
             "fallback_rate",
             "shadow_agreement",
         ];
+        if sections.alerts.is_empty() {
+            return default_alert_rules(!sections.prices.is_empty());
+        }
         let mut rules = Vec::new();
         for (index, raw) in sections.alerts.iter().enumerate() {
             let path = format!("alerts[{index}]");
@@ -79,9 +127,52 @@ impl Validator<'_> {
                 threshold: raw.threshold,
                 for_duration: self.duration(raw.for_duration.as_deref(), &format!("{path}.for"), Duration::ZERO),
                 severity,
+                window: self.positive_duration(raw.window.as_deref(), &format!("{path}.window"), DEFAULT_ALERT_WINDOW),
+                repeat_interval: self.positive_duration(
+                    raw.repeat_interval.as_deref(),
+                    &format!("{path}.repeat_interval"),
+                    DEFAULT_REPEAT_INTERVAL,
+                ),
             });
         }
         rules
+    }
+
+    /// `[health]`, with its defaults for what is not written.
+    pub(super) fn health(&mut self, raw: &RawHealth) -> HealthConfig {
+        let defaults = HealthConfig::default();
+        let path = raw.path.clone().unwrap_or(defaults.path);
+        if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
+            self.problem("health.path", format!("{path:?} is not a path starting with \"/\" (e.g. \"/models\")"));
+        }
+        let mut count = |value: Option<u32>, key: &str, default: u32| match value {
+            Some(0) => {
+                self.problem(format!("health.{key}"), "must be at least 1");
+                default
+            }
+            Some(count) => count,
+            None => default,
+        };
+        let down_after = count(raw.down_after, "down_after", defaults.down_after);
+        let up_after = count(raw.up_after, "up_after", defaults.up_after);
+        HealthConfig {
+            enabled: raw.enabled.unwrap_or(defaults.enabled),
+            interval: self.positive_duration(raw.interval.as_deref(), "health.interval", defaults.interval),
+            path,
+            timeout: self.positive_duration(raw.timeout.as_deref(), "health.timeout", defaults.timeout),
+            down_after,
+            up_after,
+        }
+    }
+
+    /// A duration that must not be zero (a period or a window).
+    fn positive_duration(&mut self, value: Option<&str>, path: &str, default: Duration) -> Duration {
+        let duration = self.duration(value, path, default);
+        if duration.is_zero() {
+            self.problem(path, "must be longer than zero");
+            return default;
+        }
+        duration
     }
 
     pub(super) fn severity(&mut self, value: Option<&str>, path: &str, default: &str) -> String {
@@ -120,4 +211,11 @@ impl Validator<'_> {
         }
         notifiers
     }
+}
+
+/// Whether a price (USD per million tokens) is a whole number of nano-dollars per token,
+/// and small enough for the cost arithmetic: at most $1,000,000 per million tokens.
+fn is_exact_price(value: f64) -> bool {
+    let nanos = value * 1000.0;
+    value <= 1_000_000.0 && (nanos - nanos.round()).abs() < 1e-6
 }

@@ -4,13 +4,15 @@
 //! nothing here is keyed by path or user.
 
 mod histogram;
+mod process;
 mod render;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 pub use histogram::{DURATION_BUCKETS, Histogram, TTFT_BUCKETS};
-pub use render::{RouteGauges, UpstreamGauges, render};
+pub use process::render_process;
+pub use render::{RouteGauges, UpstreamGauges, render, render_notifications};
 
 use crate::config::{Config, PerRoute, RouteId};
 use crate::rollout::EventKind;
@@ -268,6 +270,8 @@ pub struct Metrics {
     routes: PerRoute<RouteMetrics>,
     /// Indexed by `ReloadResult`. Kept across reloads: `Metrics` outlives every `Gateway`.
     reloads: [AtomicU64; 2],
+    /// Usage and cost of every answer (`cost`).
+    pub cost: crate::cost::Ledger,
 }
 
 impl Metrics {
@@ -289,7 +293,7 @@ impl Metrics {
                 state_write_failures: AtomicU64::new(0),
             }
         });
-        Metrics { routes, reloads: Default::default() }
+        Metrics { routes, reloads: Default::default(), cost: crate::cost::Ledger::new(config) }
     }
 
     pub fn record_reload(&self, result: ReloadResult) {

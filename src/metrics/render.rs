@@ -157,10 +157,11 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
         let _ =
             writeln!(out, "cutover_config_reloads_total{{result=\"{}\"}} {}", result.as_str(), metrics.reloads(result));
     }
+    crate::cost::write_metrics(&mut out, metrics);
     out
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
@@ -172,4 +173,16 @@ fn histogram(out: &mut String, name: &str, labels: &str, histogram: &Histogram) 
     let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {total}");
     let _ = writeln!(out, "{name}_sum{{{labels}}} {}", histogram.sum_seconds());
     let _ = writeln!(out, "{name}_count{{{labels}}} {total}");
+}
+
+/// `cutover_notifications_total{notifier,outcome}`, from each notifier's counts in the
+/// order of `notify::Outcome::ALL` (sent, failed, dropped).
+pub fn render_notifications(out: &mut String, counts: &[(String, [u64; 3])]) {
+    header(out, "cutover_notifications_total", "counter", "Notifications to each notifier, by how they ended.");
+    for (notifier, counts) in counts {
+        for (outcome, count) in ["sent", "failed", "dropped"].iter().zip(counts) {
+            let _ =
+                writeln!(out, "cutover_notifications_total{{notifier=\"{notifier}\",outcome=\"{outcome}\"}} {count}");
+        }
+    }
 }

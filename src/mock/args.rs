@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::config::{DEFAULT_MODELS, MockConfig};
 use super::error::MockError;
 use super::faults::{FaultKind, FaultRule};
+use super::usage::{UsagePlacement, UsagePlan};
 
 /// Runs a simulated OpenAI-compatible upstream.
 #[derive(Debug, Clone, clap::Args)]
@@ -58,6 +59,24 @@ pub struct MockArgs {
     /// /v1/models. Examples: --fault 500:0.1  --fault stream-cut:5%  --fault 503:1:once
     #[arg(long = "fault", value_name = "SPEC", value_parser = FaultRule::parse)]
     pub faults: Vec<FaultRule>,
+    /// Prompt (input) tokens every answer reports (default: estimated from the request).
+    #[arg(long, value_name = "N")]
+    pub usage_prompt: Option<u64>,
+    /// Completion (output) tokens every answer reports (default: the answer's tokens).
+    #[arg(long, value_name = "N")]
+    pub usage_completion: Option<u64>,
+    /// Of the prompt tokens, those reported as read from cache.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub usage_cached: u64,
+    /// Of the completion tokens, those reported as reasoning.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub usage_reasoning: u64,
+    /// Streams: put the usage on the last chunk with choices instead of a chunk of its own.
+    #[arg(long, conflicts_with = "no_usage")]
+    pub usage_on_last_chunk: bool,
+    /// Report no usage at all, whole answers and streams alike.
+    #[arg(long)]
+    pub no_usage: bool,
 }
 
 impl MockArgs {
@@ -97,6 +116,17 @@ impl MockArgs {
             api_key,
             models,
             faults,
+            usage: UsagePlan {
+                prompt: self.usage_prompt,
+                completion: self.usage_completion,
+                cached: self.usage_cached,
+                reasoning: self.usage_reasoning,
+                placement: match (self.no_usage, self.usage_on_last_chunk) {
+                    (true, _) => UsagePlacement::Omitted,
+                    (false, true) => UsagePlacement::OnLastChunk,
+                    (false, false) => UsagePlacement::Alone,
+                },
+            },
         })
     }
 }

@@ -27,7 +27,7 @@ pub(super) async fn handle(ctx: &Ctx, body: &Bytes) -> Result<Response<BoxBody>,
         Output::Text { tokens, .. } => tokens,
         Output::Json | Output::Tool { .. } => answer_tokens,
     };
-    let usage = Usage::new(request.prompt_tokens(), completion_tokens as u64);
+    let usage = ctx.runtime.usage.usage(request.prompt_tokens(), completion_tokens as u64);
     if !streamed {
         return whole(ctx, &request.model, &output, usage);
     }
@@ -49,7 +49,8 @@ struct Completion<'a> {
     created: u64,
     model: &'a str,
     choices: [Choice<'a>; 1],
-    usage: Usage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Usage>,
     system_fingerprint: &'a str,
 }
 
@@ -84,7 +85,7 @@ struct FunctionCall<'a> {
     arguments: &'a str,
 }
 
-fn whole(ctx: &Ctx, model: &str, output: &Output<'_>, usage: Usage) -> Result<Response<BoxBody>, BoxError> {
+fn whole(ctx: &Ctx, model: &str, output: &Output<'_>, usage: Option<Usage>) -> Result<Response<BoxBody>, BoxError> {
     let answer = &ctx.runtime.answer;
     let call_id = format!("call_{}", ctx.id);
     let (content, tool_calls, finish_reason) = match *output {
@@ -122,7 +123,7 @@ fn content_choice(quoted: &str) -> String {
     format!(r#"{{"index":0,"delta":{{"content":{quoted}}},"logprobs":null,"finish_reason":null}}"#)
 }
 
-fn events(ctx: &Ctx, model: &str, output: &Output<'_>, usage: Usage, include_usage: bool) -> StreamPlan {
+fn events(ctx: &Ctx, model: &str, output: &Output<'_>, usage: Option<Usage>, include_usage: bool) -> StreamPlan {
     let runtime = &ctx.runtime;
     let id = format!("chatcmpl-{}", ctx.id);
     let envelope = Envelope::new("chat.completion.chunk", &id, now(), model, &runtime.fingerprint, include_usage);
@@ -152,9 +153,6 @@ fn events(ctx: &Ctx, model: &str, output: &Output<'_>, usage: Usage, include_usa
         }
     };
     let finish = format!(r#"{{"index":0,"delta":{{}},"logprobs":null,"finish_reason":"{finish}"}}"#);
-    let mut tail = vec![envelope.event(&finish)];
-    if include_usage {
-        tail.push(envelope.usage_event(&usage));
-    }
+    let tail = envelope.tail(&finish, usage.as_ref(), include_usage, runtime.usage.on_last_chunk());
     StreamPlan { head: vec![envelope.event(role)], body, tail }
 }

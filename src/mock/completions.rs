@@ -34,7 +34,8 @@ struct TextCompletion<'a> {
     model: &'a str,
     system_fingerprint: &'a str,
     choices: [TextChoice<'a>; 1],
-    usage: Usage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Usage>,
 }
 
 #[derive(Serialize)]
@@ -59,7 +60,7 @@ pub(super) async fn handle(ctx: &Ctx, body: &Bytes) -> Result<Response<BoxBody>,
     let answer_tokens = runtime.answer.tokens();
     let tokens = answer_tokens.min(request.max_tokens.map_or(usize::MAX, |n| n as usize));
     let finish_reason = if tokens < answer_tokens { "length" } else { "stop" };
-    let usage = Usage::new(tokens_for_chars(request.prompt.0), tokens as u64);
+    let usage = ctx.runtime.usage.usage(tokens_for_chars(request.prompt.0), tokens as u64);
     let id = format!("cmpl-{}", ctx.id);
     if !streamed {
         let completion = TextCompletion {
@@ -79,10 +80,8 @@ pub(super) async fn handle(ctx: &Ctx, body: &Bytes) -> Result<Response<BoxBody>,
         envelope.event(&format!(r#"{{"text":{quoted},"index":0,"logprobs":null,"finish_reason":{finish}}}"#))
     };
     let body = runtime.answer.quoted_words(tokens).iter().map(|word| text_choice(word, "null")).collect();
-    let mut tail = vec![text_choice("\"\"", &format!("\"{finish_reason}\""))];
-    if include_usage {
-        tail.push(envelope.usage_event(&usage));
-    }
+    let last = format!(r#"{{"text":"","index":0,"logprobs":null,"finish_reason":"{finish_reason}"}}"#);
+    let tail = envelope.tail(&last, usage.as_ref(), include_usage, runtime.usage.on_last_chunk());
     let pacing =
         Pacing { ttft: runtime.ttft, chunk_gap: runtime.chunk_gap, fault, stopping: ctx.state.stopping.subscribe() };
     Ok(stream::response(StreamPlan { head: Vec::new(), body, tail }, pacing))

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::faults::FaultRule;
+use super::usage::UsagePlan;
 
 /// Models listed by `GET /v1/models` unless configured otherwise.
 pub const DEFAULT_MODELS: [&str; 4] = ["gpt-4.1", "gpt-4.1-mini", "gpt-4o", "text-embedding-3-small"];
@@ -32,6 +33,8 @@ pub struct MockConfig {
     pub models: Vec<String>,
     /// Tried in order for every inference request; see [`FaultRule`].
     pub faults: Vec<FaultRule>,
+    /// The usage answers report, and where.
+    pub usage: UsagePlan,
 }
 
 impl Default for MockConfig {
@@ -45,6 +48,7 @@ impl Default for MockConfig {
             api_key: None,
             models: DEFAULT_MODELS.iter().map(|&m| m.to_owned()).collect(),
             faults: Vec::new(),
+            usage: UsagePlan::default(),
         }
     }
 }
@@ -95,6 +99,12 @@ impl MockConfig {
         self
     }
 
+    /// Replaces the usage plan.
+    pub fn with_usage(mut self, usage: UsagePlan) -> Self {
+        self.usage = usage;
+        self
+    }
+
     /// Appends one fault rule after the existing ones.
     pub fn with_fault(mut self, fault: FaultRule) -> Self {
         self.faults.push(fault);
@@ -114,6 +124,7 @@ impl fmt::Debug for MockConfig {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("models", &self.models)
             .field("faults", &self.faults)
+            .field("usage", &self.usage)
             .finish()
     }
 }

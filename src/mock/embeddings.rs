@@ -33,7 +33,8 @@ struct EmbeddingList<'a> {
     object: &'static str,
     data: Vec<Embedding>,
     model: &'a str,
-    usage: EmbeddingUsage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<EmbeddingUsage>,
 }
 
 #[derive(Serialize)]
@@ -91,7 +92,10 @@ pub(super) async fn handle(ctx: &Ctx, body: &Bytes) -> Result<Response<BoxBody>,
         object: "list",
         data,
         model: &request.model,
-        usage: EmbeddingUsage { prompt_tokens: tokens, total_tokens: tokens },
+        usage: ctx.runtime.usage.usage(tokens, 0).map(|usage| {
+            let tokens = usage.prompt_tokens();
+            EmbeddingUsage { prompt_tokens: tokens, total_tokens: tokens }
+        }),
     };
     Ok(json(StatusCode::OK, serde_json::to_vec(&list)?))
 }

@@ -1,5 +1,5 @@
 //! The simulated OpenAI-compatible upstream (`cutover mock`): a real HTTP server that
-//! answers chat, legacy completions, embeddings and model listings the way OpenAI does,
+//! answers chat, legacy completions, embeddings, responses and model listings the way OpenAI does,
 //! with configurable pacing and injected faults, for tests, benchmarks and the demo.
 //!
 //! Every request is counted (see [`MockServer::calls`]) and recorded
@@ -17,10 +17,12 @@ mod embeddings;
 mod error;
 mod faults;
 mod reply;
+mod responses;
 mod runtime;
 mod server;
 mod state;
 mod stream;
+mod usage;
 mod wire;
 
 #[cfg(test)]
@@ -32,3 +34,4 @@ pub use error::MockError;
 pub use faults::{FAULT_NAMES, FaultKind, FaultRule};
 pub use server::{MockServer, run};
 pub use state::RecordedRequest;
+pub use usage::{UsagePlacement, UsagePlan};

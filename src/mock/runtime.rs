@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::config::MockConfig;
 use super::faults::FaultSet;
+use super::usage::UsagePlan;
 use super::wire::quote;
 
 /// Filler words after the opening "Simulated answer from mock <name>.".
@@ -31,6 +32,7 @@ pub(super) struct Runtime {
     pub models: Arc<[(String, Bytes)]>,
     pub faults: Arc<FaultSet>,
     pub errors: Arc<ErrorBodies>,
+    pub usage: UsagePlan,
 }
 
 impl Runtime {
@@ -54,6 +56,7 @@ impl Runtime {
             models: models.into(),
             faults: Arc::new(FaultSet::new(&config.faults)),
             errors: Arc::new(ErrorBodies::new(name)),
+            usage: config.usage,
         }
     }
 

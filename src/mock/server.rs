@@ -21,10 +21,10 @@ use super::ctx::Ctx;
 use super::faults::{FaultRule, FaultSet};
 use super::runtime::{Runtime, error_json};
 use super::state::{Endpoint, RecordedRequest, State};
-use super::{chat, completions, embeddings};
+use super::{chat, completions, embeddings, responses};
 use crate::config::ConnectionLimits;
 use crate::net::body::{BoxBody, BoxError, json};
-use crate::net::serve::serve;
+use crate::net::serve::serve_counting;
 
 /// A mock upstream running in this process, for tests.
 ///
@@ -75,6 +75,11 @@ impl MockServer {
         self.state.calls_to(Endpoint::of(path))
     }
 
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.get()
+    }
+
     pub fn last_request(&self) -> Option<RecordedRequest> {
         self.state.last_request()
     }
@@ -108,7 +113,8 @@ async fn serve_state(listener: TcpListener, state: Arc<State>, shutdown: impl Fu
         // Stalled streams and unanswered requests would otherwise hold the drain.
         stopping.stopping.send_replace(true);
     };
-    serve(listener, MockService { state }, shutdown, ConnectionLimits::default()).await;
+    let service = MockService { state: state.clone() };
+    serve_counting(listener, service, shutdown, ConnectionLimits::default(), &state.connections).await;
 }
 
 #[derive(Clone)]
@@ -135,6 +141,7 @@ enum Route {
     Chat,
     Completions,
     Embeddings,
+    Responses,
     ModelList,
     Model(Option<Bytes>),
     NotFound(String),
@@ -146,6 +153,7 @@ impl Route {
             (&Method::POST, "/v1/chat/completions") => Route::Chat,
             (&Method::POST, "/v1/completions") => Route::Completions,
             (&Method::POST, "/v1/embeddings") => Route::Embeddings,
+            (&Method::POST, "/v1/responses") => Route::Responses,
             (&Method::GET, "/v1/models") => Route::ModelList,
             (&Method::GET, _) if path.starts_with(MODEL_PREFIX) => {
                 Route::Model(runtime.model(&path[MODEL_PREFIX.len()..]))
@@ -187,6 +195,7 @@ async fn dispatch(ctx: &Ctx, route: Route, body: Bytes) -> Result<Response<BoxBo
         Route::Chat => chat::handle(ctx, &body).await,
         Route::Completions => completions::handle(ctx, &body).await,
         Route::Embeddings => embeddings::handle(ctx, &body).await,
+        Route::Responses => responses::handle(ctx, &body).await,
         Route::ModelList => Ok(json(StatusCode::OK, ctx.runtime.model_list.clone())),
         Route::Model(Some(model)) => Ok(json(StatusCode::OK, model)),
         Route::Model(None) => Ok(json(

@@ -1,5 +1,5 @@
-//! What one mock server shares between its connections: the swappable runtime, call
-//! counters, the last request seen, and the shutdown signal that ends hung faults.
+//! What one mock server shares between its connections: the swappable runtime, call and
+//! connection counters, the last request seen, and the shutdown signal that ends hung faults.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -10,6 +10,7 @@ use http::request::Parts;
 use tokio::sync::watch;
 
 use super::runtime::Runtime;
+use crate::net::serve::Accepted;
 
 /// The endpoints counted separately; everything else shares `Other`. A fixed set, so
 /// counting is an array index and never grows with what clients send.
@@ -75,6 +76,8 @@ pub(super) struct State {
     id_prefix: u32,
     sequence: AtomicU64,
     pub stopping: watch::Sender<bool>,
+    /// Connections accepted, so tests can see how many a client opened.
+    pub connections: Accepted,
 }
 
 impl State {
@@ -87,6 +90,7 @@ impl State {
             id_prefix: fastrand::u32(..),
             sequence: AtomicU64::new(0),
             stopping: watch::Sender::new(false),
+            connections: Accepted::default(),
         }
     }
 

@@ -44,9 +44,18 @@ pub(super) struct Pacing {
 
 /// A `200 text/event-stream` response whose body is `plan`, paced by a spawned task.
 pub(super) fn response(plan: StreamPlan, pacing: Pacing) -> Response<BoxBody> {
+    respond(plan, pacing, true)
+}
+
+/// `response` for streams that end without `[DONE]` (the Responses API's).
+pub(super) fn response_without_done(plan: StreamPlan, pacing: Pacing) -> Response<BoxBody> {
+    respond(plan, pacing, false)
+}
+
+fn respond(plan: StreamPlan, pacing: Pacing, done: bool) -> Response<BoxBody> {
     // Small: the task should feel the client's pace, not run ahead of it.
     let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(pump(Pump { tx, stopping: pacing.stopping.clone() }, plan, pacing));
+    tokio::spawn(pump(Pump { tx, stopping: pacing.stopping.clone() }, plan, pacing, done));
     let mut response = Response::new(ChannelBody { rx }.boxed_unsync());
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
@@ -108,7 +117,7 @@ impl Pump {
     }
 }
 
-async fn pump(mut pump: Pump, plan: StreamPlan, pacing: Pacing) {
+async fn pump(mut pump: Pump, plan: StreamPlan, pacing: Pacing, done: bool) {
     for event in plan.head {
         if !pump.send(event).await {
             return;
@@ -154,7 +163,7 @@ async fn pump(mut pump: Pump, plan: StreamPlan, pacing: Pacing) {
             return;
         }
     }
-    if fault != Some(FaultKind::NoDone) {
+    if done && fault != Some(FaultKind::NoDone) {
         pump.send(Bytes::from_static(DONE)).await;
     }
 }

@@ -47,6 +47,29 @@ impl Usage {
             completion_tokens_details: CompletionDetails { reasoning_tokens: 0 },
         }
     }
+
+    /// The same usage, `cached` of its prompt tokens from cache and `reasoning` of its
+    /// completion tokens reasoning.
+    pub(super) fn with_details(mut self, cached: u64, reasoning: u64) -> Usage {
+        self.prompt_tokens_details.cached_tokens = cached;
+        self.completion_tokens_details.reasoning_tokens = reasoning;
+        self
+    }
+
+    /// The same counts in the Responses API's shape.
+    pub(super) fn responses_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "input_tokens": self.prompt_tokens,
+            "input_tokens_details": {"cached_tokens": self.prompt_tokens_details.cached_tokens},
+            "output_tokens": self.completion_tokens,
+            "output_tokens_details": {"reasoning_tokens": self.completion_tokens_details.reasoning_tokens},
+            "total_tokens": self.total_tokens,
+        })
+    }
+
+    pub(super) fn prompt_tokens(&self) -> u64 {
+        self.prompt_tokens
+    }
 }
 
 /// The characters of text in a message `content` or a `prompt`, counted while parsing:
@@ -161,6 +184,28 @@ impl Envelope {
     pub(super) fn event(&self, choice: &str) -> Bytes {
         let suffix = if self.usage_null { "],\"usage\":null}\n\n" } else { "]}\n\n" };
         self.build(&[choice, suffix])
+    }
+
+    /// The event for a chunk whose only choice is `choice`, carrying `usage` as well.
+    pub(super) fn event_with_usage(&self, choice: &str, usage: &Usage) -> Bytes {
+        let usage = serde_json::to_string(usage).unwrap_or_else(|_| String::from("null"));
+        self.build(&[choice, "],\"usage\":", &usage, "}\n\n"])
+    }
+
+    /// The last events of a stream: the chunk of `last_choice`, then the usage where
+    /// `plan` puts it when the client asked for it (`include_usage`).
+    pub(super) fn tail(
+        &self,
+        last_choice: &str,
+        usage: Option<&Usage>,
+        include_usage: bool,
+        on_last_chunk: bool,
+    ) -> Vec<Bytes> {
+        match usage.filter(|_| include_usage) {
+            Some(usage) if on_last_chunk => vec![self.event_with_usage(last_choice, usage)],
+            Some(usage) => vec![self.event(last_choice), self.usage_event(usage)],
+            None => vec![self.event(last_choice)],
+        }
     }
 
     /// The final `choices: []` chunk carrying `usage`.

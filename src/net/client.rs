@@ -1,6 +1,7 @@
 //! The pooled HTTP client of one upstream: keep-alive connections, TLS with the
 //! webpki roots, HTTP/2 where the upstream offers it by ALPN, and the upstream's
-//! connect timeout, new connections paced (`paced`). One per upstream, built at start-up.
+//! connect timeout, new connections paced (`paced`). One per upstream, built at start-up
+//! (and again on a reload that changes how it connects).
 
 use std::time::Duration;
 
@@ -12,15 +13,22 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::paced::Paced;
+use crate::config::{MAX_CONNECTING, Upstream};
 
 pub type UpstreamClient = Client<Paced<HttpsConnector<HttpConnector>>, Full<Bytes>>;
 
-/// New connections to one upstream being established at once, at most: a burst of
-/// streams queues briefly for connections (and reuses those that free up) rather than
-/// flooding the upstream's accept queue into connect timeouts.
-const CONNECTS_AT_ONCE: usize = 32;
+/// The client of one upstream: its connect timeout, and at most `max_connecting` new
+/// connections being opened at once (`upstreams.*.max_connecting`, see `paced`).
+pub fn for_upstream(upstream: &Upstream) -> UpstreamClient {
+    build_paced(upstream.timeouts.connect, upstream.max_connecting)
+}
 
+/// A client with the default pacing, for webhooks.
 pub fn build(connect_timeout: Duration) -> UpstreamClient {
+    build_paced(connect_timeout, MAX_CONNECTING)
+}
+
+fn build_paced(connect_timeout: Duration, max_connecting: usize) -> UpstreamClient {
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
@@ -38,5 +46,5 @@ pub fn build(connect_timeout: Duration) -> UpstreamClient {
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(1024)
-        .build(Paced::new(https, CONNECTS_AT_ONCE))
+        .build(Paced::new(https, max_connecting))
 }

@@ -1,11 +1,13 @@
 //! Networking plumbing shared by every listener and client cutover runs: the accept loop
-//! with graceful shutdown and the clocks and budget of each connection, the bearer token
-//! of a request, the body types the listeners answer with, and the pooled HTTP client
-//! that talks to upstreams (and to webhooks).
+//! with graceful shutdown and the clocks and budget of each connection, the process's
+//! descriptor budget, the bearer token of a request, the body types the listeners answer
+//! with, and the pooled HTTP client that talks to upstreams (and to webhooks).
 
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod descriptors;
 mod first_request;
+mod idle;
 mod paced;
 pub mod serve;

@@ -12,13 +12,14 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use super::body::{self, EventStream, Held, HoldLimits, Recorder, Tally};
+use super::body::{self, EventStream, Held, HoldLimits, Meter, Recorder, Tally};
 use super::breaker::{Admission, HealthReport};
 use super::error::TransportError;
 use super::failure::{Failure, counts_as_failure, is_clients_fault, outcome_for_status};
 use super::gateway::{Gateway, RouteContext};
 use super::headers::{X_SHOULD_RETRY, mark_response, upstream_request_headers};
 use super::request::{RequestMeta, with_model};
+use super::sse::SseFramer;
 use crate::config::{FallbackMode, RouteId, Upstream};
 use crate::metrics::{Outcome, Role};
 use crate::net::body::BoxBody;
@@ -168,7 +169,8 @@ impl<'a> Exchange<'a> {
             total: timeouts.total,
             commit: self.route.config.stream_commit,
         };
-        match body::hold(&mut incoming, limits, started).await {
+        let framer = SseFramer::watching_usage(body::usage_watch(&self.meta));
+        match body::hold_with(&mut incoming, limits, started, framer).await {
             Ok(held) => {
                 let response = Response::from_parts(parts, incoming);
                 Attempt::Committed(self.respond(response, role, started, Some(held), admission))
@@ -209,7 +211,20 @@ impl<'a> Exchange<'a> {
         if fallback {
             recorder = recorder.without_evidence();
         }
-        Response::from_parts(parts, body::answer(incoming, stream, recorder, timeouts, started))
+        let config = &self.gateway.config;
+        let (status, streamed) = (parts.status, stream.is_some());
+        let meter = Meter::for_answer(
+            config,
+            &self.gateway.metrics,
+            self.route.id,
+            &self.meta,
+            index,
+            role,
+            self.first_role,
+            status,
+            streamed,
+        );
+        Response::from_parts(parts, body::answer(incoming, stream, recorder, meter, timeouts, started))
     }
 }
 

@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use http::HeaderValue;
+use http::{HeaderValue, Uri};
 
 use super::breaker::Breaker;
 use super::retry::RetryBudget;
 use super::split;
 use crate::config::{Config, PerRoute, Route, RouteId, Upstream};
+use crate::health::{HealthLog, ProbeTarget, UpstreamHealth};
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::net::client::{self, UpstreamClient};
 use crate::rollout::{LiveRoute, LiveState};
@@ -23,6 +24,8 @@ pub(super) struct UpstreamRuntime {
     pub client: UpstreamClient,
     /// Shared with the bodies of committed answers, which report failures after the first byte.
     pub breaker: Arc<Breaker>,
+    /// The active probes' verdict, written by the prober (`health`), read once per request.
+    pub health: Arc<UpstreamHealth>,
     /// `Bearer <key>`, marked sensitive so that it never appears in debug output.
     pub authorization: Option<HeaderValue>,
     pub name_header: HeaderValue,
@@ -61,6 +64,8 @@ pub struct Gateway {
     catch_all: Option<RouteId>,
     /// Slots for mirrored requests in flight.
     pub(super) shadow_slots: Arc<tokio::sync::Semaphore>,
+    /// The upstreams' recent changes of health, kept across reloads.
+    pub health_log: Arc<HealthLog>,
 }
 
 impl RouteContext<'_> {
@@ -82,16 +87,26 @@ impl RouteContext<'_> {
 /// settings allow.
 fn upstream_runtime(upstream: &Upstream, previous: Option<(&Upstream, &UpstreamRuntime)>) -> UpstreamRuntime {
     let client = match previous {
-        Some((before, runtime)) if before.timeouts.connect == upstream.timeouts.connect => runtime.client.clone(),
-        _ => client::build(upstream.timeouts.connect),
+        Some((before, runtime))
+            if before.timeouts.connect == upstream.timeouts.connect
+                && before.max_connecting == upstream.max_connecting =>
+        {
+            runtime.client.clone()
+        }
+        _ => client::for_upstream(upstream),
     };
     let breaker = match previous {
         Some((before, runtime)) if keeps_health(before, upstream) => runtime.breaker.clone(),
         _ => Arc::new(Breaker::new(upstream.breaker)),
     };
+    let health = match previous {
+        Some((before, runtime)) if keeps_health(before, upstream) => runtime.health.clone(),
+        _ => Arc::new(UpstreamHealth::default()),
+    };
     UpstreamRuntime {
         client,
         breaker,
+        health,
         authorization: upstream.api_key.as_ref().and_then(|key| {
             let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).ok()?;
             value.set_sensitive(true);
@@ -120,7 +135,7 @@ impl Gateway {
     pub fn new(config: Arc<Config>, metrics: Arc<Metrics>, live: Arc<LiveState>) -> Gateway {
         let upstreams = config.upstreams.iter().map(|upstream| upstream_runtime(upstream, None)).collect();
         let shadow_slots = Arc::new(tokio::sync::Semaphore::new(SHADOW_SLOTS));
-        Gateway::assemble(config, metrics, live, upstreams, shadow_slots)
+        Gateway::assemble(config, metrics, live, upstreams, shadow_slots, Arc::default())
     }
 
     /// The gateway for a reloaded `config`, carrying over from `self` what must not reset:
@@ -141,7 +156,8 @@ impl Gateway {
                 upstream_runtime(upstream, previous)
             })
             .collect();
-        Gateway::assemble(config, self.metrics.clone(), self.live.clone(), upstreams, self.shadow_slots.clone())
+        let (shadow_slots, health_log) = (self.shadow_slots.clone(), self.health_log.clone());
+        Gateway::assemble(config, self.metrics.clone(), self.live.clone(), upstreams, shadow_slots, health_log)
     }
 
     fn assemble(
@@ -150,6 +166,7 @@ impl Gateway {
         live: Arc<LiveState>,
         upstreams: Box<[UpstreamRuntime]>,
         shadow_slots: Arc<tokio::sync::Semaphore>,
+        health_log: Arc<HealthLog>,
     ) -> Gateway {
         let routes = config.routes.map(|_, route| RouteRuntime {
             seed: split::seed_for(&route.salt),
@@ -157,7 +174,7 @@ impl Gateway {
             name_header: header_value(&route.name),
         });
         let catch_all = config.routes.find(|route| route.models.is_empty());
-        Gateway { config, metrics, live, upstreams, routes, catch_all, shadow_slots }
+        Gateway { config, metrics, live, upstreams, routes, catch_all, shadow_slots, health_log }
     }
 
     /// The route for `model`: the first whose patterns match, else the catch-all. A request
@@ -181,6 +198,42 @@ impl Gateway {
     /// Whether each upstream's circuit breaker is open, in `Config::upstreams` order.
     pub fn breakers_open(&self) -> Vec<bool> {
         self.upstreams.iter().map(|upstream| upstream.breaker.is_open()).collect()
+    }
+
+    /// Whether upstream `index`'s active probes say it is up: one atomic load.
+    pub fn upstream_up(&self, index: usize) -> bool {
+        self.upstreams[index].health.is_up()
+    }
+
+    /// Each upstream's active health, in `Config::upstreams` order.
+    pub fn upstream_health(&self) -> impl Iterator<Item = &UpstreamHealth> {
+        self.upstreams.iter().map(|upstream| upstream.health.as_ref())
+    }
+
+    /// What the prober needs for each upstream: `GET {base_url}{health.path}` with its key
+    /// and its pooled client. An upstream whose URL cannot take the path is left out.
+    pub fn probe_targets(&self) -> Vec<ProbeTarget> {
+        let path = &self.config.health.path;
+        self.config
+            .upstreams
+            .iter()
+            .zip(self.upstreams.iter())
+            .filter_map(|(upstream, runtime)| {
+                let uri = Uri::builder()
+                    .scheme(upstream.scheme.clone())
+                    .authority(upstream.authority.clone())
+                    .path_and_query(format!("{}{path}", upstream.base_path))
+                    .build()
+                    .ok()?;
+                Some(ProbeTarget {
+                    upstream: upstream.name.clone(),
+                    uri,
+                    authorization: runtime.authorization.clone(),
+                    client: runtime.client.clone(),
+                    health: runtime.health.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Opens every upstream's circuit breaker, as a run of failures would.

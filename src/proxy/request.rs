@@ -25,6 +25,12 @@ pub struct RequestMeta {
     pub stream: bool,
     /// Byte range of the `model` value (quotes included) inside the body.
     model_span: Option<(usize, usize)>,
+    /// Byte range of the `stream_options` value, when the key is there (`null` included).
+    stream_options_span: Option<(usize, usize)>,
+    /// The endpoint, when its answers report usage (set by `ask_for_usage`).
+    pub endpoint: Option<crate::cost::Endpoint>,
+    /// The gateway asked for streamed usage on the client's behalf: strip it again.
+    pub usage_injected: bool,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +41,8 @@ struct Probe<'a> {
     user: Option<&'a RawValue>,
     #[serde(default)]
     stream: Option<bool>,
+    #[serde(borrow, default)]
+    stream_options: usage::Present<'a>,
 }
 
 /// What a body may be given up front, whatever it declares: the buffer grows with the
@@ -141,6 +149,10 @@ pub fn parse_meta(body: &[u8]) -> Result<RequestMeta, GatewayError> {
     if let Some(raw) = probe.user {
         meta.user = serde_json::from_str::<String>(raw.get()).ok();
     }
+    if let Some(raw) = probe.stream_options.0 {
+        let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+        meta.stream_options_span = Some((start, start + raw.get().len()));
+    }
     Ok(meta)
 }
 
@@ -155,6 +167,10 @@ pub fn with_model(body: &Bytes, meta: &RequestMeta, alias: Option<&str>) -> Byte
     rewritten.extend_from_slice(&body[end..]);
     rewritten.freeze()
 }
+
+mod usage;
+
+pub use usage::ask_for_usage;
 
 #[cfg(test)]
 mod tests;

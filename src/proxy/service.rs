@@ -17,7 +17,7 @@ use super::exchange::{Exchange, Routing};
 use super::forward::forward;
 use super::gateway::{Gateway, SharedGateway};
 use super::path::has_dot_segment;
-use super::request::{RequestMeta, discard_body, is_json_request, parse_meta, read_body};
+use super::request::{RequestMeta, ask_for_usage, discard_body, is_json_request, parse_meta, read_body};
 use super::{shadow, split};
 use crate::config::StickySource;
 use crate::metrics::Role;
@@ -111,12 +111,24 @@ where
             let weight = route.live.weight_bp();
             tally.user = user;
             tally.control = split::is_control(bucket, weight);
-            if split::is_candidate(bucket, weight) { Role::Candidate } else { Role::Primary }
+            let chosen = if split::is_candidate(bucket, weight) { Role::Candidate } else { Role::Primary };
+            let upstream_of = |role: Role| match role {
+                Role::Primary => route.config.primary,
+                _ => route.config.candidate.unwrap_or(route.config.primary),
+            };
+            let served =
+                split::arm_for_health(chosen, route.config.fallback, |role| gateway.upstream_up(upstream_of(role)));
+            if served != chosen {
+                gateway.upstreams[upstream_of(chosen)].health.count_rerouted();
+            }
+            served
         }
         None => Role::Primary,
     };
     let client_credentials =
         if gateway.gateway_keys_required() { None } else { parts.headers.get(header::AUTHORIZATION).cloned() };
+    let (mut parts, mut meta) = (parts, meta);
+    let body = ask_for_usage(body, &mut meta, parts.uri.path(), route.config.inject_stream_usage, &mut parts.headers);
     let shadow = route.live.shadow();
     if role == Role::Primary
         && route.config.candidate.is_some()

@@ -4,6 +4,9 @@
 
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
+use crate::config::FallbackMode;
+use crate::metrics::Role;
+
 /// Number of buckets: weights have 0.01% resolution.
 pub const BUCKETS: u32 = 10_000;
 
@@ -50,6 +53,18 @@ pub fn is_candidate(bucket: u32, weight_bp: u32) -> bool {
     bucket < weight_bp
 }
 
+/// The arm a request goes to once the active probes are heard: a candidate that is down
+/// sends its users to the primary; with `fallback = "both"`, a primary that is down sends
+/// its users to the candidate, if that one is up. `up` is read once for the chosen arm,
+/// and for the other only when the chosen one is down.
+pub fn arm_for_health(role: Role, fallback: FallbackMode, up: impl Fn(Role) -> bool) -> Role {
+    match role {
+        Role::Candidate if !up(Role::Candidate) => Role::Primary,
+        Role::Primary if fallback == FallbackMode::Both && !up(Role::Primary) && up(Role::Candidate) => Role::Candidate,
+        _ => role,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -77,6 +92,23 @@ mod tests {
     fn a_five_hundredths_percent_weight_takes_five_buckets() {
         let taken = (0..BUCKETS).filter(|bucket| is_candidate(*bucket, 5)).count();
         assert_eq!(taken, 5);
+    }
+
+    #[test]
+    fn a_down_candidate_sends_its_users_to_the_primary() {
+        let candidate_down = |role: Role| role != Role::Candidate;
+        assert_eq!(arm_for_health(Role::Candidate, FallbackMode::Both, candidate_down), Role::Primary);
+        assert_eq!(arm_for_health(Role::Primary, FallbackMode::Both, candidate_down), Role::Primary);
+    }
+
+    #[test]
+    fn a_down_primary_sends_its_users_to_the_candidate_only_with_fallback_both() {
+        let primary_down = |role: Role| role != Role::Primary;
+        assert_eq!(arm_for_health(Role::Primary, FallbackMode::Both, primary_down), Role::Candidate);
+        assert_eq!(arm_for_health(Role::Primary, FallbackMode::CandidateToPrimary, primary_down), Role::Primary);
+        assert_eq!(arm_for_health(Role::Primary, FallbackMode::Off, primary_down), Role::Primary);
+        let both_down = |_: Role| false;
+        assert_eq!(arm_for_health(Role::Primary, FallbackMode::Both, both_down), Role::Primary);
     }
 
     proptest! {

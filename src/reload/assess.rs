@@ -218,6 +218,7 @@ fn same_route(old: &Route, new: &Route) -> bool {
         max_retry_after,
         stream_commit,
         shadow,
+        inject_stream_usage,
         rollout,
     } = old;
     *models == new.models
@@ -231,6 +232,7 @@ fn same_route(old: &Route, new: &Route) -> bool {
         && *max_retry_after == new.max_retry_after
         && *stream_commit == new.stream_commit
         && *shadow == new.shadow
+        && *inject_stream_usage == new.inject_stream_usage
         && *rollout == new.rollout
 }
 

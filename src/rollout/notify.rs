@@ -1,62 +1,33 @@
-//! Posts rollout events to the `[[notify]]` webhooks: a JSON body, or Slack's `{"text"}`,
-//! to each notifier whose `min_severity` the event's kind reaches (`EventKind::severity`).
-//! Best effort, off the control path: a failed post is logged, never retried into a backlog.
+//! Rollout events as notifications: each event the controller announces becomes a
+//! `notify::Message` (its kind's severity, a readable line, the event as JSON) and goes
+//! to the same `[[notify]]` webhooks as the alerts, through their queues.
 
-use std::time::Duration;
-
-use bytes::Bytes;
-use http::{Method, Request, header};
-use http_body_util::Full;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{Event, Severity};
-use crate::config::Notifier;
+use super::Event;
+use crate::notify::{Message, Notifications};
 
-fn body(notifier: &Notifier, event: &Event) -> String {
-    let severity = event.kind.severity().as_str();
-    if notifier.format == "slack" {
-        let text = format!(
-            "[{severity}] cutover route `{}`: {} → {} at {}% ({}): {}",
-            event.route, event.from_phase, event.to_phase, event.weight_percent, event.kind, event.reason
-        );
-        json!({ "text": text }).to_string()
-    } else {
-        json!({ "source": "cutover", "severity": severity, "event": event }).to_string()
-    }
+/// The notification of one rollout event.
+pub fn message(event: &Event) -> Message {
+    let severity = event.kind.severity();
+    let text = format!(
+        "[{}] cutover route `{}`: {} → {} at {}% ({}): {}",
+        severity.as_str(),
+        event.route,
+        event.from_phase,
+        event.to_phase,
+        event.weight_percent,
+        event.kind,
+        event.reason
+    );
+    let json = json!({ "source": "cutover", "type": "rollout", "severity": severity.as_str(), "event": event });
+    Message { severity, text, json }
 }
 
-pub async fn run(notifiers: Vec<Notifier>, mut events: mpsc::Receiver<Event>) {
-    let client = crate::net::client::build(Duration::from_secs(5));
-    // Parsed once: the configuration keeps the names, the ranking is `Severity`'s order.
-    let notifiers: Vec<(Notifier, Severity)> = notifiers
-        .into_iter()
-        .map(|notifier| {
-            let min_severity = Severity::parse_lenient(&notifier.min_severity);
-            (notifier, min_severity)
-        })
-        .collect();
+/// Passes the controller's events on to the notifiers until the controller is gone.
+pub async fn forward(mut events: mpsc::Receiver<Event>, notifications: Notifications) {
     while let Some(event) = events.recv().await {
-        let severity = event.kind.severity();
-        let due = notifiers.iter().filter(|(_, min_severity)| severity >= *min_severity);
-        for (notifier, _) in due {
-            let request = Request::builder()
-                .method(Method::POST)
-                .uri(notifier.url.expose())
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(body(notifier, &event))));
-            let Ok(request) = request else {
-                tracing::warn!(notifier = %notifier.name, "webhook URL is not usable");
-                continue;
-            };
-            match tokio::time::timeout(Duration::from_secs(10), client.request(request)).await {
-                Ok(Ok(response)) if response.status().is_success() => {}
-                Ok(Ok(response)) => {
-                    tracing::warn!(notifier = %notifier.name, status = %response.status(), "webhook refused the event")
-                }
-                Ok(Err(error)) => tracing::warn!(notifier = %notifier.name, %error, "webhook post failed"),
-                Err(_) => tracing::warn!(notifier = %notifier.name, "webhook post timed out"),
-            }
-        }
+        notifications.send(message(&event));
     }
 }

@@ -94,14 +94,33 @@ impl Process {
     /// settings `env` may override), stdout discarded, stderr kept in `NAME.log` in the
     /// scratch directory. `Mock::start` and `Gateway::start` wait for readiness too.
     pub fn start(scratch: &Scratch, name: &str, args: &[&str], env: &[(&str, &str)]) -> Process {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
-        Process::spawn(name, &args, env, scratch.fresh_log(name))
+        Process::start_under(scratch, name, &[], args, env)
     }
 
-    fn spawn(name: &str, args: &[String], env: &[(&str, &str)], log: PathBuf) -> Process {
+    /// [`Process::start`] with the binary run by `wrapper` (e.g. `prlimit --nofile=256:256`).
+    pub fn start_under(
+        scratch: &Scratch,
+        name: &str,
+        wrapper: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Process {
+        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        Process::spawn(name, wrapper, &args, env, scratch.fresh_log(name))
+    }
+
+    fn spawn(name: &str, wrapper: &[&str], args: &[String], env: &[(&str, &str)], log: PathBuf) -> Process {
         let stderr =
             std::fs::File::create(&log).unwrap_or_else(|error| panic!("cannot create {}: {error}", log.display()));
-        let child = Command::new(BIN)
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(BIN);
+                command
+            }
+            None => Command::new(BIN),
+        };
+        let child = command
             .args(args)
             .env_clear()
             .env("CUTOVER_LOG", "info")
@@ -217,12 +236,12 @@ async fn launch(
     ports: usize,
     probe: Probe,
     probe_at: usize,
-    mut args_for: impl FnMut(&[SocketAddr]) -> Vec<String>,
+    (wrapper, mut args_for): (&[&str], impl FnMut(&[SocketAddr]) -> Vec<String>),
     env: &[(&str, &str)],
 ) -> (Process, Vec<SocketAddr>) {
     for _attempt in 0..START_ATTEMPTS {
         let addrs = free_addrs(ports);
-        let mut process = Process::spawn(name, &args_for(&addrs), env, scratch.fresh_log(name));
+        let mut process = Process::spawn(name, wrapper, &args_for(&addrs), env, scratch.fresh_log(name));
         let deadline = Instant::now() + READY_WITHIN;
         loop {
             if let Some(status) = process.exited() {
@@ -260,7 +279,8 @@ impl Mock {
             args.extend(flags.iter().map(|flag| (*flag).to_owned()));
             args
         };
-        let (process, addrs) = launch(scratch, name, 1, Probe::MockNamed(name.to_owned()), 0, args_for, env).await;
+        let probe = Probe::MockNamed(name.to_owned());
+        let (process, addrs) = launch(scratch, name, 1, probe, 0, (&[], args_for), env).await;
         Mock { _process: process, addr: addrs[0] }
     }
 
@@ -283,11 +303,16 @@ impl Gateway {
     /// exactly `env` as environment. Starting again on the same scratch directory is a
     /// restart: same file, same state, new ports.
     pub async fn start(scratch: &Scratch, config: &str, env: &[(&str, &str)]) -> Gateway {
+        Gateway::start_under(scratch, &[], config, env).await
+    }
+
+    /// [`Gateway::start`] with the binary run by `wrapper` (e.g. `prlimit --nofile=256:256`).
+    pub async fn start_under(scratch: &Scratch, wrapper: &[&str], config: &str, env: &[(&str, &str)]) -> Gateway {
         let args_for = |addrs: &[SocketAddr]| {
             let file = scratch.write("cutover.toml", &with_listeners(config, addrs[0], addrs[1]));
             vec!["serve".to_owned(), "-c".to_owned(), file.display().to_string()]
         };
-        let (process, addrs) = launch(scratch, "gateway", 2, Probe::Healthz, 1, args_for, env).await;
+        let (process, addrs) = launch(scratch, "gateway", 2, Probe::Healthz, 1, (wrapper, args_for), env).await;
         Gateway { process, proxy: addrs[0], admin: addrs[1] }
     }
 

@@ -35,6 +35,49 @@ fn check_accepts_the_shipped_example_config() {
 }
 
 #[test]
+fn check_accepts_the_holysheep_example_with_its_prices() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/holysheep.toml");
+    let env = [("CUTOVER_ADMIN_TOKEN", "dev-admin"), ("OPENAI_API_KEY", "sk-a"), ("HOLYSHEEP_API_KEY", "sk-b")];
+    let output = check(&example, &env);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("warning:"), "{}", describe(&output));
+}
+
+#[test]
+fn check_warns_of_a_model_without_a_price_and_still_accepts_the_config() {
+    let scratch = Scratch::new("check-unpriced");
+    let config = scratch.write(
+        "cutover.toml",
+        r#"
+[upstreams.primary]
+base_url = "http://127.0.0.1:8001/v1"
+[upstreams.candidate]
+base_url = "http://127.0.0.1:8002/v1"
+
+[prices.primary]
+"gpt-4.1" = { input = 2.0, output = 8.0 }
+[prices.candidate]
+"gpt-4.1-mini" = { input = 0.4, output = 1.6 }
+
+[[routes]]
+name = "default"
+models = ["gpt-4.1", "gpt-4.1-mini"]
+primary = "primary"
+candidate = "candidate"
+"#,
+    );
+    let output = check(&config, &[]);
+    let all = describe(&output);
+    assert_eq!(output.status.code(), Some(0), "{all}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let warnings: Vec<&str> = stdout.lines().filter(|line| line.starts_with("warning: ")).collect();
+    assert_eq!(warnings.len(), 2, "{all}");
+    assert!(warnings.iter().any(|line| line.contains("\"gpt-4.1-mini\"") && line.contains("\"primary\"")), "{all}");
+    assert!(warnings.iter().any(|line| line.contains("\"gpt-4.1\"") && line.contains("\"candidate\"")), "{all}");
+    assert!(warnings.iter().all(|line| line.contains("unknown")), "{all}");
+}
+
+#[test]
 fn check_names_the_key_path_of_every_problem_and_exits_2() {
     let scratch = Scratch::new("check-bad");
     let config = scratch.write(

@@ -26,6 +26,8 @@ async fn the_demo_promotes_a_healthy_candidate_and_rolls_a_bad_one_back_automati
     }
     assert!(out.contains("promoted → promoted at 100%"), "{out}");
     assert!(out.contains("rollout promoted after"), "{out}");
+    // The guide's GPT-4.1 prices ($15 official, $8 relay), the same usage on both arms.
+    assert!(out.contains("all on the candidate:") && out.contains("(saves 46.7%)"), "{out}");
 
     let (status, out) = run_demo(&["--bad-candidate"]).await;
     assert!(status.success(), "{out}");

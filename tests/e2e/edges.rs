@@ -1,6 +1,8 @@
 //! The gateway's edges under a hostile or careless client: memory follows the bytes that
-//! arrive, not the lengths declared; every connection has a clock and a budget; SIGTERM
-//! does not wait on idle HTTP/2 clients; dot-segment paths are never forwarded.
+//! arrive, not the lengths declared; every connection has a clock and a budget, and the
+//! budgets fit under the descriptor limit; idle connections are closed; SIGTERM does not
+//! wait on idle HTTP/2 clients; dot-segment paths are never forwarded. (The burst of new
+//! streams on paced upstream connections has a test binary of its own, `tests/burst.rs`.)
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,12 +10,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use cutover::mock::{MockConfig, MockServer};
 use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::binary::{Gateway, Reply, Scratch, get, raw_exchange};
+use crate::binary::{Gateway, Process, Reply, Scratch, get, raw_exchange};
+use crate::configs::GatewayToml;
 use crate::served::{GATEWAY_ENV, serve_config, two_mocks, upstream_for};
 use crate::support::{Setup, TempDir, in_process_config, send, start_gateway};
 use crate::wait::EVENTUALLY;
@@ -227,4 +230,146 @@ async fn dot_segment_paths_raw_or_encoded_are_refused_with_400_and_never_forward
     assert_eq!(setup.primary.calls() + setup.candidate.calls(), 0, "a dot-segment path reached an upstream");
     let models = send(Method::GET, &setup.url("/v1/models"), &[], "").await;
     assert_eq!(models.status, StatusCode::OK, "ordinary paths still pass");
+}
+
+/// `prlimit` giving the command after it a descriptor limit of 256, soft and hard.
+const NOFILE_256: [&str; 2] = ["prlimit", "--nofile=256:256"];
+
+#[tokio::test]
+async fn under_a_256_descriptor_limit_300_idle_connections_leave_healthz_answering_and_the_proxy_serves_once_they_close()
+ {
+    let scratch = Scratch::new("nofile");
+    let (primary, candidate) = two_mocks(&scratch, &[]).await;
+    // 2 × 64 (a client and an upstream connection each) + 8 + 64 in reserve = 200 ≤ 256.
+    // The clocks are set far off, so that only the clients' close frees a place.
+    let config = serve_config(&primary, &candidate)
+        .server("max_connections = 64")
+        .server("admin_max_connections = 8")
+        .server("header_timeout = \"1h\"")
+        .server("idle_timeout = \"1h\"")
+        .build();
+    let mut gateway = Gateway::start_under(&scratch, &NOFILE_256, &config, &GATEWAY_ENV).await;
+    assert!(gateway.process.log().contains("file descriptors: limit 256"), "{}", gateway.process.log());
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(TcpStream::connect(gateway.proxy).await.expect("connect (accepted or in the backlog)"));
+    }
+    for _ in 0..3 {
+        assert_eq!(get(&gateway.admin_url("/healthz"), &[]).await.status, StatusCode::OK);
+    }
+    drop(idle);
+    assert_eq!(upstream_for(&gateway, "after-the-idle-ones").await, "primary");
+    assert!(gateway.process.exited().is_none(), "the gateway died:\n{}", gateway.process.log());
+    assert!(!gateway.process.log().contains("Too many open files"), "{}", gateway.process.log());
+}
+
+#[tokio::test]
+async fn a_gateway_whose_connection_budgets_exceed_the_descriptor_limit_refuses_to_start_naming_keys_and_limit() {
+    let scratch = Scratch::new("nofile-refused");
+    // The default budgets (1024 + 64) need 2176 descriptors. Port 0: were it to start
+    // anyway, it would take no port another test uses.
+    let config = GatewayToml::two_upstreams("http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1")
+        .server("listen = \"127.0.0.1:0\"")
+        .server("admin_listen = \"127.0.0.1:0\"")
+        .state("state.db")
+        .build();
+    let file = scratch.write("cutover.toml", &config);
+    let file = file.display().to_string();
+    let mut gateway = Process::start_under(&scratch, "gateway", &NOFILE_256, &["serve", "-c", &file], &[]);
+    let status = gateway.wait_exit(EVENTUALLY).await;
+    let log = gateway.log();
+    assert_eq!(status.code(), Some(1), "{log}");
+    for part in ["server.max_connections = 1024", "server.admin_max_connections = 64", "limit of 256"] {
+        assert!(log.contains(part), "{part:?} not in:\n{log}");
+    }
+}
+
+/// An HTTP/2 (prior knowledge) connection to `addr`, and the task driving it, which ends
+/// when the server closes the connection.
+async fn http2_connection(
+    addr: SocketAddr,
+) -> (hyper::client::conn::http2::SendRequest<Full<Bytes>>, tokio::task::JoinHandle<Result<(), hyper::Error>>) {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.expect("h2 handshake");
+    (sender, tokio::spawn(connection))
+}
+
+fn chat_request(addr: SocketAddr, user: &str, stream: bool) -> Request<Full<Bytes>> {
+    let body = format!(r#"{{"model":"gpt-4.1","stream":{stream},"messages":[{{"role":"user","content":"Hi"}}]}}"#);
+    Request::post(format!("http://{addr}/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .header("x-user-id", user)
+        .body(Full::new(Bytes::from(body)))
+        .expect("request")
+}
+
+#[tokio::test]
+async fn idle_http2_and_http1_connections_are_closed_after_the_idle_timeout_but_not_one_with_a_stream_in_flight() {
+    // 30 chunks 100 ms apart: a stream in flight for three idle timeouts at least.
+    let slow = MockConfig::default().with_name("primary").with_chunk_gap(Duration::from_millis(100));
+    let primary = MockServer::start(slow.with_answer_tokens(30)).await.expect("primary mock");
+    let candidate = MockServer::start(MockConfig::default().with_name("candidate")).await.expect("candidate mock");
+    // The header clock, which also bounds an HTTP/1 connection's silence between two
+    // requests, is set far off: only the idle clock can close these connections.
+    let config = GatewayToml::two_upstreams(&primary.base_url(), &candidate.base_url())
+        .server("header_timeout = \"1h\"")
+        .server("idle_timeout = \"1s\"")
+        .build();
+    let dir = TempDir::new("idle");
+    let gateway = start_gateway(&config, &dir).await;
+    let addr = gateway.proxy_addr;
+
+    let (mut streaming, streaming_connection) = http2_connection(addr).await;
+    let response = streaming.send_request(chat_request(addr, "streamer", true)).await.expect("stream headers");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = response.into_body();
+
+    let (mut idle_h2, idle_h2_connection) = http2_connection(addr).await;
+    let models = Request::get(format!("http://{addr}/v1/models")).body(Full::default()).expect("request");
+    assert_eq!(idle_h2.send_request(models).await.expect("models over h2").status(), StatusCode::OK);
+    let idle_h1 = connect_sending(addr, b"GET /v1/models HTTP/1.1\r\nhost: gateway\r\n\r\n").await;
+
+    let (h1_received, h2_ended) =
+        tokio::join!(until_closed(idle_h1), tokio::time::timeout(EVENTUALLY, idle_h2_connection));
+    let h1_received = String::from_utf8_lossy(&h1_received);
+    assert!(h1_received.starts_with("HTTP/1.1 200"), "the request was answered before the close: {h1_received}");
+    assert!(h2_ended.is_ok(), "the idle HTTP/2 connection was kept open for {EVENTUALLY:?}");
+
+    // Half the stream has arrived: it has been in flight for more than the idle timeout.
+    let mut received = Vec::new();
+    while received.windows(b"data:".len()).filter(|window| *window == b"data:").count() < 15 {
+        let frame = stream.frame().await.expect("a frame").expect("an intact stream");
+        received.extend_from_slice(&frame.into_data().unwrap_or_default());
+    }
+    // The busy connection was never told to go away: it takes a new request…
+    let second = streaming.send_request(chat_request(addr, "second", false)).await.expect("a second request");
+    assert_eq!(second.status(), StatusCode::OK);
+    // …and the stream ends whole.
+    let rest = stream.collect().await.expect("the rest of the stream").to_bytes();
+    received.extend_from_slice(&rest);
+    assert!(String::from_utf8_lossy(&received).trim_end().ends_with("data: [DONE]"), "{received:?}");
+    drop((streaming, idle_h2));
+    let _ = streaming_connection.await;
+}
+
+/// hyper answers requests it cannot parse itself, before the service, with no hook for a
+/// body (docs/architecture.md, "hyper's own rejections"): this pins what clients get.
+#[tokio::test]
+async fn hypers_own_rejections_431_400_414_carry_an_empty_body_and_close_the_connection() {
+    let setup = Setup::new(MockConfig::default(), MockConfig::default(), "").await;
+    let many_headers: String = (0..200).map(|n| format!("x-h{n}: v\r\n")).collect();
+    let cases = [
+        (format!("GET /v1/models HTTP/1.1\r\nhost: gateway\r\n{many_headers}\r\n"), "431"),
+        ("G(T /v1/models HTTP/1.1\r\nhost: gateway\r\n\r\n".to_owned(), "400"),
+        (format!("GET /v1/{} HTTP/1.1\r\nhost: gateway\r\n\r\n", "a".repeat(70_000)), "414"),
+    ];
+    for (request, status) in cases {
+        let answer = raw_exchange(setup.gateway.proxy_addr, &request, b"").await;
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(head.contains("content-length: 0") && head.contains("connection: close"), "{head}");
+        assert_eq!(body, "", "hyper gives its own rejections no body");
+    }
+    assert_eq!(setup.primary.calls() + setup.candidate.calls(), 0);
 }

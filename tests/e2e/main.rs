@@ -20,11 +20,15 @@ mod lifecycle;
 mod rollout_cli;
 mod sdk;
 mod secrets;
+mod soak;
 mod state_ownership;
 
 // The gateway's behaviour, in process.
 mod admin;
+mod alerts;
+mod cost;
 mod edges;
 mod faults;
+mod health;
 mod proxy;
 mod rollout;

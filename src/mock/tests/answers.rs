@@ -122,9 +122,9 @@ async fn wrong_or_missing_api_key_gets_401_invalid_api_key() {
 #[tokio::test]
 async fn unknown_paths_and_bad_json_get_openai_errors() {
     let mock = mock(MockConfig::default()).await;
-    let unknown = post(&mock, "/v1/responses", json!({})).await;
+    let unknown = post(&mock, "/v1/audio/speech", json!({})).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-    assert!(unknown.at("/error/message").as_str().unwrap().contains("POST /v1/responses"));
+    assert!(unknown.at("/error/message").as_str().unwrap().contains("POST /v1/audio/speech"));
     let bad = send(&mock, "POST", "/v1/chat/completions", &[], None).await.unwrap();
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.at("/error/type"), "invalid_request_error");
@@ -137,13 +137,13 @@ async fn calls_are_counted_per_path_including_faulted_and_unknown_ones() {
     assert_eq!(chat(&mock, hello(false)).await.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(chat(&mock, hello(false)).await.status, StatusCode::OK);
     get(&mock, "/v1/models").await;
-    post(&mock, "/v1/responses", json!({})).await;
+    post(&mock, "/v1/audio/speech", json!({})).await;
     post(&mock, "/v1/embeddings", json!({"input": "a"})).await;
     assert_eq!(mock.calls(), 5);
     assert_eq!(mock.calls_to("/v1/chat/completions"), 2);
     assert_eq!(mock.calls_to("/v1/models"), 1);
     assert_eq!(mock.calls_to("/v1/embeddings"), 1);
-    assert_eq!(mock.calls_to("/v1/responses"), 1, "unserved paths share one counter");
+    assert_eq!(mock.calls_to("/v1/audio/speech"), 1, "unserved paths share one counter");
 }
 
 #[tokio::test]

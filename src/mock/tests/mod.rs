@@ -2,6 +2,7 @@
 
 mod answers;
 mod faults;
+mod usage;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};

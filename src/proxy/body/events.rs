@@ -139,6 +139,10 @@ impl<B> Observed for Events<B> {
     fn upstream_failed(&self) -> bool {
         self.framer.saw_error()
     }
+
+    fn usage(&self) -> Option<crate::cost::Usage> {
+        self.framer.usage()
+    }
 }
 
 /// Ready events joined into one frame; a single event stays as it came, uncopied.

@@ -41,14 +41,30 @@ const MAX_HELD_BYTES: usize = 4 << 20;
 
 /// Reads `body` until its first token and `limits.commit` beyond; the attempt started at
 /// `started`. A stream that ends complete before then is held whole.
+#[cfg(test)]
 pub async fn hold<B>(body: &mut B, limits: HoldLimits, started: Instant) -> Result<Held, TransportError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    hold_with(body, limits, started, SseFramer::new()).await
+}
+
+/// `hold`, framing the stream with `framer` (one that watches usage, say), which the
+/// committed stream keeps: every event passes through it exactly once.
+pub async fn hold_with<B>(
+    body: &mut B,
+    limits: HoldLimits,
+    started: Instant,
+    framer: SseFramer,
+) -> Result<Held, TransportError>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
 {
     let token_deadline = started + limits.first_token.min(limits.total);
     let early = |error| Err(TransportError::Stream(error));
-    let mut held = Held::default();
+    let mut held = Held { framer, ..Held::default() };
     loop {
         let until = match held.ttft {
             None => token_deadline,

@@ -1,14 +1,16 @@
 //! The body of a proxied response, as a stack of wrappers over any body, one concern
 //! each: `Deadlines` (idle and total timeouts), `Events` (an event stream forwarded whole
 //! event by whole event, batched, checked and completed), `Recorded` (the attempt's
-//! metrics, evidence and breaker verdict, once) and `ErrorEvent` (a failure after the
-//! first byte told in-band). `hold` reads a stream's beginning before it is committed.
+//! metrics, evidence and breaker verdict, once), `Metered` (the answer's usage and cost,
+//! settled once, below `Recorded`) and `ErrorEvent` (a failure after the first byte told
+//! in-band). `hold` reads a stream's beginning before it is committed.
 //!
 //! The layers compose generically and are boxed once, at the top: a frame costs no
 //! allocation and no dynamic dispatch on its way through them.
 
 mod events;
 mod hold;
+mod meter;
 mod record;
 mod timeout;
 
@@ -20,7 +22,10 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 pub use events::{ErrorEvent, Events};
-pub use hold::{Held, HoldLimits, hold};
+#[cfg(test)]
+pub use hold::hold;
+pub use hold::{Held, HoldLimits, hold_with};
+pub use meter::{Meter, Metered, usage_watch};
 pub use record::{Recorded, Recorder, Tally};
 pub use timeout::Deadlines;
 
@@ -65,6 +70,20 @@ pub trait Observed {
     fn upstream_failed(&self) -> bool {
         false
     }
+
+    /// The usage the upstream reported in the answer so far.
+    fn usage(&self) -> Option<crate::cost::Usage> {
+        None
+    }
+
+    /// What the answer cost, in micro-dollars, once its meter has settled (at its end):
+    /// `None` while unsettled, for an endpoint without usage, or when the cost is unknown
+    /// (no usage reported, a model without a price). For the rollout's evidence: the
+    /// recorder reads it when the answer ends (wired with the `max_cost_ratio` criterion).
+    #[allow(dead_code)]
+    fn cost_micros(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A committed event stream: its held beginning, and whether it must end with `[DONE]`
@@ -74,11 +93,13 @@ pub struct EventStream {
     pub expects_done: bool,
 }
 
-/// The client's body of a committed answer from `inner`, whose attempt started at `started`.
+/// The client's body of a committed answer from `inner`, whose attempt started at `started`;
+/// `meter` settles its usage and cost.
 pub fn answer<B>(
     inner: B,
     stream: Option<EventStream>,
     recorder: Recorder,
+    meter: Option<Meter>,
     timeouts: &Timeouts,
     started: Instant,
 ) -> BoxBody
@@ -88,9 +109,9 @@ where
 {
     let timed = Deadlines::new(inner, timeouts.idle, timeouts.total, started);
     match stream {
-        None => Recorded::new(timed, recorder).map_err(BoxError::from).boxed_unsync(),
+        None => Recorded::new(Metered::new(timed, meter), recorder).map_err(BoxError::from).boxed_unsync(),
         Some(EventStream { held, expects_done }) => {
-            let events = Events::new(timed, held, expects_done, started);
+            let events = Metered::new(Events::new(timed, held, expects_done, started), meter);
             ErrorEvent::new(Recorded::new(events, recorder)).map_err(|never| match never {}).boxed_unsync()
         }
     }

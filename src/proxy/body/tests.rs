@@ -88,7 +88,7 @@ impl Fixture {
     fn stream(&self, upstream: Feed, held: Held) -> BoxBody {
         let started = Instant::now();
         let stream = EventStream { held, expects_done: true };
-        answer(upstream, Some(stream), self.recorder(started), &self.timeouts, started)
+        answer(upstream, Some(stream), self.recorder(started), None, &self.timeouts, started)
     }
 
     /// How many attempts were recorded with `outcome`, in the metrics and in the evidence.
@@ -333,7 +333,7 @@ async fn a_sized_body_is_judged_with_its_last_byte() {
     let fixture = Fixture::new();
     let started = Instant::now();
     let inner = Full::new(Bytes::from_static(b"{\"ok\":true}"));
-    let mut body = answer(inner, None, fixture.recorder(started), &fixture.timeouts, started);
+    let mut body = answer(inner, None, fixture.recorder(started), None, &fixture.timeouts, started);
     assert_eq!(body.size_hint().exact(), Some(11), "a sized body stays sized");
     assert!(body.frame().await.unwrap().is_ok());
     assert_eq!(fixture.recorded(Outcome::Ok), (1, 1), "recorded before the server polls for the end");
@@ -363,7 +363,7 @@ async fn an_empty_body_dropped_unpolled_is_a_complete_answer_not_a_cancellation(
     let fixture = Fixture::new();
     let started = Instant::now();
     let empty = http_body_util::Empty::<Bytes>::new();
-    drop(answer(empty, None, fixture.recorder(started), &fixture.timeouts, started));
+    drop(answer(empty, None, fixture.recorder(started), None, &fixture.timeouts, started));
     assert_eq!(fixture.recorded(Outcome::Ok), (1, 1));
     assert_eq!(fixture.recorded(Outcome::Cancelled).0, 0);
 }

@@ -189,3 +189,76 @@ proptest! {
         prop_assert_eq!(invalid_given, fault.is_some(), "a malformed event must stop the stream, and only that");
     }
 }
+
+mod usage {
+    //! The framer reading usage off a stream, and stripping it when asked.
+    use super::*;
+    use crate::cost::Usage;
+
+    const ROLE: &str =
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}],\"usage\":null}\n\n";
+    const LAST: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n";
+    const USAGE: &str = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}\n\n";
+    const DONE: &str = "data: [DONE]\n\n";
+
+    fn run(watch: UsageWatch, stream: &str, split: usize) -> (String, Option<Usage>) {
+        let mut framer = SseFramer::watching_usage(watch);
+        let bytes = Bytes::copy_from_slice(stream.as_bytes());
+        let split = split.min(bytes.len());
+        let mut out = framer.push(bytes.slice(..split)).unwrap().to_vec();
+        out.extend_from_slice(&framer.push(bytes.slice(split..)).unwrap());
+        out.extend_from_slice(&framer.finish().unwrap().unwrap_or_default());
+        (String::from_utf8(out).unwrap(), framer.usage())
+    }
+
+    #[test]
+    fn usage_alone_is_read_and_passed_on_untouched_when_the_client_asked() {
+        let stream = [ROLE, LAST, USAGE, DONE].concat();
+        for split in [0, 10, ROLE.len() + 5, stream.len() - 3] {
+            let (out, usage) = run(UsageWatch::Read, &stream, split);
+            assert_eq!(out, stream);
+            assert_eq!(usage, Some(Usage { input: 7, output: 3, ..Usage::default() }));
+        }
+    }
+
+    #[test]
+    fn stripping_drops_the_usage_chunk_and_the_null_usage_fields() {
+        let stream = [ROLE, LAST, USAGE, DONE].concat();
+        for split in [0, 10, ROLE.len() + LAST.len() + 20, stream.len()] {
+            let (out, usage) = run(UsageWatch::Strip, &stream, split);
+            assert!(!out.contains("usage"), "{out}");
+            assert_eq!(out.matches("data: ").count(), 3);
+            assert!(out.ends_with(DONE));
+            assert_eq!(usage, Some(Usage { input: 7, output: 3, ..Usage::default() }));
+        }
+    }
+
+    #[test]
+    fn usage_riding_on_the_last_chunk_is_read_and_stripped_from_it() {
+        let riding = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"completion_tokens_details\":{\"reasoning_tokens\":1}}}\n\n";
+        let stream = [ROLE, riding, DONE].concat();
+        let (out, usage) = run(UsageWatch::Strip, &stream, 7);
+        let expected = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n\
+                        data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+        assert_eq!(out, expected);
+        assert_eq!(usage, Some(Usage { input: 5, output: 2, reasoning: 1, cached_input: 0 }));
+        let (out, _) = run(UsageWatch::Read, &stream, 7);
+        assert_eq!(out, stream);
+    }
+
+    #[test]
+    fn a_usage_on_several_data_lines_is_stripped_from_the_event_written_again() {
+        let split_lines = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\ndata: \"usage\":{\"prompt_tokens\":2}}\n\n";
+        let stream = [ROLE, split_lines, DONE].concat();
+        let (out, usage) = run(UsageWatch::Strip, &stream, 4);
+        let last = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+        assert!(out.ends_with(last), "{out}");
+        assert_eq!(usage.map(|usage| usage.input), Some(2));
+    }
+
+    #[test]
+    fn a_framer_not_watching_reads_nothing() {
+        let stream = [ROLE, USAGE, DONE].concat();
+        assert_eq!(run(UsageWatch::Ignore, &stream, 3), (stream.clone(), None));
+    }
+}

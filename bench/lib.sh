@@ -1,0 +1,101 @@
+# Shared by the bench scripts (source it after setting ROOT): every server started with
+# `start` is stopped on exit, `wait_http` waits for readiness, `to_ms` reads wrk's units,
+# and `gateway_config` writes the gateway's config. Sets TMP, a temp dir removed on exit
+# (kept with BENCH_KEEP=1).
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/cutover-bench.XXXXXX")
+PIDS=() NAMES=()
+declare -A PID_OF
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "bench: kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME COMMAND...: runs COMMAND in the background, stderr to $TMP/NAME.log.
+start() {
+  local name=$1
+  shift
+  "$@" 2>"$TMP/$name.log" &
+  PIDS+=($!) NAMES+=("$name")
+  PID_OF[$name]=$!
+}
+
+# Names the servers that are no longer running, with the end of their logs.
+casualties() {
+  local i
+  for i in "${!PIDS[@]}"; do
+    kill -0 "${PIDS[$i]}" 2>/dev/null && continue
+    echo "${NAMES[$i]} (pid ${PIDS[$i]}) is not running; end of $TMP/${NAMES[$i]}.log:"
+    tail -5 "$TMP/${NAMES[$i]}.log"
+  done
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Waits until `url` answers at all (any HTTP status), or fails after 10 s.
+wait_http() {
+  local url=$1 i
+  for i in $(seq 1 200); do
+    curl -s -o /dev/null "$url" && return 0
+    sleep 0.05
+  done
+  die "nothing answers at $url
+$(casualties)"
+}
+
+# cpu_ticks NAME: CPU time (user + system, clock ticks) used so far by process NAME and its
+# direct children (nginx: the master and its workers).
+cpu_ticks() {
+  local pid=${PID_OF[$1]:-} total=0 child
+  [[ -n $pid ]] || { echo 0; return; }
+  for child in $pid $(pgrep -P "$pid" 2>/dev/null); do
+    # utime and stime, fields 14 and 15 of /proc/PID/stat: 12th and 13th after "(comm) ".
+    total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$child/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
+# Milliseconds from a wrk duration such as 512.00us, 1.20ms, 2.01s or 1.00m.
+to_ms() {
+  awk -v v="$1" 'BEGIN { n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+    printf "%.3f", n }'
+}
+
+# gateway_config PROXY_PORT ADMIN_PORT STATE_FILE: the gateway's config on those ports,
+# between the mocks on $MOCK_A and $MOCK_B, a gateway key from $BENCH_GATEWAY_KEY and the
+# admin token from $BENCH_ADMIN_TOKEN. Ends with the route, so a plan may follow.
+gateway_config() {
+  cat <<EOF
+[server]
+listen = "127.0.0.1:$1"
+admin_listen = "127.0.0.1:$2"
+
+[auth]
+keys = [{ name = "bench", key_env = "BENCH_GATEWAY_KEY" }]
+
+[admin]
+token_env = "BENCH_ADMIN_TOKEN"
+
+[state]
+path = "$3"
+
+[upstreams.primary]
+base_url = "http://127.0.0.1:$MOCK_A/v1"
+
+[upstreams.candidate]
+base_url = "http://127.0.0.1:$MOCK_B/v1"
+
+[[routes]]
+name = "default"
+primary = "primary"
+candidate = "candidate"
+sticky = "header:x-user-id"
+EOF
+}

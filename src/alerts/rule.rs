@@ -1,0 +1,125 @@
+//! A rule's parts as the evaluator uses them: the metric, the comparison, and the scopes
+//! it is evaluated over (one per upstream for a rule that names neither an upstream nor a
+//! route).
+
+use crate::config::{AlertRule, Config};
+use crate::metrics::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    ErrorRate,
+    SuccessRate,
+    LatencyP95Ms,
+    TtftP95Ms,
+    UpstreamUp,
+    CostPerHour,
+    FallbackRate,
+    ShadowAgreement,
+}
+
+impl Metric {
+    pub fn parse(name: &str) -> Option<Metric> {
+        Some(match name {
+            "error_rate" => Metric::ErrorRate,
+            "success_rate" => Metric::SuccessRate,
+            "latency_p95_ms" => Metric::LatencyP95Ms,
+            "ttft_p95_ms" => Metric::TtftP95Ms,
+            "upstream_up" => Metric::UpstreamUp,
+            "cost_per_hour" => Metric::CostPerHour,
+            "fallback_rate" => Metric::FallbackRate,
+            "shadow_agreement" => Metric::ShadowAgreement,
+            _ => return None,
+        })
+    }
+
+    /// Why a metric without a source in this build has no data.
+    pub fn unavailable(self) -> Option<&'static str> {
+        match self {
+            Metric::CostPerHour => Some("no cost source in this build yet"),
+            Metric::ShadowAgreement => Some("no shadow agreement source in this build yet"),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl Op {
+    pub fn parse(text: &str) -> Option<Op> {
+        Some(match text {
+            "<" => Op::Lt,
+            "<=" => Op::Le,
+            ">" => Op::Gt,
+            ">=" => Op::Ge,
+            "==" => Op::Eq,
+            "!=" => Op::Ne,
+            _ => return None,
+        })
+    }
+
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Op::Lt => value < threshold,
+            Op::Le => value <= threshold,
+            Op::Gt => value > threshold,
+            Op::Ge => value >= threshold,
+            Op::Eq => value == threshold,
+            Op::Ne => value != threshold,
+        }
+    }
+}
+
+/// What one rule instance looks at: arms of these upstreams and/or this route, in these
+/// roles. `label` is how it is shown (`upstream=relay`, `route=default,role=candidate`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scope {
+    pub upstream: Option<String>,
+    pub route: Option<String>,
+    /// Primary and candidate when the rule names no role: the mirrored copies are not
+    /// what users get.
+    pub roles: Vec<Role>,
+    pub label: String,
+}
+
+impl Scope {
+    pub fn admits(&self, route: &str, upstream: &str, role: Role) -> bool {
+        self.roles.contains(&role)
+            && self.route.as_deref().is_none_or(|name| name == route)
+            && self.upstream.as_deref().is_none_or(|name| name == upstream)
+    }
+}
+
+/// The scopes `rule` is evaluated over in `config`.
+pub fn scopes(rule: &AlertRule, config: &Config) -> Vec<Scope> {
+    let roles = match rule.role.as_deref() {
+        Some("primary") => vec![Role::Primary],
+        Some("candidate") => vec![Role::Candidate],
+        Some("shadow") => vec![Role::Shadow],
+        _ => vec![Role::Primary, Role::Candidate],
+    };
+    let scope = |upstream: Option<String>, route: Option<String>| {
+        let mut parts = Vec::new();
+        if let Some(upstream) = &upstream {
+            parts.push(format!("upstream={upstream}"));
+        }
+        if let Some(route) = &route {
+            parts.push(format!("route={route}"));
+        }
+        if let Some(role) = &rule.role {
+            parts.push(format!("role={role}"));
+        }
+        Scope { upstream, route, roles: roles.clone(), label: parts.join(",") }
+    };
+    if rule.upstream.is_none() && rule.route.is_none() {
+        return config.upstreams.iter().map(|upstream| scope(Some(upstream.name.clone()), None)).collect();
+    }
+    vec![scope(rule.upstream.clone(), rule.route.clone())]
+}

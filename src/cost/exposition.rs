@@ -1,0 +1,91 @@
+//! The usage and cost series in the Prometheus text format: tokens by route, upstream,
+//! model and kind; cost by route, upstream, model and role, rendered as exact dollars
+//! from integer nano-dollars; answers without usage by route and upstream.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::price::Nanos;
+use super::usage::Usage;
+use crate::metrics::{Metrics, Role};
+
+/// Appends the series to `out`. Writing into a `String` cannot fail.
+pub fn write_metrics(out: &mut String, metrics: &Metrics) {
+    let series = metrics.cost.series();
+    let mut tokens: BTreeMap<(String, String, String), Usage> = BTreeMap::new();
+    let mut costs = Vec::with_capacity(series.len());
+    for (key, totals) in &series {
+        let route = metrics.route(key.route);
+        let Some(arm) = route.arm(key.role) else { continue };
+        let labels = (escape(&route.name), escape(&arm.upstream), escape(&key.model));
+        tokens.entry(labels.clone()).or_default().add(&totals.tokens);
+        if totals.priced > 0 {
+            costs.push((labels, key.role, totals.cost));
+        }
+    }
+    header(
+        out,
+        "cutover_tokens_total",
+        "counter",
+        "Tokens the upstreams reported, by kind (cached_input is part of input, reasoning part of output).",
+    );
+    for ((route, upstream, model), usage) in &tokens {
+        let kinds = [
+            ("input", usage.input),
+            ("cached_input", usage.cached_input),
+            ("output", usage.output),
+            ("reasoning", usage.reasoning),
+        ];
+        for (kind, count) in kinds {
+            let _ = writeln!(
+                out,
+                "cutover_tokens_total{{route=\"{route}\",upstream=\"{upstream}\",model=\"{model}\",kind=\"{kind}\"}} {count}"
+            );
+        }
+    }
+    header(
+        out,
+        "cutover_cost_usd_total",
+        "counter",
+        "What the answers cost at the configured prices, in USD (a model without a price has no series: its cost is unknown).",
+    );
+    for ((route, upstream, model), role, cost) in &costs {
+        let _ = writeln!(
+            out,
+            "cutover_cost_usd_total{{route=\"{route}\",upstream=\"{upstream}\",model=\"{model}\",role=\"{}\"}} {}",
+            role.as_str(),
+            Nanos::to_string(cost)
+        );
+    }
+    header(
+        out,
+        "cutover_usage_missing_total",
+        "counter",
+        "2xx answers that ended, or were left by their client, without usage: their cost is unknown.",
+    );
+    for (id, route) in metrics.routes().iter() {
+        let mut by_upstream: BTreeMap<&str, u64> = BTreeMap::new();
+        for role in Role::ALL {
+            if let Some(arm) = route.arm(role) {
+                *by_upstream.entry(&arm.upstream).or_default() += metrics.cost.missing(id, role);
+            }
+        }
+        for (upstream, count) in by_upstream {
+            let _ = writeln!(
+                out,
+                "cutover_usage_missing_total{{route=\"{}\",upstream=\"{}\"}} {count}",
+                escape(&route.name),
+                escape(upstream)
+            );
+        }
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A label value as the text format wants it.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}

@@ -1,0 +1,79 @@
+//! Usage read from every wire shape, priced exactly, windowed in bounded memory.
+
+use super::*;
+use crate::config::Price;
+
+#[test]
+fn chat_usage_is_read_with_its_cached_and_reasoning_details() {
+    let answer = br#"{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":6}}}"#;
+    assert_eq!(Usage::from_json(answer), Some(Usage { input: 19, cached_input: 4, output: 10, reasoning: 6 }));
+}
+
+#[test]
+fn embeddings_responses_and_the_streamed_completed_event_are_read() {
+    let embeddings = br#"{"object":"list","data":[{"embedding":[0.1]}],"usage":{"prompt_tokens":8,"total_tokens":8}}"#;
+    assert_eq!(Usage::from_json(embeddings), Some(Usage { input: 8, ..Usage::default() }));
+    let responses = br#"{"object":"response","usage":{"input_tokens":30,"input_tokens_details":{"cached_tokens":10},"output_tokens":20,"output_tokens_details":{"reasoning_tokens":5}}}"#;
+    let expected = Usage { input: 30, cached_input: 10, output: 20, reasoning: 5 };
+    assert_eq!(Usage::from_json(responses), Some(expected));
+    let completed = br#"{"type":"response.completed","response":{"id":"r","usage":{"input_tokens":30,"input_tokens_details":{"cached_tokens":10},"output_tokens":20,"output_tokens_details":{"reasoning_tokens":5}}}}"#;
+    assert_eq!(Usage::from_json(completed), Some(expected));
+}
+
+#[test]
+fn absent_null_or_partial_usage_is_lenient_never_a_guess() {
+    assert_eq!(Usage::from_json(br#"{"choices":[],"usage":null}"#), None);
+    assert_eq!(Usage::from_json(br#"{"usage":{}}"#), None);
+    assert_eq!(Usage::from_json(br#"{"type":"response.created","response":{"usage":null}}"#), None);
+    // Details a relay leaves out count as none; parts never exceed their whole.
+    let odd = br#"{"usage":{"prompt_tokens":5,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":9},"completion_tokens_details":null}}"#;
+    assert_eq!(Usage::from_json(odd), Some(Usage { input: 5, cached_input: 5, output: 2, reasoning: 0 }));
+}
+
+#[test]
+fn the_pre_check_passes_usage_objects_only() {
+    assert!(Usage::may_carry(br#"{"choices":[],"usage" : {"prompt_tokens":1}}"#));
+    assert!(!Usage::may_carry(br#"{"choices":[{"delta":{"content":"x"}}],"usage":null}"#));
+    assert!(!Usage::may_carry(br#"{"choices":[{"delta":{"content":"say \"usage\": {"}}]}"#));
+}
+
+#[test]
+fn cost_is_exact_in_nano_dollars_with_cached_and_reasoning_prices() {
+    let price = Price { input: 2.5, output: 10.0, cached_input: Some(1.25), reasoning: None };
+    let usage = Usage { input: 1000, cached_input: 400, output: 300, reasoning: 100 };
+    // 600 × 2,500 + 400 × 1,250 + 200 × 10,000 + 100 × 10,000 nano-dollars.
+    assert_eq!(cost(&usage, &price), Nanos(1_500_000 + 500_000 + 2_000_000 + 1_000_000));
+    let priced_reasoning = Price { reasoning: Some(0.001), ..price };
+    assert_eq!(cost(&usage, &priced_reasoning), Nanos(1_500_000 + 500_000 + 2_000_000 + 100));
+    let no_cache_price = Price { cached_input: None, ..price };
+    assert_eq!(cost(&usage, &no_cache_price), Nanos(2_500_000 + 3_000_000));
+}
+
+#[test]
+fn nanos_render_as_exact_dollars() {
+    assert_eq!(Nanos(0).to_string(), "0");
+    assert_eq!(Nanos(12_500).to_string(), "0.0000125");
+    assert_eq!(Nanos(3_000_000_001).to_string(), "3.000000001");
+    assert_eq!(Nanos(2_000_000_000).to_string(), "2");
+    assert_eq!(Nanos(12_345_678).as_micros(), 12_345);
+}
+
+#[test]
+fn the_window_sums_the_span_asked_and_forgets_what_is_older_than_a_day() {
+    let mut window = Window::default();
+    let one = Totals { requests: 1, known: 1, cost: Nanos(10), ..Totals::default() };
+    let now = 1_000_000 * SLOT_SECONDS;
+    window.add(now - 2 * 3600, 1, &one);
+    window.add(now - 60, 1, &one);
+    window.add(now, 0, &one);
+    assert_eq!(window.sum(now, 3600)[1].requests, 1);
+    assert_eq!(window.sum(now, WINDOW_SECONDS)[1].requests, 2);
+    assert_eq!(window.sum(now, WINDOW_SECONDS)[0].cost, Nanos(10));
+    // A day later the same slots hold new minutes: the old ones are gone.
+    let later = now + WINDOW_SECONDS;
+    window.add(later, 1, &one);
+    assert_eq!(window.sum(later, WINDOW_SECONDS)[1].requests, 1);
+    assert_eq!(window.sum(later, WINDOW_SECONDS)[0].requests, 0);
+}
+
+use super::window::Window;

@@ -1,0 +1,105 @@
+//! The prober: every `health.interval`, one `GET {base_url}{path}` per upstream with its
+//! key, all at once, each within `health.timeout`; the results go to each upstream's
+//! `UpstreamHealth`, and a change of verdict is logged and kept in the `HealthLog`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Uri, header};
+use http_body_util::Full;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::state::{Change, HealthEvent, HealthLog, UpstreamHealth};
+use crate::config::HealthConfig;
+use crate::net::client::UpstreamClient;
+use crate::proxy::SharedGateway;
+use crate::rollout::unix_millis;
+
+/// What probing one upstream takes, handed out by the gateway in force.
+#[derive(Clone)]
+pub struct ProbeTarget {
+    pub upstream: String,
+    pub uri: Uri,
+    /// `Bearer <key>`, sensitive; never logged.
+    pub authorization: Option<HeaderValue>,
+    pub client: UpstreamClient,
+    pub health: Arc<UpstreamHealth>,
+}
+
+/// Probes every upstream each `health.interval` (read anew each round, so a reload
+/// retimes it) until `stop`; the first round comes one interval after the start.
+pub async fn run(gateway: SharedGateway, log: Arc<HealthLog>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let interval = gateway.load().config.health.interval;
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        let (policy, targets) = {
+            let gateway = gateway.load();
+            (gateway.config.health.clone(), gateway.probe_targets())
+        };
+        if policy.enabled {
+            // A round in flight at shutdown is dropped (its probes with it), not waited for.
+            tokio::select! {
+                _ = probe_all(&policy, targets, &log) => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+}
+
+/// One round: every target at once, each result recorded as it comes.
+pub async fn probe_all(policy: &HealthConfig, targets: Vec<ProbeTarget>, log: &HealthLog) {
+    let mut probes = JoinSet::new();
+    for target in targets {
+        let policy = policy.clone();
+        probes.spawn(async move {
+            let result = probe_once(&target, policy.timeout).await;
+            let reason = result.as_ref().err().cloned();
+            let change = target.health.record(result, &policy, unix_millis());
+            change.map(|change| (target.upstream, change, reason))
+        });
+    }
+    while let Some(joined) = probes.join_next().await {
+        let Ok(Some((upstream, change, reason))) = joined else { continue };
+        let reason = match (change, reason) {
+            (Change::Down, Some(error)) => format!("{} probes failed in a row, last: {error}", policy.down_after),
+            _ => format!("{} probes succeeded in a row", policy.up_after),
+        };
+        match change {
+            Change::Down => tracing::warn!(%upstream, %reason, "upstream is down"),
+            Change::Up => tracing::info!(%upstream, %reason, "upstream is up again"),
+        }
+        log.push(HealthEvent { at: unix_millis(), upstream, change, reason });
+    }
+}
+
+/// One probe: `Ok` on a 2xx answer within `timeout`, else why not (no secret in it).
+pub async fn probe_once(target: &ProbeTarget, timeout: std::time::Duration) -> Result<(), String> {
+    let mut request = Request::new(Full::new(Bytes::new()));
+    *request.method_mut() = Method::GET;
+    *request.uri_mut() = target.uri.clone();
+    if let Some(authorization) = &target.authorization {
+        request.headers_mut().insert(header::AUTHORIZATION, authorization.clone());
+    }
+    match tokio::time::timeout(timeout, target.client.request(request)).await {
+        Ok(Ok(response)) if response.status().is_success() => Ok(()),
+        Ok(Ok(response)) => Err(format!("HTTP {}", response.status())),
+        Ok(Err(error)) => Err(describe(&error)),
+        Err(_) => Err(format!("no answer within {}", crate::config::format_duration(timeout))),
+    }
+}
+
+/// A transport error with its causes, which say what failed (e.g. "connection refused").
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

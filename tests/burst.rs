@@ -1,0 +1,69 @@
+//! A burst of 1,000 new concurrent streams through a fresh gateway to a mock upstream:
+//! every one succeeds, on upstream connections opened at most `max_connecting` at a time.
+//!
+//! A test binary of its own because cargo runs test binaries one after another: the
+//! burst saturates the cores for seconds, and beside the parallel e2e tests it would
+//! push their 500 ms upstream deadlines over.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use bytes::Bytes;
+use cutover::mock::{MockConfig, MockServer};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::net::TcpListener;
+
+const STREAMS: usize = 1000;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_1000_new_streams_through_a_fresh_gateway_all_succeed_on_paced_upstream_connections() {
+    let tiny = MockConfig::default().with_name("primary").with_answer_tokens(2);
+    let primary = MockServer::start(tiny).await.expect("primary mock");
+    let candidate = MockServer::start(MockConfig::default().with_name("candidate")).await.expect("candidate mock");
+    let config = format!(
+        "[upstreams.primary]\nbase_url = \"{}\"\n\n[upstreams.candidate]\nbase_url = \"{}\"\n\n\
+         [[routes]]\nname = \"default\"\nprimary = \"primary\"\ncandidate = \"candidate\"\n",
+        primary.base_url(),
+        candidate.base_url()
+    );
+    let dir = std::env::temp_dir().join(format!("cutover-burst-{}-{}", std::process::id(), fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = cutover::config::load_str(&config, &dir, |_| None).expect("a valid config");
+    let (proxy, admin) =
+        (TcpListener::bind("127.0.0.1:0").await.unwrap(), TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let gateway = cutover::server::start_on(config, proxy, admin).await.expect("gateway starts");
+
+    // New connections to the gateway, none reused: each stream is a new client.
+    let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build_http::<Full<Bytes>>();
+    let url = format!("http://{}/v1/chat/completions", gateway.proxy_addr);
+    let body = r#"{"model":"gpt-4.1","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#;
+    let burst: Vec<_> = (0..STREAMS)
+        .map(|n| {
+            let request = Request::post(&url)
+                .header("content-type", "application/json")
+                .header("x-user-id", format!("user-{n}"))
+                .body(Full::new(Bytes::from_static(body.as_bytes())))
+                .unwrap();
+            let client = client.clone();
+            tokio::spawn(async move {
+                let response = client.request(request).await.expect("response headers");
+                let status = response.status();
+                let body = response.into_body().collect().await.expect("the whole stream").to_bytes();
+                (status, String::from_utf8_lossy(&body).into_owned())
+            })
+        })
+        .collect();
+    for (n, stream) in burst.into_iter().enumerate() {
+        let (status, body) = stream.await.expect("client task");
+        assert_eq!(status, StatusCode::OK, "stream {n}: {body}");
+        assert!(body.trim_end().ends_with("data: [DONE]"), "stream {n}: {body}");
+    }
+    let connections = primary.connections();
+    eprintln!("{STREAMS} streams opened {connections} upstream connections");
+    // At most one each: none was opened, failed and opened again.
+    assert!(connections <= STREAMS as u64, "{connections} upstream connections for {STREAMS} streams");
+    gateway.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

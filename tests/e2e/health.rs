@@ -1,0 +1,150 @@
+//! Active health probes: a stopped upstream is marked down after `down_after` failed
+//! probes and up again after `up_after` good ones; a candidate that is down gets no split
+//! traffic (its users are served by the primary, not by a fallback), and with
+//! `fallback = "both"` a primary that is down sends its users to the candidate.
+
+use cutover::mock::{MockConfig, MockServer};
+use http::{Method, StatusCode};
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+use crate::support::{ADMIN_TOKEN, Setup, TempDir, UPSTREAM_KEY, in_process_config, metric, send, start_gateway};
+use crate::wait::until;
+
+/// Probes every 50 ms, two in a row to change the verdict.
+const FAST_PROBES: &str = "[health]\ninterval = \"50ms\"\ntimeout = \"500ms\"\ndown_after = 2\nup_after = 2\n";
+
+/// The entry of `upstream` in `GET /admin/upstreams`.
+async fn upstream_view(setup: &Setup, upstream: &str) -> Value {
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let reply = send(Method::GET, &setup.admin_url("/admin/upstreams"), &[("authorization", &auth)], "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let listed = reply.json();
+    let entry = listed.as_array().and_then(|all| all.iter().find(|entry| entry["name"] == upstream)).cloned();
+    entry.unwrap_or_else(|| panic!("no upstream {upstream:?} in {listed}"))
+}
+
+async fn wait_until_up_is(setup: &Setup, upstream: &str, up: bool) -> Value {
+    until(&format!("{upstream} up = {up}"), async || {
+        let view = upstream_view(setup, upstream).await;
+        (view["probe"]["up"] == up).then_some(view)
+    })
+    .await
+}
+
+/// Serves a new mock named `name` on `address`, where a stopped one was.
+async fn restart_mock(name: &str, address: std::net::SocketAddr, config: MockConfig) -> MockServer {
+    let listener = TcpListener::bind(address).await.expect("rebind the stopped mock's port");
+    MockServer::start_on(listener, config.with_name(name)).await
+}
+
+#[tokio::test]
+async fn a_stopped_upstream_is_down_after_down_after_probes_and_up_again_after_up_after() {
+    let Setup { primary, candidate, gateway, _dir } =
+        Setup::new(MockConfig::default(), MockConfig::default(), FAST_PROBES).await;
+    let setup = Setup { primary, candidate: MockServer::start(MockConfig::default()).await.unwrap(), gateway, _dir };
+    let address = candidate.addr();
+    wait_until_up_is(&setup, "candidate", true).await;
+    until("a first probe of the candidate", async || {
+        (upstream_view(&setup, "candidate").await["probe"]["probes"].as_u64() > Some(0)).then_some(())
+    })
+    .await;
+    candidate.shutdown().await;
+
+    let down = wait_until_up_is(&setup, "candidate", false).await;
+    let change = &down["changes"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(change["change"], "down");
+    let reason = change["reason"].as_str().unwrap();
+    assert!(reason.starts_with("2 probes failed in a row, last: "), "{reason}");
+    assert!(down["probe"]["last_error"].as_str().is_some_and(|error| !error.is_empty()), "{down}");
+    assert_eq!(down["up"], false);
+    assert_eq!(down["breaker_open"], false, "no traffic: the breaker knows nothing");
+    let page = setup.metrics().await;
+    assert_eq!(metric(&page, "cutover_upstream_up{upstream=\"candidate\"}"), 0.0);
+    assert_eq!(metric(&page, "cutover_upstream_up{upstream=\"primary\"}"), 1.0);
+
+    let _candidate = restart_mock("candidate", address, MockConfig::default()).await;
+    let up = wait_until_up_is(&setup, "candidate", true).await;
+    let change = up["changes"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(change["change"], "up");
+    assert_eq!(change["reason"], "2 probes succeeded in a row");
+    assert_eq!(metric(&setup.metrics().await, "cutover_upstream_up{upstream=\"candidate\"}"), 1.0);
+    setup.gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn probes_carry_the_upstreams_key_and_a_refusal_is_down() {
+    let primary = MockServer::start(MockConfig::default().with_name("primary").with_api_key("sk-other")).await.unwrap();
+    let candidate =
+        MockServer::start(MockConfig::default().with_name("candidate").with_api_key(UPSTREAM_KEY)).await.unwrap();
+    let dir = TempDir::new("health-key");
+    let config = in_process_config(&primary.base_url(), &candidate.base_url())
+        .upstream_line("candidate", "api_key_env = \"UPSTREAM_KEY\"")
+        .section(FAST_PROBES)
+        .build();
+    let gateway = start_gateway(&config, &dir).await;
+    let setup = Setup { primary, candidate, gateway, _dir: dir };
+    // The primary's mock wants a key the gateway does not have: 401 on every probe.
+    let primary = wait_until_up_is(&setup, "primary", false).await;
+    assert_eq!(primary["probe"]["last_error"], "HTTP 401 Unauthorized");
+    let candidate = upstream_view(&setup, "candidate").await;
+    assert_eq!(candidate["probe"]["up"], true);
+    assert!(candidate["probe"]["successes_in_a_row"].as_u64() > Some(0), "{candidate}");
+    assert!(!candidate.to_string().contains(UPSTREAM_KEY), "the view shows no key: {candidate}");
+    assert!(setup.candidate.calls_to("/v1/models") > 0);
+    setup.gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_down_candidate_gets_no_split_traffic_and_its_users_are_served_by_the_primary() {
+    let Setup { primary, candidate, gateway, _dir } =
+        Setup::new(MockConfig::default(), MockConfig::default(), FAST_PROBES).await;
+    let address = candidate.addr();
+    let setup = Setup { primary, candidate: MockServer::start(MockConfig::default()).await.unwrap(), gateway, _dir };
+    setup.set_weight(100.0).await;
+    candidate.shutdown().await;
+    wait_until_up_is(&setup, "candidate", false).await;
+
+    for user in 0..20 {
+        let reply = setup.chat(&format!("user-{user}"), user % 2 == 0).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(reply.header("x-cutover-upstream"), Some("primary"));
+        assert_eq!(reply.header("x-cutover-fallback"), None, "sent to the primary at once, not after a failure");
+    }
+    let view = upstream_view(&setup, "candidate").await;
+    assert_eq!(view["probe"]["rerouted_requests"], 20);
+    let page = setup.metrics().await;
+    let candidate_attempts: f64 = ["ok", "client_error", "upstream_error", "cancelled"]
+        .iter()
+        .map(|outcome| {
+            let series = format!(
+                "cutover_requests_total{{route=\"default\",upstream=\"candidate\",role=\"candidate\",outcome=\"{outcome}\"}}"
+            );
+            metric(&page, &series)
+        })
+        .sum();
+    assert_eq!(candidate_attempts, 0.0, "no attempt on the down candidate");
+
+    // Back up: its users return to it.
+    let _candidate = restart_mock("candidate", address, MockConfig::default()).await;
+    wait_until_up_is(&setup, "candidate", true).await;
+    assert_eq!(setup.chat("user-1", false).await.header("x-cutover-upstream"), Some("candidate"));
+    setup.gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_down_primary_sends_its_users_to_the_candidate_with_fallback_both() {
+    let route = format!("fallback = \"both\"\n{FAST_PROBES}");
+    let Setup { primary, candidate, gateway, _dir } =
+        Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
+    let setup = Setup { primary: MockServer::start(MockConfig::default()).await.unwrap(), candidate, gateway, _dir };
+    primary.shutdown().await;
+    wait_until_up_is(&setup, "primary", false).await;
+    for user in 0..10 {
+        let reply = setup.chat(&format!("user-{user}"), false).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(reply.header("x-cutover-upstream"), Some("candidate"));
+        assert_eq!(reply.header("x-cutover-fallback"), None);
+    }
+    setup.gateway.shutdown().await;
+}
