@@ -183,6 +183,12 @@ impl Criterion {
         self.row().evaluated
     }
 
+    /// Whether it judges the candidate against a control (every unit but the candidate's
+    /// own rate): such a criterion cannot decide on a step with no control traffic.
+    pub fn compares(self) -> bool {
+        self.unit() != Unit::Percent
+    }
+
     /// The threshold in words, as `cutover check` prints it: `p95 ≤ 1.5× primary`.
     pub fn summary(self, threshold: f64) -> String {
         format!("{} {} {}", self.subject(), self.direction().symbol(), self.unit().describe(threshold))

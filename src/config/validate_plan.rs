@@ -65,11 +65,12 @@ impl Validator<'_> {
             let gated = !step.min_duration.is_zero() || step.min_requests > 0 || step.min_users > 0;
             if !gated && step.criteria.iter().next().is_none() {
                 self.problem(
-                    step_path,
+                    step_path.clone(),
                     "neither criteria nor gates (min_duration, min_requests, min_users): it would pass at its \
                      first look on no evidence; give it at least one",
                 );
             }
+            self.comparable(&step, index, &step_path);
             steps.push(step);
         }
         Some(RolloutPlan {
@@ -80,6 +81,39 @@ impl Validator<'_> {
             cooldown: self.duration(raw.cooldown.as_deref(), &format!("{path}.cooldown"), Duration::from_secs(600)),
             steps,
         })
+    }
+
+    /// Refuses a step that could never be judged, whatever traffic comes: one whose
+    /// comparison has no control at all (a first step at 100%: no earlier step measured the
+    /// primary), or one whose candidate gets no traffic (weight 0 and no shadow share) yet
+    /// must meet criteria or request gates. Such a step would not fail: it would hold
+    /// forever, "inconclusive", which is worse.
+    fn comparable(&mut self, step: &RolloutStep, index: usize, step_path: &str) {
+        let comparisons: Vec<String> = step
+            .criteria
+            .iter()
+            .filter(|(criterion, _)| criterion.compares())
+            .map(|(criterion, _)| criterion.to_string())
+            .collect();
+        if index == 0 && step.weight_bp == 10_000 && !comparisons.is_empty() {
+            self.problem(
+                format!("{step_path}.weight"),
+                format!(
+                    "100% at the first step leaves no primary traffic to compare the candidate with, and no \
+                     earlier step measured one, so {} could never decide; start with a lower weight (or a \
+                     shadow step), or judge this step by max_error_rate alone",
+                    comparisons.join(", ")
+                ),
+            );
+        }
+        let judged = step.criteria.iter().next().is_some() || step.min_requests > 0 || step.min_users > 0;
+        if step.weight_bp == 0 && step.shadow == 0.0 && judged {
+            self.problem(
+                step_path.to_owned(),
+                "weight 0 and no shadow share: the candidate gets no traffic in this step, so its criteria \
+                 and request gates could never be met; give it a weight or a shadow share",
+            );
+        }
     }
 
     /// A step's criteria: its own values, else the rollout's, else the criterion's default.
@@ -115,4 +149,47 @@ fn not_evaluated_message(unevaluated: &[Criterion]) -> String {
     let subjects: Vec<&str> = unevaluated.iter().map(|criterion| criterion.subject()).collect();
     let verb = if subjects.len() == 1 { "is" } else { "are" };
     format!("not evaluated by this version yet ({} {verb} not measured): remove it", subjects.join(" and "))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{load_str, testing};
+
+    /// What `cutover check` says of a plan with these steps (and these rollout keys).
+    fn problems(keys: &str, steps: &str) -> Vec<String> {
+        let plan = format!("[routes.rollout]\n{keys}\nsteps = [\n{steps}\n]");
+        match load_str(&testing::two_upstreams_toml("", &plan), Path::new("."), |_| None) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn a_plan_starting_at_full_weight_with_comparisons_is_refused_naming_the_step() {
+        let found = problems("max_error_rate_increase = 0.5", "{ weight = 100, min_requests = 100 },");
+        assert!(
+            found
+                .iter()
+                .any(|problem| problem.starts_with("routes[0].rollout.steps[0].weight: 100% at the first step")
+                    && problem.contains("max_error_rate_increase could never decide")),
+            "{found:#?}"
+        );
+        // Judged on its own error rate, or reached from a lower step, it can be compared.
+        assert!(problems("", "{ weight = 100, min_requests = 100, max_error_rate = 1 },").is_empty());
+        let stepped = "{ weight = 50, min_requests = 100 },\n{ weight = 100, min_requests = 100 },";
+        assert!(problems("max_error_rate_increase = 0.5", stepped).is_empty());
+    }
+
+    #[test]
+    fn a_step_that_gives_the_candidate_no_traffic_yet_must_be_judged_is_refused() {
+        let found = problems("", "{ weight = 0, min_requests = 100 },\n{ weight = 10, min_requests = 100 },");
+        assert!(
+            found.iter().any(|problem| problem.starts_with("routes[0].rollout.steps[0]: weight 0 and no shadow share")),
+            "{found:#?}"
+        );
+        let shadow = "{ weight = 0, shadow = 0.5, min_requests = 100 },\n{ weight = 10, min_requests = 100 },";
+        assert!(problems("", shadow).is_empty());
+    }
 }

@@ -121,12 +121,25 @@ impl<'a> Exchange<'a> {
         self.tally.record(role, Outcome::UpstreamError, Duration::ZERO, None);
     }
 
+    /// The last failed attempt of `role` for this request: an attempt in the metrics, and
+    /// the request's outcome on that arm in the rollout's evidence if the split chose it.
+    /// The evidence counts client requests, not attempts: one outcome per request on the
+    /// chosen arm, and none from the arm that only answered as its fallback.
     pub fn record_failure(&self, role: Role, started: Instant, outcome: Outcome) {
+        let duration = self.record_attempt(role, started, outcome);
+        if role == self.first_role {
+            self.tally.record(role, outcome, duration, None);
+        }
+    }
+
+    /// A failed attempt that is retried: in the metrics only (the evidence takes the
+    /// request's final outcome on the arm).
+    pub fn record_attempt(&self, role: Role, started: Instant, outcome: Outcome) -> Duration {
         let duration = started.elapsed();
         if let Some(arm) = self.route.metrics.arm(role) {
             arm.record(outcome, duration, None);
         }
-        self.tally.record(role, outcome, duration, None);
+        duration
     }
 
     /// Sends the request to `role`'s upstream and classifies what comes back. A stream is
@@ -194,7 +207,10 @@ impl<'a> Exchange<'a> {
         let timeouts = &self.gateway.config.upstreams[index].timeouts;
         let health =
             admission.map(|admission| HealthReport::new(self.gateway.upstreams[index].breaker.clone(), admission));
-        let recorder = recorder.reporting_to(health);
+        let mut recorder = recorder.reporting_to(health);
+        if fallback {
+            recorder = recorder.without_evidence();
+        }
         let config = &self.gateway.config;
         let (status, streamed) = (parts.status, stream.is_some());
         let meter = Meter::for_answer(

@@ -82,6 +82,10 @@ pub struct Evaluation {
     pub control: ControlKind,
     pub checks: Vec<Check>,
     pub gates: Vec<Gate>,
+    /// Why an inconclusive look holds the step and since when, for the status
+    /// (`"held: no control traffic since …"`); set by the controller, which knows the step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 pub struct Inputs<'a> {
@@ -129,7 +133,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     } else {
         Verdict::Inconclusive
     };
-    Evaluation { verdict, control: inputs.control_kind, checks, gates }
+    Evaluation { verdict, control: inputs.control_kind, checks, gates, held: None }
 }
 
 fn gates(inputs: &Inputs<'_>) -> Vec<Gate> {

@@ -11,13 +11,14 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::analysis::Evaluation;
+use super::clock::StepClock;
 use super::decide::{self, BaselineChange, Evidence, Transition, percent_of};
 use super::stats::{ArmSnapshot, StepSnapshot, StepStats};
 use super::view::{self, Published, RECENT_EVENTS};
@@ -27,7 +28,10 @@ use crate::metrics::Metrics;
 
 /// One route's rollout as the controller holds it.
 struct RouteRollout {
+    /// As last published: a running step's `active_ms` is as of its segment's start, and
+    /// `clock` adds the time since (`current`).
     state: RouteState,
+    clock: StepClock,
     evaluation: Option<Evaluation>,
     /// The primary's evidence from the last step in which both arms were measured, for
     /// the comparisons of a 100% step.
@@ -51,8 +55,15 @@ struct Unsaved {
 }
 
 impl RouteRollout {
+    /// The state as of now, with the step's running time up to this instant: what every
+    /// decision and every save of the evidence is given.
+    fn current(&self) -> RouteState {
+        self.clock.current(&self.state, Instant::now())
+    }
+
     fn published(&self) -> Published {
         Published {
+            clock: self.clock,
             state: self.state.clone(),
             evaluation: self.evaluation.clone(),
             events: self.recent.iter().cloned().collect(),
@@ -104,6 +115,7 @@ impl RolloutControl {
             });
             Ok::<_, StoreError>(RouteRollout {
                 state: state.clone(),
+                clock: StepClock::starting(state, Instant::now()),
                 evaluation: None,
                 baseline,
                 recent: recent.into(),
@@ -135,7 +147,7 @@ impl RolloutControl {
         for (id, rollout) in routes.iter_mut() {
             let route = &config.routes[id];
             self.live.route(id).set_shadow(shadow_share(route, &rollout.state));
-            if let Some(transition) = decide::reconcile(route, &rollout.state)
+            if let Some(transition) = decide::reconcile(route, &rollout.current())
                 && let Err(failure) = self.apply(id, rollout, transition, unix_millis())
             {
                 first_failure.get_or_insert(failure);
@@ -167,7 +179,7 @@ impl RolloutControl {
             // Nothing is written before the transitions the state file still owes.
             self.flush(id, rollout)?;
             let snapshot = self.live.route(id).stats().snapshot();
-            let written = self.store.save_stats(&rollout.state, &snapshot, rollout.baseline.as_ref());
+            let written = self.store.save_stats(&rollout.current(), &snapshot, rollout.baseline.as_ref());
             self.written(id, "evidence", written)?;
         }
         Ok(())
@@ -262,6 +274,9 @@ impl RolloutControl {
             rollout.evaluation = None;
         }
         live.publish(&next);
+        // `next` carries the step's running time up to the decision (or 0 for a new step):
+        // a running step's next segment starts from it now.
+        rollout.clock = StepClock::starting(&next, Instant::now());
         live.set_shadow(shadow_share(&self.config.load().routes[id], &next));
         let (route, phase, weight) = (&next.route, next.phase, percent_of(next.weight_bp));
         tracing::info!(%route, %kind, actor, %phase, weight, reason, "rollout event");
@@ -317,14 +332,15 @@ impl RolloutControl {
         let route = &config.routes[id];
         let rollout = &mut routes[id];
         let now_ms = unix_millis();
+        let current = rollout.current();
         // A plan edited by a reload whose pause the state file refused then: paused now.
-        if let Some(transition) = decide::reconcile(route, &rollout.state) {
+        if let Some(transition) = decide::reconcile(route, &current) {
             return self.apply(id, rollout, transition, now_ms);
         }
         let snapshot = self.live.route(id).stats().snapshot();
         let evidence = Evidence { snapshot: &snapshot, baseline: rollout.baseline.as_ref() };
         let decision = match &route.rollout {
-            Some(plan) => decide::tick(&rollout.state, plan, evidence, analyse, now_ms),
+            Some(plan) => decide::tick(&current, plan, evidence, analyse, now_ms),
             // Without a plan there is no rollout to guard: the operator owns the weight (the
             // breaker still ejects a failing candidate), and the evidence of a route that
             // never changes step would judge its whole life at once.
@@ -333,7 +349,7 @@ impl RolloutControl {
         let mut saved_evidence = Ok(());
         if let Some(evaluation) = decision.evaluation {
             // What the analysis judged is saved first: a restart resumes the step from it.
-            let written = self.store.save_stats(&rollout.state, &snapshot, rollout.baseline.as_ref());
+            let written = self.store.save_stats(&current, &snapshot, rollout.baseline.as_ref());
             saved_evidence = self.written(id, "evidence", written);
             rollout.evaluation = Some(evaluation);
             self.views[id].store(Arc::new(rollout.published()));
@@ -363,7 +379,7 @@ impl RolloutControl {
             let snapshot = self.live.route(id).stats().snapshot();
             let now_ms = unix_millis();
             let evidence = Evidence { snapshot: &snapshot, baseline: rollout.baseline.as_ref() };
-            let transition = decide::command(route, &rollout.state, evidence, command, actor, now_ms)?;
+            let transition = decide::command(route, &rollout.current(), evidence, command, actor, now_ms)?;
             self.apply(id, rollout, transition, now_ms)?;
         }
         Ok(self.view(id))

@@ -56,6 +56,11 @@ impl Transition {
     }
 }
 
+/// How many times `on_failure = "previous"` may step back in one rollout: the next time
+/// its failure limit is reached, it rolls back. A candidate that fails its step, passes the
+/// one below and fails again would otherwise bounce between the two forever.
+pub const MAX_STEP_BACKS: u32 = 3;
+
 /// Whether the controller (not only an operator) moves this phase.
 pub fn is_running(phase: Phase) -> bool {
     matches!(phase, Phase::Shadowing | Phase::Progressing)
@@ -94,8 +99,11 @@ pub fn guard(state: &RouteState, dry_run: bool, evidence: Evidence<'_>, now_ms: 
 }
 
 /// One look at a route: the hard ceiling in every phase (`guard`); then a pending
-/// rollout starts at the first analysis, and a running one, with `analyse`, is evaluated
-/// and moved by the verdict.
+/// rollout starts at the first analysis; a running one, with `analyse`, is evaluated and
+/// moved by the verdict; and one that is not running but whose candidate still carries
+/// users (paused, paused by a plan edit, a manual weight, promoted) keeps the fail side of
+/// the analysis (`watch`). `state` is as of now: its `active_ms` is the step's running
+/// time up to this look (`clock.rs`), which is what `min_duration` is judged by.
 pub fn tick(
     state: &RouteState,
     plan: &RolloutPlan,
@@ -107,35 +115,109 @@ pub fn tick(
     if let Some(rollback) = guard(state, plan.dry_run, evidence, now_ms) {
         return transition(rollback);
     }
-    match state.phase {
+    let running = match state.phase {
         Phase::Pending if analyse => {
-            return transition(Transition::new(
-                step_state(state, plan, 0, now_ms),
-                EventKind::Start,
-                CONTROLLER,
-                "rollout started",
-            ));
+            let first = RouteState { step_backs: 0, ..step_state(state, plan, 0, now_ms) };
+            return transition(Transition::new(first, EventKind::Start, CONTROLLER, "rollout started"));
         }
-        Phase::Shadowing | Phase::Progressing => {}
+        Phase::Shadowing | Phase::Progressing => true,
+        _ if is_guarded(state) => false,
         _ => return TickDecision::default(),
-    }
-    let Some(step) = plan.steps.get(state.step as usize) else { return TickDecision::default() };
-    let (candidate, control, control_kind) = compared_arms(state.weight_bp, evidence.snapshot, evidence.baseline);
+    };
+    // Beyond the plan (a plan edited under a paused rollout), its last step's criteria
+    // still guard the candidate.
+    let step = plan.steps.get(state.step as usize).or(if running { None } else { plan.steps.last() });
+    let Some(step) = step else { return TickDecision::default() };
     if !analyse {
         return TickDecision::default();
     }
-    let elapsed_ms = (now_ms - state.step_started_at).max(0) as u64;
+    let (candidate, control, control_kind) = compared_arms(state.weight_bp, evidence.snapshot, evidence.baseline);
     let inputs = Inputs {
         step,
-        elapsed: Duration::from_millis(elapsed_ms),
+        elapsed: Duration::from_millis(state.active_ms),
         candidate: &candidate,
         control: &control,
         control_kind,
         weight_bp: state.weight_bp,
     };
-    let evaluation = evaluate(&inputs);
-    let transition = on_verdict(state, plan, evidence, &evaluation, now_ms);
+    let mut evaluation = evaluate(&inputs);
+    evaluation.held = if running { held(&evaluation, &inputs, state) } else { None };
+    let transition = if running {
+        on_verdict(state, plan, evidence, &evaluation, now_ms)
+    } else {
+        watch(state, plan, &evaluation, now_ms)
+    };
     TickDecision { evaluation: Some(evaluation), transition }
+}
+
+/// The fail side alone, for a candidate that carries users while no plan step is running:
+/// failed checks are counted as in a running step and `failure_limit` of them in a row
+/// roll back (never a step back: nothing runs to step back to); a pass moves nothing, it
+/// only ends a run of failures. A dry run records the failures it would have acted on.
+fn watch(state: &RouteState, plan: &RolloutPlan, evaluation: &Evaluation, now_ms: i64) -> Option<Transition> {
+    let summary = summarize(evaluation);
+    let failed = evaluation.verdict == Verdict::Fail;
+    if plan.dry_run {
+        return failed.then(|| Transition::new(state.clone(), EventKind::DryRunVerdict, CONTROLLER, summary));
+    }
+    if !failed {
+        let next = RouteState { consecutive_failures: 0, ..state.clone() };
+        return (state.consecutive_failures > 0)
+            .then(|| Transition::new(next, EventKind::CheckInconclusive, CONTROLLER, summary));
+    }
+    let failures = state.consecutive_failures + 1;
+    if failures < plan.failure_limit {
+        let next = RouteState { consecutive_failures: failures, ..state.clone() };
+        return Some(Transition::new(next, EventKind::CheckFailed, CONTROLLER, summary));
+    }
+    let reason = format!("{failures} consecutive failed checks while {}; last: {summary}", state.phase);
+    Some(Transition::new(rolled_back(state, now_ms), EventKind::Rollback, CONTROLLER, reason))
+}
+
+/// Why an inconclusive look holds the step, and for how long it has: said outright when
+/// a side of the comparison has no traffic at all, which no amount of waiting fixes.
+fn held(evaluation: &Evaluation, inputs: &Inputs<'_>, state: &RouteState) -> Option<String> {
+    if evaluation.verdict != Verdict::Inconclusive {
+        return None;
+    }
+    let [year, month, day, hour, minute, second] = super::utc_fields(state.step_started_at);
+    let since = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} UTC");
+    let running = format_minutes(state.active_ms);
+    let compares = inputs.step.criteria.iter().any(|(criterion, _)| criterion.compares());
+    let reason = if compares && inputs.control.requests() == 0 {
+        match inputs.control_kind {
+            ControlKind::PreviousStep => {
+                "no baseline: no earlier step measured the primary before the candidate took all traffic".to_owned()
+            }
+            ControlKind::ShadowPair => "no primary traffic to compare the mirrored answers with".to_owned(),
+            ControlKind::EqualSlice | ControlKind::AllPrimary => "no control traffic".to_owned(),
+        }
+    } else if inputs.candidate.requests() == 0 {
+        "no candidate traffic".to_owned()
+    } else if let Some(gate) = evaluation.gates.iter().find(|gate| !gate.met) {
+        let eta =
+            gate.eta_seconds.map(|eta| format!(", about {} more at this rate", format_minutes((eta * 1000.0) as u64)));
+        format!("{} {:.0} of {:.0}{}", gate.gate, gate.have, gate.need, eta.unwrap_or_default())
+    } else {
+        let open: Vec<String> = evaluation
+            .checks
+            .iter()
+            .filter(|check| check.verdict == Verdict::Inconclusive)
+            .map(|check| check.criterion.to_string())
+            .collect();
+        format!("the evidence does not decide {} yet", open.join(", "))
+    };
+    Some(format!("held: {reason} since {since} ({running} of step time)"))
+}
+
+/// Milliseconds as `"42 min"`, `"3.5 h"` or `"12 s"`, for the status.
+fn format_minutes(ms: u64) -> String {
+    let seconds = ms as f64 / 1000.0;
+    match seconds {
+        s if s < 120.0 => format!("{s:.0} s"),
+        s if s < 7200.0 => format!("{:.0} min", s / 60.0),
+        s => format!("{:.1} h", s / 3600.0),
+    }
 }
 
 /// The transition an analysis' verdict calls for (the part of `tick` after the analysis).
@@ -163,9 +245,18 @@ pub(crate) fn on_verdict(
             }
             let reason = format!("{failures} consecutive failed checks; last: {summary}");
             Some(match plan.on_failure {
-                OnFailure::Previous if state.step > 0 => {
-                    let next = step_state(state, plan, state.step as usize - 1, now_ms);
+                OnFailure::Previous if state.step > 0 && state.step_backs < MAX_STEP_BACKS => {
+                    let back = step_state(state, plan, state.step as usize - 1, now_ms);
+                    let next = RouteState { step_backs: state.step_backs + 1, ..back };
                     Transition::new(next, EventKind::StepBack, CONTROLLER, reason)
+                }
+                OnFailure::Previous if state.step > 0 => {
+                    // Stepping back again would only bounce between two steps forever.
+                    let reason = format!(
+                        "{reason}; already stepped back {} times in this rollout (the limit): rolled back instead",
+                        state.step_backs
+                    );
+                    Transition::new(rolled_back(state, now_ms), EventKind::Rollback, CONTROLLER, reason)
                 }
                 _ => Transition::new(rolled_back(state, now_ms), EventKind::Rollback, CONTROLLER, reason),
             })
@@ -205,9 +296,13 @@ pub fn command(
         Command::Resume if matches!(phase, Phase::Paused | Phase::Pending) => {
             let step = (state.step as usize).min(plan.steps.len() - 1);
             let restart = step_state(state, plan, step, now_ms);
-            // The step goes on with its evidence and clock; a manual weight is undone.
-            let started_at = if phase == Phase::Paused { state.step_started_at } else { restart.step_started_at };
-            to(RouteState { step_started_at: started_at, ..restart })
+            // The step goes on with its evidence and its running time (the pause not in
+            // it); a manual weight is undone.
+            if phase == Phase::Paused {
+                to(RouteState { step_started_at: state.step_started_at, active_ms: state.active_ms, ..restart })
+            } else {
+                to(restart)
+            }
         }
         Command::Resume => Err(conflict("resume")),
         Command::Promote if phase == Phase::Pending => to(step_state(state, plan, 0, now_ms)),
@@ -228,7 +323,7 @@ pub fn command(
                     since.as_secs()
                 )));
             }
-            to(step_state(state, plan, 0, now_ms))
+            to(RouteState { step_backs: 0, ..step_state(state, plan, 0, now_ms) })
         }
         Command::Retry => Err(conflict("retry")),
         Command::SetWeight(percent) => set_weight(route, state, percent, actor),
@@ -284,6 +379,8 @@ pub fn step_state(state: &RouteState, plan: &RolloutPlan, step: usize, now_ms: i
         weight_bp: planned.weight_bp,
         step_started_at: now_ms,
         consecutive_failures: 0,
+        active_ms: 0,
+        step_backs: state.step_backs,
     }
 }
 
@@ -298,6 +395,7 @@ fn rolled_back(state: &RouteState, now_ms: i64) -> RouteState {
         weight_bp: 0,
         consecutive_failures: 0,
         step_started_at: now_ms,
+        active_ms: 0,
         ..state.clone()
     }
 }

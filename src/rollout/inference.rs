@@ -46,11 +46,15 @@ const Z_POWER: f64 = 0.842;
 /// hypothesised value `h` (`variance(h)`) and the mixture scale `tau`: fail when the limit
 /// is below the fail-level sequence, pass when it is above the pass-level one. The bounds
 /// are the same sequences inverted by bisection over `range`, for the status.
+/// `alternative(excess)` says what the evidence would look like if the truth were
+/// `limit + excess`: (the variance the test would then use at the limit, the estimate's
+/// own variance), for the power figure (`detectable_excess`).
 fn sequential_test(
     estimate: f64,
     limit: f64,
     range: (f64, f64),
     variance: impl Fn(f64) -> f64,
+    alternative: impl Fn(f64) -> (f64, f64),
     tau: f64,
     alphas: Alphas,
 ) -> Tested {
@@ -71,8 +75,21 @@ fn sequential_test(
     let outside_above = |h: f64| h - estimate > radius(variance(h), tau, alphas.pass);
     let lower = if outside_below(range.0) { bisect(range.0, estimate, outside_below) } else { range.0 };
     let upper = if outside_above(range.1) { bisect(estimate, range.1, |h| !outside_above(h)) } else { range.1 };
-    let detectable = (at_limit > 0.0).then(|| radius(at_limit, tau, alphas.fail) + Z_POWER * at_limit.sqrt());
+    let detectable = (at_limit > 0.0).then(|| detectable_excess(alternative, tau, alphas.fail));
     Tested { decision, lower, upper, detectable }
+}
+
+/// The smallest excess over the limit that the current sample sizes would fail with 80%
+/// power at this look: the excess `e` at which the estimate, centred on `limit + e` with
+/// its own variance there, crosses the fail boundary that the same evidence would draw
+/// (`e = radius(V_limit(e)) + z₀.₈ · √V(e)`, solved by iteration). A worse candidate has
+/// noisier evidence and a wider boundary, so reading both at the alternative (not at the
+/// observed, healthy, figures) is what keeps the claim honest; the simulation checks it.
+fn detectable_excess(alternative: impl Fn(f64) -> (f64, f64), tau: f64, alpha: f64) -> f64 {
+    (0..50).fold(0.0, |excess, _| {
+        let (at_limit, own) = alternative(excess);
+        radius(at_limit, tau, alpha) + Z_POWER * own.max(0.0).sqrt()
+    })
 }
 
 /// The boundary between `low` (where `before` holds) and `high` (where it does not).
@@ -94,7 +111,8 @@ fn bisect(mut low: f64, mut high: f64, before: impl Fn(f64) -> bool) -> f64 {
 pub fn rate_ceiling(candidate: &RateEstimate, limit: f64, alphas: Alphas) -> Tested {
     let n = candidate.requests.max(1) as f64;
     let variance = |h: f64| candidate.design_effect * h * (1.0 - h) / n;
-    sequential_test(candidate.rate(), limit, (0.0, 1.0), variance, limit, alphas)
+    let alternative = |excess: f64| (variance(limit), variance((limit + excess).min(1.0)));
+    sequential_test(candidate.rate(), limit, (0.0, 1.0), variance, alternative, limit, alphas)
 }
 
 /// The candidate's rate minus the control's at most `margin` (non-inferiority). The
@@ -105,15 +123,26 @@ pub fn rate_ceiling(candidate: &RateEstimate, limit: f64, alphas: Alphas) -> Tes
 /// can first pass and one at twice the margin can first fail.
 pub fn rate_increase(candidate: &RateEstimate, control: &RateEstimate, margin: f64, alphas: Alphas) -> Tested {
     let (n1, n2) = (candidate.requests.max(1) as f64, control.requests.max(1) as f64);
-    let failures = (candidate.failures + control.failures) as f64;
-    let variance = |h: f64| {
+    let (d1, d2) = (candidate.design_effect, control.design_effect);
+    // The variance the test uses at `h`, when the two arms together failed `failures` times.
+    let constrained = |failures: f64, h: f64| {
         let control_rate = ((failures - n1 * h) / (n1 + n2)).clamp((-h).max(0.0), (1.0 - h).min(1.0));
         let candidate_rate = control_rate + h;
-        candidate.design_effect * candidate_rate * (1.0 - candidate_rate) / n1
-            + control.design_effect * control_rate * (1.0 - control_rate) / n2
+        d1 * candidate_rate * (1.0 - candidate_rate) / n1 + d2 * control_rate * (1.0 - control_rate) / n2
+    };
+    let failures = (candidate.failures + control.failures) as f64;
+    let variance = |h: f64| constrained(failures, h);
+    // The power figure keeps the control at its observed rate and puts the candidate at
+    // the alternative above it.
+    let control_rate = control.rate();
+    let alternative = |excess: f64| {
+        let candidate_rate = (control_rate + margin + excess).clamp(0.0, 1.0);
+        let expected_failures = n1 * candidate_rate + n2 * control_rate;
+        let own = d1 * candidate_rate * (1.0 - candidate_rate) / n1 + d2 * control_rate * (1.0 - control_rate) / n2;
+        (constrained(expected_failures, margin), own)
     };
     let estimate = candidate.rate() - control.rate();
-    sequential_test(estimate, margin, (-1.0, 1.0), variance, margin.max(1e-4), alphas)
+    sequential_test(estimate, margin, (-1.0, 1.0), variance, alternative, margin.max(1e-4), alphas)
 }
 
 /// Bounds on a quantile of a histogram, valid at every look: (low, high) in ms, from the

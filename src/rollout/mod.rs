@@ -12,6 +12,7 @@ pub mod inference;
 pub mod stats;
 
 // The controller: decisions, their application, the operator's commands, the view.
+mod clock;
 mod command;
 mod control;
 mod decide;
@@ -86,9 +87,18 @@ pub struct RouteState {
     pub step: u32,
     /// Candidate share in basis points (10_000 = 100%).
     pub weight_bp: u32,
-    /// Unix milliseconds.
+    /// Unix milliseconds: when the step began, for people and the event log. How long
+    /// the step has run is `active_ms`, never the wall clock's difference.
     pub step_started_at: i64,
     pub consecutive_failures: u32,
+    /// The step's running time (shadowing or progressing) in milliseconds: paused time is
+    /// not in it, and a wall-clock jump neither advances nor stalls it. The controller
+    /// measures it with a monotonic clock (`clock::StepClock`); the decisions receive the
+    /// state brought up to the moment they are made.
+    pub active_ms: u64,
+    /// How often `on_failure = "previous"` stepped back in this rollout (reset by a start
+    /// or a retry): past `decide::MAX_STEP_BACKS` a step back becomes a rollback.
+    pub step_backs: u32,
 }
 
 impl RouteState {
@@ -100,6 +110,8 @@ impl RouteState {
             weight_bp: 0,
             step_started_at: now_ms,
             consecutive_failures: 0,
+            active_ms: 0,
+            step_backs: 0,
         }
     }
 }

@@ -91,7 +91,9 @@ CREATE TABLE IF NOT EXISTS rollout_state (
     step INTEGER NOT NULL,
     weight_bp INTEGER NOT NULL,
     step_started_at INTEGER NOT NULL,
-    consecutive_failures INTEGER NOT NULL
+    consecutive_failures INTEGER NOT NULL,
+    active_ms INTEGER NOT NULL DEFAULT 0,
+    step_backs INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -153,6 +155,7 @@ impl Store {
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
             .map_err(open_error)?;
         connection.execute_batch(SCHEMA).map_err(open_error)?;
+        migrate(&connection, super::unix_millis()).map_err(open_error)?;
         Ok(Store {
             connection: Mutex::new(connection),
             path: path.to_owned(),
@@ -262,7 +265,8 @@ impl Store {
     }
 
     /// Saves the evidence of a route's current step (and the primary baseline kept for a
-    /// 100% step), replacing what was saved before.
+    /// 100% step), replacing what was saved before, and the step's running time as of
+    /// `state` (brought up to now by the caller).
     pub fn save_stats(
         &self,
         state: &RouteState,
@@ -272,11 +276,19 @@ impl Store {
         self.writable()?;
         let snapshot = serde_json::to_string(snapshot).unwrap_or_default();
         let baseline = baseline.and_then(|baseline| serde_json::to_string(baseline).ok());
-        self.lock().execute(
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        transaction.execute(
             "INSERT INTO step_stats (route, step, step_started_at, snapshot, baseline) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (route) DO UPDATE SET step = ?2, step_started_at = ?3, snapshot = ?4, baseline = ?5",
             params![state.route, state.step, state.step_started_at, snapshot, baseline],
         )?;
+        // The step's running time goes with its evidence: a restart resumes both from here.
+        transaction.execute(
+            "UPDATE rollout_state SET active_ms = ?4 WHERE route = ?1 AND step = ?2 AND step_started_at = ?3",
+            params![state.route, state.step, state.step_started_at, state.active_ms as i64],
+        )?;
+        transaction.commit()?;
         Ok(())
     }
 
@@ -315,8 +327,31 @@ impl Store {
     }
 }
 
-const SELECT_STATE: &str =
-    "SELECT phase, step, weight_bp, step_started_at, consecutive_failures FROM rollout_state WHERE route = ?1";
+const SELECT_STATE: &str = "SELECT phase, step, weight_bp, step_started_at, consecutive_failures, active_ms, step_backs
+     FROM rollout_state WHERE route = ?1";
+
+/// Brings a state file written by an older version up to this schema without losing
+/// anything: columns are only ever added. A step running when the file was written gets
+/// its wall-clock age as its running time (all an older version knew of it).
+fn migrate(connection: &Connection, now_ms: i64) -> Result<(), rusqlite::Error> {
+    let columns: Vec<String> = connection
+        .prepare("SELECT name FROM pragma_table_info('rollout_state')")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let has = |name: &str| columns.iter().any(|column| column == name);
+    if !has("active_ms") {
+        connection.execute_batch("ALTER TABLE rollout_state ADD COLUMN active_ms INTEGER NOT NULL DEFAULT 0")?;
+        connection.execute(
+            "UPDATE rollout_state SET active_ms = MAX(0, ?1 - step_started_at)
+             WHERE phase IN ('shadowing', 'progressing', 'paused')",
+            params![now_ms],
+        )?;
+    }
+    if !has("step_backs") {
+        connection.execute_batch("ALTER TABLE rollout_state ADD COLUMN step_backs INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
+}
 
 fn raw_row(row: &rusqlite::Row<'_>) -> Result<RawRow, rusqlite::Error> {
     Ok(RawRow {
@@ -325,6 +360,8 @@ fn raw_row(row: &rusqlite::Row<'_>) -> Result<RawRow, rusqlite::Error> {
         weight_bp: row.get(2)?,
         step_started_at: row.get(3)?,
         consecutive_failures: row.get(4)?,
+        active_ms: row.get(5)?,
+        step_backs: row.get(6)?,
     })
 }
 
@@ -347,17 +384,20 @@ fn event_row(row: &rusqlite::Row<'_>) -> Result<Result<Event, StoreError>, rusql
 
 fn write_state(connection: &Connection, state: &RouteState) -> Result<(), rusqlite::Error> {
     connection.execute(
-        "INSERT INTO rollout_state (route, phase, step, weight_bp, step_started_at, consecutive_failures)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO rollout_state
+             (route, phase, step, weight_bp, step_started_at, consecutive_failures, active_ms, step_backs)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (route) DO UPDATE SET phase = ?2, step = ?3, weight_bp = ?4, step_started_at = ?5,
-             consecutive_failures = ?6",
+             consecutive_failures = ?6, active_ms = ?7, step_backs = ?8",
         params![
             state.route,
             state.phase.as_str(),
             state.step,
             state.weight_bp,
             state.step_started_at,
-            state.consecutive_failures
+            state.consecutive_failures,
+            state.active_ms as i64,
+            state.step_backs
         ],
     )?;
     Ok(())

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::analysis::Evaluation;
+use super::clock::StepClock;
 use super::stats::Arm;
 use super::{Event, LiveRoute, RouteState};
 use crate::config::{Config, RouteId};
@@ -16,6 +17,8 @@ pub const RECENT_EVENTS: usize = 5;
 #[derive(Debug, Clone)]
 pub struct Published {
     pub state: RouteState,
+    /// The step's running-time clock, for `active_seconds_in_step`.
+    pub clock: StepClock,
     /// The last analysis of the current step, if it has had one.
     pub evaluation: Option<Evaluation>,
     /// The latest `RECENT_EVENTS` events, newest first, as the state file holds them.
@@ -46,6 +49,8 @@ pub fn render(config: &Config, id: RouteId, live: &LiveRoute, published: &Publis
         "shadow": live.shadow(),
         "step_started_at": state.step_started_at,
         "seconds_in_step": (now_ms - state.step_started_at).max(0) / 1000,
+        "active_seconds_in_step": published.clock.active_ms(state, std::time::Instant::now()) / 1000,
+        "step_backs": state.step_backs,
         "consecutive_failures": state.consecutive_failures,
         "failure_limit": plan.map(|plan| plan.failure_limit),
         "dry_run": plan.is_some_and(|plan| plan.dry_run),

@@ -76,7 +76,9 @@ async fn drive_to_phase(setup: &Setup, phase: &str) -> Value {
 
 #[tokio::test]
 async fn a_healthy_candidate_is_promoted_through_every_step() {
-    let route = plan("max_error_rate = 50.0\nmax_error_rate_increase = 50.0", THREE_STEPS);
+    // Tight enough to need real comparisons at every step (each against the primary's
+    // users of the same window, and at 100% against the previous step's primary).
+    let route = plan("max_error_rate = 5.0\nmax_error_rate_increase = 10.0", THREE_STEPS);
     let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
     let view = drive_to_phase(&setup, "promoted").await;
     assert_eq!(view["phase"], "promoted", "{view:#}");
@@ -101,8 +103,26 @@ async fn an_error_rate_breach_rolls_back_after_failure_limit_checks_even_when_fa
     assert_eq!(kinds.first().map(String::as_str), Some("start"));
     assert_eq!(kinds.last().map(String::as_str), Some("rollback"));
     assert!(!kinds.contains(&"advance".to_owned()), "{kinds:?}");
-    let failed_checks = kinds.iter().filter(|kind| *kind == "check_failed").count();
-    assert!(failed_checks >= 2, "three failed checks in a row roll back: {kinds:?}");
+    // Exactly `failure_limit` (3) failed checks in a row: two counted, the third rolls back.
+    assert!(kinds.ends_with(&["check_failed", "check_failed", "rollback"].map(String::from)), "{kinds:?}");
+    let log = event_log(&setup).await;
+    let reason = log.last().unwrap()["reason"].as_str().unwrap();
+    assert!(reason.starts_with("3 consecutive failed checks; last: fail: max_error_rate"), "{reason}");
+}
+
+#[tokio::test]
+async fn an_error_increase_over_the_control_slice_rolls_back_on_that_criterion() {
+    // A comparative criterion only: compared with anything but the primary's users (the
+    // candidate itself, an empty arm) this candidate would pass or hold, not roll back.
+    let no_breaker = "\n[upstreams.candidate.breaker]\nconsecutive_failures = 1000000\nerror_rate = 100\n";
+    let route = plan("max_error_rate_increase = 10.0", THREE_STEPS) + no_breaker;
+    let flaky = MockConfig::default().with_fault(FaultRule::new(FaultKind::Status500, 0.3));
+    let setup = Setup::new(MockConfig::default(), flaky, &route).await;
+    let view = drive_to_phase(&setup, "rolled_back").await;
+    assert_eq!(view["phase"], "rolled_back", "{view:#}");
+    let log = event_log(&setup).await;
+    let reason = log.last().unwrap()["reason"].as_str().unwrap();
+    assert!(reason.starts_with("3 consecutive failed checks; last: fail: max_error_rate_increase"), "{reason}");
 }
 
 #[tokio::test]
@@ -330,4 +350,56 @@ async fn editing_the_plan_under_a_running_step_pauses_it_with_an_event() {
     assert_eq!(events(&setup).await.last().map(String::as_str), Some("plan_changed"));
     let resumed = admin(&setup, Method::POST, "/admin/rollouts/default/resume").await.json();
     assert_eq!(resumed["weight"], 40.0, "resuming applies the edited step");
+}
+
+/// The step's evidence of one arm, as the view shows it: (requests, upstream errors).
+async fn arm(setup: &Setup, name: &str) -> (f64, f64) {
+    let view = view(setup).await;
+    let arm = &view["arms"][name];
+    (arm["requests"].as_f64().unwrap_or_default(), arm["upstream_errors"].as_f64().unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_evidence_counts_client_requests_on_the_chosen_arm_not_retries_or_rescues() {
+    // The candidate fails everything; each request is tried twice on it, then answered
+    // by the primary. No breaker, a budget for every retry: both attempts happen.
+    let route = "retries = 1\nretry_budget = 1.0\nretry_budget_min_per_sec = 1000\n\
+                 [upstreams.candidate.breaker]\nconsecutive_failures = 1000000\nerror_rate = 100\n";
+    let down = MockConfig::default().with_fault(FaultRule::always(FaultKind::Status503));
+    let setup = Setup::new(MockConfig::default(), down, route).await;
+    setup.set_weight(100.0).await;
+    for user in 0..6 {
+        let reply = setup.chat(&format!("user-{user}"), false).await;
+        assert_eq!((reply.status, reply.header("x-cutover-fallback")), (StatusCode::OK, Some("true")));
+    }
+    let attempts = setup.candidate.calls();
+    assert!(attempts > 6, "the candidate was retried: {attempts} attempts for 6 requests");
+    let (requests, errors) = until("the six requests in the evidence", async || {
+        let candidate = arm(&setup, "candidate").await;
+        (candidate.0 >= 6.0).then_some(candidate)
+    })
+    .await;
+    assert_eq!((requests, errors), (6.0, 6.0), "one failure per client request, not one per attempt");
+    assert_eq!(arm(&setup, "primary").await, (0.0, 0.0), "the primary's rescues are not control evidence");
+    let page = setup.metrics().await;
+    let attempts_metric =
+        r#"cutover_requests_total{route="default",upstream="candidate",role="candidate",outcome="upstream_error"}"#;
+    assert_eq!(crate::support::metric(&page, attempts_metric), attempts as f64, "the metrics still count attempts");
+}
+
+#[tokio::test]
+async fn with_fallback_both_ways_the_candidates_rescues_are_not_its_evidence() {
+    let down = MockConfig::default().with_fault(FaultRule::always(FaultKind::Status500));
+    let setup = Setup::new(down, MockConfig::default(), "retries = 0\nfallback = \"both\"").await;
+    for user in 0..4 {
+        let reply = setup.chat(&format!("user-{user}"), false).await;
+        assert_eq!((reply.status, reply.header("x-cutover-upstream")), (StatusCode::OK, Some("candidate")));
+    }
+    let primary = until("the four requests in the evidence", async || {
+        let primary = arm(&setup, "primary").await;
+        (primary.0 >= 4.0).then_some(primary)
+    })
+    .await;
+    assert_eq!(primary, (4.0, 4.0), "the primary's own failures are its evidence");
+    assert_eq!(arm(&setup, "candidate").await, (0.0, 0.0), "answers for the primary's users are not the candidate's");
 }

@@ -56,6 +56,9 @@ pub struct Recorder {
     /// fall over, but it still speaks against the upstream's health. `None` for answers
     /// that never judge an upstream (shadow copies, an error answer passed on).
     health: Option<HealthReport>,
+    /// Whether the answer is rollout evidence: only the arm the split chose gives any (an
+    /// answer rescuing the other arm's failure is neither arm's sample).
+    evidence: bool,
     recorded: bool,
 }
 
@@ -68,12 +71,29 @@ impl Recorder {
         started: Instant,
         outcome: Outcome,
     ) -> Recorder {
-        Recorder { metrics, tally, route, role, started, outcome, ttft: None, health: None, recorded: false }
+        Recorder {
+            metrics,
+            tally,
+            route,
+            role,
+            started,
+            outcome,
+            ttft: None,
+            health: None,
+            evidence: true,
+            recorded: false,
+        }
     }
 
     /// Also gives the upstream's breaker its verdict on the answer.
     pub fn reporting_to(mut self, health: Option<HealthReport>) -> Recorder {
         self.health = health;
+        self
+    }
+
+    /// Keeps the answer out of the rollout's evidence (its metrics are still recorded).
+    pub fn without_evidence(mut self) -> Recorder {
+        self.evidence = false;
         self
     }
 
@@ -115,7 +135,9 @@ impl Recorder {
         if let Some(arm) = self.metrics.route(self.route).arm(self.role) {
             arm.record(self.outcome, duration, self.ttft);
         }
-        self.tally.record(self.role, self.outcome, duration, self.ttft);
+        if self.evidence {
+            self.tally.record(self.role, self.outcome, duration, self.ttft);
+        }
     }
 }
 

@@ -76,6 +76,8 @@ pub struct RawRow {
     pub weight_bp: Value,
     pub step_started_at: Value,
     pub consecutive_failures: Value,
+    pub active_ms: Value,
+    pub step_backs: Value,
 }
 
 /// A row's values in range, or every problem with them. A step beyond the plan is fine:
@@ -97,6 +99,8 @@ pub fn row(route: &str, raw: RawRow) -> Result<RouteState, Vec<String>> {
     let weight_bp = integer("weight_bp", &raw.weight_bp, 10_000, "between 0 and 10000 (0-100%)");
     let step = integer("step", &raw.step, count, "a step number");
     let consecutive_failures = integer("consecutive_failures", &raw.consecutive_failures, count, "a count");
+    let active_ms = integer("active_ms", &raw.active_ms, i64::MAX, "a running time in milliseconds");
+    let step_backs = integer("step_backs", &raw.step_backs, count, "a count");
     let step_started_at =
         integer("step_started_at", &raw.step_started_at, i64::MAX, "a time after 1970 in Unix milliseconds");
     let phase = match &raw.phase {
@@ -113,6 +117,8 @@ pub fn row(route: &str, raw: RawRow) -> Result<RouteState, Vec<String>> {
             weight_bp: u32::try_from(weight_bp).unwrap_or_default(),
             step_started_at,
             consecutive_failures: u32::try_from(consecutive_failures).unwrap_or_default(),
+            active_ms: u64::try_from(active_ms).unwrap_or_default(),
+            step_backs: u32::try_from(step_backs).unwrap_or_default(),
         }),
         _ => Err(problems),
     }

@@ -182,3 +182,39 @@ fn a_new_path_is_created_as_before() {
     assert_eq!(store.load_or_init(&["default"], 7).unwrap()[0], RouteState::initial("default", 7));
     assert!(scratch.state().exists());
 }
+
+#[test]
+fn a_file_from_before_running_time_is_migrated_with_its_steps_wall_clock_age_and_nothing_lost() {
+    let scratch = Scratch::new();
+    {
+        // The schema of the version before `active_ms` and `step_backs`.
+        let old = Connection::open(scratch.state()).unwrap();
+        old.execute_batch(
+            "CREATE TABLE rollout_state (route TEXT PRIMARY KEY, phase TEXT NOT NULL, step INTEGER NOT NULL,
+                 weight_bp INTEGER NOT NULL, step_started_at INTEGER NOT NULL, consecutive_failures INTEGER NOT NULL);
+             CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, route TEXT NOT NULL,
+                 kind TEXT NOT NULL, actor TEXT NOT NULL, from_phase TEXT NOT NULL, to_phase TEXT NOT NULL,
+                 weight_bp INTEGER NOT NULL, reason TEXT NOT NULL);
+             INSERT INTO rollout_state VALUES ('running', 'progressing', 1, 500, 0, 2);
+             INSERT INTO rollout_state VALUES ('done', 'promoted', 2, 10000, 0, 0);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&scratch.state(), StateMode::Keep).unwrap();
+    let states = store.load_or_init(&["running", "done"], 9999).unwrap();
+    let (running, done) = (&states[0], &states[1]);
+    assert_eq!(
+        (running.phase, running.step, running.weight_bp, running.consecutive_failures),
+        (Phase::Progressing, 1, 500, 2)
+    );
+    assert!(running.active_ms > 1_700_000_000_000, "a running step keeps the age it had: {}", running.active_ms);
+    assert_eq!((done.active_ms, done.step_backs), (0, 0));
+    drop(store);
+    // Reopened (migrated already), the new columns keep what is written into them.
+    let store = Store::open(&scratch.state(), StateMode::Keep).unwrap();
+    let moved = RouteState { active_ms: 42_000, step_backs: 2, ..running.clone() };
+    store.transition(&moved, Phase::Progressing, EventKind::StepBack, "controller", "test", 1).unwrap();
+    let later = RouteState { active_ms: 99_000, ..moved.clone() };
+    store.save_stats(&later, &StepSnapshot::default(), None).unwrap();
+    assert_eq!(store.load_or_init(&["running"], 9999).unwrap().remove(0), later);
+}
