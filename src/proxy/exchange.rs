@@ -3,6 +3,8 @@
 //! commit to), hold a stream until its first token (`body::hold`), and wrap the answer
 //! for the client (`body::answer`).
 
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,6 +42,9 @@ pub struct Exchange<'a> {
     /// The arm the split chose; an answer from the other one is a fallback.
     pub first_role: Role,
     tally: Tally,
+    /// Whether this request's outcome on the chosen arm is in the evidence already: its
+    /// first failed attempt there settles it, whatever a retry then answers.
+    evidence_settled: AtomicBool,
 }
 
 impl<'a> Exchange<'a> {
@@ -63,6 +68,7 @@ impl<'a> Exchange<'a> {
             expects_done,
             first_role,
             tally,
+            evidence_settled: AtomicBool::new(false),
         }
     }
 
@@ -118,23 +124,30 @@ impl<'a> Exchange<'a> {
     /// but the rollout's evidence counts it against that arm, or an ejected candidate
     /// would stop accumulating the failures that should roll it back.
     pub fn record_skipped(&self, role: Role) {
-        self.tally.record(role, Outcome::UpstreamError, Duration::ZERO, None);
+        self.settle_evidence(role, Outcome::UpstreamError, Duration::ZERO);
     }
 
-    /// The last failed attempt of `role` for this request: an attempt in the metrics, and
-    /// the request's outcome on that arm in the rollout's evidence if the split chose it.
-    /// The evidence counts client requests, not attempts: one outcome per request on the
-    /// chosen arm, and none from the arm that only answered as its fallback.
+    /// A failed attempt of `role` for this request, retried or not: an attempt in the
+    /// metrics, and the request's outcome on that arm in the rollout's evidence if the
+    /// split chose it. The evidence counts client requests, not attempts: one outcome per
+    /// request on the chosen arm, failed if any attempt there failed (a retry that then
+    /// succeeds hides nothing: the arm needed it), and none from the arm that only
+    /// answered as its fallback.
     pub fn record_failure(&self, role: Role, started: Instant, outcome: Outcome) {
         let duration = self.record_attempt(role, started, outcome);
-        if role == self.first_role {
+        self.settle_evidence(role, outcome, duration);
+    }
+
+    /// The request's one sample in the evidence, if `role` is the chosen arm and no
+    /// earlier attempt there gave it already.
+    fn settle_evidence(&self, role: Role, outcome: Outcome, duration: Duration) {
+        if role == self.first_role && !self.evidence_settled.swap(true, Relaxed) {
             self.tally.record(role, outcome, duration, None);
         }
     }
 
-    /// A failed attempt that is retried: in the metrics only (the evidence takes the
-    /// request's final outcome on the arm).
-    pub fn record_attempt(&self, role: Role, started: Instant, outcome: Outcome) -> Duration {
+    /// An attempt in the metrics only.
+    fn record_attempt(&self, role: Role, started: Instant, outcome: Outcome) -> Duration {
         let duration = started.elapsed();
         if let Some(arm) = self.route.metrics.arm(role) {
             arm.record(outcome, duration, None);
@@ -208,7 +221,7 @@ impl<'a> Exchange<'a> {
         let health =
             admission.map(|admission| HealthReport::new(self.gateway.upstreams[index].breaker.clone(), admission));
         let mut recorder = recorder.reporting_to(health);
-        if fallback {
+        if fallback || self.evidence_settled.load(Relaxed) {
             recorder = recorder.without_evidence();
         }
         let config = &self.gateway.config;

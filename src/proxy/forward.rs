@@ -2,8 +2,8 @@
 //! backoff while the failure, the route's budget and the upstream's breaker allow, then
 //! the other arm if the route falls over for that failure. Every failed attempt is
 //! recorded as its own upstream's error in the metrics; the rollout's evidence takes one
-//! outcome per client request, the last on the arm the split chose; the client sees one
-//! answer.
+//! outcome per client request on the arm the split chose, failed if any attempt there
+//! failed; the client sees one answer.
 
 use tokio::time::Instant;
 
@@ -92,7 +92,7 @@ async fn retry_upstream(
         let Some(wait) = wait else {
             return Err(Unanswered { role, failure, started });
         };
-        exchange.record_attempt(role, started, failure.outcome());
+        exchange.record_failure(role, started, failure.outcome());
         exchange.route.metrics.record_retry(role, failure.reason());
         *retried = true;
         drop(failure);
