@@ -3,7 +3,13 @@
 //! embeddings (`prompt_tokens`), the Responses API (`input_tokens`, `output_tokens`), whole
 //! or from a streamed event (a chunk's `usage`, `response.completed`'s `response.usage`).
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 use serde::{Deserialize, Serialize};
+
+/// The `"usage"` key's searcher, built once: streams look for it in every event.
+pub static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
 
 /// What an answer used, as its upstream reported it. `cached_input` is part of `input`,
 /// and `reasoning` part of `output`, as OpenAI counts them.
@@ -84,7 +90,7 @@ impl Usage {
     /// cannot match: its closing quote is preceded by a backslash.
     pub fn may_carry(json: &[u8]) -> bool {
         let mut from = 0;
-        while let Some(found) = memchr::memmem::find(&json[from..], b"\"usage\"") {
+        while let Some(found) = USAGE_KEY.find(&json[from..]) {
             let after = json[from + found + 7..].trim_ascii_start();
             if let Some(value) = after.strip_prefix(b":") {
                 return value.trim_ascii_start().first() == Some(&b'{');

@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use memchr::memchr;
 use memchr::memmem::Finder;
 
-use crate::cost::{Stripped, Usage, strip_usage};
+use crate::cost::{Stripped, USAGE_KEY, Usage, strip_usage};
 
 mod json;
 
@@ -201,8 +201,7 @@ impl SseFramer {
     /// Reads the usage of an event (`data`, within `event`), and strips it when asked:
     /// the edit to make, in `event`'s coordinates, if any.
     fn watch_usage(&mut self, event: &[u8], data: &[u8]) -> Option<Edit> {
-        static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
-        if self.usage == UsageWatch::Ignore || USAGE.find(data).is_none() {
+        if self.usage == UsageWatch::Ignore || USAGE_KEY.find(data).is_none() {
             return None;
         }
         if Usage::may_carry(data)
