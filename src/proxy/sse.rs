@@ -17,8 +17,7 @@ use memchr::memchr;
 use memchr::memmem::Finder;
 
 use crate::cost::{Stripped, USAGE_KEY, Usage, strip_usage};
-
-mod json;
+use crate::json;
 
 /// Past this size, one event is taken for a runaway stream.
 const MAX_EVENT_BYTES: usize = 4 << 20;
