@@ -194,10 +194,22 @@ pub async fn start_on_with(
         })),
         tokio::spawn(supervise("health prober", stopped.clone(), {
             let (gateway, stopped) = (gateway.clone(), stopped.clone());
-            move || health::run(gateway.clone(), gateway.load().health_log.clone(), stopped.clone())
+            let on_change = candidate_health_events(control.clone());
+            move || health::run(gateway.clone(), gateway.load().health_log.clone(), on_change.clone(), stopped.clone())
         })),
     ];
     Ok(Running { proxy_addr, admin_addr, gateway, control, stop, tasks })
+}
+
+/// The prober's hook: a change of an upstream's verdict becomes a `candidate_down` /
+/// `candidate_up` rollout event on the routes whose candidate it is, written on a blocking
+/// thread (the state file is SQLite), off the prober's task.
+fn candidate_health_events(control: Arc<RolloutControl>) -> health::OnChange {
+    Arc::new(move |event: &health::HealthEvent| {
+        let control = control.clone();
+        let (upstream, up, reason) = (event.upstream.clone(), event.change == health::Change::Up, event.reason.clone());
+        tokio::task::spawn_blocking(move || control.record_candidate_health(&upstream, up, &reason));
+    })
 }
 
 /// Connections accepted by the kernel but not yet by the gateway, at most, per listener

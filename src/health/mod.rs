@@ -2,10 +2,12 @@
 //! {base_url}{health.path}` with the upstream's key, 2xx = up), judged after
 //! `down_after` / `up_after` results in a row, and read by the request path with one
 //! atomic load so that a candidate that is down gets no split traffic. The passive side
-//! is the circuit breaker (`proxy::breaker`); `HealthView` shows both.
+//! is the circuit breaker (`proxy::breaker`); `HealthView` shows both. A change of a
+//! candidate's verdict is also a rollout event (`candidate_down` / `candidate_up`), through
+//! the `OnChange` hook the server gives the prober.
 
 mod probe;
 mod state;
 
-pub use probe::{ProbeTarget, probe_once, run};
+pub use probe::{OnChange, ProbeTarget, probe_once, run};
 pub use state::{Change, HealthEvent, HealthLog, UpstreamHealth};

@@ -1,6 +1,7 @@
 //! The prober: every `health.interval`, one `GET {base_url}{path}` per upstream with its
 //! key, all at once, each within `health.timeout`; the results go to each upstream's
-//! `UpstreamHealth`, and a change of verdict is logged and kept in the `HealthLog`.
+//! `UpstreamHealth`, and a change of verdict is logged, kept in the `HealthLog` and
+//! handed to the gateway's `OnChange` hook (which records it as a rollout event).
 
 use std::sync::Arc;
 
@@ -27,9 +28,13 @@ pub struct ProbeTarget {
     pub health: Arc<UpstreamHealth>,
 }
 
+/// Told of every change of an upstream's verdict, after the `HealthLog` has it. Called on
+/// the prober's task: it must not block (hand blocking work to a blocking thread).
+pub type OnChange = Arc<dyn Fn(&HealthEvent) + Send + Sync>;
+
 /// Probes every upstream each `health.interval` (read anew each round, so a reload
 /// retimes it) until `stop`; the first round comes one interval after the start.
-pub async fn run(gateway: SharedGateway, log: Arc<HealthLog>, mut stop: watch::Receiver<bool>) {
+pub async fn run(gateway: SharedGateway, log: Arc<HealthLog>, on_change: OnChange, mut stop: watch::Receiver<bool>) {
     loop {
         let interval = gateway.load().config.health.interval;
         tokio::select! {
@@ -43,7 +48,7 @@ pub async fn run(gateway: SharedGateway, log: Arc<HealthLog>, mut stop: watch::R
         if policy.enabled {
             // A round in flight at shutdown is dropped (its probes with it), not waited for.
             tokio::select! {
-                _ = probe_all(&policy, targets, &log) => {}
+                _ = probe_all(&policy, targets, &log, &on_change) => {}
                 _ = stop.wait_for(|stop| *stop) => return,
             }
         }
@@ -51,7 +56,7 @@ pub async fn run(gateway: SharedGateway, log: Arc<HealthLog>, mut stop: watch::R
 }
 
 /// One round: every target at once, each result recorded as it comes.
-pub async fn probe_all(policy: &HealthConfig, targets: Vec<ProbeTarget>, log: &HealthLog) {
+pub async fn probe_all(policy: &HealthConfig, targets: Vec<ProbeTarget>, log: &HealthLog, on_change: &OnChange) {
     let mut probes = JoinSet::new();
     for target in targets {
         let policy = policy.clone();
@@ -72,7 +77,9 @@ pub async fn probe_all(policy: &HealthConfig, targets: Vec<ProbeTarget>, log: &H
             Change::Down => tracing::warn!(%upstream, %reason, "upstream is down"),
             Change::Up => tracing::info!(%upstream, %reason, "upstream is up again"),
         }
-        log.push(HealthEvent { at: unix_millis(), upstream, change, reason });
+        let event = HealthEvent { at: unix_millis(), upstream, change, reason };
+        on_change(&event);
+        log.push(event);
     }
 }
 

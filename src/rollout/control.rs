@@ -403,6 +403,34 @@ impl RolloutControl {
         Ok(self.store.events(route, limit)?)
     }
 
+    /// Records a change of `upstream`'s probed health as a `candidate_down` /
+    /// `candidate_up` event on every route whose candidate it is: the route's state is
+    /// unchanged (the request path already reads the verdict), the event is saved with
+    /// it, shown in the route's view and events, counted and posted to the notifiers. A
+    /// write the state file refuses is logged and counted, and the event is not kept.
+    /// Blocking: call from a blocking thread.
+    pub fn record_candidate_health(&self, upstream: &str, up: bool, reason: &str) {
+        let kind = if up { EventKind::CandidateUp } else { EventKind::CandidateDown };
+        let config = self.config.load_full();
+        let mut routes = self.lock();
+        for (id, route) in config.routes.iter() {
+            if route.candidate.is_none_or(|index| config.upstreams[index].name != upstream) {
+                continue;
+            }
+            let rollout = &mut routes[id];
+            // Saved after what is in effect and not saved yet, so the rows stay in order.
+            let saved = self.flush(id, rollout).and_then(|()| {
+                let current = rollout.current();
+                let written = self.store.transition(&current, current.phase, kind, "prober", reason, unix_millis());
+                self.written(id, kind.as_str(), written)
+            });
+            let Ok(event) = saved else { continue };
+            tracing::info!(route = %route.name, %kind, upstream, reason, "rollout event");
+            self.metrics.route(id).record_transition(kind);
+            self.recorded(id, rollout, event);
+        }
+    }
+
     fn view(&self, id: RouteId) -> Value {
         view::render(&self.config.load(), id, self.live.route(id), &self.views[id].load(), unix_millis())
     }

@@ -41,6 +41,11 @@ pub enum EventKind {
     Abort = 14,
     /// From `rolled_back`, the first step again by hand.
     Retry = 15,
+    /// The active probes marked the route's candidate down: its users go to the primary
+    /// until it is up again (the weight and phase are unchanged).
+    CandidateDown = 16,
+    /// The active probes marked the route's candidate up again.
+    CandidateUp = 17,
 }
 
 /// How loudly an event is announced; notifiers post events at or above their
@@ -73,7 +78,7 @@ impl Severity {
 }
 
 impl EventKind {
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 18;
 
     /// Every kind, in discriminant order (the order of the metric series).
     pub const ALL: [EventKind; EventKind::COUNT] = [
@@ -93,6 +98,8 @@ impl EventKind {
         EventKind::PromoteFull,
         EventKind::Abort,
         EventKind::Retry,
+        EventKind::CandidateDown,
+        EventKind::CandidateUp,
     ];
 
     /// The name stored in the state file and shown by the API: part of the contract.
@@ -114,6 +121,8 @@ impl EventKind {
             EventKind::PromoteFull => "promote_full",
             EventKind::Abort => "abort",
             EventKind::Retry => "retry",
+            EventKind::CandidateDown => "candidate_down",
+            EventKind::CandidateUp => "candidate_up",
         }
     }
 
@@ -129,7 +138,8 @@ impl EventKind {
             | EventKind::Abort
             | EventKind::PlanChanged
             | EventKind::Pause
-            | EventKind::SetWeight => Severity::Warning,
+            | EventKind::SetWeight
+            | EventKind::CandidateDown => Severity::Warning,
             EventKind::Start
             | EventKind::Advance
             | EventKind::Promoted
@@ -138,7 +148,8 @@ impl EventKind {
             | EventKind::Resume
             | EventKind::Promote
             | EventKind::PromoteFull
-            | EventKind::Retry => Severity::Info,
+            | EventKind::Retry
+            | EventKind::CandidateUp => Severity::Info,
         }
     }
 }
@@ -198,6 +209,8 @@ mod tests {
         }
         assert_eq!(EventKind::SetWeight.severity(), Severity::Warning);
         assert_eq!(EventKind::Resume.severity(), Severity::Info);
+        assert_eq!(EventKind::CandidateDown.severity(), Severity::Warning);
+        assert_eq!(EventKind::CandidateUp.severity(), Severity::Info);
         assert_eq!(Severity::parse_lenient("critical"), Severity::Critical);
         assert_eq!(Severity::parse_lenient("loud"), Severity::Info);
     }

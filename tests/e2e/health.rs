@@ -1,10 +1,20 @@
 //! Active health probes: a stopped upstream is marked down after `down_after` failed
 //! probes and up again after `up_after` good ones; a candidate that is down gets no split
 //! traffic (its users are served by the primary, not by a fallback), and with
-//! `fallback = "both"` a primary that is down sends its users to the candidate.
+//! `fallback = "both"` a primary that is down sends its users to the candidate. A
+//! candidate going down and up again is a rollout event (`candidate_down`,
+//! `candidate_up`): in `GET /admin/events`, the route's view, the metrics and the
+//! notifiers.
 
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 use cutover::mock::{MockConfig, MockServer};
-use http::{Method, StatusCode};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -146,5 +156,95 @@ async fn a_down_primary_sends_its_users_to_the_candidate_with_fallback_both() {
         assert_eq!(reply.header("x-cutover-upstream"), Some("candidate"));
         assert_eq!(reply.header("x-cutover-fallback"), None);
     }
+    setup.gateway.shutdown().await;
+}
+
+/// A webhook receiver on loopback that answers 200 and keeps every JSON body it gets.
+async fn start_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let store = received.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let store = store.clone();
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let store = store.clone();
+                async move {
+                    let body = request.into_body().collect().await.map(|body| body.to_bytes()).unwrap_or_default();
+                    store.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+                }
+            });
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        }
+    });
+    (url, received)
+}
+
+/// The route's events in `GET /admin/events`, newest first.
+async fn route_events(setup: &Setup) -> Vec<Value> {
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let reply =
+        send(Method::GET, &setup.admin_url("/admin/events?route=default"), &[("authorization", &auth)], "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    reply.json().as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_candidate_going_down_and_up_is_a_rollout_event_in_the_log_the_view_and_the_notifiers() {
+    let (hook, received) = start_receiver().await;
+    let extra = format!("{FAST_PROBES}\n[[notify]]\nname = \"hook\"\nurl = \"{hook}\"\nmin_severity = \"info\"\n");
+    let Setup { primary, candidate, gateway, _dir } =
+        Setup::new(MockConfig::default(), MockConfig::default(), &extra).await;
+    let address = candidate.addr();
+    let setup = Setup { primary, candidate: MockServer::start(MockConfig::default()).await.unwrap(), gateway, _dir };
+    until("a first probe of the candidate", async || {
+        (upstream_view(&setup, "candidate").await["probe"]["probes"].as_u64() > Some(0)).then_some(())
+    })
+    .await;
+    assert!(route_events(&setup).await.is_empty(), "an upstream that stays up records nothing");
+    candidate.shutdown().await;
+
+    let down = until("a candidate_down event", async || {
+        route_events(&setup).await.into_iter().find(|event| event["kind"] == "candidate_down")
+    })
+    .await;
+    assert_eq!(down["actor"], "prober");
+    assert_eq!(down["route"], "default");
+    assert!(down["reason"].as_str().unwrap().starts_with("2 probes failed in a row, last: "), "{down}");
+    assert_eq!(down["from_phase"], down["to_phase"], "the route's phase is unchanged: {down}");
+    assert_eq!(upstream_view(&setup, "candidate").await["probe"]["up"], false);
+
+    let _candidate = restart_mock("candidate", address, MockConfig::default()).await;
+    let up = until("a candidate_up event", async || {
+        route_events(&setup).await.into_iter().find(|event| event["kind"] == "candidate_up")
+    })
+    .await;
+    assert_eq!(up["reason"], "2 probes succeeded in a row");
+    let kinds: Vec<Value> = route_events(&setup).await.iter().map(|event| event["kind"].clone()).collect();
+    assert_eq!(kinds, ["candidate_up", "candidate_down"], "newest first");
+
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let view = send(Method::GET, &setup.admin_url("/admin/rollouts/default"), &[("authorization", &auth)], "").await;
+    let shown: Vec<Value> =
+        view.json()["events"].as_array().unwrap().iter().map(|event| event["kind"].clone()).collect();
+    assert_eq!(shown, ["candidate_up", "candidate_down"], "the route's view: {}", view.text());
+    let page = setup.metrics().await;
+    for kind in ["candidate_down", "candidate_up"] {
+        let series = format!("cutover_rollout_transitions_total{{route=\"default\",kind=\"{kind}\"}}");
+        assert_eq!(metric(&page, &series), 1.0, "{series}");
+    }
+
+    let posted = until("both events posted to the notifier", async || {
+        let posted: Vec<Value> =
+            received.lock().unwrap().iter().filter(|body| body["type"] == "rollout").cloned().collect();
+        (posted.len() >= 2).then_some(posted)
+    })
+    .await;
+    let posted_kinds: Vec<&Value> = posted.iter().map(|body| &body["event"]["kind"]).collect();
+    assert_eq!(posted_kinds, ["candidate_down", "candidate_up"]);
+    assert_eq!(posted[0]["severity"], "warning", "{}", posted[0]);
+    assert_eq!(posted[1]["severity"], "info", "{}", posted[1]);
     setup.gateway.shutdown().await;
 }

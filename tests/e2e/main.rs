@@ -30,5 +30,6 @@ mod cost;
 mod edges;
 mod faults;
 mod health;
+mod prometheus;
 mod proxy;
 mod rollout;
