@@ -63,17 +63,25 @@ struct Details {
     reasoning_tokens: Option<u64>,
 }
 
+/// The top level of an answer or an event: its `usage`, or its `response.usage`
+/// (streamed Responses API events). Everything else is skipped unread.
+#[derive(Deserialize)]
+struct Carrier {
+    usage: Option<WireUsage>,
+    response: Option<ResponseObject>,
+}
+
+#[derive(Deserialize)]
+struct ResponseObject {
+    usage: Option<WireUsage>,
+}
+
 impl Usage {
     /// The usage in a JSON answer or event, if it reports one. A usage object that
     /// counts no input at all (`{}`, a relay's placeholder) is no usage.
-    /// Found by one allocation-free pass over the answer (`json::top_level_member`,
-    /// which also checks that the whole answer is valid JSON); only the usage object
-    /// itself is parsed.
     pub fn from_json(json: &[u8]) -> Option<Usage> {
-        let usage_in = |object: &[u8]| -> Option<WireUsage> {
-            serde_json::from_slice::<Option<WireUsage>>(crate::json::top_level_member(object, b"usage")?).ok()?
-        };
-        let wire = usage_in(json).or_else(|| usage_in(crate::json::top_level_member(json, b"response")?))?;
+        let carrier: Carrier = serde_json::from_slice(json).ok()?;
+        let wire = carrier.usage.or_else(|| carrier.response.and_then(|response| response.usage))?;
         wire.into_usage()
     }
 

@@ -17,7 +17,8 @@ use memchr::memchr;
 use memchr::memmem::Finder;
 
 use crate::cost::{Stripped, USAGE_KEY, Usage, strip_usage};
-use crate::json;
+
+mod json;
 
 /// Past this size, one event is taken for a runaway stream.
 const MAX_EVENT_BYTES: usize = 4 << 20;
