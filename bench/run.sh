@@ -8,6 +8,7 @@
 #   BENCH_DURATION=10s      length of each measured run
 #   BENCH_PORT_BASE=18700   ports BASE+1, +2 (mocks), +10, +11 (cutover), +20 (nginx)
 #   BENCH_SKIP_BUILD=1      use the existing target/release/cutover
+#   BENCH_BIN=PATH          measure that cutover binary instead (implies no build)
 #   BENCH_KEEP=1            keep the temp dir (configs, logs, raw wrk output)
 #   BENCH_BASELINE_BIN=PATH another cutover binary (e.g. the previous commit's release
 #                           build), run beside this one on ports BASE+12, +13 and measured
@@ -36,11 +37,11 @@ for port in $MOCK_A $MOCK_B $PROXY $ADMIN $NGINX_PORT $BASE_PROXY $BASE_ADMIN; d
   port_in_use "$port" && die "port $port is in use; set BENCH_PORT_BASE to another range"
 done
 
-if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
+if [[ ${BENCH_SKIP_BUILD:-0} != 1 && -z ${BENCH_BIN:-} ]]; then
   echo "bench: building the release binary" >&2
   (cd "$ROOT" && cargo build --release --quiet)
 fi
-BIN="$ROOT/target/release/cutover"
+BIN=${BENCH_BIN:-$ROOT/target/release/cutover}
 [[ -x $BIN ]] || die "$BIN is missing; build with cargo build --release"
 
 # --- the servers -----------------------------------------------------------------------
