@@ -172,6 +172,7 @@ const COST_DESIGN_SAMPLES: u64 = 1_000;
 
 /// Candidate's cost per successful request at most `ratio` × the control's: pass when the
 /// always-valid upper bound of the ratio is within it, fail when the lower bound is past it.
+/// The arms' figures are dollars per 1,000 successful requests of known cost.
 pub(super) fn cost_ratio_check(
     (candidate, control): (&ArmSnapshot, &ArmSnapshot),
     ratio: f64,
@@ -181,8 +182,8 @@ pub(super) fn cost_ratio_check(
     let mut check = Check {
         criterion: Criterion::MaxCostRatio,
         threshold: ratio,
-        candidate: (cand.known > 0).then_some(cand.mean),
-        control: (ctrl.known > 0).then_some(ctrl.mean),
+        candidate: (cand.known > 0).then_some(cand.mean * 1000.0),
+        control: (ctrl.known > 0).then_some(ctrl.mean * 1000.0),
         verdict: Verdict::Inconclusive,
         candidate_samples: cand.known,
         control_samples: ctrl.known,
@@ -193,10 +194,6 @@ pub(super) fn cost_ratio_check(
         alpha_pass: alphas.pass,
         alpha_fail: alphas.fail,
     };
-    if cand.known == 0 || ctrl.known == 0 {
-        without_samples(&mut check);
-        return check;
-    }
     let unknown = format!(
         "cost unknown for {:.1}% of the candidate's and {:.1}% of the control's successful requests",
         cand.unknown_share() * 100.0,
@@ -207,6 +204,10 @@ pub(super) fn cost_ratio_check(
             "{unknown} (more than {:.0}%: unpriced models or answers without usage); not judged",
             MAX_UNKNOWN_COST_SHARE * 100.0
         );
+        return check;
+    }
+    if cand.known == 0 || ctrl.known == 0 {
+        without_samples(&mut check);
         return check;
     }
     let Some(Tested { decision, lower, upper, .. }) =
@@ -222,8 +223,9 @@ pub(super) fn cost_ratio_check(
     check.verdict = verdict(decision);
     (check.lower, check.upper) = (Some(lower), Some(upper));
     check.evidence = format!(
-        "always-valid ratio {lower:.3}–{upper:.3} (${:.6} vs ${:.6} per successful request; {unknown})",
-        cand.mean, ctrl.mean
+        "always-valid ratio {lower:.3}–{upper:.3} (${:.4} vs ${:.4} per 1,000 successful requests; {unknown})",
+        cand.mean * 1000.0,
+        ctrl.mean * 1000.0
     );
     check
 }
