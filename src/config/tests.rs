@@ -126,7 +126,9 @@ fn weights_must_be_percentages_with_hundredth_resolution() {
 fn criteria_this_version_cannot_measure_are_refused_not_ignored() {
     let found = problems(&FULL.replace("max_error_rate = 5.0 }", "max_error_rate = 5.0, min_shadow_agreement = 80 }"));
     assert!(
-        found.iter().any(|problem| problem.starts_with("routes[0].rollout.steps[1].min_shadow_agreement: not evaluated")),
+        found
+            .iter()
+            .any(|problem| problem.starts_with("routes[0].rollout.steps[1].min_shadow_agreement: not evaluated")),
         "{found:#?}"
     );
 }

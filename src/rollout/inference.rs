@@ -10,8 +10,8 @@
 pub mod sequential;
 
 use super::stats::clusters::RateEstimate;
-use super::stats::spend::MeanCost;
 use super::stats::histogram::{Histogram, lower_edge_ms, upper_edge_ms};
+use super::stats::spend::MeanCost;
 use sequential::{quantile_ranks, radius, tightest_ratio};
 
 /// The error probabilities one criterion may spend: `pass` on wrongly passing a candidate
@@ -161,8 +161,7 @@ const COST_DESIGN_CV: f64 = 1.0;
 /// from the data, which would void the guarantee). `None` when either mean is not
 /// positive or has no variance to speak of.
 pub fn cost_ratio(candidate: &MeanCost, control: &MeanCost, limit: f64, alphas: Alphas, design: u64) -> Option<Tested> {
-    if !(candidate.mean > 0.0 && control.mean > 0.0 && candidate.variance.is_finite() && control.variance.is_finite())
-    {
+    if !(candidate.mean > 0.0 && control.mean > 0.0 && candidate.variance.is_finite() && control.variance.is_finite()) {
         return None;
     }
     let estimate = (candidate.mean / control.mean).ln();

@@ -34,8 +34,11 @@ pub fn render(config: &Config, id: RouteId, live: &LiveRoute, published: &Publis
     let snapshot = live.stats().snapshot();
     let arm = |arm: Arm| {
         let arm = snapshot.arm(arm);
+        let cost = arm.spend.estimate();
         json!({"requests": arm.requests(), "ok": arm.ok, "client_errors": arm.client_errors,
-               "upstream_errors": arm.upstream_errors, "users": arm.users()})
+               "upstream_errors": arm.upstream_errors, "users": arm.users(),
+               "cost": {"priced_requests": cost.known, "unknown_cost_requests": cost.unknown,
+                        "usd_per_1000_requests": (cost.known > 0).then_some(cost.mean * 1000.0)}})
     };
     let plan = route.rollout.as_ref();
     json!({

@@ -464,8 +464,8 @@ async fn max_cost_ratio_holds_while_the_cost_of_too_many_requests_is_unknown() {
     // The candidate's answers carry no usage: its cost is unknown, so the criterion can
     // neither pass nor fail, and says why.
     let route = plan("max_cost_ratio = 0.9", THREE_STEPS) + SAME_PRICES;
-    let silent = MockConfig::default()
-        .with_usage(UsagePlan { placement: UsagePlacement::Omitted, ..UsagePlan::default() });
+    let silent =
+        MockConfig::default().with_usage(UsagePlan { placement: UsagePlacement::Omitted, ..UsagePlan::default() });
     let setup = Setup::new(reporting(1.0), silent, &route).await;
     let check = drive_until(&setup, "a cost check naming the unknown cost", async || {
         let view = view(&setup).await;
