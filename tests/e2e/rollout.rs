@@ -478,3 +478,22 @@ async fn max_cost_ratio_holds_while_the_cost_of_too_many_requests_is_unknown() {
     let view = view(&setup).await;
     assert_eq!((view["phase"].as_str(), view["step"].as_u64()), (Some("progressing"), Some(0)), "{view:#}");
 }
+
+#[tokio::test]
+async fn max_cost_ratio_judges_a_shadow_step_from_the_mirrored_answers() {
+    // No candidate traffic at all: the mirrored copies' cost against the primary's.
+    let steps = r#"
+  { weight = 0,  shadow = 1.0, min_duration = "300ms", min_requests = 15 },
+  { weight = 50, min_duration = "1h", min_requests = 15 },
+"#;
+    let route = plan("max_cost_ratio = 0.9", steps) + SAME_PRICES;
+    let setup = Setup::new(reporting(1.0), reporting(2.0), &route).await;
+    let view = drive_to_phase(&setup, "rolled_back").await;
+    assert_eq!(view["phase"], "rolled_back", "{view:#}");
+    let log = event_log(&setup).await;
+    let reason = log.last().unwrap()["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("3 consecutive failed checks; last: fail: max_cost_ratio = 7.20 vs control 3.60"),
+        "{reason}"
+    );
+}
