@@ -20,6 +20,7 @@ pub mod rollout;
 // Read by both: the validated configuration, the Prometheus series, and usage and cost.
 pub mod config;
 pub mod cost;
+pub mod json;
 pub mod metrics;
 
 // Edges: the process (`serve`), its listeners, the admin API, the CLI verbs that talk to

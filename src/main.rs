@@ -215,7 +215,15 @@ async fn rollout(verb: RolloutVerb, route: Option<String>, path: PathBuf, json: 
         RolloutVerb::SetWeight { percent } => Verb::SetWeight(percent),
     };
     let answer = send(&config, &verb, route.as_deref()).await?;
-    let text = if json { serde_json::to_string_pretty(&answer)? } else { render(&answer) };
+    let mut text = if json { serde_json::to_string_pretty(&answer)? } else { render(&answer) };
+    // The status ends with what each arm costs, when the gateway can say (the same table
+    // as `cutover cost`); a gateway without it still gives its status.
+    if matches!(verb, Verb::Status)
+        && !json
+        && let Ok(report) = cutover::cli::cost::fetch(&config, route.as_deref(), "24h").await
+    {
+        text = format!("{}\n\n{}", text.trim_end(), cutover::cost::render(&report));
+    }
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = writeln!(std::io::stdout().lock(), "{text}");
     Ok(())

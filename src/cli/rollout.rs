@@ -147,6 +147,9 @@ fn render_one(view: &Value) -> String {
     if evaluation.is_object() {
         let _ =
             writeln!(out, "  last check: {} (control: {})", text(&evaluation["verdict"]), text(&evaluation["control"]));
+        if let Some(held) = evaluation["held"].as_str() {
+            let _ = writeln!(out, "  {held}");
+        }
         for check in evaluation["checks"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 out,

@@ -58,7 +58,7 @@ pub fn strip_usage(json: &[u8]) -> Stripped {
 /// The span of the `null` of a `"usage": null` member, found by bytes: in a chunk, an
 /// unescaped `"usage"` can only be a key.
 fn null_usage(json: &[u8]) -> Option<(usize, usize)> {
-    let key = memchr::memmem::find(json, b"\"usage\"")?;
+    let key = super::usage::USAGE_KEY.find(json)?;
     let after_key = &json[key + 7..];
     let value = after_key.trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
     if !value.starts_with(b"null") {

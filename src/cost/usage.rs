@@ -3,7 +3,13 @@
 //! embeddings (`prompt_tokens`), the Responses API (`input_tokens`, `output_tokens`), whole
 //! or from a streamed event (a chunk's `usage`, `response.completed`'s `response.usage`).
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 use serde::{Deserialize, Serialize};
+
+/// The `"usage"` key's searcher, built once: streams look for it in every event.
+pub static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
 
 /// What an answer used, as its upstream reported it. `cached_input` is part of `input`,
 /// and `reasoning` part of `output`, as OpenAI counts them.
@@ -57,25 +63,17 @@ struct Details {
     reasoning_tokens: Option<u64>,
 }
 
-/// The top level of an answer or an event: its `usage`, or its `response.usage`
-/// (streamed Responses API events). Everything else is skipped unread.
-#[derive(Deserialize)]
-struct Carrier {
-    usage: Option<WireUsage>,
-    response: Option<ResponseObject>,
-}
-
-#[derive(Deserialize)]
-struct ResponseObject {
-    usage: Option<WireUsage>,
-}
-
 impl Usage {
     /// The usage in a JSON answer or event, if it reports one. A usage object that
     /// counts no input at all (`{}`, a relay's placeholder) is no usage.
+    /// Found by one allocation-free pass over the answer (`json::top_level_member`,
+    /// which also checks that the whole answer is valid JSON); only the usage object
+    /// itself is parsed.
     pub fn from_json(json: &[u8]) -> Option<Usage> {
-        let carrier: Carrier = serde_json::from_slice(json).ok()?;
-        let wire = carrier.usage.or_else(|| carrier.response.and_then(|response| response.usage))?;
+        let usage_in = |object: &[u8]| -> Option<WireUsage> {
+            serde_json::from_slice::<Option<WireUsage>>(crate::json::top_level_member(object, b"usage")?).ok()?
+        };
+        let wire = usage_in(json).or_else(|| usage_in(crate::json::top_level_member(json, b"response")?))?;
         wire.into_usage()
     }
 
@@ -84,7 +82,7 @@ impl Usage {
     /// cannot match: its closing quote is preceded by a backslash.
     pub fn may_carry(json: &[u8]) -> bool {
         let mut from = 0;
-        while let Some(found) = memchr::memmem::find(&json[from..], b"\"usage\"") {
+        while let Some(found) = USAGE_KEY.find(&json[from..]) {
             let after = json[from + found + 7..].trim_ascii_start();
             if let Some(value) = after.strip_prefix(b":") {
                 return value.trim_ascii_start().first() == Some(&b'{');

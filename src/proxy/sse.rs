@@ -16,9 +16,8 @@ use bytes::{Bytes, BytesMut};
 use memchr::memchr;
 use memchr::memmem::Finder;
 
-use crate::cost::{Stripped, Usage, strip_usage};
-
-mod json;
+use crate::cost::{Stripped, USAGE_KEY, Usage, strip_usage};
+use crate::json;
 
 /// Past this size, one event is taken for a runaway stream.
 const MAX_EVENT_BYTES: usize = 4 << 20;
@@ -201,8 +200,7 @@ impl SseFramer {
     /// Reads the usage of an event (`data`, within `event`), and strips it when asked:
     /// the edit to make, in `event`'s coordinates, if any.
     fn watch_usage(&mut self, event: &[u8], data: &[u8]) -> Option<Edit> {
-        static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
-        if self.usage == UsageWatch::Ignore || USAGE.find(data).is_none() {
+        if self.usage == UsageWatch::Ignore || USAGE_KEY.find(data).is_none() {
             return None;
         }
         if Usage::may_carry(data)

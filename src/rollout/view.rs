@@ -31,9 +31,10 @@ pub struct Published {
 pub fn render(config: &Config, id: RouteId, live: &LiveRoute, published: &Published, now_ms: i64) -> Value {
     let route = &config.routes[id];
     let state = &published.state;
-    let snapshot = live.stats().snapshot();
+    // Counts and cost cells only: a full snapshot copies two 2,102-bucket histograms per
+    // arm, and a flood of views would take that CPU from the proxy.
     let arm = |arm: Arm| {
-        let arm = snapshot.arm(arm);
+        let arm = live.stats().arm_counts(arm);
         let cost = arm.spend.estimate();
         json!({"requests": arm.requests(), "ok": arm.ok, "client_errors": arm.client_errors,
                "upstream_errors": arm.upstream_errors, "users": arm.users(),

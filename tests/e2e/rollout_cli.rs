@@ -27,6 +27,10 @@ async fn the_rollout_cli_drives_a_running_gateway_and_explains_refusals() {
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("phase progressing") && text.contains("weight 100%"), "{text}");
     assert!(text.contains("step 2/2"), "{text}");
+    assert!(
+        text.contains("cost over the last") && text.contains("per success"),
+        "the status ends with the costs: {text}"
+    );
     let json = cli(&["status", "--json"]);
     let views: Value = serde_json::from_slice(&json.stdout).expect("status --json is JSON");
     assert_eq!(views[0]["events"][0]["kind"], "promote");

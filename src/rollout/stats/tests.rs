@@ -27,6 +27,9 @@ fn outcomes_latency_and_users_are_counted_per_arm() {
     assert!(lower_edge_ms(bucket) <= 100.0 && upper_edge_ms(bucket) > 100.0 && upper_edge_ms(bucket) <= 101.0);
     assert_eq!(candidate.cells.requests.iter().sum::<u64>(), 1001, "every keyed request is in a cell");
     assert_eq!(snapshot.arm(Arm::Candidate), stats.arm_snapshot(Arm::Candidate));
+    let counts = stats.arm_counts(Arm::Candidate);
+    assert_eq!((counts.ok, counts.client_errors, counts.upstream_errors), (1000, 0, 1));
+    assert_eq!(counts.users(), candidate.users(), "the view's counts are the snapshot's");
 }
 
 #[test]

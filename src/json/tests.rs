@@ -1,11 +1,11 @@
 //! The one-pass check accepts exactly what `serde_json` accepts: the same verdict on
 //! hand-picked edge cases, on generated JSON (valid, then damaged one byte at a time) and
-//! on arbitrary bytes.
+//! on arbitrary bytes; and a top-level member is found where `serde_json` finds it.
 
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::is_json;
+use super::{is_json, top_level_member};
 
 fn serde_says(data: &[u8]) -> bool {
     serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok()
@@ -98,6 +98,20 @@ fn nesting_deeper_than_the_bit_stack_is_still_judged_right() {
     }
 }
 
+#[test]
+fn a_top_level_member_is_found_and_a_nested_one_is_not() {
+    let answer =
+        br#"{"id":"c1","choices":[{"usage":{"prompt_tokens":9}}],"usage" : {"prompt_tokens":3} ,"x":{"usage":1}}"#;
+    assert_eq!(top_level_member(answer, b"usage"), Some(&br#"{"prompt_tokens":3}"#[..]));
+    assert_eq!(top_level_member(br#"{"a":{"usage":1}}"#, b"usage"), None);
+    assert_eq!(top_level_member(br#"[{"usage":1}]"#, b"usage"), None, "not an object at the top");
+    assert_eq!(top_level_member(br#"{"usage":1,"usage":[2]}"#, b"usage"), Some(&b"[2]"[..]), "the last one");
+    assert_eq!(top_level_member(br#"{"usage":null}"#, b"usage"), Some(&b"null"[..]));
+    assert_eq!(top_level_member(br#"{"usage":{"a":1}"#, b"usage"), None, "invalid JSON has no members");
+    let deep = format!("{{\"usage\":7,\"deep\":{}{}}}", "[".repeat(300), "]".repeat(300));
+    assert_eq!(top_level_member(deep.as_bytes(), b"usage"), Some(&b"7"[..]), "past the bit stack too");
+}
+
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -147,6 +161,21 @@ proptest! {
             _ => text.push(damage),
         }
         prop_assert_eq!(is_json(&text), serde_says(&text), "{}", String::from_utf8_lossy(&text));
+    }
+
+    #[test]
+    fn top_level_members_are_serdes(value in json_value()) {
+        let text = serde_json::to_vec(&value).unwrap();
+        if let Value::Object(members) = &value {
+            for (key, expected) in members {
+                // Keys with escapes are compared as written, so only plain ones must match.
+                if !serde_json::to_string(key).unwrap().contains('\\') {
+                    let expected = serde_json::to_vec(expected).unwrap();
+                    prop_assert_eq!(top_level_member(&text, key.as_bytes()), Some(&expected[..]), "{}", key);
+                }
+            }
+        }
+        prop_assert_eq!(top_level_member(&text, b"\x00absent"), None);
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! Whether an event's data is one JSON value, decided in one pass without building it.
+//! Whether bytes are one JSON value, decided in one pass without building it, and where
+//! a top-level member's value lies.
 //!
-//! Every event of every stream is checked before it is forwarded, so this is on the hot
-//! path of streams: it accepts exactly what `serde_json::from_slice::<IgnoredAny>`
+//! Every event of every stream is checked before it is forwarded, and every whole answer
+//! of a usage-carrying endpoint is searched for its `usage`, so this is on the hot path:
+//! it accepts exactly what `serde_json::from_slice::<IgnoredAny>`
 //! accepts (RFC 8259 syntax, strings without raw control characters and with valid
 //! escapes, not checked as UTF-8), at a fraction of its cost: string bodies are skipped
 //! with a table walk, or `memchr` when long, up to the next quote or backslash, and
@@ -9,18 +11,37 @@
 //! Nesting deeper than the bit stack holds, which no real answer reaches, is handed to
 //! `serde_json` itself.
 
+use std::collections::BTreeMap;
+
 use memchr::memchr2;
+use serde_json::value::RawValue;
 
 /// Nesting levels the bit stack holds (one bit per level: object or array).
 const MAX_DEPTH: usize = 256;
 
 /// Whether `data` is exactly one JSON value, with optional whitespace around it.
 pub fn is_json(data: &[u8]) -> bool {
-    let mut scanner = Scanner { data, at: 0, nesting: Nesting::default() };
+    let mut scanner = Scanner::new(data, None);
     match scanner.value_then_end() {
         Scan::Valid => true,
         Scan::Invalid => false,
         Scan::TooDeep => serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok(),
+    }
+}
+
+/// The value of `key` in the object `data` is, if `data` is valid JSON, an object, and
+/// has that member at its top level (the last one, should it repeat). `key` is compared
+/// with the key as written (no escapes decoded). Nested members of the same name are not
+/// it: `{"a": {"usage": 1}}` has no top-level `usage`.
+pub fn top_level_member<'a>(data: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let mut scanner = Scanner::new(data, Some(key));
+    match scanner.value_then_end() {
+        Scan::Valid => scanner.found.map(|(start, end)| &data[start..end]),
+        Scan::Invalid => None,
+        Scan::TooDeep => {
+            let object: BTreeMap<String, &RawValue> = serde_json::from_slice(data).ok()?;
+            object.get(std::str::from_utf8(key).ok()?).map(|value| value.get().as_bytes())
+        }
     }
 }
 
@@ -74,9 +95,19 @@ struct Scanner<'a> {
     data: &'a [u8],
     at: usize,
     nesting: Nesting,
+    /// The top-level member looked for, if any.
+    wanted: Option<&'a [u8]>,
+    /// Where the wanted member's value began, while it is being scanned.
+    member_start: Option<usize>,
+    /// The wanted member's value, once scanned.
+    found: Option<(usize, usize)>,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
+    fn new(data: &'a [u8], wanted: Option<&'a [u8]>) -> Scanner<'a> {
+        Scanner { data, at: 0, nesting: Nesting::default(), wanted, member_start: None, found: None }
+    }
+
     fn value_then_end(&mut self) -> Scan {
         'value: loop {
             self.skip_whitespace();
@@ -120,6 +151,12 @@ impl Scanner<'_> {
             }
             // A value ended: close what it ends, or go on to the next element.
             loop {
+                if let Some(start) = self.member_start
+                    && self.nesting.depth == 1
+                {
+                    self.found = Some((start, self.at));
+                    self.member_start = None;
+                }
                 self.skip_whitespace();
                 match (self.nesting.innermost(), self.next()) {
                     (None, None) => return Scan::Valid,
@@ -140,11 +177,20 @@ impl Scanner<'_> {
 
     /// An object's key and its colon, the whitespace before the key already skipped.
     fn key(&mut self) -> bool {
+        let start = self.at + 1;
         if self.next() != Some(b'"') || !self.string_rest() {
             return false;
         }
+        let name = &self.data[start..self.at - 1];
         self.skip_whitespace();
-        self.next() == Some(b':')
+        if self.next() != Some(b':') {
+            return false;
+        }
+        if self.nesting.depth == 1 && self.wanted == Some(name) {
+            self.skip_whitespace();
+            self.member_start = Some(self.at);
+        }
+        true
     }
 
     fn next(&mut self) -> Option<u8> {
