@@ -137,10 +137,10 @@ criteria_table! {
         key: "max_ttft_p95_ratio", subject: "TTFT p95", direction: AtMost, unit: TimesPrimary,
         default: None, evaluated: true,
     },
-    /// The candidate's cost per request against the control's.
+    /// The candidate's cost per successful request against the control's.
     MaxCostRatio => Row {
         key: "max_cost_ratio", subject: "cost", direction: AtMost, unit: TimesPrimary,
-        default: None, evaluated: false,
+        default: None, evaluated: true,
     },
     /// How often the candidate's mirrored answers agree with the primary's.
     MinShadowAgreement => Row {

@@ -124,11 +124,21 @@ fn weights_must_be_percentages_with_hundredth_resolution() {
 
 #[test]
 fn criteria_this_version_cannot_measure_are_refused_not_ignored() {
-    let found = problems(&FULL.replace("max_error_rate = 5.0 }", "max_error_rate = 5.0, max_cost_ratio = 0.8 }"));
+    let found = problems(&FULL.replace("max_error_rate = 5.0 }", "max_error_rate = 5.0, min_shadow_agreement = 80 }"));
     assert!(
-        found.iter().any(|problem| problem.starts_with("routes[0].rollout.steps[1].max_cost_ratio: not evaluated")),
+        found
+            .iter()
+            .any(|problem| problem.starts_with("routes[0].rollout.steps[1].min_shadow_agreement: not evaluated")),
         "{found:#?}"
     );
+}
+
+#[test]
+fn max_cost_ratio_is_accepted_now_that_it_is_evaluated() {
+    let text = FULL.replace("max_error_rate = 5.0 }", "max_error_rate = 5.0, max_cost_ratio = 0.8 }");
+    let config = load_str(&text, Path::new("."), env).unwrap();
+    let plan = config.route("default").unwrap().rollout.as_ref().unwrap();
+    assert_eq!(plan.steps[1].criteria.get(Criterion::MaxCostRatio), Some(0.8));
 }
 
 #[test]

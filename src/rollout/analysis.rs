@@ -14,7 +14,7 @@ use super::inference::Alphas;
 use super::stats::ArmSnapshot;
 use super::stats::clusters::Failure;
 use crate::config::{Criterion, RolloutStep};
-use checks::{error_ceiling, error_increase, quantile_ratio};
+use checks::{cost_ratio_check, error_ceiling, error_increase, quantile_ratio};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -222,7 +222,8 @@ fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>, alphas: Alph
             }
             check
         }
-        Criterion::MaxCostRatio | Criterion::MinShadowAgreement => return None,
+        Criterion::MaxCostRatio => cost_ratio_check((candidate, control), threshold, judged),
+        Criterion::MinShadowAgreement => return None,
     };
     Some(check)
 }

@@ -248,8 +248,8 @@ impl RolloutControl {
         self.publish(id, rollout, next, kind, &actor, &reason);
         self.recorded(id, rollout, event);
         if let BaselineChange::Advanced(primary) = baseline {
-            if primary.is_some() {
-                rollout.baseline = primary;
+            if let Some(primary) = primary {
+                rollout.baseline = Some(*primary);
             }
             // The new step's evidence starts empty; the baseline must survive a restart.
             let written = self.store.save_stats(&rollout.state, &StepSnapshot::default(), rollout.baseline.as_ref());

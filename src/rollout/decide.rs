@@ -31,7 +31,8 @@ pub enum BaselineChange {
     /// One step forward: the new step's (empty) evidence is saved with the baseline,
     /// replaced first by the given primary figures when the new step leaves the primary
     /// no traffic.
-    Advanced(Option<ArmSnapshot>),
+    /// (Boxed: an arm's evidence is large next to the other variant.)
+    Advanced(Option<Box<ArmSnapshot>>),
 }
 
 /// The step's evidence at the moment of the decision.
@@ -363,7 +364,7 @@ fn advance(
         return Transition::new(promoted(state, plan, now_ms), EventKind::Promoted, actor, reason);
     }
     let leaves_primary_nothing = plan.steps[next_step].weight_bp == 10_000 && state.weight_bp < 10_000;
-    let baseline = leaves_primary_nothing.then(|| evidence.snapshot.arm(Arm::Primary));
+    let baseline = leaves_primary_nothing.then(|| Box::new(evidence.snapshot.arm(Arm::Primary)));
     let next = step_state(state, plan, next_step, now_ms);
     Transition { baseline: BaselineChange::Advanced(baseline), ..Transition::new(next, kind, actor, reason) }
 }

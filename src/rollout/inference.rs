@@ -3,14 +3,16 @@
 //! zero failures and small counts behave, as Wilson's interval does) inflated by the
 //! clustering of users; for quantiles, order-statistic bounds whose ranks come from a
 //! confidence sequence on the binomial count below the quantile (no assumption about the
-//! shape of latency, which is skewed). All boundaries are the normal mixture of
+//! shape of latency, which is skewed); for the cost ratio, the log of the ratio of mean
+//! costs with its delta-method variance over users. All boundaries are the normal mixture of
 //! [`sequential`], so that looking every interval does not inflate the error rates.
 
 pub mod sequential;
 
 use super::stats::clusters::RateEstimate;
 use super::stats::histogram::{Histogram, lower_edge_ms, upper_edge_ms};
-use sequential::{quantile_ranks, radius};
+use super::stats::spend::MeanCost;
+use sequential::{quantile_ranks, radius, tightest_ratio};
 
 /// The error probabilities one criterion may spend: `pass` on wrongly passing a candidate
 /// that breaks it, `fail` on wrongly failing one that meets it.
@@ -143,6 +145,39 @@ pub fn rate_increase(candidate: &RateEstimate, control: &RateEstimate, margin: f
     };
     let estimate = candidate.rate() - control.rate();
     sequential_test(estimate, margin, (-1.0, 1.0), variance, alternative, margin.max(1e-4), alphas)
+}
+
+/// The coefficient of variation of one request's cost assumed when choosing the mixture
+/// scale of the cost ratio: prompt and answer lengths vary about as much as their mean.
+/// Only where the boundary is tightest depends on it, not its validity.
+const COST_DESIGN_CV: f64 = 1.0;
+
+/// Bounds on the ratio of two arms' mean cost per request, valid at every look, and the
+/// three-way test of `ratio ≤ limit`. On the log scale the estimate is a difference,
+/// `ln μ̂c − ln μ̂k`, with the delta-method variance `Var(μ̂c)/μ̂c² + Var(μ̂k)/μ̂k²`; the
+/// normal-mixture radius at each side's α gives the bounds, exponentiated back: the lower
+/// at the fail level, the upper at the pass level. The mixture scale makes the boundary
+/// tightest at `design` requests per arm with `COST_DESIGN_CV` (fixed in advance, never
+/// from the data, which would void the guarantee). `None` when either mean is not
+/// positive or has no variance to speak of.
+pub fn cost_ratio(candidate: &MeanCost, control: &MeanCost, limit: f64, alphas: Alphas, design: u64) -> Option<Tested> {
+    if !(candidate.mean > 0.0 && control.mean > 0.0 && candidate.variance.is_finite() && control.variance.is_finite()) {
+        return None;
+    }
+    let estimate = (candidate.mean / control.mean).ln();
+    let variance = candidate.variance / candidate.mean.powi(2) + control.variance / control.mean.powi(2);
+    let design_variance = 2.0 * COST_DESIGN_CV.powi(2) / design.max(1) as f64;
+    let tau = |alpha: f64| (tightest_ratio(alpha) * design_variance).sqrt();
+    let lower = (estimate - radius(variance, tau(alphas.fail), alphas.fail)).exp();
+    let upper = (estimate + radius(variance, tau(alphas.pass), alphas.pass)).exp();
+    let decision = if lower > limit {
+        Decision::Fail
+    } else if upper <= limit {
+        Decision::Pass
+    } else {
+        Decision::Continue
+    };
+    Some(Tested { decision, lower, upper, detectable: None })
 }
 
 /// Bounds on a quantile of a histogram, valid at every look: (low, high) in ms, from the

@@ -12,10 +12,12 @@ use xxhash_rust::xxh3::xxh3_64;
 
 pub mod clusters;
 pub mod histogram;
+pub mod spend;
 
 use crate::metrics::Outcome;
 use clusters::{CELLS, Cells, Failure, RateEstimate, cell_of};
 use histogram::{BUCKETS, Histogram, bucket_of};
+use spend::Spend;
 
 pub use histogram::{lower_edge_ms, upper_edge_ms};
 
@@ -52,8 +54,8 @@ fn add(counters: &[AtomicU64], values: &[u64]) {
     }
 }
 
-/// About 46 KiB per arm: two 2,102-bucket histograms (33 KiB), 512 cells of three
-/// counters (12 KiB), the user registers and the outcome counters.
+/// About 54 KiB per arm: two 2,102-bucket histograms (33 KiB), 512 cells of five
+/// counters (20 KiB), the user registers and the outcome counters.
 #[derive(Debug)]
 struct ArmStats {
     outcomes: [AtomicU64; 3],
@@ -63,6 +65,11 @@ struct ArmStats {
     cell_requests: Box<[AtomicU64]>,
     cell_upstream_errors: Box<[AtomicU64]>,
     cell_client_errors: Box<[AtomicU64]>,
+    cell_cost_requests: Box<[AtomicU64]>,
+    cell_cost_nanos: Box<[AtomicU64]>,
+    cost_unknown: AtomicU64,
+    /// The cell of the next unkeyed request of known cost (round robin).
+    cost_cursor: AtomicU64,
 }
 
 impl ArmStats {
@@ -75,7 +82,25 @@ impl ArmStats {
             cell_requests: counters(CELLS),
             cell_upstream_errors: counters(CELLS),
             cell_client_errors: counters(CELLS),
+            cell_cost_requests: counters(CELLS),
+            cell_cost_nanos: counters(CELLS),
+            cost_unknown: AtomicU64::new(0),
+            cost_cursor: AtomicU64::new(0),
         }
+    }
+
+    /// Three relaxed adds (one more for an unkeyed request), no lock.
+    fn record_cost(&self, cost: Option<u64>, user: Option<u64>) {
+        let Some(nanos) = cost else {
+            self.cost_unknown.fetch_add(1, Relaxed);
+            return;
+        };
+        let cell = match user {
+            Some(user) => cell_of(xxh3_64(&user.to_le_bytes())),
+            None => (self.cost_cursor.fetch_add(1, Relaxed) % CELLS as u64) as usize,
+        };
+        self.cell_cost_requests[cell].fetch_add(1, Relaxed);
+        self.cell_cost_nanos[cell].fetch_add(nanos, Relaxed);
     }
 
     fn record(&self, sample: Sample) {
@@ -121,17 +146,27 @@ impl ArmStats {
                 upstream_errors: load(&self.cell_upstream_errors),
                 client_errors: load(&self.cell_client_errors),
             },
+            spend: self.spend(),
         }
     }
 
-    /// The counts alone (outcomes and users), without the histograms and cells: what
-    /// the admin view shows, at a twentieth of a snapshot's cost.
+    fn spend(&self) -> Spend {
+        Spend {
+            requests: load(&self.cell_cost_requests),
+            nanos: load(&self.cell_cost_nanos),
+            unknown: self.cost_unknown.load(Relaxed),
+        }
+    }
+
+    /// The counts alone (outcomes, users and the cost cells), without the histograms and
+    /// the error cells: what the admin view shows, at a fraction of a snapshot's cost.
     fn counts(&self) -> ArmSnapshot {
         ArmSnapshot {
             ok: self.outcomes[Outcome::Ok as usize].load(Relaxed),
             client_errors: self.outcomes[Outcome::ClientError as usize].load(Relaxed),
             upstream_errors: self.outcomes[Outcome::UpstreamError as usize].load(Relaxed),
             users: self.users.iter().map(|register| register.load(Relaxed)).collect(),
+            spend: self.spend(),
             ..ArmSnapshot::default()
         }
     }
@@ -146,6 +181,9 @@ impl ArmStats {
         add(&self.cell_requests, &saved.cells.requests);
         add(&self.cell_upstream_errors, &saved.cells.upstream_errors);
         add(&self.cell_client_errors, &saved.cells.client_errors);
+        add(&self.cell_cost_requests, &saved.spend.requests);
+        add(&self.cell_cost_nanos, &saved.spend.nanos);
+        self.cost_unknown.fetch_add(saved.spend.unknown, Relaxed);
     }
 }
 
@@ -174,6 +212,12 @@ impl StepStats {
     /// Called per attempt on the request path: relaxed atomic adds, one hash, no lock.
     pub fn record(&self, arm: Arm, sample: Sample) {
         self.arms[arm as usize].record(sample);
+    }
+
+    /// Called once per successfully served client request of an endpoint with usage, on
+    /// the arm the split chose: its cost in nano-dollars, `None` when unknown.
+    pub fn record_cost(&self, arm: Arm, cost: Option<u64>, user: Option<u64>) {
+        self.arms[arm as usize].record_cost(cost, user);
     }
 
     pub fn snapshot(&self) -> StepSnapshot {
@@ -215,6 +259,11 @@ pub struct ArmSnapshot {
     pub ttft: Histogram,
     pub users: Vec<u8>,
     pub cells: Cells,
+    /// What its successful requests cost. The one field an older snapshot may lack (cost
+    /// became evidence after format 2): it then loads empty, and the cost criterion
+    /// counts from the restart, while the rest of the step's evidence is kept.
+    #[serde(default)]
+    pub spend: Spend,
 }
 
 impl ArmSnapshot {

@@ -31,12 +31,15 @@ pub struct Published {
 pub fn render(config: &Config, id: RouteId, live: &LiveRoute, published: &Published, now_ms: i64) -> Value {
     let route = &config.routes[id];
     let state = &published.state;
-    // Counts only: a full snapshot copies two 2,102-bucket histograms per arm, and a
-    // flood of views would take that CPU from the proxy.
+    // Counts and cost cells only: a full snapshot copies two 2,102-bucket histograms per
+    // arm, and a flood of views would take that CPU from the proxy.
     let arm = |arm: Arm| {
         let arm = live.stats().arm_counts(arm);
+        let cost = arm.spend.estimate();
         json!({"requests": arm.requests(), "ok": arm.ok, "client_errors": arm.client_errors,
-               "upstream_errors": arm.upstream_errors, "users": arm.users()})
+               "upstream_errors": arm.upstream_errors, "users": arm.users(),
+               "cost": {"priced_requests": cost.known, "unknown_cost_requests": cost.unknown,
+                        "usd_per_1000_requests": (cost.known > 0).then_some(cost.mean * 1000.0)}})
     };
     let plan = route.rollout.as_ref();
     json!({

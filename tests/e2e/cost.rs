@@ -206,6 +206,15 @@ async fn a_fallback_is_charged_to_the_primary_and_to_the_candidate_arms_requests
     let candidate_arm = arms.iter().find(|arm| arm["arm"] == "candidate").unwrap();
     assert_eq!(candidate_arm["totals"]["requests"], 3, "{report}");
     assert_eq!(candidate_arm["totals"]["cost"], 3 * PRIMARY_NANOS, "{report}");
+    // In the rollout's evidence too: the candidate arm's requests cost what the primary
+    // charged for them (for `max_cost_ratio`), and the primary arm served no one.
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let view = send(Method::GET, &setup.admin_url("/admin/rollouts/default"), &[("authorization", &auth)], "").await;
+    let arms = &view.json()["arms"];
+    assert_eq!(arms["candidate"]["cost"]["priced_requests"], 3, "{arms:#}");
+    let per_1000 = arms["candidate"]["cost"]["usd_per_1000_requests"].as_f64().unwrap();
+    assert!((per_1000 - PRIMARY_NANOS as f64 / 1e6).abs() < 1e-9, "{arms:#}");
+    assert_eq!(arms["primary"]["cost"]["priced_requests"], 0, "{arms:#}");
 }
 
 #[tokio::test]

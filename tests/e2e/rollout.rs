@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use cutover::mock::{FaultKind, FaultRule, MockConfig};
+use cutover::mock::{FaultKind, FaultRule, MockConfig, UsagePlacement, UsagePlan};
 use http::{Method, StatusCode};
 use serde_json::Value;
 
@@ -402,4 +402,98 @@ async fn with_fallback_both_ways_the_candidates_rescues_are_not_its_evidence() {
     .await;
     assert_eq!(primary, (4.0, 4.0), "the primary's own failures are its evidence");
     assert_eq!(arm(&setup, "candidate").await, (0.0, 0.0), "answers for the primary's users are not the candidate's");
+}
+
+/// One price for both upstreams: what differs between them in the cost tests is the usage
+/// they report, 1,000 prompt and 200 completion tokens on the primary.
+const SAME_PRICES: &str = r#"
+[prices.primary]
+"gpt-4.1" = { input = 2.0, output = 8.0 }
+[prices.candidate]
+"gpt-4.1" = { input = 2.0, output = 8.0 }
+"#;
+
+/// A mock reporting `scale` × the primary's usage on every answer.
+fn reporting(scale: f64) -> MockConfig {
+    let tokens = |count: f64| Some((count * scale).round() as u64);
+    MockConfig::default().with_usage(UsagePlan {
+        prompt: tokens(1000.0),
+        completion: tokens(200.0),
+        placement: UsagePlacement::Alone,
+        ..UsagePlan::default()
+    })
+}
+
+/// The last published check of `max_cost_ratio`, from a rollout's view.
+fn cost_check(view: &Value) -> Value {
+    let checks = view["evaluation"]["checks"].as_array().cloned().unwrap_or_default();
+    checks.into_iter().find(|check| check["criterion"] == "max_cost_ratio").unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn max_cost_ratio_promotes_a_candidate_at_half_the_cost_per_request() {
+    let route = plan("max_cost_ratio = 0.9", THREE_STEPS) + SAME_PRICES;
+    let setup = Setup::new(reporting(1.0), reporting(0.5), &route).await;
+    let view = drive_to_phase(&setup, "promoted").await;
+    assert_eq!(view["phase"], "promoted", "{view:#}");
+    assert_eq!(events(&setup).await, ["start", "advance", "advance", "promoted"]);
+    // Every successful answer of either upstream was priced, at 3,600 and 1,800 µ$: the
+    // ratio is exactly a half, at every step.
+    for event in event_log(&setup).await.iter().skip(1) {
+        let reason = event["reason"].as_str().unwrap();
+        assert!(reason.starts_with("pass: max_cost_ratio = 1.80 vs control 3.60, limit 0.9"), "{reason}");
+        assert!(reason.contains("always-valid ratio 0.500–0.500"), "{reason}");
+    }
+}
+
+#[tokio::test]
+async fn max_cost_ratio_rolls_back_a_candidate_at_twice_the_cost_per_request() {
+    let route = plan("max_cost_ratio = 0.9", THREE_STEPS) + SAME_PRICES;
+    let setup = Setup::new(reporting(1.0), reporting(2.0), &route).await;
+    let view = drive_to_phase(&setup, "rolled_back").await;
+    assert_eq!(view["phase"], "rolled_back", "{view:#}");
+    let kinds = events(&setup).await;
+    assert!(!kinds.contains(&"advance".to_owned()), "{kinds:?}");
+    let log = event_log(&setup).await;
+    let reason = log.last().unwrap()["reason"].as_str().unwrap();
+    assert!(reason.starts_with("3 consecutive failed checks; last: fail: max_cost_ratio"), "{reason}");
+}
+
+#[tokio::test]
+async fn max_cost_ratio_holds_while_the_cost_of_too_many_requests_is_unknown() {
+    // The candidate's answers carry no usage: its cost is unknown, so the criterion can
+    // neither pass nor fail, and says why.
+    let route = plan("max_cost_ratio = 0.9", THREE_STEPS) + SAME_PRICES;
+    let silent =
+        MockConfig::default().with_usage(UsagePlan { placement: UsagePlacement::Omitted, ..UsagePlan::default() });
+    let setup = Setup::new(reporting(1.0), silent, &route).await;
+    let check = drive_until(&setup, "a cost check naming the unknown cost", async || {
+        let view = view(&setup).await;
+        let check = cost_check(&view);
+        check["evidence"].as_str().is_some_and(|evidence| evidence.contains("not judged")).then_some(check)
+    })
+    .await;
+    assert_eq!(check["verdict"], "inconclusive", "{check:#}");
+    assert!(check["evidence"].as_str().unwrap().contains("cost unknown for 100.0% of the candidate's"), "{check:#}");
+    let view = view(&setup).await;
+    assert_eq!((view["phase"].as_str(), view["step"].as_u64()), (Some("progressing"), Some(0)), "{view:#}");
+}
+
+#[tokio::test]
+async fn max_cost_ratio_judges_a_shadow_step_from_the_mirrored_answers() {
+    // No candidate traffic at all: the mirrored copies' cost against the primary's.
+    let steps = r#"
+  { weight = 0,  shadow = 1.0, min_duration = "300ms", min_requests = 15 },
+  { weight = 50, min_duration = "1h", min_requests = 15 },
+"#;
+    let route = plan("max_cost_ratio = 0.9", steps) + SAME_PRICES;
+    let setup = Setup::new(reporting(1.0), reporting(2.0), &route).await;
+    let view = drive_to_phase(&setup, "rolled_back").await;
+    assert_eq!(view["phase"], "rolled_back", "{view:#}");
+    let log = event_log(&setup).await;
+    let reason = log.last().unwrap()["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("3 consecutive failed checks; last: fail: max_cost_ratio = 7.20 vs control 3.60"),
+        "{reason}"
+    );
 }

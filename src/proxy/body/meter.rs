@@ -37,6 +37,15 @@ pub fn usage_watch(meta: &RequestMeta) -> UsageWatch {
     }
 }
 
+/// A settled answer's cost, for the rollout's evidence: the arm the split chose (a
+/// fallback's answer is the candidate arm's: it is what serving that user cost) and what
+/// the answer cost, `None` when unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    pub arm: Role,
+    pub cost: Option<Nanos>,
+}
+
 /// The metering of one committed answer, settled once.
 pub struct Meter {
     metrics: Arc<Metrics>,
@@ -137,11 +146,16 @@ pin_project! {
     }
 }
 
-impl<B: Observed> Metered<B> {
+impl<B: Body + Observed> Metered<B> {
     pub fn new(inner: B, mut meter: Option<Meter>) -> Metered<B> {
         if let Some(meter) = meter.as_mut() {
             // A stream that ended while it was held has reported its usage already.
             meter.usage = inner.usage();
+            // A body known to be empty is complete already (`Recorded` gives its verdict
+            // at once, and reads its cost then).
+            if inner.is_end_stream() {
+                meter.settle(!inner.upstream_failed());
+            }
         }
         Metered { inner, meter }
     }
@@ -200,8 +214,9 @@ impl<B: Observed> Observed for Metered<B> {
         self.meter.as_ref().and_then(|meter| meter.usage).or_else(|| self.inner.usage())
     }
 
-    fn cost_micros(&self) -> Option<u64> {
-        self.meter.as_ref().and_then(|meter| meter.settled.flatten()).map(Nanos::as_micros)
+    fn settled(&self) -> Option<Settled> {
+        let meter = self.meter.as_ref()?;
+        meter.settled.map(|cost| Settled { arm: meter.charge.arm, cost })
     }
 }
 

@@ -25,7 +25,7 @@ pub use events::{ErrorEvent, Events};
 #[cfg(test)]
 pub use hold::hold;
 pub use hold::{Held, HoldLimits, hold_with};
-pub use meter::{Meter, Metered, usage_watch};
+pub use meter::{Meter, Metered, Settled, usage_watch};
 pub use record::{Recorded, Recorder, Tally};
 pub use timeout::Deadlines;
 
@@ -76,12 +76,10 @@ pub trait Observed {
         None
     }
 
-    /// What the answer cost, in micro-dollars, once its meter has settled (at its end):
-    /// `None` while unsettled, for an endpoint without usage, or when the cost is unknown
-    /// (no usage reported, a model without a price). For the rollout's evidence: the
-    /// recorder reads it when the answer ends (wired with the `max_cost_ratio` criterion).
-    #[allow(dead_code)]
-    fn cost_micros(&self) -> Option<u64> {
+    /// What the answer cost and which arm pays, once its meter has settled (at its end):
+    /// `None` while unsettled or for an endpoint without usage. Read by `Recorded` when the
+    /// answer ends, for the rollout's cost evidence.
+    fn settled(&self) -> Option<Settled> {
         None
     }
 }

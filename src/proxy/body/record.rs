@@ -1,6 +1,9 @@
 //! What a committed answer leaves behind, exactly once, when its body ends, fails, or is
 //! dropped because the client went away: the attempt's outcome, duration and TTFT in the
 //! metrics and the rollout step's evidence, and the verdict owed to the upstream's breaker.
+//! A successful answer of an endpoint with usage also leaves its cost in the evidence of
+//! the arm the split chose (once per client request: only the answer the client gets
+//! reaches here, and only a successful one costs a sample).
 
 use std::fmt::Display;
 use std::pin::Pin;
@@ -12,7 +15,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-use super::{BodyError, Observed};
+use super::{BodyError, Observed, Settled};
 use crate::config::RouteId;
 use crate::metrics::{Metrics, Outcome, Role};
 use crate::proxy::breaker::HealthReport;
@@ -30,15 +33,29 @@ pub struct Tally {
 impl Tally {
     pub fn record(&self, role: Role, outcome: Outcome, duration: Duration, ttft: Option<Duration>) {
         let sample = Sample { outcome, duration, ttft, user: self.user };
-        let arm = match role {
-            Role::Primary => Arm::Primary,
-            Role::Candidate => Arm::Candidate,
-            Role::Shadow => Arm::Shadow,
-        };
+        let arm = arm_of(role);
         self.stats.record(arm, sample);
         if role == Role::Primary && self.control {
             self.stats.record(Arm::Control, sample);
         }
+    }
+
+    /// A successfully served request's cost, on the arm the split chose.
+    pub fn record_cost(&self, settled: Settled) {
+        let arm = arm_of(settled.arm);
+        let cost = settled.cost.map(|nanos| nanos.0);
+        self.stats.record_cost(arm, cost, self.user);
+        if arm == Arm::Primary && self.control {
+            self.stats.record_cost(Arm::Control, cost, self.user);
+        }
+    }
+}
+
+fn arm_of(role: Role) -> Arm {
+    match role {
+        Role::Primary => Arm::Primary,
+        Role::Candidate => Arm::Candidate,
+        Role::Shadow => Arm::Shadow,
     }
 }
 
@@ -52,6 +69,8 @@ pub struct Recorder {
     pub started: Instant,
     pub outcome: Outcome,
     pub ttft: Option<Duration>,
+    /// The answer's settled cost, read from the body below when it ends.
+    settled: Option<Settled>,
     /// The verdict owed to the upstream's breaker: a failure after the first byte cannot
     /// fall over, but it still speaks against the upstream's health. `None` for answers
     /// that never judge an upstream (shadow copies, an error answer passed on).
@@ -79,6 +98,7 @@ impl Recorder {
             started,
             outcome,
             ttft: None,
+            settled: None,
             health: None,
             evidence: true,
             recorded: false,
@@ -138,6 +158,11 @@ impl Recorder {
         if self.evidence {
             self.tally.record(self.role, self.outcome, duration, self.ttft);
         }
+        // Cost is evidence even when the outcome is not: a fallback's (or a retry's)
+        // answer is what serving the request on its arm cost.
+        if let Some(settled) = self.settled.filter(|_| self.outcome == Outcome::Ok) {
+            self.tally.record_cost(settled);
+        }
     }
 }
 
@@ -167,6 +192,7 @@ impl<B: Body + Observed> Recorded<B> {
         // A body known to be empty (HEAD, 204, 304, a zero length) is complete already;
         // the server may drop it unpolled, which must not read as a client leaving.
         if inner.is_end_stream() {
+            recorder.settled = inner.settled();
             recorder.ended(inner.upstream_failed());
         }
         Recorded { inner, recorder }
@@ -183,6 +209,9 @@ impl<B: Body<Error = BodyError> + Observed> Body for Recorded<B> {
         let inner = this.inner.as_ref().get_ref();
         if this.recorder.ttft.is_none() {
             this.recorder.ttft = inner.ttft();
+        }
+        if this.recorder.settled.is_none() {
+            this.recorder.settled = inner.settled();
         }
         match &polled {
             // A sized body is complete with its last byte: the server may never poll for

@@ -1,11 +1,11 @@
 //! One criterion's check from the two arms' evidence: error ceilings, error-rate
-//! increases and quantile ratios, each turned from its sequential test into a `Check`
+//! increases, quantile ratios and the cost ratio, each turned from its sequential test into a `Check`
 //! with the bounds, error probabilities and sample counts the status shows.
 
 use super::{Check, Verdict};
 use crate::config::Criterion;
 use crate::rollout::inference::{
-    Alphas, Decision, Tested, quantile_bounds, quantile_estimate, rate_ceiling, rate_increase,
+    Alphas, Decision, Tested, cost_ratio, quantile_bounds, quantile_estimate, rate_ceiling, rate_increase,
 };
 use crate::rollout::stats::ArmSnapshot;
 use crate::rollout::stats::clusters::Failure;
@@ -160,6 +160,72 @@ pub(super) fn quantile_ratio(
         ctrl_fail.1,
         lower,
         upper
+    );
+    check
+}
+
+/// The cost ratio is not judged while more than this share of either arm's successful
+/// requests has an unknown cost: the known ones could be any part of the spend.
+pub(super) const MAX_UNKNOWN_COST_SHARE: f64 = 0.05;
+/// Cost bounds are tightest at the step's `min_requests`, and at no fewer than this.
+const COST_DESIGN_SAMPLES: u64 = 1_000;
+
+/// Candidate's cost per successful request at most `ratio` × the control's: pass when the
+/// always-valid upper bound of the ratio is within it, fail when the lower bound is past it.
+/// The arms' figures are dollars per 1,000 successful requests of known cost.
+pub(super) fn cost_ratio_check(
+    (candidate, control): (&ArmSnapshot, &ArmSnapshot),
+    ratio: f64,
+    (alphas, design): (Alphas, u64),
+) -> Check {
+    let (cand, ctrl) = (candidate.spend.estimate(), control.spend.estimate());
+    let mut check = Check {
+        criterion: Criterion::MaxCostRatio,
+        threshold: ratio,
+        candidate: (cand.known > 0).then_some(cand.mean * 1000.0),
+        control: (ctrl.known > 0).then_some(ctrl.mean * 1000.0),
+        verdict: Verdict::Inconclusive,
+        candidate_samples: cand.known,
+        control_samples: ctrl.known,
+        evidence: String::new(),
+        detectable: None,
+        lower: None,
+        upper: None,
+        alpha_pass: alphas.pass,
+        alpha_fail: alphas.fail,
+    };
+    let unknown = format!(
+        "cost unknown for {:.1}% of the candidate's and {:.1}% of the control's successful requests",
+        cand.unknown_share() * 100.0,
+        ctrl.unknown_share() * 100.0
+    );
+    if cand.unknown_share() > MAX_UNKNOWN_COST_SHARE || ctrl.unknown_share() > MAX_UNKNOWN_COST_SHARE {
+        check.evidence = format!(
+            "{unknown} (more than {:.0}%: unpriced models or answers without usage); not judged",
+            MAX_UNKNOWN_COST_SHARE * 100.0
+        );
+        return check;
+    }
+    if cand.known == 0 || ctrl.known == 0 {
+        without_samples(&mut check);
+        return check;
+    }
+    let Some(Tested { decision, lower, upper, .. }) =
+        cost_ratio(&cand, &ctrl, ratio, alphas, design.max(COST_DESIGN_SAMPLES))
+    else {
+        check.evidence = if cand.mean > 0.0 && ctrl.mean > 0.0 {
+            "too few priced requests on an arm to estimate the spread of cost".to_owned()
+        } else {
+            "an arm's priced requests cost nothing: no ratio to bound".to_owned()
+        };
+        return check;
+    };
+    check.verdict = verdict(decision);
+    (check.lower, check.upper) = (Some(lower), Some(upper));
+    check.evidence = format!(
+        "always-valid ratio {lower:.3}–{upper:.3} (${:.4} vs ${:.4} per 1,000 successful requests; {unknown})",
+        cand.mean * 1000.0,
+        ctrl.mean * 1000.0
     );
     check
 }

@@ -240,3 +240,52 @@ fn the_min_users_gate_holds_a_step_until_enough_distinct_users_were_seen() {
     let many = evaluate_with(&step, &from_users(400), &control, Duration::from_secs(120));
     assert_eq!(many.verdict, Verdict::Pass, "{:#?}", many.gates);
 }
+
+/// An arm whose `priced` successful requests cost `nanos` each, ±50% alternately, one per
+/// cell, and `unknown` more whose cost is unknown.
+fn priced(priced: u64, nanos: u64, unknown: u64) -> ArmSnapshot {
+    let mut snapshot = arm(priced + unknown, 0, 1000);
+    let cells = crate::rollout::stats::clusters::CELLS;
+    snapshot.spend.requests = vec![0; cells];
+    snapshot.spend.nanos = vec![0; cells];
+    for request in 0..priced as usize {
+        snapshot.spend.requests[request % cells] += 1;
+        snapshot.spend.nanos[request % cells] += if request % 2 == 0 { nanos / 2 } else { nanos * 3 / 2 };
+    }
+    snapshot.spend.unknown = unknown;
+    snapshot
+}
+
+fn cost_check(candidate: &ArmSnapshot, control: &ArmSnapshot) -> Check {
+    let step = step(Criteria::default().with(Criterion::MaxCostRatio, 0.9));
+    let evaluation = evaluate_with(&step, candidate, control, Duration::from_secs(120));
+    evaluation.checks.into_iter().find(|check| check.criterion == Criterion::MaxCostRatio).unwrap()
+}
+
+#[test]
+fn the_cost_ratio_passes_a_cheaper_candidate_and_fails_a_dearer_one() {
+    let cheaper = cost_check(&priced(2000, 1_000_000, 0), &priced(2000, 2_000_000, 0));
+    assert_eq!(cheaper.verdict, Verdict::Pass, "{cheaper:?}");
+    assert_eq!((cheaper.candidate, cheaper.control), (Some(1.0), Some(2.0)), "dollars per 1,000 requests");
+    assert!(cheaper.upper.unwrap() <= 0.9 && cheaper.lower.unwrap() < 0.5, "{cheaper:?}");
+    let dearer = cost_check(&priced(2000, 4_000_000, 0), &priced(2000, 2_000_000, 0));
+    assert_eq!(dearer.verdict, Verdict::Fail, "{dearer:?}");
+}
+
+#[test]
+fn the_cost_ratio_is_not_judged_while_too_much_cost_is_unknown() {
+    // 6% of the candidate's successful requests unknown: even a clear saving is held.
+    let check = cost_check(&priced(1880, 1_000_000, 120), &priced(2000, 2_000_000, 0));
+    assert_eq!(check.verdict, Verdict::Inconclusive, "{check:?}");
+    assert!(check.evidence.contains("6.0% of the candidate's") && check.evidence.contains("not judged"), "{check:?}");
+    // 4% is within the tolerance.
+    let check = cost_check(&priced(1920, 1_000_000, 80), &priced(2000, 2_000_000, 0));
+    assert_eq!(check.verdict, Verdict::Pass, "{check:?}");
+}
+
+#[test]
+fn the_cost_ratio_without_priced_requests_is_inconclusive() {
+    let check = cost_check(&arm(2000, 0, 1000), &priced(2000, 2_000_000, 0));
+    assert_eq!(check.verdict, Verdict::Inconclusive);
+    assert_eq!(check.evidence, "no samples yet");
+}

@@ -105,7 +105,7 @@ fn entering_the_full_weight_step_keeps_the_primarys_figures_as_baseline() {
     let running = state(Phase::Progressing, 1, 5000);
     let advance = on_verdict(&running, plan(&config), on(&snapshot), &verdict(Verdict::Pass), T0).unwrap();
     assert_eq!(advance.next.weight_bp, 10_000);
-    assert_eq!(advance.baseline, BaselineChange::Advanced(Some(snapshot.arm(Arm::Primary))));
+    assert_eq!(advance.baseline, BaselineChange::Advanced(Some(Box::new(snapshot.arm(Arm::Primary)))));
 }
 
 #[test]

@@ -92,3 +92,42 @@ fn a_saved_step_is_a_few_kilobytes_not_the_dense_arrays() {
     let json = serde_json::to_string(&stats.snapshot()).unwrap();
     assert!(json.len() < 40_000, "{} bytes", json.len());
 }
+
+#[test]
+fn cost_is_summed_per_arm_with_unknown_cost_counted_apart_and_survives_a_restart() {
+    let stats = StepStats::default();
+    for user in 0..100 {
+        stats.record_cost(Arm::Candidate, Some(1_500), Some(user));
+        stats.record_cost(Arm::Control, Some(3_000), None);
+    }
+    stats.record_cost(Arm::Candidate, None, Some(7));
+    let snapshot = stats.snapshot();
+    let (candidate, control) = (snapshot.arm(Arm::Candidate).spend.estimate(), snapshot.arm(Arm::Control).spend);
+    assert_eq!((candidate.known, candidate.unknown), (100, 1));
+    assert!((candidate.mean - 1.5e-6).abs() < 1e-18, "{candidate:?}");
+    assert_eq!(control.nanos.iter().sum::<u64>(), 300_000);
+    assert_eq!(
+        control.requests.iter().filter(|requests| **requests > 0).count(),
+        100,
+        "unkeyed: one cell each in turn"
+    );
+    let restored = StepStats::default();
+    restored.restore(&serde_json::from_str(&serde_json::to_string(&snapshot).unwrap()).unwrap());
+    assert_eq!(restored.snapshot(), snapshot);
+}
+
+#[test]
+fn a_snapshot_saved_before_cost_was_evidence_keeps_its_evidence_and_starts_cost_afresh() {
+    let stats = StepStats::default();
+    stats.record(Arm::Candidate, sample(Outcome::Ok, 100, 1));
+    let mut json: serde_json::Value = serde_json::to_value(stats.snapshot()).unwrap();
+    for arm in json["arms"].as_array_mut().unwrap() {
+        arm.as_object_mut().unwrap().remove("spend");
+    }
+    let old: StepSnapshot = serde_json::from_value(json).unwrap();
+    let restored = StepStats::default();
+    restored.restore(&old);
+    let candidate = restored.arm_snapshot(Arm::Candidate);
+    assert_eq!(candidate.ok, 1);
+    assert_eq!(candidate.spend.estimate().known, 0);
+}
