@@ -11,7 +11,7 @@ use http::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::state_file::saved_candidate_requests;
-use crate::support::{ADMIN_TOKEN, Reply, STATE_FILE, Setup, TempDir, send, start_gateway, two_upstreams};
+use crate::support::{ADMIN_TOKEN, Reply, STATE_FILE, Setup, TempDir, send, start_gateway, unhurried_upstreams};
 use crate::wait::{EVENTUALLY, until};
 
 fn plan(extra: &str, steps: &str) -> String {
@@ -79,7 +79,7 @@ async fn a_healthy_candidate_is_promoted_through_every_step() {
     // Tight enough to need real comparisons at every step (each against the primary's
     // users of the same window, and at 100% against the previous step's primary).
     let route = plan("max_error_rate = 5.0\nmax_error_rate_increase = 10.0", THREE_STEPS);
-    let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
+    let setup = Setup::unhurried(MockConfig::default(), MockConfig::default(), &route).await;
     let view = drive_to_phase(&setup, "promoted").await;
     assert_eq!(view["phase"], "promoted", "{view:#}");
     assert_eq!(view["weight"], 100.0);
@@ -95,7 +95,7 @@ async fn an_error_rate_breach_rolls_back_after_failure_limit_checks_even_when_fa
     // 15%: far past the 5% criterion, yet never near the 50% hard ceiling, so the
     // rollback comes from the interval analysis this test is about.
     let flaky = MockConfig::default().with_fault(FaultRule::new(FaultKind::Status500, 0.15));
-    let setup = Setup::new(MockConfig::default(), flaky, &route).await;
+    let setup = Setup::unhurried(MockConfig::default(), flaky, &route).await;
     let view = drive_to_phase(&setup, "rolled_back").await;
     assert_eq!(view["phase"], "rolled_back", "{view:#}");
     assert_eq!(view["weight"], 0.0);
@@ -117,7 +117,7 @@ async fn an_error_increase_over_the_control_slice_rolls_back_on_that_criterion()
     let no_breaker = "\n[upstreams.candidate.breaker]\nconsecutive_failures = 1000000\nerror_rate = 100\n";
     let route = plan("max_error_rate_increase = 10.0", THREE_STEPS) + no_breaker;
     let flaky = MockConfig::default().with_fault(FaultRule::new(FaultKind::Status500, 0.3));
-    let setup = Setup::new(MockConfig::default(), flaky, &route).await;
+    let setup = Setup::unhurried(MockConfig::default(), flaky, &route).await;
     let view = drive_to_phase(&setup, "rolled_back").await;
     assert_eq!(view["phase"], "rolled_back", "{view:#}");
     let log = event_log(&setup).await;
@@ -129,7 +129,7 @@ async fn an_error_increase_over_the_control_slice_rolls_back_on_that_criterion()
 async fn a_candidate_failing_everything_is_rolled_back_at_once_by_the_hard_ceiling() {
     let route = plan("max_error_rate = 5.0\ninterval = \"1h\"", THREE_STEPS).replace("interval = \"200ms\"\n", "");
     let down = MockConfig::default().with_fault(FaultRule::always(FaultKind::Status503));
-    let setup = Setup::new(MockConfig::default(), down, &route).await;
+    let setup = Setup::unhurried(MockConfig::default(), down, &route).await;
     admin(&setup, Method::POST, "/admin/rollouts/default/resume").await;
     let view = drive_to_phase(&setup, "rolled_back").await;
     assert_eq!(view["phase"], "rolled_back", "the hourly analysis did not have to run: {view:#}");
@@ -141,7 +141,7 @@ async fn a_candidate_failing_everything_is_rolled_back_at_once_by_the_hard_ceili
 async fn a_latency_regression_rolls_back() {
     let route = plan("max_latency_p50_ratio = 1.5", THREE_STEPS);
     let slow = MockConfig::default().with_latency(Duration::from_millis(60));
-    let setup = Setup::new(MockConfig::default().with_latency(Duration::from_millis(5)), slow, &route).await;
+    let setup = Setup::unhurried(MockConfig::default().with_latency(Duration::from_millis(5)), slow, &route).await;
     let view = drive_to_phase(&setup, "rolled_back").await;
     assert_eq!(view["phase"], "rolled_back", "{view:#}");
 }
@@ -162,7 +162,7 @@ async fn evaluated_with_all_candidate_requests(setup: &Setup) -> Value {
 #[tokio::test]
 async fn low_traffic_stays_inconclusive_and_says_what_is_missing() {
     let route = plan("max_error_rate = 5.0", "{ weight = 50, min_duration = \"100ms\", min_requests = 1000 },");
-    let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
+    let setup = Setup::unhurried(MockConfig::default(), MockConfig::default(), &route).await;
     until("the rollout to start", async || (view(&setup).await["phase"] == "progressing").then_some(())).await;
     for user in 0..40 {
         setup.chat(&format!("user-{user}"), false).await;
@@ -185,7 +185,7 @@ async fn low_traffic_stays_inconclusive_and_says_what_is_missing() {
 async fn commands_follow_the_phase_rules_and_are_audited() {
     let route = plan("max_error_rate = 5.0\ncooldown = \"0s\"", THREE_STEPS)
         .replace("interval = \"200ms\"", "interval = \"1h\"");
-    let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
+    let setup = Setup::unhurried(MockConfig::default(), MockConfig::default(), &route).await;
     let status = |reply: Reply| (reply.status, reply.json()["phase"].as_str().map(str::to_owned));
     let post = |verb: &'static str| {
         admin(&setup, Method::POST, Box::leak(format!("/admin/rollouts/default/{verb}").into_boxed_str()))
@@ -216,7 +216,7 @@ async fn commands_follow_the_phase_rules_and_are_audited() {
 #[tokio::test]
 async fn retry_waits_for_the_cooldown_after_a_rollback() {
     let route = plan("cooldown = \"1h\"", THREE_STEPS).replace("interval = \"200ms\"", "interval = \"1h\"");
-    let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
+    let setup = Setup::unhurried(MockConfig::default(), MockConfig::default(), &route).await;
     admin(&setup, Method::POST, "/admin/rollouts/default/abort").await;
     let refused = admin(&setup, Method::POST, "/admin/rollouts/default/retry").await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
@@ -225,7 +225,7 @@ async fn retry_waits_for_the_cooldown_after_a_rollback() {
 
 #[tokio::test]
 async fn a_route_without_a_plan_refuses_plan_commands() {
-    let setup = Setup::new(MockConfig::default(), MockConfig::default(), "").await;
+    let setup = Setup::unhurried(MockConfig::default(), MockConfig::default(), "").await;
     let refused = admin(&setup, Method::POST, "/admin/rollouts/default/promote").await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert!(refused.openai_error()["message"].as_str().unwrap().contains("no [routes.rollout] plan"));
@@ -234,7 +234,7 @@ async fn a_route_without_a_plan_refuses_plan_commands() {
 #[tokio::test]
 async fn dry_run_logs_verdicts_without_moving_the_weight() {
     let route = plan("mode = \"dry-run\"\nmax_error_rate = 50.0", THREE_STEPS);
-    let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
+    let setup = Setup::unhurried(MockConfig::default(), MockConfig::default(), &route).await;
     // A passing verdict: what would have advanced the step outside a dry run.
     drive_until(&setup, "a passing dry-run verdict", async || {
         let log = event_log(&setup).await;
@@ -257,7 +257,7 @@ async fn a_restarted_gateway_resumes_the_same_step_with_its_start_time_and_evide
     let candidate = cutover::mock::MockServer::start(MockConfig::default().with_name("candidate")).await.unwrap();
     let dir = TempDir::new("resume");
     let route = plan("max_error_rate = 5.0", &THREE_STEPS.replace("min_requests = 15", "min_requests = 100000"));
-    let config = two_upstreams(&primary.base_url(), &candidate.base_url(), &route);
+    let config = unhurried_upstreams(&primary.base_url(), &candidate.base_url(), &route);
     let gateway = start_gateway(&config, &dir).await;
     let setup = Setup { primary, candidate, gateway, _dir: dir };
     admin(&setup, Method::POST, "/admin/rollouts/default/promote").await;
@@ -289,7 +289,8 @@ async fn a_shadow_step_mirrors_primary_requests_to_the_candidate_and_compares_th
   { weight = 50, min_duration = "1h", min_requests = 15 },
 "#;
     let setup =
-        Setup::new(MockConfig::default(), MockConfig::default(), &plan("max_error_rate_increase = 50.0", steps)).await;
+        Setup::unhurried(MockConfig::default(), MockConfig::default(), &plan("max_error_rate_increase = 50.0", steps))
+            .await;
     let view = drive_to_phase(&setup, "progressing").await;
     assert_eq!((view["phase"].as_str(), view["weight"].as_f64()), (Some("progressing"), Some(50.0)), "{view:#}");
     assert_eq!(events(&setup).await[..2], ["start".to_owned(), "advance".to_owned()]);
@@ -315,7 +316,7 @@ async fn transitions_are_posted_to_webhooks_and_counted() {
     );
     let route =
         plan("max_error_rate = 50.0", THREE_STEPS).replace("interval = \"200ms\"", "interval = \"1h\"") + &notify;
-    let setup = Setup::new(MockConfig::default(), MockConfig::default(), &route).await;
+    let setup = Setup::unhurried(MockConfig::default(), MockConfig::default(), &route).await;
     admin(&setup, Method::POST, "/admin/rollouts/default/resume").await;
     let posted = until("the webhook to receive the event", async || hook.last_request()).await;
     assert_eq!(posted.path, "/hooks/cutover");
@@ -334,7 +335,7 @@ async fn editing_the_plan_under_a_running_step_pauses_it_with_an_event() {
     let candidate = cutover::mock::MockServer::start(MockConfig::default().with_name("candidate")).await.unwrap();
     let dir = TempDir::new("plan-edit");
     let route = plan("max_error_rate = 5.0", THREE_STEPS).replace("interval = \"200ms\"", "interval = \"1h\"");
-    let config = two_upstreams(&primary.base_url(), &candidate.base_url(), &route);
+    let config = unhurried_upstreams(&primary.base_url(), &candidate.base_url(), &route);
     let gateway = start_gateway(&config, &dir).await;
     let setup = Setup { primary, candidate, gateway, _dir: dir };
     admin(&setup, Method::POST, "/admin/rollouts/default/resume").await;
@@ -366,7 +367,7 @@ async fn the_evidence_counts_client_requests_on_the_chosen_arm_not_retries_or_re
     let route = "retries = 1\nretry_budget = 1.0\nretry_budget_min_per_sec = 1000\n\
                  [upstreams.candidate.breaker]\nconsecutive_failures = 1000000\nerror_rate = 100\n";
     let down = MockConfig::default().with_fault(FaultRule::always(FaultKind::Status503));
-    let setup = Setup::new(MockConfig::default(), down, route).await;
+    let setup = Setup::unhurried(MockConfig::default(), down, route).await;
     setup.set_weight(100.0).await;
     for user in 0..6 {
         let reply = setup.chat(&format!("user-{user}"), false).await;
@@ -390,7 +391,7 @@ async fn the_evidence_counts_client_requests_on_the_chosen_arm_not_retries_or_re
 #[tokio::test]
 async fn with_fallback_both_ways_the_candidates_rescues_are_not_its_evidence() {
     let down = MockConfig::default().with_fault(FaultRule::always(FaultKind::Status500));
-    let setup = Setup::new(down, MockConfig::default(), "retries = 0\nfallback = \"both\"").await;
+    let setup = Setup::unhurried(down, MockConfig::default(), "retries = 0\nfallback = \"both\"").await;
     for user in 0..4 {
         let reply = setup.chat(&format!("user-{user}"), false).await;
         assert_eq!((reply.status, reply.header("x-cutover-upstream")), (StatusCode::OK, Some("candidate")));
@@ -433,7 +434,7 @@ fn cost_check(view: &Value) -> Value {
 #[tokio::test]
 async fn max_cost_ratio_promotes_a_candidate_at_half_the_cost_per_request() {
     let route = plan("max_cost_ratio = 0.9", THREE_STEPS) + SAME_PRICES;
-    let setup = Setup::new(reporting(1.0), reporting(0.5), &route).await;
+    let setup = Setup::unhurried(reporting(1.0), reporting(0.5), &route).await;
     let view = drive_to_phase(&setup, "promoted").await;
     assert_eq!(view["phase"], "promoted", "{view:#}");
     assert_eq!(events(&setup).await, ["start", "advance", "advance", "promoted"]);
@@ -449,7 +450,7 @@ async fn max_cost_ratio_promotes_a_candidate_at_half_the_cost_per_request() {
 #[tokio::test]
 async fn max_cost_ratio_rolls_back_a_candidate_at_twice_the_cost_per_request() {
     let route = plan("max_cost_ratio = 0.9", THREE_STEPS) + SAME_PRICES;
-    let setup = Setup::new(reporting(1.0), reporting(2.0), &route).await;
+    let setup = Setup::unhurried(reporting(1.0), reporting(2.0), &route).await;
     let view = drive_to_phase(&setup, "rolled_back").await;
     assert_eq!(view["phase"], "rolled_back", "{view:#}");
     let kinds = events(&setup).await;
@@ -466,7 +467,7 @@ async fn max_cost_ratio_holds_while_the_cost_of_too_many_requests_is_unknown() {
     let route = plan("max_cost_ratio = 0.9", THREE_STEPS) + SAME_PRICES;
     let silent =
         MockConfig::default().with_usage(UsagePlan { placement: UsagePlacement::Omitted, ..UsagePlan::default() });
-    let setup = Setup::new(reporting(1.0), silent, &route).await;
+    let setup = Setup::unhurried(reporting(1.0), silent, &route).await;
     let check = drive_until(&setup, "a cost check naming the unknown cost", async || {
         let view = view(&setup).await;
         let check = cost_check(&view);
@@ -487,7 +488,7 @@ async fn max_cost_ratio_judges_a_shadow_step_from_the_mirrored_answers() {
   { weight = 50, min_duration = "1h", min_requests = 15 },
 "#;
     let route = plan("max_cost_ratio = 0.9", steps) + SAME_PRICES;
-    let setup = Setup::new(reporting(1.0), reporting(2.0), &route).await;
+    let setup = Setup::unhurried(reporting(1.0), reporting(2.0), &route).await;
     let view = drive_to_phase(&setup, "rolled_back").await;
     assert_eq!(view["phase"], "rolled_back", "{view:#}");
     let log = event_log(&setup).await;

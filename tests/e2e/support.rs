@@ -47,21 +47,38 @@ pub fn env(name: &str) -> Option<String> {
     }
 }
 
-/// The in-process gateways' config: `primary` and `candidate` with 500 ms timeouts and a
-/// route `default` between them, the admin API on `ADMIN_TOKEN`, bodies up to 1 MiB.
+/// The upstream deadlines (first byte, first token, idle) of the in-process gateways:
+/// short, so that the fault tests see a stalled or silent upstream fail fast.
+pub const FAULT_DEADLINE: &str = "500ms";
+/// The same deadlines for tests that are not about them (the rollout's): long enough that
+/// a loaded machine cannot turn a healthy answer into a timeout and an error in the
+/// evidence.
+pub const UNHURRIED_DEADLINE: &str = "10s";
+
+/// The in-process gateways' config: `primary` and `candidate` with [`FAULT_DEADLINE`]s
+/// and a route `default` between them, the admin API on `ADMIN_TOKEN`, bodies up to 1 MiB.
 pub fn in_process_config(primary: &str, candidate: &str) -> GatewayToml {
+    config_with_deadlines(primary, candidate, FAULT_DEADLINE)
+}
+
+fn config_with_deadlines(primary: &str, candidate: &str, deadline: &str) -> GatewayToml {
     GatewayToml::two_upstreams(primary, candidate)
         .server("max_body_mb = 1")
         .admin_token_env("ADMIN_TOKEN")
-        .every_upstream("first_byte_timeout = \"500ms\"")
-        .every_upstream("first_token_timeout = \"500ms\"")
-        .every_upstream("idle_timeout = \"500ms\"")
+        .every_upstream(&format!("first_byte_timeout = \"{deadline}\""))
+        .every_upstream(&format!("first_token_timeout = \"{deadline}\""))
+        .every_upstream(&format!("idle_timeout = \"{deadline}\""))
 }
 
 /// [`in_process_config`] with `route_extra` appended after the route `default`: more of
 /// its keys, then any further sections (its `[routes.rollout]` plan, a breaker, …).
 pub fn two_upstreams(primary: &str, candidate: &str, route_extra: &str) -> String {
     in_process_config(primary, candidate).section(route_extra).build()
+}
+
+/// [`two_upstreams`] with [`UNHURRIED_DEADLINE`]s.
+pub fn unhurried_upstreams(primary: &str, candidate: &str, route_extra: &str) -> String {
+    config_with_deadlines(primary, candidate, UNHURRIED_DEADLINE).section(route_extra).build()
 }
 
 /// A gateway serving `config_text` on port 0 with its state in `dir`.
@@ -85,11 +102,24 @@ pub struct Setup {
 
 impl Setup {
     pub async fn new(primary: MockConfig, candidate: MockConfig, route_extra: &str) -> Setup {
+        Setup::start(primary, candidate, route_extra, two_upstreams).await
+    }
+
+    /// [`Setup::new`] with [`UNHURRIED_DEADLINE`]s, for tests that are not about them.
+    pub async fn unhurried(primary: MockConfig, candidate: MockConfig, route_extra: &str) -> Setup {
+        Setup::start(primary, candidate, route_extra, unhurried_upstreams).await
+    }
+
+    async fn start(
+        primary: MockConfig,
+        candidate: MockConfig,
+        route_extra: &str,
+        config: fn(&str, &str, &str) -> String,
+    ) -> Setup {
         let primary = MockServer::start(primary.with_name("primary")).await.expect("primary mock");
         let candidate = MockServer::start(candidate.with_name("candidate")).await.expect("candidate mock");
         let dir = TempDir::new("proxy");
-        let gateway =
-            start_gateway(&two_upstreams(&primary.base_url(), &candidate.base_url(), route_extra), &dir).await;
+        let gateway = start_gateway(&config(&primary.base_url(), &candidate.base_url(), route_extra), &dir).await;
         Setup { primary, candidate, gateway, _dir: dir }
     }
 
