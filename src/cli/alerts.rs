@@ -4,61 +4,24 @@
 
 use std::fmt::Write as _;
 
-use bytes::Bytes;
-use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::Method;
 use serde_json::Value;
 
+use super::admin_call::{AdminCallError, call_json, query_value};
 use crate::config::Config;
 
-#[derive(Debug, thiserror::Error)]
-pub enum AlertsCliError {
-    #[error("the config sets no admin.token_env: the admin API is closed")]
-    NoToken,
-    #[error("cannot reach the gateway's admin API at {address}: {reason}")]
-    Unreachable { address: String, reason: String },
-    #[error("the gateway refused ({status}): {message}")]
-    Refused { status: StatusCode, message: String },
-}
-
 /// `GET /admin/alerts`.
-pub async fn status(config: &Config) -> Result<Value, AlertsCliError> {
-    call(config, Method::GET, "/admin/alerts").await
+pub async fn status(config: &Config) -> Result<Value, AdminCallError> {
+    call_json(config, Method::GET, "/admin/alerts", String::new(), &[]).await
 }
 
 /// `POST /admin/alerts/test`, to `notifier` or to every notifier.
-pub async fn test(config: &Config, notifier: Option<&str>) -> Result<Value, AlertsCliError> {
+pub async fn test(config: &Config, notifier: Option<&str>) -> Result<Value, AdminCallError> {
     let path = match notifier {
-        Some(name) => format!("/admin/alerts/test?notifier={name}"),
+        Some(name) => format!("/admin/alerts/test?notifier={}", query_value(name)),
         None => "/admin/alerts/test".to_owned(),
     };
-    call(config, Method::POST, &path).await
-}
-
-async fn call(config: &Config, method: Method, path: &str) -> Result<Value, AlertsCliError> {
-    let token = config.admin_token.as_ref().ok_or(AlertsCliError::NoToken)?;
-    let address = config.server.admin_listen;
-    let unreachable = |reason: String| AlertsCliError::Unreachable { address: address.to_string(), reason };
-    let request = Request::builder()
-        .method(method)
-        .uri(format!("http://{address}{path}"))
-        .header(header::AUTHORIZATION, format!("Bearer {}", token.expose()))
-        .body(Full::new(Bytes::new()))
-        .map_err(|error| unreachable(error.to_string()))?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    let response = client.request(request).await.map_err(|error| unreachable(error.to_string()))?;
-    let status = response.status();
-    let bytes = response.into_body().collect().await.map_err(|error| unreachable(error.to_string()))?.to_bytes();
-    let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if !status.is_success() {
-        let message = json["error"]["message"]
-            .as_str()
-            .map_or_else(|| String::from_utf8_lossy(&bytes).into_owned(), str::to_owned);
-        return Err(AlertsCliError::Refused { status, message });
-    }
-    Ok(json)
+    call_json(config, Method::POST, &path, String::new(), &[]).await
 }
 
 /// One line per rule instance, firing ones first.

@@ -1,5 +1,6 @@
 //! Command-line verbs that talk to a running gateway rather than run one.
 
+pub mod admin_call;
 pub mod alerts;
 pub mod cost;
 pub mod rollout;

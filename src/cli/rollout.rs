@@ -3,24 +3,11 @@
 
 use std::fmt::Write as _;
 
-use bytes::Bytes;
-use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::{HeaderName, Method};
 use serde_json::Value;
 
+use super::admin_call::{AdminCallError, call_json};
 use crate::config::Config;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RolloutCliError {
-    #[error("the config sets no admin.token_env: the admin API is closed")]
-    NoToken,
-    #[error("cannot reach the gateway's admin API at {address}: {reason}")]
-    Unreachable { address: String, reason: String },
-    #[error("the gateway refused ({status}): {message}")]
-    Refused { status: StatusCode, message: String },
-}
 
 /// What to ask the gateway.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,9 +23,7 @@ pub enum Verb {
 
 /// Sends `verb` for `route` (every route for `status` without one) and returns the
 /// gateway's JSON answer.
-pub async fn send(config: &Config, verb: &Verb, route: Option<&str>) -> Result<Value, RolloutCliError> {
-    let token = config.admin_token.as_ref().ok_or(RolloutCliError::NoToken)?;
-    let address = config.server.admin_listen;
+pub async fn send(config: &Config, verb: &Verb, route: Option<&str>) -> Result<Value, AdminCallError> {
     let route_path = |route: Option<&str>| route.map_or(String::new(), |route| format!("/{route}"));
     let default_route = route.or_else(|| config.routes.values().next().map(|route| route.name.as_str()));
     let (method, path, body) = match verb {
@@ -63,27 +48,7 @@ pub async fn send(config: &Config, verb: &Verb, route: Option<&str>) -> Result<V
         }
     };
     let actor = cli_actor(std::env::var("USER").ok().as_deref());
-    let request = Request::builder()
-        .method(method)
-        .uri(format!("http://{address}{path}"))
-        .header(header::AUTHORIZATION, format!("Bearer {}", token.expose()))
-        .header(header::CONTENT_TYPE, "application/json")
-        .header("x-cutover-actor", actor)
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|error| RolloutCliError::Unreachable { address: address.to_string(), reason: error.to_string() })?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    let unreachable = |reason: String| RolloutCliError::Unreachable { address: address.to_string(), reason };
-    let response = client.request(request).await.map_err(|error| unreachable(error.to_string()))?;
-    let status = response.status();
-    let bytes = response.into_body().collect().await.map_err(|error| unreachable(error.to_string()))?.to_bytes();
-    let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if !status.is_success() {
-        let message = json["error"]["message"]
-            .as_str()
-            .map_or_else(|| String::from_utf8_lossy(&bytes).into_owned(), str::to_owned);
-        return Err(RolloutCliError::Refused { status, message });
-    }
-    Ok(json)
+    call_json(config, method, &path, body, &[(HeaderName::from_static("x-cutover-actor"), actor)]).await
 }
 
 /// The name the CLI claims in `x-cutover-actor`: `USER@cli`, with the user name kept to
