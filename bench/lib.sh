@@ -99,3 +99,14 @@ candidate = "candidate"
 sticky = "header:x-user-id"
 EOF
 }
+
+# release_binary: sets BIN to the binary under test: BENCH_BIN when given, else
+# target/release/cutover, built first unless BENCH_SKIP_BUILD=1.
+release_binary() {
+  if [[ ${BENCH_SKIP_BUILD:-0} != 1 && -z ${BENCH_BIN:-} ]]; then
+    echo "bench: building the release binary" >&2
+    (cd "$ROOT" && cargo build --release --quiet) || die "the release build failed"
+  fi
+  BIN=${BENCH_BIN:-$ROOT/target/release/cutover}
+  [[ -x $BIN ]] || die "$BIN is missing; build with cargo build --release"
+}

@@ -41,12 +41,7 @@ for port in $MOCK_A $MOCK_B $HANG $FAIL "${PROXY_OF[@]}"; do
   port_in_use "$((port + 1))" && die "port $((port + 1)) is in use; set BENCH_PORT_BASE to another range"
 done
 
-if [[ ${BENCH_SKIP_BUILD:-0} != 1 && -z ${BENCH_BIN:-} ]]; then
-  echo "bench: building the release binary" >&2
-  (cd "$ROOT" && cargo build --release --quiet)
-fi
-BIN=${BENCH_BIN:-"$ROOT/target/release/cutover"}
-[[ -x $BIN ]] || die "$BIN is missing; build with cargo build --release"
+release_binary
 
 # --- the receivers ---------------------------------------------------------------------
 # receiver PORT hang|500: a threaded HTTP server that reads each POST, then never answers

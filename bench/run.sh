@@ -37,12 +37,7 @@ for port in $MOCK_A $MOCK_B $PROXY $ADMIN $NGINX_PORT $BASE_PROXY $BASE_ADMIN; d
   port_in_use "$port" && die "port $port is in use; set BENCH_PORT_BASE to another range"
 done
 
-if [[ ${BENCH_SKIP_BUILD:-0} != 1 && -z ${BENCH_BIN:-} ]]; then
-  echo "bench: building the release binary" >&2
-  (cd "$ROOT" && cargo build --release --quiet)
-fi
-BIN=${BENCH_BIN:-$ROOT/target/release/cutover}
-[[ -x $BIN ]] || die "$BIN is missing; build with cargo build --release"
+release_binary
 
 # --- the servers -----------------------------------------------------------------------
 export CUTOVER_LOG=warn

@@ -27,62 +27,23 @@ MOCK_A=$((BASE + 1)) MOCK_B=$((BASE + 2)) PROXY=$((BASE + 10)) ADMIN=$((BASE + 1
 GATEWAY_KEY=soak-gateway-key
 ADMIN_TOKEN=soak-admin-token
 
-die() { echo "soak: $*" >&2; exit 1; }
-command -v wrk >/dev/null || die "wrk is not installed: apt-get install wrk"
-command -v curl >/dev/null || die "curl is not installed: apt-get install curl"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/cutover-soak.XXXXXX")
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "soak: kept $TMP" >&2; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+for tool in wrk curl; do
+  command -v "$tool" >/dev/null || die "$tool is not installed: apt-get install $tool"
+done
+for port in $MOCK_A $MOCK_B $PROXY $ADMIN; do
+  port_in_use "$port" && die "port $port is in use; set BENCH_PORT_BASE to another range"
+done
+release_binary
 
-BIN=${BENCH_BIN:-$ROOT/target/release/cutover}
-if [[ ${BENCH_SKIP_BUILD:-0} != 1 && -z ${BENCH_BIN:-} ]]; then
-  (cd "$ROOT" && cargo build --release --quiet) || die "release build failed"
-fi
-[[ -x $BIN ]] || die "$BIN is not an executable"
-
-wait_http() {
-  local i
-  for i in $(seq 1 300); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
-  die "nothing answers at $1"
-}
-
-"$BIN" mock --listen "127.0.0.1:$MOCK_A" --name primary 2>"$TMP/primary.log" &
-PIDS+=($!)
-"$BIN" mock --listen "127.0.0.1:$MOCK_B" --name candidate --fault 500:0.05 2>"$TMP/candidate.log" &
-PIDS+=($!)
-cat >"$TMP/cutover.toml" <<TOML
-[server]
-listen = "127.0.0.1:$PROXY"
-admin_listen = "127.0.0.1:$ADMIN"
-
-[auth]
-keys = [{ name = "soak", key_env = "SOAK_GATEWAY_KEY" }]
-
-[admin]
-token_env = "SOAK_ADMIN_TOKEN"
-
-[state]
-path = "soak.db"
-
-[upstreams.primary]
-base_url = "http://127.0.0.1:$MOCK_A/v1"
-
-[upstreams.candidate]
-base_url = "http://127.0.0.1:$MOCK_B/v1"
-
-[[routes]]
-name = "default"
-primary = "primary"
-candidate = "candidate"
-sticky = "header:x-user-id"
+export CUTOVER_LOG=warn
+start mock-primary "$BIN" mock --listen "127.0.0.1:$MOCK_A" --name primary
+start mock-candidate "$BIN" mock --listen "127.0.0.1:$MOCK_B" --name candidate --fault 500:0.05
+{
+  gateway_config "$PROXY" "$ADMIN" soak.db
+  cat <<TOML
 retries = 0
 
 [routes.rollout]
@@ -93,10 +54,9 @@ steps = [
   { weight = 100, min_duration = "30d", min_requests = 1000000000 },
 ]
 TOML
-SOAK_GATEWAY_KEY=$GATEWAY_KEY SOAK_ADMIN_TOKEN=$ADMIN_TOKEN CUTOVER_LOG=warn \
-  "$BIN" serve -c "$TMP/cutover.toml" 2>"$TMP/gateway.log" &
-GATEWAY=$!
-PIDS+=($GATEWAY)
+} >"$TMP/cutover.toml"
+start gateway env BENCH_GATEWAY_KEY=$GATEWAY_KEY BENCH_ADMIN_TOKEN=$ADMIN_TOKEN "$BIN" serve -c "$TMP/cutover.toml"
+GATEWAY=${PID_OF[gateway]}
 wait_http "http://127.0.0.1:$MOCK_A/v1/models"
 wait_http "http://127.0.0.1:$MOCK_B/v1/models"
 wait_http "http://127.0.0.1:$ADMIN/healthz"
