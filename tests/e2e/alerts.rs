@@ -137,8 +137,8 @@ async fn setup_with(receiver: &Receiver) -> Setup {
     setup
 }
 
-/// The rule's entry in `GET /admin/alerts`.
-async fn alert(setup: &Setup) -> Value {
+/// The rule `candidate_errors`'s entry in `GET /admin/alerts` (`null` when absent).
+pub async fn alert(setup: &Setup) -> Value {
     let auth = format!("Bearer {ADMIN_TOKEN}");
     let reply = send(Method::GET, &setup.admin_url("/admin/alerts"), &[("authorization", &auth)], "").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
@@ -158,8 +158,8 @@ async fn wait_for_state(setup: &Setup, state: &str) -> Value {
     .await
 }
 
-/// Sends requests from rotating users until dropped, so that every window has traffic.
-fn keep_traffic(setup: &Setup) -> tokio::task::JoinHandle<()> {
+/// Sends requests from rotating users until aborted, so that every window has traffic.
+pub fn keep_traffic(setup: &Setup) -> tokio::task::JoinHandle<()> {
     let url = setup.url("/v1/chat/completions");
     tokio::spawn(async move {
         for user in 0u64.. {
@@ -286,20 +286,20 @@ async fn alerts_test_posts_to_a_notifier_and_reports_its_answer() {
     setup.gateway.shutdown().await;
 }
 
-/// Whether `promtool` (Debian's `prometheus` package) is here; CI installs it, so only a
-/// developer's machine without it skips, saying so.
-fn promtool_available() -> bool {
-    let found = std::process::Command::new("promtool").arg("--version").output().is_ok_and(|out| out.status.success());
+/// Whether `tool` (of Debian's `prometheus` package: `promtool`, `prometheus`) is here;
+/// CI installs it, so only a developer's machine without it skips, saying so.
+pub fn prometheus_tool_available(tool: &str) -> bool {
+    let found = std::process::Command::new(tool).arg("--version").output().is_ok_and(|out| out.status.success());
     if !found {
-        assert!(std::env::var_os("CI").is_none(), "promtool is missing in CI: .ci/run installs Debian's prometheus");
-        println!("SKIPPED: promtool not installed (apt-get install prometheus)");
+        assert!(std::env::var_os("CI").is_none(), "{tool} is missing in CI: .ci/run installs Debian's prometheus");
+        println!("SKIPPED: {tool} not installed (apt-get install prometheus)");
     }
     found
 }
 
 #[tokio::test]
 async fn the_exported_rules_pass_promtool_check_rules() {
-    if !promtool_available() {
+    if !prometheus_tool_available("promtool") {
         return;
     }
     let dir = crate::support::TempDir::new("promtool");

@@ -12,6 +12,7 @@ use cutover::mock::{FaultKind, FaultRule, MockConfig};
 use http::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::alerts::{alert, keep_traffic, prometheus_tool_available};
 use crate::support::{ADMIN_TOKEN, GATEWAY_KEY, Setup, TempDir, UPSTREAM_KEY, send, two_upstreams};
 use crate::wait::until;
 
@@ -108,17 +109,6 @@ impl Drop for Prometheus {
     }
 }
 
-/// Whether Debian's `prometheus` is here; CI installs it, so only a developer's machine
-/// without it skips, saying so.
-fn prometheus_available() -> bool {
-    let found = Command::new("prometheus").arg("--version").output().is_ok_and(|out| out.status.success());
-    if !found {
-        assert!(std::env::var_os("CI").is_none(), "prometheus is missing in CI: .ci/run installs Debian's prometheus");
-        println!("SKIPPED: prometheus not installed (apt-get install prometheus)");
-    }
-    found
-}
-
 /// The rule file as an operator gets it: `cutover alerts export --format prometheus`.
 fn export_rules(dir: &Path, config_text: &str) -> std::path::PathBuf {
     let config = dir.join("cutover.toml");
@@ -139,29 +129,12 @@ fn export_rules(dir: &Path, config_text: &str) -> std::path::PathBuf {
 
 /// cutover's own state of the rule in `GET /admin/alerts`.
 async fn cutover_state(setup: &Setup) -> String {
-    let auth = format!("Bearer {ADMIN_TOKEN}");
-    let reply = send(Method::GET, &setup.admin_url("/admin/alerts"), &[("authorization", &auth)], "").await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    let all = reply.json();
-    let alert = all["alerts"].as_array().and_then(|alerts| alerts.iter().find(|a| a["alert"] == "candidate_errors"));
-    alert.and_then(|alert| alert["state"].as_str()).unwrap_or("absent").to_owned()
-}
-
-/// Sends requests from rotating users until aborted, so that every window has traffic.
-fn keep_traffic(setup: &Setup) -> tokio::task::JoinHandle<()> {
-    let url = setup.url("/v1/chat/completions");
-    tokio::spawn(async move {
-        for user in 0u64.. {
-            let body = r#"{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}]}"#;
-            send(Method::POST, &url, &[("x-user-id", &format!("user-{}", user % 50))], body).await;
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    })
+    alert(setup).await["state"].as_str().unwrap_or("absent").to_owned()
 }
 
 #[tokio::test]
 async fn prometheus_fires_and_resolves_the_exported_rule_with_cutover() {
-    if !prometheus_available() {
+    if !prometheus_tool_available("prometheus") {
         return;
     }
     let setup = Setup::new(MockConfig::default(), MockConfig::default(), RULE).await;
