@@ -108,6 +108,15 @@ fn render_one(view: &Value) -> String {
             );
         }
     }
+    let validation = &view["validation"];
+    if validation["required"] == true || validation["state"].as_str().is_some_and(|state| state != "not_run") {
+        let at = validation["at"].as_i64().map(|at| format!(" at {}", utc(at))).unwrap_or_default();
+        let summary = validation["summary"].as_str().map(|summary| format!(": {summary}")).unwrap_or_default();
+        let _ = writeln!(out, "  validation of the candidate: {}{at}{summary}", text(&validation["state"]));
+        if let Some(held) = validation["held"].as_str() {
+            let _ = writeln!(out, "  {held}");
+        }
+    }
     let evaluation = &view["evaluation"];
     if evaluation.is_object() {
         let _ =
@@ -153,7 +162,8 @@ fn render_one(view: &Value) -> String {
             text(&event["from_phase"]),
             text(&event["to_phase"]),
             percent(&event["weight_percent"]),
-            text(&event["reason"]),
+            // A validation's reason is its table: indented under the event.
+            text(&event["reason"]).trim_end().replace('\n', "\n      "),
         );
     }
     out

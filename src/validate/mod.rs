@@ -12,6 +12,7 @@ mod assemble;
 mod check;
 mod checks;
 mod exchange;
+pub mod gate;
 mod json;
 mod parity;
 mod png;
