@@ -208,6 +208,23 @@ mod tests {
     }
 
     #[test]
+    fn a_view_held_by_its_validation_gate_says_why_and_indents_the_table() {
+        let validation = serde_json::json!({"required": true, "state": "failed", "at": 0,
+            "summary": "1 required check(s) did not pass: streaming.usage", "held": "held: the candidate's validation did not pass"});
+        let event = serde_json::json!({"at": 0, "kind": "validation_failed", "actor": "validator", "from_phase": "pending",
+            "to_phase": "pending", "weight_percent": 0.0, "reason": "validate relay\n\ncheck  result"});
+        let view = serde_json::json!({"route": "default", "phase": "pending", "weight": 0.0, "unsaved_transitions": 0,
+            "validation": validation, "events": [event]});
+        let text = render(&view);
+        assert!(
+            text.contains("validation of the candidate: failed at 1970-01-01 00:00:00: 1 required check(s)"),
+            "{text}"
+        );
+        assert!(text.contains("  held: the candidate's validation did not pass"), "{text}");
+        assert!(text.contains("validate relay\n      \n      check  result"), "{text}");
+    }
+
+    #[test]
     fn a_view_with_unsaved_changes_says_so() {
         let view =
             serde_json::json!({"route": "default", "phase": "rolled_back", "weight": 0.0, "unsaved_transitions": 1});
