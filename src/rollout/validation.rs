@@ -36,7 +36,9 @@ impl Validation {
             return None;
         }
         Some(match self {
-            Validation::NotRun => "held: waiting for a validation of the candidate".to_owned(),
+            Validation::NotRun => {
+                "held: waiting for a validation of the candidate; `cutover rollout retry` starts one".to_owned()
+            }
             Validation::Running { .. } => "held: the candidate's validation is running".to_owned(),
             Validation::Done { summary, .. } => {
                 format!(
