@@ -1,6 +1,7 @@
 //! The simulated OpenAI-compatible upstream (`cutover mock`): a real HTTP server that
 //! answers chat, legacy completions, embeddings, responses and model listings the way OpenAI does,
-//! with configurable pacing and injected faults, for tests, benchmarks and the demo.
+//! with configurable pacing, injected faults and quirks (one broken capability each, for
+//! `cutover validate` and the shadow comparison), for tests, benchmarks and the demo.
 //!
 //! Every request is counted (see [`MockServer::calls`]) and recorded
 //! ([`MockServer::last_request`]); then the API key is checked; then, for inference
