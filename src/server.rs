@@ -157,6 +157,12 @@ pub async fn start_on_with(
             .map_err(StartError::Task)??
     };
     let control = Arc::new(control);
+    // The validation gate (`require_validation`): its queue, and the pending routes' first asks.
+    let (validator, validations) = mpsc::channel(crate::validate::gate::QUEUE);
+    {
+        let control = control.clone();
+        tokio::task::spawn_blocking(move || control.attach_validator(validator)).await.map_err(StartError::Task)?;
+    }
     let gateway: SharedGateway = Arc::new(ArcSwap::from_pointee(Gateway::new(config.clone(), metrics, live)));
     let proxy_addr = local_addr(&proxy)?;
     let admin_addr = local_addr(&admin)?;
@@ -192,6 +198,7 @@ pub async fn start_on_with(
                 (gateway.clone(), alert_board.clone(), notifier.clone(), stopped.clone());
             move || alerts::run(gateway.clone(), board.clone(), notifier.clone(), stopped.clone())
         })),
+        tokio::spawn(crate::validate::gate::run(control.clone(), validations, stopped.clone())),
         tokio::spawn(supervise("health prober", stopped.clone(), {
             let (gateway, stopped) = (gateway.clone(), stopped.clone());
             let on_change = candidate_health_events(control.clone());

@@ -108,6 +108,15 @@ fn render_one(view: &Value) -> String {
             );
         }
     }
+    let validation = &view["validation"];
+    if validation["required"] == true || validation["state"].as_str().is_some_and(|state| state != "not_run") {
+        let at = validation["at"].as_i64().map(|at| format!(" at {}", utc(at))).unwrap_or_default();
+        let summary = validation["summary"].as_str().map(|summary| format!(": {summary}")).unwrap_or_default();
+        let _ = writeln!(out, "  validation of the candidate: {}{at}{summary}", text(&validation["state"]));
+        if let Some(held) = validation["held"].as_str() {
+            let _ = writeln!(out, "  {held}");
+        }
+    }
     let evaluation = &view["evaluation"];
     if evaluation.is_object() {
         let _ =
@@ -153,7 +162,8 @@ fn render_one(view: &Value) -> String {
             text(&event["from_phase"]),
             text(&event["to_phase"]),
             percent(&event["weight_percent"]),
-            text(&event["reason"]),
+            // A validation's reason is its table: indented under the event.
+            text(&event["reason"]).trim_end().replace('\n', "\n      "),
         );
     }
     out
@@ -195,6 +205,23 @@ mod tests {
         assert_eq!(cli_actor(None), "cli");
         assert_eq!(cli_actor(Some("")), "cli");
         assert_eq!(cli_actor(Some(&"x".repeat(100))).len(), 48 + "@cli".len());
+    }
+
+    #[test]
+    fn a_view_held_by_its_validation_gate_says_why_and_indents_the_table() {
+        let validation = serde_json::json!({"required": true, "state": "failed", "at": 0,
+            "summary": "1 required check(s) did not pass: streaming.usage", "held": "held: the candidate's validation did not pass"});
+        let event = serde_json::json!({"at": 0, "kind": "validation_failed", "actor": "validator", "from_phase": "pending",
+            "to_phase": "pending", "weight_percent": 0.0, "reason": "validate relay\n\ncheck  result"});
+        let view = serde_json::json!({"route": "default", "phase": "pending", "weight": 0.0, "unsaved_transitions": 0,
+            "validation": validation, "events": [event]});
+        let text = render(&view);
+        assert!(
+            text.contains("validation of the candidate: failed at 1970-01-01 00:00:00: 1 required check(s)"),
+            "{text}"
+        );
+        assert!(text.contains("  held: the candidate's validation did not pass"), "{text}");
+        assert!(text.contains("validate relay\n      \n      check  result"), "{text}");
     }
 
     #[test]

@@ -371,6 +371,9 @@ pub struct RolloutPlan {
     pub dry_run: bool,
     /// After a rollback, how long before `retry` may start the rollout again.
     pub cooldown: Duration,
+    /// The rollout stays `pending` until the gateway's own validation of the candidate
+    /// (the `cutover validate` suite, run at start and on `retry`) passed.
+    pub require_validation: bool,
     pub steps: Vec<RolloutStep>,
 }
 

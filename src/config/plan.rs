@@ -114,8 +114,9 @@ impl fmt::Display for Config {
 fn write_plan(f: &mut fmt::Formatter<'_>, plan: &RolloutPlan) -> fmt::Result {
     writeln!(
         f,
-        "    rollout{}: every {}, {} consecutive failed checks -> {:?}",
+        "    rollout{}{}: every {}, {} consecutive failed checks -> {:?}",
         if plan.dry_run { " (dry-run)" } else { "" },
+        if plan.require_validation { " (starts after a passing validation of the candidate)" } else { "" },
         format_duration(plan.interval),
         plan.failure_limit,
         plan.on_failure

@@ -147,7 +147,7 @@ pub struct RawRoute {
 
 /// Keys of `[routes.rollout]` besides the criteria (`Criterion::KEYS`).
 pub const ROLLOUT_KEYS: &[&str] =
-    &["interval", "failure_limit", "on_failure", "mode", "min_users", "cooldown", "steps"];
+    &["interval", "failure_limit", "on_failure", "mode", "min_users", "cooldown", "require_validation", "steps"];
 /// Keys of one rollout step besides the criteria.
 pub const STEP_KEYS: &[&str] = &["weight", "shadow", "min_duration", "min_requests", "min_users"];
 
@@ -201,6 +201,8 @@ pub struct RawRollout {
     pub mode: Option<String>,
     pub min_users: Option<u64>,
     pub cooldown: Option<String>,
+    /// Stay pending until a validation of the candidate (`cutover validate`) passed.
+    pub require_validation: Option<bool>,
     #[serde(flatten)]
     pub criteria: RawCriteria,
     #[serde(default)]

@@ -134,6 +134,16 @@ fn criteria_this_version_cannot_measure_are_refused_not_ignored() {
 }
 
 #[test]
+fn require_validation_is_off_by_default_and_shown_in_the_plan_when_on() {
+    let config = load_str(FULL, Path::new("."), env).unwrap();
+    assert!(!config.route("default").unwrap().rollout.as_ref().unwrap().require_validation);
+    let text = FULL.replace("[routes.rollout]\n", "[routes.rollout]\nrequire_validation = true\n");
+    let config = load_str(&text, Path::new("."), env).unwrap();
+    assert!(config.route("default").unwrap().rollout.as_ref().unwrap().require_validation);
+    assert!(config.to_string().contains("starts after a passing validation of the candidate"));
+}
+
+#[test]
 fn max_cost_ratio_is_accepted_now_that_it_is_evaluated() {
     let text = FULL.replace("max_error_rate = 5.0 }", "max_error_rate = 5.0, max_cost_ratio = 0.8 }");
     let config = load_str(&text, Path::new("."), env).unwrap();

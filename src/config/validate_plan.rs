@@ -79,6 +79,7 @@ impl Validator<'_> {
             on_failure,
             dry_run,
             cooldown: self.duration(raw.cooldown.as_deref(), &format!("{path}.cooldown"), Duration::from_secs(600)),
+            require_validation: raw.require_validation.unwrap_or(false),
             steps,
         })
     }

@@ -1,6 +1,7 @@
 //! The simulated OpenAI-compatible upstream (`cutover mock`): a real HTTP server that
 //! answers chat, legacy completions, embeddings, responses and model listings the way OpenAI does,
-//! with configurable pacing and injected faults, for tests, benchmarks and the demo.
+//! with configurable pacing, injected faults and quirks (one broken capability each, for
+//! `cutover validate` and the shadow comparison), for tests, benchmarks and the demo.
 //!
 //! Every request is counted (see [`MockServer::calls`]) and recorded
 //! ([`MockServer::last_request`]); then the API key is checked; then, for inference
@@ -16,6 +17,9 @@ mod ctx;
 mod embeddings;
 mod error;
 mod faults;
+mod images;
+mod instance;
+mod quirks;
 mod reply;
 mod responses;
 mod runtime;
@@ -32,6 +36,8 @@ pub use args::MockArgs;
 pub use config::{DEFAULT_ANSWER_TOKENS, DEFAULT_MODELS, MockConfig};
 pub use error::MockError;
 pub use faults::{FAULT_NAMES, FaultKind, FaultRule};
+pub use quirks::{QUIRK_NAMES, Quirk};
+pub use runtime::UNKNOWN_MODEL_PREFIX;
 pub use server::{MockServer, run};
 pub use state::RecordedRequest;
 pub use usage::{UsagePlacement, UsagePlan};

@@ -10,7 +10,7 @@
 //! route and counted in `cutover_state_write_failures_total`.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -22,7 +22,9 @@ use super::clock::StepClock;
 use super::decide::{self, BaselineChange, Evidence, Transition, percent_of};
 use super::stats::{ArmSnapshot, StepSnapshot, StepStats};
 use super::view::{self, Published, RECENT_EVENTS};
-use super::{Command, ControlError, Event, EventKind, LiveState, Phase, RouteState, Store, StoreError, unix_millis};
+use super::{
+    Command, ControlError, Event, EventKind, LiveState, Phase, RouteState, Store, StoreError, Validation, unix_millis,
+};
 use crate::config::{Config, PerRoute, Route, RouteId};
 use crate::metrics::Metrics;
 
@@ -42,6 +44,8 @@ struct RouteRollout {
     /// exposure-reducing ones are published unsaved; saving them is retried every tick,
     /// and nothing else is written before they are.
     unsaved: VecDeque<Unsaved>,
+    /// The validation of the candidate, for the `require_validation` gate (memory only).
+    validation: Validation,
 }
 
 /// A transition published before the state file took it, with what its event row needs.
@@ -68,6 +72,7 @@ impl RouteRollout {
             evaluation: self.evaluation.clone(),
             events: self.recent.iter().cloned().collect(),
             unsaved: self.unsaved.len(),
+            validation: self.validation.clone(),
         }
     }
 }
@@ -87,6 +92,8 @@ pub struct RolloutControl {
     views: PerRoute<ArcSwap<Published>>,
     /// Events for the webhook notifiers; full means dropped (and logged), never waited on.
     events: Option<mpsc::Sender<Event>>,
+    /// Where validations of a route's candidate are asked for (`attach_validator`).
+    validator: OnceLock<mpsc::Sender<RouteId>>,
 }
 
 impl RolloutControl {
@@ -120,11 +127,14 @@ impl RolloutControl {
                 baseline,
                 recent: recent.into(),
                 unsaved: VecDeque::new(),
+                validation: Validation::NotRun,
             })
         })?;
         let views = routes.map(|_, rollout| ArcSwap::from_pointee(rollout.published()));
         let config = ArcSwap::new(config);
-        let control = RolloutControl { config, metrics, live, store, routes: Mutex::new(routes), views, events };
+        let validator = OnceLock::new();
+        let control =
+            RolloutControl { config, metrics, live, store, routes: Mutex::new(routes), views, events, validator };
         control.reconcile_plans()?;
         Ok(control)
     }
@@ -337,6 +347,9 @@ impl RolloutControl {
         if let Some(transition) = decide::reconcile(route, &current) {
             return self.apply(id, rollout, transition, now_ms);
         }
+        // The validation gate holds a pending rollout: no analysis, so no start.
+        let held = route.rollout.as_ref().is_some_and(|plan| rollout.validation.hold(plan, &current).is_some());
+        let analyse = analyse && !held;
         let snapshot = self.live.route(id).stats().snapshot();
         let evidence = Evidence { snapshot: &snapshot, baseline: rollout.baseline.as_ref() };
         let decision = match &route.rollout {
@@ -381,6 +394,9 @@ impl RolloutControl {
             let evidence = Evidence { snapshot: &snapshot, baseline: rollout.baseline.as_ref() };
             let transition = decide::command(route, &rollout.current(), evidence, command, actor, now_ms)?;
             self.apply(id, rollout, transition, now_ms)?;
+            if command == Command::Retry && route.rollout.as_ref().is_some_and(|plan| plan.require_validation) {
+                self.ask_validation(id, rollout, now_ms);
+            }
         }
         Ok(self.view(id))
     }
@@ -429,6 +445,55 @@ impl RolloutControl {
             self.metrics.route(id).record_transition(kind);
             self.recorded(id, rollout, event);
         }
+    }
+
+    /// Takes the channel on which validations of a route's candidate are asked for (the
+    /// gateway's validator, `crate::validate::gate`), and asks at once for every pending
+    /// route whose plan requires one. Blocking: call from a blocking thread.
+    pub fn attach_validator(&self, validator: mpsc::Sender<RouteId>) {
+        if self.validator.set(validator).is_err() {
+            return;
+        }
+        let config = self.config.load_full();
+        let mut routes = self.lock();
+        for (id, rollout) in routes.iter_mut() {
+            let route = &config.routes[id];
+            let gated = route.candidate.is_some() && route.rollout.as_ref().is_some_and(|plan| plan.require_validation);
+            if gated && rollout.state.phase == Phase::Pending {
+                self.ask_validation(id, rollout, unix_millis());
+            }
+        }
+    }
+
+    /// Marks the route's validation running and asks the validator for it; a full queue
+    /// means one is already waiting, which will do.
+    fn ask_validation(&self, id: RouteId, rollout: &mut RouteRollout, now_ms: i64) {
+        let Some(validator) = self.validator.get() else { return };
+        if validator.try_send(id).is_ok() {
+            rollout.validation = Validation::Running { since_ms: now_ms };
+            self.views[id].store(Arc::new(rollout.published()));
+        }
+    }
+
+    /// Records a finished validation of route `id`'s candidate: a `validation_passed` or
+    /// `validation_failed` event whose reason is `table` (the state is unchanged; a pass
+    /// lets the next tick start a pending rollout), shown in the view, counted and
+    /// notified. Blocking: call from a blocking thread.
+    pub fn record_validation(&self, id: RouteId, passed: bool, summary: &str, table: &str) -> Result<(), ControlError> {
+        let kind = if passed { EventKind::ValidationPassed } else { EventKind::ValidationFailed };
+        let mut routes = self.lock();
+        let rollout = &mut routes[id];
+        let now_ms = unix_millis();
+        rollout.validation = Validation::Done { passed, at_ms: now_ms, summary: summary.to_owned() };
+        self.views[id].store(Arc::new(rollout.published()));
+        self.flush(id, rollout)?;
+        let current = rollout.current();
+        let written = self.store.transition(&current, current.phase, kind, "validator", table, now_ms);
+        let event = self.written(id, kind.as_str(), written)?;
+        tracing::info!(route = %current.route, %kind, summary, "rollout event");
+        self.metrics.route(id).record_transition(kind);
+        self.recorded(id, rollout, event);
+        Ok(())
     }
 
     fn view(&self, id: RouteId) -> Value {

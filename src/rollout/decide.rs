@@ -324,8 +324,14 @@ pub fn command(
                     since.as_secs()
                 )));
             }
+            if plan.require_validation {
+                // Back to pending: the gate starts the first step once a new validation passes.
+                return to(RouteState { phase: Phase::Pending, step_backs: 0, ..rolled_back(state, now_ms) });
+            }
             to(RouteState { step_backs: 0, ..step_state(state, plan, 0, now_ms) })
         }
+        // A pending rollout held by its validation gate: the validation runs again.
+        Command::Retry if phase == Phase::Pending && plan.require_validation => to(state.clone()),
         Command::Retry => Err(conflict("retry")),
         Command::SetWeight(percent) => set_weight(route, state, percent, actor),
     }

@@ -46,6 +46,11 @@ pub enum EventKind {
     CandidateDown = 16,
     /// The active probes marked the route's candidate up again.
     CandidateUp = 17,
+    /// The gateway's validation of the candidate passed (`require_validation`); the
+    /// reason carries the table.
+    ValidationPassed = 18,
+    /// The gateway's validation of the candidate did not pass: the rollout stays pending.
+    ValidationFailed = 19,
 }
 
 /// How loudly an event is announced; notifiers post events at or above their
@@ -78,7 +83,7 @@ impl Severity {
 }
 
 impl EventKind {
-    pub const COUNT: usize = 18;
+    pub const COUNT: usize = 20;
 
     /// Every kind, in discriminant order (the order of the metric series).
     pub const ALL: [EventKind; EventKind::COUNT] = [
@@ -100,6 +105,8 @@ impl EventKind {
         EventKind::Retry,
         EventKind::CandidateDown,
         EventKind::CandidateUp,
+        EventKind::ValidationPassed,
+        EventKind::ValidationFailed,
     ];
 
     /// The name stored in the state file and shown by the API: part of the contract.
@@ -123,6 +130,8 @@ impl EventKind {
             EventKind::Retry => "retry",
             EventKind::CandidateDown => "candidate_down",
             EventKind::CandidateUp => "candidate_up",
+            EventKind::ValidationPassed => "validation_passed",
+            EventKind::ValidationFailed => "validation_failed",
         }
     }
 
@@ -139,7 +148,8 @@ impl EventKind {
             | EventKind::PlanChanged
             | EventKind::Pause
             | EventKind::SetWeight
-            | EventKind::CandidateDown => Severity::Warning,
+            | EventKind::CandidateDown
+            | EventKind::ValidationFailed => Severity::Warning,
             EventKind::Start
             | EventKind::Advance
             | EventKind::Promoted
@@ -149,7 +159,8 @@ impl EventKind {
             | EventKind::Promote
             | EventKind::PromoteFull
             | EventKind::Retry
-            | EventKind::CandidateUp => Severity::Info,
+            | EventKind::CandidateUp
+            | EventKind::ValidationPassed => Severity::Info,
         }
     }
 }

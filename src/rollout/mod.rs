@@ -17,6 +17,7 @@ mod command;
 mod control;
 mod decide;
 mod event;
+mod validation;
 mod view;
 
 // Around it: the state file, the published state, the clock that drives it, the webhooks.
@@ -34,6 +35,7 @@ pub use control::RolloutControl;
 pub use event::{EventKind, Severity, UnknownKind};
 pub use live::{LiveRoute, LiveState};
 pub use store::{Event, StateMode, Store, StoreError};
+pub use validation::Validation;
 
 use std::fmt;
 use std::str::FromStr;

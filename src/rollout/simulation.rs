@@ -330,6 +330,7 @@ fn plan(case: &Case) -> RolloutPlan {
         on_failure: OnFailure::Rollback,
         dry_run: false,
         cooldown: Duration::from_secs(600),
+        require_validation: false,
         steps: vec![case.step.clone()],
     }
 }

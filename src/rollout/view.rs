@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::analysis::Evaluation;
 use super::clock::StepClock;
 use super::stats::Arm;
-use super::{Event, LiveRoute, RouteState};
+use super::{Event, LiveRoute, RouteState, Validation};
 use crate::config::{Config, RouteId};
 
 /// How many of a route's latest events its view shows.
@@ -25,6 +25,8 @@ pub struct Published {
     pub events: Vec<Event>,
     /// Transitions in effect that the state file has not taken yet (a full disk, a lock).
     pub unsaved: usize,
+    /// The validation of the candidate (the `require_validation` gate).
+    pub validation: Validation,
 }
 
 /// The view of route `id` at `now_ms`.
@@ -62,5 +64,6 @@ pub fn render(config: &Config, id: RouteId, live: &LiveRoute, published: &Publis
         "evaluation": published.evaluation,
         "events": published.events,
         "unsaved_transitions": published.unsaved,
+        "validation": published.validation.to_json(plan, state),
     })
 }
