@@ -127,6 +127,16 @@ impl<'a> Exchange<'a> {
         self.settle_evidence(role, Outcome::UpstreamError, Duration::ZERO);
     }
 
+    /// A request the split gave to `chosen`, whose upstream the probes hold down, so
+    /// another arm serves it: in the evidence it is a failure of `chosen` (a candidate
+    /// that is down is failing its users, even though none of them sees it), and the
+    /// arm that serves it in its place gives no evidence, as a fallback gives none.
+    pub fn record_down(&self, chosen: Role) {
+        if !self.evidence_settled.swap(true, Relaxed) {
+            self.tally.record(chosen, Outcome::UpstreamError, Duration::ZERO, None);
+        }
+    }
+
     /// A failed attempt of `role` for this request, retried or not: an attempt in the
     /// metrics, and the request's outcome on that arm in the rollout's evidence if the
     /// split chose it. The evidence counts client requests, not attempts: one outcome per
