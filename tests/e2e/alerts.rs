@@ -434,7 +434,8 @@ async fn the_grafana_dashboard_parses_and_uses_only_metrics_the_gateway_serves()
 
     // A gateway with a notifier, a rule and prices, so that every family has series.
     let receiver = Receiver::start(Behaviour::Ok).await;
-    let priced = format!("{}\n[prices.candidate]\n\"gpt-4.1\" = {{ input = 2.0, output = 8.0 }}\n", config_extra(&receiver));
+    let priced =
+        format!("{}\n[prices.candidate]\n\"gpt-4.1\" = {{ input = 2.0, output = 8.0 }}\n", config_extra(&receiver));
     let setup = Setup::new(MockConfig::default(), MockConfig::default(), &priced).await;
     setup.set_weight(100.0).await;
     setup.chat("user-1", true).await;
