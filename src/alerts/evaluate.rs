@@ -12,7 +12,8 @@ use super::board::{AlertBoard, AlertStatus};
 use super::rule::{Metric, Op, Scope, scopes};
 use super::state::{AlertState, Tracker, Transition};
 use super::window::{ArmSample, Ring, quantile};
-use crate::config::{AlertRule, Config, format_duration};
+use crate::config::{AlertRule, Config, RouteId, format_duration};
+use crate::cost::{Nanos, SeriesKey, SeriesTotals};
 use crate::metrics::{DURATION_BUCKETS, FailureReason, Metrics, Outcome, Role, TTFT_BUCKETS};
 use crate::notify::{Message, Notifications};
 use crate::proxy::{Gateway, SharedGateway};
@@ -55,19 +56,30 @@ fn arms(metrics: &Metrics) -> Vec<ArmKey> {
 }
 
 fn sample(metrics: &Metrics) -> Vec<ArmSample> {
+    let series = metrics.cost.series();
     let mut samples = Vec::new();
-    for route in metrics.routes().values() {
+    for (id, route) in metrics.routes().iter() {
         for role in Role::ALL {
             if let Some(arm) = route.arm(role) {
                 let fallbacks = match role {
                     Role::Shadow => 0,
                     _ => FailureReason::ALL.iter().map(|reason| route.fallbacks(role, *reason)).sum(),
                 };
-                samples.push(ArmSample::read(arm, fallbacks));
+                samples.push(ArmSample::read(arm, fallbacks, spend_of(&series, id, role)));
             }
         }
     }
     samples
+}
+
+/// What the answers of `role` on `route` cost so far, over every model's series.
+fn spend_of(series: &[(SeriesKey, SeriesTotals)], route: RouteId, role: Role) -> SeriesTotals {
+    let mut spend = SeriesTotals::default();
+    for (_, totals) in series.iter().filter(|(key, _)| key.route == route && key.role == role) {
+        spend.cost.0 += totals.cost.0;
+        spend.priced += totals.priced;
+    }
+    spend
 }
 
 fn instances(config: &Config, previous: &mut Vec<Instance>) -> Vec<Instance> {
@@ -185,7 +197,7 @@ fn measure(
     if metric == Metric::UpstreamUp {
         return upstream_up(scope, gateway);
     }
-    let (Some((_, latest)), Some((_, start))) =
+    let (Some((latest_at, latest)), Some((start_at, start))) =
         (ring.latest(), ring.window_start(instance.rule.window.as_millis() as i64))
     else {
         return Err("not sampled yet".to_owned());
@@ -209,8 +221,32 @@ fn measure(
         Metric::TtftP95Ms => quantile(0.95, TTFT_BUCKETS, &window.ttft)
             .map(|seconds| seconds * 1000.0)
             .ok_or_else(|| format!("no streams in the last {}", format_duration(instance.rule.window))),
-        Metric::UpstreamUp | Metric::CostPerHour | Metric::ShadowAgreement => Err("no source".to_owned()),
+        Metric::CostPerHour => {
+            per_hour(&window, latest_at - start_at, gateway, || format_duration(instance.rule.window))
+        }
+        Metric::UpstreamUp | Metric::ShadowAgreement => Err("no source".to_owned()),
     }
+}
+
+/// The scope's spend over the window, in dollars per hour: the priced answers' cost over
+/// the time the window's samples span (shorter than the window just after a start), as
+/// Prometheus' `rate()` of `cutover_cost_usd_total` does for the exported rule.
+fn per_hour(
+    window: &ArmSample,
+    spanned_ms: i64,
+    gateway: &Gateway,
+    window_name: impl Fn() -> String,
+) -> Result<f64, String> {
+    if gateway.config.prices.is_empty() {
+        return Err("no [prices] configured".to_owned());
+    }
+    if window.priced == 0 {
+        return Err(format!("no priced answers in the last {}", window_name()));
+    }
+    if spanned_ms <= 0 {
+        return Err("not sampled yet".to_owned());
+    }
+    Ok(Nanos(window.cost_nanos).as_dollars() * 3_600_000.0 / spanned_ms as f64)
 }
 
 /// 1 when every upstream in the scope is up (its probes and its breaker agree), else 0.

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 
+use crate::cost::SeriesTotals;
 use crate::metrics::{ArmMetrics, Outcome};
 
 /// One arm's cumulative counters at one instant.
@@ -17,10 +18,14 @@ pub struct ArmSample {
     pub ttft: Vec<u64>,
     /// Requests that fell over from this arm to the other.
     pub fallbacks: u64,
+    /// The cost of this arm's priced answers, in nano-dollars…
+    pub cost_nanos: u64,
+    /// …and how many answers were priced (none: the cost is unknown, not $0).
+    pub priced: u64,
 }
 
 impl ArmSample {
-    pub fn read(arm: &ArmMetrics, fallbacks: u64) -> ArmSample {
+    pub fn read(arm: &ArmMetrics, fallbacks: u64, spend: SeriesTotals) -> ArmSample {
         let cumulative = |histogram: &crate::metrics::Histogram| {
             let (mut counts, total) = histogram.cumulative();
             counts.push(total);
@@ -31,6 +36,8 @@ impl ArmSample {
             duration: cumulative(&arm.duration),
             ttft: cumulative(&arm.ttft),
             fallbacks,
+            cost_nanos: spend.cost.0,
+            priced: spend.priced,
         }
     }
 
@@ -47,6 +54,8 @@ impl ArmSample {
             duration: minus(&self.duration, &earlier.duration),
             ttft: minus(&self.ttft, &earlier.ttft),
             fallbacks: self.fallbacks.saturating_sub(earlier.fallbacks),
+            cost_nanos: self.cost_nanos.saturating_sub(earlier.cost_nanos),
+            priced: self.priced.saturating_sub(earlier.priced),
         }
     }
 
@@ -66,6 +75,8 @@ impl ArmSample {
         merge(&mut self.duration, &other.duration);
         merge(&mut self.ttft, &other.ttft);
         self.fallbacks += other.fallbacks;
+        self.cost_nanos += other.cost_nanos;
+        self.priced += other.priced;
     }
 
     /// Attempts that ended with a verdict (cancelled ones are the client's choice).
@@ -171,8 +182,22 @@ mod tests {
 
     #[test]
     fn deltas_and_sums_of_samples() {
-        let before = ArmSample { outcomes: [10, 1, 2, 0], duration: vec![5, 10, 13], ttft: vec![], fallbacks: 1 };
-        let after = ArmSample { outcomes: [20, 1, 7, 1], duration: vec![5, 20, 29], ttft: vec![], fallbacks: 4 };
+        let before = ArmSample {
+            outcomes: [10, 1, 2, 0],
+            duration: vec![5, 10, 13],
+            ttft: vec![],
+            fallbacks: 1,
+            cost_nanos: 500,
+            priced: 2,
+        };
+        let after = ArmSample {
+            outcomes: [20, 1, 7, 1],
+            duration: vec![5, 20, 29],
+            ttft: vec![],
+            fallbacks: 4,
+            cost_nanos: 1_700,
+            priced: 5,
+        };
         let delta = after.since(&before);
         assert_eq!(delta.outcomes, [10, 0, 5, 1]);
         assert_eq!(delta.duration, vec![0, 10, 16]);
@@ -180,6 +205,8 @@ mod tests {
         let mut sum = delta.clone();
         sum.add(&delta);
         assert_eq!(sum.fallbacks, 6);
+        assert_eq!((delta.cost_nanos, delta.priced), (1_200, 3));
+        assert_eq!((sum.cost_nanos, sum.priced), (2_400, 6));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Networking plumbing shared by every listener and client cutover runs: the accept loop
 //! with graceful shutdown and the clocks and budget of each connection, the process's
 //! descriptor budget, the bearer token of a request, the body types the listeners answer
-//! with, and the pooled HTTP client that talks to upstreams (and to webhooks).
+//! with, the pooled HTTP client that talks to upstreams (and to webhooks), and the
+//! in-task HTTP/1 connections of plain-HTTP upstreams.
 
 pub mod auth;
 pub mod body;
@@ -10,4 +11,5 @@ pub mod descriptors;
 mod first_request;
 mod idle;
 mod paced;
+pub mod pool;
 pub mod serve;

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::body::{self, EventStream, Held, HoldLimits, Meter, Recorder, Tally};
@@ -25,6 +24,7 @@ use super::sse::SseFramer;
 use crate::config::{FallbackMode, RouteId, Upstream};
 use crate::metrics::{Outcome, Role};
 use crate::net::body::BoxBody;
+use crate::net::pool::{SendError, UpstreamBody};
 
 /// A client request, read and routed, ready to be sent to either arm.
 pub struct Exchange<'a> {
@@ -93,7 +93,7 @@ impl<'a> Exchange<'a> {
         }
     }
 
-    async fn send(&self, role: Role) -> Result<Response<Incoming>, TransportError> {
+    async fn send(&self, role: Role) -> Result<Response<UpstreamBody>, TransportError> {
         let index = self.upstream_index(role);
         let upstream = &self.gateway.config.upstreams[index];
         let runtime = &self.gateway.upstreams[index];
@@ -112,10 +112,20 @@ impl<'a> Exchange<'a> {
             request.headers_mut().insert(header::AUTHORIZATION, authorization.clone());
         }
         let wait = upstream.timeouts.first_byte.min(upstream.timeouts.total);
-        match tokio::time::timeout(wait, runtime.client.request(request)).await {
+        let sent = async {
+            match &runtime.pool {
+                Some(pool) => pool.send(request).await.map(|response| response.map(UpstreamBody::Pooled)),
+                None => match runtime.client.request(request).await {
+                    Ok(response) => Ok(response.map(UpstreamBody::Shared)),
+                    Err(error) if error.is_connect() => Err(SendError::Connect(error.into())),
+                    Err(error) => Err(SendError::Broken(error.into())),
+                },
+            }
+        };
+        match tokio::time::timeout(wait, sent).await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) if error.is_connect() => Err(TransportError::Connect { source: error.into() }),
-            Ok(Err(error)) => Err(TransportError::Broken { source: error.into() }),
+            Ok(Err(SendError::Connect(source))) => Err(TransportError::Connect { source }),
+            Ok(Err(SendError::Broken(source))) => Err(TransportError::Broken { source }),
             Err(_) => Err(TransportError::FirstByteTimeout(wait)),
         }
     }
@@ -125,6 +135,16 @@ impl<'a> Exchange<'a> {
     /// would stop accumulating the failures that should roll it back.
     pub fn record_skipped(&self, role: Role) {
         self.settle_evidence(role, Outcome::UpstreamError, Duration::ZERO);
+    }
+
+    /// A request the split gave to `chosen`, whose upstream the probes hold down, so
+    /// another arm serves it: in the evidence it is a failure of `chosen` (a candidate
+    /// that is down is failing its users, even though none of them sees it), and the
+    /// arm that serves it in its place gives no evidence, as a fallback gives none.
+    pub fn record_down(&self, chosen: Role) {
+        if !self.evidence_settled.swap(true, Relaxed) {
+            self.tally.record(chosen, Outcome::UpstreamError, Duration::ZERO, None);
+        }
     }
 
     /// A failed attempt of `role` for this request, retried or not: an attempt in the
@@ -195,7 +215,7 @@ impl<'a> Exchange<'a> {
     /// Wraps an upstream answer for the client; its metrics are recorded when it ends.
     pub fn respond(
         &self,
-        response: Response<Incoming>,
+        response: Response<UpstreamBody>,
         role: Role,
         started: Instant,
         held: Option<Held>,

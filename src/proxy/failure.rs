@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use crate::net::pool::UpstreamBody;
 use http::{Response, StatusCode};
-use hyper::body::Incoming;
 
 use super::error::TransportError;
 use super::retry;
@@ -14,7 +14,7 @@ use crate::metrics::{FailureReason, Outcome};
 /// An attempt that failed before anything reached the client.
 pub enum Failure {
     /// The upstream answered with an HTTP error, passed to the client if nothing better comes.
-    Status { response: Response<Incoming>, retry_after: Option<Duration> },
+    Status { response: Response<UpstreamBody>, retry_after: Option<Duration> },
     /// No answer: the connection failed, the upstream stayed silent, or the held stream
     /// failed before its first token.
     Transport(TransportError),
@@ -24,7 +24,7 @@ pub enum Failure {
 
 impl Failure {
     /// An HTTP error answer, with the wait the upstream asked for before a retry.
-    pub fn status(response: Response<Incoming>) -> Failure {
+    pub fn status(response: Response<UpstreamBody>) -> Failure {
         let retry_after = retry::retry_after(response.headers());
         Failure::Status { response, retry_after }
     }

@@ -15,13 +15,17 @@ use crate::config::{Config, PerRoute, Route, RouteId, Upstream};
 use crate::health::{HealthLog, ProbeTarget, UpstreamHealth};
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::net::client::{self, UpstreamClient};
+use crate::net::pool::Http1Pool;
 use crate::rollout::{LiveRoute, LiveState};
 
 /// Concurrent mirrored requests at most; beyond, copies are dropped.
 const SHADOW_SLOTS: usize = 64;
 
 pub(super) struct UpstreamRuntime {
+    /// TLS upstreams' requests (and every upstream's probes).
     pub client: UpstreamClient,
+    /// A plain-HTTP upstream's own HTTP/1 connections, driven in the request's task.
+    pub pool: Option<Arc<Http1Pool>>,
     /// Shared with the bodies of committed answers, which report failures after the first byte.
     pub breaker: Arc<Breaker>,
     /// The active probes' verdict, written by the prober (`health`), read once per request.
@@ -95,6 +99,17 @@ fn upstream_runtime(upstream: &Upstream, previous: Option<(&Upstream, &UpstreamR
         }
         _ => client::for_upstream(upstream),
     };
+    let pool = match previous {
+        Some((before, runtime))
+            if before.scheme == upstream.scheme
+                && before.authority == upstream.authority
+                && before.timeouts.connect == upstream.timeouts.connect
+                && before.max_connecting == upstream.max_connecting =>
+        {
+            runtime.pool.clone()
+        }
+        _ => plain_http_pool(upstream),
+    };
     let breaker = match previous {
         Some((before, runtime)) if keeps_health(before, upstream) => runtime.breaker.clone(),
         _ => Arc::new(Breaker::new(upstream.breaker)),
@@ -105,6 +120,7 @@ fn upstream_runtime(upstream: &Upstream, previous: Option<(&Upstream, &UpstreamR
     };
     UpstreamRuntime {
         client,
+        pool,
         breaker,
         health,
         authorization: upstream.api_key.as_ref().and_then(|key| {
@@ -114,6 +130,17 @@ fn upstream_runtime(upstream: &Upstream, previous: Option<(&Upstream, &UpstreamR
         }),
         name_header: header_value(&upstream.name),
     }
+}
+
+/// The in-task connections of an upstream reached over plain HTTP; TLS upstreams use the
+/// shared client, which negotiates HTTP/2.
+fn plain_http_pool(upstream: &Upstream) -> Option<Arc<Http1Pool>> {
+    if upstream.scheme != http::uri::Scheme::HTTP {
+        return None;
+    }
+    let port = upstream.authority.port_u16().unwrap_or(80);
+    let address = format!("{}:{port}", upstream.authority.host());
+    Some(Arc::new(Http1Pool::new(address, upstream.timeouts.connect, upstream.max_connecting)))
 }
 
 /// Whether an upstream's circuit breaker state still means something after a reload: the

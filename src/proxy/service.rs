@@ -98,6 +98,8 @@ where
         .ok_or_else(|| GatewayError::NoRoute(meta.model.clone().unwrap_or_default()))?;
     let route = gateway.route(route_id);
     let mut tally = Tally { stats: route.live.stats(), control: false, user: None };
+    // The arm the split chose when its upstream is down and another serves the user.
+    let mut rerouted_from = None;
     let role = match route.config.candidate {
         Some(_) => {
             let sticky_key: Option<&[u8]> = match &route.config.sticky {
@@ -120,6 +122,7 @@ where
                 split::arm_for_health(chosen, route.config.fallback, |role| gateway.upstream_up(upstream_of(role)));
             if served != chosen {
                 gateway.upstreams[upstream_of(chosen)].health.count_rerouted();
+                rerouted_from = Some(chosen);
             }
             served
         }
@@ -147,6 +150,9 @@ where
     }
     let routing = Routing { route: route_id, first_role: role, tally, client_credentials };
     let exchange = Exchange::new(gateway, parts, body, meta, routing);
+    if let Some(chosen) = rerouted_from {
+        exchange.record_down(chosen);
+    }
     forward(&exchange, role).await
 }
 

@@ -139,13 +139,18 @@ async fn setup_with(receiver: &Receiver) -> Setup {
 
 /// The rule `candidate_errors`'s entry in `GET /admin/alerts` (`null` when absent).
 pub async fn alert(setup: &Setup) -> Value {
+    alert_named(setup, "candidate_errors").await
+}
+
+/// The entry of the rule `name` in `GET /admin/alerts` (`null` when absent).
+async fn alert_named(setup: &Setup, name: &str) -> Value {
     let auth = format!("Bearer {ADMIN_TOKEN}");
     let reply = send(Method::GET, &setup.admin_url("/admin/alerts"), &[("authorization", &auth)], "").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let all = reply.json();
     all["alerts"]
         .as_array()
-        .and_then(|alerts| alerts.iter().find(|alert| alert["alert"] == "candidate_errors"))
+        .and_then(|alerts| alerts.iter().find(|alert| alert["alert"] == name))
         .cloned()
         .unwrap_or(Value::Null)
 }
@@ -233,6 +238,57 @@ async fn a_rule_goes_pending_then_firing_then_resolved_and_notifies_once_each() 
     // Two alerts and the rollout's `set_weight` event.
     assert_eq!(metric(&page, "cutover_notifications_total{notifier=\"hook\",outcome=\"sent\"}"), 3.0);
     assert_eq!(metric(&page, "cutover_alert_state{alert=\"candidate_errors\",severity=\"critical\"}"), 0.0);
+    traffic.abort();
+    setup.gateway.shutdown().await;
+}
+
+/// Both upstreams serve half the users; only the candidate has prices. Each rule adds up
+/// its upstream's spend over 2 s and scales it to an hour.
+const SPEND_RULES: &str = r#"
+[health]
+enabled = false
+
+[prices.candidate]
+"gpt-4.1" = { input = 2.0, output = 8.0 }
+
+[[alerts]]
+name = "candidate_spend"
+metric = "cost_per_hour"
+upstream = "candidate"
+op = ">"
+threshold = 0.5
+for = "1s"
+window = "2s"
+severity = "warning"
+
+[[alerts]]
+name = "primary_spend"
+metric = "cost_per_hour"
+upstream = "primary"
+op = ">"
+threshold = 0.5
+for = "1s"
+window = "2s"
+severity = "warning"
+"#;
+
+#[tokio::test]
+async fn a_cost_per_hour_rule_fires_on_priced_spend_and_has_no_data_without_a_price() {
+    let setup = Setup::new(MockConfig::default(), MockConfig::default(), SPEND_RULES).await;
+    setup.set_weight(50.0).await;
+    let traffic = keep_traffic(&setup);
+    let firing = until("candidate_spend firing", async || {
+        let alert = alert_named(&setup, "candidate_spend").await;
+        (alert["state"] == "firing").then_some(alert)
+    })
+    .await;
+    // ~50 answers a second of 16 output tokens at $8/M and a few prompt tokens at $2/M:
+    // several dollars an hour, whatever the machine's pace within a factor of ten.
+    let per_hour = firing["value"].as_f64().unwrap();
+    assert!(per_hour > 0.5 && per_hour < 1_000.0, "{firing}");
+    let unpriced = alert_named(&setup, "primary_spend").await;
+    assert_eq!(unpriced["state"], "no_data", "an unpriced upstream's spend is unknown, not $0: {unpriced}");
+    assert_eq!(unpriced["no_data"], "no priced answers in the last 2s", "{unpriced}");
     traffic.abort();
     setup.gateway.shutdown().await;
 }
@@ -345,9 +401,9 @@ severity = "critical"
     }
 }
 
-/// Series the dashboard shows that other parts of cutover are still to serve (cost and
-/// shadow agreement): their panels say "No data" until then.
-const DASHBOARD_SERIES_NOT_YET_SERVED: &[&str] = &["cutover_cost_usd_total", "cutover_shadow_agreement_ratio"];
+/// Series the dashboard shows that other parts of cutover are still to serve (shadow
+/// agreement): their panels say "No data" until then.
+const DASHBOARD_SERIES_NOT_YET_SERVED: &[&str] = &["cutover_shadow_agreement_ratio"];
 
 #[tokio::test]
 async fn the_grafana_dashboard_parses_and_uses_only_metrics_the_gateway_serves() {
@@ -376,9 +432,12 @@ async fn the_grafana_dashboard_parses_and_uses_only_metrics_the_gateway_serves()
     }
     assert!(used.len() >= 12, "{used:?}");
 
-    // A gateway with a notifier and a rule, so that every family has series.
+    // A gateway with a notifier, a rule and prices, so that every family has series.
     let receiver = Receiver::start(Behaviour::Ok).await;
-    let setup = setup_with(&receiver).await;
+    let priced =
+        format!("{}\n[prices.candidate]\n\"gpt-4.1\" = {{ input = 2.0, output = 8.0 }}\n", config_extra(&receiver));
+    let setup = Setup::new(MockConfig::default(), MockConfig::default(), &priced).await;
+    setup.set_weight(100.0).await;
     setup.chat("user-1", true).await;
     wait_for_state(&setup, "ok").await;
     let page = setup.metrics().await;

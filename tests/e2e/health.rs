@@ -1,7 +1,8 @@
 //! Active health probes: a stopped upstream is marked down after `down_after` failed
 //! probes and up again after `up_after` good ones; a candidate that is down gets no split
-//! traffic (its users are served by the primary, not by a fallback), and with
-//! `fallback = "both"` a primary that is down sends its users to the candidate. A
+//! traffic (its users are served by the primary, not by a fallback, and count as the
+//! candidate's failures in the rollout's evidence), and with `fallback = "both"` a
+//! primary that is down sends its users to the candidate. A
 //! candidate going down and up again is a rollout event (`candidate_down`,
 //! `candidate_up`): in `GET /admin/events`, the route's view, the metrics and the
 //! notifiers.
@@ -134,6 +135,12 @@ async fn a_down_candidate_gets_no_split_traffic_and_its_users_are_served_by_the_
         })
         .sum();
     assert_eq!(candidate_attempts, 0.0, "no attempt on the down candidate");
+    // In the rollout's evidence each of those users is a failure of the candidate (it is
+    // failing them), and the primary that served them in its place gives no evidence.
+    let arms = rollout_view(&setup).await["arms"].clone();
+    assert_eq!(arms["candidate"]["requests"], 20, "{arms}");
+    assert_eq!(arms["candidate"]["upstream_errors"], 20, "{arms}");
+    assert_eq!(arms["primary"]["requests"], 0, "{arms}");
 
     // Back up: its users return to it.
     let _candidate = restart_mock("candidate", address, MockConfig::default()).await;
@@ -156,6 +163,9 @@ async fn a_down_primary_sends_its_users_to_the_candidate_with_fallback_both() {
         assert_eq!(reply.header("x-cutover-upstream"), Some("candidate"));
         assert_eq!(reply.header("x-cutover-fallback"), None);
     }
+    let arms = rollout_view(&setup).await["arms"].clone();
+    assert_eq!(arms["primary"]["upstream_errors"], 10, "a down primary fails its users in the evidence: {arms}");
+    assert_eq!(arms["candidate"]["requests"], 0, "the candidate only stood in: {arms}");
     setup.gateway.shutdown().await;
 }
 
@@ -180,6 +190,14 @@ async fn start_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
         }
     });
     (url, received)
+}
+
+/// The route's rollout view, `GET /admin/rollouts/default`.
+async fn rollout_view(setup: &Setup) -> Value {
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let reply = send(Method::GET, &setup.admin_url("/admin/rollouts/default"), &[("authorization", &auth)], "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    reply.json()
 }
 
 /// The route's events in `GET /admin/events`, newest first.

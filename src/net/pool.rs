@@ -1,0 +1,486 @@
+//! A plain-HTTP upstream's own HTTP/1 connections, driven inside the request's task.
+//!
+//! hyper-util's pooled client runs every connection in a task of its own, so each chunk
+//! of an answer crosses from that task to the request's through a channel and a wake-up;
+//! here the request's task polls the connection itself, while it waits for the response
+//! head and then while it reads the body (`PooledBody`), and hands the connection back to
+//! the pool when the body has ended. Keep-alive, at most `max_connecting` connections
+//! being opened at once (a request that waits for a slot takes a connection freed in the
+//! meantime instead), idle connections kept at most `IDLE_FOR` and at most `MAX_IDLE`.
+//!
+//! An idle reaper (one task per pool, from its first idle connection) looks at the idle
+//! connections every `REAP_EVERY`, so one the upstream closed gives its descriptor back
+//! without waiting for the next request. A connection that is handed out is first polled
+//! once: one the upstream closed while it
+//! sat idle is seen closed and dropped then. If the upstream closes it at the very moment
+//! a request is handed to it, hyper gives the request back unsent and it is sent on
+//! another connection; anything later is a failure for the caller's retry policy.
+//!
+//! TLS upstreams keep hyper-util's client (`client.rs`), which negotiates HTTP/2 by ALPN.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
+
+use super::body::BoxError;
+
+/// How long an idle connection is kept: shorter than the keep-alive timeouts of the
+/// servers a plain-HTTP upstream usually runs on (uvicorn and Node.js close after 5 s,
+/// hyper's header timeout here after 10 s), so that we close an idle connection before
+/// the upstream does; otherwise a request may be written just as the upstream closes the
+/// connection, and fail. A new connection on loopback or a LAN costs far less than that.
+const IDLE_FOR: Duration = Duration::from_secs(4);
+
+/// Idle connections kept per upstream at most; more are closed when they free up.
+const MAX_IDLE: usize = 1024;
+
+/// How often the idle connections are looked at, so that those the upstream closed (or
+/// that have idled too long) give their descriptors back without waiting for traffic.
+const REAP_EVERY: Duration = Duration::from_secs(1);
+
+type Connection = http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
+
+/// Why a request got no response head.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0}")]
+    Connect(#[source] BoxError),
+    #[error("{0}")]
+    Broken(#[source] BoxError),
+}
+
+/// One connection: the handle that sends requests and the connection it drives.
+struct Link {
+    sender: http1::SendRequest<Full<Bytes>>,
+    /// Boxed so that handing a connection around moves a pointer, not hyper's buffers.
+    connection: Box<Connection>,
+    /// The connection has ended (closed or failed): it is never polled again.
+    ended: bool,
+}
+
+impl Link {
+    /// Drives the connection's reading and writing; true once it has ended.
+    fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.ended && self.connection.poll_without_shutdown(cx).is_ready() {
+            self.ended = true;
+        }
+        self.ended
+    }
+
+    /// Whether a request can be sent now: polled once, so that a close that arrived while
+    /// the connection sat idle is seen.
+    fn ready_now(&mut self) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        !self.drive(&mut cx) && matches!(self.sender.poll_ready(&mut cx), Poll::Ready(Ok(())))
+    }
+}
+
+/// The idle connections of one upstream and what paces new ones.
+pub struct Http1Pool {
+    /// `host:port`.
+    authority: String,
+    connect_timeout: Duration,
+    /// Newest at the back: the warmest connection is reused first.
+    idle: Mutex<VecDeque<(Instant, Link)>>,
+    /// Signalled when a connection goes back to the pool.
+    freed: Notify,
+    connecting: Semaphore,
+    /// Whether the idle reaper runs: started with the first connection kept idle.
+    reaping: AtomicBool,
+}
+
+impl Http1Pool {
+    pub fn new(authority: String, connect_timeout: Duration, max_connecting: usize) -> Http1Pool {
+        Http1Pool {
+            authority,
+            connect_timeout,
+            idle: Mutex::new(VecDeque::new()),
+            freed: Notify::new(),
+            connecting: Semaphore::new(max_connecting.max(1)),
+            reaping: AtomicBool::new(false),
+        }
+    }
+
+    /// Sends `request` and returns the response head with a body that drives the
+    /// connection until it ends, then gives the connection back.
+    pub async fn send(self: &Arc<Self>, mut request: Request<Full<Bytes>>) -> Result<Response<PooledBody>, SendError> {
+        loop {
+            let (mut link, reused) = self.checkout().await?;
+            let mut response = std::pin::pin!(link.sender.try_send_request(request));
+            let outcome = poll_fn(|cx| {
+                if let Poll::Ready(outcome) = response.as_mut().poll(cx) {
+                    return Poll::Ready(outcome.map_err(Unsent::from));
+                }
+                if !link.drive(cx) {
+                    return Poll::Pending;
+                }
+                // hyper answers the request in flight before its connection ends.
+                match response.as_mut().poll(cx) {
+                    Poll::Ready(outcome) => Poll::Ready(outcome.map_err(Unsent::from)),
+                    Poll::Pending => Poll::Ready(Err(Unsent::Closed)),
+                }
+            })
+            .await;
+            match outcome {
+                Ok(response) => {
+                    let (parts, incoming) = response.into_parts();
+                    let body = PooledBody { incoming, link: Some(link), pool: self.clone() };
+                    return Ok(Response::from_parts(parts, body));
+                }
+                Err(Unsent::Returned(again, _)) if reused => request = *again,
+                Err(Unsent::Returned(_, error)) => return Err(SendError::Broken(error.into())),
+                Err(Unsent::Failed(error)) => return Err(SendError::Broken(error.into())),
+                Err(Unsent::Closed) => return Err(SendError::Broken("the upstream closed the connection".into())),
+            }
+        }
+    }
+
+    /// An idle connection that is ready, or a new one; true when reused.
+    async fn checkout(&self) -> Result<(Link, bool), SendError> {
+        loop {
+            if let Some(link) = self.take_idle() {
+                return Ok((link, true));
+            }
+            tokio::select! {
+                biased;
+                () = self.freed.notified() => continue,
+                permit = self.connecting.acquire() => {
+                    let _permit = permit.map_err(|error| SendError::Connect(error.into()))?;
+                    if let Some(link) = self.take_idle() {
+                        return Ok((link, true));
+                    }
+                    return self.connect().await.map(|link| (link, false));
+                }
+            }
+        }
+    }
+
+    fn take_idle(&self) -> Option<Link> {
+        let now = Instant::now();
+        loop {
+            let (since, mut link) = self.idle.lock().ok()?.pop_back()?;
+            if now.duration_since(since) < IDLE_FOR && link.ready_now() {
+                return Some(link);
+            }
+        }
+    }
+
+    /// Back to the pool after an answer ended; the oldest go first when they are stale or
+    /// too many.
+    fn give_back(self: &Arc<Self>, link: Link) {
+        let now = Instant::now();
+        let Ok(mut idle) = self.idle.lock() else { return };
+        while idle.front().is_some_and(|(since, _)| now.duration_since(*since) >= IDLE_FOR) || idle.len() >= MAX_IDLE {
+            idle.pop_front();
+        }
+        idle.push_back((now, link));
+        drop(idle);
+        self.freed.notify_one();
+        if !self.reaping.swap(true, Relaxed) {
+            tokio::spawn(reap(Arc::downgrade(self)));
+        }
+    }
+
+    /// Drops the idle connections that have ended or idled too long; the others keep their
+    /// order. They are looked at outside the lock, so requests never wait for it.
+    fn reap_once(&self) {
+        let now = Instant::now();
+        let Some(looked_at) = self.idle.lock().ok().map(|mut idle| std::mem::take(&mut *idle)) else { return };
+        let alive: Vec<(Instant, Link)> = looked_at
+            .into_iter()
+            .filter_map(|(since, mut link)| {
+                (now.duration_since(since) < IDLE_FOR && link.ready_now()).then_some((since, link))
+            })
+            .collect();
+        if let Ok(mut idle) = self.idle.lock() {
+            // Connections freed meanwhile are newer: the survivors go in front of them.
+            for entry in alive.into_iter().rev() {
+                idle.push_front(entry);
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Link, SendError> {
+        let connect = TcpStream::connect(self.authority.as_str());
+        let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => return Err(SendError::Connect(error.into())),
+            Err(_) => {
+                return Err(SendError::Connect(format!("connect timed out after {:?}", self.connect_timeout).into()));
+            }
+        };
+        stream.set_nodelay(true).map_err(|error| SendError::Connect(error.into()))?;
+        let (sender, connection) =
+            http1::handshake(TokioIo::new(stream)).await.map_err(|error| SendError::Connect(error.into()))?;
+        Ok(Link { sender, connection: Box::new(connection), ended: false })
+    }
+}
+
+/// The idle reaper of one pool; it ends with the pool.
+async fn reap(pool: Weak<Http1Pool>) {
+    loop {
+        tokio::time::sleep(REAP_EVERY).await;
+        match pool.upgrade() {
+            Some(pool) => pool.reap_once(),
+            None => return,
+        }
+    }
+}
+
+/// Why a request got no response on a connection.
+enum Unsent {
+    /// Never written: hyper gives the request back, to be sent elsewhere.
+    /// Boxed: the rare case should not make every outcome as large as a request.
+    Returned(Box<Request<Full<Bytes>>>, hyper::Error),
+    Failed(hyper::Error),
+    /// The connection ended without an answer.
+    Closed,
+}
+
+impl From<hyper::client::conn::TrySendError<Request<Full<Bytes>>>> for Unsent {
+    fn from(mut error: hyper::client::conn::TrySendError<Request<Full<Bytes>>>) -> Unsent {
+        match error.take_message() {
+            Some(request) => Unsent::Returned(Box::new(request), error.into_error()),
+            None => Unsent::Failed(error.into_error()),
+        }
+    }
+}
+
+/// A response body read from a pooled connection: each poll drives the connection, and
+/// the connection goes back to the pool once the body has ended. A body dropped before
+/// its end closes its connection (HTTP/1 cannot abandon an answer half-read).
+pub struct PooledBody {
+    incoming: Incoming,
+    link: Option<Link>,
+    pool: Arc<Http1Pool>,
+}
+
+impl PooledBody {
+    fn release(&mut self) {
+        if let Some(link) = self.link.take().filter(|link| !link.ended) {
+            self.pool.give_back(link);
+        }
+    }
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        if let Some(link) = this.link.as_mut() {
+            link.drive(cx);
+        }
+        let frame = Pin::new(&mut this.incoming).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None)) || this.incoming.is_end_stream() {
+            this.release();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.incoming.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.incoming.size_hint()
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        if self.incoming.is_end_stream() {
+            self.release();
+        }
+    }
+}
+
+/// An upstream's response body, from hyper-util's client or from a pooled connection.
+pub enum UpstreamBody {
+    Shared(Incoming),
+    Pooled(PooledBody),
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            UpstreamBody::Shared(incoming) => Pin::new(incoming).poll_frame(cx),
+            UpstreamBody::Pooled(pooled) => Pin::new(pooled).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpstreamBody::Shared(incoming) => incoming.is_end_stream(),
+            UpstreamBody::Pooled(pooled) => pooled.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            UpstreamBody::Shared(incoming) => incoming.size_hint(),
+            UpstreamBody::Pooled(pooled) => pooled.size_hint(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use http_body_util::BodyExt;
+    use hyper::service::service_fn;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// How the test server treats a connection after its first answer.
+    #[derive(Clone, Copy)]
+    enum After {
+        KeepAlive,
+        Close,
+    }
+
+    /// An HTTP/1 server on loopback answering `hello` to everything; counts connections.
+    async fn server(after: After) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, Relaxed);
+                let service = service_fn(|_request: Request<Incoming>| async {
+                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+                });
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder.keep_alive(matches!(after, After::KeepAlive));
+                tokio::spawn(builder.serve_connection(TokioIo::new(stream), service));
+            }
+        });
+        (address, accepted)
+    }
+
+    fn pool(address: &str, max_connecting: usize) -> Arc<Http1Pool> {
+        Arc::new(Http1Pool::new(address.to_owned(), Duration::from_secs(5), max_connecting))
+    }
+
+    async fn get(pool: &Arc<Http1Pool>) -> Result<Bytes, SendError> {
+        let request = Request::builder().uri("/").body(Full::new(Bytes::new())).unwrap();
+        let response = pool.send(request).await?;
+        Ok(response.into_body().collect().await.map_err(|error| SendError::Broken(error.into()))?.to_bytes())
+    }
+
+    #[tokio::test]
+    async fn sequential_requests_reuse_one_connection() {
+        let (address, accepted) = server(After::KeepAlive).await;
+        let pool = pool(&address, 4);
+        for _ in 0..50 {
+            assert_eq!(get(&pool).await.unwrap(), "hello");
+        }
+        assert_eq!(accepted.load(Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_upstream_closes_after_each_answer_is_never_reused() {
+        let (address, accepted) = server(After::Close).await;
+        let pool = pool(&address, 4);
+        for _ in 0..10 {
+            assert_eq!(get(&pool).await.unwrap(), "hello");
+        }
+        assert_eq!(accepted.load(Relaxed), 10);
+    }
+
+    #[tokio::test]
+    async fn a_burst_opens_at_most_max_connecting_at_once_and_shares_what_frees_up() {
+        let (address, accepted) = server(After::KeepAlive).await;
+        let pool = pool(&address, 2);
+        let burst: Vec<_> = (0..40)
+            .map(|_| {
+                tokio::spawn({
+                    let pool = pool.clone();
+                    async move { get(&pool).await.map(|body| body.len()) }
+                })
+            })
+            .collect();
+        for request in burst {
+            assert_eq!(request.await.unwrap().unwrap(), 5);
+        }
+        let opened = accepted.load(Relaxed);
+        assert!((1..=40).contains(&opened), "{opened}");
+        for _ in 0..10 {
+            get(&pool).await.unwrap();
+        }
+        assert_eq!(accepted.load(Relaxed), opened, "the idle connections serve what follows");
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_half_read_closes_its_connection_and_a_finished_one_is_kept() {
+        let (address, accepted) = server(After::KeepAlive).await;
+        let pool = pool(&address, 4);
+        let request = Request::builder().uri("/").body(Full::new(Bytes::new())).unwrap();
+        let response = pool.send(request).await.unwrap();
+        drop(response);
+        assert_eq!(pool.idle.lock().unwrap().len(), 0, "an unread answer leaves its connection unusable");
+        get(&pool).await.unwrap();
+        assert_eq!(accepted.load(Relaxed), 2);
+        assert_eq!(pool.idle.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_reaper_drops_idle_connections_the_upstream_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let (close, closed) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = service_fn(|_request: Request<Incoming>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+            });
+            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                _ = closed => {}
+            }
+        });
+        let pool = pool(&address, 1);
+        get(&pool).await.unwrap();
+        assert_eq!(pool.idle.lock().unwrap().len(), 1);
+        close.send(()).unwrap();
+        // The reaper looks every REAP_EVERY; the close reaches the socket at once.
+        for _ in 0..10 {
+            tokio::time::sleep(REAP_EVERY).await;
+            if pool.idle.lock().unwrap().is_empty() {
+                return;
+            }
+        }
+        panic!("the closed connection is still kept idle");
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_a_connect_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        assert!(matches!(get(&pool(&address, 1)).await, Err(SendError::Connect(_))));
+    }
+}
