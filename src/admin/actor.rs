@@ -21,6 +21,10 @@ pub fn actor(headers: &HeaderMap) -> Result<String, String> {
         .ok()
         .filter(|name| is_plain(name))
         .ok_or_else(|| format!("{HEADER} must be 1 to {MAX_LEN} characters from A-Z a-z 0-9 . _ @ -"))?;
+    // The dashboard, served by this gateway, names itself rather than a person.
+    if claimed == super::dashboard::ACTOR {
+        return Ok(claimed.to_owned());
+    }
     Ok(format!("{ADMIN_API} (claimed: {claimed})"))
 }
 
@@ -46,6 +50,7 @@ mod tests {
         assert_eq!(actor(&HeaderMap::new()).unwrap(), "admin-api");
         assert_eq!(claimed(b"alice@cli").unwrap(), "admin-api (claimed: alice@cli)");
         assert_eq!(claimed(b"ci-bot_2.0").unwrap(), "admin-api (claimed: ci-bot_2.0)");
+        assert_eq!(claimed(b"dashboard").unwrap(), "dashboard", "the gateway's own page");
     }
 
     #[test]
