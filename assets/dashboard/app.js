@@ -308,7 +308,7 @@ function armsHtml(view) {
     const p50 = live ? latest(live.p50_ms) : arm === 'control' ? p50Check?.control : null;
     const p95 = live ? latest(live.p95_ms) : arm === 'control' ? p95Check?.control : null;
     return `<tr data-arm="${arm}"><th>${arm}</th><td>${int(requests)}</td><td>${live ? num(latest(live.requests_per_second), 1) : '—'}</td>
-      <td>${num(errorRate)}%${bound}</td><td>${int(counts.client_errors)}</td><td>${num(p50, 0)}</td><td>${num(p95, 0)}</td>
+      <td>${errorRate === null ? '—' : `${num(errorRate)}%`}${bound}</td><td>${int(counts.client_errors)}</td><td>${num(p50, 0)}</td><td>${num(p95, 0)}</td>
       <td>${live ? num(latest(live.ttft_p95_ms), 0) : '—'}</td><td>${live ? num(latest(live.fallbacks_per_second), 2) : '—'}</td></tr>`;
   });
   return `<table><thead><tr><th>arm</th><th>requests in step</th><th>req/s</th><th>upstream errors</th><th>client errors</th>
@@ -422,7 +422,7 @@ function eventMarkers(route) {
         const { top, height } = plot.bbox;
         ctx.save();
         ctx.font = `${Math.round(10 * devicePixelRatio)}px sans-serif`;
-        for (const event of events) {
+        for (const [index, event] of events.entries()) {
           const x = plot.valToPos(event.at / 1000, 'x', true);
           if (x < plot.bbox.left || x > plot.bbox.left + plot.bbox.width) continue;
           ctx.strokeStyle = EVENT_COLORS[event.kind] ?? '#777';
@@ -432,7 +432,8 @@ function eventMarkers(route) {
           ctx.moveTo(x, top);
           ctx.lineTo(x, top + height);
           ctx.stroke();
-          ctx.fillText(event.kind, x + 3, top + 12 * devicePixelRatio);
+          // Staggered, so that the labels of close events do not overwrite each other.
+          ctx.fillText(event.kind, x + 3, top + (12 + 12 * (index % 3)) * devicePixelRatio);
         }
         ctx.restore();
       }],

@@ -2,6 +2,8 @@
 //! admin API; the name in `x-cutover-actor` is whatever the client claims, so it is
 //! recorded as a claim (`admin-api (claimed: alice)`), and kept to a short, plain
 //! charset so that it cannot forge log lines, spoof other fields or flood the event log.
+//! The one exception is the gateway's own dashboard page, which names itself `dashboard`
+//! (a client, not a person, so there is nobody's identity to overstate).
 
 use http::HeaderMap;
 

@@ -66,8 +66,17 @@ pub fn interval_line(view: &Value, elapsed_seconds: u64) -> String {
                 format!("{} {about}{}/{}{eta}", name.replace('_', " "), count(&gate["have"]), count(&gate["need"]))
             })
             .collect();
+        let undecided: Vec<&str> = evaluation["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|check| check["verdict"] == "inconclusive")
+            .map(|check| text(&check["criterion"]))
+            .collect();
         if !missing.is_empty() {
             let _ = write!(line, ", waiting for {}", missing.join(", "));
+        } else if !undecided.is_empty() {
+            let _ = write!(line, ", waiting for evidence on {}", undecided.join(", "));
         }
     }
     line
