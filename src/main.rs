@@ -82,6 +82,10 @@ enum Command {
         /// A candidate that fails 20% of its requests: watch the automatic rollback.
         #[arg(long)]
         bad_candidate: bool,
+        /// Keep the gateway, the upstreams and the load running after the verdict, for the
+        /// dashboard, until Ctrl-C.
+        #[arg(long)]
+        hold: bool,
     },
 }
 
@@ -127,7 +131,13 @@ enum RolloutVerb {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt().with_max_level(log_level()).with_target(false).with_writer(std::io::stderr).init();
+    match &cli.command {
+        // The demo's terminal is for its progress lines: the gateway logs to a file.
+        Command::Demo { .. } => log_to_file(&cutover::demo::log_path()),
+        _ => {
+            tracing_subscriber::fmt().with_max_level(log_level()).with_target(false).with_writer(std::io::stderr).init()
+        }
+    }
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Serve { config, reset_state } => run(serve(config, reset_state)),
@@ -136,7 +146,24 @@ fn main() -> ExitCode {
         Command::Alerts { verb, config, json } => run(alerts(verb, config, json)),
         Command::Cost { route, since, config, json } => run(cost(route, since, config, json)),
         Command::Validate(args) => cutover::cli::validate::main(args),
-        Command::Demo { bad_candidate } => run(async move { Ok(cutover::demo::run(bad_candidate).await?) }),
+        Command::Demo { bad_candidate, hold } => run(async move { Ok(cutover::demo::run(bad_candidate, hold).await?) }),
+    }
+}
+
+/// Logs to `path` (truncated), or at warn level on stderr when it cannot be written.
+fn log_to_file(path: &std::path::Path) {
+    match std::fs::File::create(path) {
+        Ok(file) => tracing_subscriber::fmt()
+            .with_max_level(log_level())
+            .with_target(false)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .init(),
+        Err(_) => tracing_subscriber::fmt()
+            .with_max_level(log_level().min(tracing::Level::WARN))
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .init(),
     }
 }
 

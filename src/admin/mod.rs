@@ -2,6 +2,7 @@
 //! through which an operator reads and steers the rollout of each route.
 
 mod actor;
+mod dashboard;
 mod service;
 
 pub use service::AdminService;

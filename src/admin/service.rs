@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::actor;
+use super::dashboard::{self, Series};
 use crate::alerts::AlertBoard;
 use crate::metrics::{RouteGauges, UpstreamGauges, render, render_notifications, render_process};
 use crate::net::auth::bearer_token;
@@ -34,6 +35,8 @@ struct Admin {
     /// The alert evaluator's published states.
     alerts: Arc<AlertBoard>,
     notifications: Notifications,
+    /// The dashboard's time series, recorded while the service lives.
+    series: Arc<Series>,
 }
 
 impl AdminService {
@@ -49,7 +52,8 @@ impl AdminService {
         alerts: Arc<AlertBoard>,
         notifications: Notifications,
     ) -> Self {
-        AdminService { inner: Arc::new(Admin { gateway, control, alerts, notifications }) }
+        let series = dashboard::start_series(&gateway);
+        AdminService { inner: Arc::new(Admin { gateway, control, alerts, notifications, series }) }
     }
 }
 
@@ -109,6 +113,8 @@ impl Admin {
         match (request.method(), segments.as_slice()) {
             (&Method::GET, ["healthz"]) => body::json(StatusCode::OK, r#"{"status":"ok"}"#),
             (&Method::GET, ["metrics"]) => self.metrics_text(),
+            (&Method::GET, ["dashboard", ..]) => dashboard::asset(&path)
+                .unwrap_or_else(|| error(StatusCode::NOT_FOUND, format!("unknown admin path {path}"))),
             (_, ["admin", ..]) => {
                 if let Some(refusal) = self.refusal(request.headers()) {
                     return refusal;
@@ -195,6 +201,10 @@ impl Admin {
                     _ => return error(StatusCode::NOT_FOUND, format!("unknown rollout command {verb:?}")),
                 };
                 self.run_command(route, command, actor).await
+            }
+            (&Method::GET, ["dashboard"]) => {
+                let since = query_value(request.uri().query(), "since").and_then(|since| since.parse().ok());
+                ok_json(&dashboard::data(&self.gateway, &self.series, since.unwrap_or(i64::MIN)))
             }
             (&Method::GET, ["alerts"]) => ok_json(&json!({ "alerts": *self.alerts.statuses() })),
             (&Method::POST, ["alerts", "test"]) => {

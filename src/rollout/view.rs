@@ -65,5 +65,26 @@ pub fn render(config: &Config, id: RouteId, live: &LiveRoute, published: &Publis
         "events": published.events,
         "unsaved_transitions": published.unsaved,
         "validation": published.validation.to_json(plan, state),
+        "plan": plan.map(|plan| plan.steps.iter().map(step_view).collect::<Vec<_>>()),
+    })
+}
+
+/// One step of the plan: its weight and shadow share, gates, and each criterion with its
+/// threshold in words (`p95 ≤ 1.5× primary`), for the dashboard's row of steps.
+fn step_view(step: &crate::config::RolloutStep) -> Value {
+    let criteria: Vec<Value> = step
+        .criteria
+        .iter()
+        .map(|(criterion, threshold)| {
+            json!({"criterion": criterion, "threshold": threshold, "summary": criterion.summary(threshold)})
+        })
+        .collect();
+    json!({
+        "weight": f64::from(step.weight_bp) / 100.0,
+        "shadow": step.shadow,
+        "min_duration_seconds": step.min_duration.as_secs(),
+        "min_requests": step.min_requests,
+        "min_users": step.min_users,
+        "criteria": criteria,
     })
 }

@@ -20,18 +20,27 @@ async fn run_demo(args: &[&str]) -> (std::process::ExitStatus, String) {
 async fn the_demo_promotes_a_healthy_candidate_and_rolls_a_bad_one_back_automatically() {
     let (status, out) = run_demo(&[]).await;
     assert!(status.success(), "{out}");
-    assert!(out.contains("admin    http://127.0.0.1:"), "it says where the admin API is: {out}");
+    assert!(out.contains("dashboard  http://127.0.0.1:"), "it says where the dashboard is: {out}");
+    assert!(out.contains("admin API  http://127.0.0.1:"), "it says where the admin API is: {out}");
     for weight in ["5%", "25%", "50%", "100%"] {
-        assert!(out.contains(&format!("advance → progressing at {weight}")), "no step at {weight}: {out}");
+        assert!(out.contains(&format!("── advance at {weight} (progressing)")), "no step at {weight}: {out}");
     }
-    assert!(out.contains("promoted → promoted at 100%"), "{out}");
+    assert!(out.contains("── promoted at 100% (progressing → promoted)"), "{out}");
+    assert!(!out.contains("promoted → promoted"), "{out}");
     assert!(out.contains("rollout promoted after"), "{out}");
+    assert!(out.contains("5/5    100%") && out.contains("pass → promoted"), "the summary lists each step: {out}");
+    assert!(!out.contains(" INFO ") && !out.contains(".0 req"), "no log lines, counts as integers: {out}");
     // The guide's GPT-4.1 prices ($15 official, $8 relay), the same usage on both arms.
     assert!(out.contains("all on the candidate:") && out.contains("(saves 46.7%)"), "{out}");
 
     let (status, out) = run_demo(&["--bad-candidate"]).await;
     assert!(status.success(), "{out}");
-    assert!(out.contains("rollback → rolled_back"), "{out}");
+    assert!(out.contains("── rollback at 0% (progressing → rolled_back)"), "{out}");
     assert!(out.contains("rollout rolled_back after"), "{out}");
-    assert!(!out.contains("advance →"), "a failing candidate never advanced: {out}");
+    assert!(!out.contains("── advance"), "a failing candidate never advanced: {out}");
+    // The demo's own webhook receiver got the rollout's notifications, printed one a line.
+    let received =
+        &out[out.find("notifications received by the demo's webhook").expect("a summary of notifications")..];
+    assert!(received.contains("[critical] rollout default: rollback (progressing → rolled_back, weight 0%)"), "{out}");
+    assert!(received.contains("[info] rollout default: start"), "{out}");
 }

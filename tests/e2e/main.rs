@@ -27,6 +27,7 @@ mod state_ownership;
 mod admin;
 mod alerts;
 mod cost;
+mod dashboard;
 mod edges;
 mod faults;
 mod health;
