@@ -18,11 +18,12 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::analysis::Evaluation;
+use super::backend::{Authority, StateStore, Write};
 use super::clock::StepClock;
 use super::decide::{self, BaselineChange, Evidence, Transition, percent_of};
 use super::stats::{ArmSnapshot, StepSnapshot, StepStats};
 use super::view::{self, Published, RECENT_EVENTS};
-use super::{Command, ControlError, Event, EventKind, LiveState, Phase, RouteState, Store, StoreError, unix_millis};
+use super::{Command, ControlError, Event, EventKind, LiveState, Phase, RouteState, StoreError, unix_millis};
 use crate::config::{Config, PerRoute, Route, RouteId};
 use crate::metrics::Metrics;
 
@@ -78,7 +79,7 @@ pub struct RolloutControl {
     config: ArcSwap<Config>,
     metrics: Arc<Metrics>,
     live: Arc<LiveState>,
-    store: Arc<Store>,
+    store: Arc<dyn StateStore>,
     /// A std mutex: taken only on blocking threads, for the length of one decision and
     /// its SQLite transaction, never across an await.
     routes: Mutex<PerRoute<RouteRollout>>,
@@ -97,7 +98,7 @@ impl RolloutControl {
         config: Arc<Config>,
         metrics: Arc<Metrics>,
         live: Arc<LiveState>,
-        store: Arc<Store>,
+        store: Arc<dyn StateStore>,
         states: &PerRoute<RouteState>,
         events: Option<mpsc::Sender<Event>>,
     ) -> Result<RolloutControl, ControlError> {
@@ -148,7 +149,7 @@ impl RolloutControl {
             let route = &config.routes[id];
             self.live.route(id).set_shadow(shadow_share(route, &rollout.state));
             if let Some(transition) = decide::reconcile(route, &rollout.current())
-                && let Err(failure) = self.apply(id, rollout, transition, unix_millis())
+                && let Err(failure) = self.apply(id, rollout, transition, Authority::Controller, unix_millis())
             {
                 first_failure.get_or_insert(failure);
             }
@@ -170,6 +171,11 @@ impl RolloutControl {
     /// step from it instead of from the last interval's save. For the end of serving,
     /// once the listeners have drained. Blocking: call from a blocking thread.
     pub fn save_evidence(&self) -> Result<(), ControlError> {
+        // In a fleet only the leader saves the step's evidence (each instance's own is
+        // flushed by `crate::fleet`).
+        if !self.store.leads() {
+            return Ok(());
+        }
         let config = self.config.load_full();
         let mut routes = self.lock();
         for (id, rollout) in routes.iter_mut() {
@@ -218,12 +224,14 @@ impl RolloutControl {
         id: RouteId,
         rollout: &mut RouteRollout,
         transition: Transition,
+        authority: Authority,
         now_ms: i64,
     ) -> Result<(), ControlError> {
         let Transition { next, kind, actor, reason, baseline } = transition;
         let from = rollout.state.phase;
         let saved = self.flush(id, rollout).and_then(|()| {
-            let written = self.store.transition(&next, from, kind, &actor, &reason, now_ms);
+            let write = Write { state: &next, from, kind, actor: &actor, reason: &reason, now_ms, authority };
+            let written = self.store.record(write);
             self.written(id, kind.as_str(), written)
         });
         let event = match saved {
@@ -242,6 +250,12 @@ impl RolloutControl {
                 });
                 self.publish(id, rollout, next, kind, &actor, &reason);
                 return Err(ControlError::Unsaved { kind, weight_percent, source });
+            }
+            Err(StoreError::Stale { route }) => {
+                return Err(ControlError::Conflict(format!(
+                    "route {route:?} was changed by another gateway of the fleet while this command was decided; \
+                     look at its state again and retry"
+                )));
             }
             Err(source) => return Err(source.into()),
         };
@@ -302,7 +316,16 @@ impl RolloutControl {
     fn flush(&self, id: RouteId, rollout: &mut RouteRollout) -> Result<(), StoreError> {
         while let Some(unsaved) = rollout.unsaved.front() {
             let Unsaved { from, next, kind, actor, reason, at_ms } = unsaved;
-            let written = self.store.transition(next, *from, *kind, actor, reason, *at_ms);
+            let write = Write {
+                state: next,
+                from: *from,
+                kind: *kind,
+                actor,
+                reason,
+                now_ms: *at_ms,
+                authority: Authority::Late,
+            };
+            let written = self.store.record(write);
             let event = self.written(id, kind.as_str(), written)?;
             tracing::info!(route = %next.route, %kind, "saved to the state file after all");
             rollout.unsaved.pop_front();
@@ -335,9 +358,21 @@ impl RolloutControl {
         let current = rollout.current();
         // A plan edited by a reload whose pause the state file refused then: paused now.
         if let Some(transition) = decide::reconcile(route, &current) {
-            return self.apply(id, rollout, transition, now_ms);
+            return self.apply(id, rollout, transition, Authority::Controller, now_ms);
         }
-        let snapshot = self.live.route(id).stats().snapshot();
+        // In a fleet, the leader judges the evidence of every instance. Without the
+        // database (or without the lead), this instance only guards: its own evidence,
+        // and no transition but one that takes exposure away (a rollback).
+        let local = self.live.route(id).stats().snapshot();
+        let leads = self.store.leads();
+        let (snapshot, analyse, guard_only) = match leads.then(|| self.store.merged_evidence(&current, local.clone())) {
+            Some(Ok(merged)) => (merged, analyse, false),
+            Some(Err(error)) => {
+                tracing::warn!(route = %route.name, %error, "fleet evidence unreadable: no decision but a rollback");
+                (local, false, true)
+            }
+            None => (local, false, true),
+        };
         let evidence = Evidence { snapshot: &snapshot, baseline: rollout.baseline.as_ref() };
         let decision = match &route.rollout {
             Some(plan) => decide::tick(&current, plan, evidence, analyse, now_ms),
@@ -357,7 +392,8 @@ impl RolloutControl {
         // The transition goes ahead even if the evidence was not saved: a rollback must
         // not wait for the disk.
         match decision.transition {
-            Some(transition) => self.apply(id, rollout, transition, now_ms)?,
+            Some(transition) if guard_only && !reduces_exposure(&rollout.state, &transition.next) => {}
+            Some(transition) => self.apply(id, rollout, transition, Authority::Controller, now_ms)?,
             None if !rollout.unsaved.is_empty() => {
                 self.flush(id, rollout)?;
                 self.views[id].store(Arc::new(rollout.published()));
@@ -372,6 +408,8 @@ impl RolloutControl {
     pub fn command(&self, route_name: &str, command: Command, actor: &str) -> Result<Value, ControlError> {
         let id = self.route_id(route_name)?;
         {
+            // Decided on the latest state of the route, wherever it was changed.
+            self.sync()?;
             let mut routes = self.lock();
             let config = self.config.load_full();
             let route = &config.routes[id];
@@ -380,7 +418,7 @@ impl RolloutControl {
             let now_ms = unix_millis();
             let evidence = Evidence { snapshot: &snapshot, baseline: rollout.baseline.as_ref() };
             let transition = decide::command(route, &rollout.current(), evidence, command, actor, now_ms)?;
-            self.apply(id, rollout, transition, now_ms)?;
+            self.apply(id, rollout, transition, Authority::Operator, now_ms)?;
         }
         Ok(self.view(id))
     }
@@ -410,6 +448,10 @@ impl RolloutControl {
     /// write the state file refuses is logged and counted, and the event is not kept.
     /// Blocking: call from a blocking thread.
     pub fn record_candidate_health(&self, upstream: &str, up: bool, reason: &str) {
+        // In a fleet every instance probes; the leader alone records what it saw.
+        if !self.store.leads() {
+            return;
+        }
         let kind = if up { EventKind::CandidateUp } else { EventKind::CandidateDown };
         let config = self.config.load_full();
         let mut routes = self.lock();
@@ -421,7 +463,16 @@ impl RolloutControl {
             // Saved after what is in effect and not saved yet, so the rows stay in order.
             let saved = self.flush(id, rollout).and_then(|()| {
                 let current = rollout.current();
-                let written = self.store.transition(&current, current.phase, kind, "prober", reason, unix_millis());
+                let write = Write {
+                    state: &current,
+                    from: current.phase,
+                    kind,
+                    actor: "prober",
+                    reason,
+                    now_ms: unix_millis(),
+                    authority: Authority::Controller,
+                };
+                let written = self.store.record(write);
                 self.written(id, kind.as_str(), written)
             });
             let Ok(event) = saved else { continue };
@@ -431,9 +482,103 @@ impl RolloutControl {
         }
     }
 
+    /// Whether this process runs the controller's decisions (always, on SQLite; the
+    /// leader of a fleet).
+    pub fn leads(&self) -> bool {
+        self.store.leads()
+    }
+
+    /// Whether the driver should tick: the leader decides, and an instance cut off from
+    /// the fleet's database guards its routes on its own evidence (a rollback only).
+    pub fn acts(&self) -> bool {
+        self.store.leads() || self.store.cut_off()
+    }
+
+    /// Takes over what another gateway of the fleet changed: each such route's state is
+    /// published to the request path (a new step starts new local evidence) and to the
+    /// view. A route with transitions in effect but not saved yet keeps them: they are
+    /// saved over the database's row when it takes writes again. Blocking: call from a
+    /// blocking thread. Answers how many routes changed.
+    pub fn sync(&self) -> Result<usize, ControlError> {
+        let changed = self.store.changed()?;
+        if changed.is_empty() {
+            return Ok(0);
+        }
+        let config = self.config.load_full();
+        let mut routes = self.lock();
+        let mut adopted = 0;
+        for next in changed {
+            let Some(id) = config.route_id(&next.route) else { continue };
+            let rollout = &mut routes[id];
+            if !rollout.unsaved.is_empty() || rollout.state == next {
+                continue;
+            }
+            let live = self.live.route(id);
+            if next.step != rollout.state.step || next.step_started_at != rollout.state.step_started_at {
+                live.reset_stats(super::stats::StepStats::default());
+                rollout.evaluation = None;
+            }
+            live.publish(&next);
+            live.set_shadow(shadow_share(&config.routes[id], &next));
+            rollout.clock = StepClock::starting(&next, Instant::now());
+            if (next.phase, next.step, next.weight_bp)
+                != (rollout.state.phase, rollout.state.step, rollout.state.weight_bp)
+            {
+                let (route, phase, weight) = (&next.route, next.phase, percent_of(next.weight_bp));
+                tracing::info!(%route, %phase, step = next.step, weight, "rollout state changed by the fleet");
+            }
+            rollout.state = next;
+            if let Ok(recent) = self.store.events(Some(&rollout.state.route), RECENT_EVENTS as u32) {
+                rollout.recent = recent.into();
+            }
+            self.views[id].store(Arc::new(rollout.published()));
+            adopted += 1;
+        }
+        Ok(adopted)
+    }
+
+    /// Each planned route's current step and this process's evidence of it, for a
+    /// fleet's flush. A route whose step changed while it was read is left for the next
+    /// flush, so that no evidence is filed under the wrong step. Takes no lock.
+    pub fn local_evidence(&self) -> Vec<LocalEvidence> {
+        let config = self.config.load();
+        let mut evidence = Vec::new();
+        for (id, view) in self.views.iter() {
+            if config.routes[id].rollout.is_none() {
+                continue;
+            }
+            let before = view.load();
+            let snapshot = self.live.route(id).stats().snapshot();
+            let after = view.load();
+            let (state, again) = (&before.state, &after.state);
+            if state.step != again.step || state.step_started_at != again.step_started_at {
+                continue;
+            }
+            evidence.push(LocalEvidence {
+                route: state.route.clone(),
+                step: state.step,
+                step_started_at: state.step_started_at,
+                weight_percent: percent_of(self.live.route(id).weight_bp()),
+                snapshot,
+            });
+        }
+        evidence
+    }
+
     fn view(&self, id: RouteId) -> Value {
         view::render(&self.config.load(), id, self.live.route(id), &self.views[id].load(), unix_millis())
     }
+}
+
+/// One route's current step and this process's evidence of it (`local_evidence`).
+#[derive(Debug, Clone)]
+pub struct LocalEvidence {
+    pub route: String,
+    pub step: u32,
+    pub step_started_at: i64,
+    /// The candidate weight this process applies.
+    pub weight_percent: f64,
+    pub snapshot: StepSnapshot,
 }
 
 /// Whether going from `current` to `next` takes users (or mirrored requests) away from
