@@ -37,6 +37,8 @@ pub struct PgStore {
     versions: Mutex<HashMap<String, i64>>,
     /// Whether the last call reached the database.
     reachable: AtomicBool,
+    /// Set on taking the lead: the next `changed` answers every row.
+    reread: AtomicBool,
     pub(super) schema_version: i32,
 }
 
@@ -66,6 +68,7 @@ impl PgStore {
             handle: Handle::current(),
             versions: Mutex::new(HashMap::new()),
             reachable: AtomicBool::new(true),
+            reread: AtomicBool::new(false),
             schema_version,
         })
     }
@@ -126,6 +129,7 @@ impl PgStore {
             Ok(row) => {
                 let held = row.map(|row| row.get::<_, i64>(0));
                 if self.lease.answered(sent, held) {
+                    self.reread.store(true, Ordering::Release);
                     tracing::info!(instance = %self.instance, epoch = held, "this gateway now leads the fleet");
                 }
                 Ok(held.is_some())
@@ -443,7 +447,7 @@ impl StateStore for PgStore {
         let epoch = self.lease.epoch();
         let snapshot = serde_json::to_string(snapshot).unwrap_or_default();
         let baseline = baseline.and_then(|baseline| serde_json::to_string(baseline).ok());
-        let version = self.block(self.pool.call("evidence", |mut client| async move {
+        self.block(self.pool.call("evidence", |mut client| async move {
             let result = async {
                 let transaction = client.transaction().await.map_err(failed("evidence"))?;
                 fence(&transaction, epoch).await?;
@@ -456,26 +460,22 @@ impl StateStore for PgStore {
                     )
                     .await
                     .map_err(failed("evidence"))?;
-                // The step's running time goes with its evidence: the next leader resumes both.
-                let version: Option<i64> = transaction
-                    .query_opt(
-                        "UPDATE rollout_state SET active_ms = $4, version = version + 1
-                         WHERE route = $1 AND step = $2 AND step_started_at = $3 RETURNING version",
+                // The step's running time goes with its evidence: the next leader resumes
+                // both (it reads every row when it takes the lead). Not a new version: the
+                // leader's bookkeeping must not make operators' commands conflict.
+                transaction
+                    .execute(
+                        "UPDATE rollout_state SET active_ms = $4
+                         WHERE route = $1 AND step = $2 AND step_started_at = $3",
                         &[&state.route, &(state.step as i32), &state.step_started_at, &(state.active_ms as i64)],
                     )
                     .await
-                    .map_err(failed("evidence"))?
-                    .map(|row| row.get(0));
-                transaction.commit().await.map_err(failed("evidence commit"))?;
-                Ok(version)
+                    .map_err(failed("evidence"))?;
+                transaction.commit().await.map_err(failed("evidence commit"))
             }
             .await;
             (client, result)
-        }))?;
-        if let Some(version) = version {
-            self.saw(&state.route, version);
-        }
-        Ok(())
+        }))
     }
 
     fn load_stats(&self, state: &RouteState) -> Result<(Option<StepSnapshot>, Option<ArmSnapshot>), StoreError> {
@@ -522,6 +522,10 @@ impl StateStore for PgStore {
         rows.iter().map(event_of).collect()
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     fn leads(&self) -> bool {
         self.lease.leads()
     }
@@ -535,10 +539,12 @@ impl StateStore for PgStore {
             let rows = client.query(&format!("SELECT {STATE_COLUMNS} FROM rollout_state"), &[]).await;
             (client, rows.map_err(failed("poll states")))
         }))?;
+        // A new leader takes every row as it is (the running time its predecessor saved).
+        let every_row = self.reread.swap(false, Ordering::AcqRel);
         let mut changed = Vec::new();
         for row in &rows {
             let (state, version) = state_of(row)?;
-            if self.version_of(&state.route).is_none_or(|seen| version > seen) {
+            if every_row || self.version_of(&state.route).is_none_or(|seen| version > seen) {
                 self.saw(&state.route, version);
                 changed.push(state);
             }

@@ -61,6 +61,11 @@ pub trait StateStore: Send + Sync {
     /// The latest `limit` events, newest first, optionally of one route.
     fn events(&self, route: Option<&str>, limit: u32) -> Result<Vec<Event>, StoreError>;
 
+    /// Whether other processes share this store (a fleet).
+    fn shared(&self) -> bool {
+        false
+    }
+
     /// Whether this process runs the controller's decisions now.
     fn leads(&self) -> bool {
         true

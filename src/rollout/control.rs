@@ -43,6 +43,9 @@ struct RouteRollout {
     /// exposure-reducing ones are published unsaved; saving them is retried every tick,
     /// and nothing else is written before they are.
     unsaved: VecDeque<Unsaved>,
+    /// In a fleet, on the leader: the counts of the evidence summed over the instances,
+    /// as last judged (`view::arm_counts`).
+    fleet_arms: Option<Value>,
 }
 
 /// A transition published before the state file took it, with what its event row needs.
@@ -69,6 +72,7 @@ impl RouteRollout {
             evaluation: self.evaluation.clone(),
             events: self.recent.iter().cloned().collect(),
             unsaved: self.unsaved.len(),
+            fleet_arms: self.fleet_arms.clone(),
         }
     }
 }
@@ -121,6 +125,7 @@ impl RolloutControl {
                 baseline,
                 recent: recent.into(),
                 unsaved: VecDeque::new(),
+                fleet_arms: None,
             })
         })?;
         let views = routes.map(|_, rollout| ArcSwap::from_pointee(rollout.published()));
@@ -236,6 +241,14 @@ impl RolloutControl {
         });
         let event = match saved {
             Ok(event) => event,
+            // In a fleet: the row changed since it was read (another gateway's command,
+            // or the leader's decision). Nothing took effect; the caller may look again.
+            Err(StoreError::Stale { route }) => {
+                return Err(ControlError::Conflict(format!(
+                    "route {route:?} was changed by another gateway of the fleet while this command was decided; \
+                     look at its state again and retry"
+                )));
+            }
             Err(source) if reduces_exposure(&rollout.state, &next) => {
                 let weight_percent = percent_of(next.weight_bp);
                 let route = &next.route;
@@ -250,12 +263,6 @@ impl RolloutControl {
                 });
                 self.publish(id, rollout, next, kind, &actor, &reason);
                 return Err(ControlError::Unsaved { kind, weight_percent, source });
-            }
-            Err(StoreError::Stale { route }) => {
-                return Err(ControlError::Conflict(format!(
-                    "route {route:?} was changed by another gateway of the fleet while this command was decided; \
-                     look at its state again and retry"
-                )));
             }
             Err(source) => return Err(source.into()),
         };
@@ -366,7 +373,13 @@ impl RolloutControl {
         let local = self.live.route(id).stats().snapshot();
         let leads = self.store.leads();
         let (snapshot, analyse, guard_only) = match leads.then(|| self.store.merged_evidence(&current, local.clone())) {
-            Some(Ok(merged)) => (merged, analyse, false),
+            Some(Ok(merged)) => {
+                if self.store.shared() {
+                    rollout.fleet_arms = Some(view::arm_counts(&merged));
+                    self.views[id].store(Arc::new(rollout.published()));
+                }
+                (merged, analyse, false)
+            }
             Some(Err(error)) => {
                 tracing::warn!(route = %route.name, %error, "fleet evidence unreadable: no decision but a rollback");
                 (local, false, true)
@@ -407,8 +420,11 @@ impl RolloutControl {
     /// route's view after it. Blocking: call from a blocking thread.
     pub fn command(&self, route_name: &str, command: Command, actor: &str) -> Result<Value, ControlError> {
         let id = self.route_id(route_name)?;
-        {
-            // Decided on the latest state of the route, wherever it was changed.
+        // Decided on the latest state of the route, wherever it was changed; in a fleet,
+        // a row changed between that read and the write is read again once, then 409.
+        let mut attempts = 2;
+        loop {
+            attempts -= 1;
             self.sync()?;
             let mut routes = self.lock();
             let config = self.config.load_full();
@@ -418,7 +434,11 @@ impl RolloutControl {
             let now_ms = unix_millis();
             let evidence = Evidence { snapshot: &snapshot, baseline: rollout.baseline.as_ref() };
             let transition = decide::command(route, &rollout.current(), evidence, command, actor, now_ms)?;
-            self.apply(id, rollout, transition, Authority::Operator, now_ms)?;
+            match self.apply(id, rollout, transition, Authority::Operator, now_ms) {
+                Err(ControlError::Conflict(_)) if attempts > 0 && self.store.shared() => continue,
+                result => result?,
+            }
+            break;
         }
         Ok(self.view(id))
     }

@@ -25,6 +25,19 @@ pub struct Published {
     pub events: Vec<Event>,
     /// Transitions in effect that the state file has not taken yet (a full disk, a lock).
     pub unsaved: usize,
+    /// In a fleet, the leader's: the step's evidence over every instance as last judged
+    /// (per arm counts); `None` on SQLite and on the other instances.
+    pub fleet_arms: Option<Value>,
+}
+
+/// Per arm counts of `snapshot`, for `fleet_arms`.
+pub fn arm_counts(snapshot: &super::stats::StepSnapshot) -> Value {
+    let arm = |arm: Arm| {
+        let arm = snapshot.arm(arm);
+        json!({"requests": arm.requests(), "ok": arm.ok, "client_errors": arm.client_errors,
+               "upstream_errors": arm.upstream_errors, "users": arm.users()})
+    };
+    json!({"candidate": arm(Arm::Candidate), "control": arm(Arm::Control), "primary": arm(Arm::Primary), "shadow": arm(Arm::Shadow)})
 }
 
 /// The view of route `id` at `now_ms`.
@@ -62,5 +75,6 @@ pub fn render(config: &Config, id: RouteId, live: &LiveRoute, published: &Publis
         "evaluation": published.evaluation,
         "events": published.events,
         "unsaved_transitions": published.unsaved,
+        "fleet_arms": published.fleet_arms,
     })
 }
