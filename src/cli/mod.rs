@@ -3,4 +3,5 @@
 pub mod admin_call;
 pub mod alerts;
 pub mod cost;
+pub mod fleet;
 pub mod rollout;

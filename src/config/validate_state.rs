@@ -107,3 +107,96 @@ fn default_instance() -> String {
     let host = if host.is_empty() { "cutover".to_owned() } else { host };
     format!("{host}-{}", std::process::id())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::load_str;
+    use crate::config::testing::two_upstreams_toml;
+
+    const URL: &str = "postgres://cutover:s3cret@db.internal:5432/cutover";
+
+    fn env(name: &str) -> Option<String> {
+        (name == "FLEET_DB").then(|| URL.to_owned())
+    }
+
+    fn problems(state: &str) -> Vec<String> {
+        let text = two_upstreams_toml(state, "");
+        match load_str(&text, Path::new("/tmp"), env) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems.iter().map(|problem| format!("{}: {}", problem.path, problem.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn without_a_backend_the_state_is_the_sqlite_file() {
+        let config = load_str(&two_upstreams_toml("", ""), Path::new("/tmp"), env).unwrap();
+        assert!(config.fleet.is_none());
+        assert_eq!(config.state_path, Path::new("/tmp/cutover.db"));
+    }
+
+    #[test]
+    fn postgres_takes_its_url_from_the_environment_and_never_prints_it() {
+        let text = two_upstreams_toml(
+            "[state]\nbackend = \"postgres\"\nurl_env = \"FLEET_DB\"\ninstance = \"gw-1\"\nlease = \"15s\"",
+            "",
+        );
+        let config = load_str(&text, Path::new("/tmp"), env).unwrap();
+        let fleet = config.fleet.as_ref().unwrap();
+        assert_eq!(fleet.url.expose(), URL);
+        assert_eq!((fleet.instance.as_str(), fleet.lease), ("gw-1", Duration::from_secs(15)));
+        let shown = format!("{config}\n{config:?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("db.internal"), "{shown}");
+        assert!(shown.contains("state: postgres (connection string from $FLEET_DB), instance \"gw-1\""), "{shown}");
+    }
+
+    #[test]
+    fn a_default_instance_name_is_the_host_and_the_process() {
+        let text = two_upstreams_toml("[state]\nbackend = \"postgres\"\nurl_env = \"FLEET_DB\"", "");
+        let config = load_str(&text, Path::new("/tmp"), env).unwrap();
+        let fleet = config.fleet.unwrap();
+        assert!(fleet.instance.ends_with(&format!("-{}", std::process::id())), "{}", fleet.instance);
+        assert_eq!(fleet.lease, DEFAULT_LEASE);
+    }
+
+    #[test]
+    fn each_mistake_names_its_key() {
+        let cases = [
+            ("[state]\nbackend = \"mysql\"", "state.backend: \"mysql\" is not a state backend"),
+            ("[state]\nbackend = \"postgres\"", "state.url_env: required with backend = \"postgres\""),
+            (
+                "[state]\nbackend = \"postgres\"\nurl_env = \"NOPE\"",
+                "state.url_env: environment variable NOPE is not set",
+            ),
+            (
+                "[state]\nbackend = \"postgres\"\nurl_env = \"FLEET_DB\"\npath = \"x.db\"",
+                "state.path: only used with backend = \"sqlite\"",
+            ),
+            (
+                "[state]\nbackend = \"postgres\"\nurl_env = \"FLEET_DB\"\nlease = \"1s\"",
+                "state.lease: 1s is not between 3s and 5m",
+            ),
+            (
+                "[state]\nbackend = \"postgres\"\nurl_env = \"FLEET_DB\"\ninstance = \"a b\"",
+                "state.instance: \"a b\" is not",
+            ),
+            ("[state]\ninstance = \"gw-1\"", "state.instance: only used with backend = \"postgres\""),
+        ];
+        for (state, expected) in cases {
+            let found = problems(state);
+            assert!(found.iter().any(|problem| problem.starts_with(expected)), "{state}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn a_variable_that_holds_no_connection_string_is_named_not_quoted() {
+        let env = |name: &str| (name == "FLEET_DB").then(|| "host=a port=notaport".to_owned());
+        let text = two_upstreams_toml("[state]\nbackend = \"postgres\"\nurl_env = \"FLEET_DB\"", "");
+        let problems = load_str(&text, Path::new("/tmp"), env).err().unwrap();
+        let message = format!("{problems:?}");
+        assert!(message.contains("FLEET_DB does not hold a PostgreSQL connection string"), "{message}");
+        assert!(!message.contains("notaport"), "{message}");
+    }
+}

@@ -150,10 +150,13 @@ impl RolloutControl {
     fn reconcile_locked(&self, routes: &mut PerRoute<RouteRollout>) -> Result<(), ControlError> {
         let config = self.config.load_full();
         let mut first_failure = None;
+        // In a fleet only the leader pauses an edited plan (its next tick does).
+        let decides = self.store.leads();
         for (id, rollout) in routes.iter_mut() {
             let route = &config.routes[id];
             self.live.route(id).set_shadow(shadow_share(route, &rollout.state));
-            if let Some(transition) = decide::reconcile(route, &rollout.current())
+            if decides
+                && let Some(transition) = decide::reconcile(route, &rollout.current())
                 && let Err(failure) = self.apply(id, rollout, transition, Authority::Controller, unix_millis())
             {
                 first_failure.get_or_insert(failure);
