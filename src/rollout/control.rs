@@ -513,8 +513,13 @@ impl RolloutControl {
 
     /// Whether the driver should tick: the leader decides, and an instance cut off from
     /// the fleet's database guards its routes on its own evidence (a rollback only).
+    /// Never waits for the routes' lock.
     pub fn acts(&self) -> bool {
-        self.store.leads() || self.store.cut_off()
+        // …and one holding a rollback not saved yet ticks until it is (looked at without
+        // waiting: a busy lock is looked at again on the next tick).
+        self.store.leads()
+            || self.store.cut_off()
+            || self.routes.try_lock().is_ok_and(|routes| routes.values().any(|rollout| !rollout.unsaved.is_empty()))
     }
 
     /// Takes over what another gateway of the fleet changed: each such route's state is
