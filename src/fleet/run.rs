@@ -16,6 +16,7 @@ use tokio::sync::{Notify, watch};
 use super::store::{CHANNEL, EvidenceRow, PgStore};
 use crate::rollout::RolloutControl;
 use crate::rollout::stats::Arm;
+use crate::rollout::supervise::supervise;
 
 /// How often each instance flushes its evidence and reports.
 pub const FLUSH_PERIOD: Duration = Duration::from_secs(1);
@@ -58,11 +59,21 @@ impl Fleet {
         self.buffered.load(Ordering::Relaxed)
     }
 
-    /// Starts the three loops; they end when `stop` turns true.
+    /// Starts the three loops, each restarted if it ever dies (`supervise`); they end
+    /// when `stop` turns true.
     pub fn spawn(self: &Arc<Self>, control: Arc<RolloutControl>, stop: watch::Receiver<bool>) {
-        tokio::spawn(self.clone().campaign(control.clone(), stop.clone()));
-        tokio::spawn(self.clone().follow(control.clone(), stop.clone()));
-        tokio::spawn(self.clone().flush_loop(control, stop));
+        let (fleet, control_, stop_) = (self.clone(), control.clone(), stop.clone());
+        tokio::spawn(supervise("fleet lease", stop.clone(), move || {
+            fleet.clone().campaign(control_.clone(), stop_.clone())
+        }));
+        let (fleet, control_, stop_) = (self.clone(), control.clone(), stop.clone());
+        tokio::spawn(supervise("fleet follower", stop.clone(), move || {
+            fleet.clone().follow(control_.clone(), stop_.clone())
+        }));
+        let (fleet, stop_) = (self.clone(), stop.clone());
+        tokio::spawn(supervise("fleet evidence flush", stop, move || {
+            fleet.clone().flush_loop(control.clone(), stop_.clone())
+        }));
     }
 
     /// At a clean shutdown, once the listeners drained: the last evidence flushed and

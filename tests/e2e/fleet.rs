@@ -138,7 +138,18 @@ async fn three_gateways_run_one_rollout_on_their_summed_evidence_and_share_its_w
     }
     assert_eq!(leader_index(&all).await, Some(0), "the first gateway started leads");
 
+    // Paused (from a follower) while the evidence comes in, so that the step cannot
+    // advance before all of it is in; resumed from the other follower.
+    command(all[1], "pause").await;
+    for gateway in &all {
+        until("every gateway sees the pause", async || (view(gateway).await["phase"] == "paused").then_some(())).await;
+    }
     assert!(load(&all, "first", 40).await.is_empty(), "every request answered");
+    for gateway in &all {
+        let alone = view(gateway).await["arms"]["candidate"]["requests"].as_u64().unwrap();
+        assert!(alone < 30, "no gateway alone has the evidence the step needs: {alone}");
+    }
+    command(all[2], "resume").await;
     let advanced = until("the rollout advances on the summed evidence", async || {
         let view = view(all[0]).await;
         (view["step"] == json!(1)).then_some(view)
@@ -153,9 +164,9 @@ async fn three_gateways_run_one_rollout_on_their_summed_evidence_and_share_its_w
     }
 
     // The second step's evidence, summed by the leader, is what the three served.
-    let before: Vec<f64> = futures_sum(&all).await;
+    let before: Vec<f64> = attempts_of(&all).await;
     assert!(load(&all, "second", 15).await.is_empty(), "every request answered");
-    let after: Vec<f64> = futures_sum(&all).await;
+    let after: Vec<f64> = attempts_of(&all).await;
     let served: u64 = after.iter().zip(&before).map(|(after, before)| (after - before) as u64).sum();
     assert_eq!(served, 45);
     until("the leader's summed evidence counts every request of the step", async || {
@@ -183,7 +194,13 @@ async fn three_gateways_run_one_rollout_on_their_summed_evidence_and_share_its_w
     assert_eq!(status["leader"]["instance"], "a", "{status}");
 }
 
-async fn futures_sum(gateways: &[&Gateway]) -> Vec<f64> {
+async fn command(gateway: &Gateway, verb: &str) {
+    let path = format!("/admin/rollouts/default/{verb}");
+    let reply = send(Method::POST, &gateway.admin_url(&path), &[("authorization", &auth())], "").await;
+    assert_eq!(reply.status, 200, "{verb}: {}", reply.text());
+}
+
+async fn attempts_of(gateways: &[&Gateway]) -> Vec<f64> {
     let mut counts = Vec::new();
     for gateway in gateways {
         counts.push(attempts(gateway).await);
