@@ -37,9 +37,9 @@ fn fleet_config(primary: &Mock, candidate: &Mock, instance: &str, first_step_req
 }
 
 struct Fleet {
-    _scratches: Vec<Scratch>,
+    scratches: Vec<Scratch>,
     gateways: Vec<Gateway>,
-    _mocks: (Mock, Mock),
+    mocks: (Mock, Mock),
 }
 
 /// Three gateways named a, b and c on `cluster`, started one after the other (a leads).
@@ -57,7 +57,7 @@ async fn three_gateways(tag: &str, cluster: &Cluster, first_step_requests: u32) 
         gateways.push(Gateway::start(&scratch, &config, &env).await);
         scratches.push(scratch);
     }
-    Fleet { _scratches: scratches, gateways, _mocks: (primary, candidate) }
+    Fleet { scratches, gateways, mocks: (primary, candidate) }
 }
 
 fn auth() -> String {
@@ -335,4 +335,42 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     let store = store.clone();
     tokio::task::spawn_blocking(move || call(&store)).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_restarted_under_its_name_continues_its_evidence_of_the_step() {
+    let Some(cluster) = Cluster::start("restart") else { return };
+    let mut fleet = three_gateways("fleet-restart", &cluster, 1_000_000).await;
+    for gateway in &fleet.gateways {
+        until("every gateway at the first step", async || (view(gateway).await["weight"] == json!(50.0)).then_some(()))
+            .await;
+    }
+    {
+        let all: Vec<&Gateway> = fleet.gateways.iter().collect();
+        assert!(load(&all, "before", 10).await.is_empty());
+        until("the leader sums the three", async || (fleet_requests(&view(all[0]).await) == Some(30)).then_some(()))
+            .await;
+    }
+    let step_started_at = view(&fleet.gateways[0]).await["step_started_at"].clone();
+    // c stops (SIGTERM: drained, evidence flushed) and comes back under the same name.
+    let mut stopped = fleet.gateways.pop().unwrap();
+    stopped.process.signal("TERM");
+    stopped.process.wait_exit(crate::wait::EVENTUALLY).await;
+    let config = fleet_config(&fleet.mocks.0, &fleet.mocks.1, "c", 1_000_000);
+    let url = cluster.url();
+    let env = [("ADMIN_TOKEN", ADMIN_TOKEN), ("FLEET_DATABASE_URL", url.as_str())];
+    let restarted = Gateway::start(&fleet.scratches[3], &config, &env).await;
+    let resumed = view(&restarted).await;
+    assert_eq!(resumed["step_started_at"], step_started_at);
+    assert_eq!(
+        resumed["arms"]["primary"]["requests"].as_u64().unwrap()
+            + resumed["arms"]["candidate"]["requests"].as_u64().unwrap(),
+        10,
+        "its evidence of the step is back: {resumed}"
+    );
+    assert!(load(&[&restarted], "after", 5).await.is_empty());
+    until("the leader sums the restarted gateway's whole evidence", async || {
+        (fleet_requests(&view(&fleet.gateways[0]).await) == Some(35)).then_some(())
+    })
+    .await;
 }
