@@ -114,6 +114,11 @@ impl Fleet {
                 () = tokio::time::sleep(POLL_PERIOD) => {}
                 _ = stop.wait_for(|stop| *stop) => return,
             }
+            // Evidence the database does not have yet (after an outage) is flushed before
+            // a new step is taken over: taking it over starts the step's counters afresh.
+            if self.buffered() > 0 || self.flush_lag() > 2.0 * FLUSH_PERIOD.as_secs_f64() {
+                self.flush(&control).await;
+            }
             let control = control.clone();
             match tokio::task::spawn_blocking(move || control.sync()).await {
                 Ok(Ok(_)) => {}
