@@ -73,7 +73,7 @@ impl Pool {
     }
 
     /// Runs `work` on a pooled connection within `CALL_TIMEOUT` (connecting included).
-    /// The connection goes back to the pool only if `work` succeeded in time.
+    /// The connection goes back to the pool only if `work` got an answer in time.
     pub async fn call<T, W, F>(&self, during: &'static str, work: W) -> Result<T, StoreError>
     where
         W: FnOnce(Client) -> F,
@@ -82,7 +82,14 @@ impl Pool {
         let attempt = async {
             let client = self.take().await?;
             let (client, result) = work(client).await;
-            if result.is_ok() {
+            // A refusal the server answered (a lost compare-and-set, a superseded epoch)
+            // leaves a healthy connection (an open transaction is rolled back on drop).
+            let healthy = match &result {
+                Ok(_) | Err(StoreError::Stale { .. } | StoreError::Fenced { .. }) => true,
+                Err(StoreError::Postgres { source, .. }) => source.as_db_error().is_some(),
+                Err(_) => false,
+            };
+            if healthy {
                 self.give_back(client);
             }
             result

@@ -79,7 +79,7 @@ impl Fleet {
     /// At a clean shutdown, once the listeners drained: the last evidence flushed and
     /// the lease given up, so that another instance leads at once.
     pub async fn finish(&self, control: &Arc<RolloutControl>) {
-        self.flush(control).await;
+        let _ = self.flush(control).await;
         self.store.release().await;
     }
 
@@ -116,8 +116,10 @@ impl Fleet {
             }
             // Evidence the database does not have yet (after an outage) is flushed before
             // a new step is taken over: taking it over starts the step's counters afresh.
-            if self.buffered() > 0 || self.flush_lag() > 2.0 * FLUSH_PERIOD.as_secs_f64() {
-                self.flush(&control).await;
+            if (self.buffered() > 0 || self.flush_lag() > 2.0 * FLUSH_PERIOD.as_secs_f64())
+                && !self.flush(&control).await
+            {
+                continue;
             }
             let control = control.clone();
             match tokio::task::spawn_blocking(move || control.sync()).await {
@@ -136,18 +138,18 @@ impl Fleet {
                 _ = ticker.tick() => {}
                 _ = stop.wait_for(|stop| *stop) => return,
             }
-            self.flush(&control).await;
+            let _ = self.flush(&control).await;
         }
     }
 
-    /// One flush: each route's evidence whose count moved since the last flush (all of
-    /// them at least every so often is not needed: a row is a running total).
-    async fn flush(&self, control: &Arc<RolloutControl>) {
+    /// One flush: each route's evidence whose count moved since the last flush (a row is
+    /// a running total). Answers whether the database took it.
+    async fn flush(&self, control: &Arc<RolloutControl>) -> bool {
         let evidence = {
             let control = control.clone();
             match tokio::task::spawn_blocking(move || control.local_evidence()).await {
                 Ok(evidence) => evidence,
-                Err(_) => return,
+                Err(_) => return false,
             }
         };
         let mut rows = Vec::new();
@@ -187,8 +189,16 @@ impl Fleet {
                 }
                 self.buffered.store(0, Ordering::Relaxed);
                 self.last_flush_ms.store(crate::rollout::unix_millis(), Ordering::Relaxed);
+                self.store.catching_up.store(false, Ordering::Relaxed);
+                true
             }
-            Err(error) => tracing::debug!(%error, buffered, "evidence not flushed; kept for the next flush"),
+            Err(error) => {
+                tracing::debug!(%error, buffered, "evidence not flushed; kept for the next flush");
+                if buffered > 0 {
+                    self.store.catching_up.store(true, Ordering::Relaxed);
+                }
+                false
+            }
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct PgStore {
     reachable: AtomicBool,
     /// Set on taking the lead: the next `changed` answers every row.
     reread: AtomicBool,
+    /// This instance holds evidence the database does not have (`Fleet::flush`).
+    pub(super) catching_up: AtomicBool,
     pub(super) schema_version: i32,
 }
 
@@ -69,6 +71,7 @@ impl PgStore {
             versions: Mutex::new(HashMap::new()),
             reachable: AtomicBool::new(true),
             reread: AtomicBool::new(false),
+            catching_up: AtomicBool::new(false),
             schema_version,
         })
     }
@@ -528,6 +531,10 @@ impl StateStore for PgStore {
 
     fn leads(&self) -> bool {
         self.lease.leads()
+    }
+
+    fn catching_up(&self) -> bool {
+        self.catching_up.load(Ordering::Relaxed)
     }
 
     fn cut_off(&self) -> bool {

@@ -66,6 +66,13 @@ pub trait StateStore: Send + Sync {
         false
     }
 
+    /// Whether this process holds evidence it could not hand over yet (a fleet instance
+    /// after an outage): a leader judges nothing until it has, since a new step would
+    /// start its counters afresh.
+    fn catching_up(&self) -> bool {
+        false
+    }
+
     /// Whether this process runs the controller's decisions now.
     fn leads(&self) -> bool {
         true

@@ -374,7 +374,7 @@ impl RolloutControl {
         // database (or without the lead), this instance only guards: its own evidence,
         // and no transition but one that takes exposure away (a rollback).
         let local = self.live.route(id).stats().snapshot();
-        let leads = self.store.leads();
+        let leads = self.store.leads() && !self.store.catching_up();
         let (snapshot, analyse, guard_only) = match leads.then(|| self.store.merged_evidence(&current, local.clone())) {
             Some(Ok(merged)) => {
                 if self.store.shared() {
