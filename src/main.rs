@@ -77,6 +77,16 @@ enum Command {
     /// Check what an upstream can and cannot do, and whether it is honest (exit 1 unless
     /// every required check passes).
     Validate(cutover::cli::validate::ValidateArgs),
+    /// The fleet of gateways sharing a PostgreSQL state: leader, instances, reports.
+    Fleet {
+        #[command(subcommand)]
+        verb: FleetVerb,
+        #[arg(short, long, global = true, default_value = "cutover.toml")]
+        config: PathBuf,
+        /// Print the gateway's JSON answer instead of a summary.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Gateway + two simulated upstreams + load: a whole rollout in a few minutes.
     Demo {
         /// A candidate that fails 20% of its requests: watch the automatic rollback.
@@ -106,6 +116,12 @@ enum AlertsVerb {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum FleetVerb {
+    /// The leader and its lease, each instance's last report and applied weights.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -146,6 +162,7 @@ fn main() -> ExitCode {
         Command::Alerts { verb, config, json } => run(alerts(verb, config, json)),
         Command::Cost { route, since, config, json } => run(cost(route, since, config, json)),
         Command::Validate(args) => cutover::cli::validate::main(args),
+        Command::Fleet { verb: FleetVerb::Status, config, json } => run(fleet_status(config, json)),
         Command::Demo { bad_candidate, hold } => run(async move { Ok(cutover::demo::run(bad_candidate, hold).await?) }),
     }
 }
@@ -297,6 +314,14 @@ async fn cost(route: Option<String>, since: String, path: PathBuf, json: bool) -
     let report = cutover::cli::cost::fetch(&config, route.as_deref(), &since).await?;
     let text = if json { serde_json::to_string_pretty(&report)? } else { cutover::cost::render(&report) };
     let _ = writeln!(std::io::stdout().lock(), "{text}");
+    Ok(())
+}
+
+async fn fleet_status(path: PathBuf, json: bool) -> anyhow::Result<()> {
+    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let answer = cutover::cli::fleet::status(&config).await?;
+    let text = if json { serde_json::to_string_pretty(&answer)? } else { cutover::cli::fleet::render_status(&answer) };
+    let _ = writeln!(std::io::stdout().lock(), "{}", text.trim_end());
     Ok(())
 }
 

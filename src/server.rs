@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::admin::AdminService;
 use crate::alerts::{self, AlertBoard};
 use crate::config::Config;
+use crate::fleet::{Fleet, Lease, PgStore};
 use crate::health;
 use crate::metrics::Metrics;
 use crate::net::descriptors::{self, OverBudget};
@@ -24,7 +25,8 @@ use crate::proxy::{Gateway, ProxyService, SharedGateway};
 use crate::reload::Reloader;
 use crate::rollout::supervise::supervise;
 use crate::rollout::{
-    ControlError, Event, LiveState, RolloutControl, StateMode, Store, StoreError, driver, notify, unix_millis,
+    ControlError, Event, LiveState, RolloutControl, StateMode, StateStore, Store, StoreError, driver, notify,
+    unix_millis,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,8 @@ pub struct Running {
     /// The gateway in force; a reload swaps another in.
     pub gateway: SharedGateway,
     pub control: Arc<RolloutControl>,
+    /// This gateway's part in a fleet (`[state] backend = "postgres"`).
+    pub fleet: Option<Arc<Fleet>>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -78,6 +82,9 @@ impl Running {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::error!(%error, "the rollout evidence was not saved at shutdown"),
             Err(error) => tracing::error!(%error, "saving the rollout evidence at shutdown failed"),
+        }
+        if let Some(fleet) = &self.fleet {
+            fleet.finish(&self.control).await;
         }
     }
 
@@ -118,6 +125,16 @@ pub(crate) fn open_rollouts(
     mode: StateMode,
 ) -> Result<(Arc<LiveState>, RolloutControl), StartError> {
     let store = Store::open(&config.state_path, mode)?;
+    open_rollouts_on(config, metrics, events, Arc::new(store))
+}
+
+/// `open_rollouts` on a store already open (a fleet's database).
+fn open_rollouts_on(
+    config: &Arc<Config>,
+    metrics: &Arc<Metrics>,
+    events: Option<mpsc::Sender<Event>>,
+    store: Arc<dyn StateStore>,
+) -> Result<(Arc<LiveState>, RolloutControl), StartError> {
     let names: Vec<&str> = config.routes.values().map(|route| route.name.as_str()).collect();
     let loaded = store.load_or_init(&names, unix_millis())?;
     let states_len = loaded.len();
@@ -129,7 +146,7 @@ pub(crate) fn open_rollouts(
     for state in states.values() {
         tracing::info!(route = %state.route, phase = %state.phase, weight = f64::from(state.weight_bp) / 100.0, "route state restored");
     }
-    let control = RolloutControl::new(config.clone(), metrics.clone(), live.clone(), Arc::new(store), &states, events)?;
+    let control = RolloutControl::new(config.clone(), metrics.clone(), live.clone(), store, &states, events)?;
     Ok((live, control))
 }
 
@@ -150,11 +167,24 @@ pub async fn start_on_with(
     let metrics = Arc::new(Metrics::new(&config));
     let (events, notifications) = mpsc::channel(256);
     let has_notifiers = !config.notifiers.is_empty();
+    // A fleet's database is opened (and migrated) here, on the runtime its calls use.
+    let fleet_store = match &config.fleet {
+        Some(fleet) => {
+            let store = PgStore::open(fleet.url.expose(), &fleet.instance, Lease::new(fleet.lease)).await?;
+            tracing::info!(instance = %fleet.instance, schema_version = crate::fleet::SCHEMA_VERSION, "state on PostgreSQL: this gateway is one of a fleet");
+            Some(Arc::new(store))
+        }
+        None => None,
+    };
     let (live, control) = {
-        let (config, metrics) = (config.clone(), metrics.clone());
-        tokio::task::spawn_blocking(move || open_rollouts(&config, &metrics, has_notifiers.then_some(events), state))
-            .await
-            .map_err(StartError::Task)??
+        let (config, metrics, fleet_store) = (config.clone(), metrics.clone(), fleet_store.clone());
+        let events = has_notifiers.then_some(events);
+        tokio::task::spawn_blocking(move || match fleet_store {
+            Some(store) => open_rollouts_on(&config, &metrics, events, store),
+            None => open_rollouts(&config, &metrics, events, state),
+        })
+        .await
+        .map_err(StartError::Task)??
     };
     let control = Arc::new(control);
     // The validation gate (`require_validation`): its queue, and the pending routes' first asks.
@@ -172,6 +202,10 @@ pub async fn start_on_with(
     };
     let notifier = Notifications::start(&config.notifiers);
     let alert_board = Arc::new(AlertBoard::default());
+    let fleet = fleet_store.map(Fleet::new);
+    if let Some(fleet) = &fleet {
+        fleet.spawn(control.clone(), stopped.clone());
+    }
     if has_notifiers {
         tokio::spawn(notify::forward(notifications, notifier.clone()));
     }
@@ -184,7 +218,8 @@ pub async fn start_on_with(
         )),
         tokio::spawn(serve(
             admin,
-            AdminService::watching(gateway.clone(), control.clone(), alert_board.clone(), notifier.clone()),
+            AdminService::watching(gateway.clone(), control.clone(), alert_board.clone(), notifier.clone())
+                .with_fleet(fleet.clone()),
             until_stopped(stopped.clone()),
             config.server.admin_connections,
         )),
@@ -205,7 +240,7 @@ pub async fn start_on_with(
             move || health::run(gateway.clone(), gateway.load().health_log.clone(), on_change.clone(), stopped.clone())
         })),
     ];
-    Ok(Running { proxy_addr, admin_addr, gateway, control, stop, tasks })
+    Ok(Running { proxy_addr, admin_addr, gateway, control, fleet, stop, tasks })
 }
 
 /// The prober's hook: a change of an upstream's verdict becomes a `candidate_down` /

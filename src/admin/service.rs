@@ -37,6 +37,8 @@ struct Admin {
     notifications: Notifications,
     /// The dashboard's time series, recorded while the service lives.
     series: Arc<Series>,
+    /// This gateway's part in a fleet (`/admin/fleet`, the `cutover_fleet_*` gauges).
+    fleet: Option<Arc<crate::fleet::Fleet>>,
 }
 
 impl AdminService {
@@ -53,7 +55,15 @@ impl AdminService {
         notifications: Notifications,
     ) -> Self {
         let series = dashboard::start_series(&gateway);
-        AdminService { inner: Arc::new(Admin { gateway, control, alerts, notifications, series }) }
+        AdminService { inner: Arc::new(Admin { gateway, control, alerts, notifications, series, fleet: None }) }
+    }
+
+    /// With this gateway's part in a fleet, if it is one of a fleet.
+    pub fn with_fleet(mut self, fleet: Option<Arc<crate::fleet::Fleet>>) -> Self {
+        if let Some(admin) = Arc::get_mut(&mut self.inner) {
+            admin.fleet = fleet;
+        }
+        self
     }
 }
 
@@ -149,6 +159,9 @@ impl Admin {
         self.alerts.render(&mut page);
         render_notifications(&mut page, &self.notifications.counts());
         render_process(&mut page);
+        if let Some(fleet) = &self.fleet {
+            fleet.render_metrics(&mut page);
+        }
         body::response(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", page)
     }
 
@@ -211,6 +224,10 @@ impl Admin {
                 let notifier = query_value(request.uri().query(), "notifier");
                 ok_json(&self.test_notifications(notifier.as_deref()).await)
             }
+            (&Method::GET, ["fleet"]) => match &self.fleet {
+                Some(fleet) => ok_json(&fleet.status().await),
+                None => ok_json(&crate::fleet::single_status()),
+            },
             (&Method::GET, ["cost"]) => self.cost(request.uri().query()),
             (&Method::GET, ["events"]) => {
                 let route = query_value(request.uri().query(), "route");

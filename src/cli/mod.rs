@@ -3,5 +3,6 @@
 pub mod admin_call;
 pub mod alerts;
 pub mod cost;
+pub mod fleet;
 pub mod rollout;
 pub mod validate;

@@ -15,6 +15,7 @@ mod secret;
 pub mod testing;
 mod validate;
 mod validate_plan;
+mod validate_state;
 mod validate_watch;
 mod watch_plan;
 
@@ -34,6 +35,7 @@ pub use pricing::{ModelPrice, OTHER_MODEL, PriceTable, unpriced_models};
 pub use problem::{ConfigErrors, ConfigProblem};
 pub use route_id::{PerRoute, RouteId};
 pub use secret::Secret;
+pub use validate_state::{DEFAULT_LEASE, FleetConfig};
 pub use validate_watch::{DEFAULT_ALERT_WINDOW, DEFAULT_REPEAT_INTERVAL, default_alert_rules};
 
 /// The whole validated configuration. Immutable: a new one replaces it whole.
@@ -57,6 +59,9 @@ pub struct Config {
     pub notifiers: Vec<Notifier>,
     pub health: HealthConfig,
     pub state_path: PathBuf,
+    /// `[state] backend = "postgres"`: the shared database of a fleet; `None` is the
+    /// SQLite file at `state_path`, owned by this process alone.
+    pub fleet: Option<FleetConfig>,
 }
 
 #[derive(Debug, Clone)]

@@ -40,7 +40,17 @@ impl fmt::Display for Config {
             )?,
         }
         writeln!(f, "admin token: {}", if self.admin_token.is_some() { "set" } else { "none — /admin/* answers 401" })?;
-        writeln!(f, "state: {}", self.state_path.display())?;
+        match &self.fleet {
+            // The connection string is a secret: only the variable that holds it is shown.
+            Some(fleet) => writeln!(
+                f,
+                "state: postgres (connection string from ${}), instance {:?}, leader lease {}",
+                fleet.url_env,
+                fleet.instance,
+                format_duration(fleet.lease)
+            )?,
+            None => writeln!(f, "state: {}", self.state_path.display())?,
+        }
         writeln!(f, "\nupstreams:")?;
         for upstream in &self.upstreams {
             let timeouts = &upstream.timeouts;

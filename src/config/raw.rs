@@ -75,6 +75,14 @@ pub struct RawAdmin {
 #[serde(deny_unknown_fields)]
 pub struct RawState {
     pub path: Option<String>,
+    /// `"sqlite"` (the default) or `"postgres"` (a fleet of gateways on one database).
+    pub backend: Option<String>,
+    /// postgres: the environment variable holding the connection string (a secret).
+    pub url_env: Option<String>,
+    /// postgres: this gateway's name in the fleet.
+    pub instance: Option<String>,
+    /// postgres: how long a dead leader goes unreplaced at most.
+    pub lease: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

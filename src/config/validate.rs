@@ -115,6 +115,7 @@ impl<'a> Validator<'a> {
             Some(path) => self.base_dir.join(path),
             None => self.base_dir.join("cutover.db"),
         };
+        let fleet = self.fleet(&sections.state);
         let routes = PerRoute::from_routes(routes);
         let pricing = PriceTable::new(&upstreams, &routes, &prices);
         Some(Config {
@@ -130,6 +131,7 @@ impl<'a> Validator<'a> {
             notifiers,
             health,
             state_path,
+            fleet,
         })
     }
 

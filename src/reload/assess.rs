@@ -155,6 +155,11 @@ fn fixed_settings(current: &Config, next: &Config) -> Vec<Refusal> {
         format!("{:?}", new.admin_connections),
     );
     fixed("state.path", current.state_path.display().to_string(), next.state_path.display().to_string());
+    let backend = |config: &Config| match &config.fleet {
+        Some(fleet) => format!("postgres (${}, instance {})", fleet.url_env, fleet.instance),
+        None => "sqlite".to_owned(),
+    };
+    fixed("state.backend", backend(current), backend(next));
     let notifier = |config: &Config| -> Vec<(String, String, String, String)> {
         let notifiers = config.notifiers.iter();
         notifiers

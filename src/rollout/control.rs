@@ -18,12 +18,13 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::analysis::Evaluation;
+use super::backend::{Authority, StateStore, Write};
 use super::clock::StepClock;
 use super::decide::{self, BaselineChange, Evidence, Transition, percent_of};
 use super::stats::{ArmSnapshot, StepSnapshot, StepStats};
 use super::view::{self, Published, RECENT_EVENTS};
 use super::{
-    Command, ControlError, Event, EventKind, LiveState, Phase, RouteState, Store, StoreError, Validation, unix_millis,
+    Command, ControlError, Event, EventKind, LiveState, Phase, RouteState, StoreError, Validation, unix_millis,
 };
 use crate::config::{Config, PerRoute, Route, RouteId};
 use crate::metrics::Metrics;
@@ -46,6 +47,9 @@ struct RouteRollout {
     unsaved: VecDeque<Unsaved>,
     /// The validation of the candidate, for the `require_validation` gate (memory only).
     validation: Validation,
+    /// In a fleet, on the leader: the counts of the evidence summed over the instances,
+    /// as last judged (`view::arm_counts`).
+    fleet_arms: Option<Value>,
 }
 
 /// A transition published before the state file took it, with what its event row needs.
@@ -73,6 +77,7 @@ impl RouteRollout {
             events: self.recent.iter().cloned().collect(),
             unsaved: self.unsaved.len(),
             validation: self.validation.clone(),
+            fleet_arms: self.fleet_arms.clone(),
         }
     }
 }
@@ -83,7 +88,7 @@ pub struct RolloutControl {
     config: ArcSwap<Config>,
     metrics: Arc<Metrics>,
     live: Arc<LiveState>,
-    store: Arc<Store>,
+    store: Arc<dyn StateStore>,
     /// A std mutex: taken only on blocking threads, for the length of one decision and
     /// its SQLite transaction, never across an await.
     routes: Mutex<PerRoute<RouteRollout>>,
@@ -104,7 +109,7 @@ impl RolloutControl {
         config: Arc<Config>,
         metrics: Arc<Metrics>,
         live: Arc<LiveState>,
-        store: Arc<Store>,
+        store: Arc<dyn StateStore>,
         states: &PerRoute<RouteState>,
         events: Option<mpsc::Sender<Event>>,
     ) -> Result<RolloutControl, ControlError> {
@@ -128,6 +133,7 @@ impl RolloutControl {
                 recent: recent.into(),
                 unsaved: VecDeque::new(),
                 validation: Validation::NotRun,
+                fleet_arms: None,
             })
         })?;
         let views = routes.map(|_, rollout| ArcSwap::from_pointee(rollout.published()));
@@ -154,11 +160,14 @@ impl RolloutControl {
     fn reconcile_locked(&self, routes: &mut PerRoute<RouteRollout>) -> Result<(), ControlError> {
         let config = self.config.load_full();
         let mut first_failure = None;
+        // In a fleet only the leader pauses an edited plan (its next tick does).
+        let decides = self.store.leads();
         for (id, rollout) in routes.iter_mut() {
             let route = &config.routes[id];
             self.live.route(id).set_shadow(shadow_share(route, &rollout.state));
-            if let Some(transition) = decide::reconcile(route, &rollout.current())
-                && let Err(failure) = self.apply(id, rollout, transition, unix_millis())
+            if decides
+                && let Some(transition) = decide::reconcile(route, &rollout.current())
+                && let Err(failure) = self.apply(id, rollout, transition, Authority::Controller, unix_millis())
             {
                 first_failure.get_or_insert(failure);
             }
@@ -180,6 +189,11 @@ impl RolloutControl {
     /// step from it instead of from the last interval's save. For the end of serving,
     /// once the listeners have drained. Blocking: call from a blocking thread.
     pub fn save_evidence(&self) -> Result<(), ControlError> {
+        // In a fleet only the leader saves the step's evidence (each instance's own is
+        // flushed by `crate::fleet`).
+        if !self.store.leads() {
+            return Ok(());
+        }
         let config = self.config.load_full();
         let mut routes = self.lock();
         for (id, rollout) in routes.iter_mut() {
@@ -228,16 +242,26 @@ impl RolloutControl {
         id: RouteId,
         rollout: &mut RouteRollout,
         transition: Transition,
+        authority: Authority,
         now_ms: i64,
     ) -> Result<(), ControlError> {
         let Transition { next, kind, actor, reason, baseline } = transition;
         let from = rollout.state.phase;
         let saved = self.flush(id, rollout).and_then(|()| {
-            let written = self.store.transition(&next, from, kind, &actor, &reason, now_ms);
+            let write = Write { state: &next, from, kind, actor: &actor, reason: &reason, now_ms, authority };
+            let written = self.store.record(write);
             self.written(id, kind.as_str(), written)
         });
         let event = match saved {
             Ok(event) => event,
+            // In a fleet: the row changed since it was read (another gateway's command,
+            // or the leader's decision). Nothing took effect; the caller may look again.
+            Err(StoreError::Stale { route }) => {
+                return Err(ControlError::Conflict(format!(
+                    "route {route:?} was changed by another gateway of the fleet while this command was decided; \
+                     look at its state again and retry"
+                )));
+            }
             Err(source) if reduces_exposure(&rollout.state, &next) => {
                 let weight_percent = percent_of(next.weight_bp);
                 let route = &next.route;
@@ -312,7 +336,16 @@ impl RolloutControl {
     fn flush(&self, id: RouteId, rollout: &mut RouteRollout) -> Result<(), StoreError> {
         while let Some(unsaved) = rollout.unsaved.front() {
             let Unsaved { from, next, kind, actor, reason, at_ms } = unsaved;
-            let written = self.store.transition(next, *from, *kind, actor, reason, *at_ms);
+            let write = Write {
+                state: next,
+                from: *from,
+                kind: *kind,
+                actor,
+                reason,
+                now_ms: *at_ms,
+                authority: Authority::Late,
+            };
+            let written = self.store.record(write);
             let event = self.written(id, kind.as_str(), written)?;
             tracing::info!(route = %next.route, %kind, "saved to the state file after all");
             rollout.unsaved.pop_front();
@@ -345,12 +378,30 @@ impl RolloutControl {
         let current = rollout.current();
         // A plan edited by a reload whose pause the state file refused then: paused now.
         if let Some(transition) = decide::reconcile(route, &current) {
-            return self.apply(id, rollout, transition, now_ms);
+            return self.apply(id, rollout, transition, Authority::Controller, now_ms);
         }
         // The validation gate holds a pending rollout: no analysis, so no start.
         let held = route.rollout.as_ref().is_some_and(|plan| rollout.validation.hold(plan, &current).is_some());
+        // In a fleet, the leader judges the evidence of every instance. Without the
+        // database (or without the lead), this instance only guards: its own evidence,
+        // and no transition but one that takes exposure away (a rollback).
+        let local = self.live.route(id).stats().snapshot();
+        let leads = self.store.leads() && !self.store.catching_up();
+        let (snapshot, analyse, guard_only) = match leads.then(|| self.store.merged_evidence(&current, local.clone())) {
+            Some(Ok(merged)) => {
+                if self.store.shared() {
+                    rollout.fleet_arms = Some(view::arm_counts(&merged));
+                    self.views[id].store(Arc::new(rollout.published()));
+                }
+                (merged, analyse, false)
+            }
+            Some(Err(error)) => {
+                tracing::warn!(route = %route.name, %error, "fleet evidence unreadable: no decision but a rollback");
+                (local, false, true)
+            }
+            None => (local, false, true),
+        };
         let analyse = analyse && !held;
-        let snapshot = self.live.route(id).stats().snapshot();
         let evidence = Evidence { snapshot: &snapshot, baseline: rollout.baseline.as_ref() };
         let decision = match &route.rollout {
             Some(plan) => decide::tick(&current, plan, evidence, analyse, now_ms),
@@ -370,7 +421,8 @@ impl RolloutControl {
         // The transition goes ahead even if the evidence was not saved: a rollback must
         // not wait for the disk.
         match decision.transition {
-            Some(transition) => self.apply(id, rollout, transition, now_ms)?,
+            Some(transition) if guard_only && !reduces_exposure(&rollout.state, &transition.next) => {}
+            Some(transition) => self.apply(id, rollout, transition, Authority::Controller, now_ms)?,
             None if !rollout.unsaved.is_empty() => {
                 self.flush(id, rollout)?;
                 self.views[id].store(Arc::new(rollout.published()));
@@ -384,7 +436,12 @@ impl RolloutControl {
     /// route's view after it. Blocking: call from a blocking thread.
     pub fn command(&self, route_name: &str, command: Command, actor: &str) -> Result<Value, ControlError> {
         let id = self.route_id(route_name)?;
-        {
+        // Decided on the latest state of the route, wherever it was changed; in a fleet,
+        // a row changed between that read and the write is read again once, then 409.
+        let mut attempts = 2;
+        loop {
+            attempts -= 1;
+            self.sync()?;
             let mut routes = self.lock();
             let config = self.config.load_full();
             let route = &config.routes[id];
@@ -393,10 +450,14 @@ impl RolloutControl {
             let now_ms = unix_millis();
             let evidence = Evidence { snapshot: &snapshot, baseline: rollout.baseline.as_ref() };
             let transition = decide::command(route, &rollout.current(), evidence, command, actor, now_ms)?;
-            self.apply(id, rollout, transition, now_ms)?;
+            match self.apply(id, rollout, transition, Authority::Operator, now_ms) {
+                Err(ControlError::Conflict(_)) if attempts > 0 && self.store.shared() => continue,
+                result => result?,
+            }
             if command == Command::Retry && route.rollout.as_ref().is_some_and(|plan| plan.require_validation) {
                 self.ask_validation(id, rollout, now_ms);
             }
+            break;
         }
         Ok(self.view(id))
     }
@@ -426,6 +487,10 @@ impl RolloutControl {
     /// write the state file refuses is logged and counted, and the event is not kept.
     /// Blocking: call from a blocking thread.
     pub fn record_candidate_health(&self, upstream: &str, up: bool, reason: &str) {
+        // In a fleet every instance probes; the leader alone records what it saw.
+        if !self.store.leads() {
+            return;
+        }
         let kind = if up { EventKind::CandidateUp } else { EventKind::CandidateDown };
         let config = self.config.load_full();
         let mut routes = self.lock();
@@ -437,7 +502,16 @@ impl RolloutControl {
             // Saved after what is in effect and not saved yet, so the rows stay in order.
             let saved = self.flush(id, rollout).and_then(|()| {
                 let current = rollout.current();
-                let written = self.store.transition(&current, current.phase, kind, "prober", reason, unix_millis());
+                let write = Write {
+                    state: &current,
+                    from: current.phase,
+                    kind,
+                    actor: "prober",
+                    reason,
+                    now_ms: unix_millis(),
+                    authority: Authority::Controller,
+                };
+                let written = self.store.record(write);
                 self.written(id, kind.as_str(), written)
             });
             let Ok(event) = saved else { continue };
@@ -486,9 +560,23 @@ impl RolloutControl {
         let now_ms = unix_millis();
         rollout.validation = Validation::Done { passed, at_ms: now_ms, summary: summary.to_owned() };
         self.views[id].store(Arc::new(rollout.published()));
+        // In a fleet every instance validates its candidate for its own gate (the standing
+        // is in memory); the leader alone writes the event, as with the probes' events.
+        if !self.store.leads() {
+            return Ok(());
+        }
         self.flush(id, rollout)?;
         let current = rollout.current();
-        let written = self.store.transition(&current, current.phase, kind, "validator", table, now_ms);
+        let write = Write {
+            state: &current,
+            from: current.phase,
+            kind,
+            actor: "validator",
+            reason: table,
+            now_ms,
+            authority: Authority::Controller,
+        };
+        let written = self.store.record(write);
         let event = self.written(id, kind.as_str(), written)?;
         tracing::info!(route = %current.route, %kind, summary, "rollout event");
         self.metrics.route(id).record_transition(kind);
@@ -496,9 +584,108 @@ impl RolloutControl {
         Ok(())
     }
 
+    /// Whether this process runs the controller's decisions (always, on SQLite; the
+    /// leader of a fleet).
+    pub fn leads(&self) -> bool {
+        self.store.leads()
+    }
+
+    /// Whether the driver should tick: the leader decides, and an instance cut off from
+    /// the fleet's database guards its routes on its own evidence (a rollback only).
+    /// Never waits for the routes' lock.
+    pub fn acts(&self) -> bool {
+        // …and one holding a rollback not saved yet ticks until it is (looked at without
+        // waiting: a busy lock is looked at again on the next tick).
+        self.store.leads()
+            || self.store.cut_off()
+            || self.routes.try_lock().is_ok_and(|routes| routes.values().any(|rollout| !rollout.unsaved.is_empty()))
+    }
+
+    /// Takes over what another gateway of the fleet changed: each such route's state is
+    /// published to the request path (a new step starts new local evidence) and to the
+    /// view. A route with transitions in effect but not saved yet keeps them: they are
+    /// saved over the database's row when it takes writes again. Blocking: call from a
+    /// blocking thread. Answers how many routes changed.
+    pub fn sync(&self) -> Result<usize, ControlError> {
+        let changed = self.store.changed()?;
+        if changed.is_empty() {
+            return Ok(0);
+        }
+        let config = self.config.load_full();
+        let mut routes = self.lock();
+        let mut adopted = 0;
+        for next in changed {
+            let Some(id) = config.route_id(&next.route) else { continue };
+            let rollout = &mut routes[id];
+            if !rollout.unsaved.is_empty() || rollout.state == next {
+                continue;
+            }
+            let live = self.live.route(id);
+            if next.step != rollout.state.step || next.step_started_at != rollout.state.step_started_at {
+                live.reset_stats(super::stats::StepStats::default());
+                rollout.evaluation = None;
+            }
+            live.publish(&next);
+            live.set_shadow(shadow_share(&config.routes[id], &next));
+            rollout.clock = StepClock::starting(&next, Instant::now());
+            if (next.phase, next.step, next.weight_bp)
+                != (rollout.state.phase, rollout.state.step, rollout.state.weight_bp)
+            {
+                let (route, phase, weight) = (&next.route, next.phase, percent_of(next.weight_bp));
+                tracing::info!(%route, %phase, step = next.step, weight, "rollout state changed by the fleet");
+            }
+            rollout.state = next;
+            if let Ok(recent) = self.store.events(Some(&rollout.state.route), RECENT_EVENTS as u32) {
+                rollout.recent = recent.into();
+            }
+            self.views[id].store(Arc::new(rollout.published()));
+            adopted += 1;
+        }
+        Ok(adopted)
+    }
+
+    /// Each planned route's current step and this process's evidence of it, for a
+    /// fleet's flush. A route whose step changed while it was read is left for the next
+    /// flush, so that no evidence is filed under the wrong step. Takes no lock.
+    pub fn local_evidence(&self) -> Vec<LocalEvidence> {
+        let config = self.config.load();
+        let mut evidence = Vec::new();
+        for (id, view) in self.views.iter() {
+            if config.routes[id].rollout.is_none() {
+                continue;
+            }
+            let before = view.load();
+            let snapshot = self.live.route(id).stats().snapshot();
+            let after = view.load();
+            let (state, again) = (&before.state, &after.state);
+            if state.step != again.step || state.step_started_at != again.step_started_at {
+                continue;
+            }
+            evidence.push(LocalEvidence {
+                route: state.route.clone(),
+                step: state.step,
+                step_started_at: state.step_started_at,
+                weight_percent: percent_of(self.live.route(id).weight_bp()),
+                snapshot,
+            });
+        }
+        evidence
+    }
+
     fn view(&self, id: RouteId) -> Value {
         view::render(&self.config.load(), id, self.live.route(id), &self.views[id].load(), unix_millis())
     }
+}
+
+/// One route's current step and this process's evidence of it (`local_evidence`).
+#[derive(Debug, Clone)]
+pub struct LocalEvidence {
+    pub route: String,
+    pub step: u32,
+    pub step_started_at: i64,
+    /// The candidate weight this process applies.
+    pub weight_percent: f64,
+    pub snapshot: StepSnapshot,
 }
 
 /// Whether going from `current` to `next` takes users (or mirrored requests) away from

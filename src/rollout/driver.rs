@@ -3,6 +3,8 @@
 //! a route with a plan gets a full analysis. The work runs on blocking threads (it writes
 //! SQLite); a slow look delays the next, it never piles up. `supervise` restarts this
 //! loop if it ever dies. What to watch follows the configuration in force (a reload).
+//! In a fleet only the leader ticks (and an instance cut off from the database, which
+//! only guards).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +33,10 @@ pub async fn run(control: Arc<RolloutControl>, mut stop: watch::Receiver<bool>) 
         }
         if let Some(faster) = schedule.follow(control.watched(), Instant::now()) {
             ticker = faster;
+        }
+        // A gateway of a fleet that does not lead leaves the decisions to the leader.
+        if !control.acts() {
+            continue;
         }
         for slot in 0..schedule.routes.len() {
             let (id, interval, next) = &mut schedule.routes[slot];

@@ -20,7 +20,8 @@ mod event;
 mod validation;
 mod view;
 
-// Around it: the state file, the published state, the clock that drives it, the webhooks.
+// Around it: the state file (or a fleet's database), the published state, the clock that drives it, the webhooks.
+pub mod backend;
 pub mod driver;
 mod live;
 pub mod notify;
@@ -30,8 +31,9 @@ pub mod supervise;
 #[cfg(test)]
 mod simulation;
 
+pub use backend::{Authority, StateStore, Write};
 pub use command::{Command, ControlError};
-pub use control::RolloutControl;
+pub use control::{LocalEvidence, RolloutControl};
 pub use event::{EventKind, Severity, UnknownKind};
 pub use live::{LiveRoute, LiveState};
 pub use store::{Event, StateMode, Store, StoreError};

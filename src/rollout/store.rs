@@ -28,7 +28,7 @@ pub enum StoreError {
     #[error(
         "state file {path} is in use by another cutover process{}: one SQLite state file serves one gateway. \
          Stop the other gateway or give this one its own [state] path; gateways that share one rollout \
-         (a fleet) need the PostgreSQL backend, which is planned but not available yet",
+         (a fleet) need the PostgreSQL backend ([state] backend = \"postgres\")",
         by_pid(*.holder)
     )]
     Locked { path: String, holder: Option<u32> },
@@ -48,6 +48,22 @@ pub enum StoreError {
     /// the rest of the file stays usable, and the event log says which row it cannot show.
     #[error("state file: event {id} of route {route:?} has a kind this version does not know: {kind:?}")]
     UnknownEventKind { id: i64, route: String, kind: String },
+    // The fleet's PostgreSQL database (`crate::fleet`).
+    /// PostgreSQL refused or failed a call; `during` says which.
+    #[error("state database ({during}): {source}")]
+    Postgres { during: &'static str, source: tokio_postgres::Error },
+    /// PostgreSQL did not answer in time: down, cut off, or overloaded.
+    #[error("state database did not answer within {seconds}s ({during})")]
+    Unreachable { during: &'static str, seconds: u64 },
+    /// The database holds a schema this build cannot run with.
+    #[error("state database schema: {0}")]
+    Schema(String),
+    /// A controller write by an instance whose lease epoch is no longer the current one.
+    #[error("this instance no longer leads the fleet (its lease epoch {epoch} was superseded): write refused")]
+    Fenced { epoch: i64 },
+    /// A compare-and-set on a route's row that lost: another instance changed it first.
+    #[error("route {route:?} was changed by another gateway of the fleet in the meantime")]
+    Stale { route: String },
 }
 
 /// What a refused state file's message ends with: why not start over, and how to.

@@ -27,6 +27,19 @@ pub struct Published {
     pub unsaved: usize,
     /// The validation of the candidate (the `require_validation` gate).
     pub validation: Validation,
+    /// In a fleet, the leader's: the step's evidence over every instance as last judged
+    /// (per arm counts); `None` on SQLite and on the other instances.
+    pub fleet_arms: Option<Value>,
+}
+
+/// Per arm counts of `snapshot`, for `fleet_arms`.
+pub fn arm_counts(snapshot: &super::stats::StepSnapshot) -> Value {
+    let arm = |arm: Arm| {
+        let arm = snapshot.arm(arm);
+        json!({"requests": arm.requests(), "ok": arm.ok, "client_errors": arm.client_errors,
+               "upstream_errors": arm.upstream_errors, "users": arm.users()})
+    };
+    json!({"candidate": arm(Arm::Candidate), "control": arm(Arm::Control), "primary": arm(Arm::Primary), "shadow": arm(Arm::Shadow)})
 }
 
 /// The view of route `id` at `now_ms`.
@@ -65,6 +78,7 @@ pub fn render(config: &Config, id: RouteId, live: &LiveRoute, published: &Publis
         "events": published.events,
         "unsaved_transitions": published.unsaved,
         "validation": published.validation.to_json(plan, state),
+        "fleet_arms": published.fleet_arms,
         "plan": plan.map(|plan| plan.steps.iter().map(step_view).collect::<Vec<_>>()),
     })
 }

@@ -8,6 +8,7 @@
 // Harnesses: configs, waiting, the binary as a child process, a served gateway, in-process.
 mod binary;
 mod configs;
+mod fleet_db;
 mod served;
 mod state_file;
 mod support;
@@ -30,6 +31,7 @@ mod cost;
 mod dashboard;
 mod edges;
 mod faults;
+mod fleet;
 mod health;
 mod prometheus;
 mod proxy;

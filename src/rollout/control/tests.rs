@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::*;
 use crate::config::testing;
 use crate::metrics::Outcome;
-use crate::rollout::StateMode;
 use crate::rollout::stats::{Arm, Sample};
+use crate::rollout::{StateMode, Store};
 
 /// Route `default` with a two-step plan, an hour per step: nothing moves unless a test says so.
 fn config_toml() -> String {

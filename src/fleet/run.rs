@@ -1,0 +1,241 @@
+//! What every gateway of a fleet does in the background, each loop on its own task and
+//! none on the request path: `campaign` takes or renews the leader's lease, `follow`
+//! takes over route states other instances wrote (announced by `NOTIFY`, polled as the
+//! safety net), `flush` saves this instance's evidence of each step every second with
+//! its report (the weights it applies). While the database is away each loop keeps
+//! trying; the request path keeps the last weights it was given, and the evidence keeps
+//! accumulating in the step's fixed-size counters, to be flushed when it returns.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, watch};
+
+use super::store::{CHANNEL, EvidenceRow, PgStore};
+use crate::rollout::RolloutControl;
+use crate::rollout::stats::Arm;
+use crate::rollout::supervise::supervise;
+
+/// How often each instance flushes its evidence and reports.
+pub const FLUSH_PERIOD: Duration = Duration::from_secs(1);
+/// How often an instance looks for changes without being notified.
+const POLL_PERIOD: Duration = Duration::from_millis(500);
+
+/// One gateway's part in the fleet.
+pub struct Fleet {
+    pub store: Arc<PgStore>,
+    /// Unix milliseconds of the last flush the database took; 0 before the first.
+    last_flush_ms: AtomicI64,
+    /// Requests counted locally that the database does not have yet.
+    buffered: AtomicU64,
+    /// Per route: the step and the request count last flushed.
+    flushed: Mutex<HashMap<String, (u32, i64, u64)>>,
+    started: Instant,
+}
+
+impl Fleet {
+    pub fn new(store: Arc<PgStore>) -> Arc<Fleet> {
+        Arc::new(Fleet {
+            store,
+            last_flush_ms: AtomicI64::new(0),
+            buffered: AtomicU64::new(0),
+            flushed: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+        })
+    }
+
+    /// Seconds since the last flush the database took (since start before the first).
+    pub fn flush_lag(&self) -> f64 {
+        match self.last_flush_ms.load(Ordering::Relaxed) {
+            0 => self.started.elapsed().as_secs_f64(),
+            at => (crate::rollout::unix_millis() - at).max(0) as f64 / 1000.0,
+        }
+    }
+
+    /// Requests in this instance's evidence that the database does not have yet.
+    pub fn buffered(&self) -> u64 {
+        self.buffered.load(Ordering::Relaxed)
+    }
+
+    /// Starts the three loops, each restarted if it ever dies (`supervise`); they end
+    /// when `stop` turns true.
+    pub fn spawn(self: &Arc<Self>, control: Arc<RolloutControl>, stop: watch::Receiver<bool>) {
+        let (fleet, control_, stop_) = (self.clone(), control.clone(), stop.clone());
+        tokio::spawn(supervise("fleet lease", stop.clone(), move || {
+            fleet.clone().campaign(control_.clone(), stop_.clone())
+        }));
+        let (fleet, control_, stop_) = (self.clone(), control.clone(), stop.clone());
+        tokio::spawn(supervise("fleet follower", stop.clone(), move || {
+            fleet.clone().follow(control_.clone(), stop_.clone())
+        }));
+        let (fleet, stop_) = (self.clone(), stop.clone());
+        tokio::spawn(supervise("fleet evidence flush", stop, move || {
+            fleet.clone().flush_loop(control.clone(), stop_.clone())
+        }));
+    }
+
+    /// At a clean shutdown, once the listeners drained: the last evidence flushed and
+    /// the lease given up, so that another instance leads at once.
+    pub async fn finish(&self, control: &Arc<RolloutControl>) {
+        let _ = self.flush(control).await;
+        self.store.release().await;
+    }
+
+    async fn campaign(self: Arc<Self>, control: Arc<RolloutControl>, mut stop: watch::Receiver<bool>) {
+        loop {
+            let led = self.store.lease().leads();
+            match self.store.campaign().await {
+                Ok(true) if !led => {
+                    // A new leader decides on the database's latest state, not on what it
+                    // last saw as a follower.
+                    let control = control.clone();
+                    let _ = tokio::task::spawn_blocking(move || control.sync()).await;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "leader lease not renewed"),
+            }
+            let wait =
+                if self.store.lease().leads() { self.store.lease().renew_period() } else { super::CAMPAIGN_PERIOD };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
+    async fn follow(self: Arc<Self>, control: Arc<RolloutControl>, mut stop: watch::Receiver<bool>) {
+        let notified = Arc::new(Notify::new());
+        tokio::spawn(listen(self.store.clone(), notified.clone(), stop.clone()));
+        loop {
+            tokio::select! {
+                () = notified.notified() => {}
+                () = tokio::time::sleep(POLL_PERIOD) => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+            // Evidence the database does not have yet (after an outage) is flushed before
+            // a new step is taken over: taking it over starts the step's counters afresh.
+            if (self.buffered() > 0 || self.flush_lag() > 2.0 * FLUSH_PERIOD.as_secs_f64())
+                && !self.flush(&control).await
+            {
+                continue;
+            }
+            let control = control.clone();
+            match tokio::task::spawn_blocking(move || control.sync()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::debug!(%error, "fleet state not read; the last weights stay"),
+                Err(error) => tracing::error!(%error, "taking over the fleet's state panicked"),
+            }
+        }
+    }
+
+    async fn flush_loop(self: Arc<Self>, control: Arc<RolloutControl>, mut stop: watch::Receiver<bool>) {
+        let mut ticker = tokio::time::interval(FLUSH_PERIOD);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+            let _ = self.flush(&control).await;
+        }
+    }
+
+    /// One flush: each route's evidence whose count moved since the last flush (a row is
+    /// a running total). Answers whether the database took it.
+    async fn flush(&self, control: &Arc<RolloutControl>) -> bool {
+        let evidence = {
+            let control = control.clone();
+            match tokio::task::spawn_blocking(move || control.local_evidence()).await {
+                Ok(evidence) => evidence,
+                Err(_) => return false,
+            }
+        };
+        let mut rows = Vec::new();
+        let mut buffered = 0;
+        {
+            let flushed = self.flushed.lock().unwrap_or_else(PoisonError::into_inner);
+            for local in &evidence {
+                // The primary's and the candidate's (the control arm is part of the primary's).
+                let requests =
+                    local.snapshot.arm(Arm::Primary).requests() + local.snapshot.arm(Arm::Candidate).requests();
+                let before = flushed.get(&local.route);
+                let same_step = before.is_some_and(|(step, at, _)| *step == local.step && *at == local.step_started_at);
+                let already = if same_step { before.map_or(0, |(_, _, requests)| *requests) } else { 0 };
+                if same_step && already == requests {
+                    continue;
+                }
+                buffered += requests.saturating_sub(already);
+                rows.push(EvidenceRow {
+                    route: local.route.clone(),
+                    step: local.step,
+                    step_started_at: local.step_started_at,
+                    requests: requests as i64,
+                    snapshot: serde_json::to_string(&local.snapshot).unwrap_or_default(),
+                });
+            }
+        }
+        self.buffered.store(buffered, Ordering::Relaxed);
+        let applied: serde_json::Map<String, serde_json::Value> =
+            evidence.iter().map(|local| (local.route.clone(), serde_json::json!(local.weight_percent))).collect();
+        let keys: Vec<(String, u32, i64, u64)> =
+            rows.iter().map(|row| (row.route.clone(), row.step, row.step_started_at, row.requests as u64)).collect();
+        match self.store.flush(rows, serde_json::Value::Object(applied).to_string(), buffered as i64).await {
+            Ok(()) => {
+                let mut flushed = self.flushed.lock().unwrap_or_else(PoisonError::into_inner);
+                for (route, step, at, requests) in keys {
+                    flushed.insert(route, (step, at, requests));
+                }
+                self.buffered.store(0, Ordering::Relaxed);
+                self.last_flush_ms.store(crate::rollout::unix_millis(), Ordering::Relaxed);
+                self.store.catching_up.store(false, Ordering::Relaxed);
+                true
+            }
+            Err(error) => {
+                tracing::debug!(%error, buffered, "evidence not flushed; kept for the next flush");
+                if buffered > 0 {
+                    self.store.catching_up.store(true, Ordering::Relaxed);
+                }
+                false
+            }
+        }
+    }
+}
+
+/// Holds a `LISTEN` connection open (opening it again when it drops) and wakes `follow`
+/// at each announced change.
+async fn listen(store: Arc<PgStore>, notified: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Ok((client, mut connection)) = store.pool.dedicated().await {
+            // The connection's own task: it must be driven for `LISTEN` to be answered,
+            // and it is what hands over the notifications.
+            let wake = notified.clone();
+            let mut driver = tokio::spawn(async move {
+                loop {
+                    match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                        Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => wake.notify_one(),
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) | None => return,
+                    }
+                }
+            });
+            if client.batch_execute(&format!("LISTEN {CHANNEL}")).await.is_ok() {
+                // Whatever changed while not listening.
+                notified.notify_one();
+                tokio::select! {
+                    _ = &mut driver => {}
+                    _ = stop.wait_for(|stop| *stop) => {
+                        driver.abort();
+                        return;
+                    }
+                }
+            }
+            driver.abort();
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
+}
