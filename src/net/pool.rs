@@ -219,9 +219,14 @@ impl Http1Pool {
         let connect = TcpStream::connect(self.authority.as_str());
         let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(Ok(stream)) => stream,
-            Ok(Err(error)) => return Err(SendError::Connect(error.into())),
+            Ok(Err(error)) => {
+                return Err(SendError::Connect(format!("tcp connect to {}: {error}", self.authority).into()));
+            }
             Err(_) => {
-                return Err(SendError::Connect(format!("connect timed out after {:?}", self.connect_timeout).into()));
+                let timeout = self.connect_timeout;
+                return Err(SendError::Connect(
+                    format!("tcp connect to {}: timed out after {timeout:?}", self.authority).into(),
+                ));
             }
         };
         stream.set_nodelay(true).map_err(|error| SendError::Connect(error.into()))?;
