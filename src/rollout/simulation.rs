@@ -338,7 +338,7 @@ fn plan(case: &Case) -> RolloutPlan {
 /// at 5% the comparison is with the control slice).
 fn snapshot(stats: &StepStats) -> StepSnapshot {
     let arms = vec![ArmSnapshot::default(), stats.arm_snapshot(Arm::Control), stats.arm_snapshot(Arm::Candidate)];
-    StepSnapshot { format: SNAPSHOT_FORMAT, arms }
+    StepSnapshot { format: SNAPSHOT_FORMAT, arms, ..StepSnapshot::default() }
 }
 
 /// One stage: both arms accumulate requests minute by minute, and the controller's own
