@@ -140,6 +140,7 @@ pub fn tick(
         control: &control,
         control_kind,
         weight_bp: state.weight_bp,
+        agreement: Some(&evidence.snapshot.agreement),
     };
     let mut evaluation = evaluate(&inputs);
     evaluation.held = if running { held(&evaluation, &inputs, state) } else { None };
@@ -408,7 +409,8 @@ fn compared_arms(
     baseline: Option<&ArmSnapshot>,
 ) -> (ArmSnapshot, ArmSnapshot, ControlKind) {
     match weight_bp {
-        0 => (snapshot.arm(Arm::Shadow), snapshot.arm(Arm::Primary), ControlKind::ShadowPair),
+        // Pairs: each mirrored request against the primary's answer to that same request.
+        0 => (snapshot.arm(Arm::Shadow), snapshot.arm(Arm::ShadowPrimary), ControlKind::ShadowPair),
         10_000 => (snapshot.arm(Arm::Candidate), baseline.cloned().unwrap_or_default(), ControlKind::PreviousStep),
         w if w > 5_000 => (snapshot.arm(Arm::Candidate), snapshot.arm(Arm::Primary), ControlKind::AllPrimary),
         _ => (snapshot.arm(Arm::Candidate), snapshot.arm(Arm::Control), ControlKind::EqualSlice),

@@ -546,6 +546,7 @@ fn the_status_detectable_increase_is_caught_with_the_power_it_claims() {
                 control,
                 control_kind: ControlKind::EqualSlice,
                 weight_bp: step.weight_bp,
+                agreement: None,
             };
             let checks = evaluate(&inputs).checks;
             checks.into_iter().find(|check| check.criterion == Criterion::MaxErrorRateIncrease)
