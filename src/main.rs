@@ -74,6 +74,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The shadow comparison of a running gateway.
+    Shadow {
+        #[command(subcommand)]
+        verb: ShadowVerb,
+        #[arg(short, long, global = true, default_value = "cutover.toml")]
+        config: PathBuf,
+        /// Print the gateway's JSON answer instead of a summary.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Gateway + two simulated upstreams + load: a whole rollout in a few minutes.
     Demo {
         /// A candidate that fails 20% of its requests: watch the automatic rollback.
@@ -102,6 +112,19 @@ enum AlertsVerb {
 }
 
 #[derive(Subcommand)]
+enum ShadowVerb {
+    /// The disagreeing pairs the gateway kept (`shadow_keep_diffs`), newest first.
+    Diff {
+        /// One route (default: every route with a candidate).
+        #[arg(long)]
+        route: Option<String>,
+        /// Only pairs that disagreed on this dimension (outcome, tool_calls, model, …).
+        #[arg(long)]
+        dimension: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum RolloutVerb {
     /// Phase, step, weight, evidence per arm, every criterion, what is missing, last events.
     Status,
@@ -120,6 +143,11 @@ enum RolloutVerb {
     SetWeight {
         percent: f64,
     },
+    /// Set the share of primary requests mirrored to the candidate, in percent (kept in
+    /// the state file, over the configuration's until set again).
+    SetShadow {
+        percent: f64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -132,6 +160,7 @@ fn main() -> ExitCode {
         Command::Rollout { verb, route, config, json } => run(rollout(verb, route, config, json)),
         Command::Alerts { verb, config, json } => run(alerts(verb, config, json)),
         Command::Cost { route, since, config, json } => run(cost(route, since, config, json)),
+        Command::Shadow { verb, config, json } => run(shadow(verb, config, json)),
         Command::Demo { bad_candidate } => run(async move { Ok(cutover::demo::run(bad_candidate).await?) }),
     }
 }
@@ -213,6 +242,7 @@ async fn rollout(verb: RolloutVerb, route: Option<String>, path: PathBuf, json: 
         RolloutVerb::Abort => Verb::Abort,
         RolloutVerb::Retry => Verb::Retry,
         RolloutVerb::SetWeight { percent } => Verb::SetWeight(percent),
+        RolloutVerb::SetShadow { percent } => Verb::SetShadow(percent),
     };
     let answer = send(&config, &verb, route.as_deref()).await?;
     let mut text = if json { serde_json::to_string_pretty(&answer)? } else { render(&answer) };
@@ -257,6 +287,15 @@ async fn alerts(verb: AlertsVerb, path: PathBuf, json: bool) -> anyhow::Result<(
             }
         }
     };
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    Ok(())
+}
+
+async fn shadow(verb: ShadowVerb, path: PathBuf, json: bool) -> anyhow::Result<()> {
+    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let ShadowVerb::Diff { route, dimension } = verb;
+    let answers = cutover::cli::shadow::diffs(&config, route.as_deref(), dimension.as_deref()).await?;
+    let text = if json { serde_json::to_string_pretty(&answers)? } else { cutover::cli::shadow::render(&answers) };
     let _ = writeln!(std::io::stdout().lock(), "{text}");
     Ok(())
 }

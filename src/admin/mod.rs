@@ -3,6 +3,7 @@
 
 mod actor;
 mod service;
+mod shadow;
 
 pub use service::AdminService;
 

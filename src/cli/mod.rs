@@ -4,3 +4,4 @@ pub mod admin_call;
 pub mod alerts;
 pub mod cost;
 pub mod rollout;
+pub mod shadow;

@@ -42,6 +42,9 @@ struct RouteRollout {
     /// exposure-reducing ones are published unsaved; saving them is retried every tick,
     /// and nothing else is written before they are.
     unsaved: VecDeque<Unsaved>,
+    /// The shadow share an operator set at run time, over the route's and the steps' own
+    /// (persisted; `None`: the configuration's).
+    shadow_override: Option<f64>,
 }
 
 /// A transition published before the state file took it, with what its event row needs.
@@ -120,6 +123,7 @@ impl RolloutControl {
                 baseline,
                 recent: recent.into(),
                 unsaved: VecDeque::new(),
+                shadow_override: store.shadow_share(&state.route)?,
             })
         })?;
         let views = routes.map(|_, rollout| ArcSwap::from_pointee(rollout.published()));
@@ -146,7 +150,7 @@ impl RolloutControl {
         let mut first_failure = None;
         for (id, rollout) in routes.iter_mut() {
             let route = &config.routes[id];
-            self.live.route(id).set_shadow(shadow_share(route, &rollout.state));
+            self.live.route(id).set_shadow(rollout.shadow_override.unwrap_or(shadow_share(route, &rollout.state)));
             if let Some(transition) = decide::reconcile(route, &rollout.current())
                 && let Err(failure) = self.apply(id, rollout, transition, unix_millis())
             {
@@ -277,7 +281,7 @@ impl RolloutControl {
         // `next` carries the step's running time up to the decision (or 0 for a new step):
         // a running step's next segment starts from it now.
         rollout.clock = StepClock::starting(&next, Instant::now());
-        live.set_shadow(shadow_share(&self.config.load().routes[id], &next));
+        live.set_shadow(rollout.shadow_override.unwrap_or(shadow_share(&self.config.load().routes[id], &next)));
         let (route, phase, weight) = (&next.route, next.phase, percent_of(next.weight_bp));
         tracing::info!(%route, %kind, actor, %phase, weight, reason, "rollout event");
         rollout.state = next;
@@ -381,6 +385,33 @@ impl RolloutControl {
             let evidence = Evidence { snapshot: &snapshot, baseline: rollout.baseline.as_ref() };
             let transition = decide::command(route, &rollout.current(), evidence, command, actor, now_ms)?;
             self.apply(id, rollout, transition, now_ms)?;
+        }
+        Ok(self.view(id))
+    }
+
+    /// Sets the share of the route's primary requests mirrored to the candidate, over the
+    /// configuration's (route and steps alike) until set again; `None` goes back to the
+    /// configuration's. Saved first, then in effect, like the weight. Blocking: call from
+    /// a blocking thread.
+    pub fn set_shadow(&self, route_name: &str, share: Option<f64>, actor: &str) -> Result<Value, ControlError> {
+        let id = self.route_id(route_name)?;
+        if let Some(bad) = share.filter(|share| !(0.0..=1.0).contains(share)) {
+            return Err(ControlError::InvalidShare(bad));
+        }
+        let config = self.config.load_full();
+        let route = &config.routes[id];
+        if route.candidate.is_none() {
+            return Err(ControlError::NoCandidate(route_name.to_owned()));
+        }
+        {
+            let mut routes = self.lock();
+            let rollout = &mut routes[id];
+            let saved = self.store.save_shadow_share(route_name, share);
+            self.written(id, "shadow share", saved)?;
+            rollout.shadow_override = share;
+            let effective = share.unwrap_or(shadow_share(route, &rollout.state));
+            self.live.route(id).set_shadow(effective);
+            tracing::info!(route = %route_name, actor, share = effective, set = share.is_some(), "shadow share set");
         }
         Ok(self.view(id))
     }

@@ -233,6 +233,11 @@ impl StepStats {
         }
     }
 
+    /// The agreement alone, without copying the arms (for the view and `/metrics`).
+    pub fn snapshot_agreement(&self) -> AgreementSnapshot {
+        self.agreement.snapshot()
+    }
+
     /// The mirrored pairs' agreement, recorded by the mirrors' tasks.
     pub fn agreement(&self) -> &Agreement {
         &self.agreement
