@@ -32,3 +32,6 @@ pub mod demo;
 pub mod mock;
 pub mod net;
 pub mod server;
+
+// Conformance and honesty of an upstream before it takes traffic (`cutover validate`).
+pub mod validate;

@@ -84,6 +84,9 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Check what an upstream can and cannot do, and whether it is honest (exit 1 unless
+    /// every required check passes).
+    Validate(cutover::cli::validate::ValidateArgs),
     /// Gateway + two simulated upstreams + load: a whole rollout in a few minutes.
     Demo {
         /// A candidate that fails 20% of its requests: watch the automatic rollback.
@@ -161,6 +164,7 @@ fn main() -> ExitCode {
         Command::Alerts { verb, config, json } => run(alerts(verb, config, json)),
         Command::Cost { route, since, config, json } => run(cost(route, since, config, json)),
         Command::Shadow { verb, config, json } => run(shadow(verb, config, json)),
+        Command::Validate(args) => cutover::cli::validate::main(args),
         Command::Demo { bad_candidate } => run(async move { Ok(cutover::demo::run(bad_candidate).await?) }),
     }
 }

@@ -5,3 +5,4 @@ pub mod alerts;
 pub mod cost;
 pub mod rollout;
 pub mod shadow;
+pub mod validate;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::config::{DEFAULT_MODELS, MockConfig};
 use super::error::MockError;
 use super::faults::{FaultKind, FaultRule};
+use super::quirks::Quirk;
 use super::usage::{UsagePlacement, UsagePlan};
 
 /// Runs a simulated OpenAI-compatible upstream.
@@ -77,6 +78,14 @@ pub struct MockArgs {
     /// Report no usage at all, whole answers and streams alike.
     #[arg(long)]
     pub no_usage: bool,
+    /// Break one OpenAI-compatible capability of chat completions (repeatable), as NAME[=VALUE].
+    ///
+    /// NAME is one of wrong-tool, strip-tool-calls, no-tools, invalid-json,
+    /// ignore-json-mode, echo-model=NAME, inflate-prompt-tokens=FACTOR, finish-reason=R,
+    /// no-stream-usage, reject-images, plain-errors, fake-stream. Examples:
+    /// --quirk no-tools  --quirk echo-model=gpt-4o-mini  --quirk inflate-prompt-tokens=1.5
+    #[arg(long = "quirk", value_name = "NAME[=VALUE]", value_parser = Quirk::parse)]
+    pub quirks: Vec<Quirk>,
 }
 
 impl MockArgs {
@@ -127,6 +136,7 @@ impl MockArgs {
                     (false, false) => UsagePlacement::Alone,
                 },
             },
+            quirks: self.quirks,
         })
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::faults::FaultRule;
+use super::quirks::Quirk;
 use super::usage::UsagePlan;
 
 /// Models listed by `GET /v1/models` unless configured otherwise.
@@ -29,12 +30,15 @@ pub struct MockConfig {
     pub answer_tokens: usize,
     /// When set, requests must carry `Authorization: Bearer <key>`.
     pub api_key: Option<String>,
-    /// Served by `GET /v1/models`; chat requests accept any model regardless.
+    /// Served by `GET /v1/models`; chat requests accept any model regardless, except names
+    /// starting with [`super::UNKNOWN_MODEL_PREFIX`] that are not listed (404).
     pub models: Vec<String>,
     /// Tried in order for every inference request; see [`FaultRule`].
     pub faults: Vec<FaultRule>,
     /// The usage answers report, and where.
     pub usage: UsagePlan,
+    /// Deliberate incompatibilities, each breaking one capability; see [`Quirk`].
+    pub quirks: Vec<Quirk>,
 }
 
 impl Default for MockConfig {
@@ -49,6 +53,7 @@ impl Default for MockConfig {
             models: DEFAULT_MODELS.iter().map(|&m| m.to_owned()).collect(),
             faults: Vec::new(),
             usage: UsagePlan::default(),
+            quirks: Vec::new(),
         }
     }
 }
@@ -105,6 +110,12 @@ impl MockConfig {
         self
     }
 
+    /// Adds one quirk (a later value of the same quirk wins).
+    pub fn with_quirk(mut self, quirk: Quirk) -> Self {
+        self.quirks.push(quirk);
+        self
+    }
+
     /// Appends one fault rule after the existing ones.
     pub fn with_fault(mut self, fault: FaultRule) -> Self {
         self.faults.push(fault);
@@ -125,6 +136,7 @@ impl fmt::Debug for MockConfig {
             .field("models", &self.models)
             .field("faults", &self.faults)
             .field("usage", &self.usage)
+            .field("quirks", &self.quirks)
             .finish()
     }
 }

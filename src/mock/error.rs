@@ -5,6 +5,8 @@
 pub enum MockError {
     #[error("invalid fault spec {spec:?}: {reason}")]
     InvalidFault { spec: String, reason: String },
+    #[error("invalid quirk {spec:?}: {reason}")]
+    InvalidQuirk { spec: String, reason: String },
     #[error("invalid --error-rate {0}: expected a share between 0 and 1")]
     InvalidErrorRate(f64),
     #[error("--api-key-env {var}: {reason}")]

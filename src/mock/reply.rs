@@ -3,6 +3,7 @@
 
 use http::{HeaderValue, Response, StatusCode};
 
+use super::chat_request::Invalid;
 use super::faults::FaultKind;
 use super::runtime::{Runtime, error_json};
 use crate::net::body::{BoxBody, json};
@@ -40,6 +41,18 @@ pub(super) fn fault_response(runtime: &Runtime, kind: FaultKind) -> Option<Respo
 pub(super) fn bad_request(error: &serde_json::Error) -> Response<BoxBody> {
     let message = format!("We could not parse the JSON body of your request: {error}");
     json(StatusCode::BAD_REQUEST, error_json(&message, "invalid_request_error", None, None))
+}
+
+/// `404 model_not_found` for a chat request naming a model the mock does not serve.
+pub(super) fn model_not_found(model: &str) -> Response<BoxBody> {
+    let message = format!("The model `{model}` does not exist or you do not have access to it.");
+    json(StatusCode::NOT_FOUND, error_json(&message, "invalid_request_error", Some("model"), Some("model_not_found")))
+}
+
+/// `400` for a request OpenAI would refuse before answering.
+pub(super) fn invalid_request(invalid: &Invalid) -> Response<BoxBody> {
+    let body = error_json(&invalid.message, "invalid_request_error", Some(invalid.param), invalid.code);
+    json(StatusCode::BAD_REQUEST, body)
 }
 
 /// `400` for a well-formed request with an unusable `param`.

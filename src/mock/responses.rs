@@ -60,8 +60,13 @@ pub(super) async fn handle(ctx: &Ctx, body: &Bytes) -> Result<Response<BoxBody>,
         })
         .collect();
     let tail = vec![event("response.completed", json!({"type": "response.completed", "response": completed}))];
-    let pacing =
-        Pacing { ttft: runtime.ttft, chunk_gap: runtime.chunk_gap, fault, stopping: ctx.state.stopping.subscribe() };
+    let pacing = Pacing {
+        ttft: runtime.ttft,
+        chunk_gap: runtime.chunk_gap,
+        fault,
+        stopping: ctx.state.stopping.subscribe(),
+        buffered: false,
+    };
     Ok(stream::response_without_done(StreamPlan { head, body, tail }, pacing))
 }
 

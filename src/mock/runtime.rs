@@ -10,12 +10,17 @@ use serde_json::json;
 
 use super::config::MockConfig;
 use super::faults::FaultSet;
+use super::quirks::Quirks;
 use super::usage::UsagePlan;
 use super::wire::quote;
 
 /// Filler words after the opening "Simulated answer from mock <name>.".
 const FILLER: [&str; 12] =
     ["The", "gateway", "under", "test", "receives", "these", "words", "one", "token", "at", "a", "time."];
+
+/// Chat requests for a model whose name starts with this get `404 model_not_found`
+/// (unless the model is listed), so the unknown-model path can be exercised.
+pub const UNKNOWN_MODEL_PREFIX: &str = "no-such-";
 
 /// Swapped whole (arc-swap) when faults or latency change at runtime.
 #[derive(Debug, Clone)]
@@ -33,6 +38,7 @@ pub(super) struct Runtime {
     pub faults: Arc<FaultSet>,
     pub errors: Arc<ErrorBodies>,
     pub usage: UsagePlan,
+    pub quirks: Arc<Quirks>,
 }
 
 impl Runtime {
@@ -57,12 +63,20 @@ impl Runtime {
             faults: Arc::new(FaultSet::new(&config.faults)),
             errors: Arc::new(ErrorBodies::new(name)),
             usage: config.usage,
+            quirks: Arc::new(Quirks::new(&config.quirks)),
         }
     }
 
     /// The precomputed `GET /v1/models/{id}` body.
     pub(super) fn model(&self, id: &str) -> Option<Bytes> {
         self.models.iter().find(|(model, _)| model == id).map(|(_, body)| body.clone())
+    }
+
+    /// Whether chat answers `model`: any listed model, and any other name too (tests send
+    /// aliased names such as `relay-gpt-4.1`), except names starting with
+    /// [`UNKNOWN_MODEL_PREFIX`], which the mock treats as models that do not exist.
+    pub(super) fn knows_model(&self, model: &str) -> bool {
+        !model.starts_with(UNKNOWN_MODEL_PREFIX) || self.models.iter().any(|(id, _)| id == model)
     }
 
     /// Whether `authorization` satisfies the configured key (always, when there is none).
@@ -136,6 +150,13 @@ impl Answer {
 
     pub(super) fn tokens(&self) -> usize {
         self.ends.len()
+    }
+
+    /// With `stop` sequences, how many whole words come before the first occurrence of
+    /// any of them; `None` when none occurs. The answer stops at word granularity.
+    pub(super) fn words_before(&self, stop: &[impl AsRef<str>]) -> Option<usize> {
+        let at = stop.iter().filter(|s| !s.as_ref().is_empty()).filter_map(|s| self.text.find(s.as_ref())).min()?;
+        Some(self.ends.iter().take_while(|&&end| end <= at).count())
     }
 }
 

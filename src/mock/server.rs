@@ -182,12 +182,31 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     } else {
         json(StatusCode::UNAUTHORIZED, ctx.runtime.errors.unauthorized.clone())
     };
+    if ctx.runtime.quirks.plain_errors && !response.status().is_success() {
+        response = plain_error(response).await?;
+    }
     let headers = response.headers_mut();
     if let Ok(request_id) = HeaderValue::from_str(&format!("req_{}", ctx.id)) {
         headers.insert("x-request-id", request_id);
     }
     headers.insert("x-mock-name", ctx.runtime.name_header.clone());
     Ok(response)
+}
+
+/// The `plain-errors` quirk: the error's message alone, as `text/plain`, as some relays
+/// answer (the SDKs cannot parse it).
+async fn plain_error(response: Response<BoxBody>) -> Result<Response<BoxBody>, BoxError> {
+    let (mut parts, body) = response.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    let message = parsed.as_ref().and_then(|v| v.pointer("/error/message")).and_then(serde_json::Value::as_str);
+    let text = match message {
+        Some(message) => format!("{} {message}", parts.status),
+        None => parts.status.to_string(),
+    };
+    parts.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Ok(Response::from_parts(parts, crate::net::body::full(text)))
 }
 
 async fn dispatch(ctx: &Ctx, route: Route, body: Bytes) -> Result<Response<BoxBody>, BoxError> {

@@ -40,6 +40,20 @@ pub(super) struct Pacing {
     pub fault: Option<FaultKind>,
     /// Turns true when the server shuts down, to end stalls.
     pub stopping: watch::Receiver<bool>,
+    /// Fake streaming: wait as long as the paced stream would take, send nothing
+    /// meanwhile (not even the role chunk), then every event at once.
+    pub buffered: bool,
+}
+
+impl Pacing {
+    /// How long a paced stream of `count` body events takes to its last one.
+    fn generation_time(&self, count: usize) -> Duration {
+        let extra = match self.fault {
+            Some(FaultKind::SlowFirstToken(extra)) => extra,
+            _ => Duration::ZERO,
+        };
+        self.ttft + extra + self.chunk_gap * count.saturating_sub(1) as u32
+    }
 }
 
 /// A `200 text/event-stream` response whose body is `plan`, paced by a spawned task.
@@ -118,6 +132,9 @@ impl Pump {
 }
 
 async fn pump(mut pump: Pump, plan: StreamPlan, pacing: Pacing, done: bool) {
+    if pacing.buffered && !pump.pause(pacing.generation_time(plan.body.len())).await {
+        return;
+    }
     for event in plan.head {
         if !pump.send(event).await {
             return;
@@ -130,6 +147,7 @@ async fn pump(mut pump: Pump, plan: StreamPlan, pacing: Pacing, done: bool) {
     let mut body = plan.body.into_iter();
     for i in 0..=count {
         let delay = match (i, fault) {
+            _ if pacing.buffered => Duration::ZERO,
             (0, Some(FaultKind::SlowFirstToken(extra))) => pacing.ttft + extra,
             (0, _) => pacing.ttft,
             _ if i == count => Duration::ZERO,

@@ -67,6 +67,14 @@ impl Usage {
         })
     }
 
+    /// The same usage with `prompt_tokens` (and the total) multiplied by `factor`.
+    pub(super) fn with_prompt_scaled(mut self, factor: f64) -> Usage {
+        self.prompt_tokens = (self.prompt_tokens as f64 * factor).round() as u64;
+        self.total_tokens = self.prompt_tokens + self.completion_tokens;
+        self.prompt_tokens_details.cached_tokens = self.prompt_tokens_details.cached_tokens.min(self.prompt_tokens);
+        self
+    }
+
     pub(super) fn prompt_tokens(&self) -> u64 {
         self.prompt_tokens
     }

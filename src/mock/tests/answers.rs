@@ -71,13 +71,13 @@ async fn streamed_tool_call_arguments_concatenate_to_valid_json() {
     assert_eq!(calls[0]["type"], "function");
     assert!(calls[0]["id"].as_str().unwrap().starts_with("call_"));
     let arguments = reply.joined("/choices/0/delta/tool_calls/0/function/arguments");
-    assert_eq!(serde_json::from_str::<Value>(&arguments).unwrap(), json!({"location": "Hanoi"}));
+    assert_eq!(serde_json::from_str::<Value>(&arguments).unwrap(), json!({"location": "simulated"}));
     assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "tool_calls");
 
     request["stream"] = json!(false);
     let reply = chat(&mock, request).await;
     assert_eq!(reply.at("/choices/0/message/content"), Value::Null);
-    assert_eq!(reply.at("/choices/0/message/tool_calls/0/function/arguments"), r#"{"location":"Hanoi"}"#);
+    assert_eq!(reply.at("/choices/0/message/tool_calls/0/function/arguments"), r#"{"location":"simulated"}"#);
     assert_eq!(reply.at("/choices/0/finish_reason"), "tool_calls");
 }
 

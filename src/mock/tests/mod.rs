@@ -1,7 +1,9 @@
 //! The mock as a client sees it: real servers on port 0, spoken to over HTTP.
 
 mod answers;
+mod capabilities;
 mod faults;
+mod quirks;
 mod usage;
 
 use bytes::Bytes;
