@@ -432,9 +432,13 @@ fn summarize(evaluation: &Evaluation) -> String {
             let value = check.candidate.map_or("-".to_owned(), |value| format!("{value:.2}"));
             let control = check.control.map(|control| format!(" vs control {control:.2}")).unwrap_or_default();
             let samples = (check.candidate_samples, check.control_samples);
+            let name = match check.dimension {
+                Some(dimension) => format!("{}.{dimension}", check.criterion),
+                None => check.criterion.to_string(),
+            };
             format!(
-                "{} = {value}{control}, limit {} (n = {}/{}; {})",
-                check.criterion, check.threshold, samples.0, samples.1, check.evidence
+                "{name} = {value}{control}, limit {} (n = {}/{}; {})",
+                check.threshold, samples.0, samples.1, check.evidence
             )
         })
         .collect();

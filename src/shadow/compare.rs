@@ -92,7 +92,7 @@ pub fn judge(facts: &RequestFacts, primary: SideView<'_>, candidate: SideView<'_
     });
     judged
         .set(Dimension::ToolArgumentsJson, tool_arguments_json(c), || "the candidate's arguments are not JSON".into());
-    judged.set(Dimension::ToolArgumentsSchema, tool_arguments_schema(facts, c), || {
+    judged.set(Dimension::ToolArgumentsSchema, tool_arguments_schema(facts, p, c), || {
         "the candidate's arguments break the tool's schema".into()
     });
     judged.set(Dimension::JsonValid, json_valid(facts, p, c), || {
@@ -165,15 +165,22 @@ pub fn tool_arguments_json(candidate: &Answer) -> Option<bool> {
     Some(calls.iter().all(|call| parses(&call.arguments)))
 }
 
-/// Every candidate call whose arguments parse and whose function has a schema in the
-/// request is valid against it (JSON Schema, `jsonschema`). A schema that does not
-/// compile judges nothing.
-pub fn tool_arguments_schema(facts: &RequestFacts, candidate: &Answer) -> Option<bool> {
+/// Every candidate call that names the function the primary called at the same place,
+/// whose arguments parse and whose function has a schema in the request, is valid against
+/// it (JSON Schema, `jsonschema`). A call of another function is the tool-call dimension's
+/// disagreement, not this one's; a schema that does not compile judges nothing.
+pub fn tool_arguments_schema(facts: &RequestFacts, primary: &Answer, candidate: &Answer) -> Option<bool> {
     if !candidate.complete {
         return None;
     }
     let mut verdict = None;
-    for call in candidate.tool_calls.iter().filter(|call| !call.truncated) {
+    let same_function = candidate
+        .tool_calls
+        .iter()
+        .zip(&primary.tool_calls)
+        .filter(|(call, primary)| call.name == primary.name)
+        .map(|(call, _)| call);
+    for call in same_function.filter(|call| !call.truncated) {
         let (Some(schema), Ok(arguments)) =
             (facts.schema_of(&call.name), serde_json::from_str::<Value>(&call.arguments))
         else {

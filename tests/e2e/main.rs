@@ -33,3 +33,4 @@ mod health;
 mod prometheus;
 mod proxy;
 mod rollout;
+mod shadow;

@@ -87,10 +87,13 @@ fn text_instead_of_a_tool_call_is_a_tool_call_disagreement_not_a_finish_one() {
 fn arguments_that_do_not_parse_or_break_the_schema_are_each_their_own_dimension() {
     assert_eq!(tool_arguments_json(&calls(&[("weather", "{\"city\":")])), Some(false));
     assert_eq!(tool_arguments_json(&calls(&[("weather", "{}")])), Some(true));
-    assert_eq!(tool_arguments_schema(&tools(), &calls(&[("weather", r#"{"city":3}"#)])), Some(false));
-    assert_eq!(tool_arguments_schema(&tools(), &calls(&[("weather", r#"{"city":"Oslo"}"#)])), Some(true));
-    // No schema offered for `time`, and unparsable arguments are the JSON dimension's.
-    assert_eq!(tool_arguments_schema(&tools(), &calls(&[("time", r#"{"x":1}"#), ("weather", "{")])), None);
+    let primary = calls(&[("weather", r#"{"city":"Paris"}"#), ("weather", r#"{"city":"Rome"}"#)]);
+    assert_eq!(tool_arguments_schema(&tools(), &primary, &calls(&[("weather", r#"{"city":3}"#)])), Some(false));
+    assert_eq!(tool_arguments_schema(&tools(), &primary, &calls(&[("weather", r#"{"city":"Oslo"}"#)])), Some(true));
+    // Unparsable arguments are the JSON dimension's, another function the tool calls'.
+    assert_eq!(tool_arguments_schema(&tools(), &primary, &calls(&[("time", r#"{"x":1}"#), ("weather", "{")])), None);
+    let time = calls(&[("time", r#"{"x":1}"#)]);
+    assert_eq!(tool_arguments_schema(&tools(), &time, &time), None, "no schema offered for `time`");
 }
 
 #[test]
