@@ -107,12 +107,12 @@ fn render_one(view: &Value) -> String {
             "  warning: {unsaved} change(s) in effect but not saved to the state file yet (see the gateway's log)"
         );
     }
-    for arm in ["candidate", "control", "primary", "shadow"] {
+    for arm in ["candidate", "control", "primary", "shadow", "shadow_primary"] {
         let stats = &view["arms"][arm];
         if stats["requests"].as_u64().unwrap_or(0) > 0 {
             let _ = writeln!(
                 out,
-                "  {arm:<9} {:>8} requests  {:>6} upstream errors  {:>6} client errors  ~{} users",
+                "  {arm:<14} {:>8} requests  {:>6} upstream errors  {:>6} client errors  ~{} users",
                 stats["requests"], stats["upstream_errors"], stats["client_errors"], stats["users"]
             );
         }

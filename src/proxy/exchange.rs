@@ -51,6 +51,8 @@ pub struct Exchange<'a> {
     /// arm commits (`body::Teed`); dropped untaken, it reports that arm gave no answer.
     /// Locked once, briefly, when an answer is committed; never across an await.
     tap: Mutex<Option<Tap>>,
+    /// Whether there is a tap at all: requests that are not mirrored never take the lock.
+    tapped: bool,
 }
 
 impl<'a> Exchange<'a> {
@@ -75,6 +77,7 @@ impl<'a> Exchange<'a> {
             first_role,
             tally,
             evidence_settled: AtomicBool::new(false),
+            tapped: tap.is_some(),
             tap: Mutex::new(tap),
         }
     }
@@ -245,7 +248,11 @@ impl<'a> Exchange<'a> {
             streamed,
         );
         // Only the chosen arm's own answer is its side of a pair (a fallback's is not).
-        let tap = if fallback { None } else { self.tap.lock().unwrap_or_else(PoisonError::into_inner).take() };
+        let tap = if fallback || !self.tapped {
+            None
+        } else {
+            self.tap.lock().unwrap_or_else(PoisonError::into_inner).take()
+        };
         let teeing = tap.map(|tap| Teeing::new(tap, status, streamed, started));
         Response::from_parts(parts, body::answer(incoming, stream, recorder, (meter, teeing), timeouts, started))
     }
