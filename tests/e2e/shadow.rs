@@ -197,6 +197,22 @@ async fn a_rate_cap_drops_mirrors_as_cap_and_the_status_says_it_is_binding() {
 }
 
 #[tokio::test]
+async fn a_spend_cap_drops_mirrors_as_cap_once_the_hours_mirrors_cost_more() {
+    let priced = "shadow = 1.0\nshadow_max_usd_per_hour = 0.01\n\n[prices.candidate]\n\"gpt-4.1\" = { input = 1000.0, output = 1000.0 }\n";
+    let setup = Setup::unhurried(MockConfig::default(), MockConfig::default(), priced).await;
+    let mut user = 0;
+    // Each mirror costs a few cents here; the budget is re-read once a second.
+    until("a mirror dropped by the spend cap", async || {
+        user += 1;
+        setup.chat(&format!("user-{user}"), false).await;
+        let page = setup.metrics().await;
+        (metric(&page, r#"cutover_shadow_dropped_total{route="default",reason="cap"}"#) >= 1.0).then_some(())
+    })
+    .await;
+    assert_eq!(view(&setup).await["shadow_caps"]["binding"], true);
+}
+
+#[tokio::test]
 async fn requests_with_side_effects_are_never_mirrored() {
     let setup = Setup::unhurried(MockConfig::default(), MockConfig::default(), "shadow = 1.0").await;
     send(Method::GET, &setup.url("/v1/models"), &[], "").await;
