@@ -51,7 +51,7 @@ start mock-primary "$BIN" mock --listen "127.0.0.1:$PRIMARY" --name primary
 start mock-fast "$BIN" mock --listen "127.0.0.1:$FAST" --name fast
 start mock-slow "$BIN" mock --listen "127.0.0.1:$SLOW" --name slow --latency 5000
 start mock-quirky "$BIN" mock --listen "127.0.0.1:$QUIRKY" --name quirky \
-  --quirk wrong-tool --quirk echo-model=gpt-4o-mini --quirk inflate-prompt-tokens=1.3
+  --quirk wrong-tool --quirk echo-model=gpt-4o-mini --quirk inflate-prompt-tokens=2
 
 # gateway NAME: writes its config (the shared one, its candidate and shadow share) and
 # starts it as cutover-NAME.
@@ -140,7 +140,7 @@ for user in $(seq 1 40); do
 done
 sleep 1
 echo
-echo "cutover rollout status, candidate with --quirk wrong-tool --quirk echo-model=gpt-4o-mini --quirk inflate-prompt-tokens=1.3:"
+echo "cutover rollout status, candidate with --quirk wrong-tool --quirk echo-model=gpt-4o-mini --quirk inflate-prompt-tokens=2:"
 echo
 CUTOVER_ADMIN_TOKEN=$ADMIN_TOKEN BENCH_GATEWAY_KEY=$GATEWAY_KEY BENCH_ADMIN_TOKEN=$ADMIN_TOKEN \
   "$BIN" rollout status -c "$TMP/quirky.toml" | sed '/^$/q'

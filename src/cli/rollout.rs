@@ -193,7 +193,8 @@ fn render_agreement(out: &mut String, view: &Value) {
             writeln!(out, "    {dropped} mirrors dropped with every slot busy (counted as the candidate's failures)");
     }
     let _ = writeln!(out, "    {:<22} {:>14} {:>10}", "dimension", "agreed/judged", "agreement");
-    for (name, row) in agreement["dimensions"].as_object().into_iter().flatten() {
+    for dimension in crate::shadow::Dimension::ALL {
+        let (name, row) = (dimension.as_str(), &agreement["dimensions"][dimension.as_str()]);
         let judged = row["judged"].as_u64().unwrap_or(0);
         if judged > 0 {
             let counts = format!("{}/{judged}", row["agreed"]);

@@ -68,6 +68,9 @@ async fn each_mock_disagreement_lowers_exactly_its_dimensions_agreement_and_no_o
         ("ignore-json-mode", "json", "json_valid"),
         ("echo-model=gpt-4o-mini", "plain", "model"),
         ("inflate-prompt-tokens=1.5", "plain", "prompt_tokens"),
+        ("inflate-prompt-tokens=2", "stream", "prompt_tokens"),
+        ("inflate-prompt-tokens=2", "json", "prompt_tokens"),
+        ("inflate-prompt-tokens=2", "tools", "prompt_tokens"),
         ("finish-reason=length", "plain", "finish_reason"),
         ("no-stream-usage", "stream", "prompt_tokens"),
     ];
