@@ -18,10 +18,12 @@ pub mod notify;
 pub mod reload;
 pub mod rollout;
 
-// Read by both: the validated configuration, the Prometheus series, and usage and cost.
+// Read by both: the validated configuration, the Prometheus series, usage and cost, and
+// the shadow comparison.
 pub mod config;
 pub mod cost;
 pub mod metrics;
+pub mod shadow;
 
 // Edges: the process (`serve`), its listeners, the admin API, the CLI verbs that talk to
 // it, the simulated upstream and the demo built from all of them.

@@ -74,6 +74,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The shadow comparison of a running gateway.
+    Shadow {
+        #[command(subcommand)]
+        verb: ShadowVerb,
+        #[arg(short, long, global = true, default_value = "cutover.toml")]
+        config: PathBuf,
+        /// Print the gateway's JSON answer instead of a summary.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Check what an upstream can and cannot do, and whether it is honest (exit 1 unless
     /// every required check passes).
     Validate(cutover::cli::validate::ValidateArgs),
@@ -125,6 +135,19 @@ enum FleetVerb {
 }
 
 #[derive(Subcommand)]
+enum ShadowVerb {
+    /// The disagreeing pairs the gateway kept (`shadow_keep_diffs`), newest first.
+    Diff {
+        /// One route (default: every route with a candidate).
+        #[arg(long)]
+        route: Option<String>,
+        /// Only pairs that disagreed on this dimension (outcome, tool_calls, model, …).
+        #[arg(long)]
+        dimension: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum RolloutVerb {
     /// Phase, step, weight, evidence per arm, every criterion, what is missing, last events.
     Status,
@@ -141,6 +164,11 @@ enum RolloutVerb {
     Retry,
     /// Set the candidate's share by hand (pauses the plan).
     SetWeight {
+        percent: f64,
+    },
+    /// Set the share of primary requests mirrored to the candidate, in percent (kept in
+    /// the state file, over the configuration's until set again).
+    SetShadow {
         percent: f64,
     },
 }
@@ -161,6 +189,7 @@ fn main() -> ExitCode {
         Command::Rollout { verb, route, config, json } => run(rollout(verb, route, config, json)),
         Command::Alerts { verb, config, json } => run(alerts(verb, config, json)),
         Command::Cost { route, since, config, json } => run(cost(route, since, config, json)),
+        Command::Shadow { verb, config, json } => run(shadow(verb, config, json)),
         Command::Validate(args) => cutover::cli::validate::main(args),
         Command::Fleet { verb: FleetVerb::Status, config, json } => run(fleet_status(config, json)),
         Command::Demo { bad_candidate, hold } => run(async move { Ok(cutover::demo::run(bad_candidate, hold).await?) }),
@@ -261,6 +290,7 @@ async fn rollout(verb: RolloutVerb, route: Option<String>, path: PathBuf, json: 
         RolloutVerb::Abort => Verb::Abort,
         RolloutVerb::Retry => Verb::Retry,
         RolloutVerb::SetWeight { percent } => Verb::SetWeight(percent),
+        RolloutVerb::SetShadow { percent } => Verb::SetShadow(percent),
     };
     let answer = send(&config, &verb, route.as_deref()).await?;
     let mut text = if json { serde_json::to_string_pretty(&answer)? } else { render(&answer) };
@@ -305,6 +335,15 @@ async fn alerts(verb: AlertsVerb, path: PathBuf, json: bool) -> anyhow::Result<(
             }
         }
     };
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    Ok(())
+}
+
+async fn shadow(verb: ShadowVerb, path: PathBuf, json: bool) -> anyhow::Result<()> {
+    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let ShadowVerb::Diff { route, dimension } = verb;
+    let answers = cutover::cli::shadow::diffs(&config, route.as_deref(), dimension.as_deref()).await?;
+    let text = if json { serde_json::to_string_pretty(&answers)? } else { cutover::cli::shadow::render(&answers) };
     let _ = writeln!(std::io::stdout().lock(), "{text}");
     Ok(())
 }

@@ -4,6 +4,7 @@
 mod actor;
 mod dashboard;
 mod service;
+mod shadow;
 
 pub use service::AdminService;
 

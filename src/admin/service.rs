@@ -97,7 +97,9 @@ impl From<ControlError> for Response<BoxBody> {
     fn from(failure: ControlError) -> Response<BoxBody> {
         let status = match failure {
             ControlError::UnknownRoute(_) => StatusCode::NOT_FOUND,
-            ControlError::InvalidWeight(_) | ControlError::NoCandidate(_) => StatusCode::BAD_REQUEST,
+            ControlError::InvalidWeight(_) | ControlError::InvalidShare(_) | ControlError::NoCandidate(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ControlError::NoPlan(_) | ControlError::Conflict(_) => StatusCode::CONFLICT,
             ControlError::Store(_) | ControlError::Unsaved { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -109,6 +111,13 @@ impl From<ControlError> for Response<BoxBody> {
 #[serde(deny_unknown_fields)]
 struct WeightBody {
     weight: f64,
+}
+
+/// `{"share": 0.1}`; `{"share": null}` goes back to the configuration's share.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShadowBody {
+    share: Option<f64>,
 }
 
 impl Admin {
@@ -156,6 +165,7 @@ impl Admin {
             })
             .collect();
         let mut page = render(&gateway.metrics, &gauges, &upstreams);
+        super::shadow::render_agreement(&mut page, &gateway.config, &gateway.live);
         self.alerts.render(&mut page);
         render_notifications(&mut page, &self.notifications.counts());
         render_process(&mut page);
@@ -201,6 +211,29 @@ impl Admin {
                 Ok(body) => self.run_command(route, Command::SetWeight(body.weight), actor).await,
                 Err(refusal) => refusal,
             },
+            (&Method::POST, ["rollouts", route, "shadow"]) => match read_json::<ShadowBody, _>(request).await {
+                Ok(body) => {
+                    let (control, route) = (self.control.clone(), (*route).to_owned());
+                    let set = tokio::task::spawn_blocking(move || control.set_shadow(&route, body.share, &actor)).await;
+                    match set {
+                        Ok(Ok(view)) => ok_json(&view),
+                        Ok(Err(failure)) => failure.into(),
+                        Err(join) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("command failed: {join}")),
+                    }
+                }
+                Err(refusal) => refusal,
+            },
+            (&Method::GET, ["shadow", route, "diffs"]) => {
+                let gateway = self.gateway.load();
+                let dimension = query_value(request.uri().query(), "dimension");
+                match super::shadow::diffs(&gateway.config, &gateway.live, route, dimension.as_deref()) {
+                    Ok(diffs) => ok_json(&diffs),
+                    Err(failure @ super::shadow::DiffsError::UnknownRoute(_)) => {
+                        error(StatusCode::NOT_FOUND, failure.to_string())
+                    }
+                    Err(failure) => error(StatusCode::BAD_REQUEST, failure.to_string()),
+                }
+            }
             (&Method::POST, ["rollouts", route, verb]) => {
                 let full =
                     query_value(request.uri().query(), "full").is_some_and(|value| value == "true" || value == "1");

@@ -5,4 +5,5 @@ pub mod alerts;
 pub mod cost;
 pub mod fleet;
 pub mod rollout;
+pub mod shadow;
 pub mod validate;

@@ -15,10 +15,14 @@ pub enum Verb {
     Status,
     Pause,
     Resume,
-    Promote { full: bool },
+    Promote {
+        full: bool,
+    },
     Abort,
     Retry,
     SetWeight(f64),
+    /// The share of primary requests mirrored, in percent.
+    SetShadow(f64),
 }
 
 /// Sends `verb` for `route` (every route for `status` without one) and returns the
@@ -32,6 +36,11 @@ pub async fn send(config: &Config, verb: &Verb, route: Option<&str>) -> Result<V
             Method::POST,
             format!("/admin/rollouts{}/weight", route_path(default_route)),
             format!(r#"{{"weight": {weight}}}"#),
+        ),
+        Verb::SetShadow(percent) => (
+            Method::POST,
+            format!("/admin/rollouts{}/shadow", route_path(default_route)),
+            format!(r#"{{"share": {}}}"#, percent / 100.0),
         ),
         Verb::Promote { full: true } => {
             (Method::POST, format!("/admin/rollouts{}/promote?full=true", route_path(default_route)), String::new())
@@ -98,12 +107,12 @@ fn render_one(view: &Value) -> String {
             "  warning: {unsaved} change(s) in effect but not saved to the state file yet (see the gateway's log)"
         );
     }
-    for arm in ["candidate", "control", "primary", "shadow"] {
+    for arm in ["candidate", "control", "primary", "shadow", "shadow_primary"] {
         let stats = &view["arms"][arm];
         if stats["requests"].as_u64().unwrap_or(0) > 0 {
             let _ = writeln!(
                 out,
-                "  {arm:<9} {:>8} requests  {:>6} upstream errors  {:>6} client errors  ~{} users",
+                "  {arm:<14} {:>8} requests  {:>6} upstream errors  {:>6} client errors  ~{} users",
                 stats["requests"], stats["upstream_errors"], stats["client_errors"], stats["users"]
             );
         }
@@ -117,6 +126,7 @@ fn render_one(view: &Value) -> String {
             let _ = writeln!(out, "  {held}");
         }
     }
+    render_agreement(&mut out, view);
     let evaluation = &view["evaluation"];
     if evaluation.is_object() {
         let _ =
@@ -167,6 +177,60 @@ fn render_one(view: &Value) -> String {
         );
     }
     out
+}
+
+/// The shadow comparison of the step: how many pairs, the agreement overall and per
+/// dimension (those that judged any pair), caps binding, and the figures reported as
+/// distributions.
+fn render_agreement(out: &mut String, view: &Value) {
+    let agreement = &view["shadow_agreement"];
+    let pairs = agreement["pairs"].as_u64().unwrap_or(0);
+    let share = view["shadow"].as_f64().unwrap_or(0.0);
+    if pairs == 0 && share == 0.0 {
+        return;
+    }
+    let ratio = |value: &Value| value.as_f64().map_or("-".to_owned(), |ratio| format!("{:.1}%", ratio * 100.0));
+    let caps = &view["shadow_caps"];
+    let binding = if caps["binding"] == true { "  cap binding: mirrors dropped over the cap" } else { "" };
+    let _ = writeln!(
+        out,
+        "  shadow {}% mirrored: {pairs} pairs compared, agreement {}{binding}",
+        percent(&serde_json::json!(share * 100.0)),
+        ratio(&agreement["overall"])
+    );
+    if let Some(dropped @ 1..) = agreement["dropped_slow_candidate"].as_u64() {
+        let _ =
+            writeln!(out, "    {dropped} mirrors dropped with every slot busy (counted as the candidate's failures)");
+    }
+    let _ = writeln!(out, "    {:<22} {:>14} {:>10}", "dimension", "agreed/judged", "agreement");
+    for dimension in crate::shadow::Dimension::ALL {
+        let (name, row) = (dimension.as_str(), &agreement["dimensions"][dimension.as_str()]);
+        let judged = row["judged"].as_u64().unwrap_or(0);
+        if judged > 0 {
+            let counts = format!("{}/{judged}", row["agreed"]);
+            let _ = writeln!(out, "    {name:<22} {counts:>14} {:>10}", ratio(&row["ratio"]));
+        }
+    }
+    let mut figures = Vec::new();
+    if let Some(f1) = agreement["tool_f1"].as_f64() {
+        figures.push(format!("tool-call F1 {f1:.3}"));
+    }
+    for (key, label) in [("similarity", "similarity"), ("latency_diff_ms", "latency Δms"), ("ttft_diff_ms", "TTFT Δms")]
+    {
+        let buckets: Vec<String> = agreement[key]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, count)| count.as_u64().unwrap_or(0) > 0)
+            .map(|(bucket, count)| format!("{bucket}:{count}"))
+            .collect();
+        if !buckets.is_empty() {
+            figures.push(format!("{label} {}", buckets.join(" ")));
+        }
+    }
+    if !figures.is_empty() {
+        let _ = writeln!(out, "    {}", figures.join("; "));
+    }
 }
 
 fn number(value: &Value) -> String {

@@ -8,6 +8,8 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
+use crate::shadow::Dimension;
+
 /// Which side of the threshold passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -145,7 +147,7 @@ criteria_table! {
     /// How often the candidate's mirrored answers agree with the primary's.
     MinShadowAgreement => Row {
         key: "min_shadow_agreement", subject: "shadow agreement", direction: AtLeast, unit: Percent,
-        default: None, evaluated: false,
+        default: None, evaluated: true,
     },
 }
 
@@ -218,6 +220,9 @@ impl Serialize for Criterion {
 #[derive(Clone, Default, PartialEq)]
 pub struct Criteria {
     thresholds: [Option<f64>; Criterion::COUNT],
+    /// `min_shadow_agreement = { tool_calls = 98, … }`: the agreement each dimension of
+    /// the shadow comparison must reach, in percent, beside (or instead of) the overall one.
+    shadow_dimensions: [Option<f64>; Dimension::COUNT],
 }
 
 impl Criteria {
@@ -239,6 +244,24 @@ impl Criteria {
     pub fn iter(&self) -> impl Iterator<Item = (Criterion, f64)> + '_ {
         Criterion::ALL.iter().filter_map(|&criterion| self.get(criterion).map(|threshold| (criterion, threshold)))
     }
+
+    pub fn shadow_dimension(&self, dimension: Dimension) -> Option<f64> {
+        self.shadow_dimensions[dimension as usize]
+    }
+
+    pub fn set_shadow_dimension(&mut self, dimension: Dimension, threshold: Option<f64>) {
+        self.shadow_dimensions[dimension as usize] = threshold;
+    }
+
+    /// The shadow dimensions with a threshold of their own, in the order of `Dimension::ALL`.
+    pub fn shadow_dimensions(&self) -> impl Iterator<Item = (Dimension, f64)> + '_ {
+        Dimension::ALL.into_iter().filter_map(|dimension| self.shadow_dimension(dimension).map(|at| (dimension, at)))
+    }
+
+    /// Whether the step is judged on the shadow comparison at all.
+    pub fn judges_shadow(&self) -> bool {
+        self.get(Criterion::MinShadowAgreement).is_some() || self.shadow_dimensions().next().is_some()
+    }
 }
 
 /// Field by field under the criteria's keys, as when they were named fields, so that
@@ -248,6 +271,9 @@ impl fmt::Debug for Criteria {
         let mut out = f.debug_struct("Criteria");
         for &criterion in Criterion::ALL {
             out.field(criterion.key(), &self.get(criterion));
+        }
+        for (dimension, threshold) in self.shadow_dimensions() {
+            out.field(dimension.as_str(), &Some(threshold));
         }
         out.finish()
     }

@@ -235,10 +235,31 @@ pub struct Route {
     /// so that an early failure can fall over. Zero commits at the first token.
     pub stream_commit: Duration,
     pub shadow: f64,
+    /// How mirrors are capped and judged (`shadow_*` keys).
+    pub shadow_settings: ShadowSettings,
     /// Streams: when the client did not ask for usage, ask on its behalf and strip it from
     /// what the client sees (`cost`).
     pub inject_stream_usage: bool,
     pub rollout: Option<RolloutPlan>,
+}
+
+/// A route's limits on mirroring and how its pairs are judged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShadowSettings {
+    /// Mirrors per second at most; `None`: no cap.
+    pub max_rps: Option<f64>,
+    /// USD per hour spent on mirrors at most (needs `[prices]` for the candidate).
+    pub max_usd_per_hour: Option<f64>,
+    /// Disagreeing pairs kept in memory for `cutover shadow diff`; 0 keeps none.
+    pub keep_diffs: usize,
+    /// Token-set Jaccard at or above which two texts agree.
+    pub min_similarity: f64,
+}
+
+impl Default for ShadowSettings {
+    fn default() -> Self {
+        ShadowSettings { max_rps: None, max_usd_per_hour: None, keep_diffs: 0, min_similarity: 0.5 }
+    }
 }
 
 /// Retries may be at most `ratio` of the requests plus `min_per_sec` per second.

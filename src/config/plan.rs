@@ -104,14 +104,15 @@ impl fmt::Display for Config {
             writeln!(
                 f,
                 "    fallback {fallback} on {}; retries {} (budget {:.0}% + {}/s, Retry-After up to {}); \
-                 stream commit {}; shadow {:.0}%",
+                 stream commit {}; shadow {:.0}%{}",
                 route.fallback_on.names().join(", "),
                 route.retries,
                 route.retry_budget.ratio * 100.0,
                 route.retry_budget.min_per_sec,
                 format_duration(route.max_retry_after),
                 format_duration(route.stream_commit),
-                route.shadow * 100.0
+                route.shadow * 100.0,
+                shadow_caps(&route.shadow_settings)
             )?;
             if let Some(plan) = &route.rollout {
                 write_plan(f, plan)?;
@@ -119,6 +120,21 @@ impl fmt::Display for Config {
         }
         super::watch_plan::write_watch(f, self)
     }
+}
+
+/// The caps and kept diffs of a route's mirroring, when any is set.
+fn shadow_caps(settings: &super::ShadowSettings) -> String {
+    let mut caps = Vec::new();
+    if let Some(rps) = settings.max_rps {
+        caps.push(format!("at most {rps}/s"));
+    }
+    if let Some(usd) = settings.max_usd_per_hour {
+        caps.push(format!("at most ${usd}/h"));
+    }
+    if settings.keep_diffs > 0 {
+        caps.push(format!("keeping {} diffs", settings.keep_diffs));
+    }
+    if caps.is_empty() { String::new() } else { format!(" ({})", caps.join(", ")) }
 }
 
 fn write_plan(f: &mut fmt::Formatter<'_>, plan: &RolloutPlan) -> fmt::Result {
@@ -149,5 +165,10 @@ fn write_plan(f: &mut fmt::Formatter<'_>, plan: &RolloutPlan) -> fmt::Result {
 }
 
 fn criteria_summary(criteria: &Criteria) -> String {
-    criteria.iter().map(|(criterion, threshold)| format!("; {}", criterion.summary(threshold))).collect()
+    let mut summary: String =
+        criteria.iter().map(|(criterion, threshold)| format!("; {}", criterion.summary(threshold))).collect();
+    for (dimension, threshold) in criteria.shadow_dimensions() {
+        summary.push_str(&format!("; shadow {dimension} agreement ≥ {threshold}%"));
+    }
+    summary
 }

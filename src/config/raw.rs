@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::{Criteria, Criterion};
+use crate::shadow::Dimension;
 
 /// The raw sections of a configuration file, each deserialized on its own by `load`.
 #[derive(Default)]
@@ -148,6 +149,13 @@ pub struct RawRoute {
     pub max_retry_after: Option<String>,
     pub stream_commit: Option<String>,
     pub shadow: Option<f64>,
+    /// Mirrors per second at most (token bucket), and USD per hour of mirrors at most.
+    pub shadow_max_rps: Option<f64>,
+    pub shadow_max_usd_per_hour: Option<f64>,
+    /// Disagreeing pairs kept for `cutover shadow diff` (0, the default: none).
+    pub shadow_keep_diffs: Option<u32>,
+    /// Token-set Jaccard at or above which two texts agree (default 0.5).
+    pub shadow_min_similarity: Option<f64>,
     /// Streams: ask for usage on the client's behalf and strip it again (default true).
     pub inject_stream_usage: Option<bool>,
     pub rollout: Option<RawRollout>,
@@ -188,6 +196,25 @@ impl<'de> Visitor<'de> for RawCriteriaVisitor {
         let mut written = Criteria::default();
         while let Some(key) = map.next_key::<String>()? {
             match Criterion::from_key(&key) {
+                Some(Criterion::MinShadowAgreement) => match map.next_value::<ShadowAgreement>()? {
+                    ShadowAgreement::Overall(threshold) => written.set(Criterion::MinShadowAgreement, Some(threshold)),
+                    ShadowAgreement::PerDimension(table) => {
+                        for (name, threshold) in table {
+                            match Dimension::from_name(&name) {
+                                Some(dimension) => written.set_shadow_dimension(dimension, Some(threshold)),
+                                None if name == "overall" => {
+                                    written.set(Criterion::MinShadowAgreement, Some(threshold))
+                                }
+                                None => {
+                                    return Err(serde::de::Error::custom(format!(
+                                        "{name:?} is not a shadow dimension (overall, {})",
+                                        Dimension::names()
+                                    )));
+                                }
+                            }
+                        }
+                    }
+                },
                 Some(criterion) => written.set(criterion, map.next_value::<Option<f64>>()?),
                 // Unknown keys are reported with their path by `load::check_rollout_keys`.
                 None => {
@@ -197,6 +224,14 @@ impl<'de> Visitor<'de> for RawCriteriaVisitor {
         }
         Ok(RawCriteria { written })
     }
+}
+
+/// `min_shadow_agreement = 95` (overall) or `{ overall = 95, tool_calls = 98, … }`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ShadowAgreement {
+    Overall(f64),
+    PerDimension(BTreeMap<String, f64>),
 }
 
 /// No `deny_unknown_fields` here or on `RawStep`: serde ignores it next to a flattened

@@ -123,12 +123,47 @@ fn weights_must_be_percentages_with_hundredth_resolution() {
 }
 
 #[test]
-fn criteria_this_version_cannot_measure_are_refused_not_ignored() {
-    let found = problems(&FULL.replace("max_error_rate = 5.0 }", "max_error_rate = 5.0, min_shadow_agreement = 80 }"));
+fn shadow_agreement_is_judged_overall_and_per_dimension_in_percent() {
+    let shadow_step = "{ shadow = 1.0, weight = 0, min_duration = \"1h\", min_requests = 500 }";
+    let text = FULL.replace(
+        shadow_step,
+        "{ shadow = 1.0, weight = 0, min_duration = \"1h\", min_requests = 500, \
+         min_shadow_agreement = { overall = 90, tool_calls = 98, json_valid = 99 } }",
+    );
+    let config = load_str(&text, Path::new("."), env).unwrap();
+    let criteria = &config.route("default").unwrap().rollout.as_ref().unwrap().steps[0].criteria;
+    assert_eq!(criteria.get(Criterion::MinShadowAgreement), Some(90.0));
+    let dimensions: Vec<_> = criteria.shadow_dimensions().collect();
+    assert_eq!(dimensions, [(crate::shadow::Dimension::ToolCalls, 98.0), (crate::shadow::Dimension::JsonValid, 99.0)]);
+    assert!(config.to_string().contains("shadow agreement ≥ 90%; shadow tool_calls agreement ≥ 98%"));
+    let plain = FULL.replace(shadow_step, &shadow_step.replace(" }", ", min_shadow_agreement = 95 }"));
+    let config = load_str(&plain, Path::new("."), env).unwrap();
+    let criteria = &config.route("default").unwrap().rollout.as_ref().unwrap().steps[0].criteria;
+    assert_eq!(criteria.get(Criterion::MinShadowAgreement), Some(95.0));
+}
+
+#[test]
+fn shadow_agreement_that_reads_as_a_ratio_names_an_unknown_dimension_or_lacks_a_shadow_share_is_refused() {
+    let shadow_step = "{ shadow = 1.0, weight = 0, min_duration = \"1h\", min_requests = 500 }";
+    let ratio =
+        FULL.replace(shadow_step, &shadow_step.replace(" }", ", min_shadow_agreement = { tool_calls = 0.98 } }"));
+    let found = problems(&ratio);
+    assert!(
+        found.iter().any(|problem| problem
+            .starts_with("routes[0].rollout.steps[0].min_shadow_agreement.tool_calls: 0.98 reads as 0.98%")
+            && problem.contains("write 98 for 98%")),
+        "{found:#?}"
+    );
+    let unknown = FULL.replace(shadow_step, &shadow_step.replace(" }", ", min_shadow_agreement = { tools = 98 } }"));
+    let found = problems(&unknown);
+    assert!(found.iter().any(|problem| problem.contains("\"tools\" is not a shadow dimension")), "{found:#?}");
+    let unmirrored = FULL.replace("max_error_rate = 5.0 }", "max_error_rate = 5.0, min_shadow_agreement = 80 }");
+    let found = problems(&unmirrored);
     assert!(
         found
             .iter()
-            .any(|problem| problem.starts_with("routes[0].rollout.steps[1].min_shadow_agreement: not evaluated")),
+            .any(|problem| problem
+                .starts_with("routes[0].rollout.steps[1].min_shadow_agreement: this step mirrors nothing")),
         "{found:#?}"
     );
 }
@@ -141,6 +176,26 @@ fn require_validation_is_off_by_default_and_shown_in_the_plan_when_on() {
     let config = load_str(&text, Path::new("."), env).unwrap();
     assert!(config.route("default").unwrap().rollout.as_ref().unwrap().require_validation);
     assert!(config.to_string().contains("starts after a passing validation of the candidate"));
+}
+
+#[test]
+fn shadow_caps_and_kept_diffs_are_read_and_checked() {
+    let text = FULL.replace(
+        "fallback = \"both\"",
+        "fallback = \"both\"\nshadow_max_rps = 20\nshadow_max_usd_per_hour = 1.5\nshadow_keep_diffs = 50",
+    );
+    let config = load_str(&text, Path::new("."), env).unwrap();
+    let settings = config.route("default").unwrap().shadow_settings;
+    assert_eq!((settings.max_rps, settings.max_usd_per_hour, settings.keep_diffs), (Some(20.0), Some(1.5), 50));
+    assert!(config.to_string().contains("(at most 20/s, at most $1.5/h, keeping 50 diffs)"));
+    let found = problems(
+        &FULL.replace("fallback = \"both\"", "fallback = \"both\"\nshadow_max_rps = 0\nshadow_keep_diffs = 5000"),
+    );
+    assert!(
+        found.iter().any(|problem| problem.starts_with("routes[0].shadow_max_rps: 0 is not a positive")),
+        "{found:#?}"
+    );
+    assert!(found.iter().any(|problem| problem.starts_with("routes[0].shadow_keep_diffs: 5000")), "{found:#?}");
 }
 
 #[test]
@@ -183,6 +238,10 @@ fn every_criterion_in_the_table_is_parsed_validated_and_printed() {
     for &criterion in Criterion::ALL {
         let text = FULL.replace("max_error_rate = 5.0 }", &format!("{criterion} = 0.75 }}"));
         let path = format!("routes[0].rollout.steps[1].{criterion}");
+        // Needs a step that mirrors and a threshold in percent: its own tests above.
+        if criterion == Criterion::MinShadowAgreement {
+            continue;
+        }
         if !criterion.is_evaluated() {
             let found = problems(&text);
             assert!(found.iter().any(|problem| problem.starts_with(&format!("{path}: not evaluated"))), "{found:#?}");

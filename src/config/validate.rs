@@ -15,7 +15,7 @@ use super::raw::{RawBreaker, RawFallback, RawRoute, RawServer, RawUpstream, Sect
 use super::{
     ADMIN_MAX_CONNECTIONS, BodyTimeouts, BreakerPolicy, Config, ConnectionLimits, FallbackMode, FallbackOn, GatewayKey,
     MAX_CONNECTING, MAX_DURATION, ModelPattern, PerRoute, PriceTable, RetryBudgetPolicy, Route, Secret, ServerConfig,
-    StickySource, Timeouts, Upstream, format_duration, parse_duration,
+    ShadowSettings, StickySource, Timeouts, Upstream, format_duration, parse_duration,
 };
 
 /// Client-side timeouts (`server.header_timeout`, `body_timeout`, …) are at least this…
@@ -402,9 +402,39 @@ impl<'a> Validator<'a> {
                 Duration::ZERO,
             ),
             shadow,
+            shadow_settings: self.shadow_settings(raw, path),
             inject_stream_usage: raw.inject_stream_usage.unwrap_or(true),
             rollout,
         })
+    }
+
+    /// The `shadow_*` keys of a route.
+    fn shadow_settings(&mut self, raw: &RawRoute, path: &str) -> ShadowSettings {
+        let defaults = ShadowSettings::default();
+        let mut positive = |key: &str, value: Option<f64>| {
+            let value = value?;
+            if !(value > 0.0 && value.is_finite()) {
+                self.problem(format!("{path}.{key}"), format!("{value} is not a positive number (omit it for no cap)"));
+            }
+            Some(value)
+        };
+        let max_rps = positive("shadow_max_rps", raw.shadow_max_rps);
+        let max_usd_per_hour = positive("shadow_max_usd_per_hour", raw.shadow_max_usd_per_hour);
+        let keep_diffs = raw.shadow_keep_diffs.unwrap_or(0) as usize;
+        if keep_diffs > crate::shadow::diffs::MAX_KEPT {
+            self.problem(
+                format!("{path}.shadow_keep_diffs"),
+                format!("{keep_diffs} is more than the {} diffs a route may keep", crate::shadow::diffs::MAX_KEPT),
+            );
+        }
+        let min_similarity = raw.shadow_min_similarity.unwrap_or(defaults.min_similarity);
+        if !(0.0..=1.0).contains(&min_similarity) {
+            self.problem(
+                format!("{path}.shadow_min_similarity"),
+                format!("{min_similarity} is not between 0.0 and 1.0"),
+            );
+        }
+        ShadowSettings { max_rps, max_usd_per_hour, keep_diffs, min_similarity }
     }
 
     fn retry_budget(&mut self, raw: &RawRoute, path: &str) -> RetryBudgetPolicy {

@@ -107,6 +107,13 @@ impl Validator<'_> {
                 ),
             );
         }
+        if step.criteria.judges_shadow() && step.shadow == 0.0 {
+            self.problem(
+                format!("{step_path}.min_shadow_agreement"),
+                "this step mirrors nothing (no shadow share), so its shadow agreement could never be measured; \
+                 give the step a shadow share or drop the criterion",
+            );
+        }
         let judged = step.criteria.iter().next().is_some() || step.min_requests > 0 || step.min_users > 0;
         if step.weight_bp == 0 && step.shadow == 0.0 && judged {
             self.problem(
@@ -140,7 +147,42 @@ impl Validator<'_> {
             }
             criteria.set(criterion, Some(threshold));
         }
+        // A step's own table replaces the rollout's, as a step's own value does.
+        let table = if step.written.shadow_dimensions().next().is_some() { &step.written } else { &rollout.written };
+        for (dimension, threshold) in table.shadow_dimensions() {
+            if !(0.0..=100.0).contains(&threshold) {
+                self.problem(
+                    format!("{path}.min_shadow_agreement.{dimension}"),
+                    format!("{threshold} is not between 0 and 100"),
+                );
+            }
+            criteria.set_shadow_dimension(dimension, Some(threshold));
+        }
+        self.agreement_in_percent(&criteria, path);
         criteria
+    }
+
+    /// Agreement thresholds are percentages like every rate in the plan; a value below 1
+    /// is almost surely a ratio (0.98 meant as 98%), which would pass nearly anything.
+    fn agreement_in_percent(&mut self, criteria: &Criteria, path: &str) {
+        let overall =
+            criteria.get(Criterion::MinShadowAgreement).map(|at| (format!("{path}.min_shadow_agreement"), at));
+        let dimensions = criteria
+            .shadow_dimensions()
+            .map(|(dimension, at)| (format!("{path}.min_shadow_agreement.{dimension}"), at));
+        for (key, threshold) in overall.into_iter().chain(dimensions) {
+            if threshold > 0.0 && threshold < 1.0 {
+                self.problem(
+                    key,
+                    format!(
+                        "{threshold} reads as {threshold}%: agreement is in percent, like every rate in the plan \
+                         (write {} for {}%)",
+                        threshold * 100.0,
+                        threshold * 100.0
+                    ),
+                );
+            }
+        }
     }
 }
 

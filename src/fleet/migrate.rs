@@ -8,7 +8,10 @@ use tokio_postgres::Client;
 use crate::rollout::StoreError;
 
 /// Every migration, in order: (version, SQL). Add a file and a line; never edit one.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/postgres/0001_fleet.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_fleet.sql")),
+    (2, include_str!("../../migrations/postgres/0002_shadow_share.sql")),
+];
 
 /// The schema version this build runs.
 pub const CURRENT: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;

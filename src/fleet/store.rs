@@ -525,6 +525,37 @@ impl StateStore for PgStore {
         rows.iter().map(event_of).collect()
     }
 
+    fn shadow_share(&self, route: &str) -> Result<Option<f64>, StoreError> {
+        let route = route.to_owned();
+        let row = self.block(self.pool.call("shadow share", |client| async move {
+            let row = client.query_opt("SELECT shadow_share FROM rollout_state WHERE route = $1", &[&route]).await;
+            (client, row.map_err(failed("shadow share")))
+        }))?;
+        Ok(row.and_then(|row| row.get::<_, Option<f64>>(0)))
+    }
+
+    /// An operator's setting: written by any instance, the row's version raised and the
+    /// others notified, so that each adopts it within a second (`RolloutControl::sync`).
+    fn save_shadow_share(&self, route: &str, share: Option<f64>) -> Result<(), StoreError> {
+        let route = route.to_owned();
+        self.block(self.pool.call("set shadow share", |mut client| async move {
+            let saved = async {
+                let transaction = client.transaction().await.map_err(failed("set shadow share"))?;
+                transaction
+                    .execute(
+                        "UPDATE rollout_state SET shadow_share = $2, version = version + 1 WHERE route = $1",
+                        &[&route, &share],
+                    )
+                    .await
+                    .map_err(failed("set shadow share"))?;
+                transaction.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &route]).await.map_err(failed("notify"))?;
+                transaction.commit().await.map_err(failed("set shadow share"))
+            }
+            .await;
+            (client, saved)
+        }))
+    }
+
     fn shared(&self) -> bool {
         true
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 pub use histogram::{DURATION_BUCKETS, Histogram, TTFT_BUCKETS};
 pub use process::render_process;
-pub use render::{RouteGauges, UpstreamGauges, render, render_notifications};
+pub use render::{RouteGauges, UpstreamGauges, header, render, render_notifications};
 
 use crate::config::{Config, PerRoute, RouteId};
 use crate::rollout::EventKind;
@@ -83,6 +83,26 @@ impl ShadowOutcome {
             ShadowOutcome::Mirrored => "mirrored",
             ShadowOutcome::Dropped => "dropped",
             ShadowOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// Why a mirror was not sent, for `cutover_shadow_dropped_total{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShadowDrop {
+    /// Every slot busy with earlier mirrors (a slow candidate): evidence against it.
+    Full = 0,
+    /// Above `shadow_max_rps` or `shadow_max_usd_per_hour`.
+    Cap = 1,
+}
+
+impl ShadowDrop {
+    pub const ALL: [ShadowDrop; 2] = [ShadowDrop::Full, ShadowDrop::Cap];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShadowDrop::Full => "full",
+            ShadowDrop::Cap => "cap",
         }
     }
 }
@@ -193,6 +213,8 @@ pub struct RouteMetrics {
     /// `[role][reason]`: retries on the upstream of the primary and of the candidate arm.
     retries: [[AtomicU64; 8]; 2],
     shadow: [AtomicU64; 3],
+    /// Dropped mirrors by `ShadowDrop`.
+    shadow_drops: [AtomicU64; 2],
     /// Rollout events, indexed by `EventKind`.
     transitions: [AtomicU64; EventKind::COUNT],
     /// Writes to the state file that failed (a full disk, a lock held by another process).
@@ -232,6 +254,16 @@ impl RouteMetrics {
 
     pub fn shadow(&self, outcome: ShadowOutcome) -> u64 {
         self.shadow[outcome as usize].load(Relaxed)
+    }
+
+    /// A mirror not sent: counted `dropped`, and by its reason.
+    pub fn record_shadow_drop(&self, reason: ShadowDrop) {
+        self.record_shadow(ShadowOutcome::Dropped);
+        self.shadow_drops[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn shadow_drops(&self, reason: ShadowDrop) -> u64 {
+        self.shadow_drops[reason as usize].load(Relaxed)
     }
 
     /// Counts a rollout event.
@@ -289,6 +321,7 @@ impl Metrics {
                 fallbacks: Default::default(),
                 retries: Default::default(),
                 shadow: Default::default(),
+                shadow_drops: Default::default(),
                 transitions: Default::default(),
                 state_write_failures: AtomicU64::new(0),
             }

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::config::PerRoute;
 
-use super::{FailureReason, Histogram, Metrics, Outcome, ReloadResult, Role, ShadowOutcome};
+use super::{FailureReason, Histogram, Metrics, Outcome, ReloadResult, Role, ShadowDrop, ShadowOutcome};
 
 /// The gauges that live outside `Metrics`: one per route.
 pub struct RouteGauges {
@@ -121,6 +121,23 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
             );
         }
     }
+    header(
+        &mut out,
+        "cutover_shadow_dropped_total",
+        "counter",
+        "Mirrors not sent: full (every slot busy with a slow candidate) or cap (shadow_max_rps, shadow_max_usd_per_hour).",
+    );
+    for route in metrics.routes().values() {
+        for reason in ShadowDrop::ALL {
+            let _ = writeln!(
+                out,
+                "cutover_shadow_dropped_total{{route=\"{}\",reason=\"{}\"}} {}",
+                route.name,
+                reason.as_str(),
+                route.shadow_drops(reason)
+            );
+        }
+    }
     header(&mut out, "cutover_rollout_transitions_total", "counter", "Rollout events, by kind.");
     for route in metrics.routes().values() {
         for (kind, count) in route.transitions() {
@@ -161,7 +178,7 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
     out
 }
 
-pub(super) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header};
 use http_body_util::Full;
 use tokio::time::Instant;
 
-use super::body::{self, EventStream, Held, HoldLimits, Meter, Recorder, Tally};
+use super::body::{self, EventStream, Held, HoldLimits, Meter, Recorder, Tally, Teeing};
 use super::breaker::{Admission, HealthReport};
 use super::error::TransportError;
 use super::failure::{Failure, counts_as_failure, is_clients_fault, outcome_for_status};
@@ -25,6 +26,7 @@ use crate::config::{FallbackMode, RouteId, Upstream};
 use crate::metrics::{Outcome, Role};
 use crate::net::body::BoxBody;
 use crate::net::pool::{SendError, UpstreamBody};
+use crate::shadow::Tap;
 
 /// A client request, read and routed, ready to be sent to either arm.
 pub struct Exchange<'a> {
@@ -45,11 +47,17 @@ pub struct Exchange<'a> {
     /// Whether this request's outcome on the chosen arm is in the evidence already: its
     /// first failed attempt there settles it, whatever a retry then answers.
     evidence_settled: AtomicBool,
+    /// A mirrored request's side of the shadow comparison, taken by the answer the chosen
+    /// arm commits (`body::Teed`); dropped untaken, it reports that arm gave no answer.
+    /// Locked once, briefly, when an answer is committed; never across an await.
+    tap: Mutex<Option<Tap>>,
+    /// Whether there is a tap at all: requests that are not mirrored never take the lock.
+    tapped: bool,
 }
 
 impl<'a> Exchange<'a> {
     pub fn new(gateway: &'a Gateway, parts: Parts, body: Bytes, meta: RequestMeta, routing: Routing) -> Exchange<'a> {
-        let Routing { route, first_role, tally, client_credentials } = routing;
+        let Routing { route, first_role, tally, client_credentials, tap } = routing;
         let path = parts.uri.path();
         let expects_done = path.ends_with("/chat/completions") || path == "/v1/completions";
         let rest = match parts.uri.query() {
@@ -69,6 +77,8 @@ impl<'a> Exchange<'a> {
             first_role,
             tally,
             evidence_settled: AtomicBool::new(false),
+            tapped: tap.is_some(),
+            tap: Mutex::new(tap),
         }
     }
 
@@ -257,7 +267,14 @@ impl<'a> Exchange<'a> {
             status,
             streamed,
         );
-        Response::from_parts(parts, body::answer(incoming, stream, recorder, meter, timeouts, started))
+        // Only the chosen arm's own answer is its side of a pair (a fallback's is not).
+        let tap = if fallback || !self.tapped {
+            None
+        } else {
+            self.tap.lock().unwrap_or_else(PoisonError::into_inner).take()
+        };
+        let teeing = tap.map(|tap| Teeing::new(tap, status, streamed, started));
+        Response::from_parts(parts, body::answer(incoming, stream, recorder, (meter, teeing), timeouts, started))
     }
 }
 
@@ -270,6 +287,8 @@ pub struct Routing {
     /// The client's own `Authorization`, passed to an upstream without a key of its own
     /// (only on an open gateway).
     pub client_credentials: Option<HeaderValue>,
+    /// Where this arm's answer goes when the request is one side of a mirrored pair.
+    pub tap: Option<Tap>,
 }
 
 pub enum Attempt {

@@ -132,23 +132,20 @@ where
         if gateway.gateway_keys_required() { None } else { parts.headers.get(header::AUTHORIZATION).cloned() };
     let (mut parts, mut meta) = (parts, meta);
     let body = ask_for_usage(body, &mut meta, parts.uri.path(), route.config.inject_stream_usage, &mut parts.headers);
-    let shadow = route.live.shadow();
-    if role == Role::Primary
-        && route.config.candidate.is_some()
-        && shadow > 0.0
-        && fastrand::f64() < shadow
-        && shadow::mirrorable(&parts.method, parts.uri.path())
-    {
-        let mirrored = Tally { stats: tally.stats.clone(), control: false, user: tally.user };
-        let routing = Routing {
-            route: route_id,
-            first_role: Role::Shadow,
-            tally: mirrored,
+    // Only the primary arm is mirrored: a candidate-arm request already is the candidate's.
+    let tap = if role == Role::Primary && route.config.candidate.is_some() {
+        let mirrored = shadow::Mirrored {
+            parts: &parts,
+            body: &body,
+            meta: &meta,
+            tally: &tally,
             client_credentials: client_credentials.clone(),
         };
-        shadow::mirror(gateway, &parts, &body, &meta, routing);
-    }
-    let routing = Routing { route: route_id, first_role: role, tally, client_credentials };
+        shadow::mirror(gateway, route, mirrored)
+    } else {
+        None
+    };
+    let routing = Routing { route: route_id, first_role: role, tally, client_credentials, tap };
     let exchange = Exchange::new(gateway, parts, body, meta, routing);
     if let Some(chosen) = rerouted_from {
         exchange.record_down(chosen);

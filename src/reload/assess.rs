@@ -223,6 +223,7 @@ fn same_route(old: &Route, new: &Route) -> bool {
         max_retry_after,
         stream_commit,
         shadow,
+        shadow_settings,
         inject_stream_usage,
         rollout,
     } = old;
@@ -237,6 +238,7 @@ fn same_route(old: &Route, new: &Route) -> bool {
         && *max_retry_after == new.max_retry_after
         && *stream_commit == new.stream_commit
         && *shadow == new.shadow
+        && *shadow_settings == new.shadow_settings
         && *inject_stream_usage == new.inject_stream_usage
         && *rollout == new.rollout
 }

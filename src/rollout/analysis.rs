@@ -14,7 +14,8 @@ use super::inference::Alphas;
 use super::stats::ArmSnapshot;
 use super::stats::clusters::Failure;
 use crate::config::{Criterion, RolloutStep};
-use checks::{cost_ratio_check, error_ceiling, error_increase, quantile_ratio};
+use crate::shadow::AgreementSnapshot;
+use checks::{agreement_check, cost_ratio_check, error_ceiling, error_increase, quantile_ratio};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,6 +52,9 @@ pub struct Check {
     pub control_samples: u64,
     /// The interval or test behind the verdict, in words.
     pub evidence: String,
+    /// `min_shadow_agreement` of one dimension (absent: the criterion as a whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dimension: Option<&'static str>,
     /// Error criteria: the smallest breach (in the criterion's unit) that the samples so far
     /// would reveal with 80% power at the fail boundary — what this step can and cannot
     /// see with its traffic.
@@ -96,6 +100,8 @@ pub struct Inputs<'a> {
     pub control_kind: ControlKind,
     /// Candidate share in basis points, to scale the control's request gate above 50%.
     pub weight_bp: u32,
+    /// The mirrored pairs' agreement in this step (`min_shadow_agreement`).
+    pub agreement: Option<&'a AgreementSnapshot>,
 }
 
 /// Candidate error rates at or above this, over at least `HARD_CEILING_MIN_REQUESTS`,
@@ -175,14 +181,19 @@ fn gates(inputs: &Inputs<'_>) -> Vec<Gate> {
 }
 
 fn checks(inputs: &Inputs<'_>) -> Vec<Check> {
-    let criteria = inputs.step.criteria.iter().filter(|(criterion, _)| criterion.is_evaluated()).count();
+    let step = &inputs.step.criteria;
+    let criteria =
+        step.iter().filter(|(criterion, _)| criterion.is_evaluated()).count() + step.shadow_dimensions().count();
     let alphas = Alphas { pass: ALPHA_PASS, fail: ALPHA_FAIL / criteria.max(1) as f64 };
-    inputs
-        .step
-        .criteria
-        .iter()
-        .filter_map(|(criterion, threshold)| check(criterion, threshold, inputs, alphas))
-        .collect()
+    let mut checks: Vec<Check> =
+        step.iter().filter_map(|(criterion, threshold)| check(criterion, threshold, inputs, alphas)).collect();
+    let empty = AgreementSnapshot::default();
+    let agreement = inputs.agreement.unwrap_or(&empty);
+    checks.extend(step.shadow_dimensions().map(|(dimension, threshold)| {
+        let (agreed, judged) = agreement.counts(dimension);
+        agreement_check(Some(dimension.as_str()), agreed, judged, threshold, alphas)
+    }));
+    checks
 }
 
 /// The evaluation of one criterion: the arm that a new `Criterion` adds. `None` for the
@@ -223,7 +234,10 @@ fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>, alphas: Alph
             check
         }
         Criterion::MaxCostRatio => cost_ratio_check((candidate, control), threshold, judged),
-        Criterion::MinShadowAgreement => return None,
+        Criterion::MinShadowAgreement => {
+            let agreement = inputs.agreement.cloned().unwrap_or_default();
+            agreement_check(None, agreement.agreeing, agreement.pairs, threshold, alphas)
+        }
     };
     Some(check)
 }

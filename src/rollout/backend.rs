@@ -61,6 +61,14 @@ pub trait StateStore: Send + Sync {
     /// The latest `limit` events, newest first, optionally of one route.
     fn events(&self, route: Option<&str>, limit: u32) -> Result<Vec<Event>, StoreError>;
 
+    /// The shadow share an operator set for `route` at run time (`None`: the
+    /// configuration's).
+    fn shadow_share(&self, route: &str) -> Result<Option<f64>, StoreError>;
+
+    /// Saves (or, with `None`, clears) the run-time shadow share of `route`; in a fleet
+    /// the other instances adopt it as they adopt a weight.
+    fn save_shadow_share(&self, route: &str, share: Option<f64>) -> Result<(), StoreError>;
+
     /// Whether other processes share this store (a fleet).
     fn shared(&self) -> bool {
         false
@@ -121,5 +129,13 @@ impl StateStore for Store {
 
     fn events(&self, route: Option<&str>, limit: u32) -> Result<Vec<Event>, StoreError> {
         Store::events(self, route, limit)
+    }
+
+    fn shadow_share(&self, route: &str) -> Result<Option<f64>, StoreError> {
+        Store::shadow_share(self, route)
+    }
+
+    fn save_shadow_share(&self, route: &str, share: Option<f64>) -> Result<(), StoreError> {
+        Store::save_shadow_share(self, route, share)
     }
 }

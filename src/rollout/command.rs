@@ -10,6 +10,8 @@ pub enum ControlError {
     NoCandidate(String),
     #[error("weight {0} is not a percentage between 0 and 100 in steps of 0.01")]
     InvalidWeight(f64),
+    #[error("shadow share {0} is not between 0 and 1")]
+    InvalidShare(f64),
     #[error("route {0:?} has no [routes.rollout] plan")]
     NoPlan(String),
     /// The command is not allowed in the current phase; answered with 409.

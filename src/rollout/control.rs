@@ -50,6 +50,9 @@ struct RouteRollout {
     /// In a fleet, on the leader: the counts of the evidence summed over the instances,
     /// as last judged (`view::arm_counts`).
     fleet_arms: Option<Value>,
+    /// The shadow share an operator set at run time, over the route's and the steps' own
+    /// (persisted; `None`: the configuration's).
+    shadow_override: Option<f64>,
 }
 
 /// A transition published before the state file took it, with what its event row needs.
@@ -134,6 +137,7 @@ impl RolloutControl {
                 unsaved: VecDeque::new(),
                 validation: Validation::NotRun,
                 fleet_arms: None,
+                shadow_override: store.shadow_share(&state.route)?,
             })
         })?;
         let views = routes.map(|_, rollout| ArcSwap::from_pointee(rollout.published()));
@@ -164,7 +168,7 @@ impl RolloutControl {
         let decides = self.store.leads();
         for (id, rollout) in routes.iter_mut() {
             let route = &config.routes[id];
-            self.live.route(id).set_shadow(shadow_share(route, &rollout.state));
+            self.live.route(id).set_shadow(rollout.shadow_override.unwrap_or(shadow_share(route, &rollout.state)));
             if decides
                 && let Some(transition) = decide::reconcile(route, &rollout.current())
                 && let Err(failure) = self.apply(id, rollout, transition, Authority::Controller, unix_millis())
@@ -311,7 +315,7 @@ impl RolloutControl {
         // `next` carries the step's running time up to the decision (or 0 for a new step):
         // a running step's next segment starts from it now.
         rollout.clock = StepClock::starting(&next, Instant::now());
-        live.set_shadow(shadow_share(&self.config.load().routes[id], &next));
+        live.set_shadow(rollout.shadow_override.unwrap_or(shadow_share(&self.config.load().routes[id], &next)));
         let (route, phase, weight) = (&next.route, next.phase, percent_of(next.weight_bp));
         tracing::info!(%route, %kind, actor, %phase, weight, reason, "rollout event");
         rollout.state = next;
@@ -458,6 +462,33 @@ impl RolloutControl {
                 self.ask_validation(id, rollout, now_ms);
             }
             break;
+        }
+        Ok(self.view(id))
+    }
+
+    /// Sets the share of the route's primary requests mirrored to the candidate, over the
+    /// configuration's (route and steps alike) until set again; `None` goes back to the
+    /// configuration's. Saved first, then in effect, like the weight. Blocking: call from
+    /// a blocking thread.
+    pub fn set_shadow(&self, route_name: &str, share: Option<f64>, actor: &str) -> Result<Value, ControlError> {
+        let id = self.route_id(route_name)?;
+        if let Some(bad) = share.filter(|share| !(0.0..=1.0).contains(share)) {
+            return Err(ControlError::InvalidShare(bad));
+        }
+        let config = self.config.load_full();
+        let route = &config.routes[id];
+        if route.candidate.is_none() {
+            return Err(ControlError::NoCandidate(route_name.to_owned()));
+        }
+        {
+            let mut routes = self.lock();
+            let rollout = &mut routes[id];
+            let saved = self.store.save_shadow_share(route_name, share);
+            self.written(id, "shadow share", saved)?;
+            rollout.shadow_override = share;
+            let effective = share.unwrap_or(shadow_share(route, &rollout.state));
+            self.live.route(id).set_shadow(effective);
+            tracing::info!(route = %route_name, actor, share = effective, set = share.is_some(), "shadow share set");
         }
         Ok(self.view(id))
     }
@@ -617,7 +648,19 @@ impl RolloutControl {
         for next in changed {
             let Some(id) = config.route_id(&next.route) else { continue };
             let rollout = &mut routes[id];
-            if !rollout.unsaved.is_empty() || rollout.state == next {
+            if !rollout.unsaved.is_empty() {
+                continue;
+            }
+            // An operator's shadow share, set on any instance, changes no route state.
+            if let Ok(share) = self.store.shadow_share(&next.route)
+                && share != rollout.shadow_override
+            {
+                rollout.shadow_override = share;
+                let effective = share.unwrap_or(shadow_share(&config.routes[id], &next));
+                self.live.route(id).set_shadow(effective);
+                tracing::info!(route = %next.route, share = effective, "shadow share changed by the fleet");
+            }
+            if rollout.state == next {
                 continue;
             }
             let live = self.live.route(id);
@@ -626,7 +669,7 @@ impl RolloutControl {
                 rollout.evaluation = None;
             }
             live.publish(&next);
-            live.set_shadow(shadow_share(&config.routes[id], &next));
+            live.set_shadow(rollout.shadow_override.unwrap_or(shadow_share(&config.routes[id], &next)));
             rollout.clock = StepClock::starting(&next, Instant::now());
             if (next.phase, next.step, next.weight_bp)
                 != (rollout.state.phase, rollout.state.step, rollout.state.weight_bp)

@@ -140,6 +140,7 @@ pub fn tick(
         control: &control,
         control_kind,
         weight_bp: state.weight_bp,
+        agreement: Some(&evidence.snapshot.agreement),
     };
     let mut evaluation = evaluate(&inputs);
     evaluation.held = if running { held(&evaluation, &inputs, state) } else { None };
@@ -414,7 +415,8 @@ fn compared_arms(
     baseline: Option<&ArmSnapshot>,
 ) -> (ArmSnapshot, ArmSnapshot, ControlKind) {
     match weight_bp {
-        0 => (snapshot.arm(Arm::Shadow), snapshot.arm(Arm::Primary), ControlKind::ShadowPair),
+        // Pairs: each mirrored request against the primary's answer to that same request.
+        0 => (snapshot.arm(Arm::Shadow), snapshot.arm(Arm::ShadowPrimary), ControlKind::ShadowPair),
         10_000 => (snapshot.arm(Arm::Candidate), baseline.cloned().unwrap_or_default(), ControlKind::PreviousStep),
         w if w > 5_000 => (snapshot.arm(Arm::Candidate), snapshot.arm(Arm::Primary), ControlKind::AllPrimary),
         _ => (snapshot.arm(Arm::Candidate), snapshot.arm(Arm::Control), ControlKind::EqualSlice),
@@ -436,9 +438,13 @@ fn summarize(evaluation: &Evaluation) -> String {
             let value = check.candidate.map_or("-".to_owned(), |value| format!("{value:.2}"));
             let control = check.control.map(|control| format!(" vs control {control:.2}")).unwrap_or_default();
             let samples = (check.candidate_samples, check.control_samples);
+            let name = match check.dimension {
+                Some(dimension) => format!("{}.{dimension}", check.criterion),
+                None => check.criterion.to_string(),
+            };
             format!(
-                "{} = {value}{control}, limit {} (n = {}/{}; {})",
-                check.criterion, check.threshold, samples.0, samples.1, check.evidence
+                "{name} = {value}{control}, limit {} (n = {}/{}; {})",
+                check.threshold, samples.0, samples.1, check.evidence
             )
         })
         .collect();

@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use super::RouteState;
 use super::stats::StepStats;
 use crate::config::{PerRoute, RouteId};
+use crate::shadow::RouteShadow;
 
 #[derive(Debug)]
 pub struct LiveRoute {
@@ -20,6 +21,8 @@ pub struct LiveRoute {
     shadow_ppm: AtomicU32,
     /// The evidence of the current step; replaced whole when a step begins.
     stats: ArcSwap<StepStats>,
+    /// Mirroring's caps and kept diffs (`shadow`), across steps and reloads.
+    pub mirroring: RouteShadow,
 }
 
 impl LiveRoute {
@@ -69,6 +72,7 @@ impl LiveState {
                 step: AtomicU32::new(0),
                 shadow_ppm: AtomicU32::new(0),
                 stats: ArcSwap::from_pointee(StepStats::default()),
+                mirroring: RouteShadow::default(),
             };
             live.publish(state);
             live

@@ -339,7 +339,7 @@ fn plan(case: &Case) -> RolloutPlan {
 /// at 5% the comparison is with the control slice).
 fn snapshot(stats: &StepStats) -> StepSnapshot {
     let arms = vec![ArmSnapshot::default(), stats.arm_snapshot(Arm::Control), stats.arm_snapshot(Arm::Candidate)];
-    StepSnapshot { format: SNAPSHOT_FORMAT, arms }
+    StepSnapshot { format: SNAPSHOT_FORMAT, arms, ..StepSnapshot::default() }
 }
 
 /// One stage: both arms accumulate requests minute by minute, and the controller's own
@@ -547,6 +547,7 @@ fn the_status_detectable_increase_is_caught_with_the_power_it_claims() {
                 control,
                 control_kind: ControlKind::EqualSlice,
                 weight_bp: step.weight_bp,
+                agreement: None,
             };
             let checks = evaluate(&inputs).checks;
             checks.into_iter().find(|check| check.criterion == Criterion::MaxErrorRateIncrease)

@@ -15,6 +15,7 @@ pub mod histogram;
 pub mod spend;
 
 use crate::metrics::Outcome;
+use crate::shadow::{Agreement, AgreementSnapshot};
 use clusters::{CELLS, Cells, Failure, RateEstimate, cell_of};
 use histogram::{BUCKETS, Histogram, bucket_of};
 use spend::Spend;
@@ -38,6 +39,8 @@ pub enum Arm {
     Candidate = 2,
     /// Mirrored copies of primary requests, answered by the candidate.
     Shadow = 3,
+    /// The primary's own answers to the mirrored requests: the shadow arm's pairs.
+    ShadowPrimary = 4,
 }
 
 fn counters(len: usize) -> Box<[AtomicU64]> {
@@ -199,12 +202,14 @@ pub struct Sample {
 
 #[derive(Debug)]
 pub struct StepStats {
-    arms: [ArmStats; 4],
+    arms: [ArmStats; 5],
+    /// How the mirrored pairs agree (`shadow`).
+    agreement: Agreement,
 }
 
 impl Default for StepStats {
     fn default() -> Self {
-        StepStats { arms: [ArmStats::new(), ArmStats::new(), ArmStats::new(), ArmStats::new()] }
+        StepStats { arms: std::array::from_fn(|_| ArmStats::new()), agreement: Agreement::default() }
     }
 }
 
@@ -221,7 +226,21 @@ impl StepStats {
     }
 
     pub fn snapshot(&self) -> StepSnapshot {
-        StepSnapshot { format: SNAPSHOT_FORMAT, arms: self.arms.iter().map(ArmStats::snapshot).collect() }
+        StepSnapshot {
+            format: SNAPSHOT_FORMAT,
+            arms: self.arms.iter().map(ArmStats::snapshot).collect(),
+            agreement: self.agreement.snapshot(),
+        }
+    }
+
+    /// The agreement alone, without copying the arms (for the view and `/metrics`).
+    pub fn snapshot_agreement(&self) -> AgreementSnapshot {
+        self.agreement.snapshot()
+    }
+
+    /// The mirrored pairs' agreement, recorded by the mirrors' tasks.
+    pub fn agreement(&self) -> &Agreement {
+        &self.agreement
     }
 
     /// One arm's evidence, without copying the others.
@@ -243,6 +262,7 @@ impl StepStats {
         for (stats, saved) in self.arms.iter().zip(&snapshot.arms) {
             stats.restore(saved);
         }
+        self.agreement.restore(&snapshot.agreement);
     }
 }
 
@@ -299,12 +319,15 @@ impl ArmSnapshot {
 pub struct StepSnapshot {
     pub format: u32,
     pub arms: Vec<ArmSnapshot>,
+    /// Absent from snapshots saved before the shadow comparison: no pairs yet.
+    #[serde(default)]
+    pub agreement: AgreementSnapshot,
 }
 
 /// No evidence yet, in the current format (saved when a step begins).
 impl Default for StepSnapshot {
     fn default() -> StepSnapshot {
-        StepSnapshot { format: SNAPSHOT_FORMAT, arms: Vec::new() }
+        StepSnapshot { format: SNAPSHOT_FORMAT, arms: Vec::new(), agreement: AgreementSnapshot::default() }
     }
 }
 

@@ -237,6 +237,29 @@ impl Store {
         Ok(states)
     }
 
+    /// The shadow share an operator set for `route` at run time (`None`: the config's).
+    /// A value outside 0–1 (a hand-edited file) is ignored, with a warning.
+    pub fn shadow_share(&self, route: &str) -> Result<Option<f64>, StoreError> {
+        let connection = self.lock();
+        let share: Option<Option<f64>> = connection
+            .query_row("SELECT shadow_share FROM rollout_state WHERE route = ?1", params![route], |row| row.get(0))
+            .optional()?;
+        let share = share.flatten();
+        if let Some(bad) = share.filter(|share| !(0.0..=1.0).contains(share)) {
+            tracing::warn!(route, share = bad, "stored shadow share is not between 0 and 1: ignored");
+            return Ok(None);
+        }
+        Ok(share)
+    }
+
+    /// Saves (or, with `None`, clears) the run-time shadow share of `route`.
+    pub fn save_shadow_share(&self, route: &str, share: Option<f64>) -> Result<(), StoreError> {
+        self.writable()?;
+        let connection = self.lock();
+        connection.execute("UPDATE rollout_state SET shadow_share = ?2 WHERE route = ?1", params![route, share])?;
+        Ok(())
+    }
+
     /// Writes `state` and its event in one transaction; returns the event as stored.
     pub fn transition(
         &self,
@@ -365,6 +388,10 @@ fn migrate(connection: &Connection, now_ms: i64) -> Result<(), rusqlite::Error> 
     }
     if !has("step_backs") {
         connection.execute_batch("ALTER TABLE rollout_state ADD COLUMN step_backs INTEGER NOT NULL DEFAULT 0")?;
+    }
+    if !has("shadow_share") {
+        // NULL: the configuration's share applies; a value: the operator's (`set-shadow`).
+        connection.execute_batch("ALTER TABLE rollout_state ADD COLUMN shadow_share REAL")?;
     }
     Ok(())
 }

@@ -36,4 +36,5 @@ mod health;
 mod prometheus;
 mod proxy;
 mod rollout;
+mod shadow;
 mod validate;

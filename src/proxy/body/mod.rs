@@ -2,7 +2,8 @@
 //! each: `Deadlines` (idle and total timeouts), `Events` (an event stream forwarded whole
 //! event by whole event, batched, checked and completed), `Recorded` (the attempt's
 //! metrics, evidence and breaker verdict, once), `Metered` (the answer's usage and cost,
-//! settled once, below `Recorded`) and `ErrorEvent` (a failure after the first byte told
+//! settled once, below `Recorded`), `Teed` (a mirrored request's answer captured for the
+//! shadow comparison, between the two) and `ErrorEvent` (a failure after the first byte told
 //! in-band). `hold` reads a stream's beginning before it is committed.
 //!
 //! The layers compose generically and are boxed once, at the top: a frame costs no
@@ -12,6 +13,7 @@ mod events;
 mod hold;
 mod meter;
 mod record;
+mod tee;
 mod timeout;
 
 use std::time::Duration;
@@ -27,6 +29,7 @@ pub use hold::hold;
 pub use hold::{Held, HoldLimits, hold_with};
 pub use meter::{Meter, Metered, Settled, usage_watch};
 pub use record::{Recorded, Recorder, Tally};
+pub use tee::{Teed, Teeing};
 pub use timeout::Deadlines;
 
 use crate::config::Timeouts;
@@ -92,12 +95,12 @@ pub struct EventStream {
 }
 
 /// The client's body of a committed answer from `inner`, whose attempt started at `started`;
-/// `meter` settles its usage and cost.
+/// `meter` settles its usage and cost, `teeing` captures it for the shadow comparison.
 pub fn answer<B>(
     inner: B,
     stream: Option<EventStream>,
     recorder: Recorder,
-    meter: Option<Meter>,
+    (meter, teeing): (Option<Meter>, Option<Teeing>),
     timeouts: &Timeouts,
     started: Instant,
 ) -> BoxBody
@@ -107,10 +110,14 @@ where
 {
     let timed = Deadlines::new(inner, timeouts.idle, timeouts.total, started);
     match stream {
-        None => Recorded::new(Metered::new(timed, meter), recorder).map_err(BoxError::from).boxed_unsync(),
+        None => Recorded::new(Teed::new(Metered::new(timed, meter), teeing), recorder)
+            .map_err(BoxError::from)
+            .boxed_unsync(),
         Some(EventStream { held, expects_done }) => {
             let events = Metered::new(Events::new(timed, held, expects_done, started), meter);
-            ErrorEvent::new(Recorded::new(events, recorder)).map_err(|never| match never {}).boxed_unsync()
+            ErrorEvent::new(Recorded::new(Teed::new(events, teeing), recorder))
+                .map_err(|never| match never {})
+                .boxed_unsync()
         }
     }
 }

@@ -88,7 +88,7 @@ impl Fixture {
     fn stream(&self, upstream: Feed, held: Held) -> BoxBody {
         let started = Instant::now();
         let stream = EventStream { held, expects_done: true };
-        answer(upstream, Some(stream), self.recorder(started), None, &self.timeouts, started)
+        answer(upstream, Some(stream), self.recorder(started), (None, None), &self.timeouts, started)
     }
 
     /// How many attempts were recorded with `outcome`, in the metrics and in the evidence.
@@ -333,7 +333,7 @@ async fn a_sized_body_is_judged_with_its_last_byte() {
     let fixture = Fixture::new();
     let started = Instant::now();
     let inner = Full::new(Bytes::from_static(b"{\"ok\":true}"));
-    let mut body = answer(inner, None, fixture.recorder(started), None, &fixture.timeouts, started);
+    let mut body = answer(inner, None, fixture.recorder(started), (None, None), &fixture.timeouts, started);
     assert_eq!(body.size_hint().exact(), Some(11), "a sized body stays sized");
     assert!(body.frame().await.unwrap().is_ok());
     assert_eq!(fixture.recorded(Outcome::Ok), (1, 1), "recorded before the server polls for the end");
@@ -363,7 +363,54 @@ async fn an_empty_body_dropped_unpolled_is_a_complete_answer_not_a_cancellation(
     let fixture = Fixture::new();
     let started = Instant::now();
     let empty = http_body_util::Empty::<Bytes>::new();
-    drop(answer(empty, None, fixture.recorder(started), None, &fixture.timeouts, started));
+    drop(answer(empty, None, fixture.recorder(started), (None, None), &fixture.timeouts, started));
     assert_eq!(fixture.recorded(Outcome::Ok), (1, 1));
     assert_eq!(fixture.recorded(Outcome::Cancelled).0, 0);
+}
+
+/// The client's body of a stream teed for the shadow comparison, and the side it sends.
+fn teed_stream(fixture: &Fixture, upstream: Feed) -> (BoxBody, tokio::sync::oneshot::Receiver<crate::shadow::Side>) {
+    let started = Instant::now();
+    let (tap, side) = crate::shadow::Tap::pair();
+    let teeing = Teeing::new(tap, http::StatusCode::OK, true, started);
+    let stream = EventStream { held: Held::default(), expects_done: true };
+    (answer(upstream, Some(stream), fixture.recorder(started), (None, Some(teeing)), &fixture.timeouts, started), side)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_teed_stream_reaches_the_client_byte_for_byte_and_its_side_is_captured() {
+    let (fixture, plain_fixture) = (Fixture::new(), Fixture::new());
+    let (upstream, body) = feed();
+    let (plain_upstream, plain_body) = feed();
+    for sender in [&upstream, &plain_upstream] {
+        sender.send(TOKEN);
+        sender.send(FINISH);
+        sender.send(DONE);
+    }
+    drop((upstream, plain_upstream));
+    let (teed, side) = teed_stream(&fixture, body);
+    let (teed, plain) = (frames(teed).await, frames(plain_fixture.stream(plain_body, Held::default())).await);
+    assert_eq!(teed, plain, "the tee changes nothing the client gets");
+    let side = side.await.unwrap();
+    assert!(side.ok() && side.streamed);
+    assert_eq!(side.captured.whole().unwrap(), teed.concat().into_bytes());
+    let answer = crate::shadow::Answer::read(&side.captured, true);
+    assert_eq!((answer.content.as_str(), answer.finish_reason.as_deref()), ("Hi", Some("stop")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_teed_answer_the_client_left_reports_a_cancelled_side_and_a_broken_one_a_failed_side() {
+    let fixture = Fixture::new();
+    let (upstream, body) = feed();
+    let (mut teed, side) = teed_stream(&fixture, body);
+    upstream.send(TOKEN);
+    assert!(teed.frame().await.unwrap().is_ok());
+    drop(teed);
+    assert!(side.await.unwrap().cancelled());
+    let (upstream, body) = feed();
+    let (teed, side) = teed_stream(&fixture, body);
+    upstream.send(TOKEN);
+    upstream.break_off();
+    let _ = frames(teed).await;
+    assert_eq!(side.await.unwrap().outcome, Some(Outcome::UpstreamError));
 }

@@ -8,7 +8,7 @@ use crate::rollout::inference::{
     Alphas, Decision, Tested, cost_ratio, quantile_bounds, quantile_estimate, rate_ceiling, rate_increase,
 };
 use crate::rollout::stats::ArmSnapshot;
-use crate::rollout::stats::clusters::Failure;
+use crate::rollout::stats::clusters::{Failure, RateEstimate};
 use crate::rollout::stats::histogram::Histogram;
 
 /// Latency bounds are tightest at the step's `min_requests` (the first look at which it
@@ -33,6 +33,47 @@ fn without_samples(check: &mut Check) {
     (check.lower, check.upper, check.detectable) = (None, None, None);
 }
 
+/// Agreement of the mirrored pairs (percent) at least `percent`, overall or of one
+/// dimension: the disagreement rate tested against its ceiling (`100 − percent`) with the
+/// same always-valid bounds as the error ceiling. Pairs are taken as independent draws: a
+/// sticky user's mirrored conversation is correlated, which this does not inflate for.
+pub(super) fn agreement_check(
+    dimension: Option<&'static str>,
+    agreed: u64,
+    judged: u64,
+    percent: f64,
+    alphas: Alphas,
+) -> Check {
+    let estimate = RateEstimate { failures: judged - agreed.min(judged), requests: judged, design_effect: 1.0 };
+    let ceiling = 1.0 - percent / 100.0;
+    let Tested { decision, lower, upper, detectable } = rate_ceiling(&estimate, ceiling, alphas);
+    let agreement = |disagreement: f64| (1.0 - disagreement) * 100.0;
+    let mut check = Check {
+        criterion: Criterion::MinShadowAgreement,
+        threshold: percent,
+        candidate: Some(agreement(estimate.rate())),
+        control: None,
+        verdict: verdict(decision),
+        candidate_samples: judged,
+        control_samples: 0,
+        evidence: format!(
+            "{agreed} of {judged} pairs agreed; always-valid bounds {:.2}% to {:.2}%",
+            agreement(upper),
+            agreement(lower)
+        ),
+        dimension,
+        detectable: detectable.map(|excess| percent - excess * 100.0),
+        lower: Some(agreement(upper)),
+        upper: Some(agreement(lower)),
+        alpha_pass: alphas.pass,
+        alpha_fail: alphas.fail,
+    };
+    if judged == 0 {
+        without_samples(&mut check);
+    }
+    check
+}
+
 /// Candidate error rate (percent) at most `percent`.
 pub(super) fn error_ceiling(candidate: &ArmSnapshot, percent: f64, alphas: Alphas) -> Check {
     let estimate = candidate.rate(Failure::Upstream);
@@ -51,6 +92,7 @@ pub(super) fn error_ceiling(candidate: &ArmSnapshot, percent: f64, alphas: Alpha
             upper * 100.0,
             estimate.design_effect
         ),
+        dimension: None,
         detectable: detectable.map(|excess| percent + excess * 100.0),
         lower: Some(lower * 100.0),
         upper: Some(upper * 100.0),
@@ -89,6 +131,7 @@ pub(super) fn error_increase(
             cand.design_effect,
             ctrl.design_effect
         ),
+        dimension: None,
         detectable: detectable.map(|excess| points + excess * 100.0),
         lower: Some(lower * 100.0),
         upper: Some(upper * 100.0),
@@ -125,6 +168,7 @@ pub(super) fn quantile_ratio(
         candidate_samples: cand.samples(),
         control_samples: ctrl.samples(),
         evidence: String::new(),
+        dimension: None,
         detectable: None,
         lower: None,
         upper: None,
@@ -188,6 +232,7 @@ pub(super) fn cost_ratio_check(
         candidate_samples: cand.known,
         control_samples: ctrl.known,
         evidence: String::new(),
+        dimension: None,
         detectable: None,
         lower: None,
         upper: None,

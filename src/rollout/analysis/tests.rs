@@ -39,6 +39,7 @@ fn evaluate_with(step: &RolloutStep, candidate: &ArmSnapshot, control: &ArmSnaps
         control,
         control_kind: ControlKind::EqualSlice,
         weight_bp: step.weight_bp,
+        agreement: None,
     })
 }
 

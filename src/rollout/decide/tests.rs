@@ -59,7 +59,7 @@ fn evidence(requests: u64, errors: u64) -> StepSnapshot {
     arms[Arm::Primary as usize].ok = 40;
     arms[Arm::Candidate as usize] =
         ArmSnapshot { ok: requests - errors, upstream_errors: errors, ..Default::default() };
-    StepSnapshot { format: crate::rollout::stats::SNAPSHOT_FORMAT, arms }
+    StepSnapshot { format: crate::rollout::stats::SNAPSHOT_FORMAT, arms, ..StepSnapshot::default() }
 }
 
 fn on(snapshot: &StepSnapshot) -> Evidence<'_> {
@@ -204,7 +204,7 @@ fn arms(candidate: (u64, u64), control: (u64, u64), primary: (u64, u64)) -> Step
     arms[Arm::Primary as usize] = arm(primary);
     arms[Arm::Control as usize] = arm(control);
     arms[Arm::Candidate as usize] = arm(candidate);
-    StepSnapshot { format: crate::rollout::stats::SNAPSHOT_FORMAT, arms }
+    StepSnapshot { format: crate::rollout::stats::SNAPSHOT_FORMAT, arms, ..StepSnapshot::default() }
 }
 
 /// A candidate at 20% errors against 1%: well short of the hard ceiling, a clear fail.

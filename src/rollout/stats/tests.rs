@@ -79,7 +79,11 @@ fn a_snapshot_saved_by_the_previous_version_is_discarded_not_misread() {
     let old_baseline = r#"{"ok":5,"client_errors":0,"upstream_errors":1,"latency":[0,3,2],"ttft":[],"users":[]}"#;
     assert!(serde_json::from_str::<ArmSnapshot>(old_baseline).is_err());
     let stats = StepStats::default();
-    stats.restore(&StepSnapshot { format: 1, arms: vec![ArmSnapshot { ok: 5, ..ArmSnapshot::default() }] });
+    stats.restore(&StepSnapshot {
+        format: 1,
+        arms: vec![ArmSnapshot { ok: 5, ..ArmSnapshot::default() }],
+        ..StepSnapshot::default()
+    });
     assert_eq!(stats.arm_snapshot(Arm::Primary).requests(), 0, "another format is never added");
 }
 
