@@ -197,6 +197,9 @@ fn measure(
     if metric == Metric::UpstreamUp {
         return upstream_up(scope, gateway);
     }
+    if metric == Metric::ShadowAgreement {
+        return shadow_agreement(scope, gateway);
+    }
     let (Some((latest_at, latest)), Some((start_at, start))) =
         (ring.latest(), ring.window_start(instance.rule.window.as_millis() as i64))
     else {
@@ -247,6 +250,25 @@ fn per_hour(
         return Err("not sampled yet".to_owned());
     }
     Ok(Nanos(window.cost_nanos).as_dollars() * 3_600_000.0 / spanned_ms as f64)
+}
+
+/// The share (%) of mirrored pairs that agreed on every dimension in the current step, as
+/// `cutover_shadow_agreement_ratio{dimension="overall"}` has it; the lowest of the routes
+/// in scope (a route, or those whose candidate is the scope's upstream).
+fn shadow_agreement(scope: &Scope, gateway: &Gateway) -> Result<f64, String> {
+    let config = &gateway.config;
+    let lowest = config
+        .routes
+        .iter()
+        .filter(|(_, route)| {
+            let candidate = route.candidate.map(|index| config.upstreams[index].name.as_str());
+            candidate.is_some()
+                && scope.route.as_ref().is_none_or(|name| *name == route.name)
+                && scope.upstream.as_deref().is_none_or(|name| Some(name) == candidate)
+        })
+        .filter_map(|(id, _)| gateway.live.route(id).stats().agreement().snapshot().overall())
+        .min_by(f64::total_cmp);
+    lowest.map(|ratio| ratio * 100.0).ok_or_else(|| "no mirrored pairs compared in this step".to_owned())
 }
 
 /// 1 when every upstream in the scope is up (its probes and its breaker agree), else 0.

@@ -106,8 +106,12 @@ fn expression(rule: &AlertRule, config: &Config) -> Option<String> {
                 selector.iter().map(String::as_str).filter(|label| !label.starts_with("role=~")).collect();
             format!("3600 * sum{by} (rate(cutover_cost_usd_total{{{}}}[{window}]))", labels.join(","))
         }
-        // The agreement gauge's scale and dimensions are not settled yet.
-        Metric::ShadowAgreement => return None,
+        // The agreement gauge is per route (the step's pairs): a rule scoped to a route
+        // has an expression; one scoped per upstream is evaluated by cutover alone.
+        Metric::ShadowAgreement => {
+            let route = rule.route.as_ref()?;
+            format!("100 * min(cutover_shadow_agreement_ratio{{route=\"{route}\",dimension=\"overall\"}})")
+        }
     })
 }
 

@@ -35,7 +35,6 @@ impl Metric {
     /// Why a metric without a source in this build has no data.
     pub fn unavailable(self) -> Option<&'static str> {
         match self {
-            Metric::ShadowAgreement => Some("no shadow agreement source in this build yet"),
             _ => None,
         }
     }
