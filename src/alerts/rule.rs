@@ -31,13 +31,6 @@ impl Metric {
             _ => return None,
         })
     }
-
-    /// Why a metric without a source in this build has no data.
-    pub fn unavailable(self) -> Option<&'static str> {
-        match self {
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
