@@ -30,8 +30,17 @@ async fn the_demo_promotes_a_healthy_candidate_and_rolls_a_bad_one_back_automati
     assert!(out.contains("rollout promoted after"), "{out}");
     assert!(out.contains("5/5    100%") && out.contains("pass → promoted"), "the summary lists each step: {out}");
     assert!(!out.contains(" INFO ") && !out.contains(".0 req"), "no log lines, counts as integers: {out}");
-    // The guide's GPT-4.1 prices ($15 official, $8 relay), the same usage on both arms.
-    assert!(out.contains("all on the candidate:") && out.contains("(saves 46.7%)"), "{out}");
+    // The guide's GPT-4.1 prices ($15 official, $8 relay), the same usage on both arms:
+    // 46.7% saved, give or take the odd answer whose usage the window split (seen: 46.6%
+    // on a run slowed to 7 minutes by a loaded machine).
+    assert!(out.contains("all on the candidate:"), "{out}");
+    let saves: f64 = out
+        .split("(saves ")
+        .nth(1)
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no saving printed: {out}"));
+    assert!((46.0..=47.0).contains(&saves), "saves {saves}%: {out}");
 
     let (status, out) = run_demo(&["--bad-candidate"]).await;
     assert!(status.success(), "{out}");
