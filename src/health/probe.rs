@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 
 use super::state::{Change, HealthEvent, HealthLog, UpstreamHealth};
 use crate::config::HealthConfig;
+use crate::net::body::Chain;
 use crate::net::client::UpstreamClient;
 use crate::proxy::SharedGateway;
 use crate::rollout::unix_millis;
@@ -94,19 +95,7 @@ pub async fn probe_once(target: &ProbeTarget, timeout: std::time::Duration) -> R
     match tokio::time::timeout(timeout, target.client.request(request)).await {
         Ok(Ok(response)) if response.status().is_success() => Ok(()),
         Ok(Ok(response)) => Err(format!("HTTP {}", response.status())),
-        Ok(Err(error)) => Err(describe(&error)),
+        Ok(Err(error)) => Err(Chain(&error).to_string()),
         Err(_) => Err(format!("no answer within {}", crate::config::format_duration(timeout))),
     }
-}
-
-/// A transport error with its causes, which say what failed (e.g. "connection refused").
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

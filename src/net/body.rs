@@ -1,5 +1,6 @@
-//! Response bodies: the boxed body type every listener answers with, and builders for
-//! the small JSON and text answers the gateway composes itself.
+//! Response bodies: the boxed body type every listener answers with, builders for the
+//! small JSON and text answers the gateway composes itself, and an error's text with
+//! its causes (`Chain`), as those answers and the logs tell a transport failure.
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -34,4 +35,20 @@ pub fn openai_error(message: &str, kind: &str, param: Option<&str>, code: Option
 /// A JSON response with `status`.
 pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<BoxBody> {
     response(status, "application/json", body)
+}
+
+/// An error followed by its causes, e.g. "client error (Connect): tcp connect error:
+/// Connection refused": what clients have always read of a transport failure.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(formatter, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
 }

@@ -1,6 +1,5 @@
 //! The gateway's own errors, and the one place they become OpenAI-shaped responses.
 
-use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderValue, Response, StatusCode};
@@ -8,7 +7,7 @@ use http::{HeaderValue, Response, StatusCode};
 use super::headers::X_SHOULD_RETRY;
 use super::sse::StreamFault;
 use crate::metrics::FailureReason;
-use crate::net::body::{self, BoxBody, BoxError};
+use crate::net::body::{self, BoxBody, BoxError, Chain};
 
 /// Why an upstream attempt produced no answer the gateway could commit to. It keeps its
 /// cause, says whether the same upstream may be tried again and whether it speaks
@@ -65,22 +64,6 @@ pub enum EarlyStreamError {
     Fault(#[from] StreamFault),
     #[error("the upstream sent an error event")]
     ErrorEvent,
-}
-
-/// An error followed by its causes, e.g. "client error (Connect): tcp connect error:
-/// Connection refused": what clients have always read of a transport failure.
-struct Chain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(formatter, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
-    }
 }
 
 /// Errors the gateway answers itself.

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::sse::SseReader;
 use crate::config::Upstream;
+use crate::net::body::Chain;
 use crate::net::client::{UpstreamClient, for_upstream};
 
 /// The longest the suite waits for one answer, whatever the upstream's own timeout.
@@ -133,7 +134,7 @@ impl Target {
         let response = tokio::time::timeout_at(deadline, self.client.request(request))
             .await
             .map_err(|_| ExchangeError::Timeout(self.timeout))?
-            .map_err(|error| ExchangeError::Transport(describe(&error)))?;
+            .map_err(|error| ExchangeError::Transport(Chain(&error).to_string()))?;
         let status = response.status();
         let content_type = content_type(response.headers());
         let mut body = response.into_body();
@@ -144,7 +145,7 @@ impl Target {
                 .await
                 .map_err(|_| ExchangeError::Timeout(self.timeout))?;
             let Some(frame) = frame else { break };
-            let frame = frame.map_err(|error| ExchangeError::Body(describe(&error)))?;
+            let frame = frame.map_err(|error| ExchangeError::Body(Chain(&error).to_string()))?;
             let Ok(data) = frame.into_data() else { continue };
             let at = started.elapsed();
             if !status.is_success() {
@@ -165,10 +166,13 @@ impl Target {
     async fn whole(&self, request: Request<Full<Bytes>>) -> Result<Answer, ExchangeError> {
         let started = Instant::now();
         let exchange = async {
-            let response =
-                self.client.request(request).await.map_err(|error| ExchangeError::Transport(describe(&error)))?;
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|error| ExchangeError::Transport(Chain(&error).to_string()))?;
             let (parts, body) = response.into_parts();
-            let body = body.collect().await.map_err(|error| ExchangeError::Body(describe(&error)))?.to_bytes();
+            let body = body.collect().await.map_err(|error| ExchangeError::Body(Chain(&error).to_string()))?.to_bytes();
             Ok(Answer {
                 status: parts.status,
                 content_type: content_type(&parts.headers),
@@ -193,16 +197,4 @@ impl Target {
 
 fn content_type(headers: &http::HeaderMap) -> String {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
-}
-
-/// An error with its causes ("connection refused" is usually in a source).
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
