@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::ask;
-use crate::validate::assemble::assemble;
+use super::{ask, stream_ok};
 use crate::validate::check::{Finding, Latency};
 use crate::validate::exchange::Target;
 use crate::validate::tokens::{TOLERANCE_RATIO, TOLERANCE_TOKENS, chat_prompt_tokens, encoding_for, honest};
@@ -85,15 +84,10 @@ pub async fn usage(target: &Target) -> (Finding, Option<u64>) {
 pub async fn real_streaming(target: &Target) -> Finding {
     let prompt = "Write about 150 words on the history of the printing press.";
     let body = ask(target, prompt, json!({"max_tokens": 300, "stream": true}));
-    let streamed = match target.stream(&body).await {
-        Ok(streamed) => streamed,
-        Err(error) => return Finding::broken(&error),
+    let (streamed, assembled, latency) = match stream_ok(target, &body).await {
+        Ok(answer) => answer,
+        Err(finding) => return finding,
     };
-    if !streamed.status.is_success() {
-        return Finding::refused(streamed.status, &streamed.error_body, Latency::default());
-    }
-    let assembled = assemble(&streamed);
-    let latency = Latency::streamed(&streamed, assembled.ttft());
     let (Some(&first), Some(&last)) = (assembled.content_times.first(), assembled.content_times.last()) else {
         return Finding::fail("no content chunks to time", latency);
     };

@@ -11,8 +11,9 @@ mod tools;
 
 use serde_json::{Value, json};
 
-use super::check::Finding;
-use super::exchange::Target;
+use super::assemble::{Assembled, assemble};
+use super::check::{Finding, Latency};
+use super::exchange::{Streamed, Target};
 
 /// What the checks found, by check id, and what the parity table needs besides.
 #[derive(Debug, Default)]
@@ -68,6 +69,18 @@ fn ask(target: &Target, prompt: &str, extra: Value) -> Value {
         body.extend(extra);
     }
     body
+}
+
+/// A streamed answer that came back 2xx, with its assembly and latency; otherwise the
+/// finding that says why not (the exchange broke, or the upstream refused).
+async fn stream_ok(target: &Target, body: &Value) -> Result<(Streamed, Assembled, Latency), Finding> {
+    let streamed = target.stream(body).await.map_err(|error| Finding::broken(&error))?;
+    if !streamed.status.is_success() {
+        return Err(Finding::refused(streamed.status, &streamed.error_body, Latency::default()));
+    }
+    let assembled = assemble(&streamed);
+    let latency = Latency::streamed(&streamed, assembled.ttft());
+    Ok((streamed, assembled, latency))
 }
 
 /// The first choice's message content of a whole answer.

@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 
-use super::ask;
-use crate::validate::assemble::{Call, assemble, whole_calls};
+use super::{ask, stream_ok};
+use crate::validate::assemble::{Call, whole_calls};
 use crate::validate::check::{Finding, Latency, one_line};
 use crate::validate::exchange::Target;
 
@@ -123,15 +123,10 @@ pub async fn streamed(target: &Target) -> Finding {
     };
     let mut body = whole_body;
     body["stream"] = json!(true);
-    let streamed = match target.stream(&body).await {
-        Ok(streamed) => streamed,
-        Err(error) => return Finding::broken(&error),
+    let (_, assembled, latency) = match stream_ok(target, &body).await {
+        Ok(answer) => answer,
+        Err(finding) => return finding,
     };
-    if !streamed.status.is_success() {
-        return Finding::refused(streamed.status, &streamed.error_body, Latency::default());
-    }
-    let assembled = assemble(&streamed);
-    let latency = Latency::streamed(&streamed, assembled.ttft());
     let parsed = |call: &Call| serde_json::from_str::<Value>(&call.arguments).ok();
     let problem = if let Some(problem) = assembled.first_problem() {
         Some(problem)
