@@ -8,7 +8,7 @@
 //! being opened at once (a request that waits for a slot takes a connection freed in the
 //! meantime instead), idle connections kept at most `IDLE_FOR` and at most `MAX_IDLE`.
 //!
-//! An idle reaper (one task per pool, from its first idle connection) looks at the idle
+//! An idle reaper (one task per pool, while it keeps idle connections) looks at the idle
 //! connections every `REAP_EVERY`, so one the upstream closed gives its descriptor back
 //! without waiting for the next request. A connection that is handed out is first polled
 //! once: one the upstream closed while it
@@ -196,6 +196,10 @@ impl Http1Pool {
         }
     }
 
+    fn idle_count(&self) -> usize {
+        self.idle.lock().map_or(0, |idle| idle.len())
+    }
+
     /// Drops the idle connections that have ended or idled too long; the others keep their
     /// order. They are looked at outside the lock, so requests never wait for it.
     fn reap_once(&self) {
@@ -236,13 +240,20 @@ impl Http1Pool {
     }
 }
 
-/// The idle reaper of one pool; it ends with the pool.
+/// The idle reaper of one pool: it runs while the pool keeps idle connections, and ends
+/// when none is left (the next one kept starts it again) or with the pool.
 async fn reap(pool: Weak<Http1Pool>) {
     loop {
         tokio::time::sleep(REAP_EVERY).await;
-        match pool.upgrade() {
-            Some(pool) => pool.reap_once(),
-            None => return,
+        let Some(pool) = pool.upgrade() else { return };
+        pool.reap_once();
+        if pool.idle_count() == 0 {
+            pool.reaping.store(false, Relaxed);
+            // A connection kept between the count and the store saw the reaper running
+            // and started none: this one goes on for it.
+            if pool.idle_count() == 0 || pool.reaping.swap(true, Relaxed) {
+                return;
+            }
         }
     }
 }
@@ -472,13 +483,15 @@ mod tests {
         assert_eq!(pool.idle.lock().unwrap().len(), 1);
         close.send(()).unwrap();
         // The reaper looks every REAP_EVERY; the close reaches the socket at once.
-        for _ in 0..10 {
+        let mut looks = 0;
+        while !pool.idle.lock().unwrap().is_empty() {
+            looks += 1;
+            assert!(looks < 10, "the closed connection is still kept idle");
             tokio::time::sleep(REAP_EVERY).await;
-            if pool.idle.lock().unwrap().is_empty() {
-                return;
-            }
         }
-        panic!("the closed connection is still kept idle");
+        // With nothing left to look at, the reaper's task ends (no task per idle pool).
+        tokio::time::sleep(REAP_EVERY * 2).await;
+        assert!(!pool.reaping.load(Relaxed), "the reaper still runs over an empty pool");
     }
 
     #[tokio::test]

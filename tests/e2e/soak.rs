@@ -25,8 +25,9 @@ const CONCURRENCY: usize = 32;
 /// What may differ from the baseline once everything has gone: the odd descriptor or task
 /// in passing (a scrape's own connection), never one per thousand requests.
 const SLACK: f64 = 1.0;
-/// Tasks that stay once an upstream has been used: its connection pool's idle reaper, one
-/// per upstream (two here), not one per request.
+/// Tasks that may stay once an upstream has been used: the idle reaper of the probes'
+/// pooled client, one per upstream (two here), not one per request. The requests' own
+/// connections' reapers end when their pools are empty.
 const POOL_REAPERS: f64 = 2.0;
 
 /// Descriptors and live tasks of the gateway, from its own `/metrics`.
