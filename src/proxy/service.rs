@@ -132,8 +132,9 @@ where
         if gateway.gateway_keys_required() { None } else { parts.headers.get(header::AUTHORIZATION).cloned() };
     let (mut parts, mut meta) = (parts, meta);
     let body = ask_for_usage(body, &mut meta, parts.uri.path(), route.config.inject_stream_usage, &mut parts.headers);
-    // Only the primary arm is mirrored: a candidate-arm request already is the candidate's.
-    let tap = if role == Role::Primary && route.config.candidate.is_some() {
+    // Only the primary arm is mirrored: a candidate-arm request already is the candidate's,
+    // and one the primary serves because the candidate is down is still the candidate's.
+    let tap = if role == Role::Primary && rerouted_from.is_none() && route.config.candidate.is_some() {
         let mirrored = shadow::Mirrored {
             parts: &parts,
             body: &body,
