@@ -102,17 +102,12 @@ admin_flood() {
 RESULTS="$TMP/results.tsv"
 : >"$RESULTS"
 
-# phase NAME: one measured wrk run on the proxy, appended to the results.
+# phase NAME: one measured wrk run on the proxy (8 connections), with the admin flood's
+# rate if one ran beside it, appended to the results.
 phase() {
-  local name=$1 out="$TMP/proxy-$1.txt" ticks_before
-  ticks_before=$(cpu_ticks cutover)
-  echo "bench: $name ($DURATION)" >&2
-  BENCH_STREAM=0 BENCH_KEY=$GATEWAY_KEY wrk -t2 -c8 -d"$DURATION" --latency -s "$LUA" \
-    "http://127.0.0.1:$PROXY/v1/chat/completions" >"$out" 2>&1 || die "wrk failed: $(cat "$out")
-$(casualties)"
-  local gateway_cpu
-  gateway_cpu=$(awk -v t="$(($(cpu_ticks cutover) - ticks_before))" -v hz="$(getconf CLK_TCK)" -v s="$SECONDS_PER_PHASE" \
-    'BEGIN { printf "%.0f%%", t / hz / s * 100 }')
+  local name=$1 measured rps p50 p99 errors gateway_cpu
+  measured=$(proxy_phase "$name" 8) # a failed run ends the script (set -e), as before
+  IFS=$'\t' read -r rps p50 p99 errors gateway_cpu <<<"$measured"
   local admin_rps="-"
   if [[ -n ${FLOOD:-} ]]; then
     wait "$FLOOD" || true
@@ -122,12 +117,7 @@ $(casualties)"
     admin_non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$TMP/admin-$name.txt")
     [[ -n $admin_non2xx ]] && admin_rps="$admin_rps ($admin_non2xx non-2xx)"
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" \
-    "$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")" \
-    "$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")" \
-    "$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")" \
-    "$(awk '/Non-2xx or 3xx responses:/ { n = $NF } /Socket errors:/ { gsub(",", ""); s = $4 + $6 + $8 + $10 } END { print n + s }' "$out")" \
-    "$admin_rps" "$gateway_cpu" >>"$RESULTS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$rps" "$p50" "$p99" "$errors" "$admin_rps" "$gateway_cpu" >>"$RESULTS"
 }
 
 phase alone

@@ -103,23 +103,11 @@ poll_like_the_page() {
 RESULTS="$TMP/results.tsv"
 : >"$RESULTS"
 
-# phase NAME: one measured wrk run on the proxy, appended to the results.
+# phase NAME: one measured wrk run on the proxy (32 connections), appended to the results.
 phase() {
-  local name=$1 out="$TMP/proxy-$1.txt" ticks_before
-  ticks_before=$(cpu_ticks cutover)
-  echo "bench: $name ($DURATION)" >&2
-  BENCH_STREAM=0 BENCH_KEY=$GATEWAY_KEY wrk -t2 -c32 -d"$DURATION" --latency -s "$LUA" \
-    "http://127.0.0.1:$PROXY/v1/chat/completions" >"$out" 2>&1 || die "wrk failed: $(cat "$out")
-$(casualties)"
-  local gateway_cpu
-  gateway_cpu=$(awk -v t="$(($(cpu_ticks cutover) - ticks_before))" -v hz="$(getconf CLK_TCK)" -v s="$SECONDS_PER_PHASE" \
-    'BEGIN { printf "%.0f%%", t / hz / s * 100 }')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" \
-    "$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")" \
-    "$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")" \
-    "$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")" \
-    "$(awk '/Non-2xx or 3xx responses:/ { n = $NF } /Socket errors:/ { gsub(",", ""); s = $4 + $6 + $8 + $10 } END { print n + s }' "$out")" \
-    "$gateway_cpu" >>"$RESULTS"
+  local measured
+  measured=$(proxy_phase "$1" 32) # a failed run ends the script (set -e), as before
+  printf '%s\t%s\n' "$1" "$measured" >>"$RESULTS"
 }
 
 phase closed

@@ -68,6 +68,28 @@ to_ms() {
     printf "%.3f", n }'
 }
 
+# proxy_phase NAME CONNECTIONS: one measured wrk run of whole answers through the gateway
+# on $PROXY (wrk -t2, $DURATION, $LUA with $GATEWAY_KEY; raw output kept in
+# $TMP/proxy-NAME.txt). Prints one tab-separated line: req/s, p50 ms, p99 ms, errors
+# (non-2xx and socket errors) and the gateway's CPU as a share of one core over
+# $SECONDS_PER_PHASE.
+proxy_phase() {
+  local name=$1 connections=$2 out="$TMP/proxy-$1.txt" ticks_before gateway_cpu
+  ticks_before=$(cpu_ticks cutover)
+  echo "bench: $name ($DURATION)" >&2
+  BENCH_STREAM=0 BENCH_KEY=$GATEWAY_KEY wrk -t2 -c"$connections" -d"$DURATION" --latency -s "$LUA" \
+    "http://127.0.0.1:$PROXY/v1/chat/completions" >"$out" 2>&1 || die "wrk failed: $(cat "$out")
+$(casualties)"
+  gateway_cpu=$(awk -v t="$(($(cpu_ticks cutover) - ticks_before))" -v hz="$(getconf CLK_TCK)" -v s="$SECONDS_PER_PHASE" \
+    'BEGIN { printf "%.0f%%", t / hz / s * 100 }')
+  printf '%s\t%s\t%s\t%s\t%s\n' \
+    "$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")" \
+    "$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")" \
+    "$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")" \
+    "$(awk '/Non-2xx or 3xx responses:/ { n = $NF } /Socket errors:/ { gsub(",", ""); s = $4 + $6 + $8 + $10 } END { print n + s }' "$out")" \
+    "$gateway_cpu"
+}
+
 # gateway_config PROXY_PORT ADMIN_PORT STATE_FILE: the gateway's config on those ports,
 # between the mocks on $MOCK_A and $MOCK_B, a gateway key from $BENCH_GATEWAY_KEY and the
 # admin token from $BENCH_ADMIN_TOKEN. Ends with the route, so a plan may follow.
