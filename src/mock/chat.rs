@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::chat_request::{Call, ChatRequest, Output};
 use super::ctx::{Ctx, now};
 use super::reply;
-use super::stream::{self, Pacing, StreamPlan};
+use super::stream::{self, StreamPlan};
 use super::wire::{Envelope, Usage, quote, split_even};
 use crate::net::body::{BoxBody, BoxError};
 
@@ -54,13 +54,7 @@ pub(super) async fn handle(ctx: &Ctx, body: &Bytes) -> Result<Response<BoxBody>,
     let asked_usage = request.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
     let include_usage = asked_usage && !quirks.no_stream_usage;
     let plan = events(ctx, model, &answer, usage, include_usage);
-    let pacing = Pacing {
-        ttft: runtime.ttft,
-        chunk_gap: runtime.chunk_gap,
-        fault,
-        stopping: ctx.state.stopping.subscribe(),
-        buffered: quirks.fake_stream,
-    };
+    let pacing = ctx.pacing(fault, quirks.fake_stream);
     Ok(stream::response(plan, pacing))
 }
 

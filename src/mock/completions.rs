@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ctx::{Ctx, now};
 use super::reply;
-use super::stream::{self, Pacing, StreamPlan};
+use super::stream::{self, StreamPlan};
 use super::wire::{Envelope, StreamOptions, TextLen, Usage, tokens_for_chars};
 use crate::net::body::{BoxBody, BoxError, json};
 
@@ -82,12 +82,6 @@ pub(super) async fn handle(ctx: &Ctx, body: &Bytes) -> Result<Response<BoxBody>,
     let body = runtime.answer.quoted_words(tokens).iter().map(|word| text_choice(word, "null")).collect();
     let last = format!(r#"{{"text":"","index":0,"logprobs":null,"finish_reason":"{finish_reason}"}}"#);
     let tail = envelope.tail(&last, usage.as_ref(), include_usage, runtime.usage.on_last_chunk());
-    let pacing = Pacing {
-        ttft: runtime.ttft,
-        chunk_gap: runtime.chunk_gap,
-        fault,
-        stopping: ctx.state.stopping.subscribe(),
-        buffered: false,
-    };
+    let pacing = ctx.pacing(fault, false);
     Ok(stream::response(StreamPlan { head: Vec::new(), body, tail }, pacing))
 }

@@ -10,6 +10,7 @@ use super::faults::FaultKind;
 use super::reply;
 use super::runtime::Runtime;
 use super::state::State;
+use super::stream::Pacing;
 use crate::net::body::{BoxBody, BoxError};
 
 /// One request's view of the server.
@@ -21,6 +22,18 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
+    /// How a stream of this request is paced: the configured TTFT and chunk gap, the
+    /// drawn stream fault, the server's stop signal; `buffered` for fake streaming.
+    pub(super) fn pacing(&self, fault: Option<FaultKind>, buffered: bool) -> Pacing {
+        Pacing {
+            ttft: self.runtime.ttft,
+            chunk_gap: self.runtime.chunk_gap,
+            fault,
+            stopping: self.state.stopping.subscribe(),
+            buffered,
+        }
+    }
+
     /// Draws the fault for an inference request and plays its part before the answer:
     /// an error response (`Ok(Some)`), a dropped connection (`Err`), or the configured
     /// latency (`Ok(None)`, answer now; stream faults are applied by the stream).

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::ctx::{Ctx, now};
 use super::reply;
-use super::stream::{self, Pacing, StreamPlan};
+use super::stream::{self, StreamPlan};
 use super::wire::{TextLen, Usage, tokens_for_chars};
 use crate::net::body::{BoxBody, BoxError, json as json_response};
 
@@ -60,13 +60,7 @@ pub(super) async fn handle(ctx: &Ctx, body: &Bytes) -> Result<Response<BoxBody>,
         })
         .collect();
     let tail = vec![event("response.completed", json!({"type": "response.completed", "response": completed}))];
-    let pacing = Pacing {
-        ttft: runtime.ttft,
-        chunk_gap: runtime.chunk_gap,
-        fault,
-        stopping: ctx.state.stopping.subscribe(),
-        buffered: false,
-    };
+    let pacing = ctx.pacing(fault, false);
     Ok(stream::response_without_done(StreamPlan { head, body, tail }, pacing))
 }
 
