@@ -8,6 +8,8 @@
 
 // The request path (hot path): auth, routing, split, forwarding, streaming, fallback.
 pub mod proxy;
+// The one-pass JSON reader the request path checks events and reads usage with.
+pub mod json;
 
 // The control path: rollout state, per-step evidence, analysis, controller, notifiers;
 // upstream health probes; and reloading the configuration while serving.

@@ -23,7 +23,7 @@ pub use report::{
     report,
 };
 pub use strip::{Stripped, strip_usage};
-pub use usage::{Endpoint, USAGE_KEY, Usage};
+pub use usage::{Endpoint, Usage};
 pub use window::{SLOT_SECONDS, Totals, WINDOW_SECONDS};
 
 use crate::config::{ModelPrice, RouteId};

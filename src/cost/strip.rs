@@ -1,11 +1,10 @@
 //! Taking usage back out of a streamed chunk when the gateway asked for it on the
 //! client's behalf: a usage-only chunk (`"choices": []`) goes whole; a `usage` riding on
 //! a chunk with choices, or the `"usage": null` every earlier chunk then carries, is cut
-//! out of the JSON with its comma, the rest kept byte for byte. The `null` of every chunk
-//! is found without a parse; only a chunk whose usage is an object is parsed.
+//! out of the JSON with its comma, the rest kept byte for byte. The members are those the
+//! chunk's one-pass check found (`crate::json`): nothing is searched for or parsed again.
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use crate::json::Sightings;
 
 /// What becomes of a chunk.
 #[derive(Debug, PartialEq, Eq)]
@@ -18,54 +17,21 @@ pub enum Stripped {
     Cut(usize, usize),
 }
 
-#[derive(Deserialize)]
-struct Chunk<'a> {
-    #[serde(borrow, default)]
-    choices: Present<'a>,
-    #[serde(borrow, default)]
-    usage: Present<'a>,
-}
-
-/// A member's raw value when the key is there, `null` included.
-#[derive(Default)]
-struct Present<'a>(Option<&'a RawValue>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Present<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        <&'a RawValue>::deserialize(deserializer).map(|raw| Present(Some(raw)))
-    }
-}
-
-/// What to remove of `json` (one chunk's data) to take its usage out.
-pub fn strip_usage(json: &[u8]) -> Stripped {
-    if let Some((start, end)) = null_usage(json) {
-        return member_span(json, start, end).map_or(Stripped::Kept, |(from, to)| Stripped::Cut(from, to));
-    }
-    let Ok(chunk) = serde_json::from_slice::<Chunk<'_>>(json) else { return Stripped::Kept };
-    let Some(usage) = chunk.usage.0 else { return Stripped::Kept };
-    let empty_choices = chunk.choices.0.is_none_or(|choices| {
-        let inner = choices.get().trim();
-        inner.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')).is_some_and(|rest| rest.trim().is_empty())
+/// What to remove of `json` (one chunk's data, already read in one pass: `sightings`) to
+/// take its top-level usage out.
+pub fn strip_usage(json: &[u8], sightings: &Sightings) -> Stripped {
+    let Some(usage) = sightings.usage.clone() else { return Stripped::Kept };
+    let empty_choices = sightings.choices.clone().is_none_or(|choices| {
+        let inner = json[choices].trim_ascii();
+        inner
+            .strip_prefix(b"[")
+            .and_then(|rest| rest.strip_suffix(b"]"))
+            .is_some_and(|rest| rest.trim_ascii().is_empty())
     });
-    if usage.get() != "null" && empty_choices {
+    if json[usage.clone()] != *b"null" && empty_choices {
         return Stripped::Dropped;
     }
-    let start = usage.get().as_ptr() as usize - json.as_ptr() as usize;
-    let end = start + usage.get().len();
-    member_span(json, start, end).map_or(Stripped::Kept, |(from, to)| Stripped::Cut(from, to))
-}
-
-/// The span of the `null` of a `"usage": null` member, found by bytes: in a chunk, an
-/// unescaped `"usage"` can only be a key.
-fn null_usage(json: &[u8]) -> Option<(usize, usize)> {
-    let key = super::usage::USAGE_KEY.find(json)?;
-    let after_key = &json[key + 7..];
-    let value = after_key.trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
-    if !value.starts_with(b"null") {
-        return None;
-    }
-    let start = json.len() - value.len();
-    Some((start, start + 4))
+    member_span(json, usage.start, usage.end).map_or(Stripped::Kept, |(from, to)| Stripped::Cut(from, to))
 }
 
 /// The bytes to remove for the member whose value spans `start..end`: its key, the
@@ -93,8 +59,12 @@ fn member_span(json: &[u8], start: usize, end: usize) -> Option<(usize, usize)> 
 mod tests {
     use super::*;
 
+    fn strip(json: &[u8]) -> Stripped {
+        strip_usage(json, &crate::json::read(json).expect("a chunk is JSON"))
+    }
+
     fn spliced(json: &str) -> String {
-        match strip_usage(json.as_bytes()) {
+        match strip(json.as_bytes()) {
             Stripped::Cut(from, to) => format!("{}{}", &json[..from], &json[to..]),
             other => panic!("{other:?}"),
         }
@@ -103,8 +73,8 @@ mod tests {
     #[test]
     fn a_usage_only_chunk_is_dropped_whole() {
         let chunk = r#"{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#;
-        assert_eq!(strip_usage(chunk.as_bytes()), Stripped::Dropped);
-        assert_eq!(strip_usage(br#"{"choices":[ ],"usage":{"prompt_tokens":1}}"#), Stripped::Dropped);
+        assert_eq!(strip(chunk.as_bytes()), Stripped::Dropped);
+        assert_eq!(strip(br#"{"choices":[ ],"usage":{"prompt_tokens":1}}"#), Stripped::Dropped);
     }
 
     #[test]
@@ -116,7 +86,7 @@ mod tests {
         assert_eq!(spliced(first), r#"{ "choices":[{"index":0}]}"#);
         assert_eq!(spliced(r#"{"usage":null}"#), "{}");
         // No choices at all: the chunk was there for the usage only.
-        assert_eq!(strip_usage(br#"{"usage":{"prompt_tokens":3}}"#), Stripped::Dropped);
+        assert_eq!(strip(br#"{"usage":{"prompt_tokens":3}}"#), Stripped::Dropped);
     }
 
     #[test]
@@ -125,8 +95,7 @@ mod tests {
             spliced(r#"{"id":"c","choices":[{"index":0}],"usage":null}"#),
             r#"{"id":"c","choices":[{"index":0}]}"#
         );
-        assert_eq!(strip_usage(br#"{"id":"c","choices":[{"delta":{"content":"\"usage\": 1"}}]}"#), Stripped::Kept);
-        assert_eq!(strip_usage(b"[DONE]"), Stripped::Kept);
+        assert_eq!(strip(br#"{"id":"c","choices":[{"delta":{"content":"\"usage\": 1"}}]}"#), Stripped::Kept);
     }
 
     #[test]

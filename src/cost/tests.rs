@@ -31,10 +31,35 @@ fn absent_null_or_partial_usage_is_lenient_never_a_guess() {
 }
 
 #[test]
-fn the_pre_check_passes_usage_objects_only() {
-    assert!(Usage::may_carry(br#"{"choices":[],"usage" : {"prompt_tokens":1}}"#));
-    assert!(!Usage::may_carry(br#"{"choices":[{"delta":{"content":"x"}}],"usage":null}"#));
-    assert!(!Usage::may_carry(br#"{"choices":[{"delta":{"content":"say \"usage\": {"}}]}"#));
+fn a_whole_answers_usage_is_its_top_level_one_wherever_it_stands() {
+    let expected = Some(Usage { input: 3, output: 2, ..Usage::default() });
+    let usage = r#"{"prompt_tokens":3,"completion_tokens":2,"completion_tokens_details":{"reasoning_tokens":0}}"#;
+    for answer in [
+        // OpenAI's order: usage near the end, scalars after it.
+        format!(
+            r#"{{"id":"c","choices":[{{"message":{{"content":"}}{{\"usage\":1"}}}}],"usage":{usage},"service_tier":"default"}}"#
+        ),
+        format!(r#"{{"id":"c","usage" : {usage} }} "#),
+        // Usage first, then members with keys of the same name deeper down.
+        format!(r#"{{"usage":{usage},"choices":[{{"message":{{"usage":{{"prompt_tokens":99}}}}}}]}}"#),
+        format!(r#"{{"usage":{usage},"metadata":{{"usage":null}}}}"#),
+    ] {
+        assert_eq!(Usage::from_answer(answer.as_bytes()), expected, "{answer}");
+        assert_eq!(Usage::from_answer(answer.as_bytes()), Usage::from_json(answer.as_bytes()), "{answer}");
+    }
+    assert_eq!(Usage::from_answer(br#"{"choices":[],"usage":null}"#), None);
+    assert_eq!(Usage::from_answer(br#"{"choices":[{"usage":{"prompt_tokens":1}}]}"#), None);
+    // From a tail, the top-level usage is told by what closes after it.
+    assert_eq!(Usage::from_answer_tail(format!(r#"0.5]}}],"usage":{usage}}}"#).as_bytes()), expected);
+    assert_eq!(Usage::from_answer_tail(format!(r#"0.5]}}],"x":{{"usage":{usage}}}}}"#).as_bytes()), None);
+}
+
+#[test]
+fn only_a_top_level_usage_object_counts() {
+    assert_eq!(Usage::from_json(br#"{"choices":[{"delta":{"content":"say \"usage\": {"}}],"usage":null}"#), None);
+    assert_eq!(Usage::from_json(br#"{"choices":[{"usage":{"prompt_tokens":1}}]}"#), None);
+    // Not JSON: no usage, whatever it seems to hold.
+    assert_eq!(Usage::from_json(br#"{"usage":{"prompt_tokens":1}"#), None);
 }
 
 #[test]

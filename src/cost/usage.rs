@@ -3,13 +3,9 @@
 //! embeddings (`prompt_tokens`), the Responses API (`input_tokens`, `output_tokens`), whole
 //! or from a streamed event (a chunk's `usage`, `response.completed`'s `response.usage`).
 
-use std::sync::LazyLock;
-
-use memchr::memmem::Finder;
 use serde::{Deserialize, Serialize};
 
-/// The `"usage"` key's searcher, built once: streams look for it in every event.
-pub static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+use crate::json::{self, Sightings};
 
 /// What an answer used, as its upstream reported it. `cached_input` is part of `input`,
 /// and `reasoning` part of `output`, as OpenAI counts them.
@@ -63,41 +59,54 @@ struct Details {
     reasoning_tokens: Option<u64>,
 }
 
-/// The top level of an answer or an event: its `usage`, or its `response.usage`
-/// (streamed Responses API events). Everything else is skipped unread.
-#[derive(Deserialize)]
-struct Carrier {
-    usage: Option<WireUsage>,
-    response: Option<ResponseObject>,
-}
-
-#[derive(Deserialize)]
-struct ResponseObject {
-    usage: Option<WireUsage>,
-}
-
 impl Usage {
-    /// The usage in a JSON answer or event, if it reports one. A usage object that
-    /// counts no input at all (`{}`, a relay's placeholder) is no usage.
+    /// The usage in a JSON answer or event, if it reports one: its top-level `usage`, or
+    /// the `response.usage` of a streamed Responses API event. A usage object that counts
+    /// no input at all (`{}`, a relay's placeholder) is no usage.
     pub fn from_json(json: &[u8]) -> Option<Usage> {
-        let carrier: Carrier = serde_json::from_slice(json).ok()?;
-        let wire = carrier.usage.or_else(|| carrier.response.and_then(|response| response.usage))?;
-        wire.into_usage()
+        Usage::sighted(json, &json::read(json)?)
     }
 
-    /// Cheap test before any parse: whether `json` may carry a usage object (a `"usage"`
-    /// key followed by an object, not `null`). An escaped occurrence inside a string
-    /// cannot match: its closing quote is preceded by a backslash.
-    pub fn may_carry(json: &[u8]) -> bool {
-        let mut from = 0;
-        while let Some(found) = USAGE_KEY.find(&json[from..]) {
-            let after = json[from + found + 7..].trim_ascii_start();
-            if let Some(value) = after.strip_prefix(b":") {
-                return value.trim_ascii_start().first() == Some(&b'{');
-            }
-            from += found + 7;
+    /// The usage of `json`, already read in one pass (`sightings`): only the usage object
+    /// itself is parsed.
+    pub fn sighted(json: &[u8], sightings: &Sightings) -> Option<Usage> {
+        let object = |span: &Option<std::ops::Range<usize>>| {
+            span.clone().map(|span| &json[span]).filter(|value| value.first() == Some(&b'{'))
+        };
+        Usage::from_object(object(&sightings.usage).or_else(|| object(&sightings.response_usage))?)
+    }
+
+    /// The usage of a whole answer. OpenAI puts `usage` last, so it is looked for from the
+    /// end: the last `"usage"` key, taken when the bytes after its value close exactly
+    /// the top-level object; otherwise (usage elsewhere, or nested keys named so) the
+    /// answer is read in one pass like an event. Only the usage object is parsed.
+    pub fn from_answer(answer: &[u8]) -> Option<Usage> {
+        match Usage::from_answer_end(answer) {
+            Some(usage) => usage,
+            None => Usage::from_json(answer),
         }
-        false
+    }
+
+    /// The usage of an answer of which only `tail`, its end, is known: its last
+    /// top-level `usage` member if the tail holds it.
+    pub fn from_answer_tail(tail: &[u8]) -> Option<Usage> {
+        Usage::from_answer_end(tail).flatten()
+    }
+
+    /// `Some(usage)` when the last `"usage"` key of `text` is a member of the top-level
+    /// object (`Some(None)`: it is, but its value is no usage object); `None` when that
+    /// cannot be told from the end.
+    fn from_answer_end(text: &[u8]) -> Option<Option<Usage>> {
+        let key = memchr::memmem::rfind(text, b"\"usage\"")?;
+        let value = text[key + 7..].trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
+        let start = text.len() - value.len();
+        let end = start + json::top_level_member_end(value)?;
+        Some(if value.first() == Some(&b'{') { Usage::from_object(&text[start..end]) } else { None })
+    }
+
+    /// The usage in one usage object (`{"prompt_tokens": ...}`).
+    pub fn from_object(object: &[u8]) -> Option<Usage> {
+        serde_json::from_slice::<WireUsage>(object).ok()?.into_usage()
     }
 
     pub fn total(&self) -> u64 {

@@ -5,20 +5,22 @@
 //! network; only the current incomplete event is buffered, within a fixed bound, and a
 //! chunk made of whole events — the usual case — is forwarded without a copy.
 //!
+//! Each event's data is checked and read in one pass (`crate::json`): the members read
+//! along are noted where the check meets them, so no event is searched or parsed twice.
 //! A framer watching usage (`SseFramer::watching_usage`) also reads the usage event of
-//! the stream (`cost`), tested first with a `memmem` for a `"usage"` object so that other
-//! events cost no parse; asked to strip it (the gateway asked for usage on the client's
-//! behalf), it takes it back out, and only then copies the events it changed.
-
-use std::sync::LazyLock;
+//! the stream (`cost`), parsing only its usage object; asked to strip it (the gateway
+//! asked for usage on the client's behalf), it takes it back out, and only then copies
+//! the events it changed.
 
 use bytes::{Bytes, BytesMut};
 use memchr::memchr;
-use memchr::memmem::Finder;
 
-use crate::cost::{Stripped, USAGE_KEY, Usage, strip_usage};
+use crate::cost::{Stripped, Usage, strip_usage};
+use crate::json::{self, Sightings};
 
-mod json;
+/// The edited events' buffer is allocated this large at least, so that a stream's many
+/// small edited frames share one allocation.
+const EDITED_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Past this size, one event is taken for a runaway stream.
 const MAX_EVENT_BYTES: usize = 4 << 20;
@@ -45,6 +47,9 @@ pub struct SseFramer {
     /// Bytes of the buffer being scanned to remove or replace; empty, and unallocated,
     /// unless usage is being stripped.
     edits: Vec<Edit>,
+    /// Where edited events are written: one allocation whose free part each edit reuses
+    /// (`BytesMut::split`), reclaimed once the frames written before are gone.
+    out: BytesMut,
 }
 
 /// What a framer does about usage.
@@ -116,7 +121,8 @@ impl SseFramer {
         if self.edits.is_empty() {
             return ready;
         }
-        let mut out = BytesMut::with_capacity(ready.len());
+        let out = &mut self.out;
+        out.reserve(ready.len().max(EDITED_BUFFER_BYTES));
         let mut copied = 0;
         for (start, end, replacement) in self.edits.drain(..) {
             out.extend_from_slice(&ready[copied..start]);
@@ -126,7 +132,7 @@ impl SseFramer {
             copied = end;
         }
         out.extend_from_slice(&ready[copied..]);
-        out.freeze()
+        out.split().freeze()
     }
 
     /// At the end of the stream: the last event, if the upstream left it unterminated,
@@ -189,30 +195,26 @@ impl SseFramer {
             self.saw_done = true;
             return Ok(None);
         }
-        if !json::is_json(data) {
-            return Err(StreamFault::Malformed);
-        }
-        self.saw_token |= !self.saw_token && carries_token(data);
-        self.saw_finish |= !self.saw_finish && carries_finish(data);
-        self.saw_error |= is_error_event(data);
-        Ok(self.watch_usage(event, data))
+        let Some(sightings) = json::read(data) else { return Err(StreamFault::Malformed) };
+        self.saw_token |= sightings.token;
+        self.saw_finish |= sightings.finish;
+        self.saw_error |= sightings.error;
+        Ok(self.watch_usage(event, data, &sightings))
     }
 
     /// Reads the usage of an event (`data`, within `event`), and strips it when asked:
     /// the edit to make, in `event`'s coordinates, if any.
-    fn watch_usage(&mut self, event: &[u8], data: &[u8]) -> Option<Edit> {
-        if self.usage == UsageWatch::Ignore || USAGE_KEY.find(data).is_none() {
+    fn watch_usage(&mut self, event: &[u8], data: &[u8], sightings: &Sightings) -> Option<Edit> {
+        if self.usage == UsageWatch::Ignore || (sightings.usage.is_none() && sightings.response_usage.is_none()) {
             return None;
         }
-        if Usage::may_carry(data)
-            && let Some(usage) = Usage::from_json(data)
-        {
+        if let Some(usage) = Usage::sighted(data, sightings) {
             self.found_usage = Some(usage);
         }
         if self.usage != UsageWatch::Strip {
             return None;
         }
-        let (from, to) = match strip_usage(data) {
+        let (from, to) = match strip_usage(data, sightings) {
             Stripped::Kept => return None,
             Stripped::Dropped => return Some((0, event.len(), None)),
             Stripped::Cut(from, to) => (from, to),
@@ -252,54 +254,6 @@ fn lines(event: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// Bytes of a scanned buffer to remove (`start..end`), and what to put in their place.
 type Edit = (usize, usize, Option<Bytes>);
-
-/// `{"error": {...}}`: how OpenAI reports a failure inside a stream.
-fn is_error_event(data: &[u8]) -> bool {
-    trim_start(data).strip_prefix(b"{").is_some_and(|object| trim_start(object).starts_with(b"\"error\""))
-}
-
-/// Whether an event carries part of the answer: chat content, reasoning or tool calls,
-/// legacy completion text, or a Responses API delta. Empty strings (the role chunk) do not.
-fn carries_token(data: &[u8]) -> bool {
-    static TEXT_KEYS: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
-        [&b"\"content\""[..], b"\"text\"", b"\"delta\"", b"\"reasoning_content\"", b"\"reasoning\""].map(Finder::new)
-    });
-    static TOOL_CALLS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"tool_calls\""));
-    TEXT_KEYS.iter().any(|key| has_string_value(data, key))
-        || value_after(data, &TOOL_CALLS).is_some_and(|value| value.starts_with(b"["))
-}
-
-/// Whether an event carries a `finish_reason` (a string, not `null`).
-fn carries_finish(data: &[u8]) -> bool {
-    static FINISH_REASON: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"finish_reason\""));
-    has_string_value(data, &FINISH_REASON)
-}
-
-/// Whether `key` is followed by a non-empty JSON string. An escaped occurrence inside a
-/// string value (`\"content\"`) cannot match, since its closing quote is preceded by `\`.
-fn has_string_value(data: &[u8], key: &Finder<'_>) -> bool {
-    value_after(data, key).is_some_and(|value| value.len() > 1 && value[0] == b'"' && value[1] != b'"')
-}
-
-/// The bytes after the first `key:` (whitespace skipped), if any. The key's searcher is
-/// built once per key, not per event.
-fn value_after<'a>(data: &'a [u8], key: &Finder<'_>) -> Option<&'a [u8]> {
-    let key_len = key.needle().len();
-    let mut search_from = 0;
-    while let Some(found) = key.find(&data[search_from..]) {
-        let after = trim_start(&data[search_from + found + key_len..]);
-        if let Some(value) = after.strip_prefix(b":") {
-            return Some(trim_start(value));
-        }
-        search_from += found + key_len;
-    }
-    None
-}
-
-fn trim_start(bytes: &[u8]) -> &[u8] {
-    let skip = bytes.iter().take_while(|byte| byte.is_ascii_whitespace()).count();
-    &bytes[skip..]
-}
 
 #[cfg(test)]
 mod tests;

@@ -40,6 +40,8 @@ pin_project! {
         failure: Option<BodyError>,
         // Set once the last frame (the upstream's, or one added here) has gone out.
         done: bool,
+        // Where several ready chunks are joined: reused batch after batch (see `Batch`).
+        joined: BytesMut,
     }
 }
 
@@ -47,7 +49,8 @@ impl<B> Events<B> {
     /// The rest of a stream whose beginning was `held`; the attempt started at `started`.
     pub fn new(inner: B, held: Held, expects_done: bool, started: Instant) -> Events<B> {
         let Held { framer, events, ttft, .. } = held;
-        Events { inner, framer, expects_done, held: events.into_iter(), started, ttft, failure: None, done: false }
+        let held = events.into_iter();
+        Events { inner, framer, expects_done, held, started, ttft, failure: None, done: false, joined: BytesMut::new() }
     }
 }
 
@@ -67,14 +70,17 @@ impl<B: Body<Data = Bytes, Error = BodyError>> Body for Events<B> {
         if let Some(held) = this.held.next() {
             return Poll::Ready(Some(Ok(Frame::data(held))));
         }
-        let mut batch = Batch::default();
+        let mut batch = Batch::new(this.joined);
         loop {
             let frame = match this.inner.as_mut().poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => frame,
                 Poll::Ready(Some(Err(error))) => return this.failed(batch, error.in_stream()),
                 Poll::Ready(None) => return this.end(batch),
-                Poll::Pending if batch.is_empty() => return Poll::Pending,
-                Poll::Pending => return batch.into_frame(),
+                Poll::Pending if batch.is_empty() => {
+                    batch.give_back(this.joined);
+                    return Poll::Pending;
+                }
+                Poll::Pending => return batch.into_frame(this.joined),
             };
             let Ok(data) = frame.into_data() else { continue };
             let had_token = this.framer.saw_token();
@@ -86,7 +92,7 @@ impl<B: Body<Data = Bytes, Error = BodyError>> Body for Events<B> {
                 *this.ttft = Some(this.started.elapsed());
             }
             if batch.len() >= MAX_BATCH_BYTES {
-                return batch.into_frame();
+                return batch.into_frame(this.joined);
             }
         }
     }
@@ -105,11 +111,12 @@ impl<B> EventsProj<'_, B> {
     /// Ends the stream with `error`, after the events in `batch` if there are any.
     fn failed(&mut self, batch: Batch, error: BodyError) -> Polled<BodyError> {
         if batch.is_empty() {
+            batch.give_back(self.joined);
             *self.done = true;
             return Poll::Ready(Some(Err(error)));
         }
         *self.failure = Some(error);
-        batch.into_frame()
+        batch.into_frame(self.joined)
     }
 
     /// The end of the upstream's stream: its unterminated last event completed, and
@@ -127,7 +134,11 @@ impl<B> EventsProj<'_, B> {
             batch.push(Bytes::from_static(b"data: [DONE]\n\n"));
         }
         *self.done = true;
-        if batch.is_empty() { Poll::Ready(None) } else { batch.into_frame() }
+        if batch.is_empty() {
+            batch.give_back(self.joined);
+            return Poll::Ready(None);
+        }
+        batch.into_frame(self.joined)
     }
 }
 
@@ -145,54 +156,61 @@ impl<B> Observed for Events<B> {
     }
 }
 
-/// Ready events joined into one frame; a single event stays as it came, uncopied.
-#[derive(Default)]
-enum Batch {
-    #[default]
-    Empty,
-    One(Bytes),
-    Many(BytesMut),
+/// Ready events gathered into one frame: a single chunk stays as it came, uncopied;
+/// several are copied into the stream's joining buffer, which is split off as the frame,
+/// so that batch after batch reuses one allocation (reclaimed once earlier frames are
+/// written and dropped) rather than growing a new one. The buffer is borrowed from the
+/// stream for the batch and given back by `into_frame` or `give_back`.
+struct Batch {
+    one: Option<Bytes>,
+    joined: BytesMut,
 }
 
+/// The joining buffer is allocated this large at least.
+const JOINED_BUFFER_BYTES: usize = 8 * 1024;
+
 impl Batch {
+    /// An empty batch over the stream's joining buffer (empty between batches).
+    fn new(joined: &mut BytesMut) -> Batch {
+        Batch { one: None, joined: std::mem::take(joined) }
+    }
+
     fn push(&mut self, bytes: Bytes) {
         if bytes.is_empty() {
             return;
         }
-        *self = match std::mem::take(self) {
-            Batch::Empty => Batch::One(bytes),
-            Batch::One(first) => {
-                let mut joined = BytesMut::with_capacity(first.len() + bytes.len());
-                joined.extend_from_slice(&first);
-                joined.extend_from_slice(&bytes);
-                Batch::Many(joined)
-            }
-            Batch::Many(mut joined) => {
-                joined.extend_from_slice(&bytes);
-                Batch::Many(joined)
-            }
-        };
+        if self.joined.is_empty() {
+            let Some(first) = self.one.take() else {
+                self.one = Some(bytes);
+                return;
+            };
+            self.joined.reserve((first.len() + bytes.len()).max(JOINED_BUFFER_BYTES));
+            self.joined.extend_from_slice(&first);
+        }
+        self.joined.extend_from_slice(&bytes);
     }
 
     fn len(&self) -> usize {
-        match self {
-            Batch::Empty => 0,
-            Batch::One(bytes) => bytes.len(),
-            Batch::Many(bytes) => bytes.len(),
-        }
+        self.one.as_ref().map_or(self.joined.len(), Bytes::len)
     }
 
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn into_frame<E>(self) -> Polled<E> {
-        let bytes = match self {
-            Batch::Empty => Bytes::new(),
-            Batch::One(bytes) => bytes,
-            Batch::Many(bytes) => bytes.freeze(),
+    /// The batch as one frame; the joining buffer's spare room goes back to `home`.
+    fn into_frame<E>(mut self, home: &mut BytesMut) -> Polled<E> {
+        let bytes = match self.one.take() {
+            Some(one) => one,
+            None => self.joined.split().freeze(),
         };
+        self.give_back(home);
         Poll::Ready(Some(Ok(Frame::data(bytes))))
+    }
+
+    /// An empty batch's buffer back to the stream.
+    fn give_back(self, home: &mut BytesMut) {
+        *home = self.joined;
     }
 }
 

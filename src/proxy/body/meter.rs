@@ -1,9 +1,10 @@
 //! An answer's usage and cost, read on the way through and settled exactly once: when
 //! the body ends, fails, or is dropped because the client left. Streams are read by the
-//! framer below (`Events`, a `"usage"` pre-check per event); a whole answer of an
-//! endpoint that reports usage is copied aside within a bound (the whole of it up to
-//! `MAX_WHOLE_BYTES`, past that only its tail, where `usage` comes) and parsed once at
-//! its end. Other endpoints are not metered at all.
+//! framer below (`Events`, which reads each event in its one pass); a whole answer of
+//! an endpoint that reports usage is kept aside within a bound (held as it came when it
+//! is one chunk, else copied: the whole of it up to `MAX_WHOLE_BYTES`, past that only
+//! its tail, where `usage` comes) and its usage read once at its end, from the end
+//! (`Usage::from_answer`). Other endpoints are not metered at all.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,7 +15,6 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use serde_json::value::RawValue;
 
 use super::{BodyError, Observed};
 use crate::config::{Config, RouteId};
@@ -102,16 +102,32 @@ impl Drop for Meter {
     }
 }
 
-/// A bounded copy of a whole answer.
+/// A bounded copy of a whole answer. An answer in one chunk, the usual case, is held as
+/// it came (a reference, no copy); only a second chunk starts a copy.
 #[derive(Default)]
 struct Capture {
+    only: Option<Bytes>,
     bytes: BytesMut,
     /// Past `MAX_WHOLE_BYTES`: `bytes` holds only the tail.
     overflowed: bool,
 }
 
 impl Capture {
-    fn push(&mut self, data: &[u8]) {
+    fn push(&mut self, data: &Bytes) {
+        if self.bytes.is_empty() && !self.overflowed {
+            match self.only.take() {
+                None if data.len() <= MAX_WHOLE_BYTES => {
+                    self.only = Some(data.clone());
+                    return;
+                }
+                None => {}
+                Some(first) => self.copy(&first),
+            }
+        }
+        self.copy(data);
+    }
+
+    fn copy(&mut self, data: &[u8]) {
         if !self.overflowed && self.bytes.len() + data.len() <= MAX_WHOLE_BYTES {
             self.bytes.extend_from_slice(data);
             return;
@@ -126,14 +142,11 @@ impl Capture {
     }
 
     fn usage(&self) -> Option<Usage> {
-        if !self.overflowed {
-            return Usage::from_json(&self.bytes);
+        match &self.only {
+            Some(only) => Usage::from_answer(only),
+            None if self.overflowed => Usage::from_answer_tail(&self.bytes),
+            None => Usage::from_answer(&self.bytes),
         }
-        // Only the end is known: the last `"usage"` object in it.
-        let at = memchr::memmem::rfind(&self.bytes, b"\"usage\"")?;
-        let after = self.bytes[at + 7..].trim_ascii_start().strip_prefix(b":")?;
-        let value: &RawValue = serde_json::Deserializer::from_slice(after).into_iter().next()?.ok()?;
-        Usage::from_json(format!("{{\"usage\":{}}}", value.get()).as_bytes())
     }
 }
 
@@ -226,7 +239,7 @@ mod tests {
 
     fn captured(body: &[u8], frame: usize) -> Option<Usage> {
         let mut capture = Capture::default();
-        body.chunks(frame).for_each(|data| capture.push(data));
+        body.chunks(frame).for_each(|data| capture.push(&Bytes::copy_from_slice(data)));
         assert!(capture.bytes.len() <= MAX_WHOLE_BYTES);
         capture.usage()
     }

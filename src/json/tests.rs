@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::is_json;
+use super::{Sightings, is_json, read};
 
 fn serde_says(data: &[u8]) -> bool {
     serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok()
@@ -87,7 +87,7 @@ fn bytes_that_are_not_utf8_are_judged_as_serde_judges_them() {
 }
 
 #[test]
-fn nesting_deeper_than_the_bit_stack_is_still_judged_right() {
+fn nesting_deeper_than_the_inline_bit_stack_is_still_judged_right() {
     for depth in [255, 256, 257, 1_000] {
         let valid = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         assert!(is_json(valid.as_bytes()), "depth {depth}");
@@ -150,7 +150,105 @@ proptest! {
     }
 
     #[test]
+    fn sightings_do_not_depend_on_whitespace(value in json_value()) {
+        let compact = serde_json::to_vec(&value).unwrap();
+        let pretty = serde_json::to_vec_pretty(&value).unwrap();
+        let (compact, pretty) = (read(&compact).unwrap(), read(&pretty).unwrap());
+        prop_assert_eq!((compact.token, compact.finish, compact.error), (pretty.token, pretty.finish, pretty.error));
+        prop_assert_eq!(compact.usage.is_some(), pretty.usage.is_some());
+    }
+
+    #[test]
     fn arbitrary_bytes_get_serdes_verdict(bytes in prop::collection::vec(prop::sample::select(DAMAGE), 0..40)) {
         prop_assert_eq!(is_json(&bytes), serde_says(&bytes), "{}", String::from_utf8_lossy(&bytes));
     }
+}
+
+fn seen(text: &str) -> Sightings {
+    read(text.as_bytes()).unwrap_or_else(|| panic!("not JSON: {text}"))
+}
+
+fn at(text: &str, span: Option<std::ops::Range<usize>>) -> Option<&str> {
+    span.map(|span| &text[span])
+}
+
+#[test]
+fn a_chunks_content_tool_calls_and_finish_reason_are_sighted() {
+    let role = r#"{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
+    assert_eq!(seen(role), Sightings { choices: seen(role).choices, ..Sightings::default() });
+    let token = r#"{"choices":[{"delta":{"content":"Hel"},"finish_reason":null}]}"#;
+    assert!(seen(token).token && !seen(token).finish);
+    let tool = r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":""}}]}}]}"#;
+    assert!(seen(tool).token);
+    let last = r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#;
+    assert!(!seen(last).token && seen(last).finish);
+    for text in [r#"{"choices":[{"text":"x"}]}"#, r#"{"type":"response.output_text.delta","delta":"x"}"#] {
+        assert!(seen(text).token, "{text}");
+    }
+    // A later choice's content counts even when the first one's is empty.
+    assert!(seen(r#"{"choices":[{"delta":{"content":""}},{"delta":{"content":"x"}}]}"#).token);
+}
+
+#[test]
+fn keys_inside_strings_and_escaped_keys_are_not_sighted() {
+    let quoted = r#"{"choices":[{"delta":{"content":"say \"usage\": {\"finish_reason\": \"stop\"}"}}]}"#;
+    let sightings = seen(quoted);
+    assert!(sightings.token && !sightings.finish && sightings.usage.is_none());
+    assert!(!seen(r#"{"choices":[{"delta":{"cont\u0065nt":"x"}}]}"#).token);
+}
+
+#[test]
+fn only_a_top_level_error_first_is_an_error_event() {
+    assert!(seen(r#" { "error" : {"message":"overloaded"}}"#).error);
+    assert!(!seen(r#"{"id":"c","error":null}"#).error);
+    assert!(!seen(r#"{"choices":[{"error":"x"}]}"#).error);
+    assert!(!seen(r#"[{"error":"x"}]"#).error);
+}
+
+#[test]
+fn usage_and_choices_spans_are_the_top_level_members_values() {
+    let text = r#"{"choices" : [ ] , "usage" : {"prompt_tokens":3,"x":{"usage":1}} }"#;
+    let sightings = seen(text);
+    assert_eq!(at(text, sightings.choices), Some("[ ]"));
+    assert_eq!(at(text, sightings.usage), Some(r#"{"prompt_tokens":3,"x":{"usage":1}}"#));
+    let null = r#"{"id":"c","usage":null}"#;
+    assert_eq!(at(null, seen(null).usage), Some("null"));
+    let nested = r#"{"choices":[{"usage":{"prompt_tokens":1}}],"data":{"usage":2}}"#;
+    assert_eq!(seen(nested).usage, None);
+    let first = r#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}}"#;
+    assert_eq!(at(first, seen(first).usage), Some(r#"{"prompt_tokens":1}"#));
+}
+
+#[test]
+fn a_responses_events_usage_is_the_response_objects() {
+    let completed =
+        r#"{"type":"response.completed","response":{"id":"r","output":[{"usage":0}],"usage":{"input_tokens":9}}}"#;
+    let sightings = seen(completed);
+    assert_eq!(sightings.usage, None);
+    assert_eq!(at(completed, sightings.response_usage), Some(r#"{"input_tokens":9}"#));
+    let elsewhere = r#"{"response":1,"other":{"usage":{"input_tokens":9}}}"#;
+    assert_eq!(seen(elsewhere).response_usage, None);
+}
+
+#[test]
+fn a_member_ending_the_text_has_its_span() {
+    for (text, value) in [(r#"{"usage":12}"#, "12"), (r#"{"usage":-1.5e3}"#, "-1.5e3"), (r#"{"usage":"x"}"#, r#""x""#)]
+    {
+        assert_eq!(at(text, seen(text).usage), Some(value), "{text}");
+    }
+}
+
+#[test]
+fn a_member_found_from_the_end_is_top_level_when_the_rest_closes_the_document() {
+    use super::top_level_member_end as end;
+    assert_eq!(end(br#"{"a":[1,"}"]},"b":2} "#), Some(13));
+    assert_eq!(end(br#"null}"#), Some(4));
+    assert_eq!(end(br#"12,"x":"\"}"}"#), Some(2));
+    assert_eq!(end(br#""s\"}" }"#), Some(6));
+    // Still nested, or more after the closing brace, or never closed.
+    assert_eq!(end(br#"{"a":1}},"b":2}"#), None);
+    assert_eq!(end(br#"{"a":1}}]"#), None);
+    assert_eq!(end(br#"{"a":1}} x"#), None);
+    assert_eq!(end(br#"{"a":1}"#), None);
+    assert_eq!(end(br#"{"a":"unterminated}"#), None);
 }
