@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use hyper::service::Service;
 
+use super::dormant::Dormant;
+
 /// Whether a connection has produced a request; shared by its service and its task.
 #[derive(Debug, Clone, Default)]
 pub struct Seen(Arc<AtomicBool>);
@@ -26,8 +28,9 @@ impl Seen {
     pub async fn within<F: Future>(&self, timeout: Duration, connection: F) -> Option<F::Output> {
         tokio::pin!(connection);
         tokio::select! {
+            biased;
             output = &mut connection => return Some(output),
-            () = tokio::time::sleep(timeout) => {}
+            () = Dormant::new(tokio::time::sleep(timeout)) => {}
         }
         if !self.0.load(Relaxed) {
             return None;

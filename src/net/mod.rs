@@ -8,6 +8,7 @@ pub mod auth;
 pub mod body;
 pub mod client;
 pub mod descriptors;
+mod dormant;
 mod first_request;
 mod idle;
 mod paced;

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use super::body::BoxError;
+use super::dormant::Dormant;
 use super::first_request::{FirstRequest, Seen};
 use super::idle::{Activity, Counted};
 use crate::config::ConnectionLimits;
@@ -128,11 +129,13 @@ async fn drive<C: Future>(
     mut stop: watch::Receiver<()>,
 ) -> C::Output {
     tokio::pin!(connection);
+    // The watchers are polled only when they fire, not on each of the connection's wakes.
     let why = tokio::select! {
+        biased;
         output = &mut connection => return output,
-        () = activity.idle_for(idle_timeout) => "idle",
+        () = Dormant::new(activity.idle_for(idle_timeout)) => "idle",
         // A closed channel stops the connection as well.
-        _ = stop.changed() => "stopping",
+        _ = Dormant::new(stop.changed()) => "stopping",
     };
     tracing::debug!(why, "closing a connection gracefully");
     close(connection.as_mut());
