@@ -38,16 +38,94 @@ pub struct Sightings {
 /// What `text` holds when it is exactly one JSON value (optional whitespace around it);
 /// `None` when it is not.
 pub fn read(text: &[u8]) -> Option<Sightings> {
-    let mut scanner = Scanner {
-        data: text,
-        at: 0,
-        nesting: Nesting::default(),
-        sightings: Sightings::default(),
-        pending: Key::Other,
-        watched: None,
-        in_response: false,
+    let mut scanner = Scanner::new(text);
+    scanner.value_then_end(None).then_some(scanner.sightings)
+}
+
+/// What a stream's reader keeps of its last event. The events of a stream share most of
+/// their bytes (the same id, model and shape; one token of content differs), so the next
+/// event is read from where it parts from the last one: the scan resumes at the last
+/// value that began before the first differing byte, in the state it had there, which
+/// depends on no byte past that one. Bounded: events up to `MEMO_MAX_EVENT` bytes are
+/// kept, with at most `MEMO_MAX_MARKS` resumption points each.
+#[derive(Debug, Default)]
+pub struct Memo {
+    last: Vec<u8>,
+    marks: Vec<Mark>,
+}
+
+/// Larger events are read whole and not kept.
+const MEMO_MAX_EVENT: usize = 4096;
+/// Resumption points kept per event: values at most `MARK_MAX_DEPTH` deep, in order.
+const MEMO_MAX_MARKS: usize = 32;
+const MARK_MAX_DEPTH: usize = 4;
+
+/// `read(text)`, resumed where `text` parts from the event `memo` kept, which then keeps
+/// `text`: the same answer as `read`, for less work when events repeat themselves.
+pub fn read_after(text: &[u8], memo: &mut Memo) -> Option<Sightings> {
+    if text.len() > MEMO_MAX_EVENT {
+        memo.last.clear();
+        memo.marks.clear();
+        return read(text);
+    }
+    if memo.marks.capacity() == 0 {
+        // Sized once per stream rather than grown event by event.
+        memo.marks.reserve_exact(MEMO_MAX_MARKS);
+        memo.last.reserve(text.len().max(512));
+    }
+    let shared = shared_prefix(&memo.last, text);
+    // A mark's state was reached having looked at the bytes up to its own position.
+    let usable = memo.marks.partition_point(|mark| mark.at < shared);
+    let mut scanner = match usable.checked_sub(1) {
+        Some(last) => {
+            memo.marks.truncate(last + 1);
+            match memo.marks.pop() {
+                Some(mark) => Scanner::resume(text, mark),
+                None => Scanner::new(text),
+            }
+        }
+        None => {
+            memo.marks.clear();
+            Scanner::new(text)
+        }
     };
-    scanner.value_then_end().then_some(scanner.sightings)
+    let valid = scanner.value_then_end(Some(&mut memo.marks));
+    memo.last.clear();
+    if valid {
+        memo.last.extend_from_slice(text);
+    } else {
+        memo.marks.clear();
+    }
+    valid.then_some(scanner.sightings)
+}
+
+/// How many leading bytes `a` and `b` share, compared eight at a time.
+fn shared_prefix(a: &[u8], b: &[u8]) -> usize {
+    let length = a.len().min(b.len());
+    let (a, b) = (&a[..length], &b[..length]);
+    let mut at = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let differ =
+            u64::from_le_bytes(x.try_into().unwrap_or_default()) ^ u64::from_le_bytes(y.try_into().unwrap_or_default());
+        if differ != 0 {
+            return at + differ.trailing_zeros() as usize / 8;
+        }
+        at += 8;
+    }
+    at + a[at..].iter().zip(&b[at..]).take_while(|(x, y)| x == y).count()
+}
+
+/// The scanner's whole state at the start of a value, for `read_after` to resume from.
+#[derive(Debug, Clone)]
+struct Mark {
+    at: usize,
+    /// The nesting's first word: marks are taken at most `MARK_MAX_DEPTH` deep.
+    nesting: u64,
+    depth: usize,
+    sightings: Sightings,
+    pending: Key,
+    watched: Option<Watched>,
+    in_response: bool,
 }
 
 /// Whether `text` is exactly one JSON value.
@@ -137,7 +215,7 @@ impl Key {
 
 /// A member whose value's span is wanted, from where its value starts until it ends at
 /// the depth it started at.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 struct Watched {
     key: Key,
     depth: usize,
@@ -203,9 +281,47 @@ struct Scanner<'a> {
     in_response: bool,
 }
 
-impl Scanner<'_> {
-    fn value_then_end(&mut self) -> bool {
+impl<'a> Scanner<'a> {
+    fn new(data: &'a [u8]) -> Scanner<'a> {
+        Scanner {
+            data,
+            at: 0,
+            nesting: Nesting::default(),
+            sightings: Sightings::default(),
+            pending: Key::Other,
+            watched: None,
+            in_response: false,
+        }
+    }
+
+    fn resume(data: &'a [u8], mark: Mark) -> Scanner<'a> {
+        let Mark { at, nesting, depth, sightings, pending, watched, in_response } = mark;
+        let nesting = Nesting { inline: [nesting, 0, 0, 0], spilled: Vec::new(), depth };
+        Scanner { data, at, nesting, sightings, pending, watched, in_response }
+    }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            at: self.at,
+            nesting: self.nesting.inline[0],
+            depth: self.nesting.depth,
+            sightings: self.sightings.clone(),
+            pending: self.pending,
+            watched: self.watched,
+            in_response: self.in_response,
+        }
+    }
+
+    /// The scan; with `marks`, the state at the start of each value not too deep is
+    /// noted there (a scan resumed at a value begins with it).
+    fn value_then_end(&mut self, mut marks: Option<&mut Vec<Mark>>) -> bool {
         'value: loop {
+            if let Some(marks) = marks.as_deref_mut()
+                && self.nesting.depth <= MARK_MAX_DEPTH
+                && marks.len() < MEMO_MAX_MARKS
+            {
+                marks.push(self.mark());
+            }
             self.skip_whitespace();
             let key = std::mem::replace(&mut self.pending, Key::Other);
             if key != Key::Other {

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::{Sightings, is_json, read};
+use super::{Memo, Sightings, is_json, read, read_after};
 
 fn serde_says(data: &[u8]) -> bool {
     serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok()
@@ -159,6 +159,33 @@ proptest! {
     }
 
     #[test]
+    fn a_read_resumed_from_the_last_event_answers_as_a_read_from_scratch(
+        events in prop::collection::vec((json_value(), any::<prop::sample::Index>(), prop::sample::select(DAMAGE), 0..4u8), 1..12),
+    ) {
+        let mut memo = Memo::default();
+        let mut last: Vec<u8> = Vec::new();
+        for (value, at, damage, how) in events {
+            // Half the time the event is the last one with a few bytes changed, as a
+            // stream's next chunk is; else a new value; sometimes damaged.
+            let mut text = if how < 2 && !last.is_empty() {
+                let mut text = last.clone();
+                let at = at.index(text.len());
+                text[at] = damage;
+                if how == 1 { text.insert(at, damage) }
+                text
+            } else {
+                serde_json::to_vec(&value).unwrap()
+            };
+            if how == 3 {
+                let at = at.index(text.len() + 1);
+                text.insert(at, damage);
+            }
+            prop_assert_eq!(read_after(&text, &mut memo), read(&text), "{}", String::from_utf8_lossy(&text));
+            last = text;
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_get_serdes_verdict(bytes in prop::collection::vec(prop::sample::select(DAMAGE), 0..40)) {
         prop_assert_eq!(is_json(&bytes), serde_says(&bytes), "{}", String::from_utf8_lossy(&bytes));
     }
@@ -251,4 +278,22 @@ fn a_member_found_from_the_end_is_top_level_when_the_rest_closes_the_document() 
     assert_eq!(end(br#"{"a":1}} x"#), None);
     assert_eq!(end(br#"{"a":1}"#), None);
     assert_eq!(end(br#"{"a":"unterminated}"#), None);
+}
+
+#[test]
+fn a_streams_chunks_are_read_from_where_they_part_with_the_same_answer() {
+    let chunks = [
+        r#"{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":null}],"usage":null"#,
+        r#"{"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}"#,
+        r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}}"#,
+        r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}} x"#,
+        r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}}"#,
+    ];
+    let mut memo = Memo::default();
+    for chunk in chunks {
+        assert_eq!(read_after(chunk.as_bytes(), &mut memo), read(chunk.as_bytes()), "{chunk}");
+    }
 }

@@ -6,7 +6,9 @@
 //! chunk made of whole events — the usual case — is forwarded without a copy.
 //!
 //! Each event's data is checked and read in one pass (`crate::json`): the members read
-//! along are noted where the check meets them, so no event is searched or parsed twice.
+//! along are noted where the check meets them, so no event is searched or parsed twice,
+//! and the pass starts where the event parts from the one before (`json::Memo`): the
+//! events of a stream repeat their id, model and shape.
 //! A framer watching usage (`SseFramer::watching_usage`) also reads the usage event of
 //! the stream (`cost`), parsing only its usage object; asked to strip it (the gateway
 //! asked for usage on the client's behalf), it takes it back out, and only then copies
@@ -47,6 +49,8 @@ pub struct SseFramer {
     /// Bytes of the buffer being scanned to remove or replace; empty, and unallocated,
     /// unless usage is being stripped.
     edits: Vec<Edit>,
+    /// The last event, for the next one to be read from where it differs.
+    memo: json::Memo,
     /// Where edited events are written: one allocation whose free part each edit reuses
     /// (`BytesMut::split`), reclaimed once the frames written before are gone.
     out: BytesMut,
@@ -122,7 +126,9 @@ impl SseFramer {
             return ready;
         }
         let out = &mut self.out;
-        out.reserve(ready.len().max(EDITED_BUFFER_BYTES));
+        if out.capacity() - out.len() < ready.len() {
+            out.reserve(ready.len().max(EDITED_BUFFER_BYTES));
+        }
         let mut copied = 0;
         for (start, end, replacement) in self.edits.drain(..) {
             out.extend_from_slice(&ready[copied..start]);
@@ -195,7 +201,7 @@ impl SseFramer {
             self.saw_done = true;
             return Ok(None);
         }
-        let Some(sightings) = json::read(data) else { return Err(StreamFault::Malformed) };
+        let Some(sightings) = json::read_after(data, &mut self.memo) else { return Err(StreamFault::Malformed) };
         self.saw_token |= sightings.token;
         self.saw_finish |= sightings.finish;
         self.saw_error |= sightings.error;

@@ -184,7 +184,10 @@ impl Batch {
                 self.one = Some(bytes);
                 return;
             };
-            self.joined.reserve((first.len() + bytes.len()).max(JOINED_BUFFER_BYTES));
+            let needed = first.len() + bytes.len();
+            if self.joined.capacity() < needed {
+                self.joined.reserve(needed.max(JOINED_BUFFER_BYTES));
+            }
             self.joined.extend_from_slice(&first);
         }
         self.joined.extend_from_slice(&bytes);
