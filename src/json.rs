@@ -180,6 +180,79 @@ fn string_end(text: &[u8], mut at: usize) -> Option<usize> {
     }
 }
 
+/// The members of the object at the start of `text`: each key (its bytes between the
+/// quotes, escapes as written) with its raw value, in order, until the object's end or the
+/// first thing that is not a member. For reading a few fields out of a small object (a
+/// usage object): it looks only as far as it must to find where each value ends, and
+/// checks nothing else.
+pub fn members(text: &[u8]) -> Members<'_> {
+    Members { text, at: 0, done: false }
+}
+
+pub struct Members<'a> {
+    text: &'a [u8],
+    at: usize,
+    done: bool,
+}
+
+impl<'a> Members<'a> {
+    fn skip_whitespace(&mut self) {
+        while self.text.get(self.at).is_some_and(u8::is_ascii_whitespace) {
+            self.at += 1;
+        }
+    }
+
+    /// Consumes `byte` if it comes next, whitespace skipped.
+    fn eat(&mut self, byte: u8) -> bool {
+        self.skip_whitespace();
+        let next = self.text.get(self.at) == Some(&byte);
+        self.at += usize::from(next);
+        next
+    }
+
+    fn member(&mut self) -> Option<(&'a [u8], &'a [u8])> {
+        if self.at == 0 && !self.eat(b'{') {
+            return None;
+        }
+        if !self.eat(b'"') {
+            return None;
+        }
+        let key_start = self.at;
+        self.at = string_end(self.text, self.at)?;
+        let key = &self.text[key_start..self.at - 1];
+        if !self.eat(b':') {
+            return None;
+        }
+        self.skip_whitespace();
+        let value_start = self.at;
+        self.at = match self.text.get(self.at)? {
+            b'{' | b'[' => closing(self.text, self.at + 1)? + 1,
+            b'"' => string_end(self.text, self.at + 1)?,
+            _ => {
+                let run = self.text[self.at..].iter().take_while(|byte| is_scalar_byte(**byte)).count();
+                (run > 0).then_some(self.at + run)?
+            }
+        };
+        let value = &self.text[value_start..self.at];
+        // After the value: a comma and another member, or the end.
+        self.done = !self.eat(b',');
+        Some((key, value))
+    }
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let member = self.member();
+        self.done |= member.is_none();
+        member
+    }
+}
+
 /// A byte that continues a number or a literal (`true`, `false`, `null`).
 fn is_scalar_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'+' | b'.')

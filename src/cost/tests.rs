@@ -55,6 +55,18 @@ fn a_whole_answers_usage_is_its_top_level_one_wherever_it_stands() {
 }
 
 #[test]
+fn a_usage_field_that_is_no_whole_number_counts_as_absent() {
+    assert_eq!(
+        Usage::from_object(br#"{"prompt_tokens":"7","input_tokens":5}"#),
+        Some(Usage { input: 5, ..Usage::default() })
+    );
+    assert_eq!(Usage::from_object(br#"{"prompt_tokens":7.5}"#), None);
+    assert_eq!(Usage::from_object(br#"{"prompt_tokens":18446744073709551616}"#), None);
+    let details = br#"{"prompt_tokens":9,"prompt_tokens_details":{"audio_tokens":1,"cached_tokens":4},"completion_tokens":2,"completion_tokens_details":{"reasoning_tokens":null}}"#;
+    assert_eq!(Usage::from_object(details), Some(Usage { input: 9, cached_input: 4, output: 2, reasoning: 0 }));
+}
+
+#[test]
 fn only_a_top_level_usage_object_counts() {
     assert_eq!(Usage::from_json(br#"{"choices":[{"delta":{"content":"say \"usage\": {"}}],"usage":null}"#), None);
     assert_eq!(Usage::from_json(br#"{"choices":[{"usage":{"prompt_tokens":1}}]}"#), None);

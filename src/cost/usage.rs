@@ -39,26 +39,6 @@ impl Endpoint {
     }
 }
 
-/// A usage object of any of the endpoints; every field optional, since providers and
-/// relays omit them freely.
-#[derive(Deserialize)]
-struct WireUsage {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
-    prompt_tokens_details: Option<Details>,
-    completion_tokens_details: Option<Details>,
-    input_tokens_details: Option<Details>,
-    output_tokens_details: Option<Details>,
-}
-
-#[derive(Deserialize)]
-struct Details {
-    cached_tokens: Option<u64>,
-    reasoning_tokens: Option<u64>,
-}
-
 impl Usage {
     /// The usage in a JSON answer or event, if it reports one: its top-level `usage`, or
     /// the `response.usage` of a streamed Responses API event. A usage object that counts
@@ -104,9 +84,31 @@ impl Usage {
         Some(if value.first() == Some(&b'{') { Usage::from_object(&text[start..end]) } else { None })
     }
 
-    /// The usage in one usage object (`{"prompt_tokens": ...}`).
+    /// The usage in one usage object (`{"prompt_tokens": ...}`) of any of the endpoints,
+    /// every field optional since providers and relays omit them freely; a field that is
+    /// not a whole number counts as absent. Read member by member (`json::members`), the
+    /// fields the gateway has no use for skipped unread.
     pub fn from_object(object: &[u8]) -> Option<Usage> {
-        serde_json::from_slice::<WireUsage>(object).ok()?.into_usage()
+        let mut fields = UsageFields::default();
+        for (key, value) in json::members(object) {
+            match key {
+                b"prompt_tokens" => fields.prompt = whole_number(value),
+                b"input_tokens" => fields.input = whole_number(value),
+                b"completion_tokens" => fields.completion = whole_number(value),
+                b"output_tokens" => fields.output = whole_number(value),
+                b"prompt_tokens_details" => fields.prompt_cached = detail(value, b"cached_tokens"),
+                b"input_tokens_details" => fields.input_cached = detail(value, b"cached_tokens"),
+                b"completion_tokens_details" => fields.completion_reasoning = detail(value, b"reasoning_tokens"),
+                b"output_tokens_details" => fields.output_reasoning = detail(value, b"reasoning_tokens"),
+                _ => {}
+            }
+        }
+        let input = fields.prompt.or(fields.input)?;
+        let output = fields.completion.or(fields.output).unwrap_or(0);
+        let cached = fields.prompt_cached.or(fields.input_cached).unwrap_or(0);
+        let reasoning = fields.completion_reasoning.or(fields.output_reasoning).unwrap_or(0);
+        // Parts never exceed their whole, whatever a relay reports.
+        Some(Usage { input, cached_input: cached.min(input), output, reasoning: reasoning.min(output) })
     }
 
     pub fn total(&self) -> u64 {
@@ -122,15 +124,28 @@ impl Usage {
     }
 }
 
-impl WireUsage {
-    fn into_usage(self) -> Option<Usage> {
-        let input = self.prompt_tokens.or(self.input_tokens)?;
-        let output = self.completion_tokens.or(self.output_tokens).unwrap_or(0);
-        let input_details = self.prompt_tokens_details.or(self.input_tokens_details);
-        let output_details = self.completion_tokens_details.or(self.output_tokens_details);
-        let cached = input_details.and_then(|details| details.cached_tokens).unwrap_or(0);
-        let reasoning = output_details.and_then(|details| details.reasoning_tokens).unwrap_or(0);
-        // Parts never exceed their whole, whatever a relay reports.
-        Some(Usage { input, cached_input: cached.min(input), output, reasoning: reasoning.min(output) })
+/// The fields of a usage object, as each endpoint names them.
+#[derive(Default)]
+struct UsageFields {
+    prompt: Option<u64>,
+    input: Option<u64>,
+    completion: Option<u64>,
+    output: Option<u64>,
+    prompt_cached: Option<u64>,
+    input_cached: Option<u64>,
+    completion_reasoning: Option<u64>,
+    output_reasoning: Option<u64>,
+}
+
+/// A JSON number that is a whole number within `u64`.
+fn whole_number(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
     }
+    value.iter().try_fold(0u64, |number, digit| number.checked_mul(10)?.checked_add(u64::from(digit - b'0')))
+}
+
+/// The whole number `field` of a details object (`null` or absent: none).
+fn detail(details: &[u8], field: &[u8]) -> Option<u64> {
+    json::members(details).find(|(key, _)| *key == field).and_then(|(_, value)| whole_number(value))
 }

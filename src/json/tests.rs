@@ -297,3 +297,17 @@ fn a_streams_chunks_are_read_from_where_they_part_with_the_same_answer() {
         assert_eq!(read_after(chunk.as_bytes(), &mut memo), read(chunk.as_bytes()), "{chunk}");
     }
 }
+
+#[test]
+fn an_objects_members_are_listed_with_their_raw_values() {
+    let object = br#" { "a" : 1 , "b":{"c":[1,"}"]},"d\"e":"x,y", "f":null,"g":-2.5e3 } "#;
+    let listed: Vec<(&[u8], &[u8])> = super::members(object).collect();
+    let expected: [(&[u8], &[u8]); 5] =
+        [(b"a", b"1"), (b"b", br#"{"c":[1,"}"]}"#), (br#"d\"e"#, br#""x,y""#), (b"f", b"null"), (b"g", b"-2.5e3")];
+    assert_eq!(listed, expected);
+    assert_eq!(super::members(b"{}").count(), 0);
+    assert_eq!(super::members(b"null").count(), 0);
+    // What comes after a broken member is not listed.
+    assert_eq!(super::members(br#"{"a":1,"b" 2,"c":3}"#).count(), 1);
+    assert_eq!(super::members(br#"{"a":"unterminated}"#).count(), 0);
+}
