@@ -2,14 +2,20 @@
 //! few members the gateway reads along, found while checking it rather than searched for
 //! afterwards.
 //!
-//! Every event of every stream is checked before it is forwarded, and every whole answer
-//! is read for its usage, so this runs for each of them. It accepts exactly what
-//! `serde_json::from_slice::<IgnoredAny>` accepts (RFC 8259 syntax, strings without raw
-//! control characters and with valid escapes, not checked as UTF-8), at a fraction of its
-//! cost: string bodies are skipped eight bytes at a time, or with `memchr` when long, up to
-//! the next quote or backslash; nesting is kept in a bit stack, so a check allocates
-//! nothing below 256 levels; and each key is compared once, by length and bytes, with
-//! the handful the gateway reads ([`Sightings`]). Nothing is built or copied.
+//! Every event of every stream is checked before it is forwarded. The check accepts
+//! exactly what `serde_json::from_slice::<IgnoredAny>` accepts (RFC 8259 syntax, strings
+//! without raw control characters and with valid escapes, not checked as UTF-8), at about
+//! serde's cost per byte: strings are skipped eight bytes at a time, or with `memchr` when
+//! long; nesting is kept in a bit stack, so nothing is allocated below 256 levels; each
+//! key is compared once with the handful the gateway reads ([`Sightings`]). What makes it
+//! cheaper than a parse and then searches is that it is the only pass, and that a stream's
+//! events, which repeat each other, are read from where each parts from the last
+//! ([`read_after`], [`Memo`]).
+//!
+//! Two lighter readers serve whole answers, whose usage sits at their end:
+//! [`top_level_member_end`] tells a member found from the end of a document to be a
+//! top-level one without reading the start, and [`members`] lists an object's members to
+//! read a few fields out of it.
 
 use std::ops::Range;
 
@@ -295,11 +301,14 @@ struct Watched {
     start: usize,
 }
 
+/// Words of nesting bits kept inline: 256 levels.
+const INLINE_WORDS: usize = 4;
+
 /// Which container each open level is: a bit per level, set for an object. The first 256
 /// levels live inline; deeper ones, which no real answer reaches, spill to the heap.
 #[derive(Default)]
 struct Nesting {
-    inline: [u64; 4],
+    inline: [u64; INLINE_WORDS],
     spilled: Vec<u64>,
     depth: usize,
 }
@@ -318,7 +327,7 @@ impl Nesting {
         }
         let word = match self.inline.get_mut(word) {
             Some(word) => word,
-            None => &mut self.spilled[word - 4],
+            None => &mut self.spilled[word - INLINE_WORDS],
         };
         if container == Container::Object {
             *word |= 1 << bit;
@@ -336,7 +345,7 @@ impl Nesting {
         let level = self.depth.checked_sub(1)?;
         let word = match self.inline.get(level / 64) {
             Some(word) => *word,
-            None => self.spilled[level / 64 - 4],
+            None => self.spilled[level / 64 - INLINE_WORDS],
         };
         Some(if word & (1 << (level % 64)) != 0 { Container::Object } else { Container::Array })
     }
@@ -369,7 +378,9 @@ impl<'a> Scanner<'a> {
 
     fn resume(data: &'a [u8], mark: Mark) -> Scanner<'a> {
         let Mark { at, nesting, depth, sightings, pending, watched, in_response } = mark;
-        let nesting = Nesting { inline: [nesting, 0, 0, 0], spilled: Vec::new(), depth };
+        let mut inline = [0; INLINE_WORDS];
+        inline[0] = nesting;
+        let nesting = Nesting { inline, spilled: Vec::new(), depth };
         Scanner { data, at, nesting, sightings, pending, watched, in_response }
     }
 
