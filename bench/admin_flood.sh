@@ -45,18 +45,8 @@ start mock-candidate "$BIN" mock --listen "127.0.0.1:$MOCK_B" --name candidate
 STATE="$TMP/bench.db"
 {
   gateway_config "$PROXY" "$ADMIN" "$STATE"
-  # A plan whose first step never completes, looked at every second: the controller
-  # saves the step's evidence to the state file while the phases run.
-  cat <<EOF
-
-[routes.rollout]
-interval = "1s"
-max_error_rate = 5.0
-steps = [
-  { weight = 10, min_duration = "1h", min_requests = 100000000 },
-  { weight = 100, min_duration = "1h", min_requests = 100000000 },
-]
-EOF
+  # The controller saves the step's evidence to the state file while the phases run.
+  held_plan
 } >"$TMP/cutover.toml"
 start cutover env BENCH_GATEWAY_KEY=$GATEWAY_KEY BENCH_ADMIN_TOKEN=$ADMIN_TOKEN "$BIN" serve -c "$TMP/cutover.toml"
 wait_http "http://127.0.0.1:$MOCK_A/v1/models"

@@ -44,16 +44,7 @@ start mock-primary "$BIN" mock --listen "127.0.0.1:$MOCK_A" --name primary
 start mock-candidate "$BIN" mock --listen "127.0.0.1:$MOCK_B" --name candidate
 {
   gateway_config "$PROXY" "$ADMIN" "$TMP/bench.db"
-  cat <<EOF
-
-[routes.rollout]
-interval = "1s"
-max_error_rate = 5.0
-steps = [
-  { weight = 10, min_duration = "1h", min_requests = 100000000 },
-  { weight = 100, min_duration = "1h", min_requests = 100000000 },
-]
-EOF
+  held_plan
 } >"$TMP/cutover.toml"
 start cutover env BENCH_GATEWAY_KEY=$GATEWAY_KEY BENCH_ADMIN_TOKEN=$ADMIN_TOKEN "$BIN" serve -c "$TMP/cutover.toml"
 start chromedriver chromedriver --port="$DRIVER"

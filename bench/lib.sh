@@ -122,6 +122,22 @@ sticky = "header:x-user-id"
 EOF
 }
 
+# held_plan: a rollout plan to append to gateway_config's output, whose first step never
+# completes and which the controller looks at every second: the controller runs, and the
+# weight stays put, for as long as a bench lasts.
+held_plan() {
+  cat <<EOF
+
+[routes.rollout]
+interval = "1s"
+max_error_rate = 5.0
+steps = [
+  { weight = 10, min_duration = "1h", min_requests = 100000000 },
+  { weight = 100, min_duration = "1h", min_requests = 100000000 },
+]
+EOF
+}
+
 # release_binary: sets BIN to the binary under test: BENCH_BIN when given, else
 # target/release/cutover, built first unless BENCH_SKIP_BUILD=1.
 release_binary() {
