@@ -529,27 +529,40 @@ impl RolloutControl {
             if route.candidate.is_none_or(|index| config.upstreams[index].name != upstream) {
                 continue;
             }
-            let rollout = &mut routes[id];
-            // Saved after what is in effect and not saved yet, so the rows stay in order.
-            let saved = self.flush(id, rollout).and_then(|()| {
-                let current = rollout.current();
-                let write = Write {
-                    state: &current,
-                    from: current.phase,
-                    kind,
-                    actor: "prober",
-                    reason,
-                    now_ms: unix_millis(),
-                    authority: Authority::Controller,
-                };
-                let written = self.store.record(write);
-                self.written(id, kind.as_str(), written)
-            });
-            let Ok(event) = saved else { continue };
-            tracing::info!(route = %route.name, %kind, upstream, reason, "rollout event");
-            self.metrics.route(id).record_transition(kind);
-            self.recorded(id, rollout, event);
+            if self.record_unchanged(id, &mut routes[id], kind, "prober", reason, unix_millis()).is_ok() {
+                tracing::info!(route = %route.name, %kind, upstream, reason, "rollout event");
+            }
         }
+    }
+
+    /// Saves an event that leaves route `id`'s state as it is (a probe's verdict, a
+    /// validation's result), after what is in effect and not saved yet so the rows stay
+    /// in order; then counts it, shows it in the view and notifies it. A refused write is
+    /// logged and counted (`written`), and the event is not kept.
+    fn record_unchanged(
+        &self,
+        id: RouteId,
+        rollout: &mut RouteRollout,
+        kind: EventKind,
+        actor: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.flush(id, rollout)?;
+        let current = rollout.current();
+        let write = Write {
+            state: &current,
+            from: current.phase,
+            kind,
+            actor,
+            reason,
+            now_ms,
+            authority: Authority::Controller,
+        };
+        let event = self.written(id, kind.as_str(), self.store.record(write))?;
+        self.metrics.route(id).record_transition(kind);
+        self.recorded(id, rollout, event);
+        Ok(())
     }
 
     /// Takes the channel on which validations of a route's candidate are asked for (the
@@ -596,22 +609,8 @@ impl RolloutControl {
         if !self.store.leads() {
             return Ok(());
         }
-        self.flush(id, rollout)?;
-        let current = rollout.current();
-        let write = Write {
-            state: &current,
-            from: current.phase,
-            kind,
-            actor: "validator",
-            reason: table,
-            now_ms,
-            authority: Authority::Controller,
-        };
-        let written = self.store.record(write);
-        let event = self.written(id, kind.as_str(), written)?;
-        tracing::info!(route = %current.route, %kind, summary, "rollout event");
-        self.metrics.route(id).record_transition(kind);
-        self.recorded(id, rollout, event);
+        self.record_unchanged(id, rollout, kind, "validator", table, now_ms)?;
+        tracing::info!(route = %rollout.state.route, %kind, summary, "rollout event");
         Ok(())
     }
 
