@@ -13,9 +13,9 @@
 //! ([`read_after`], [`Memo`]).
 //!
 //! Two lighter readers serve whole answers, whose usage sits at their end:
-//! [`top_level_member_end`] tells a member found from the end of a document to be a
-//! top-level one without reading the start, and [`members`] lists an object's members to
-//! read a few fields out of it.
+//! [`closes_top_level`] tells a member found from the end of a document to be a
+//! top-level one without reading the start, and [`object`] reads a few fields out of an
+//! object in one pass.
 
 use std::ops::Range;
 
@@ -141,20 +141,26 @@ fn is_json(text: &[u8]) -> bool {
     read(text).is_some()
 }
 
-/// Where the value at the start of `text` ends, when `text` is that value, then the rest
-/// of the object it is a member of, closing that object as the top-level one (only
-/// whitespace after it); `None` otherwise. The bytes before the value are not looked at:
-/// this tells a top-level member found from the end of a document without reading the
-/// whole of it. Strings are skipped as the scan proper skips them; nothing else is
-/// checked, which is the price of not reading the start.
-pub fn top_level_member_end(text: &[u8]) -> Option<usize> {
-    let value_end = match text.first()? {
-        b'{' | b'[' => closing(text, 1)? + 1,
-        b'"' => string_end(text, 1)?,
-        _ => text.iter().position(|byte| !is_scalar_byte(*byte)).unwrap_or(text.len()),
-    };
-    let close = closing(text, value_end)?;
-    (text[close] == b'}' && text[close + 1..].iter().all(u8::is_ascii_whitespace)).then_some(value_end)
+/// Where the value at the start of `text` ends: past its closing bracket or quote, or
+/// its last scalar byte. Strings are skipped as the scan proper skips them and brackets
+/// are counted; nothing else is checked. `None` when the value does not end in `text`.
+pub fn value_end(text: &[u8]) -> Option<usize> {
+    match text.first()? {
+        b'{' | b'[' => Some(closing(text, 1)? + 1),
+        b'"' => string_end(text, 1),
+        _ => {
+            let run = text.iter().position(|byte| !is_scalar_byte(*byte)).unwrap_or(text.len());
+            (run > 0).then_some(run)
+        }
+    }
+}
+
+/// Whether `rest`, what follows a member's value, closes the object that member is in as
+/// the top-level one: maybe more members, then its closing brace and only whitespace.
+/// The bytes before are not looked at: this tells a member found from the end of a
+/// document to be a top-level one without reading the whole of it.
+pub fn closes_top_level(rest: &[u8]) -> bool {
+    closing(rest, 0).is_some_and(|close| rest[close] == b'}' && rest[close + 1..].iter().all(u8::is_ascii_whitespace))
 }
 
 /// From `at`, the index of the bracket that closes the level `at` is in, strings skipped.
@@ -188,76 +194,154 @@ fn string_end(text: &[u8], mut at: usize) -> Option<usize> {
     }
 }
 
-/// The members of the object at the start of `text`: each key (its bytes between the
-/// quotes, escapes as written) with its raw value, in order, until the object's end or the
-/// first thing that is not a member. For reading a few fields out of a small object (a
-/// usage object): it looks only as far as it must to find where each value ends, and
-/// checks nothing else.
-pub fn members(text: &[u8]) -> Members<'_> {
-    Members { text, at: 0, done: false }
+/// The object at the start of `text` (whitespace before it allowed), to be read member by
+/// member; `None` when `text` starts with anything else. For reading a few fields out of a
+/// small object (a usage object) in one pass: it looks only as far as it must to find
+/// where each member ends, and checks nothing else.
+pub fn object(text: &[u8]) -> Option<Object<'_>> {
+    let at = text.iter().position(|byte| !byte.is_ascii_whitespace())?;
+    (text[at] == b'{').then_some(Object { text, at: at + 1, state: Cursor::Opened })
 }
 
-pub struct Members<'a> {
+/// A reader of one object's members, in order: [`Object::key`] gives each key, and the
+/// value after it is read with [`Object::whole_number`] or [`Object::within`], or skipped
+/// by the next call to `key`. Reading stops at the object's end or at the first thing that
+/// is not a member.
+#[derive(Debug)]
+pub struct Object<'a> {
     text: &'a [u8],
     at: usize,
-    done: bool,
+    state: Cursor,
 }
 
-impl<'a> Members<'a> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cursor {
+    /// Just past the opening brace: a key or the closing brace is next.
+    Opened,
+    /// Past a comma: a key is next.
+    BeforeKey,
+    /// Just past a key's colon: its value is next.
+    BeforeValue,
+    /// Past the closing brace, at `at`.
+    Closed,
+    /// Something that is not a member: nothing more is read.
+    Broken,
+}
+
+impl<'a> Object<'a> {
+    /// The next member's key (its bytes between the quotes, escapes as written), the value
+    /// of the last one skipped if it was not read; `None` at the object's end or at the
+    /// first thing that is not a member.
+    pub fn key(&mut self) -> Option<&'a [u8]> {
+        if self.state == Cursor::BeforeValue {
+            self.skip_value();
+        }
+        if !matches!(self.state, Cursor::Opened | Cursor::BeforeKey) {
+            return None;
+        }
+        self.skip_whitespace();
+        if self.state == Cursor::Opened && self.text.get(self.at) == Some(&b'}') {
+            self.at += 1;
+            self.state = Cursor::Closed;
+            return None;
+        }
+        let key = self.read_key();
+        self.state = if key.is_some() { Cursor::BeforeValue } else { Cursor::Broken };
+        key
+    }
+
+    /// The value of the key just read, when it is a whole number within `u64`; any other
+    /// value is skipped and `None`.
+    pub fn whole_number(&mut self) -> Option<u64> {
+        if self.state != Cursor::BeforeValue {
+            return None;
+        }
+        let digits = self.text[self.at..].iter().take_while(|byte| byte.is_ascii_digit()).count();
+        let number = &self.text[self.at..self.at + digits];
+        let whole = digits > 0 && !self.text.get(self.at + digits).is_some_and(|byte| is_scalar_byte(*byte));
+        self.skip_value();
+        if !whole {
+            return None;
+        }
+        number.iter().try_fold(0u64, |number, digit| number.checked_mul(10)?.checked_add(u64::from(digit - b'0')))
+    }
+
+    /// Reads the value of the key just read with `read` when it is an object, and moves
+    /// past it (the members `read` left unread skipped); any other value is skipped and
+    /// `None`.
+    pub fn within<T>(&mut self, read: impl FnOnce(&mut Object<'a>) -> T) -> Option<T> {
+        if self.state != Cursor::BeforeValue {
+            return None;
+        }
+        if self.text.get(self.at) != Some(&b'{') {
+            self.skip_value();
+            return None;
+        }
+        let mut inner = Object { text: self.text, at: self.at + 1, state: Cursor::Opened };
+        let value = read(&mut inner);
+        while inner.key().is_some() {}
+        if inner.state != Cursor::Closed {
+            self.state = Cursor::Broken;
+            return None;
+        }
+        self.at = inner.at;
+        self.after_value();
+        Some(value)
+    }
+
+    /// Where the object ended (just past its closing brace), once [`Object::key`] has
+    /// returned `None` there; `None` before, or when it is broken.
+    pub fn end(&self) -> Option<usize> {
+        (self.state == Cursor::Closed).then_some(self.at)
+    }
+
     fn skip_whitespace(&mut self) {
         while self.text.get(self.at).is_some_and(u8::is_ascii_whitespace) {
             self.at += 1;
         }
     }
 
-    /// Consumes `byte` if it comes next, whitespace skipped.
-    fn eat(&mut self, byte: u8) -> bool {
+    /// A quoted key and its colon, leaving the cursor at its value.
+    fn read_key(&mut self) -> Option<&'a [u8]> {
+        if self.text.get(self.at) != Some(&b'"') {
+            return None;
+        }
+        let start = self.at + 1;
+        self.at = string_end(self.text, start)?;
+        let key = &self.text[start..self.at - 1];
         self.skip_whitespace();
-        let next = self.text.get(self.at) == Some(&byte);
-        self.at += usize::from(next);
-        next
+        if self.text.get(self.at) != Some(&b':') {
+            return None;
+        }
+        self.at += 1;
+        self.skip_whitespace();
+        Some(key)
     }
 
-    fn member(&mut self) -> Option<(&'a [u8], &'a [u8])> {
-        if self.at == 0 && !self.eat(b'{') {
-            return None;
-        }
-        if !self.eat(b'"') {
-            return None;
-        }
-        let key_start = self.at;
-        self.at = string_end(self.text, self.at)?;
-        let key = &self.text[key_start..self.at - 1];
-        if !self.eat(b':') {
-            return None;
-        }
-        self.skip_whitespace();
-        let value_start = self.at;
-        self.at = match self.text.get(self.at)? {
-            b'{' | b'[' => closing(self.text, self.at + 1)? + 1,
-            b'"' => string_end(self.text, self.at + 1)?,
-            _ => {
-                let run = self.text[self.at..].iter().take_while(|byte| is_scalar_byte(**byte)).count();
-                (run > 0).then_some(self.at + run)?
+    fn skip_value(&mut self) {
+        match value_end(&self.text[self.at..]) {
+            Some(length) => {
+                self.at += length;
+                self.after_value();
             }
-        };
-        let value = &self.text[value_start..self.at];
-        // After the value: a comma and another member, or the end.
-        self.done = !self.eat(b',');
-        Some((key, value))
-    }
-}
-
-impl<'a> Iterator for Members<'a> {
-    type Item = (&'a [u8], &'a [u8]);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
+            None => self.state = Cursor::Broken,
         }
-        let member = self.member();
-        self.done |= member.is_none();
-        member
+    }
+
+    /// After a value: a comma and the next key, or the closing brace.
+    fn after_value(&mut self) {
+        self.skip_whitespace();
+        self.state = match self.text.get(self.at) {
+            Some(b',') => {
+                self.at += 1;
+                Cursor::BeforeKey
+            }
+            Some(b'}') => {
+                self.at += 1;
+                Cursor::Closed
+            }
+            _ => Cursor::Broken,
+        };
     }
 }
 

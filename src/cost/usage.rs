@@ -75,31 +75,44 @@ impl Usage {
 
     /// `Some(usage)` when the last `"usage"` key of `text` is a member of the top-level
     /// object (`Some(None)`: it is, but its value is no usage object); `None` when that
-    /// cannot be told from the end.
+    /// cannot be told from the end. A usage object is read in the same pass that finds
+    /// where it ends.
     fn from_answer_end(text: &[u8]) -> Option<Option<Usage>> {
-        let key = memchr::memmem::rfind(text, b"\"usage\"")?;
+        // Found by its `u`, which the few members after usage rarely hold: a vectorised
+        // search that stops about once, where a substring search from the end walks.
+        let key = memchr::memrchr_iter(b'u', text).find(|&at| at > 0 && text[at - 1..].starts_with(b"\"usage\""))? - 1;
         let value = text[key + 7..].trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
-        let start = text.len() - value.len();
-        let end = start + json::top_level_member_end(value)?;
-        Some(if value.first() == Some(&b'{') { Usage::from_object(&text[start..end]) } else { None })
+        let (usage, value_end) = match json::object(value) {
+            Some(mut object) => {
+                let usage = Usage::read(&mut object);
+                (usage, object.end()?)
+            }
+            None => (None, json::value_end(value)?),
+        };
+        json::closes_top_level(&value[value_end..]).then_some(usage)
     }
 
     /// The usage in one usage object (`{"prompt_tokens": ...}`) of any of the endpoints,
     /// every field optional since providers and relays omit them freely; a field that is
-    /// not a whole number counts as absent. Read member by member (`json::members`), the
-    /// fields the gateway has no use for skipped unread.
+    /// not a whole number counts as absent.
     pub fn from_object(object: &[u8]) -> Option<Usage> {
+        Usage::read(&mut json::object(object)?)
+    }
+
+    /// The usage in `object`, read member by member (the fields the gateway has no use for
+    /// skipped unread) to its end.
+    fn read(object: &mut json::Object<'_>) -> Option<Usage> {
         let mut fields = UsageFields::default();
-        for (key, value) in json::members(object) {
+        while let Some(key) = object.key() {
             match key {
-                b"prompt_tokens" => fields.prompt = whole_number(value),
-                b"input_tokens" => fields.input = whole_number(value),
-                b"completion_tokens" => fields.completion = whole_number(value),
-                b"output_tokens" => fields.output = whole_number(value),
-                b"prompt_tokens_details" => fields.prompt_cached = detail(value, b"cached_tokens"),
-                b"input_tokens_details" => fields.input_cached = detail(value, b"cached_tokens"),
-                b"completion_tokens_details" => fields.completion_reasoning = detail(value, b"reasoning_tokens"),
-                b"output_tokens_details" => fields.output_reasoning = detail(value, b"reasoning_tokens"),
+                b"prompt_tokens" => fields.prompt = object.whole_number(),
+                b"input_tokens" => fields.input = object.whole_number(),
+                b"completion_tokens" => fields.completion = object.whole_number(),
+                b"output_tokens" => fields.output = object.whole_number(),
+                b"prompt_tokens_details" => fields.prompt_cached = detail(object, b"cached_tokens"),
+                b"input_tokens_details" => fields.input_cached = detail(object, b"cached_tokens"),
+                b"completion_tokens_details" => fields.completion_reasoning = detail(object, b"reasoning_tokens"),
+                b"output_tokens_details" => fields.output_reasoning = detail(object, b"reasoning_tokens"),
                 _ => {}
             }
         }
@@ -137,15 +150,17 @@ struct UsageFields {
     output_reasoning: Option<u64>,
 }
 
-/// A JSON number that is a whole number within `u64`.
-fn whole_number(value: &[u8]) -> Option<u64> {
-    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    value.iter().try_fold(0u64, |number, digit| number.checked_mul(10)?.checked_add(u64::from(digit - b'0')))
-}
-
-/// The whole number `field` of a details object (`null` or absent: none).
-fn detail(details: &[u8], field: &[u8]) -> Option<u64> {
-    json::members(details).find(|(key, _)| *key == field).and_then(|(_, value)| whole_number(value))
+/// The whole number `field` of the details object that is the value `object` is at
+/// (`null` or absent: none).
+fn detail(object: &mut json::Object<'_>, field: &[u8]) -> Option<u64> {
+    object
+        .within(|details| {
+            while let Some(key) = details.key() {
+                if key == field {
+                    return details.whole_number();
+                }
+            }
+            None
+        })
+        .flatten()
 }

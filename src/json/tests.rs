@@ -186,6 +186,19 @@ proptest! {
     }
 
     #[test]
+    fn an_objects_cursor_lists_its_keys_and_ends_where_it_does(value in json_value(), pretty: bool) {
+        let Value::Object(members) = &value else { return Ok(()) };
+        let text = if pretty { serde_json::to_vec_pretty(&value) } else { serde_json::to_vec(&value) }.unwrap();
+        let mut object = super::object(&text).unwrap();
+        let mut keys = Vec::new();
+        while let Some(key) = object.key() {
+            keys.push(serde_json::from_slice::<String>(&[b"\"", key, b"\""].concat()).unwrap());
+        }
+        prop_assert_eq!(keys, members.keys().cloned().collect::<Vec<_>>());
+        prop_assert_eq!(object.end(), Some(text.len()), "{}", String::from_utf8_lossy(&text));
+    }
+
+    #[test]
     fn arbitrary_bytes_get_serdes_verdict(bytes in prop::collection::vec(prop::sample::select(DAMAGE), 0..40)) {
         prop_assert_eq!(is_json(&bytes), serde_says(&bytes), "{}", String::from_utf8_lossy(&bytes));
     }
@@ -267,7 +280,8 @@ fn a_member_ending_the_text_has_its_span() {
 
 #[test]
 fn a_member_found_from_the_end_is_top_level_when_the_rest_closes_the_document() {
-    use super::top_level_member_end as end;
+    use super::{closes_top_level, value_end};
+    let end = |text: &[u8]| value_end(text).filter(|&end| closes_top_level(&text[end..]));
     assert_eq!(end(br#"{"a":[1,"}"]},"b":2} "#), Some(13));
     assert_eq!(end(br#"null}"#), Some(4));
     assert_eq!(end(br#"12,"x":"\"}"}"#), Some(2));
@@ -278,6 +292,7 @@ fn a_member_found_from_the_end_is_top_level_when_the_rest_closes_the_document() 
     assert_eq!(end(br#"{"a":1}} x"#), None);
     assert_eq!(end(br#"{"a":1}"#), None);
     assert_eq!(end(br#"{"a":"unterminated}"#), None);
+    assert_eq!(value_end(b",1}"), None, "no value at all");
 }
 
 #[test]
@@ -298,16 +313,56 @@ fn a_streams_chunks_are_read_from_where_they_part_with_the_same_answer() {
     }
 }
 
+/// Every member of `text`'s object as the cursor sees it: numbers read as whole numbers,
+/// objects entered and their members listed, anything else skipped; then where it ended.
+fn listed(text: &[u8]) -> (Vec<String>, Option<usize>) {
+    fn list(object: &mut super::Object<'_>, into: &mut Vec<String>) {
+        while let Some(key) = object.key() {
+            let key = String::from_utf8_lossy(key).into_owned();
+            if key.starts_with('n') {
+                into.push(format!("{key}={:?}", object.whole_number()));
+            } else if key.starts_with('o') {
+                let mut inner = Vec::new();
+                let entered = object.within(|nested| list(nested, &mut inner));
+                into.push(format!("{key}{{{}}}{}", inner.join(","), if entered.is_some() { "" } else { "?" }));
+            } else {
+                into.push(key);
+            }
+        }
+    }
+    let Some(mut object) = super::object(text) else { return (Vec::new(), None) };
+    let mut members = Vec::new();
+    list(&mut object, &mut members);
+    (members, object.end())
+}
+
 #[test]
-fn an_objects_members_are_listed_with_their_raw_values() {
-    let object = br#" { "a" : 1 , "b":{"c":[1,"}"]},"d\"e":"x,y", "f":null,"g":-2.5e3 } "#;
-    let listed: Vec<(&[u8], &[u8])> = super::members(object).collect();
-    let expected: [(&[u8], &[u8]); 5] =
-        [(b"a", b"1"), (b"b", br#"{"c":[1,"}"]}"#), (br#"d\"e"#, br#""x,y""#), (b"f", b"null"), (b"g", b"-2.5e3")];
-    assert_eq!(listed, expected);
-    assert_eq!(super::members(b"{}").count(), 0);
-    assert_eq!(super::members(b"null").count(), 0);
-    // What comes after a broken member is not listed.
-    assert_eq!(super::members(br#"{"a":1,"b" 2,"c":3}"#).count(), 1);
-    assert_eq!(super::members(br#"{"a":"unterminated}"#).count(), 0);
+fn an_objects_members_are_read_in_one_pass_to_its_end() {
+    let text = br#" { "a" : 1 , "o":{"c":[1,"}"],"n":7},"d\"e":"x,y", "f":null,"n1":-2,"n2":2.5e3,"n3":12 } x"#;
+    let (members, end) = listed(text);
+    let expected = ["a", "o{c,n=Some(7)}", r#"d\"e"#, "f", "n1=None", "n2=None", "n3=Some(12)"];
+    assert_eq!(members, expected);
+    assert_eq!(end, Some(text.len() - 2), "just past the closing brace");
+    assert_eq!(listed(b"{}"), (vec![], Some(2)));
+    assert_eq!(listed(b"null"), (vec![], None));
+    // A value read as what it is not is skipped all the same.
+    assert_eq!(listed(br#"{"n":{"a":1},"o":[1],"z":0}"#), (vec!["n=None".into(), "o{}?".into(), "z".into()], Some(27)));
+    assert_eq!(listed(br#"{"n":18446744073709551616}"#).0, ["n=None"], "beyond u64");
+    assert_eq!(listed(br#"{"n":18446744073709551615}"#).0, ["n=Some(18446744073709551615)"]);
+}
+
+#[test]
+fn a_broken_object_is_read_up_to_the_break_and_has_no_end() {
+    for (text, read) in [
+        (&br#"{"a":1,"b" 2,"c":3}"#[..], &["a"][..]),
+        (br#"{"a":"unterminated}"#, &["a"]),
+        (br#"{"a":1,}"#, &["a"]),
+        (br#"{"a":1"#, &["a"]),
+        (br#"{"o":{"a":1,"b"}}"#, &["o{a}?"]),
+        (br#"{,}"#, &[]),
+    ] {
+        let (members, end) = listed(text);
+        assert_eq!(members, read, "{}", String::from_utf8_lossy(text));
+        assert_eq!(end, None, "{}", String::from_utf8_lossy(text));
+    }
 }
