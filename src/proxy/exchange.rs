@@ -33,8 +33,9 @@ pub struct Exchange<'a> {
     pub gateway: &'a Gateway,
     pub route: RouteContext<'a>,
     method: Method,
-    /// The path after `/v1`, with the query.
-    rest: String,
+    /// The client's URI: its path after `/v1`, with the query, follows each upstream's
+    /// base path.
+    uri: Uri,
     headers: HeaderMap,
     /// On an open gateway whose upstream has no key, the client's own credentials pass.
     client_credentials: Option<HeaderValue>,
@@ -60,15 +61,11 @@ impl<'a> Exchange<'a> {
         let Routing { route, first_role, tally, client_credentials, tap } = routing;
         let path = parts.uri.path();
         let expects_done = path.ends_with("/chat/completions") || path == "/v1/completions";
-        let rest = match parts.uri.query() {
-            Some(query) => format!("{}?{query}", &path[3..]),
-            None => path[3..].to_owned(),
-        };
         Exchange {
             gateway,
             route: gateway.route(route),
             method: parts.method,
-            rest,
+            uri: parts.uri,
             headers: upstream_request_headers(parts.headers),
             client_credentials,
             body,
@@ -111,7 +108,7 @@ impl<'a> Exchange<'a> {
         let uri = Uri::builder()
             .scheme(upstream.scheme.clone())
             .authority(upstream.authority.clone())
-            .path_and_query(format!("{}{}", upstream.base_path, self.rest))
+            .path_and_query(self.upstream_path(upstream))
             .build()
             .map_err(TransportError::InvalidUri)?;
         let mut request = Request::new(Full::new(with_model(&self.body, &self.meta, alias)));
@@ -138,6 +135,21 @@ impl<'a> Exchange<'a> {
             Ok(Err(SendError::Broken(source))) => Err(TransportError::Broken { source }),
             Err(_) => Err(TransportError::FirstByteTimeout(wait)),
         }
+    }
+
+    /// The upstream's path and query for this request: its base path, then the client's
+    /// path after `/v1` and its query.
+    fn upstream_path(&self, upstream: &Upstream) -> String {
+        let (rest, query) = (&self.uri.path()[3..], self.uri.query());
+        let mut path =
+            String::with_capacity(upstream.base_path.len() + rest.len() + query.map_or(0, |query| query.len() + 1));
+        path.push_str(&upstream.base_path);
+        path.push_str(rest);
+        if let Some(query) = query {
+            path.push('?');
+            path.push_str(query);
+        }
+        path
     }
 
     /// A request the breaker kept from `role`'s upstream: no attempt, so no metric of one,

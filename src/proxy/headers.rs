@@ -7,6 +7,8 @@ pub const X_CUTOVER_UPSTREAM: HeaderName = HeaderName::from_static("x-cutover-up
 pub const X_CUTOVER_ROUTE: HeaderName = HeaderName::from_static("x-cutover-route");
 pub const X_CUTOVER_FALLBACK: HeaderName = HeaderName::from_static("x-cutover-fallback");
 pub const X_SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry");
+/// Azure OpenAI's credential header: a client credential like `Authorization`.
+const API_KEY: HeaderName = HeaderName::from_static("api-key");
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and those the gateway sets itself.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
@@ -26,6 +28,11 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 
 /// Removes hop-by-hop headers, including any that `Connection` names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Usually there are none (and so no `Connection` either): one walk over the names
+    // tells, without allocating.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -48,10 +55,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// response to find usage, so it asks for identity), no client credentials.
 pub fn upstream_request_headers(mut headers: HeaderMap) -> HeaderMap {
     strip_hop_by_hop(&mut headers);
-    for name in [header::HOST, header::CONTENT_LENGTH, header::ACCEPT_ENCODING, header::AUTHORIZATION] {
+    for name in [header::HOST, header::CONTENT_LENGTH, header::ACCEPT_ENCODING, header::AUTHORIZATION, API_KEY] {
         headers.remove(name);
     }
-    headers.remove("api-key");
     headers
 }
 
