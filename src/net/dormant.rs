@@ -1,6 +1,6 @@
 //! A future that is polled only after it has been woken. A connection's task runs its
 //! connection beside watchers that almost never fire (the idle clock, the shutdown
-//! signal, the first-request timer); `select!` would poll every one of them on each of
+//! signal, the head clock); `select!` would poll every one of them on each of
 //! the connection's wakes, several per request, each a timer or channel registration
 //! for nothing. Wrapped in `Dormant`, a watcher is polled once to register, then again
 //! only when its own waker fires: an atomic load per wake otherwise.

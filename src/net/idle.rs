@@ -43,7 +43,7 @@ impl Default for Activity {
 }
 
 impl Activity {
-    fn begin(&self) -> InFlight {
+    pub(super) fn begin(&self) -> InFlight {
         self.0.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self.clone())
     }
@@ -77,7 +77,7 @@ impl Activity {
 /// A request in flight, from the service call until its response body is dropped (sent
 /// whole, or abandoned by the client).
 #[derive(Debug)]
-struct InFlight(Activity);
+pub(super) struct InFlight(Activity);
 
 impl Drop for InFlight {
     fn drop(&mut self) {

@@ -9,7 +9,7 @@ pub mod body;
 pub mod client;
 pub mod descriptors;
 mod dormant;
-mod first_request;
+mod head_clock;
 mod idle;
 mod paced;
 pub mod pool;

@@ -1,7 +1,7 @@
 //! The accept loop: serves HTTP/1.1 and HTTP/2 (prior knowledge) on a bound listener
 //! until a shutdown future resolves, then drains in-flight requests and streams. Every
-//! connection has two clocks, to its first request (`first_request`) and while it has
-//! none in flight (`idle`), and a place in the listener's budget.
+//! connection has two clocks, to each request head (`head_clock`) and while it has none
+//! in flight (`idle`), and a place in the listener's budget.
 //!
 //! Taking a bound listener and a shutdown future (as mini-redis does) lets tests bind
 //! port 0 and run many servers side by side.
@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, watch};
 
 use super::body::BoxError;
 use super::dormant::Dormant;
-use super::first_request::{FirstRequest, Seen};
+use super::head_clock::{FirstRequest, Seen};
 use super::idle::{Activity, Counted};
 use crate::config::ConnectionLimits;
 
@@ -35,8 +35,10 @@ use crate::config::ConnectionLimits;
 /// listener has a budget of its own, so a saturated proxy port leaves the admin port
 /// (and `/healthz`) answering. A connection that has not produced a request within
 /// `limits.header_timeout` of its accept is closed, whatever it sent (nothing, half an
-/// HTTP/2 preface, a slow request line); one that has had no request in flight for
-/// `limits.idle_timeout` is closed gracefully (GOAWAY on HTTP/2).
+/// HTTP/2 preface, a slow request line), and so is an HTTP/1 connection whose next request
+/// head has not arrived within `limits.header_timeout` of the end of its last request;
+/// one that has had no request in flight for `limits.idle_timeout` is closed gracefully
+/// (GOAWAY on HTTP/2).
 ///
 /// A service that answers `Err` makes hyper drop the connection without a response,
 /// which is how the mock simulates a reset before headers.
@@ -101,10 +103,11 @@ pub async fn serve_counting<S, B, F>(
         let (header_timeout, idle_timeout) = (limits.header_timeout, limits.idle_timeout);
         let stop = stopping.subscribe();
         tokio::spawn(async move {
-            let driven = drive(connection, |connection| connection.graceful_shutdown(), &activity, idle_timeout, stop);
-            match seen.within(header_timeout, driven).await {
+            let clocks = Clocks { activity: &activity, seen: &seen, idle_timeout, header_timeout };
+            let driven = drive(connection, |connection| connection.graceful_shutdown(), clocks, stop);
+            match seen.within(header_timeout, driven).await.flatten() {
                 Some(Err(error)) => tracing::debug!(%error, "connection ended with an error"),
-                None => tracing::debug!(?header_timeout, "closed a connection that sent no request in time"),
+                None => tracing::debug!(?header_timeout, "closed a connection whose request head was late"),
                 Some(Ok(())) => {}
             }
             drop(permit);
@@ -118,36 +121,49 @@ pub async fn serve_counting<S, B, F>(
     }
 }
 
+/// A connection's clocks, as `drive` keeps them.
+struct Clocks<'a> {
+    activity: &'a Activity,
+    seen: &'a Seen,
+    idle_timeout: Duration,
+    header_timeout: Duration,
+}
+
 /// Runs `connection` to its end, asking it to close gracefully (`close`: HTTP/2 sends
-/// GOAWAY, HTTP/1 closes after the response in flight) once the listener stops or once
-/// it has had no request in flight for `idle_timeout`.
+/// GOAWAY, HTTP/1 closes after the response in flight) once the listener stops, once it
+/// has had no request in flight for `idle_timeout`, or once an HTTP/1 connection's next
+/// request head is late. A late head gets one more `header_timeout` to close, after which
+/// the connection is dropped: half a head is no request to finish.
 async fn drive<C: Future>(
     connection: C,
     close: impl FnOnce(Pin<&mut C>),
-    activity: &Activity,
-    idle_timeout: Duration,
+    clocks: Clocks<'_>,
     mut stop: watch::Receiver<()>,
-) -> C::Output {
+) -> Option<C::Output> {
     tokio::pin!(connection);
     // The watchers are polled only when they fire, not on each of the connection's wakes.
-    let why = tokio::select! {
+    let (why, late_head) = tokio::select! {
         biased;
-        output = &mut connection => return output,
-        () = Dormant::new(activity.idle_for(idle_timeout)) => "idle",
+        output = &mut connection => return Some(output),
+        () = Dormant::new(clocks.activity.idle_for(clocks.idle_timeout)) => ("idle", false),
+        () = Dormant::new(clocks.seen.late_head(clocks.activity, clocks.header_timeout)) => ("late request head", true),
         // A closed channel stops the connection as well.
-        _ = Dormant::new(stop.changed()) => "stopping",
+        _ = Dormant::new(stop.changed()) => ("stopping", false),
     };
     tracing::debug!(why, "closing a connection gracefully");
     close(connection.as_mut());
-    connection.await
+    if late_head {
+        return tokio::time::timeout(clocks.header_timeout, connection).await.ok();
+    }
+    Some(connection.await)
 }
 
-/// The connection builder: HTTP/1 with its header clock (which also bounds the silence
-/// between two requests of a kept-alive connection), HTTP/2 with keep-alive pings and a
-/// cap on concurrent streams.
+/// The connection builder: HTTP/1 without hyper's header timer (the head clock does its
+/// work for less, `head_clock`), HTTP/2 with keep-alive pings and a cap on concurrent
+/// streams.
 fn builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    builder.http1().header_read_timeout(None);
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -118,6 +118,39 @@ async fn silent_and_half_preface_connections_are_closed_within_the_header_timeou
 }
 
 #[tokio::test]
+async fn a_kept_alive_http1_connection_that_stalls_in_its_next_request_head_is_closed_within_the_header_timeout() {
+    let setup = setup_with(&["header_timeout = \"1s\""]).await;
+    let mut connection =
+        connect_sending(setup.gateway.proxy_addr, b"GET /v1/models HTTP/1.1\r\nhost: gateway\r\n\r\n").await;
+    let mut answered = Vec::new();
+    while !answered.windows(6).any(|window| window == b"\"data\"") {
+        let mut chunk = [0u8; 4096];
+        let read =
+            tokio::time::timeout(EVENTUALLY, connection.read(&mut chunk)).await.expect("an answer").expect("read");
+        assert!(read > 0, "closed before answering: {}", String::from_utf8_lossy(&answered));
+        answered.extend_from_slice(&chunk[..read]);
+    }
+    connection.write_all(b"GET /v1/mod").await.expect("half a request line");
+    let after = until_closed(connection).await;
+    let after = String::from_utf8_lossy(&after);
+    assert!(after.is_empty() || after.starts_with("HTTP/1.1 408"), "{after}");
+}
+
+#[tokio::test]
+async fn a_kept_alive_http2_connection_outlives_the_header_timeout_between_its_requests() {
+    let setup = setup_with(&["header_timeout = \"1s\""]).await;
+    let addr = setup.gateway.proxy_addr;
+    let (mut sender, connection) = http2_connection(addr).await;
+    for _ in 0..2 {
+        let models = Request::get(format!("http://{addr}/v1/models")).body(Full::default()).expect("request");
+        assert_eq!(sender.send_request(models).await.expect("models over h2").status(), StatusCode::OK);
+        // Silent for longer than the header clock: only the idle clock closes HTTP/2.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+    }
+    assert!(!connection.is_finished(), "the connection was closed between its requests");
+}
+
+#[tokio::test]
 async fn a_saturated_proxy_port_leaves_healthz_answering_and_serves_again_once_idle_connections_time_out() {
     let setup = setup_with(&["header_timeout = \"1s\"", "max_connections = 8"]).await;
     let idle: Vec<TcpStream> = {
