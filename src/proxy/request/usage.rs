@@ -4,6 +4,8 @@
 //! sees the stream it asked for. The body is spliced, not re-serialized, and a body that
 //! needs no change is passed on as it came.
 
+use std::borrow::Cow;
+
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, header};
 use serde::Deserialize;
@@ -23,6 +25,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Present<'a> {
 }
 
 const INCLUDE_USAGE: &str = r#"{"include_usage":true}"#;
+/// The member added to a body without `stream_options`: alone, or before other members.
+const STREAM_OPTIONS: &str = r#""stream_options":{"include_usage":true}"#;
+const STREAM_OPTIONS_THEN_MORE: &str = r#""stream_options":{"include_usage":true},"#;
 
 /// Notes the request's endpoint in `meta` and, when `inject` allows and the client did
 /// not ask, asks for streamed usage (`meta.usage_injected`). For an endpoint whose usage
@@ -41,11 +46,10 @@ pub fn ask_for_usage(body: Bytes, meta: &mut RequestMeta, path: &str, inject: bo
         None => {
             let Some(open) = body.iter().position(|byte| *byte == b'{') else { return body };
             let empty = body[open + 1..].trim_ascii_start().first() == Some(&b'}');
-            let member = format!("\"stream_options\":{INCLUDE_USAGE}{}", if empty { "" } else { "," });
-            ((open + 1, open + 1), member)
+            ((open + 1, open + 1), Cow::Borrowed(if empty { STREAM_OPTIONS } else { STREAM_OPTIONS_THEN_MORE }))
         }
         Some((start, end)) => match with_include_usage(&body[start..end]) {
-            Some(options) => ((start, end), options),
+            Some(options) => ((start, end), Cow::Owned(options)),
             None => return body,
         },
     };
