@@ -256,14 +256,19 @@ impl<'a> Object<'a> {
         if self.state != Cursor::BeforeValue {
             return None;
         }
-        let digits = self.text[self.at..].iter().take_while(|byte| byte.is_ascii_digit()).count();
-        let number = &self.text[self.at..self.at + digits];
-        let whole = digits > 0 && !self.text.get(self.at + digits).is_some_and(|byte| is_scalar_byte(*byte));
-        self.skip_value();
-        if !whole {
+        let (mut at, mut number) = (self.at, Some(0u64));
+        while let Some(digit) = self.text.get(at).filter(|byte| byte.is_ascii_digit()) {
+            number = number.and_then(|number| number.checked_mul(10)?.checked_add(u64::from(digit - b'0')));
+            at += 1;
+        }
+        if at == self.at || self.text.get(at).is_some_and(|byte| is_scalar_byte(*byte)) {
+            // Not a whole number: a string, an object, `-1`, `2.5`, `null`...
+            self.skip_value();
             return None;
         }
-        number.iter().try_fold(0u64, |number, digit| number.checked_mul(10)?.checked_add(u64::from(digit - b'0')))
+        self.at = at;
+        self.after_value();
+        number
     }
 
     /// Reads the value of the key just read with `read` when it is an object, and moves
