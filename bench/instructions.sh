@@ -10,6 +10,8 @@
 # streamed chat completions, the bench's request) on one keep-alive connection, after a
 # warm-up. Prints instructions
 # per request. Environment: BENCH_REQUESTS (default 300), BENCH_PORT_BASE (default 18800),
+# BENCH_CONTENT_KB (the user message padded to about that many KiB of prose with escaped
+# newlines and quotes, as a conversation's history makes a request; default: one line),
 # BENCH_PROFILE_DIR (keep each callgrind dump there, named BINARY-KIND.callgrind, for
 # `callgrind_annotate --inclusive=yes FILE`: where the instructions go).
 set -euo pipefail
@@ -42,8 +44,14 @@ wait_http() {
   die "nothing answers at $1"
 }
 
-BODY_WHOLE='{"model":"gpt-4.1","max_tokens":16,"messages":[{"role":"user","content":"Say hello."}]}'
-BODY_STREAM='{"model":"gpt-4.1","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"Say hello."}]}'
+CONTENT='Say hello.'
+if [[ -n ${BENCH_CONTENT_KB:-} ]]; then
+  # 128 bytes a line as JSON: a newline and a quoted word escaped in each.
+  line='TCP is connection-oriented and \"reliable\"; UDP sends all of its datagrams without any handshake, ordering or retransmission.\n'
+  CONTENT=$(for _ in $(seq 1 $((BENCH_CONTENT_KB * 8))); do printf '%s' "$line"; done)
+fi
+BODY_WHOLE='{"model":"gpt-4.1","max_tokens":16,"messages":[{"role":"user","content":"'"$CONTENT"'"}]}'
+BODY_STREAM='{"model":"gpt-4.1","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"'"$CONTENT"'"}]}'
 
 # send N BODY: N requests through the gateway, one after the other on one keep-alive
 # connection (as SDK clients send them), from one user.

@@ -162,18 +162,34 @@ impl SseFramer {
         self.edits.clear();
         let mut event_start = 0;
         let mut line_start = 0;
+        // The event's data lines met so far, and the first one's value: an event of one
+        // data line, the usual kind, is read from it without walking its lines again.
+        let (mut data_lines, mut first_data) = (0usize, (0, 0));
         while let Some(newline) = memchr(b'\n', &buffer[line_start..]) {
             let line_end = line_start + newline;
             let line = &buffer[line_start..line_end];
-            line_start = line_end + 1;
             if line.is_empty() || line == b"\r" {
-                if let Some((start, end, replacement)) = self.examine(&buffer[event_start..line_end])? {
+                let event = &buffer[event_start..line_end];
+                let examined = match data_lines {
+                    0 => None,
+                    1 => self.examine_data(event, &buffer[first_data.0..first_data.1])?,
+                    _ => self.examine(event)?,
+                };
+                if let Some((start, end, replacement)) = examined {
                     // An edit of the whole event takes its blank line with it.
-                    let end = if end == line_end - event_start { line_start } else { event_start + end };
+                    let end = if end == line_end - event_start { line_end + 1 } else { event_start + end };
                     self.edits.push((event_start + start, end, replacement));
                 }
-                event_start = line_start;
+                event_start = line_end + 1;
+                data_lines = 0;
+            } else if let Some(value) = data_value(line) {
+                if data_lines == 0 {
+                    let start = line_start + (value.as_ptr() as usize - line.as_ptr() as usize);
+                    first_data = (start, start + value.len());
+                }
+                data_lines += 1;
             }
+            line_start = line_end + 1;
         }
         if buffer.len() - event_start > MAX_EVENT_BYTES {
             return Err(StreamFault::Oversized);
@@ -181,22 +197,15 @@ impl SseFramer {
         Ok(event_start)
     }
 
-    /// Checks one event and reads along; `Some` when some of its bytes must be cut or
-    /// replaced on their way out (usage being stripped).
+    /// Checks one event of several data lines, joined as the SSE format joins them.
     fn examine(&mut self, event: &[u8]) -> Result<Option<Edit>, StreamFault> {
-        let mut data_lines = lines(event)
-            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-            .filter_map(|line| line.strip_prefix(b"data:"))
-            .map(|value| value.strip_prefix(b" ").unwrap_or(value));
-        let Some(first) = data_lines.next() else { return Ok(None) };
-        let joined;
-        let data = match data_lines.next() {
-            None => first,
-            Some(second) => {
-                joined = [first, second].into_iter().chain(data_lines).collect::<Vec<_>>().join(&b'\n');
-                &joined[..]
-            }
-        };
+        let joined = lines(event).filter_map(data_value).collect::<Vec<_>>().join(&b'\n');
+        self.examine_data(event, &joined)
+    }
+
+    /// Checks one event's data and reads along; `Some` when some of the event's bytes must
+    /// be cut or replaced on their way out (usage being stripped).
+    fn examine_data(&mut self, event: &[u8], data: &[u8]) -> Result<Option<Edit>, StreamFault> {
         if data == b"[DONE]" {
             self.saw_done = true;
             return Ok(None);
@@ -241,6 +250,12 @@ impl SseFramer {
 }
 
 /// The lines of an event, each found with `memchr` (the last one without its newline).
+/// The value of a `data:` line (its `\r` and the one space after the colon dropped).
+fn data_value(line: &[u8]) -> Option<&[u8]> {
+    let value = line.strip_suffix(b"\r").unwrap_or(line).strip_prefix(b"data:")?;
+    Some(value.strip_prefix(b" ").unwrap_or(value))
+}
+
 fn lines(event: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = Some(event);
     std::iter::from_fn(move || {
