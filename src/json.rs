@@ -50,14 +50,20 @@ pub fn read(text: &[u8]) -> Option<Sightings> {
 
 /// What a stream's reader keeps of its last event. The events of a stream share most of
 /// their bytes (the same id, model and shape; one token of content differs), so the next
-/// event is read from where it parts from the last one: the scan resumes at the last
-/// value that began before the first differing byte, in the state it had there, which
-/// depends on no byte past that one. Bounded: events up to `MEMO_MAX_EVENT` bytes are
-/// kept, with at most `MEMO_MAX_MARKS` resumption points each.
+/// event is read from where it parts from the last one. When all that differs lies
+/// inside the last event's content string, only the new string is checked and the rest
+/// is known (`read_string_edit`); otherwise the scan resumes at the last value that began
+/// before the first differing byte, in the state it had there, which depends on no byte
+/// past that one. Bounded: events up to `MEMO_MAX_EVENT` bytes are kept, with at most
+/// `MEMO_MAX_MARKS` resumption points each.
 #[derive(Debug, Default)]
 pub struct Memo {
     last: Vec<u8>,
     marks: Vec<Mark>,
+    /// What the last event holds.
+    sightings: Sightings,
+    /// Where the last event's last content string (a `Key::Text` string value) starts.
+    text_string: Option<usize>,
 }
 
 /// Larger events are read whole and not kept.
@@ -80,6 +86,9 @@ pub fn read_after(text: &[u8], memo: &mut Memo) -> Option<Sightings> {
         memo.last.reserve(text.len().max(512));
     }
     let shared = shared_prefix(&memo.last, text);
+    if let Some(sightings) = memo.read_string_edit(text, shared) {
+        return Some(sightings);
+    }
     // A mark's state was reached having looked at the bytes up to its own position.
     let usable = memo.marks.partition_point(|mark| mark.at < shared);
     let mut scanner = match usable.checked_sub(1) {
@@ -99,10 +108,70 @@ pub fn read_after(text: &[u8], memo: &mut Memo) -> Option<Sightings> {
     memo.last.clear();
     if valid {
         memo.last.extend_from_slice(text);
+        memo.sightings.clone_from(&scanner.sightings);
+        memo.text_string = scanner.text_string;
     } else {
         memo.marks.clear();
     }
     valid.then_some(scanner.sightings)
+}
+
+impl Memo {
+    /// `read(text)` when `text` differs from the last event only inside its last content
+    /// string, and the new string is a valid, non-empty one: the event is then as valid
+    /// as the last, and what it holds is the same (a token either way), its spans moved
+    /// by the change in length. `shared`: the bytes the two events begin with.
+    fn read_string_edit(&mut self, text: &[u8], shared: usize) -> Option<Sightings> {
+        let start = self.text_string?;
+        let old = &self.last[..];
+        // Just past the old string's closing quote, and where the two events' common end
+        // begins in the old one: what differs must lie between the quotes.
+        let old_end = string_end(old, start + 1)?;
+        let common_end = old.len() - shared_suffix(&old[shared..], &text[shared.min(text.len())..]);
+        if shared <= start || common_end >= old_end || !self.sightings.token {
+            return None;
+        }
+        // The new string, checked as the scan checks one, must end at the old one's
+        // closing quote and hold something.
+        let new_end = old_end + text.len() - old.len();
+        let mut string = Scanner::new(text);
+        string.at = start + 1;
+        if !string.string_rest() || string.at != new_end || new_end - start == 2 {
+            return None;
+        }
+        // Spans that end after the string move by the change in length; a span holding
+        // the string (`choices`) grows or shrinks with it.
+        let moved = |at: usize| if at >= old_end { at + text.len() - old.len() } else { at };
+        let mut sightings = self.sightings.clone();
+        for span in [&mut sightings.usage, &mut sightings.response_usage, &mut sightings.choices].into_iter().flatten()
+        {
+            *span = moved(span.start)..moved(span.end);
+        }
+        // Marks past the string would hold old positions: the next resumed scan starts
+        // at the last one before it.
+        let kept = self.marks.partition_point(|mark| mark.at <= start);
+        self.marks.truncate(kept);
+        self.last.clear();
+        self.last.extend_from_slice(text);
+        self.sightings.clone_from(&sightings);
+        Some(sightings)
+    }
+}
+/// How many trailing bytes `a` and `b` share, compared eight at a time.
+fn shared_suffix(a: &[u8], b: &[u8]) -> usize {
+    let length = a.len().min(b.len());
+    let (a, b) = (&a[a.len() - length..], &b[b.len() - length..]);
+    let mut matched = 0;
+    for (x, y) in a.rchunks_exact(8).zip(b.rchunks_exact(8)) {
+        let differ =
+            u64::from_be_bytes(x.try_into().unwrap_or_default()) ^ u64::from_be_bytes(y.try_into().unwrap_or_default());
+        if differ != 0 {
+            return matched + differ.trailing_zeros() as usize / 8;
+        }
+        matched += 8;
+    }
+    let (a, b) = (&a[..length - matched], &b[..length - matched]);
+    matched + a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count()
 }
 
 /// How many leading bytes `a` and `b` share, compared eight at a time.
@@ -132,6 +201,7 @@ struct Mark {
     pending: Key,
     watched: Option<Watched>,
     in_response: bool,
+    text_string: Option<usize>,
 }
 
 /// Whether `text` is exactly one JSON value: `read`'s verdict alone, which the tests
@@ -452,6 +522,8 @@ struct Scanner<'a> {
     watched: Option<Watched>,
     /// Inside the top-level `response` object.
     in_response: bool,
+    /// Where the last content string (a `Key::Text` string value) seen so far starts.
+    text_string: Option<usize>,
 }
 
 impl<'a> Scanner<'a> {
@@ -464,15 +536,16 @@ impl<'a> Scanner<'a> {
             pending: Key::Other,
             watched: None,
             in_response: false,
+            text_string: None,
         }
     }
 
     fn resume(data: &'a [u8], mark: Mark) -> Scanner<'a> {
-        let Mark { at, nesting, depth, sightings, pending, watched, in_response } = mark;
+        let Mark { at, nesting, depth, sightings, pending, watched, in_response, text_string } = mark;
         let mut inline = [0; INLINE_WORDS];
         inline[0] = nesting;
         let nesting = Nesting { inline, spilled: Vec::new(), depth };
-        Scanner { data, at, nesting, sightings, pending, watched, in_response }
+        Scanner { data, at, nesting, sightings, pending, watched, in_response, text_string }
     }
 
     fn mark(&self) -> Mark {
@@ -484,6 +557,7 @@ impl<'a> Scanner<'a> {
             pending: self.pending,
             watched: self.watched,
             in_response: self.in_response,
+            text_string: self.text_string,
         }
     }
 
@@ -566,7 +640,12 @@ impl<'a> Scanner<'a> {
         let depth = self.nesting.depth;
         let value = &self.data[self.at..];
         match key {
-            Key::Text => self.sightings.token |= is_non_empty_string(value),
+            Key::Text => {
+                if value.first() == Some(&b'"') {
+                    self.text_string = Some(self.at);
+                }
+                self.sightings.token |= is_non_empty_string(value);
+            }
             Key::ToolCalls => self.sightings.token |= value.first() == Some(&b'['),
             Key::FinishReason => self.sightings.finish |= is_non_empty_string(value),
             Key::Usage if depth == 1 || (depth == 2 && self.in_response) => {

@@ -115,6 +115,10 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// What a content token is made of here: letters, and the bytes that end, escape or break
+/// a string.
+const TOKEN_BYTES: &[u8] = b"ab \"\\nu0\x01\xff}";
+
 /// Bytes a damaged JSON text is likely to gain: its own syntax and the characters that
 /// break it.
 const DAMAGE: &[u8] = b"{}[]:,\"\\ 0123456789-+.eEtrufalsn\x01\t\n\xff";
@@ -196,6 +200,26 @@ proptest! {
         }
         prop_assert_eq!(keys, members.keys().cloned().collect::<Vec<_>>());
         prop_assert_eq!(object.end(), Some(text.len()), "{}", String::from_utf8_lossy(&text));
+    }
+
+    #[test]
+    fn a_streams_content_tokens_read_from_the_last_event_answer_as_a_read_from_scratch(
+        tokens in prop::collection::vec(prop::collection::vec(prop::sample::select(TOKEN_BYTES), 0..10), 1..16),
+        usage_after in any::<bool>(),
+    ) {
+        let mut memo = Memo::default();
+        for token in tokens {
+            // A chunk of a stream with its content token, raw: some tokens are no JSON
+            // string, or end one early.
+            let mut event = br#"{"id":"c1","choices":[{"index":0,"delta":{"content":""#.to_vec();
+            event.extend_from_slice(&token);
+            event.extend_from_slice(br#""},"finish_reason":null}]"#);
+            if usage_after {
+                event.extend_from_slice(br#","usage":{"prompt_tokens":1}"#);
+            }
+            event.push(b'}');
+            prop_assert_eq!(read_after(&event, &mut memo), read(&event), "{}", String::from_utf8_lossy(&event));
+        }
     }
 
     #[test]
