@@ -223,6 +223,17 @@ proptest! {
     }
 
     #[test]
+    fn shared_ends_are_counted_as_a_byte_by_byte_walk_counts_them(
+        a in prop::collection::vec(0..3u8, 0..40),
+        b in prop::collection::vec(0..3u8, 0..40),
+    ) {
+        let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        let suffix = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
+        prop_assert_eq!(super::shared_prefix(&a, &b), prefix);
+        prop_assert_eq!(super::shared_suffix(&a, &b), suffix);
+    }
+
+    #[test]
     fn arbitrary_bytes_get_serdes_verdict(bytes in prop::collection::vec(prop::sample::select(DAMAGE), 0..40)) {
         prop_assert_eq!(is_json(&bytes), serde_says(&bytes), "{}", String::from_utf8_lossy(&bytes));
     }
