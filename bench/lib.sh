@@ -138,6 +138,46 @@ steps = [
 EOF
 }
 
+# start_nginx PORT UPSTREAM_PORT: nginx as the reference proxy, when it is installed
+# (sets NGINX to its path, else to ""): `proxy_pass` to 127.0.0.1:UPSTREAM_PORT with
+# keepalive, `proxy_buffering off` so that streams pass as they come.
+start_nginx() {
+  NGINX=""
+  command -v nginx >/dev/null || return 0
+  NGINX=$(command -v nginx)
+  mkdir -p "$TMP/nginx"
+  # As root, nginx workers would switch to `nobody`; keep them as the current user.
+  local user_line=""
+  [[ $(id -u) == 0 ]] && user_line="user $(id -un) $(id -gn);"
+  cat >"$TMP/nginx/nginx.conf" <<EOF
+$user_line
+daemon off;
+worker_processes auto;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/client_body;
+  proxy_temp_path $TMP/nginx/proxy;
+  fastcgi_temp_path $TMP/nginx/fastcgi;
+  uwsgi_temp_path $TMP/nginx/uwsgi;
+  scgi_temp_path $TMP/nginx/scgi;
+  upstream mock { server 127.0.0.1:$2; keepalive 64; }
+  server {
+    listen 127.0.0.1:$1;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+EOF
+  start nginx "$NGINX" -e "$TMP/nginx/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf"
+}
+
 # release_binary: sets BIN to the binary under test: BENCH_BIN when given, else
 # target/release/cutover, built first unless BENCH_SKIP_BUILD=1.
 release_binary() {

@@ -69,41 +69,7 @@ fi
 
 [[ -n $FLOOR_BIN ]] && start floor "$FLOOR_BIN" "127.0.0.1:$FLOOR_PORT" "127.0.0.1:$MOCK_A"
 
-NGINX=""
-if command -v nginx >/dev/null; then
-  NGINX=$(command -v nginx)
-  mkdir -p "$TMP/nginx"
-  # As root, nginx workers would switch to `nobody`; keep them as the current user.
-  user_line=""
-  [[ $(id -u) == 0 ]] && user_line="user $(id -un) $(id -gn);"
-  cat >"$TMP/nginx/nginx.conf" <<EOF
-$user_line
-daemon off;
-worker_processes auto;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $TMP/nginx/client_body;
-  proxy_temp_path $TMP/nginx/proxy;
-  fastcgi_temp_path $TMP/nginx/fastcgi;
-  uwsgi_temp_path $TMP/nginx/uwsgi;
-  scgi_temp_path $TMP/nginx/scgi;
-  upstream mock { server 127.0.0.1:$MOCK_A; keepalive 64; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://mock;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
-}
-EOF
-  start nginx "$NGINX" -e "$TMP/nginx/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf"
-fi
+start_nginx "$NGINX_PORT" "$MOCK_A"
 
 wait_http "http://127.0.0.1:$MOCK_A/v1/models"
 wait_http "http://127.0.0.1:$MOCK_B/v1/models"
