@@ -25,8 +25,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderName;
 use http::uri::{Authority, Scheme};
+use http::{HeaderName, HeaderValue};
+use rustls::pki_types::CertificateDer;
 
 pub use criteria::{Criteria, Criterion, Direction, Unit};
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
@@ -157,9 +158,28 @@ pub struct Upstream {
     /// requests queues briefly for connections (and reuses those that free up) rather
     /// than flooding the upstream's accept queue into connect timeouts.
     pub max_connecting: usize,
+    /// `ca_file`, resolved against the config file's folder.
+    pub ca_file: Option<PathBuf>,
+    /// The certificates of `ca_file`, trusted for this upstream besides the web roots:
+    /// read and checked when the file is loaded, so a bad one is a config error.
+    pub extra_roots: Arc<[CertificateDer<'static>]>,
+    /// The account identity this upstream is sent (`OpenAI-Organization`,
+    /// `OpenAI-Project`): its own, never the client's, which is meant for another upstream.
+    pub organization: Option<HeaderValue>,
+    pub project: Option<HeaderValue>,
     /// Client model name → upstream model name.
     pub model_aliases: HashMap<String, String>,
     pub breaker: BreakerPolicy,
+}
+
+impl Upstream {
+    /// `Bearer <key>`, marked sensitive so that it never appears in debug output.
+    pub fn authorization(&self) -> Option<HeaderValue> {
+        let key = self.api_key.as_ref()?;
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).ok()?;
+        value.set_sensitive(true);
+        Some(value)
+    }
 }
 
 /// When an upstream's circuit breaker opens, and for how long.

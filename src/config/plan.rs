@@ -68,6 +68,14 @@ impl fmt::Display for Config {
                 format_duration(timeouts.first_token),
                 format_duration(timeouts.idle)
             )?;
+            if let Some(file) = &upstream.ca_file {
+                let count = upstream.extra_roots.len();
+                writeln!(f, "               trusts: the web roots and {count} CA(s) from {}", file.display())?;
+            }
+            let identity = [("organization", &upstream.organization), ("project", &upstream.project)];
+            for (what, value) in identity.iter().filter_map(|(what, value)| Some((what, value.as_ref()?))) {
+                writeln!(f, "               sends its own {what}: {}", value.to_str().unwrap_or("?"))?;
+            }
             let breaker = &upstream.breaker;
             writeln!(
                 f,

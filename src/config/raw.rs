@@ -98,6 +98,12 @@ pub struct RawUpstream {
     pub idle_timeout: Option<String>,
     /// New connections being opened at once, at most; further ones queue.
     pub max_connecting: Option<i64>,
+    /// A PEM file of CA certificates trusted for this upstream, besides the web roots.
+    pub ca_file: Option<String>,
+    /// `OpenAI-Organization` sent to this upstream (the client's never is).
+    pub organization: Option<String>,
+    /// `OpenAI-Project` sent to this upstream (the client's never is).
+    pub project: Option<String>,
     #[serde(default)]
     pub models: BTreeMap<String, String>,
     pub breaker: Option<RawBreaker>,

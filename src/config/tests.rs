@@ -467,3 +467,51 @@ fn connect_pacing_is_read_per_upstream_with_a_default_and_refused_out_of_bounds_
         assert!(found.iter().any(|problem| problem.starts_with("upstreams.relay.max_connecting")), "{bad}: {found:#?}");
     }
 }
+
+#[test]
+fn an_upstreams_ca_file_is_read_against_the_config_folder_and_refused_by_key_when_it_holds_no_certificate() {
+    let folder = std::env::temp_dir().join(format!("cutover-ca-file-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    // PEM framing around base64: what is read here; rustls parses the DER when it connects.
+    let certificate = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
+    std::fs::write(folder.join("internal-ca.pem"), certificate.repeat(2)).unwrap();
+    std::fs::write(
+        folder.join("key.pem"),
+        "-----BEGIN PRIVATE KEY-----\nMIIBszCCAVmgAwIBAgIU\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let with_ca =
+        |file: &str| FULL.replace("[upstreams.relay]\n", &format!("[upstreams.relay]\nca_file = \"{file}\"\n"));
+
+    let config = load_str(&with_ca("internal-ca.pem"), &folder, env).unwrap();
+    let relay = &config.upstreams[config.upstream_index("relay").unwrap()];
+    assert_eq!(relay.extra_roots.len(), 2);
+    assert_eq!(relay.ca_file.as_deref(), Some(folder.join("internal-ca.pem").as_path()));
+    let official = &config.upstreams[config.upstream_index("official").unwrap()];
+    assert!(official.extra_roots.is_empty() && official.ca_file.is_none());
+
+    for (file, says) in [("key.pem", "holds no PEM certificate"), ("missing.pem", "cannot read certificates from")] {
+        let found = load_str(&with_ca(file), &folder, env).unwrap_err();
+        let found: Vec<String> = found.iter().map(ToString::to_string).collect();
+        assert!(
+            found.iter().any(|problem| problem.starts_with("upstreams.relay.ca_file")
+                && problem.contains(says)
+                && problem.contains(file)),
+            "{file}: {found:#?}"
+        );
+    }
+    std::fs::remove_dir_all(&folder).unwrap();
+}
+
+#[test]
+fn an_upstreams_account_identity_is_its_own_and_must_be_a_header_value() {
+    let text = FULL
+        .replace("[upstreams.relay]\n", "[upstreams.relay]\norganization = \"org-relay\"\nproject = \"proj_relay\"\n");
+    let config = load_str(&text, Path::new("/etc/cutover"), env).unwrap();
+    let relay = &config.upstreams[config.upstream_index("relay").unwrap()];
+    assert_eq!(relay.organization.as_ref().unwrap(), "org-relay");
+    assert_eq!(relay.project.as_ref().unwrap(), "proj_relay");
+    let text = FULL.replace("[upstreams.relay]\n", "[upstreams.relay]\norganization = \"org relay\\n\"\n");
+    let found = problems(&text);
+    assert!(found.iter().any(|problem| problem.starts_with("upstreams.relay.organization")), "{found:#?}");
+}

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderName, Uri};
+use http::{HeaderName, HeaderValue, Uri};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use super::problem::ConfigProblem;
 use super::raw::{RawBreaker, RawFallback, RawRoute, RawServer, RawUpstream, Sections};
@@ -275,6 +277,13 @@ impl<'a> Validator<'a> {
         let breaker = self.breaker(raw.breaker.as_ref(), &format!("{path}.breaker"));
         let max_connecting =
             self.count(raw.max_connecting, &format!("{path}.max_connecting"), MAX_CONNECTING, MAX_CONNECTING_BOUND);
+        let ca_file = raw.ca_file.as_deref().map(|file| self.base_dir.join(file));
+        let extra_roots = match &ca_file {
+            Some(file) => self.trusted_certificates(file, &format!("{path}.ca_file")),
+            None => Arc::default(),
+        };
+        let organization = self.identity(raw.organization.as_deref(), &format!("{path}.organization"));
+        let project = self.identity(raw.project.as_deref(), &format!("{path}.project"));
         Upstream {
             name: name.to_owned(),
             base_url: raw.base_url.clone(),
@@ -285,8 +294,48 @@ impl<'a> Validator<'a> {
             api_key_env: raw.api_key_env.clone(),
             timeouts,
             max_connecting,
+            ca_file,
+            extra_roots,
+            organization,
+            project,
             model_aliases,
             breaker,
+        }
+    }
+
+    /// The CA certificates of a PEM file, at least one; a problem naming the key and the
+    /// file otherwise.
+    fn trusted_certificates(&mut self, file: &Path, path: &str) -> Arc<[CertificateDer<'static>]> {
+        let shown = file.display();
+        let certificates = match CertificateDer::pem_file_iter(file) {
+            Ok(certificates) => certificates.collect::<Result<Vec<_>, _>>(),
+            Err(error) => Err(error),
+        };
+        match certificates {
+            Ok(certificates) if !certificates.is_empty() => certificates.into(),
+            Ok(_) => {
+                self.problem(path, format!("{shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+                Arc::default()
+            }
+            Err(error) => {
+                self.problem(path, format!("cannot read certificates from {shown}: {error}"));
+                Arc::default()
+            }
+        }
+    }
+
+    /// An account identity header's value, if it can be one.
+    fn identity(&mut self, value: Option<&str>, path: &str) -> Option<HeaderValue> {
+        let value = value?;
+        match HeaderValue::from_str(value) {
+            Ok(header) if !value.is_empty() && value.trim() == value => Some(header),
+            _ => {
+                self.problem(
+                    path,
+                    format!("{value:?} cannot be sent as a header: printable ASCII, no surrounding spaces"),
+                );
+                None
+            }
         }
     }
 

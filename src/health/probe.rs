@@ -6,15 +6,15 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Uri, header};
-use http_body_util::Full;
+use http::{HeaderMap, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::state::{Change, HealthEvent, HealthLog, UpstreamHealth};
 use crate::config::HealthConfig;
 use crate::net::body::Chain;
-use crate::net::client::UpstreamClient;
+use crate::net::upstream::UpstreamConnections;
 use crate::proxy::SharedGateway;
 use crate::rollout::unix_millis;
 
@@ -23,9 +23,11 @@ use crate::rollout::unix_millis;
 pub struct ProbeTarget {
     pub upstream: String,
     pub uri: Uri,
-    /// `Bearer <key>`, sensitive; never logged.
-    pub authorization: Option<HeaderValue>,
-    pub client: UpstreamClient,
+    /// The upstream's own credential (`Bearer <key>`, sensitive: never logged) and
+    /// account identity, as traffic gets them.
+    pub headers: HeaderMap,
+    /// The upstream's traffic connections: a probe is refused where traffic would be.
+    pub connections: UpstreamConnections,
     pub health: Arc<UpstreamHealth>,
 }
 
@@ -84,18 +86,21 @@ pub async fn probe_all(policy: &HealthConfig, targets: Vec<ProbeTarget>, log: &H
     }
 }
 
-/// One probe: `Ok` on a 2xx answer within `timeout`, else why not (no secret in it).
+/// One probe: `Ok` on a 2xx answer read to its end within `timeout`, else why not (no
+/// secret in it). Read whole, the answer leaves its connection reusable.
 pub async fn probe_once(target: &ProbeTarget, timeout: std::time::Duration) -> Result<(), String> {
     let mut request = Request::new(Full::new(Bytes::new()));
     *request.method_mut() = Method::GET;
     *request.uri_mut() = target.uri.clone();
-    if let Some(authorization) = &target.authorization {
-        request.headers_mut().insert(header::AUTHORIZATION, authorization.clone());
-    }
-    match tokio::time::timeout(timeout, target.client.request(request)).await {
-        Ok(Ok(response)) if response.status().is_success() => Ok(()),
-        Ok(Ok(response)) => Err(format!("HTTP {}", response.status())),
-        Ok(Err(error)) => Err(Chain(&error).to_string()),
+    *request.headers_mut() = target.headers.clone();
+    let probe = async {
+        let response = target.connections.send(request).await.map_err(|error| Chain(&error).to_string())?;
+        let status = response.status();
+        response.into_body().collect().await.map_err(|error| Chain(&error).to_string())?;
+        if status.is_success() { Ok(()) } else { Err(format!("HTTP {status}")) }
+    };
+    match tokio::time::timeout(timeout, probe).await {
+        Ok(verdict) => verdict,
         Err(_) => Err(format!("no answer within {}", crate::config::format_duration(timeout))),
     }
 }

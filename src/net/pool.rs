@@ -16,7 +16,10 @@
 //! a request is handed to it, hyper gives the request back unsent and it is sent on
 //! another connection; anything later is a failure for the caller's retry policy.
 //!
-//! TLS upstreams keep hyper-util's client (`client.rs`), which negotiates HTTP/2 by ALPN.
+//! Requests go out in origin form with the upstream's `Host`, as RFC 9112 requires and
+//! as servers others wrote (h11, aiohttp, Node, Go) enforce. TLS upstreams keep
+//! hyper-util's client (`client.rs`), which negotiates HTTP/2 by ALPN; both are reached
+//! through `upstream::UpstreamConnections`.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -27,7 +30,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Request, Response, Uri, header};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -92,8 +96,10 @@ impl Link {
 
 /// The idle connections of one upstream and what paces new ones.
 pub struct Http1Pool {
-    /// `host:port`.
+    /// `host:port`, connected to.
     authority: String,
+    /// What each request's `Host` says: the upstream's authority as its URL gives it.
+    host: HeaderValue,
     connect_timeout: Duration,
     /// Newest at the back: the warmest connection is reused first.
     idle: Mutex<VecDeque<(Instant, Link)>>,
@@ -105,9 +111,10 @@ pub struct Http1Pool {
 }
 
 impl Http1Pool {
-    pub fn new(authority: String, connect_timeout: Duration, max_connecting: usize) -> Http1Pool {
+    pub fn new(authority: String, host: HeaderValue, connect_timeout: Duration, max_connecting: usize) -> Http1Pool {
         Http1Pool {
             authority,
+            host,
             connect_timeout,
             idle: Mutex::new(VecDeque::new()),
             freed: Notify::new(),
@@ -117,8 +124,15 @@ impl Http1Pool {
     }
 
     /// Sends `request` and returns the response head with a body that drives the
-    /// connection until it ends, then gives the connection back.
+    /// connection until it ends, then gives the connection back. An absolute URI is sent
+    /// in origin form (RFC 9112 §3.2.1: absolute form is for proxies), with the pool's
+    /// `Host` whatever the caller set.
     pub async fn send(self: &Arc<Self>, mut request: Request<Full<Bytes>>) -> Result<Response<PooledBody>, SendError> {
+        if request.uri().scheme().is_some() {
+            let origin = request.uri().path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+            *request.uri_mut() = Uri::from(origin);
+        }
+        request.headers_mut().insert(header::HOST, self.host.clone());
         loop {
             let (mut link, reused) = self.checkout().await?;
             let mut response = std::pin::pin!(link.sender.try_send_request(request));
@@ -224,13 +238,13 @@ impl Http1Pool {
         let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => {
-                return Err(SendError::Connect(format!("tcp connect to {}: {error}", self.authority).into()));
+                // The upstream's address is not named: this message may reach a client,
+                // and the caller names the upstream by its configured name.
+                return Err(SendError::Connect(format!("tcp connect: {error}").into()));
             }
             Err(_) => {
                 let timeout = self.connect_timeout;
-                return Err(SendError::Connect(
-                    format!("tcp connect to {}: timed out after {timeout:?}", self.authority).into(),
-                ));
+                return Err(SendError::Connect(format!("tcp connect: timed out after {timeout:?}").into()));
             }
         };
         stream.set_nodelay(true).map_err(|error| SendError::Connect(error.into()))?;
@@ -397,7 +411,8 @@ mod tests {
     }
 
     fn pool(address: &str, max_connecting: usize) -> Arc<Http1Pool> {
-        Arc::new(Http1Pool::new(address.to_owned(), Duration::from_secs(5), max_connecting))
+        let host = HeaderValue::from_str(address).unwrap();
+        Arc::new(Http1Pool::new(address.to_owned(), host, Duration::from_secs(5), max_connecting))
     }
 
     async fn get(pool: &Arc<Http1Pool>) -> Result<Bytes, SendError> {

@@ -115,21 +115,9 @@ impl<'a> Exchange<'a> {
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
         *request.headers_mut() = self.headers.clone();
-        if let Some(authorization) = runtime.authorization.as_ref().or(self.client_credentials.as_ref()) {
-            request.headers_mut().insert(header::AUTHORIZATION, authorization.clone());
-        }
+        runtime.identify(upstream, request.headers_mut(), self.client_credentials.as_ref());
         let wait = upstream.timeouts.first_byte.min(upstream.timeouts.total);
-        let sent = async {
-            match &runtime.pool {
-                Some(pool) => pool.send(request).await.map(|response| response.map(UpstreamBody::Pooled)),
-                None => match runtime.client.request(request).await {
-                    Ok(response) => Ok(response.map(UpstreamBody::Shared)),
-                    Err(error) if error.is_connect() => Err(SendError::Connect(error.into())),
-                    Err(error) => Err(SendError::Broken(error.into())),
-                },
-            }
-        };
-        match tokio::time::timeout(wait, sent).await {
+        match tokio::time::timeout(wait, runtime.connections.send(request)).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(SendError::Connect(source))) => Err(TransportError::Connect { source }),
             Ok(Err(SendError::Broken(source))) => Err(TransportError::Broken { source }),

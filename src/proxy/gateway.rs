@@ -6,26 +6,24 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use http::{HeaderValue, Uri};
+use http::{HeaderMap, HeaderValue, Uri, header};
 
 use super::breaker::Breaker;
+use super::headers::{OPENAI_ORGANIZATION, OPENAI_PROJECT};
 use super::retry::RetryBudget;
 use super::split;
 use crate::config::{Config, PerRoute, Route, RouteId, Upstream};
 use crate::health::{HealthLog, ProbeTarget, UpstreamHealth};
 use crate::metrics::{Metrics, RouteMetrics};
-use crate::net::client::{self, UpstreamClient};
-use crate::net::pool::Http1Pool;
+use crate::net::upstream::UpstreamConnections;
 use crate::rollout::{LiveRoute, LiveState};
 
 /// Concurrent mirrored requests at most; beyond, copies are dropped.
 const SHADOW_SLOTS: usize = 64;
 
 pub(super) struct UpstreamRuntime {
-    /// TLS upstreams' requests (and every upstream's probes).
-    pub client: UpstreamClient,
-    /// A plain-HTTP upstream's own HTTP/1 connections, driven in the request's task.
-    pub pool: Option<Arc<Http1Pool>>,
+    /// Every request to the upstream, its probes' too.
+    pub connections: UpstreamConnections,
     /// Shared with the bodies of committed answers, which report failures after the first byte.
     pub breaker: Arc<Breaker>,
     /// The active probes' verdict, written by the prober (`health`), read once per request.
@@ -33,6 +31,22 @@ pub(super) struct UpstreamRuntime {
     /// `Bearer <key>`, marked sensitive so that it never appears in debug output.
     pub authorization: Option<HeaderValue>,
     pub name_header: HeaderValue,
+}
+
+impl UpstreamRuntime {
+    /// Sets the upstream's own credential (or `client_credentials` where it has none, on
+    /// an open gateway) and account identity in a request's `headers`.
+    pub fn identify(&self, upstream: &Upstream, headers: &mut HeaderMap, client_credentials: Option<&HeaderValue>) {
+        if let Some(authorization) = self.authorization.as_ref().or(client_credentials) {
+            headers.insert(header::AUTHORIZATION, authorization.clone());
+        }
+        if let Some(organization) = &upstream.organization {
+            headers.insert(OPENAI_ORGANIZATION, organization.clone());
+        }
+        if let Some(project) = &upstream.project {
+            headers.insert(OPENAI_PROJECT, project.clone());
+        }
+    }
 }
 
 pub(super) struct RouteRuntime {
@@ -90,25 +104,9 @@ impl RouteContext<'_> {
 /// An upstream's runtime, reusing `previous` (the same upstream before a reload) where its
 /// settings allow.
 fn upstream_runtime(upstream: &Upstream, previous: Option<(&Upstream, &UpstreamRuntime)>) -> UpstreamRuntime {
-    let client = match previous {
-        Some((before, runtime))
-            if before.timeouts.connect == upstream.timeouts.connect
-                && before.max_connecting == upstream.max_connecting =>
-        {
-            runtime.client.clone()
-        }
-        _ => client::for_upstream(upstream),
-    };
-    let pool = match previous {
-        Some((before, runtime))
-            if before.scheme == upstream.scheme
-                && before.authority == upstream.authority
-                && before.timeouts.connect == upstream.timeouts.connect
-                && before.max_connecting == upstream.max_connecting =>
-        {
-            runtime.pool.clone()
-        }
-        _ => plain_http_pool(upstream),
+    let connections = match previous {
+        Some((before, runtime)) if UpstreamConnections::serve_both(before, upstream) => runtime.connections.clone(),
+        _ => UpstreamConnections::for_upstream(upstream),
     };
     let breaker = match previous {
         Some((before, runtime)) if keeps_health(before, upstream) => runtime.breaker.clone(),
@@ -119,28 +117,12 @@ fn upstream_runtime(upstream: &Upstream, previous: Option<(&Upstream, &UpstreamR
         _ => Arc::new(UpstreamHealth::default()),
     };
     UpstreamRuntime {
-        client,
-        pool,
+        connections,
         breaker,
         health,
-        authorization: upstream.api_key.as_ref().and_then(|key| {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).ok()?;
-            value.set_sensitive(true);
-            Some(value)
-        }),
+        authorization: upstream.authorization(),
         name_header: header_value(&upstream.name),
     }
-}
-
-/// The in-task connections of an upstream reached over plain HTTP; TLS upstreams use the
-/// shared client, which negotiates HTTP/2.
-fn plain_http_pool(upstream: &Upstream) -> Option<Arc<Http1Pool>> {
-    if upstream.scheme != http::uri::Scheme::HTTP {
-        return None;
-    }
-    let port = upstream.authority.port_u16().unwrap_or(80);
-    let address = format!("{}:{port}", upstream.authority.host());
-    Some(Arc::new(Http1Pool::new(address, upstream.timeouts.connect, upstream.max_connecting)))
 }
 
 /// Whether an upstream's circuit breaker state still means something after a reload: the
@@ -168,7 +150,7 @@ impl Gateway {
     /// The gateway for a reloaded `config`, carrying over from `self` what must not reset:
     /// the metrics and the live rollout state (the routes are the same, `reload` checks),
     /// the shadow slots (mirrored requests in flight still hold theirs), and per upstream of
-    /// the same name its connection pool if the connect timeout is unchanged, and its
+    /// the same name its connections if what they were built from is unchanged, and its
     /// circuit breaker if nothing that decides its health changed (`keeps_health`): an
     /// upstream that is failing still is, whatever else the file says.
     pub fn reloaded(&self, config: Arc<Config>) -> Gateway {
@@ -238,7 +220,7 @@ impl Gateway {
     }
 
     /// What the prober needs for each upstream: `GET {base_url}{health.path}` with its key
-    /// and its pooled client. An upstream whose URL cannot take the path is left out.
+    /// and headers, over the connections its traffic uses. An upstream whose URL cannot take the path is left out.
     pub fn probe_targets(&self) -> Vec<ProbeTarget> {
         let path = &self.config.health.path;
         self.config
@@ -252,11 +234,13 @@ impl Gateway {
                     .path_and_query(format!("{}{path}", upstream.base_path))
                     .build()
                     .ok()?;
+                let mut headers = HeaderMap::new();
+                runtime.identify(upstream, &mut headers, None);
                 Some(ProbeTarget {
                     upstream: upstream.name.clone(),
                     uri,
-                    authorization: runtime.authorization.clone(),
-                    client: runtime.client.clone(),
+                    headers,
+                    connections: runtime.connections.clone(),
                     health: runtime.health.clone(),
                 })
             })

@@ -1,5 +1,6 @@
-//! One upstream as the suite talks to it: the gateway's own pooled client for it
-//! (`net::client::for_upstream`), its base URL, key and alias map from the configuration,
+//! One upstream as the suite talks to it: the connections traffic uses
+//! (`net::upstream::UpstreamConnections`), its base URL, key, account identity and alias
+//! map from the configuration,
 //! each exchange timed (time to the response headers, to the first content, to the end),
 //! streams read event by event with each event's arrival time, and the tokens every
 //! answer reports added up.
@@ -17,7 +18,7 @@ use tokio::time::Instant;
 use super::sse::SseReader;
 use crate::config::Upstream;
 use crate::net::body::Chain;
-use crate::net::client::{UpstreamClient, for_upstream};
+use crate::net::upstream::UpstreamConnections;
 
 /// The longest the suite waits for one answer, whatever the upstream's own timeout.
 const MAX_EXCHANGE: Duration = Duration::from_secs(120);
@@ -70,7 +71,7 @@ pub struct Spent {
 /// The upstream under test and how to reach it.
 pub struct Target {
     pub upstream: Arc<Upstream>,
-    client: UpstreamClient,
+    connections: UpstreamConnections,
     authorization: Option<HeaderValue>,
     /// The model as the upstream is sent it (after `models = { … }`).
     pub sent_model: String,
@@ -80,14 +81,10 @@ pub struct Target {
 
 impl Target {
     pub fn new(upstream: Arc<Upstream>, model: &str) -> Target {
-        let authorization = upstream.api_key.as_ref().and_then(|key| {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).ok()?;
-            value.set_sensitive(true);
-            Some(value)
-        });
+        let authorization = upstream.authorization();
         let sent_model = upstream.model_aliases.get(model).cloned().unwrap_or_else(|| model.to_owned());
         Target {
-            client: for_upstream(&upstream),
+            connections: UpstreamConnections::for_upstream(&upstream),
             authorization,
             sent_model,
             timeout: upstream.timeouts.total.min(MAX_EXCHANGE),
@@ -105,6 +102,12 @@ impl Target {
         }
         if let Some(authorization) = &self.authorization {
             request = request.header(header::AUTHORIZATION, authorization.clone());
+        }
+        if let Some(organization) = &upstream.organization {
+            request = request.header("openai-organization", organization.clone());
+        }
+        if let Some(project) = &upstream.project {
+            request = request.header("openai-project", project.clone());
         }
         request.body(Full::new(body)).map_err(|error| ExchangeError::Transport(error.to_string()))
     }
@@ -131,7 +134,7 @@ impl Target {
         let request = self.request(Method::POST, "/chat/completions", Bytes::from(body.to_string()))?;
         let started = Instant::now();
         let deadline = started + self.timeout;
-        let response = tokio::time::timeout_at(deadline, self.client.request(request))
+        let response = tokio::time::timeout_at(deadline, self.connections.send(request))
             .await
             .map_err(|_| ExchangeError::Timeout(self.timeout))?
             .map_err(|error| ExchangeError::Transport(Chain(&error).to_string()))?;
@@ -167,8 +170,8 @@ impl Target {
         let started = Instant::now();
         let exchange = async {
             let response = self
-                .client
-                .request(request)
+                .connections
+                .send(request)
                 .await
                 .map_err(|error| ExchangeError::Transport(Chain(&error).to_string()))?;
             let (parts, body) = response.into_parts();

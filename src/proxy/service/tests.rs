@@ -104,7 +104,7 @@ async fn a_stream_is_forwarded_whole_and_recorded_when_it_ends() {
 }
 
 #[tokio::test]
-async fn an_unreachable_upstream_answers_502_naming_the_connect_error_and_its_causes() {
+async fn an_unreachable_upstream_answers_502_naming_it_and_the_connect_error_but_not_its_address() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = closed.local_addr().unwrap();
     drop(closed);
@@ -113,6 +113,9 @@ async fn an_unreachable_upstream_answers_502_naming_the_connect_error_and_its_ca
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let (message, code) = openai_error(response).await;
     assert_eq!(code, "upstream_unavailable");
-    let expected = format!("Upstream `primary` failed: cannot connect: tcp connect to {address}: Connection refused");
-    assert!(message.starts_with(&expected), "{message}");
+    assert!(
+        message.starts_with("Upstream `primary` failed: cannot connect: tcp connect: Connection refused"),
+        "{message}"
+    );
+    assert!(!message.contains(&address.ip().to_string()), "{message}");
 }
