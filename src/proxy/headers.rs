@@ -8,6 +8,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 pub const X_CUTOVER_UPSTREAM: HeaderName = HeaderName::from_static("x-cutover-upstream");
 pub const X_CUTOVER_ROUTE: HeaderName = HeaderName::from_static("x-cutover-route");
 pub const X_CUTOVER_FALLBACK: HeaderName = HeaderName::from_static("x-cutover-fallback");
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const X_SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry");
 pub const OPENAI_ORGANIZATION: HeaderName = HeaderName::from_static("openai-organization");
 pub const OPENAI_PROJECT: HeaderName = HeaderName::from_static("openai-project");

@@ -67,7 +67,7 @@ where
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
-        discard_body(body).await;
+        discard_body(body, headers).await;
         return Err(GatewayError::BodyTooLarge { limit });
     }
     let capacity = declared.map_or(0, |length| (length as usize).min(INITIAL_BODY_CAPACITY));
@@ -83,7 +83,8 @@ where
         let frame = frame.map_err(|error| GatewayError::BodyRead(error.into().to_string()))?;
         let Ok(data) = frame.into_data() else { continue };
         if collected.len() + data.len() > limit {
-            discard_body(body).await;
+            // The upload has begun (after a `100 Continue`, if it asked): read what is left.
+            drain_body(body).await;
             return Err(GatewayError::BodyTooLarge { limit });
         }
         // A body in one frame, the usual case, is kept as it came: no copy.
@@ -103,7 +104,16 @@ const DISCARD_TIME: Duration = Duration::from_secs(5);
 /// Reads and drops what is left of a body the gateway refuses, within bounds, before it
 /// answers. Closing with unread data makes the kernel reset the connection, and a client
 /// still uploading would get a broken pipe instead of the 401 or 413 (RFC 9112 §9.6).
-pub async fn discard_body<B: Body<Data = Bytes>>(body: B) {
+/// A client that sent `Expect: 100-continue` has sent nothing yet: reading would make
+/// hyper answer `100 Continue` and invite the very upload that is refused, so the
+/// refusal goes out at once instead (RFC 9110 §10.1.1), and hyper closes the connection.
+pub async fn discard_body<B: Body<Data = Bytes>>(body: B, headers: &HeaderMap) {
+    if !awaits_continue(headers) {
+        drain_body(body).await;
+    }
+}
+
+async fn drain_body<B: Body<Data = Bytes>>(body: B) {
     let mut body = std::pin::pin!(body);
     let deadline = tokio::time::Instant::now() + DISCARD_TIME;
     let mut seen = 0;
@@ -113,6 +123,10 @@ pub async fn discard_body<B: Body<Data = Bytes>>(body: B) {
             _ => return,
         }
     }
+}
+
+fn awaits_continue(headers: &HeaderMap) -> bool {
+    headers.get(http::header::EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// Whether the request's body is JSON the gateway must understand: declared JSON, or any
@@ -129,13 +143,33 @@ pub fn is_json_request(method: &http::Method, headers: &HeaderMap, body: &[u8]) 
     content_type.starts_with("application/json") || body.trim_ascii_start().first() == Some(&b'{')
 }
 
+/// Whether `method path` is an endpoint whose request body is a JSON object: an empty
+/// body there is refused rather than forwarded for the upstream to guess at.
+pub fn takes_json_body(method: &http::Method, path: &str) -> bool {
+    const JSON_ENDPOINTS: [&str; 7] = [
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1/moderations",
+        "/v1/responses",
+        "/v1/images/generations",
+        "/v1/audio/speech",
+    ];
+    method == http::Method::POST && JSON_ENDPOINTS.contains(&path)
+}
+
 /// Parses the routing fields of a JSON body.
 pub fn parse_meta(body: &[u8]) -> Result<RequestMeta, GatewayError> {
     // serde would also accept an array for a struct; the API takes objects only.
     if body.trim_ascii_start().first() != Some(&b'{') {
         return Err(GatewayError::BadJson("expected a JSON object".to_owned()));
     }
-    let probe: Probe<'_> = serde_json::from_slice(body).map_err(|error| GatewayError::BadJson(error.to_string()))?;
+    // JSON is UTF-8 (RFC 8259 §8.1); serde skips the strings it ignores unchecked, so
+    // the whole body is checked here once, and the values it keeps need no check again.
+    let text = std::str::from_utf8(body).map_err(|error| {
+        GatewayError::BadJson(format!("the body is not UTF-8 (invalid byte at offset {})", error.valid_up_to()))
+    })?;
+    let probe: Probe<'_> = serde_json::from_str(text).map_err(|error| GatewayError::BadJson(error.to_string()))?;
     let mut meta = RequestMeta { stream: probe.stream.unwrap_or(false), ..RequestMeta::default() };
     if let Some(raw) = probe.model {
         let model: String = serde_json::from_str(raw.get()).map_err(|_| GatewayError::InvalidField {

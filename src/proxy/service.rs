@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Request, Response, header};
+use http::{HeaderValue, Request, Response, header};
 use http_body::Body;
 
 use super::body::Tally;
@@ -16,10 +16,13 @@ use super::error::GatewayError;
 use super::exchange::{Exchange, Routing};
 use super::forward::forward;
 use super::gateway::{Gateway, SharedGateway};
+use super::headers::{X_CUTOVER_ROUTE, X_REQUEST_ID};
 use super::path::has_dot_segment;
-use super::request::{RequestMeta, ask_for_usage, discard_body, is_json_request, parse_meta, read_body};
+use super::request::{
+    RequestMeta, ask_for_usage, discard_body, is_json_request, parse_meta, read_body, takes_json_body,
+};
 use super::{shadow, split};
-use crate::config::StickySource;
+use crate::config::{RouteId, StickySource};
 use crate::metrics::Role;
 use crate::net::auth::bearer_token;
 use crate::net::body::{BoxBody, BoxError};
@@ -54,43 +57,73 @@ where
         Box::pin(async move {
             // Both clones are cheap (a known method, a refcounted URI): no per-request copy.
             let (method, uri) = (request.method().clone(), request.uri().clone());
-            match handle(gateway, request).await {
+            match handle(&gateway, request).await {
                 Ok(response) => Ok(response),
-                Err(error) => {
-                    let path = uri.path();
-                    tracing::info!(%method, path, status = error.status().as_u16(), %error, "request refused");
-                    Ok(error.into_response())
+                Err(Refusal { error, route }) => {
+                    let (path, request_id) = (uri.path(), request_id());
+                    let status = error.status().as_u16();
+                    tracing::info!(%method, path, status, request_id = request_id.to_str().unwrap_or(""), %error,
+                        "request refused");
+                    let mut response = error.into_response();
+                    response.headers_mut().insert(X_REQUEST_ID, request_id);
+                    if let Some(route) = route {
+                        response
+                            .headers_mut()
+                            .insert(X_CUTOVER_ROUTE, gateway.route(route).runtime.name_header.clone());
+                    }
+                    Ok(response)
                 }
             }
         })
     }
 }
 
-async fn handle<B>(gateway: Arc<Gateway>, request: Request<B>) -> Result<Response<BoxBody>, GatewayError>
+/// A request the gateway answers itself, and the route it was on once one was chosen.
+struct Refusal {
+    error: GatewayError,
+    route: Option<RouteId>,
+}
+
+impl From<GatewayError> for Refusal {
+    fn from(error: GatewayError) -> Refusal {
+        Refusal { error, route: None }
+    }
+}
+
+/// A new `x-request-id` for an answer the gateway writes itself, in OpenAI's shape
+/// (`req_` and 32 hex digits), also logged with the refusal so the two can be matched.
+fn request_id() -> HeaderValue {
+    let id = format!("req_{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("req_unknown"))
+}
+
+async fn handle<B>(gateway: &Arc<Gateway>, request: Request<B>) -> Result<Response<BoxBody>, Refusal>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let gateway = &gateway;
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     if path != "/v1" && !path.starts_with("/v1/") {
-        discard_body(body).await;
-        return Err(GatewayError::UnknownPath(path.to_owned()));
+        discard_body(body, &parts.headers).await;
+        return Err(GatewayError::UnknownPath(path.to_owned()).into());
     }
     if has_dot_segment(path) {
-        discard_body(body).await;
-        return Err(GatewayError::DotSegments(path.to_owned()));
+        discard_body(body, &parts.headers).await;
+        return Err(GatewayError::DotSegments(path.to_owned()).into());
     }
     // Gateway keys are compared without the spaces a client may leave around them.
     let token = bearer_token(&parts.headers).map(<[u8]>::trim_ascii);
     let key_name = token.and_then(|token| gateway.gateway_key_name(token));
     if gateway.gateway_keys_required() && key_name.is_none() {
-        discard_body(body).await;
-        return Err(GatewayError::Unauthorized);
+        discard_body(body, &parts.headers).await;
+        return Err(GatewayError::Unauthorized.into());
     }
     let server = &gateway.config.server;
     let body = read_body(body, &parts.headers, server.max_body_bytes, server.body_timeouts).await?;
+    if body.is_empty() && takes_json_body(&parts.method, path) {
+        return Err(GatewayError::BadJson(format!("the body is empty: {path} takes a JSON object")).into());
+    }
     let meta =
         if is_json_request(&parts.method, &parts.headers, &body) { parse_meta(&body)? } else { RequestMeta::default() };
     let route_id = gateway
@@ -151,7 +184,7 @@ where
     if let Some(chosen) = rerouted_from {
         exchange.record_down(chosen);
     }
-    forward(&exchange, role).await
+    forward(&exchange, role).await.map_err(|error| Refusal { error, route: Some(route_id) })
 }
 
 #[cfg(test)]

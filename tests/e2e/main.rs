@@ -18,6 +18,7 @@ mod wait;
 mod check;
 mod demo;
 mod lifecycle;
+mod refusals;
 mod rollout_cli;
 mod sdk;
 mod secrets;

@@ -33,6 +33,22 @@ fn bad_json_and_non_string_models_are_client_errors() {
     assert!(matches!(parse_meta(br#"{"model": 4}"#), Err(GatewayError::InvalidField { param: "model", .. })));
 }
 
+#[test]
+fn a_body_that_is_not_utf8_is_refused_even_where_serde_would_skip_it() {
+    // The invalid bytes sit in a string the routing fields do not need.
+    let body = b"{\"model\": \"gpt-4.1\", \"messages\": [{\"content\": \"\xff\"}]}";
+    let Err(GatewayError::BadJson(message)) = parse_meta(body) else { panic!("accepted a body that is not UTF-8") };
+    assert!(message.contains("not UTF-8") && message.contains("offset 47"), "{message}");
+}
+
+#[test]
+fn only_endpoints_that_take_a_json_object_refuse_an_empty_body() {
+    assert!(takes_json_body(&http::Method::POST, "/v1/chat/completions"));
+    assert!(takes_json_body(&http::Method::POST, "/v1/embeddings"));
+    assert!(!takes_json_body(&http::Method::GET, "/v1/models"));
+    assert!(!takes_json_body(&http::Method::POST, "/v1/files"));
+}
+
 /// A client body: `frames`, then silence (a client that stopped sending).
 struct Trickle(std::collections::VecDeque<Bytes>);
 
