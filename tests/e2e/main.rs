@@ -16,6 +16,7 @@ mod wait;
 
 // What users run: the binary, its command line and the SDK.
 mod check;
+mod clients;
 mod demo;
 mod lifecycle;
 mod refusals;
