@@ -25,6 +25,7 @@ mod sdk;
 mod secrets;
 mod soak;
 mod state_ownership;
+mod upstreams;
 
 // The gateway's behaviour, in process.
 mod admin;
