@@ -4,23 +4,9 @@
 # the Go test then prints why it did not run. Node.js is on the machine. A warm machine
 # that has them skips the installs.
 
-# `pip install` only when the import fails; its output is shown only when it fails.
-upstreams_pip() {
-    local module=$1 requirement=$2 log
-    python3 -c "import $module" 2>/dev/null && return 0
-    log=$(mktemp)
-    if ! python3 -m pip install --quiet --disable-pip-version-check --no-input "$requirement" >"$log" 2>&1; then
-        cat "$log" >&2
-        rm -f "$log"
-        echo ".ci/deps/upstreams.sh: pip install $requirement failed" >&2
-        return 1
-    fi
-    rm -f "$log"
-}
-upstreams_pip uvicorn 'uvicorn>=0.30'
-upstreams_pip fastapi 'fastapi>=0.110'
-upstreams_pip aiohttp 'aiohttp>=3.9'
-unset -f upstreams_pip
+pip_if_missing uvicorn 'uvicorn>=0.30'
+pip_if_missing fastapi 'fastapi>=0.110'
+pip_if_missing aiohttp 'aiohttp>=3.9'
 
 # Debian packages, one `apt-get update` for all of them, only when one is missing.
 upstreams_missing=()

@@ -8,13 +8,13 @@
 //! installs them all), never skips it.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::binary::{Gateway, Mock, Scratch, post_json};
 use crate::configs::GatewayToml;
+use crate::script_report::run_script;
 
 const GATEWAY_KEY: &str = "sk-cutover-clients-test-key";
 const ADMIN_TOKEN: &str = "admin-token-clients";
@@ -95,38 +95,12 @@ async fn run_client(tag: &str, program: &str, script: &Path, hint: &str, expecte
         .env("LITELLM_TELEMETRY", "False")
         .env("LANGCHAIN_TRACING_V2", "false")
         .env("LANGSMITH_TRACING", "false")
-        .env("DO_NOT_TRACK", "1")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(SCRIPT_WITHIN, command.output())
-        .await
-        .unwrap_or_else(|_| panic!("{} did not finish within {SCRIPT_WITHIN:?}", script.display()))
-        .unwrap_or_else(|error| panic!("cannot run `{program} {}` ({error}): {hint}", script.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| {
-        panic!("{} printed no JSON report ({}): {hint}\n{stdout}\n{stderr}", script.display(), output.status)
-    });
-    if let Some(error) = report["error"].as_str() {
-        panic!("{error}\n{hint}");
-    }
-    let library = report["library"].as_str().unwrap_or("?");
-    let version = report["version"].as_str().unwrap_or("?");
+        .env("DO_NOT_TRACK", "1");
+    let run = run_script(&mut command, SCRIPT_WITHIN, hint).await;
+    let library = run.report["library"].as_str().unwrap_or("?");
+    let version = run.report["version"].as_str().unwrap_or("?");
     println!("client library: {library} {version}");
-    let checks = report["checks"].as_array().cloned().unwrap_or_default();
-    let failed: Vec<String> = checks
-        .iter()
-        .filter(|check| check["ok"] != true)
-        .map(|check| format!("{}: {}", check["name"].as_str().unwrap_or("?"), check["detail"].as_str().unwrap_or("")))
-        .collect();
-    let ran: Vec<&str> = checks.iter().filter_map(|check| check["name"].as_str()).collect();
-    let missing: Vec<&str> = expected.iter().copied().filter(|name| !ran.contains(name)).collect();
-    assert!(
-        failed.is_empty() && missing.is_empty() && output.status.success(),
-        "{library} {version} through the gateway ({}):\nfailed checks:\n{}\nchecks that did not run: {missing:?}\nstderr:\n{stderr}",
-        output.status,
-        failed.join("\n")
-    );
+    run.assert_passed(expected, &format!("{library} {version} through the gateway"), "");
 }
 
 async fn run_python(tag: &str, script: &str, expected: &[&str]) {

@@ -9,6 +9,7 @@
 mod binary;
 mod configs;
 mod fleet_db;
+mod script_report;
 mod served;
 mod state_file;
 mod support;

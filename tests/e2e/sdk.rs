@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::binary::{Gateway, Mock, Scratch, get, post_json, raw_exchange, send};
 use crate::configs::GatewayToml;
+use crate::script_report::run_script;
 
 const GATEWAY_KEY: &str = "sk-cutover-sdk-test-key";
 const ADMIN_TOKEN: &str = "admin-token-sdk";
@@ -16,6 +17,8 @@ const PRIMARY_KEY: &str = "sk-upstream-primary";
 const CANDIDATE_KEY: &str = "sk-upstream-candidate";
 
 /// Every check `sdk_client.py` must report, passed.
+/// The whole script: a few dozen requests. Only a hang reaches it.
+const SDK_WITHIN: std::time::Duration = std::time::Duration::from_secs(180);
 const SDK_CHECKS: [&str; 15] = [
     "chat_non_streamed",
     "chat_streamed_concatenates_to_the_whole_answer",
@@ -110,32 +113,16 @@ async fn openai_python_sdk_works_through_the_gateway() {
     assert_eq!(weight.status, 200, "{}", weight.text());
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/python/sdk_client.py");
-    let output = Command::new("python3")
+    let mut command = tokio::process::Command::new("python3");
+    command
         .arg(&script)
         .env("CUTOVER_BASE_URL", world.gateway.url("/v1"))
         .env("CUTOVER_KEY", GATEWAY_KEY)
         .env_remove("OPENAI_API_KEY")
-        .env_remove("OPENAI_BASE_URL")
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", script.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|_| panic!("sdk_client.py printed no JSON report ({})\n{stdout}\n{stderr}", output.status));
-    let checks = report["checks"].as_array().cloned().unwrap_or_default();
-    let failed: Vec<String> = checks
-        .iter()
-        .filter(|check| check["ok"] != true)
-        .map(|check| format!("{}: {}", check["name"].as_str().unwrap_or("?"), check["detail"].as_str().unwrap_or("")))
-        .collect();
-    let ran: Vec<&str> = checks.iter().filter_map(|check| check["name"].as_str()).collect();
-    let missing: Vec<&str> = SDK_CHECKS.iter().copied().filter(|name| !ran.contains(name)).collect();
-    assert!(
-        failed.is_empty() && missing.is_empty() && output.status.success(),
-        "openai {} through the gateway:\nfailed checks:\n{}\nchecks that did not run: {missing:?}\nstderr:\n{stderr}",
-        report["openai_version"],
-        failed.join("\n")
-    );
+        .env_remove("OPENAI_BASE_URL");
+    let run = run_script(&mut command, SDK_WITHIN, "pip install openai").await;
+    let what = format!("openai {} through the gateway", run.report["openai_version"]);
+    run.assert_passed(&SDK_CHECKS, &what, "");
 }
 
 #[tokio::test]

@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::binary::{Gateway, Mock, Scratch, post_json};
 use crate::configs::GatewayToml;
+use crate::script_report::run_script;
 
 const GATEWAY_KEY: &str = "sk-cutover-wire-gateway-key";
 const UPSTREAM_KEY: &str = "sk-wire-upstream-key";
@@ -160,36 +161,12 @@ async fn check_through(gateway: &Gateway, expected: &Expected<'_>) -> String {
         .env("CHECK_UPSTREAM_PROTO", expected.proto)
         .env_remove("OPENAI_API_KEY")
         .env_remove("OPENAI_BASE_URL")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(CHECK_WITHIN, command.output())
-        .await
-        .unwrap_or_else(|_| panic!("{} did not finish within {CHECK_WITHIN:?}", script.display()))
-        .unwrap_or_else(|error| panic!("cannot run python3 ({error}): {PYTHON_HINT}"));
-    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    let report: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|_| panic!("no JSON report ({}): {PYTHON_HINT}\n{stdout}\n{stderr}", output.status));
-    if let Some(error) = report["error"].as_str() {
-        panic!("{error}\n{PYTHON_HINT}");
-    }
-    let checks = report["checks"].as_array().cloned().unwrap_or_default();
-    let failed: Vec<String> = checks
-        .iter()
-        .filter(|check| check["ok"] != true)
-        .map(|check| format!("{}: {}", check["name"].as_str().unwrap_or("?"), check["detail"].as_str().unwrap_or("")))
-        .collect();
-    let ran: Vec<&str> = checks.iter().filter_map(|check| check["name"].as_str()).collect();
-    let missing: Vec<&str> = CHECKS.into_iter().filter(|name| !ran.contains(name)).collect();
-    let server = report["upstream_server"].as_str().unwrap_or("?").to_owned();
-    assert!(
-        failed.is_empty() && missing.is_empty() && output.status.success(),
-        "{server} ({}) behind the gateway:\nfailed:\n{}\nnot run: {missing:?}\nstderr:\n{stderr}\ngateway log:\n{}",
-        expected.proto,
-        failed.join("\n"),
-        gateway.process.log()
-    );
-    println!("upstream server: {server} over {}; client: openai {}", expected.proto, report["openai_version"]);
+        .env("NO_PROXY", "127.0.0.1,localhost");
+    let run = run_script(&mut command, CHECK_WITHIN, PYTHON_HINT).await;
+    let server = run.report["upstream_server"].as_str().unwrap_or("?").to_owned();
+    let what = format!("{server} ({}) behind the gateway", expected.proto);
+    run.assert_passed(&CHECKS, &what, &format!("gateway log:\n{}", gateway.process.log()));
+    println!("upstream server: {server} over {}; client: openai {}", expected.proto, run.report["openai_version"]);
     server
 }
 
