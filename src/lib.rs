@@ -10,6 +10,7 @@
 pub mod proxy;
 // The one-pass JSON reader the request path checks events and reads usage with.
 pub mod json;
+pub mod logging;
 
 // The control path: rollout state, per-step evidence, analysis, controller, notifiers;
 // upstream health probes; and reloading the configuration while serving.

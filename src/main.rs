@@ -17,6 +17,10 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written (default: `CUTOVER_LOG_FORMAT`, else text). Which
+    /// events: `CUTOVER_LOG`, else `RUST_LOG` (a level or `warn,cutover::proxy=debug`).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<cutover::logging::LogFormat>,
 }
 
 #[derive(Subcommand)]
@@ -175,12 +179,17 @@ enum RolloutVerb {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let logging = match cutover::logging::LogSettings::from_env(cli.log_format) {
+        Ok(logging) => logging,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     match &cli.command {
         // The demo's terminal is for its progress lines: the gateway logs to a file.
-        Command::Demo { .. } => log_to_file(&cutover::demo::log_path()),
-        _ => {
-            tracing_subscriber::fmt().with_max_level(log_level()).with_target(false).with_writer(std::io::stderr).init()
-        }
+        Command::Demo { .. } => logging.init_file(&cutover::demo::log_path()),
+        _ => logging.init_stderr(),
     }
     match cli.command {
         Command::Check { config } => check(&config),
@@ -194,28 +203,6 @@ fn main() -> ExitCode {
         Command::Fleet { verb: FleetVerb::Status, config, json } => run(fleet_status(config, json)),
         Command::Demo { bad_candidate, hold } => run(async move { Ok(cutover::demo::run(bad_candidate, hold).await?) }),
     }
-}
-
-/// Logs to `path` (truncated), or at warn level on stderr when it cannot be written.
-fn log_to_file(path: &std::path::Path) {
-    match std::fs::File::create(path) {
-        Ok(file) => tracing_subscriber::fmt()
-            .with_max_level(log_level())
-            .with_target(false)
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(file))
-            .init(),
-        Err(_) => tracing_subscriber::fmt()
-            .with_max_level(log_level().min(tracing::Level::WARN))
-            .with_target(false)
-            .with_writer(std::io::stderr)
-            .init(),
-    }
-}
-
-/// `CUTOVER_LOG=debug|info|warn|error`, default info.
-fn log_level() -> tracing::Level {
-    std::env::var("CUTOVER_LOG").ok().and_then(|level| level.parse().ok()).unwrap_or(tracing::Level::INFO)
 }
 
 fn check(path: &std::path::Path) -> ExitCode {

@@ -20,6 +20,7 @@ mod check;
 mod clients;
 mod demo;
 mod lifecycle;
+mod logs;
 mod refusals;
 mod rollout_cli;
 mod sdk;
