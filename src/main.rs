@@ -8,10 +8,13 @@ use std::io::Write as _;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// `cutover --version`: the crate's version and the commit it was built from (`build.rs`).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CUTOVER_COMMIT"), ")");
+
 #[derive(Parser)]
 #[command(
     name = "cutover",
-    version,
+    version = VERSION,
     about = "Move LLM traffic from one OpenAI-compatible upstream to another, safely."
 )]
 struct Cli {

@@ -28,6 +28,7 @@ mod secrets;
 mod soak;
 mod state_ownership;
 mod upstreams;
+mod version;
 
 // The gateway's behaviour, in process.
 mod admin;
