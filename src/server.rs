@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::admin::AdminService;
+use crate::admin::{AdminService, Readiness};
 use crate::alerts::{self, AlertBoard};
 use crate::config::Config;
 use crate::fleet::{Fleet, Lease, PgStore};
@@ -209,18 +209,33 @@ pub async fn start_on_with(
     if has_notifiers {
         tokio::spawn(notify::forward(notifications, notifier.clone()));
     }
+    // The drain: `/readyz` turns 503 and the proxy listener drains; the admin listener
+    // keeps answering probes and scrapes until the proxy's drain has ended.
+    let readiness = Arc::new(Readiness::default());
+    let (admin_stop, admin_stopped) = watch::channel(false);
+    let proxy_task = tokio::spawn(serve(
+        proxy,
+        ProxyService::new(gateway.clone()),
+        {
+            let (stopped, readiness) = (stopped.clone(), readiness.clone());
+            async move {
+                until_stopped(stopped).await;
+                readiness.begin_drain();
+            }
+        },
+        config.server.proxy_connections,
+    ));
     let tasks = vec![
-        tokio::spawn(serve(
-            proxy,
-            ProxyService::new(gateway.clone()),
-            until_stopped(stopped.clone()),
-            config.server.proxy_connections,
-        )),
+        tokio::spawn(async move {
+            let _ = proxy_task.await;
+            let _ = admin_stop.send(true);
+        }),
         tokio::spawn(serve(
             admin,
             AdminService::watching(gateway.clone(), control.clone(), alert_board.clone(), notifier.clone())
-                .with_fleet(fleet.clone()),
-            until_stopped(stopped.clone()),
+                .with_fleet(fleet.clone())
+                .with_readiness(readiness),
+            until_stopped(admin_stopped),
             config.server.admin_connections,
         )),
         tokio::spawn(supervise("rollout controller", stopped.clone(), {

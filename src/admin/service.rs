@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::actor;
 use super::dashboard::{self, Series};
+use super::readiness::Readiness;
 use crate::alerts::AlertBoard;
 use crate::metrics::{RouteGauges, UpstreamGauges, render, render_notifications, render_process};
 use crate::net::auth::bearer_token;
@@ -39,6 +40,8 @@ struct Admin {
     series: Arc<Series>,
     /// This gateway's part in a fleet (`/admin/fleet`, the `cutover_fleet_*` gauges).
     fleet: Option<Arc<crate::fleet::Fleet>>,
+    /// Whether a drain has begun, for `/readyz`.
+    readiness: Arc<Readiness>,
 }
 
 impl AdminService {
@@ -55,7 +58,18 @@ impl AdminService {
         notifications: Notifications,
     ) -> Self {
         let series = dashboard::start_series(&gateway);
-        AdminService { inner: Arc::new(Admin { gateway, control, alerts, notifications, series, fleet: None }) }
+        let readiness = Arc::new(Readiness::default());
+        AdminService {
+            inner: Arc::new(Admin { gateway, control, alerts, notifications, series, fleet: None, readiness }),
+        }
+    }
+
+    /// With the server's drain flag, which `/readyz` reports.
+    pub fn with_readiness(mut self, readiness: Arc<Readiness>) -> Self {
+        if let Some(admin) = Arc::get_mut(&mut self.inner) {
+            admin.readiness = readiness;
+        }
+        self
     }
 
     /// With this gateway's part in a fleet, if it is one of a fleet.
@@ -131,6 +145,7 @@ impl Admin {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (request.method(), segments.as_slice()) {
             (&Method::GET, ["healthz"]) => body::json(StatusCode::OK, r#"{"status":"ok"}"#),
+            (&Method::GET, ["readyz"]) => self.readiness.answer(&self.gateway.load()),
             (&Method::GET, ["metrics"]) => self.metrics_text(),
             (&Method::GET, ["dashboard", ..]) => dashboard::asset(&path)
                 .unwrap_or_else(|| error(StatusCode::NOT_FOUND, format!("unknown admin path {path}"))),

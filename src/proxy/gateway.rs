@@ -214,6 +214,20 @@ impl Gateway {
         self.upstreams[index].health.is_up()
     }
 
+    /// The routes none of whose upstreams is usable: every one is down by its probes or
+    /// has its circuit breaker open. `/readyz` is not ready while there is one.
+    pub fn routes_without_an_upstream_up(&self) -> impl Iterator<Item = &str> {
+        let usable = |index: usize| {
+            let upstream = &self.upstreams[index];
+            upstream.health.is_up() && !upstream.breaker.is_open()
+        };
+        self.config
+            .routes
+            .values()
+            .filter(move |route| !usable(route.primary) && !route.candidate.is_some_and(usable))
+            .map(|route| route.name.as_str())
+    }
+
     /// Each upstream's active health, in `Config::upstreams` order.
     pub fn upstream_health(&self) -> impl Iterator<Item = &UpstreamHealth> {
         self.upstreams.iter().map(|upstream| upstream.health.as_ref())

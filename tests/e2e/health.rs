@@ -169,6 +169,42 @@ async fn a_down_primary_sends_its_users_to_the_candidate_with_fallback_both() {
     setup.gateway.shutdown().await;
 }
 
+#[tokio::test]
+async fn readyz_is_503_naming_the_route_while_none_of_its_upstreams_is_up_and_200_once_one_is() {
+    let Setup { primary, candidate, gateway, _dir } =
+        Setup::new(MockConfig::default(), MockConfig::default(), FAST_PROBES).await;
+    let candidate_at = candidate.addr();
+    // Stand-ins hold the fields; the real mocks are stopped one by one below.
+    let (spare_primary, spare_candidate) = (
+        MockServer::start(MockConfig::default()).await.unwrap(),
+        MockServer::start(MockConfig::default()).await.unwrap(),
+    );
+    let setup = Setup { primary: spare_primary, candidate: spare_candidate, gateway, _dir };
+    let readyz = async || send(Method::GET, &setup.admin_url("/readyz"), &[], "").await;
+    let ready = readyz().await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text());
+
+    // Only the candidate down: the primary still serves the route.
+    candidate.shutdown().await;
+    wait_until_up_is(&setup, "candidate", false).await;
+    assert_eq!(readyz().await.status, StatusCode::OK);
+
+    // Both down: nothing can serve the route.
+    primary.shutdown().await;
+    wait_until_up_is(&setup, "primary", false).await;
+    let not_ready = readyz().await;
+    assert_eq!(not_ready.status, StatusCode::SERVICE_UNAVAILABLE, "{}", not_ready.text());
+    assert_eq!(
+        not_ready.json()["reasons"][0],
+        "route default: no upstream is up (probes down or circuit breaker open)"
+    );
+
+    let _candidate = restart_mock("candidate", candidate_at, MockConfig::default()).await;
+    wait_until_up_is(&setup, "candidate", true).await;
+    assert_eq!(readyz().await.status, StatusCode::OK);
+    setup.gateway.shutdown().await;
+}
+
 /// A webhook receiver on loopback that answers 200 and keeps every JSON body it gets.
 async fn start_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -83,7 +83,7 @@ async fn weight_set_through_admin_survives_sigkill_right_after_the_post() {
 }
 
 #[tokio::test]
-async fn sigterm_lets_an_inflight_stream_finish_then_exits_0() {
+async fn sigterm_turns_readyz_503_keeps_the_admin_port_answering_lets_an_inflight_stream_finish_then_exits_0() {
     let scratch = Scratch::new("sigterm");
     let (primary, candidate) = two_mocks(&scratch, &["--chunk-gap", "100", "--tokens", "20"]).await;
     let mut gateway = Gateway::start(&scratch, &serve_config(&primary, &candidate).build(), &GATEWAY_ENV).await;
@@ -94,6 +94,8 @@ async fn sigterm_lets_an_inflight_stream_finish_then_exits_0() {
     let content_type = stream.headers.get("content-type").and_then(|value| value.to_str().ok()).unwrap_or_default();
     assert!(content_type.starts_with("text/event-stream"), "content-type {content_type:?}");
     let mut received = stream.next().await.expect("a first chunk").to_vec();
+    let ready = get(&gateway.admin_url("/readyz"), &[]).await;
+    assert_eq!((ready.status.as_u16(), ready.json()["status"].clone()), (200, json!("ready")), "{}", ready.text());
 
     gateway.process.signal("TERM");
     // Once the proxy refuses, is the gateway still there, serving the stream (draining)?
@@ -102,6 +104,16 @@ async fn sigterm_lets_an_inflight_stream_finish_then_exits_0() {
         refused.then(|| gateway.process.exited().is_none())
     })
     .await;
+    // While the stream drains, probes and scrapes are still answered: not ready, alive.
+    let draining = get(&gateway.admin_url("/readyz"), &[]).await;
+    assert_eq!(draining.status, 503, "{}", draining.text());
+    assert!(
+        draining.json()["reasons"][0].as_str().is_some_and(|reason| reason.starts_with("draining")),
+        "{}",
+        draining.text()
+    );
+    assert_eq!(get(&gateway.admin_url("/healthz"), &[]).await.status, 200);
+    assert_eq!(get(&gateway.admin_url("/metrics"), &[]).await.status, 200);
     received.extend(stream.rest().await);
 
     let text = String::from_utf8_lossy(&received);
