@@ -19,6 +19,7 @@ mod wait;
 mod check;
 mod clients;
 mod demo;
+mod image;
 mod lifecycle;
 mod logs;
 mod refusals;
