@@ -2,18 +2,24 @@
 //! official `openai` Python SDK as the client (`upstreams/check_through_gateway.py`):
 //! FastAPI under uvicorn (h11), aiohttp, Node's `http`, Go's `net/http` (each serving
 //! the small OpenAI-compatible app in `upstreams/`), nginx's `proxy_pass` unbuffered in
-//! front of `cutover mock`, and nginx over TLS with a certificate from a private CA made
-//! here, over HTTP/2 and HTTP/1.1, trusted through `ca_file`. Each run checks whole and
-//! streamed answers, a tool call whole and streamed, the upstream's own 400 passed
-//! through, and what the server saw: its own `Host`, its own key only, none of the
-//! client's other credentials, cookies or account identity, the HTTP version; and that
-//! its `set-cookie` never reaches the client. A server that is not installed fails its
-//! test with what to install (`.ci/deps/upstreams.sh` installs them); only Go may be
-//! absent, with the reason printed.
+//! front of `cutover mock` (`upstreams/nginx.rs`), and that nginx over TLS with a
+//! certificate from a private CA made at test time (`upstreams/pki.rs`), over HTTP/2 and
+//! HTTP/1.1, trusted through `ca_file` and refused with a 502 without it. Each run checks
+//! whole and streamed answers, a tool call whole and streamed, the upstream's own 400
+//! passed through, and what the server saw: its own `Host`, origin-form targets, its own
+//! key only, none of the client's other credentials, cookies or account identity, the
+//! HTTP version; and that neither its key nor its `set-cookie` reaches the client. Each
+//! test prints the server and version that answered. A server that is not installed
+//! fails its test with what to install (`.ci/deps/upstreams.sh` installs them); only Go
+//! may be absent, with the reason printed.
 
-use std::net::{SocketAddr, TcpListener};
+mod nginx;
+mod pki;
+mod server;
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
@@ -22,81 +28,33 @@ use crate::binary::{Gateway, Mock, Scratch, post_json};
 use crate::configs::GatewayToml;
 use crate::script_report::run_script;
 
+use nginx::proxy_location;
+use pki::PrivateCa;
+use server::{Server, free_addr};
+
 const GATEWAY_KEY: &str = "sk-cutover-wire-gateway-key";
 const UPSTREAM_KEY: &str = "sk-wire-upstream-key";
 /// The SDK's whole run: a dozen requests. Only a hang reaches it.
 const CHECK_WITHIN: Duration = Duration::from_secs(120);
 /// Every check the script must have run and passed.
-const CHECKS: [&str; 10] = [
+const CHECKS: [&str; 12] = [
     "chat_non_streamed",
     "chat_streamed_concatenates_to_the_whole_answer",
     "tool_call_non_streamed",
     "tool_call_streamed",
     "upstream_400_is_bad_request_error_with_its_message",
     "upstream_saw_host_header_with_its_own_address",
+    "upstream_saw_origin_form_targets",
     "upstream_got_its_own_key_never_the_gateway_key",
     "no_client_credential_cookie_or_account_identity_reached_the_upstream",
     "the_upstreams_cookie_did_not_reach_the_client",
+    "the_client_never_saw_the_upstreams_key",
     "upstream_saw_the_expected_http_version",
 ];
 const PYTHON_HINT: &str = "install Python 3 with `pip install openai uvicorn fastapi aiohttp` (.ci/deps/upstreams.sh)";
-const NGINX_HINT: &str = "install nginx (`apt-get install nginx`; .ci/deps/upstreams.sh)";
 
 fn upstreams_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/upstreams")
-}
-
-/// A loopback address whose port was free a moment ago.
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
-
-/// A server this project did not write, as a child process: its output goes to a log in
-/// the scratch directory, printed when the test fails; dropping it kills it.
-struct Server {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    fn spawn(scratch: &Scratch, name: &str, command: &mut Command, hint: &str) -> Server {
-        let log = scratch.path().join(format!("{name}.log"));
-        let output = std::fs::File::create(&log).unwrap();
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(output.try_clone().unwrap())
-            .stderr(output)
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {name} ({error}): {hint}"));
-        Server { name: name.to_owned(), child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until `addr` accepts connections, failing with the log if the server exits.
-    async fn ready(mut self, addr: SocketAddr, hint: &str) -> Server {
-        crate::wait::until(&format!("{} to listen on {addr}", self.name), async || {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited at start with {status}: {hint}\n{}", self.name, self.log());
-            }
-            tokio::net::TcpStream::connect(addr).await.ok().map(|_| ())
-        })
-        .await;
-        self
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("----- output of {} -----\n{}----- end of {} -----", self.name, self.log(), self.name);
-        }
-    }
 }
 
 /// The app in `upstreams/` on a third-party server: `program ARGS… PORT`, with the
@@ -159,6 +117,7 @@ async fn check_through(gateway: &Gateway, expected: &Expected<'_>) -> String {
         .env("CHECK_ANSWERS", expected.answers)
         .env("CHECK_UPSTREAM_HOST", &expected.host)
         .env("CHECK_UPSTREAM_PROTO", expected.proto)
+        .env("CHECK_UPSTREAM_KEY", UPSTREAM_KEY)
         .env_remove("OPENAI_API_KEY")
         .env_remove("OPENAI_BASE_URL")
         .env("NO_PROXY", "127.0.0.1,localhost");
@@ -219,73 +178,6 @@ async fn go_net_http_serves_every_request_through_the_gateway() {
     app_behind_the_gateway("go", binary.to_str().unwrap(), &[], "the Go build above").await;
 }
 
-/// An nginx of the test's own: config and every path it writes in the scratch dir, in the
-/// foreground as one process.
-async fn start_nginx(scratch: &Scratch, servers: &str, ports: &[SocketAddr]) -> Server {
-    let nginx = ["nginx", "/usr/sbin/nginx"]
-        .into_iter()
-        .find(|program| Command::new(program).arg("-v").output().is_ok())
-        .unwrap_or_else(|| panic!("nginx is not installed: {NGINX_HINT}"));
-    let prefix = scratch.path().join("nginx");
-    std::fs::create_dir_all(prefix.join("logs")).unwrap();
-    let temp = |name: &str| format!("{name}_temp_path {}/{name};", prefix.display());
-    let config = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {prefix}/nginx.pid;\n\
-         error_log {prefix}/logs/error.log warn;\nevents {{ worker_connections 256; }}\n\
-         http {{\n  access_log off;\n  client_body_temp_path {prefix}/client_body;\n  {}\n  {}\n  {}\n  {}\n\
-         {SEEN_MAPS}\n{servers}\n}}\n",
-        temp("proxy"),
-        temp("fastcgi"),
-        temp("uwsgi"),
-        temp("scgi"),
-        prefix = prefix.display(),
-    );
-    let file = prefix.join("nginx.conf");
-    std::fs::write(&file, config).unwrap();
-    let mut command = Command::new(nginx);
-    command.arg("-p").arg(&prefix).arg("-c").arg(&file).arg("-e").arg(prefix.join("logs/error.log"));
-    let mut server = Server::spawn(scratch, "nginx", &mut command, NGINX_HINT);
-    for addr in ports {
-        server = server.ready(*addr, NGINX_HINT).await;
-    }
-    server
-}
-
-/// What nginx saw, in the headers the apps in `upstreams/` send: the key by what
-/// `Authorization` held, and the client-only headers that arrived.
-const SEEN_MAPS: &str = concat!(
-    "  map $http_authorization $seen_key {\n",
-    "    \"\" none;\n",
-    "    \"Bearer sk-wire-upstream-key\" upstream;\n",
-    "    \"~sk-cutover-wire-gateway-key\" gateway;\n",
-    "    default other;\n",
-    "  }\n",
-    "  map \"$http_cookie$http_openai_organization$http_openai_project$http_x_api_key$http_x_goog_api_key\" ",
-    "$seen_client_only {\n",
-    "    \"\" \"[]\";\n",
-    "    default \"[some]\";\n",
-    "  }\n",
-);
-
-/// An nginx `location` proxying `/{prefix}v1/` to the mock at `mock`, unbuffered as a
-/// streaming relay is, reporting what it saw and setting a cookie of its own.
-fn proxy_location(prefix: &str, mock: SocketAddr) -> String {
-    format!(
-        "    location /{prefix}v1/ {{\n\
-         \x20     proxy_pass http://{mock}/v1/;\n\
-         \x20     proxy_http_version 1.1;\n\
-         \x20     proxy_set_header Connection \"\";\n\
-         \x20     proxy_buffering off;\n\
-         \x20     add_header x-seen-host $http_host always;\n\
-         \x20     add_header x-seen-key $seen_key always;\n\
-         \x20     add_header x-seen-client-only $seen_client_only always;\n\
-         \x20     add_header x-upstream-proto $server_protocol always;\n\
-         \x20     add_header x-upstream-server nginx/$nginx_version always;\n\
-         \x20     add_header set-cookie \"upstream-session=1; Path=/\" always;\n\
-         \x20   }}\n"
-    )
-}
-
 /// Two mocks: `answers` (normal) and `errors` (every answer 400 context_length_exceeded).
 async fn mocks(scratch: &Scratch) -> (Mock, Mock) {
     let answers = Mock::start(scratch, "answers", &[], &[]).await;
@@ -299,94 +191,89 @@ async fn nginx_proxy_pass_unbuffered_in_front_of_the_mock_serves_every_request_t
     let (answers, errors) = mocks(&scratch).await;
     let addr = free_addr();
     let locations = proxy_location("", answers.addr) + &proxy_location("errors/", errors.addr);
-    let _nginx = start_nginx(&scratch, &format!("  server {{\n    listen {addr};\n{locations}  }}"), &[addr]).await;
+    let _nginx = nginx::start(&scratch, &format!("  server {{\n    listen {addr};\n{locations}  }}"), &[addr]).await;
     let config = gateway_config(&format!("http://{addr}/v1"), Some(&format!("http://{addr}/errors/v1")), &[]);
     let gateway = start_gateway(&scratch, &config).await;
     let expected = Expected { answers: "mock", host: addr.to_string(), proto: "HTTP/1.1" };
     check_through(&gateway, &expected).await;
 }
 
-/// A CA and a certificate it signed for 127.0.0.1, made with `openssl` in the scratch
-/// dir: `(ca.pem, server.pem, server.key)`.
-fn private_ca(scratch: &Scratch) -> (PathBuf, PathBuf, PathBuf) {
-    let dir = scratch.path().join("pki");
-    std::fs::create_dir_all(&dir).unwrap();
-    let openssl = |args: &[&str]| {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(&dir)
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run openssl ({error}): apt-get install openssl"));
-        assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    openssl(
-        &[
-            &["req", "-x509"],
-            &ec[..],
-            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=cutover test CA"],
-            &["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-        ]
-        .concat(),
+/// nginx over TLS with a certificate from a private CA, in front of the mocks: `h2` offers
+/// HTTP/2 by ALPN (`listen … ssl http2`, as 1.22 spells it), `http1` only HTTP/1.1.
+struct TlsRelay {
+    ca: PrivateCa,
+    h2: SocketAddr,
+    http1: SocketAddr,
+    _nginx: Server,
+    _mocks: (Mock, Mock),
+}
+
+impl TlsRelay {
+    async fn start(scratch: &Scratch) -> TlsRelay {
+        let ca = PrivateCa::new(scratch);
+        let mocks = mocks(scratch).await;
+        let (h2, http1) = (free_addr(), free_addr());
+        let locations = proxy_location("", mocks.0.addr) + &proxy_location("errors/", mocks.1.addr);
+        let tls =
+            format!("    ssl_certificate {};\n    ssl_certificate_key {};\n", ca.cert.display(), ca.key.display());
+        let server = |listen: String| format!("  server {{\n    listen {listen};\n{tls}{locations}  }}\n");
+        let servers = server(format!("{h2} ssl http2")) + &server(format!("{http1} ssl"));
+        let nginx = nginx::start(scratch, &servers, &[h2, http1]).await;
+        TlsRelay { ca, h2, http1, _nginx: nginx, _mocks: mocks }
+    }
+
+    fn ca_file(&self) -> String {
+        format!("ca_file = \"{}\"", self.ca.ca.display())
+    }
+}
+
+/// The SDK through a gateway whose upstream is `https://{authority}/v1` on the relay,
+/// trusted by `ca_file`, answered over `proto`.
+async fn check_over_tls(scratch: &Scratch, relay: &TlsRelay, authority: &str, proto: &str) {
+    let config = gateway_config(
+        &format!("https://{authority}/v1"),
+        Some(&format!("https://{authority}/errors/v1")),
+        &[&relay.ca_file()],
     );
-    openssl(&[&["req"], &ec[..], &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat());
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-    ]);
-    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
+    let gateway = start_gateway(scratch, &config).await;
+    // `Host` (`:authority` on HTTP/2) is the upstream's authority, port included.
+    let expected = Expected { answers: "mock", host: authority.to_owned(), proto };
+    let server = check_through(&gateway, &expected).await;
+    assert!(server.starts_with("nginx/"), "answered by {server}, not by nginx");
 }
 
 #[tokio::test]
-async fn nginx_over_tls_from_a_private_ca_serves_through_the_gateway_over_h2_and_http1_with_ca_file() {
-    let scratch = Scratch::new("nginx-tls");
-    let (ca, cert, key) = private_ca(&scratch);
-    let (answers, errors) = mocks(&scratch).await;
-    let (h2, h1) = (free_addr(), free_addr());
-    let locations = proxy_location("", answers.addr) + &proxy_location("errors/", errors.addr);
-    let tls = format!("    ssl_certificate {};\n    ssl_certificate_key {};\n", cert.display(), key.display());
-    let servers = format!(
-        "  server {{\n    listen {h2} ssl http2;\n{tls}{locations}  }}\n  server {{\n    listen {h1} ssl;\n{tls}{locations}  }}"
-    );
-    let _nginx = start_nginx(&scratch, &servers, &[h2, h1]).await;
-    let ca_file = format!("ca_file = \"{}\"", ca.display());
-    let mut servers_seen = Vec::new();
-    for (addr, proto) in [(h2, "HTTP/2.0"), (h1, "HTTP/1.1")] {
-        let base = format!("https://{addr}/v1");
-        let config = gateway_config(&base, Some(&format!("https://{addr}/errors/v1")), &[&ca_file]);
-        let gateway = start_gateway(&scratch, &config).await;
-        // TLS strips nothing of the port: `Host` (`:authority` on HTTP/2) is the authority.
-        let expected = Expected { answers: "mock", host: addr.to_string(), proto };
-        servers_seen.push(check_through(&gateway, &expected).await);
-    }
-    assert!(servers_seen.iter().all(|server| server.starts_with("nginx/")), "{servers_seen:?}");
+async fn nginx_over_tls_from_a_private_ca_in_ca_file_serves_every_request_over_h2() {
+    let scratch = Scratch::new("nginx-h2");
+    let relay = TlsRelay::start(&scratch).await;
+    check_over_tls(&scratch, &relay, &relay.h2.to_string(), "HTTP/2.0").await;
+}
 
-    // Without `ca_file` the private CA is not trusted: a 502 that names the upstream.
-    let gateway = start_gateway(&scratch, &gateway_config(&format!("https://{h2}/v1"), None, &[])).await;
+#[tokio::test]
+async fn nginx_over_tls_from_a_private_ca_in_ca_file_serves_every_request_over_http1_by_name() {
+    let scratch = Scratch::new("nginx-http1");
+    let relay = TlsRelay::start(&scratch).await;
+    // By name: the certificate's DNS name is checked (and sent as SNI), `Host` is the name.
+    check_over_tls(&scratch, &relay, &format!("localhost:{}", relay.http1.port()), "HTTP/1.1").await;
+}
+
+#[tokio::test]
+async fn an_upstream_behind_a_private_ca_without_ca_file_is_a_502_naming_the_upstream_not_its_address() {
+    let scratch = Scratch::new("nginx-untrusted");
+    let relay = TlsRelay::start(&scratch).await;
+    let gateway = start_gateway(&scratch, &gateway_config(&format!("https://{}/v1", relay.h2), None, &[])).await;
     let body = json!({"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]});
-    let reply =
-        post_json(&gateway.url("/v1/chat/completions"), &[("authorization", &format!("Bearer {GATEWAY_KEY}"))], &body)
-            .await;
+    let auth = format!("Bearer {GATEWAY_KEY}");
+    let reply = post_json(&gateway.url("/v1/chat/completions"), &[("authorization", &auth)], &body).await;
     assert_eq!(reply.status, 502, "{}", reply.text());
     let message = reply.openai_error()["message"].as_str().unwrap_or_default().to_owned();
-    assert!(message.contains("`thirdparty`") && !message.contains("127.0.0.1"), "{message}");
+    assert!(message.contains("`thirdparty`"), "the 502 does not name the upstream: {message}");
+    // For the right reason: the certificate, not a refused connection or a timeout.
+    assert!(message.contains("certificate"), "the 502 does not say the certificate was refused: {message}");
+    let everything = format!("{:?}\n{}", reply.headers, reply.text());
+    let port = format!(":{}", relay.h2.port());
+    for secret in ["127.0.0.1", "localhost", port.as_str(), UPSTREAM_KEY] {
+        assert!(!everything.contains(secret), "the 502 shows {secret:?}:\n{everything}");
+    }
+    println!("without ca_file: 502 {message}");
 }

@@ -11,11 +11,12 @@ Environment:
                         front of) `cutover mock`, which answers "Simulated answer from mock …"
   CHECK_UPSTREAM_HOST   the `Host` the server must have seen, e.g. 127.0.0.1:PORT
   CHECK_UPSTREAM_PROTO  the HTTP version the server must have seen, e.g. HTTP/1.1, HTTP/2.0
+  CHECK_UPSTREAM_KEY    the upstream's own key, which nothing the client gets may contain
 
 Model `gpt-4.1` must be answered normally and model `ctx-too-long` with OpenAI's 400
 context_length_exceeded, by the upstream itself. Every answer of the server must carry
-`x-seen-host`, `x-seen-key`, `x-seen-client-only` and `x-upstream-proto` (what it saw),
-`x-upstream-server`, and a `set-cookie` that the gateway must drop.
+`x-seen-host`, `x-seen-target`, `x-seen-key`, `x-seen-client-only` and `x-upstream-proto`
+(what it saw), `x-upstream-server`, and a `set-cookie` that the gateway must drop.
 
 Prints one JSON report on stdout:
   {"openai_version": "...", "upstream_server": "...", "checks": [{"name", "ok", "detail"}]}
@@ -38,6 +39,7 @@ KEY = os.environ["CHECK_KEY"]
 ANSWERS = os.environ["CHECK_ANSWERS"]
 UPSTREAM_HOST = os.environ["CHECK_UPSTREAM_HOST"]
 UPSTREAM_PROTO = os.environ["CHECK_UPSTREAM_PROTO"]
+UPSTREAM_KEY = os.environ["CHECK_UPSTREAM_KEY"]
 MODEL = "gpt-4.1"
 ERROR_MODEL = "ctx-too-long"
 # Non-ASCII on purpose: the body must cross every hop byte for byte.
@@ -59,24 +61,28 @@ WEATHER_TOOL = {
 
 # (which call, the response headers the upstream's answer came back with)
 SEEN = []
+# (which call, a body the client received: a whole answer, a chunk, an error)
+BODIES = []
 
 
 # What a client may send besides its gateway key, none of which is for an upstream: the
 # gateway key again in other providers' credential headers, a cookie of the gateway's
-# origin, and an OpenAI account identity of the client's own.
-CLIENT_ONLY_HEADERS = {
-    "x-api-key": KEY,
-    "x-goog-api-key": KEY,
-    "cookie": f"session={KEY}",
-    "openai-organization": "org-of-the-client",
-    "openai-project": "proj_of_the_client",
-}
+# origin, and an OpenAI account identity of the client's own (`organization` and
+# `project`, which the SDK sends as `OpenAI-Organization` and `OpenAI-Project`; given as
+# default headers instead, the SDK's own unset values would drop them).
+CLIENT_ONLY_HEADERS = {"x-api-key": KEY, "x-goog-api-key": KEY, "cookie": f"session={KEY}"}
 
 
 def client():
     # No retries: a refusal by the upstream must show, not be retried away.
     return openai.OpenAI(
-        base_url=BASE_URL, api_key=KEY, timeout=30.0, max_retries=0, default_headers=CLIENT_ONLY_HEADERS
+        base_url=BASE_URL,
+        api_key=KEY,
+        organization="org-of-the-client",
+        project="proj_of_the_client",
+        timeout=30.0,
+        max_retries=0,
+        default_headers=CLIENT_ONLY_HEADERS,
     )
 
 
@@ -86,10 +92,20 @@ def expect(condition, message):
 
 
 def create(call, **arguments):
-    """`chat.completions.create` through `with_raw_response`, keeping the headers."""
+    """`chat.completions.create` through `with_raw_response`, keeping the headers and
+    what the body held (every chunk of a stream, as the SDK parsed it)."""
     raw = client().chat.completions.with_raw_response.create(**arguments)
     SEEN.append((call, raw.headers))
-    return raw.parse()
+    if not arguments.get("stream"):
+        BODIES.append((call, raw.text))
+        return raw.parse()
+    return kept_chunks(call, raw.parse())
+
+
+def kept_chunks(call, stream):
+    for chunk in stream:
+        BODIES.append((call, chunk.model_dump_json()))
+        yield chunk
 
 
 def expect_answer_text(text):
@@ -168,6 +184,7 @@ def upstream_400_is_bad_request_error_with_its_message():
         result = create("upstream_400", model=ERROR_MODEL, messages=HELLO)
     except openai.BadRequestError as error:
         SEEN.append(("upstream_400", error.response.headers))
+        BODIES.append(("upstream_400", error.response.text))
         expect(error.status_code == 400, f"status {error.status_code}")
         body = error.body if isinstance(error.body, dict) else {}
         expect(body.get("code") == "context_length_exceeded", f"error body {error.body!r}")
@@ -178,10 +195,16 @@ def upstream_400_is_bad_request_error_with_its_message():
     raise AssertionError(f"expected BadRequestError (400), got an answer: {result!r}"[:500])
 
 
+def answers():
+    """The answers so far, failing the check (rather than passing it vacuously) when the
+    first five checks did not all get one."""
+    expect(len(SEEN) >= 5, f"only {len(SEEN)} answers came back from the upstream: {[call for call, _ in SEEN]}")
+    return SEEN
+
+
 def seen_values(header):
     """`header` of every answer so far, by call; an answer without it fails the check."""
-    expect(len(SEEN) >= 5, f"only {len(SEEN)} answers came back from the upstream: {[call for call, _ in SEEN]}")
-    missing = [call for call, headers in SEEN if headers.get(header) is None]
+    missing = [call for call, headers in answers() if headers.get(header) is None]
     expect(not missing, f"answers without {header} (not from the upstream?): {missing}")
     return {call: headers.get(header) for call, headers in SEEN}
 
@@ -189,6 +212,16 @@ def seen_values(header):
 def upstream_saw_host_header_with_its_own_address():
     wrong = {call: host for call, host in seen_values("x-seen-host").items() if host != UPSTREAM_HOST}
     expect(not wrong, f"the upstream saw Host other than {UPSTREAM_HOST!r}: {wrong}")
+
+
+def upstream_saw_origin_form_targets():
+    # `/v1/…` or, behind nginx, `/errors/v1/…`: a path, never `http://host/…`.
+    wrong = {
+        call: target
+        for call, target in seen_values("x-seen-target").items()
+        if not (target.startswith("/") and target.endswith("/v1/chat/completions"))
+    }
+    expect(not wrong, f"the upstream saw targets not in origin form: {wrong}")
 
 
 def upstream_got_its_own_key_never_the_gateway_key():
@@ -202,8 +235,15 @@ def no_client_credential_cookie_or_account_identity_reached_the_upstream():
 
 
 def the_upstreams_cookie_did_not_reach_the_client():
-    leaked = [call for call, headers in SEEN if headers.get("set-cookie") is not None]
+    leaked = [call for call, headers in answers() if headers.get("set-cookie") is not None]
     expect(not leaked, f"answers with the upstream's set-cookie: {leaked}")
+
+
+def the_client_never_saw_the_upstreams_key():
+    expect(len(BODIES) >= len(answers()), f"{len(BODIES)} bodies kept for {len(SEEN)} answers")
+    leaked = [f"{call} (headers)" for call, headers in SEEN if any(UPSTREAM_KEY in v for v in headers.values())]
+    leaked += [f"{call} (body)" for call, body in BODIES if UPSTREAM_KEY in body]
+    expect(not leaked, f"the upstream's key reached the client in: {leaked}")
 
 
 def upstream_saw_the_expected_http_version():
@@ -211,7 +251,7 @@ def upstream_saw_the_expected_http_version():
     expect(not wrong, f"the upstream saw an HTTP version other than {UPSTREAM_PROTO!r}: {wrong}")
 
 
-# In order: the last five read the headers the first five collected.
+# In order: the checks after the first five read what those collected.
 CHECKS = [
     chat_non_streamed,
     chat_streamed_concatenates_to_the_whole_answer,
@@ -219,9 +259,11 @@ CHECKS = [
     tool_call_streamed,
     upstream_400_is_bad_request_error_with_its_message,
     upstream_saw_host_header_with_its_own_address,
+    upstream_saw_origin_form_targets,
     upstream_got_its_own_key_never_the_gateway_key,
     no_client_credential_cookie_or_account_identity_reached_the_upstream,
     the_upstreams_cookie_did_not_reach_the_client,
+    the_client_never_saw_the_upstreams_key,
     upstream_saw_the_expected_http_version,
 ]
 

@@ -5,7 +5,8 @@
 // an HTTP/1.1 request without Host), any credential but `Bearer $UPSTREAM_KEY` 401;
 // ctx-* models get 400 context_length_exceeded, requests with tools a call of the first
 // tool, others `echo: ` and the last user message; every answer carries x-seen-host,
-// x-seen-key, x-seen-client-only, x-upstream-proto and x-upstream-server, and sets a cookie.
+// x-seen-target, x-seen-key, x-seen-client-only, x-upstream-proto and x-upstream-server,
+// and sets a cookie.
 package main
 
 import (
@@ -226,6 +227,7 @@ func answer(r *http.Request) (int, object, []object) {
 func handle(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("x-seen-host", r.Host)
+	h.Set("x-seen-target", r.RequestURI)
 	h.Set("x-seen-key", seenKey(r))
 	h.Set("x-seen-client-only", seenClientOnly(r))
 	h.Set("set-cookie", "upstream-session=1; Path=/")

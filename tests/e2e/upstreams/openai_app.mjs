@@ -4,8 +4,8 @@
 // a target not in origin form or a request without Host is 400 (Node itself refuses a
 // request without Host), any credential but `Bearer $UPSTREAM_KEY` 401; `ctx-*` models
 // get 400 context_length_exceeded, requests with tools a call of the first tool, others
-// `echo: ` and the last user message; every answer carries x-seen-host, x-seen-key,
-// x-seen-client-only, x-upstream-proto and x-upstream-server, and sets a cookie.
+// `echo: ` and the last user message; every answer carries x-seen-host, x-seen-target,
+// x-seen-key, x-seen-client-only, x-upstream-proto and x-upstream-server, and sets a cookie.
 
 import http from "node:http";
 
@@ -136,6 +136,7 @@ const server = http.createServer((req, res) => {
   req.on("end", () => {
     const seen = {
       "x-seen-host": req.headers.host || "",
+      "x-seen-target": req.url,
       "x-seen-key": seenKey(req.headers),
       "x-seen-client-only": `[${CLIENT_ONLY.filter((name) => name in req.headers).join(",")}]`,
       "set-cookie": "upstream-session=1; Path=/",

@@ -10,7 +10,7 @@ GATEWAY_KEY (the gateway's client key, which must never reach an upstream).
 It behaves as the servers it runs on do, and a little stricter (`refusal`): a request
 target that is not origin-form (`/path`) or a request without `Host` is 400, any other
 credential 401. Every answer names what it saw: `x-seen-host` (the `Host` header),
-`x-seen-key` (`upstream`, `gateway`, `none` or `other`), `x-seen-client-only` (which of
+`x-seen-target` (the request target as sent), `x-seen-key` (`upstream`, `gateway`, `none` or `other`), `x-seen-client-only` (which of
 the client's cookie, account identity and other credential headers arrived, `[]` when
 none), `x-upstream-proto` (the HTTP version) and `x-upstream-server` (server and
 version); and every answer sets a cookie, which must not reach the client.
@@ -52,13 +52,14 @@ def seen_key(headers):
 CLIENT_ONLY = ["cookie", "openai-organization", "openai-project", "x-api-key", "x-goog-api-key"]
 
 
-def seen(server, proto, headers):
+def seen(server, proto, target, headers):
     """The response headers that tell the test what this server saw, and a cookie of the
     upstream's own that must not reach the client."""
     host = [value for name, value in headers if name == "host"]
     names = {name for name, _ in headers}
     return {
         "x-seen-host": host[0] if host else "",
+        "x-seen-target": target,
         "x-seen-key": seen_key(headers),
         "x-seen-client-only": "[" + ",".join(name for name in CLIENT_ONLY if name in names) + "]",
         "x-upstream-proto": proto,
@@ -160,7 +161,7 @@ def handle(method, target, headers, body, server, proto):
     """The whole exchange, independent of the web framework: (status, headers, JSON body or
     SSE chunk list). `headers` is a list of (lower-case name, value)."""
     path = target.split("?", 1)[0]
-    out = seen(server, proto, headers)
+    out = seen(server, proto, target, headers)
     refused = refusal(target, headers, needs_key=path != "/health")
     if refused:
         return refused[0], out, refused[1]
