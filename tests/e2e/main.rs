@@ -19,6 +19,7 @@ mod wait;
 mod check;
 mod clients;
 mod demo;
+mod deploy;
 mod image;
 mod lifecycle;
 mod logs;
