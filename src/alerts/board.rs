@@ -15,6 +15,12 @@ pub struct AlertStatus {
     pub severity: String,
     pub metric: String,
     pub scope: String,
+    /// The route and upstream the instance watches, where its rule names them (or, for
+    /// a rule naming neither, the upstream of each instance): labels of `cutover_alert_state`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
     pub op: String,
     pub threshold: f64,
     pub state: AlertState,
@@ -43,23 +49,35 @@ impl AlertBoard {
         self.statuses.load_full()
     }
 
-    /// `cutover_alert_state{alert,severity}`: per rule, the highest state of its instances
-    /// (0 ok, 1 pending, 2 firing); the admin API shows each instance.
+    /// `cutover_alert_state{alert,severity,route,upstream}`: per instance, so that a firing
+    /// alert says which route or upstream (0 ok, 1 pending, 2 firing); `route` and
+    /// `upstream` only where the instance has them. Instances with the same labels (the
+    /// roles of one rule) show the highest state.
     pub fn render(&self, out: &mut String) {
         let statuses = self.statuses.load();
         let _ = writeln!(
             out,
-            "# HELP cutover_alert_state Alert rules: 0 ok (or no data), 1 pending, 2 firing.\n# TYPE cutover_alert_state gauge"
+            "# HELP cutover_alert_state Alert rule instances: 0 ok (or no data), 1 pending, 2 firing.\n# TYPE cutover_alert_state gauge"
         );
-        let mut seen: Vec<(&str, &str, u8)> = Vec::new();
+        let mut seen: Vec<(&AlertStatus, u8)> = Vec::new();
         for status in statuses.iter() {
-            match seen.iter_mut().find(|(alert, _, _)| *alert == status.alert) {
-                Some(entry) => entry.2 = entry.2.max(status.state.gauge()),
-                None => seen.push((&status.alert, &status.severity, status.state.gauge())),
+            let same = |(known, _): &&mut (&AlertStatus, u8)| {
+                known.alert == status.alert && known.route == status.route && known.upstream == status.upstream
+            };
+            match seen.iter_mut().find(same) {
+                Some(entry) => entry.1 = entry.1.max(status.state.gauge()),
+                None => seen.push((status, status.state.gauge())),
             }
         }
-        for (alert, severity, gauge) in seen {
-            let _ = writeln!(out, "cutover_alert_state{{alert=\"{alert}\",severity=\"{severity}\"}} {gauge}");
+        for (status, gauge) in seen {
+            let _ = write!(out, "cutover_alert_state{{alert=\"{}\",severity=\"{}\"", status.alert, status.severity);
+            if let Some(route) = &status.route {
+                let _ = write!(out, ",route=\"{route}\"");
+            }
+            if let Some(upstream) = &status.upstream {
+                let _ = write!(out, ",upstream=\"{upstream}\"");
+            }
+            let _ = writeln!(out, "}} {gauge}");
         }
     }
 }

@@ -169,6 +169,8 @@ fn evaluate(
         severity: rule.severity.clone(),
         metric: rule.metric.clone(),
         scope: instance.scope.label.clone(),
+        route: instance.scope.route.clone(),
+        upstream: instance.scope.upstream.clone(),
         op: rule.op.clone(),
         threshold: rule.threshold,
         state: instance.tracker.state,

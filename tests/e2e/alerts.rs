@@ -194,7 +194,10 @@ async fn a_rule_goes_pending_then_firing_then_resolved_and_notifies_once_each() 
     let firing = wait_for_state(&setup, "firing").await;
     assert!(firing["fired_at"].as_i64().is_some(), "{firing}");
     let page = setup.metrics().await;
-    assert_eq!(metric(&page, "cutover_alert_state{alert=\"candidate_errors\",severity=\"critical\"}"), 2.0);
+    assert_eq!(
+        metric(&page, "cutover_alert_state{alert=\"candidate_errors\",severity=\"critical\",upstream=\"candidate\"}"),
+        2.0
+    );
 
     let fired = until("the firing notification", async || {
         let json = receiver.alerts_on("/json");
@@ -237,7 +240,10 @@ async fn a_rule_goes_pending_then_firing_then_resolved_and_notifies_once_each() 
     let page = setup.metrics().await;
     // Two alerts and the rollout's `set_weight` event.
     assert_eq!(metric(&page, "cutover_notifications_total{notifier=\"hook\",outcome=\"sent\"}"), 3.0);
-    assert_eq!(metric(&page, "cutover_alert_state{alert=\"candidate_errors\",severity=\"critical\"}"), 0.0);
+    assert_eq!(
+        metric(&page, "cutover_alert_state{alert=\"candidate_errors\",severity=\"critical\",upstream=\"candidate\"}"),
+        0.0
+    );
     traffic.abort();
     setup.gateway.shutdown().await;
 }
@@ -445,6 +451,20 @@ threshold = 95
     }
 }
 
+/// Every `datasource.uid` anywhere in a dashboard.
+fn collect_datasource_uids(value: &Value, uids: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(uid) = map.get("datasource").and_then(|source| source["uid"].as_str()) {
+                uids.push(uid.to_owned());
+            }
+            map.values().for_each(|inner| collect_datasource_uids(inner, uids));
+        }
+        Value::Array(items) => items.iter().for_each(|inner| collect_datasource_uids(inner, uids)),
+        _ => {}
+    }
+}
+
 /// Series the dashboard shows that this test's gateway does not serve: the agreement
 /// gauge needs a share mirrored (tested in `shadow.rs`).
 const DASHBOARD_SERIES_NOT_YET_SERVED: &[&str] = &["cutover_shadow_agreement_ratio"];
@@ -455,6 +475,15 @@ async fn the_grafana_dashboard_parses_and_uses_only_metrics_the_gateway_serves()
     let dashboard: Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).expect("the dashboard is JSON");
     assert_eq!(dashboard["uid"], "cutover");
+    // Provisioned from a file, a dashboard gets no import prompt: `${DS_…}` inputs would stay
+    // unresolved, so every query names the dashboard's own `datasource` variable.
+    let text = dashboard.to_string();
+    assert!(!text.contains("${DS_") && dashboard.get("__inputs").is_none(), "import-only datasource inputs");
+    let variables = dashboard["templating"]["list"].as_array().expect("templating");
+    assert!(variables.iter().any(|var| var["name"] == "datasource" && var["type"] == "datasource"), "{variables:?}");
+    let mut uids = Vec::new();
+    collect_datasource_uids(&dashboard, &mut uids);
+    assert!(uids.len() >= 12 && uids.iter().all(|uid| uid == "${datasource}"), "{uids:?}");
     let panels = dashboard["panels"].as_array().expect("panels");
     let mut queries: Vec<String> = panels
         .iter()
