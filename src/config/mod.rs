@@ -366,6 +366,9 @@ pub struct FallbackOn {
     pub stream: bool,
     /// Other 4xx answers (off by default: they are usually the client's fault).
     pub status_4xx: bool,
+    /// An answer no API gives: a redirect, or a body of another type than the endpoint's
+    /// (an HTML page with 200). It never reaches the client as an answer either way.
+    pub invalid_answer: bool,
 }
 
 impl Default for FallbackOn {
@@ -378,12 +381,13 @@ impl Default for FallbackOn {
             status_408: true,
             stream: true,
             status_4xx: false,
+            invalid_answer: true,
         }
     }
 }
 
 impl FallbackOn {
-    pub const NAMES: &[&str] = &["connect", "timeout", "5xx", "429", "408", "stream", "4xx"];
+    pub const NAMES: &[&str] = &["connect", "timeout", "5xx", "429", "408", "stream", "4xx", "invalid_answer"];
 
     pub fn names(&self) -> Vec<&'static str> {
         let flags = [
@@ -394,6 +398,7 @@ impl FallbackOn {
             self.status_408,
             self.stream,
             self.status_4xx,
+            self.invalid_answer,
         ];
         Self::NAMES.iter().zip(flags).filter(|(_, on)| *on).map(|(name, _)| *name).collect()
     }

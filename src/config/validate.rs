@@ -532,6 +532,7 @@ impl<'a> Validator<'a> {
             status_408: false,
             stream: false,
             status_4xx: false,
+            invalid_answer: false,
         };
         for name in names {
             let flag = match name.as_str() {
@@ -542,6 +543,7 @@ impl<'a> Validator<'a> {
                 "408" => &mut on.status_408,
                 "stream" => &mut on.stream,
                 "4xx" => &mut on.status_4xx,
+                "invalid_answer" => &mut on.invalid_answer,
                 _ => {
                     self.problem(path, format!("{name:?} is not one of {}", FallbackOn::NAMES.join(", ")));
                     continue;

@@ -120,10 +120,13 @@ pub enum FailureReason {
     Stream = 6,
     /// Not an attempt: the upstream's circuit breaker was open.
     BreakerOpen = 7,
+    /// An answer no API gives: a redirect, an informational final status, or a body of
+    /// another type than the endpoint returns (an HTML page with 200).
+    InvalidAnswer = 8,
 }
 
 impl FailureReason {
-    pub const ALL: [FailureReason; 8] = [
+    pub const ALL: [FailureReason; 9] = [
         FailureReason::Connect,
         FailureReason::Timeout,
         FailureReason::Status5xx,
@@ -132,6 +135,7 @@ impl FailureReason {
         FailureReason::Status4xx,
         FailureReason::Stream,
         FailureReason::BreakerOpen,
+        FailureReason::InvalidAnswer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -144,6 +148,7 @@ impl FailureReason {
             FailureReason::Status4xx => "4xx",
             FailureReason::Stream => "stream",
             FailureReason::BreakerOpen => "breaker_open",
+            FailureReason::InvalidAnswer => "invalid_answer",
         }
     }
 }
@@ -209,9 +214,9 @@ pub struct RouteMetrics {
     /// Indexed by `Role`; `None` for the candidate and shadow arms of a route without one.
     arms: [Option<ArmMetrics>; 3],
     /// `[from role][reason]`: fallbacks from the primary (to the candidate) and from the candidate.
-    fallbacks: [[AtomicU64; 8]; 2],
+    fallbacks: [[AtomicU64; FailureReason::ALL.len()]; 2],
     /// `[role][reason]`: retries on the upstream of the primary and of the candidate arm.
-    retries: [[AtomicU64; 8]; 2],
+    retries: [[AtomicU64; FailureReason::ALL.len()]; 2],
     shadow: [AtomicU64; 3],
     /// Dropped mirrors by `ShadowDrop`.
     shadow_drops: [AtomicU64; 2],

@@ -52,9 +52,9 @@ pub struct MockArgs {
     ///
     /// KIND is one of 500, 503, 429, 429-retry-after=DUR, reset, no-answer,
     /// slow-first-token=DUR, stream-cut, stream-stall, malformed-chunk, no-done,
-    /// context-length, content-filter (DUR: 2s, 0.5s, 1500ms). SHARE is the share of
-    /// requests hit, 0..1 or a percentage (default 1). LIMIT caps the injections, a count
-    /// or `once`. Rules are tried in order, each with its own coin; the first that hits
+    /// context-length, content-filter, redirect, html-200, wrong-content-type (DUR: 2s,
+    /// 0.5s, 1500ms). SHARE is the share of requests hit, 0..1 or a percentage (default
+    /// 1). LIMIT caps the injections, a count or `once`. Rules are tried in order, each with its own coin; the first that hits
     /// decides. Stream faults (stream-cut, stream-stall, malformed-chunk, no-done) skip
     /// non-streamed requests. Faults apply to chat, completions and embeddings, never to
     /// /v1/models. Examples: --fault 500:0.1  --fault stream-cut:5%  --fault 503:1:once

@@ -55,7 +55,7 @@ impl Ctx {
                 return Err("simulated request never answered".into());
             }
             Some(kind) => {
-                if let Some(response) = reply::fault_response(&self.runtime, kind) {
+                if let Some(response) = reply::fault_response(&self.runtime, kind, streamed) {
                     return Ok((fault, Some(response)));
                 }
             }

@@ -10,7 +10,7 @@ use super::error::MockError;
 /// The fault names `FaultKind::parse` accepts, for help texts and error messages.
 pub const FAULT_NAMES: &str = "500, 503, 429, 429-retry-after=<dur>, reset, no-answer, \
      slow-first-token=<dur>, stream-cut, stream-stall, malformed-chunk, no-done, \
-     context-length, content-filter";
+     context-length, content-filter, redirect, html-200, wrong-content-type";
 
 /// One way for the mock to misbehave.
 ///
@@ -48,6 +48,15 @@ pub enum FaultKind {
     ContextLengthExceeded,
     /// `400 content_policy_violation`.
     ContentFilter,
+    /// `302 Found` to a login page, with an HTML body: what a relay whose account expired,
+    /// a captive portal or a wrong base URL answers.
+    Redirect,
+    /// `200 OK` with an HTML page ("account suspended"): the classic relay failure that
+    /// passes for a success by its status.
+    Html200,
+    /// `200 OK` with a JSON body of the wrong type for the request: `application/json`
+    /// (a whole answer) to a request for a stream, `text/plain` to any other.
+    WrongContentType,
 }
 
 impl FaultKind {
@@ -82,6 +91,9 @@ fn parse_kind(s: &str) -> Result<FaultKind, String> {
         ("no-done", None) => FaultKind::NoDone,
         ("context-length", None) => FaultKind::ContextLengthExceeded,
         ("content-filter", None) => FaultKind::ContentFilter,
+        ("redirect", None) => FaultKind::Redirect,
+        ("html-200", None) => FaultKind::Html200,
+        ("wrong-content-type", None) => FaultKind::WrongContentType,
         ("429-retry-after" | "slow-first-token", None) => {
             return Err(format!("{name} needs a duration, e.g. {name}=2s or {name}=1500ms"));
         }
@@ -136,6 +148,9 @@ impl fmt::Display for FaultKind {
             FaultKind::NoDone => f.write_str("no-done"),
             FaultKind::ContextLengthExceeded => f.write_str("context-length"),
             FaultKind::ContentFilter => f.write_str("content-filter"),
+            FaultKind::Redirect => f.write_str("redirect"),
+            FaultKind::Html200 => f.write_str("html-200"),
+            FaultKind::WrongContentType => f.write_str("wrong-content-type"),
         }
     }
 }

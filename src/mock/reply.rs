@@ -1,15 +1,25 @@
 //! The mock's error answers: fault responses with their headers, and requests it cannot
 //! parse, all in OpenAI's error shape.
 
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Response, StatusCode, header};
 
 use super::chat_request::Invalid;
 use super::faults::FaultKind;
 use super::runtime::{Runtime, error_json};
-use crate::net::body::{BoxBody, json};
+use crate::net::body::{self, BoxBody, json};
 
-/// The response for a fault answered with a status, `None` for the other faults.
-pub(super) fn fault_response(runtime: &Runtime, kind: FaultKind) -> Option<Response<BoxBody>> {
+/// The login page a redirect points to and an "account suspended" answer shows.
+const HTML_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\
+    <body><h1>Your account is suspended</h1><p>Please sign in to continue.</p></body></html>\n";
+
+/// A whole chat completion, sent with the wrong `Content-Type`.
+const MISLABELLED_COMPLETION: &str = r#"{"id":"chatcmpl-mislabelled","object":"chat.completion","created":0,\
+    "model":"mock","choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},\
+    "finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+
+/// The response for a fault answered with a status or a wrong body, `None` for the
+/// other faults. `streamed`: whether the request asked for a stream.
+pub(super) fn fault_response(runtime: &Runtime, kind: FaultKind, streamed: bool) -> Option<Response<BoxBody>> {
     let errors = &runtime.errors;
     let response = match kind {
         FaultKind::Status500 => json(StatusCode::INTERNAL_SERVER_ERROR, errors.server_error.clone()),
@@ -25,6 +35,16 @@ pub(super) fn fault_response(runtime: &Runtime, kind: FaultKind) -> Option<Respo
                 headers.insert("retry-after-ms", HeaderValue::from(after.as_millis() as u64));
             }
             response
+        }
+        FaultKind::Redirect => {
+            let mut response = body::response(StatusCode::FOUND, "text/html; charset=utf-8", HTML_PAGE);
+            response.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/login?next=%2Fv1"));
+            response
+        }
+        FaultKind::Html200 => body::response(StatusCode::OK, "text/html; charset=utf-8", HTML_PAGE),
+        FaultKind::WrongContentType => {
+            let content_type = if streamed { "application/json" } else { "text/plain; charset=utf-8" };
+            body::response(StatusCode::OK, content_type, MISLABELLED_COMPLETION)
         }
         FaultKind::ResetBeforeHeaders
         | FaultKind::NoAnswer

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use http::{HeaderValue, Response, StatusCode};
 
+use super::expected::NotAnAnswer;
 use super::headers::X_SHOULD_RETRY;
 use super::sse::StreamFault;
 use crate::metrics::FailureReason;
@@ -26,13 +27,21 @@ pub enum TransportError {
     FirstTokenTimeout(Duration),
     #[error("the stream failed before its first token: {0}")]
     Stream(#[source] EarlyStreamError),
+    /// A redirect, or a body of another type than the endpoint returns: the same upstream
+    /// would answer the same again.
+    #[error(transparent)]
+    NotAnAnswer(#[from] NotAnAnswer),
 }
 
 impl TransportError {
     /// Whether the same upstream may be tried again: a silent upstream (a timeout) is
-    /// abandoned at once, the time it took is not spent twice.
+    /// abandoned at once, the time it took is not spent twice, and so is one whose answer
+    /// is not an API's (a login page does not turn into an answer on a retry).
     pub fn retryable(&self) -> bool {
-        !matches!(self, TransportError::FirstByteTimeout(_) | TransportError::FirstTokenTimeout(_))
+        !matches!(
+            self,
+            TransportError::FirstByteTimeout(_) | TransportError::FirstTokenTimeout(_) | TransportError::NotAnAnswer(_)
+        )
     }
 
     /// Whether the failure speaks against the upstream's health (its breaker): every
@@ -49,6 +58,7 @@ impl TransportError {
             }
             TransportError::FirstByteTimeout(_) | TransportError::FirstTokenTimeout(_) => FailureReason::Timeout,
             TransportError::Stream(_) => FailureReason::Stream,
+            TransportError::NotAnAnswer(_) => FailureReason::InvalidAnswer,
         }
     }
 }

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::body::{self, EventStream, Held, HoldLimits, Meter, Recorder, Tally, Teeing};
 use super::breaker::{Admission, HealthReport};
 use super::error::TransportError;
+use super::expected::Expected;
 use super::failure::{Failure, counts_as_failure, is_clients_fault, outcome_for_status};
 use super::gateway::{Gateway, RouteContext};
 use super::headers::{X_SHOULD_RETRY, mark_response, upstream_request_headers};
@@ -42,6 +43,8 @@ pub struct Exchange<'a> {
     body: Bytes,
     meta: RequestMeta,
     expects_done: bool,
+    /// What the endpoint returns: an answer of another kind is an upstream fault.
+    expected: Expected,
     /// The arm the split chose; an answer from the other one is a fallback.
     pub first_role: Role,
     tally: Tally,
@@ -61,6 +64,7 @@ impl<'a> Exchange<'a> {
         let Routing { route, first_role, tally, client_credentials, tap } = routing;
         let path = parts.uri.path();
         let expects_done = path.ends_with("/chat/completions") || path == "/v1/completions";
+        let expected = Expected::for_request(&parts.method, path, meta.stream);
         Exchange {
             gateway,
             route: gateway.route(route),
@@ -71,6 +75,7 @@ impl<'a> Exchange<'a> {
             body,
             meta,
             expects_done,
+            expected,
             first_role,
             tally,
             evidence_settled: AtomicBool::new(false),
@@ -197,6 +202,9 @@ impl<'a> Exchange<'a> {
         let status = response.status();
         if counts_as_failure(status) && (!is_clients_fault(status) || self.route.config.fallback_on.status_4xx) {
             return Attempt::Failed(Failure::status(response));
+        }
+        if let Err(not_an_answer) = self.expected.check(status, response.headers()) {
+            return Attempt::Failed(Failure::Transport(not_an_answer.into()));
         }
         let is_event_stream = response
             .headers()

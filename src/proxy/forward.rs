@@ -142,5 +142,6 @@ fn may_fall_over(on: FallbackOn, reason: FailureReason) -> bool {
         FailureReason::Stream => on.stream,
         FailureReason::Status4xx => on.status_4xx,
         FailureReason::BreakerOpen => true,
+        FailureReason::InvalidAnswer => on.invalid_answer,
     }
 }

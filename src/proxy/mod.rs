@@ -13,6 +13,7 @@ pub mod split;
 mod breaker;
 mod error;
 mod exchange;
+mod expected;
 mod failure;
 mod forward;
 mod gateway;

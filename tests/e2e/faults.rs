@@ -318,3 +318,51 @@ async fn streams_that_keep_breaking_after_their_first_token_eject_the_upstream()
     assert_complete_from(&rescued, "primary", true);
     assert_eq!(setup.candidate.calls(), 3, "the fourth request never reached the ejected candidate");
 }
+
+#[tokio::test]
+async fn answers_no_api_gives_fall_over_at_once_and_never_reach_the_client() {
+    for fault in [FaultKind::Redirect, FaultKind::Html200, FaultKind::WrongContentType] {
+        for stream in [false, true] {
+            let setup = setup(fault, None).await;
+            let (reply, _) = timed_chat(&setup, stream).await;
+            assert_complete_from(&reply, "primary", stream);
+            assert_eq!(reply.header("x-cutover-fallback"), Some("true"), "{fault} stream={stream}");
+            assert_eq!(reply.header("location"), None, "{fault}: the redirect's target crossed");
+            assert!(!reply.text().contains("suspended"), "{fault}: the page crossed: {}", reply.text());
+            // The same upstream would answer the same again: no retry.
+            assert_eq!((setup.candidate.calls(), setup.primary.calls()), (1, 1), "{fault} stream={stream}");
+            let page = setup.metrics().await;
+            let fallbacks =
+                r#"cutover_fallbacks_total{route="default",from="candidate",to="primary",reason="invalid_answer"}"#;
+            assert_eq!(metric(&page, fallbacks), 1.0, "{fault} stream={stream}");
+            let failed = r#"cutover_requests_total{route="default",upstream="candidate",role="candidate",outcome="upstream_error"}"#;
+            assert_eq!(metric(&page, failed), 1.0, "{fault} stream={stream}");
+            let ok = r#"cutover_requests_total{route="default",upstream="candidate",role="candidate",outcome="ok"}"#;
+            assert_eq!(metric(&page, ok), 0.0, "{fault} stream={stream}: counted as a success");
+            assert_recovers(&setup).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_answer_no_api_gives_is_the_gateways_502_when_nobody_else_can_answer() {
+    let config = format!("fallback = false\n{ROUTE}");
+    for (fault, says) in [
+        (FaultKind::Redirect, "answered 302 Found, a redirect"),
+        (FaultKind::Html200, "answered 200 OK with Content-Type `text/html; charset=utf-8` to a request for a stream"),
+        (FaultKind::WrongContentType, "to a request for a stream (text/event-stream)"),
+    ] {
+        let candidate = MockConfig::default().with_fault(FaultRule::always(fault));
+        let setup = Setup::new(MockConfig::default(), candidate, &config).await;
+        setup.set_weight(100.0).await;
+        let (reply, _) = timed_chat(&setup, true).await;
+        assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{fault}: {}", reply.text());
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        assert_eq!(reply.header("location"), None);
+        let error = reply.openai_error();
+        assert_eq!(error["code"], "upstream_unavailable", "{error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.starts_with("Upstream `candidate` failed: ") && message.contains(says), "{fault}: {message}");
+        assert_eq!((setup.candidate.calls(), setup.primary.calls()), (1, 0), "{fault}");
+    }
+}

@@ -140,6 +140,22 @@ async fn a_candidate_failing_everything_is_rolled_back_at_once_by_the_hard_ceili
 }
 
 #[tokio::test]
+async fn a_candidate_answering_with_a_login_page_is_rolled_back_never_promoted() {
+    // An expired relay account: every answer a 302 to its login page, or the page itself
+    // with 200. Users are rescued by the primary; the candidate's evidence is failures.
+    for fault in [FaultKind::Redirect, FaultKind::Html200] {
+        let route = plan("max_error_rate = 5.0", THREE_STEPS);
+        let login = MockConfig::default().with_fault(FaultRule::always(fault));
+        let setup = Setup::unhurried(MockConfig::default(), login, &route).await;
+        let view = drive_to_phase(&setup, "rolled_back").await;
+        assert_eq!(view["phase"], "rolled_back", "{fault}: {view:#}");
+        assert_eq!(view["weight"], 0.0);
+        let kinds = events(&setup).await;
+        assert!(!kinds.iter().any(|kind| kind == "advance" || kind == "promoted"), "{fault}: {kinds:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_latency_regression_rolls_back() {
     let route = plan("max_latency_p50_ratio = 1.5", THREE_STEPS);
     let slow = MockConfig::default().with_latency(Duration::from_millis(60));
