@@ -8,7 +8,7 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::metrics::header;
+use crate::metrics::{LabelValue, header};
 use crate::rollout::LiveState;
 use crate::shadow::Dimension;
 
@@ -30,7 +30,7 @@ pub fn render_agreement(out: &mut String, config: &Config, live: &LiveState) {
             let _ = writeln!(
                 out,
                 "cutover_shadow_agreement_ratio{{route=\"{}\",dimension=\"{dimension}\"}} {ratio}",
-                route.name
+                LabelValue(&route.name)
             );
         }
     }

@@ -7,6 +7,7 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 
 use super::state::AlertState;
+use crate::metrics::LabelValue;
 
 /// One rule instance as shown.
 #[derive(Debug, Clone, Serialize)]
@@ -70,14 +71,58 @@ impl AlertBoard {
             }
         }
         for (status, gauge) in seen {
-            let _ = write!(out, "cutover_alert_state{{alert=\"{}\",severity=\"{}\"", status.alert, status.severity);
+            let _ = write!(
+                out,
+                "cutover_alert_state{{alert=\"{}\",severity=\"{}\"",
+                LabelValue(&status.alert),
+                LabelValue(&status.severity)
+            );
             if let Some(route) = &status.route {
-                let _ = write!(out, ",route=\"{route}\"");
+                let _ = write!(out, ",route=\"{}\"", LabelValue(route));
             }
             if let Some(upstream) = &status.upstream {
-                let _ = write!(out, ",upstream=\"{upstream}\"");
+                let _ = write!(out, ",upstream=\"{}\"", LabelValue(upstream));
             }
             let _ = writeln!(out, "}} {gauge}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(alert: &str, route: Option<&str>, upstream: Option<&str>, state: AlertState) -> AlertStatus {
+        AlertStatus {
+            alert: alert.to_owned(),
+            severity: "critical".to_owned(),
+            metric: "error_rate".to_owned(),
+            scope: "upstream".to_owned(),
+            route: route.map(str::to_owned),
+            upstream: upstream.map(str::to_owned),
+            op: ">".to_owned(),
+            threshold: 5.0,
+            state,
+            value: None,
+            no_data: None,
+            window: "5m".to_owned(),
+            for_duration: "0s".to_owned(),
+            active_since: None,
+            fired_at: None,
+            resolved_at: None,
+        }
+    }
+
+    #[test]
+    fn alert_route_and_upstream_labels_are_escaped() {
+        let board = AlertBoard::default();
+        board.publish(vec![status("say \"hi\"", Some("a\\b"), Some("two\nlines"), AlertState::Firing)]);
+        let mut page = String::new();
+        board.render(&mut page);
+        let line = page.lines().last().unwrap_or_default();
+        assert_eq!(
+            line,
+            r#"cutover_alert_state{alert="say \"hi\"",severity="critical",route="a\\b",upstream="two\nlines"} 2"#
+        );
     }
 }

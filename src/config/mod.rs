@@ -5,6 +5,7 @@
 mod criteria;
 mod duration;
 mod load;
+mod name;
 mod plan;
 mod pricing;
 mod problem;

@@ -235,6 +235,8 @@ impl<'a> Validator<'a> {
     }
 
     fn upstream(&mut self, name: &str, raw: &RawUpstream) -> Upstream {
+        // The name is a TOML key: quoted in the path, as the file would write it.
+        self.name(name, format!("upstreams.{name:?}"));
         let path = format!("upstreams.{name}");
         let api_key =
             raw.api_key_env.as_deref().and_then(|variable| self.secret(variable, &format!("{path}.api_key_env")));
@@ -372,6 +374,7 @@ impl<'a> Validator<'a> {
         let mut routes = Vec::new();
         for (index, raw) in raw_routes.iter().enumerate() {
             let path = format!("routes[{index}]");
+            self.name(&raw.name, format!("{path}.name"));
             if !seen.insert(raw.name.clone()) {
                 self.problem(format!("{path}.name"), format!("route {:?} is defined twice", raw.name));
             }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::name::{MAX_NAME_LEN, is_instance_name};
 use super::raw::RawState;
 use super::validate::Validator;
 use super::{Secret, format_duration};
@@ -15,8 +16,6 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 const MIN_LEASE: Duration = Duration::from_secs(3);
 /// The longest lease: a rollout without a controller for longer than this is unguarded.
 const MAX_LEASE: Duration = Duration::from_secs(300);
-/// Instance names are labels and database keys: short, printable.
-const MAX_INSTANCE_LEN: usize = 64;
 
 /// `[state] backend = "postgres"`: the database a fleet shares.
 #[derive(Debug, Clone)]
@@ -53,13 +52,10 @@ impl Validator<'_> {
                     self.problem("state.lease", format!("{} is not between {min} and {max}", format_duration(lease)));
                 }
                 let instance = raw.instance.clone().unwrap_or_else(default_instance);
-                if instance.is_empty()
-                    || instance.len() > MAX_INSTANCE_LEN
-                    || !instance.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_.:".contains(&byte))
-                {
+                if !is_instance_name(&instance) {
                     self.problem(
                         "state.instance",
-                        format!("{instance:?} is not 1 to {MAX_INSTANCE_LEN} letters, digits, '-', '_', '.' or ':'"),
+                        format!("{instance:?} is not 1 to {MAX_NAME_LEN} letters, digits, '-', '_', '.' or ':'"),
                     );
                 }
                 let Some(url_env) = raw.url_env.clone() else {
@@ -103,7 +99,7 @@ fn default_instance() -> String {
         .map(|name| name.trim().to_owned())
         .unwrap_or_default();
     let host: String =
-        host.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).take(MAX_INSTANCE_LEN - 11).collect();
+        host.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).take(MAX_NAME_LEN - 11).collect();
     let host = if host.is_empty() { "cutover".to_owned() } else { host };
     format!("{host}-{}", std::process::id())
 }

@@ -94,6 +94,7 @@ impl Validator<'_> {
         let mut rules = Vec::new();
         for (index, raw) in sections.alerts.iter().enumerate() {
             let path = format!("alerts[{index}]");
+            self.name(&raw.name, format!("{path}.name"));
             if !METRICS.contains(&raw.metric.as_str()) {
                 self.problem(
                     format!("{path}.metric"),
@@ -187,6 +188,7 @@ impl Validator<'_> {
         let mut notifiers = Vec::new();
         for (index, raw) in sections.notify.iter().enumerate() {
             let path = format!("notify[{index}]");
+            self.name(&raw.name, format!("{path}.name"));
             let url = match (&raw.url, &raw.url_env) {
                 (Some(url), None) => Some(Secret::new(url.clone())),
                 (None, Some(variable)) => self.secret(variable, &format!("{path}.url_env")),

@@ -5,20 +5,19 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::price::Nanos;
 use super::usage::Usage;
-use crate::metrics::{Metrics, Role};
+use crate::metrics::{LabelValue, Metrics, Role};
 
 /// Appends the series to `out`. Writing into a `String` cannot fail.
 pub fn write_metrics(out: &mut String, metrics: &Metrics) {
     let series = metrics.cost.series();
-    let mut tokens: BTreeMap<(String, String, String), Usage> = BTreeMap::new();
+    let mut tokens: BTreeMap<(&str, &str, &str), Usage> = BTreeMap::new();
     let mut costs = Vec::with_capacity(series.len());
     for (key, totals) in &series {
         let route = metrics.route(key.route);
         let Some(arm) = route.arm(key.role) else { continue };
-        let labels = (escape(&route.name), escape(&arm.upstream), escape(&key.model));
-        tokens.entry(labels.clone()).or_default().add(&totals.tokens);
+        let labels = (route.name.as_str(), arm.upstream.as_str(), &*key.model);
+        tokens.entry(labels).or_default().add(&totals.tokens);
         if totals.priced > 0 {
             costs.push((labels, key.role, totals.cost));
         }
@@ -29,7 +28,8 @@ pub fn write_metrics(out: &mut String, metrics: &Metrics) {
         "counter",
         "Tokens the upstreams reported, by kind (cached_input is part of input, reasoning part of output).",
     );
-    for ((route, upstream, model), usage) in &tokens {
+    for (&(route, upstream, model), usage) in &tokens {
+        let (route, upstream, model) = (LabelValue(route), LabelValue(upstream), LabelValue(model));
         let kinds = [
             ("input", usage.input),
             ("cached_input", usage.cached_input),
@@ -49,12 +49,13 @@ pub fn write_metrics(out: &mut String, metrics: &Metrics) {
         "counter",
         "What the answers cost at the configured prices, in USD (a model without a price has no series: its cost is unknown).",
     );
-    for ((route, upstream, model), role, cost) in &costs {
+    for &((route, upstream, model), role, cost) in &costs {
+        let (route, upstream, model) = (LabelValue(route), LabelValue(upstream), LabelValue(model));
         let _ = writeln!(
             out,
             "cutover_cost_usd_total{{route=\"{route}\",upstream=\"{upstream}\",model=\"{model}\",role=\"{}\"}} {}",
             role.as_str(),
-            Nanos::to_string(cost)
+            cost
         );
     }
     header(
@@ -74,8 +75,8 @@ pub fn write_metrics(out: &mut String, metrics: &Metrics) {
             let _ = writeln!(
                 out,
                 "cutover_usage_missing_total{{route=\"{}\",upstream=\"{}\"}} {count}",
-                escape(&route.name),
-                escape(upstream)
+                LabelValue(&route.name),
+                LabelValue(upstream)
             );
         }
     }
@@ -83,9 +84,4 @@ pub fn write_metrics(out: &mut String, metrics: &Metrics) {
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// A label value as the text format wants it.
-fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

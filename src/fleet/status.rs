@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::run::Fleet;
+use crate::metrics::LabelValue;
 use crate::rollout::StoreError;
 
 impl Fleet {
@@ -58,7 +59,7 @@ impl Fleet {
 
     /// `cutover_fleet_*` gauges, appended to the metrics page.
     pub fn render_metrics(&self, page: &mut String) {
-        let instance = self.store.instance();
+        let instance = LabelValue(self.store.instance());
         let gauge = |page: &mut String, name: &str, help: &str, value: f64| {
             let _ =
                 writeln!(page, "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{instance=\"{instance}\"}} {value}");

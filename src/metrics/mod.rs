@@ -1,9 +1,10 @@
 //! Counters and histograms of the request path, kept in atomics with every label set
 //! fixed at start-up (route × arm, upstream), and rendered in the Prometheus text format.
 //! Labels are bounded by the configuration (and, for rollout events, by `EventKind`);
-//! nothing here is keyed by path or user.
+//! nothing here is keyed by path or user. Every label value is written escaped (`label`).
 
 mod histogram;
+mod label;
 mod process;
 mod render;
 
@@ -11,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 pub use histogram::{DURATION_BUCKETS, Histogram, TTFT_BUCKETS};
+pub use label::LabelValue;
 pub use process::render_process;
 pub use render::{RouteGauges, UpstreamGauges, header, render, render_notifications};
 

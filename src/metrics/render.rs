@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::config::PerRoute;
 
-use super::{FailureReason, Histogram, Metrics, Outcome, ReloadResult, Role, ShadowDrop, ShadowOutcome};
+use super::{FailureReason, Histogram, LabelValue, Metrics, Outcome, ReloadResult, Role, ShadowDrop, ShadowOutcome};
 
 /// The gauges that live outside `Metrics`: one per route.
 pub struct RouteGauges {
@@ -30,8 +30,8 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
                 let _ = writeln!(
                     out,
                     "cutover_requests_total{{route=\"{}\",upstream=\"{}\",role=\"{}\",outcome=\"{}\"}} {}",
-                    route.name,
-                    arm.upstream,
+                    LabelValue(&route.name),
+                    LabelValue(&arm.upstream),
                     role.as_str(),
                     outcome.as_str(),
                     arm.count(outcome)
@@ -51,8 +51,12 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
         for route in metrics.routes().values() {
             for role in Role::ALL {
                 let Some(arm) = route.arm(role) else { continue };
-                let labels =
-                    format!("route=\"{}\",upstream=\"{}\",role=\"{}\"", route.name, arm.upstream, role.as_str());
+                let labels = format!(
+                    "route=\"{}\",upstream=\"{}\",role=\"{}\"",
+                    LabelValue(&route.name),
+                    LabelValue(&arm.upstream),
+                    role.as_str()
+                );
                 histogram(&mut out, name, &labels, pick(arm));
             }
         }
@@ -65,9 +69,9 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
                 let _ = writeln!(
                     out,
                     "cutover_fallbacks_total{{route=\"{}\",from=\"{}\",to=\"{}\",reason=\"{}\"}} {}",
-                    route.name,
-                    from_arm.upstream,
-                    to_arm.upstream,
+                    LabelValue(&route.name),
+                    LabelValue(&from_arm.upstream),
+                    LabelValue(&to_arm.upstream),
                     reason.as_str(),
                     route.fallbacks(from, reason)
                 );
@@ -82,8 +86,8 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
                 let _ = writeln!(
                     out,
                     "cutover_retries_total{{route=\"{}\",upstream=\"{}\",reason=\"{}\"}} {}",
-                    route.name,
-                    arm.upstream,
+                    LabelValue(&route.name),
+                    LabelValue(&arm.upstream),
                     reason.as_str(),
                     route.retries(role, reason)
                 );
@@ -92,7 +96,12 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
     }
     header(&mut out, "cutover_upstream_up", "gauge", "1 while the upstream answers, 0 while its breaker is open.");
     for upstream in upstreams {
-        let _ = writeln!(out, "cutover_upstream_up{{upstream=\"{}\"}} {}", upstream.name, u8::from(upstream.up));
+        let _ = writeln!(
+            out,
+            "cutover_upstream_up{{upstream=\"{}\"}} {}",
+            LabelValue(upstream.name),
+            u8::from(upstream.up)
+        );
     }
     header(
         &mut out,
@@ -101,8 +110,12 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
         "1 while the upstream's circuit breaker keeps traffic away from it.",
     );
     for upstream in upstreams {
-        let _ =
-            writeln!(out, "cutover_breaker_open{{upstream=\"{}\"}} {}", upstream.name, u8::from(upstream.breaker_open));
+        let _ = writeln!(
+            out,
+            "cutover_breaker_open{{upstream=\"{}\"}} {}",
+            LabelValue(upstream.name),
+            u8::from(upstream.breaker_open)
+        );
     }
     header(
         &mut out,
@@ -115,7 +128,7 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
             let _ = writeln!(
                 out,
                 "cutover_shadow_requests_total{{route=\"{}\",outcome=\"{}\"}} {}",
-                route.name,
+                LabelValue(&route.name),
                 outcome.as_str(),
                 route.shadow(outcome)
             );
@@ -132,7 +145,7 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
             let _ = writeln!(
                 out,
                 "cutover_shadow_dropped_total{{route=\"{}\",reason=\"{}\"}} {}",
-                route.name,
+                LabelValue(&route.name),
                 reason.as_str(),
                 route.shadow_drops(reason)
             );
@@ -141,8 +154,11 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
     header(&mut out, "cutover_rollout_transitions_total", "counter", "Rollout events, by kind.");
     for route in metrics.routes().values() {
         for (kind, count) in route.transitions() {
-            let _ =
-                writeln!(out, "cutover_rollout_transitions_total{{route=\"{}\",kind=\"{kind}\"}} {count}", route.name);
+            let _ = writeln!(
+                out,
+                "cutover_rollout_transitions_total{{route=\"{}\",kind=\"{kind}\"}} {count}",
+                LabelValue(&route.name)
+            );
         }
     }
     header(
@@ -155,19 +171,24 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
         let _ = writeln!(
             out,
             "cutover_state_write_failures_total{{route=\"{}\"}} {}",
-            route.name,
+            LabelValue(&route.name),
             route.state_write_failures()
         );
     }
     header(&mut out, "cutover_rollout_weight_percent", "gauge", "Share of users sent to the candidate.");
     for (id, route) in metrics.routes().iter() {
         let gauge = &gauges[id];
-        let _ = writeln!(out, "cutover_rollout_weight_percent{{route=\"{}\"}} {}", route.name, gauge.weight_percent);
+        let _ = writeln!(
+            out,
+            "cutover_rollout_weight_percent{{route=\"{}\"}} {}",
+            LabelValue(&route.name),
+            gauge.weight_percent
+        );
     }
     header(&mut out, "cutover_rollout_step", "gauge", "Index of the current rollout step (0-based).");
     for (id, route) in metrics.routes().iter() {
         let gauge = &gauges[id];
-        let _ = writeln!(out, "cutover_rollout_step{{route=\"{}\"}} {}", route.name, gauge.step);
+        let _ = writeln!(out, "cutover_rollout_step{{route=\"{}\"}} {}", LabelValue(&route.name), gauge.step);
     }
     header(&mut out, "cutover_config_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
     for result in ReloadResult::ALL {
@@ -198,8 +219,84 @@ pub fn render_notifications(out: &mut String, counts: &[(String, [u64; 3])]) {
     header(out, "cutover_notifications_total", "counter", "Notifications to each notifier, by how they ended.");
     for (notifier, counts) in counts {
         for (outcome, count) in ["sent", "failed", "dropped"].iter().zip(counts) {
-            let _ =
-                writeln!(out, "cutover_notifications_total{{notifier=\"{notifier}\",outcome=\"{outcome}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "cutover_notifications_total{{notifier=\"{}\",outcome=\"{outcome}\"}} {count}",
+                LabelValue(notifier)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::testing;
+
+    /// A name with each character the text format escapes: `\`, `"` and a line feed.
+    const HOSTILE: &str = "we\\b\"app\nx";
+    /// `HOSTILE` as a label value must be written.
+    const ESCAPED: &str = "we\\\\b\\\"app\\nx";
+
+    /// Route `default` and its two upstreams renamed to `HOSTILE` (and `HOSTILE` plus a
+    /// suffix), as no validated configuration can name them: the page must hold anyway.
+    fn hostile_metrics() -> Metrics {
+        let config = testing::load(&testing::two_upstreams_toml("", ""), Path::new("/tmp"), |_| None);
+        let mut metrics = Metrics::new(&config);
+        for (_, route) in metrics.routes.iter_mut() {
+            route.name = HOSTILE.to_owned();
+            for (index, arm) in route.arms.iter_mut().flatten().enumerate() {
+                arm.upstream = format!("{HOSTILE}{}", index.min(1));
+            }
+        }
+        metrics
+    }
+
+    fn hostile_page() -> String {
+        let metrics = hostile_metrics();
+        let gauges = metrics.routes().map(|_, _| RouteGauges { weight_percent: 5.0, step: 1 });
+        let upstream = format!("{HOSTILE}0");
+        let upstreams = [UpstreamGauges { name: &upstream, up: true, breaker_open: false }];
+        let mut page = render(&metrics, &gauges, &upstreams);
+        render_notifications(&mut page, &[(HOSTILE.to_owned(), [1, 2, 3])]);
+        page
+    }
+
+    #[test]
+    fn quotes_backslashes_and_newlines_in_names_are_escaped_in_every_series() {
+        let page = hostile_page();
+        let expected = [
+            format!(
+                "cutover_requests_total{{route=\"{ESCAPED}\",upstream=\"{ESCAPED}0\",role=\"primary\",outcome=\"ok\"}} 0"
+            ),
+            format!(
+                "cutover_request_duration_seconds_bucket{{route=\"{ESCAPED}\",upstream=\"{ESCAPED}1\",role=\"candidate\",le=\"+Inf\"}} 0"
+            ),
+            format!(
+                "cutover_fallbacks_total{{route=\"{ESCAPED}\",from=\"{ESCAPED}1\",to=\"{ESCAPED}0\",reason=\"connect\"}} 0"
+            ),
+            format!("cutover_retries_total{{route=\"{ESCAPED}\",upstream=\"{ESCAPED}0\",reason=\"connect\"}} 0"),
+            format!("cutover_upstream_up{{upstream=\"{ESCAPED}0\"}} 1"),
+            format!("cutover_breaker_open{{upstream=\"{ESCAPED}0\"}} 0"),
+            format!("cutover_shadow_requests_total{{route=\"{ESCAPED}\",outcome=\"mirrored\"}} 0"),
+            format!("cutover_state_write_failures_total{{route=\"{ESCAPED}\"}} 0"),
+            format!("cutover_rollout_weight_percent{{route=\"{ESCAPED}\"}} 5"),
+            format!("cutover_rollout_step{{route=\"{ESCAPED}\"}} 1"),
+            format!("cutover_notifications_total{{notifier=\"{ESCAPED}\",outcome=\"dropped\"}} 3"),
+        ];
+        for line in expected {
+            assert!(page.lines().any(|written| written == line), "missing {line}\nin:\n{page}");
+        }
+    }
+
+    #[test]
+    fn a_hostile_name_cannot_split_a_sample_across_lines() {
+        let page = hostile_page();
+        for line in page.lines() {
+            let is_sample = line.starts_with("cutover_") && line.contains("} ");
+            assert!(line.starts_with("# ") || is_sample, "not a comment or a whole sample: {line:?}");
         }
     }
 }

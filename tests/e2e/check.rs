@@ -149,3 +149,46 @@ fn check_points_at_the_line_of_a_toml_syntax_error() {
     assert_eq!(output.status.code(), Some(2), "{all}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("line 3"), "the message does not point at line 3:\n{all}");
 }
+
+#[test]
+fn check_refuses_names_that_cannot_be_labels_headers_or_paths_naming_file_key_and_value() {
+    let scratch = Scratch::new("check-names");
+    let config = scratch.write(
+        "cutover.toml",
+        r#"
+[upstreams."relay one"]
+base_url = "http://127.0.0.1:8001/v1"
+[upstreams.candidate]
+base_url = "http://127.0.0.1:8002/v1"
+
+[[routes]]
+name = "web\"app"
+primary = "relay one"
+candidate = "candidate"
+
+[[alerts]]
+name = "errors\nhigh"
+metric = "error_rate"
+op = ">"
+threshold = 5.0
+
+[[notify]]
+name = "on\\call"
+url = "http://127.0.0.1:9/hook"
+"#,
+    );
+    let output = check(&config, &[]);
+    let all = describe(&output);
+    assert_eq!(output.status.code(), Some(2), "{all}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&config.display().to_string()), "the file is not named:\n{all}");
+    let expected = [
+        r#"upstreams."relay one": "relay one" cannot be a name"#,
+        r#"routes[0].name: "web\"app" cannot be a name"#,
+        r#"alerts[0].name: "errors\nhigh" cannot be a name"#,
+        r#"notify[0].name: "on\\call" cannot be a name"#,
+    ];
+    for expected in expected {
+        assert!(stderr.lines().any(|line| line.trim_start().starts_with(expected)), "no `{expected}` line:\n{all}");
+    }
+}

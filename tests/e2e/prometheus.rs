@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use cutover::mock::{FaultKind, FaultRule, MockConfig};
+use cutover::mock::{FaultKind, FaultRule, MockConfig, UsagePlacement, UsagePlan};
 use http::{Method, StatusCode};
 use serde_json::Value;
 
@@ -190,5 +190,47 @@ async fn prometheus_fires_and_resolves_the_exported_rule_with_cutover() {
     })
     .await;
     traffic.abort();
+    setup.gateway.shutdown().await;
+}
+
+/// A model name with every character the text format escapes: a configured model is a
+/// `model` label of the cost series, and no rule on names covers it.
+const ODD_MODEL: &str = "odd \"model\" \\ name\nline two";
+
+/// The whole `/metrics` page, with a label value that must be escaped, as Prometheus's
+/// own linter reads it (`promtool check metrics`): it parses, and nothing is found.
+#[tokio::test]
+async fn the_metrics_page_parses_with_promtool_even_with_quotes_and_newlines_in_a_label() {
+    if !prometheus_tool_available("promtool") {
+        return;
+    }
+    let usage =
+        UsagePlan { prompt: Some(10), completion: Some(5), cached: 0, reasoning: 0, placement: UsagePlacement::Alone };
+    let mock = || MockConfig::default().with_usage(usage);
+    let odd_model = serde_json::to_string(ODD_MODEL).unwrap();
+    let extra = format!(
+        "[prices.primary]\n{odd_model} = {{ input = 1.0, output = 2.0 }}\n\n\
+         [[notify]]\nname = \"oncall\"\nurl = \"http://127.0.0.1:9/hook\"\n"
+    );
+    let setup = Setup::new(mock(), mock(), &extra).await;
+    let body = format!(r#"{{"model":{odd_model},"messages":[{{"role":"user","content":"Hello there"}}]}}"#);
+    let reply = send(Method::POST, &setup.url("/v1/chat/completions"), &[("x-user-id", "u")], body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let page = setup.metrics().await;
+    let escaped = "odd \\\"model\\\" \\\\ name\\nline two";
+    assert!(page.contains(&format!("model=\"{escaped}\",kind=\"input\"}} 10")), "{page}");
+
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), page.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // promtool exits 1 when the page does not parse, 3 when it parses with lint findings.
+    assert!(out.status.success() && said.trim().is_empty(), "promtool: {said}\n{page}");
     setup.gateway.shutdown().await;
 }
