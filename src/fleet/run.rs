@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 
 use super::store::{CHANNEL, EvidenceRow, PgStore};
-use crate::rollout::RolloutControl;
+use crate::metrics::Metrics;
 use crate::rollout::stats::Arm;
 use crate::rollout::supervise::supervise;
+use crate::rollout::{RolloutControl, StoreError, evidence};
 
 /// How often each instance flushes its evidence and reports.
 pub const FLUSH_PERIOD: Duration = Duration::from_secs(1);
@@ -26,6 +27,9 @@ const POLL_PERIOD: Duration = Duration::from_millis(500);
 /// One gateway's part in the fleet.
 pub struct Fleet {
     pub store: Arc<PgStore>,
+    /// Where a snapshot that could not be written is counted (the route's state write
+    /// failures, as the controller counts its own).
+    metrics: Arc<Metrics>,
     /// Unix milliseconds of the last flush the database took; 0 before the first.
     last_flush_ms: AtomicI64,
     /// Requests counted locally that the database does not have yet.
@@ -36,9 +40,10 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    pub fn new(store: Arc<PgStore>) -> Arc<Fleet> {
+    pub fn new(store: Arc<PgStore>, metrics: Arc<Metrics>) -> Arc<Fleet> {
         Arc::new(Fleet {
             store,
+            metrics,
             last_flush_ms: AtomicI64::new(0),
             buffered: AtomicU64::new(0),
             flushed: Mutex::new(HashMap::new()),
@@ -167,12 +172,21 @@ impl Fleet {
                     continue;
                 }
                 buffered += requests.saturating_sub(already);
+                // Not written rather than written empty: an empty row would replace the
+                // instance's running total with nothing. Kept for the next flush.
+                let snapshot = match evidence::encode(&local.route, "step evidence", &local.snapshot) {
+                    Ok(snapshot) => snapshot,
+                    Err(error) => {
+                        self.unwritable(control, &local.route, &error);
+                        continue;
+                    }
+                };
                 rows.push(EvidenceRow {
                     route: local.route.clone(),
                     step: local.step,
                     step_started_at: local.step_started_at,
                     requests: requests as i64,
-                    snapshot: serde_json::to_string(&local.snapshot).unwrap_or_default(),
+                    snapshot,
                 });
             }
         }
@@ -199,6 +213,17 @@ impl Fleet {
                 }
                 false
             }
+        }
+    }
+}
+
+impl Fleet {
+    /// A route's evidence that could not be written: logged and counted as the route's
+    /// state write failure.
+    fn unwritable(&self, control: &RolloutControl, route: &str, error: &StoreError) {
+        tracing::error!(%route, %error, "evidence not flushed: it could not be serialised");
+        if let Some(id) = control.config().route_id(route) {
+            self.metrics.route(id).record_state_write_failure();
         }
     }
 }

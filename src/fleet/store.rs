@@ -18,6 +18,7 @@ use tokio_postgres::{Client, Row};
 
 use super::lease::{self, Lease};
 use super::pool::{Pool, failed};
+use crate::rollout::evidence;
 use crate::rollout::stats::{ArmSnapshot, StepSnapshot, StepStats};
 use crate::rollout::{Authority, Event, EventKind, RouteState, StateStore, StoreError, Write};
 
@@ -198,6 +199,11 @@ impl PgStore {
         self.note(&result);
         result
     }
+}
+
+/// Where an instance's evidence row is, for an error that names it.
+fn evidence_row_place(instance: &str, step: u32) -> String {
+    format!("state database, step_evidence row of instance {instance:?} (step {step})")
 }
 
 /// One instance's evidence of one step, as flushed.
@@ -448,8 +454,8 @@ impl StateStore for PgStore {
             return Err(StoreError::Fenced { epoch: self.lease.epoch() });
         }
         let epoch = self.lease.epoch();
-        let snapshot = serde_json::to_string(snapshot).unwrap_or_default();
-        let baseline = baseline.and_then(|baseline| serde_json::to_string(baseline).ok());
+        let snapshot = evidence::encode(&state.route, "step evidence", snapshot)?;
+        let baseline = baseline.map(|baseline| evidence::encode(&state.route, "baseline", baseline)).transpose()?;
         self.block(self.pool.call("evidence", |mut client| async move {
             let result = async {
                 let transaction = client.transaction().await.map_err(failed("evidence"))?;
@@ -504,10 +510,12 @@ impl StateStore for PgStore {
             .await;
             (client, result)
         }))?;
-        Ok((
-            own.and_then(|own| serde_json::from_str(&own).ok()),
-            baseline.and_then(|baseline| serde_json::from_str(&baseline).ok()),
-        ))
+        let route = &state.route;
+        let own_place = || evidence_row_place(&self.instance, state.step);
+        let own = own.map(|own| evidence::decode(own_place, route, &own)).transpose()?;
+        let baseline_place = || "state database, step_stats.baseline".to_owned();
+        let baseline = baseline.map(|baseline| evidence::decode(baseline_place, route, &baseline)).transpose()?;
+        Ok((own, baseline))
     }
 
     fn events(&self, route: Option<&str>, limit: u32) -> Result<Vec<Event>, StoreError> {
@@ -595,20 +603,20 @@ impl StateStore for PgStore {
         let others = self.block(self.pool.call("fleet evidence", |client| async move {
             let rows = client
                 .query(
-                    "SELECT snapshot FROM step_evidence
+                    "SELECT instance, snapshot FROM step_evidence
                      WHERE route = $1 AND step = $2 AND step_started_at = $3 AND instance <> $4",
                     &[&state.route, &(state.step as i32), &state.step_started_at, &instance],
                 )
                 .await;
             (client, rows.map_err(failed("fleet evidence")))
         }))?;
+        // An unreadable row refuses the sum: judged without it, the step would be judged
+        // on part of its evidence as if it were all of it.
         let merged = StepStats::default();
         merged.restore(&local);
         for row in &others {
-            match serde_json::from_str::<StepSnapshot>(row.get::<_, &str>(0)) {
-                Ok(snapshot) => merged.restore(&snapshot),
-                Err(error) => tracing::warn!(route = %state.route, %error, "an instance's evidence is unreadable"),
-            }
+            let place = || evidence_row_place(row.get(0), state.step);
+            merged.restore(&evidence::decode::<StepSnapshot>(place, &state.route, row.get(1))?);
         }
         Ok(merged.snapshot())
     }
