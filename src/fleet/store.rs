@@ -18,6 +18,7 @@ use tokio_postgres::{Client, Row};
 
 use super::lease::{self, Lease};
 use super::pool::{Pool, failed};
+use super::retention::Pruned;
 use crate::rollout::evidence;
 use crate::rollout::stats::{ArmSnapshot, StepSnapshot, StepStats};
 use crate::rollout::{Authority, Event, EventKind, RouteState, StateStore, StoreError, Write};
@@ -159,12 +160,21 @@ impl PgStore {
     }
 
     /// Saves this instance's evidence of a step (its running total) and its report.
-    pub async fn flush(&self, rows: Vec<EvidenceRow>, applied: String, buffered: i64) -> Result<(), StoreError> {
+    /// `reported`: this process's reports were taken before, so a missing report row
+    /// means the leader expired this instance (`Flushed::Expired`, no evidence written).
+    pub async fn flush(
+        &self,
+        rows: Vec<EvidenceRow>,
+        applied: String,
+        buffered: i64,
+        reported: bool,
+    ) -> Result<Flushed, StoreError> {
         let instance = self.instance.clone();
         let result = self
             .pool
             .call("evidence flush", |mut client| async move {
-                let done = flush_rows(&mut client, &instance, &rows, &applied, buffered).await;
+                let report = Report { instance: &instance, applied: &applied, buffered, reported };
+                let done = flush_rows(&mut client, &report, &rows).await;
                 (client, done)
             })
             .await;
@@ -172,8 +182,31 @@ impl PgStore {
         result
     }
 
-    /// The fleet as the database has it: the lease, and each instance's last report.
-    pub async fn fleet_rows(&self) -> Result<(Option<Row>, Vec<Row>), StoreError> {
+    /// How long an instance may stay silent before the leader expires it.
+    pub fn expiry(&self) -> std::time::Duration {
+        self.lease.ttl * super::retention::EXPIRY_LEASES
+    }
+
+    /// One retention pass (`retention::prune`), if this instance leads.
+    pub async fn prune(&self) -> Result<Pruned, StoreError> {
+        if !self.lease.leads() {
+            return Err(StoreError::Fenced { epoch: self.lease.epoch() });
+        }
+        let (epoch, instance, expiry) = (self.lease.epoch(), self.instance.clone(), self.expiry().as_secs_f64());
+        let result = self
+            .pool
+            .call("retention", |mut client| async move {
+                let pruned = super::retention::prune(&mut client, epoch, &instance, expiry).await;
+                (client, pruned)
+            })
+            .await;
+        self.note(&result);
+        result
+    }
+
+    /// The fleet as the database has it: the lease, each instance's last report, and the
+    /// size of each table.
+    pub async fn fleet_rows(&self) -> Result<FleetRows, StoreError> {
         let result = self
             .pool
             .call("fleet status", |client| async move {
@@ -192,13 +225,45 @@ impl PgStore {
                         &[],
                     )
                     .await;
-                let both = lease.and_then(|lease| instances.map(|instances| (lease, instances)));
-                (client, both.map_err(failed("fleet status")))
+                let sizes = client.query_one(TABLE_SIZES, &[]).await;
+                let rows = lease.and_then(|lease| {
+                    let (instances, sizes) = (instances?, sizes?);
+                    let tables = TABLES.iter().enumerate().map(|(column, table)| (*table, sizes.get(column))).collect();
+                    Ok(FleetRows { lease, instances, tables })
+                });
+                (client, rows.map_err(failed("fleet status")))
             })
             .await;
         self.note(&result);
         result
     }
+}
+
+/// The fleet's tables, in the order `fleet status` shows their sizes.
+pub const TABLES: [&str; 7] = [
+    "rollout_state",
+    "events",
+    "step_stats",
+    "step_evidence",
+    "fleet_lease",
+    "fleet_instances",
+    "cutover_schema_version",
+];
+
+/// The row count of each of `TABLES`, in one row. Exact counts: every table but `events`
+/// is bounded (see `retention`), and `events` grows only with the rollouts' transitions.
+const TABLE_SIZES: &str = "SELECT (SELECT count(*) FROM rollout_state), (SELECT count(*) FROM events),
+    (SELECT count(*) FROM step_stats), (SELECT count(*) FROM step_evidence), (SELECT count(*) FROM fleet_lease),
+    (SELECT count(*) FROM fleet_instances), (SELECT count(*) FROM cutover_schema_version)";
+
+/// What `fleet status` reads in one call.
+pub struct FleetRows {
+    /// Holder, epoch, seconds to expiry.
+    pub lease: Option<Row>,
+    /// Each instance's last report.
+    pub instances: Vec<Row>,
+    /// Each table's row count.
+    pub tables: Vec<(&'static str, i64)>,
 }
 
 /// Where an instance's evidence row is, for an error that names it.
@@ -215,15 +280,37 @@ pub struct EvidenceRow {
     pub snapshot: String,
 }
 
-async fn flush_rows(
-    client: &mut Client,
-    instance: &str,
-    rows: &[EvidenceRow],
-    applied: &str,
+/// What a flush did with this instance's evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flushed {
+    /// Written, with the report.
+    Taken,
+    /// Not written: the leader had expired this instance and folded its rows of the
+    /// current steps into the departed ones, so its running totals of those steps would
+    /// count twice. The report is written again (the instance is back in the fleet).
+    Expired,
+}
+
+/// An instance's report, as a flush writes it.
+struct Report<'a> {
+    instance: &'a str,
+    applied: &'a str,
     buffered: i64,
-) -> Result<(), StoreError> {
+    reported: bool,
+}
+
+async fn flush_rows(client: &mut Client, report: &Report<'_>, rows: &[EvidenceRow]) -> Result<Flushed, StoreError> {
+    let Report { instance, applied, buffered, reported } = *report;
     let transaction = client.transaction().await.map_err(failed("evidence flush"))?;
-    for row in rows {
+    // Locked first: the leader's retention deletes this row and folds the evidence in
+    // one transaction, so it either waits for this flush or has finished before it.
+    let known = transaction
+        .query_opt("SELECT 1 FROM fleet_instances WHERE instance = $1 FOR UPDATE", &[&instance])
+        .await
+        .map_err(failed("instance report"))?
+        .is_some();
+    let expired = reported && !known;
+    for row in rows.iter().filter(|_| !expired) {
         transaction
             .execute(
                 "INSERT INTO step_evidence (route, step, step_started_at, instance, requests, snapshot, flushed_at)
@@ -244,7 +331,8 @@ async fn flush_rows(
         )
         .await
         .map_err(failed("instance report"))?;
-    transaction.commit().await.map_err(failed("evidence flush"))
+    transaction.commit().await.map_err(failed("evidence flush"))?;
+    Ok(if expired { Flushed::Expired } else { Flushed::Taken })
 }
 
 /// A route state row (`STATE_COLUMNS`) and its version; a value out of range names the
@@ -372,7 +460,7 @@ async fn record(
 
 /// Refuses the transaction unless the lease is still at `epoch` (and locks the row
 /// against a takeover until it commits).
-async fn fence(transaction: &tokio_postgres::Transaction<'_>, epoch: i64) -> Result<(), StoreError> {
+pub(super) async fn fence(transaction: &tokio_postgres::Transaction<'_>, epoch: i64) -> Result<(), StoreError> {
     let current: i64 = transaction
         .query_one("SELECT epoch FROM fleet_lease WHERE id = 1 FOR SHARE", &[])
         .await
