@@ -193,7 +193,7 @@ pub async fn start_on_with(
         let control = control.clone();
         tokio::task::spawn_blocking(move || control.attach_validator(validator)).await.map_err(StartError::Task)?;
     }
-    let gateway: SharedGateway = Arc::new(ArcSwap::from_pointee(Gateway::new(config.clone(), metrics, live)));
+    let gateway: SharedGateway = Arc::new(ArcSwap::from_pointee(Gateway::new(config.clone(), metrics.clone(), live)));
     let proxy_addr = local_addr(&proxy)?;
     let admin_addr = local_addr(&admin)?;
     let (stop, stopped) = watch::channel(false);
@@ -202,7 +202,7 @@ pub async fn start_on_with(
     };
     let notifier = Notifications::start(&config.notifiers);
     let alert_board = Arc::new(AlertBoard::default());
-    let fleet = fleet_store.map(Fleet::new);
+    let fleet = fleet_store.map(|store| Fleet::new(store, metrics));
     if let Some(fleet) = &fleet {
         fleet.spawn(control.clone(), stopped.clone());
     }
@@ -309,5 +309,33 @@ mod tests {
     fn a_route_count_mismatch_is_not_reported_as_a_corrupt_row() {
         let error = StartError::RouteCount { routes: 2, states: 1 };
         assert_eq!(error.to_string(), "the state file returned 1 route states for the 2 routes of the configuration");
+    }
+
+    /// What the controller does when a step's saved evidence is unreadable: it refuses to
+    /// start, naming the file and the route, rather than run the step on from nothing.
+    #[test]
+    fn a_step_whose_saved_evidence_does_not_parse_refuses_the_start_naming_the_file_and_route() {
+        let dir = std::env::temp_dir().join(format!("cutover-server-{}-{}", std::process::id(), fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let toml = crate::config::testing::two_upstreams_toml(
+            "",
+            "[routes.rollout]\ninterval = \"1h\"\nsteps = [{ weight = 10, min_duration = \"1h\", min_requests = 10 }]",
+        );
+        let config = Arc::new(crate::config::testing::load(&toml, &dir, |_| None));
+        let metrics = Arc::new(Metrics::new(&config));
+        {
+            let store = Store::open(&config.state_path, StateMode::Keep).unwrap();
+            let state = store.load_or_init(&["default"], unix_millis()).unwrap().remove(0);
+            store.save_stats(&state, &crate::rollout::stats::StepStats::default().snapshot(), None).unwrap();
+        }
+        let raw = rusqlite::Connection::open(&config.state_path).unwrap();
+        raw.execute("UPDATE step_stats SET snapshot = 'not json' WHERE route = 'default'", []).unwrap();
+        drop(raw);
+
+        let refused = open_rollouts(&config, &metrics, None, StateMode::Keep).err().map(|error| error.to_string());
+        let message = refused.expect("the start is refused");
+        assert!(message.contains(&config.state_path.display().to_string()), "{message}");
+        assert!(message.contains("route \"default\" does not parse"), "{message}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

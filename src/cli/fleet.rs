@@ -1,7 +1,8 @@
 //! `cutover fleet status [--json]`: asks a running gateway's admin API (the address and
 //! token from the same configuration file) how its fleet stands (`GET /admin/fleet`):
 //! the leader and its lease, each instance with its last report and applied weights,
-//! and the asked instance's own view (whether it reaches the database, its flush lag).
+//! the row count of each fleet table, and the asked instance's own view (whether it
+//! reaches the database, its flush lag).
 
 use std::fmt::Write as _;
 
@@ -55,6 +56,11 @@ pub fn render_status(json: &Value) -> String {
             );
         }
     }
+    if let Some(tables) = json["tables"].as_object() {
+        let sizes: Vec<String> = tables.iter().map(|(table, rows)| format!("{table} {rows}")).collect();
+        let expiry = json["instance_expiry_seconds"].as_f64().unwrap_or(f64::NAN);
+        let _ = writeln!(out, "\ntable rows: {} (an instance silent for {expiry:.0}s is expired)", sizes.join(", "));
+    }
     let _ = writeln!(
         out,
         "\nthis gateway: {} — {}; database {}, evidence flushed {:.1}s ago, {} requests buffered, schema v{}",
@@ -89,8 +95,14 @@ mod tests {
             ],
             "this": {"instance": "gw-b", "decisions": "following: the leader decides", "database_reachable": true,
                      "flush_lag_seconds": 0.9, "buffered_requests": 12, "schema_version": 1},
+            "tables": {"rollout_state": 1, "step_evidence": 3, "fleet_instances": 2},
+            "instance_expiry_seconds": 57.0,
         });
         let text = render_status(&answer);
+        assert!(
+            text.contains("table rows: fleet_instances 2, rollout_state 1, step_evidence 3 (an instance silent for 57s is expired)"),
+            "{text}"
+        );
         assert!(text.starts_with("leader: gw-a (epoch 3, lease expires in 7.5s)"), "{text}");
         assert!(text.contains("gw-b") && text.contains("default 25.0%"), "{text}");
         assert!(text.contains("this gateway: gw-b — following"), "{text}");

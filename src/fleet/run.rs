@@ -2,21 +2,23 @@
 //! none on the request path: `campaign` takes or renews the leader's lease, `follow`
 //! takes over route states other instances wrote (announced by `NOTIFY`, polled as the
 //! safety net), `flush` saves this instance's evidence of each step every second with
-//! its report (the weights it applies). While the database is away each loop keeps
+//! its report (the weights it applies); the leader's `campaign` also runs the tables'
+//! retention (`retention`) once per lease. While the database is away each loop keeps
 //! trying; the request path keeps the last weights it was given, and the evidence keeps
 //! accumulating in the step's fixed-size counters, to be flushed when it returns.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 
-use super::store::{CHANNEL, EvidenceRow, PgStore};
-use crate::rollout::RolloutControl;
+use super::store::{CHANNEL, EvidenceRow, Flushed, PgStore};
+use crate::metrics::Metrics;
 use crate::rollout::stats::Arm;
 use crate::rollout::supervise::supervise;
+use crate::rollout::{LocalEvidence, RolloutControl, StoreError, evidence};
 
 /// How often each instance flushes its evidence and reports.
 pub const FLUSH_PERIOD: Duration = Duration::from_secs(1);
@@ -26,22 +28,31 @@ const POLL_PERIOD: Duration = Duration::from_millis(500);
 /// One gateway's part in the fleet.
 pub struct Fleet {
     pub store: Arc<PgStore>,
+    /// Where a snapshot that could not be written is counted (the route's state write
+    /// failures, as the controller counts its own).
+    metrics: Arc<Metrics>,
     /// Unix milliseconds of the last flush the database took; 0 before the first.
     last_flush_ms: AtomicI64,
     /// Requests counted locally that the database does not have yet.
     buffered: AtomicU64,
     /// Per route: the step and the request count last flushed.
     flushed: Mutex<HashMap<String, (u32, i64, u64)>>,
+    /// The steps (route, step, start) this instance no longer flushes: it was expired
+    /// while they ran and its rows were folded into the departed ones (`Flushed::Expired`).
+    /// At most one per route: a route's entry goes when its step changes.
+    forfeited: Mutex<HashSet<(String, u32, i64)>>,
     started: Instant,
 }
 
 impl Fleet {
-    pub fn new(store: Arc<PgStore>) -> Arc<Fleet> {
+    pub fn new(store: Arc<PgStore>, metrics: Arc<Metrics>) -> Arc<Fleet> {
         Arc::new(Fleet {
             store,
+            metrics,
             last_flush_ms: AtomicI64::new(0),
             buffered: AtomicU64::new(0),
             flushed: Mutex::new(HashMap::new()),
+            forfeited: Mutex::new(HashSet::new()),
             started: Instant::now(),
         })
     }
@@ -84,6 +95,9 @@ impl Fleet {
     }
 
     async fn campaign(self: Arc<Self>, control: Arc<RolloutControl>, mut stop: watch::Receiver<bool>) {
+        // The leader's retention runs here, once per lease at most: one small transaction,
+        // and no task of its own.
+        let mut pruned_at: Option<Instant> = None;
         loop {
             let led = self.store.lease().leads();
             match self.store.campaign().await {
@@ -95,6 +109,10 @@ impl Fleet {
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "leader lease not renewed"),
+            }
+            if self.store.lease().leads() && pruned_at.is_none_or(|at| at.elapsed() >= self.store.lease().ttl) {
+                pruned_at = Some(Instant::now());
+                self.prune().await;
             }
             let wait =
                 if self.store.lease().leads() { self.store.lease().renew_period() } else { super::CAMPAIGN_PERIOD };
@@ -156,7 +174,9 @@ impl Fleet {
         let mut buffered = 0;
         {
             let flushed = self.flushed.lock().unwrap_or_else(PoisonError::into_inner);
-            for local in &evidence {
+            let mut forfeited = self.forfeited.lock().unwrap_or_else(PoisonError::into_inner);
+            forfeited.retain(|key| evidence.iter().any(|local| *key == step_key(local)));
+            for local in evidence.iter().filter(|local| !forfeited.contains(&step_key(local))) {
                 // The primary's and the candidate's (the control arm is part of the primary's).
                 let requests =
                     local.snapshot.arm(Arm::Primary).requests() + local.snapshot.arm(Arm::Candidate).requests();
@@ -167,12 +187,21 @@ impl Fleet {
                     continue;
                 }
                 buffered += requests.saturating_sub(already);
+                // Not written rather than written empty: an empty row would replace the
+                // instance's running total with nothing. Kept for the next flush.
+                let snapshot = match evidence::encode(&local.route, "step evidence", &local.snapshot) {
+                    Ok(snapshot) => snapshot,
+                    Err(error) => {
+                        self.unwritable(control, &local.route, &error);
+                        continue;
+                    }
+                };
                 rows.push(EvidenceRow {
                     route: local.route.clone(),
                     step: local.step,
                     step_started_at: local.step_started_at,
                     requests: requests as i64,
-                    snapshot: serde_json::to_string(&local.snapshot).unwrap_or_default(),
+                    snapshot,
                 });
             }
         }
@@ -181,8 +210,17 @@ impl Fleet {
             evidence.iter().map(|local| (local.route.clone(), serde_json::json!(local.weight_percent))).collect();
         let keys: Vec<(String, u32, i64, u64)> =
             rows.iter().map(|row| (row.route.clone(), row.step, row.step_started_at, row.requests as u64)).collect();
-        match self.store.flush(rows, serde_json::Value::Object(applied).to_string(), buffered as i64).await {
-            Ok(()) => {
+        let reported = self.last_flush_ms.load(Ordering::Relaxed) != 0;
+        let applied = serde_json::Value::Object(applied).to_string();
+        match self.store.flush(rows, applied, buffered as i64, reported).await {
+            Ok(Flushed::Expired) => {
+                self.forfeit(&evidence);
+                self.buffered.store(0, Ordering::Relaxed);
+                self.last_flush_ms.store(crate::rollout::unix_millis(), Ordering::Relaxed);
+                self.store.catching_up.store(false, Ordering::Relaxed);
+                true
+            }
+            Ok(Flushed::Taken) => {
                 let mut flushed = self.flushed.lock().unwrap_or_else(PoisonError::into_inner);
                 for (route, step, at, requests) in keys {
                     flushed.insert(route, (step, at, requests));
@@ -201,6 +239,60 @@ impl Fleet {
             }
         }
     }
+}
+
+impl Fleet {
+    /// After this instance was expired: the steps it had flushed rows of are given up
+    /// (their rows were folded into the departed ones, so its running totals would count
+    /// twice); it flushes again from each route's next step.
+    fn forfeit(&self, evidence: &[LocalEvidence]) {
+        let flushed = self.flushed.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut forfeited = self.forfeited.lock().unwrap_or_else(PoisonError::into_inner);
+        for local in evidence {
+            if flushed
+                .get(&local.route)
+                .is_some_and(|(step, at, _)| *step == local.step && *at == local.step_started_at)
+            {
+                forfeited.insert(step_key(local));
+            }
+        }
+        tracing::warn!(
+            instance = self.store.instance(),
+            steps = forfeited.len(),
+            "this instance was expired from the fleet (no report taken for {:?}): its evidence of the current steps \
+             counts up to its last flush, and it flushes again from each route's next step",
+            self.store.expiry()
+        );
+    }
+
+    /// One retention pass; what it removed is logged, a failure too (the next pass,
+    /// a lease later, tries again).
+    async fn prune(&self) {
+        match self.store.prune().await {
+            Ok(pruned) if pruned.instances > 0 || pruned.finished > 0 => tracing::info!(
+                expired_instances = pruned.instances,
+                folded_rows = pruned.folded,
+                finished_step_rows = pruned.finished,
+                "fleet tables pruned"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "fleet tables not pruned; tried again a lease later"),
+        }
+    }
+
+    /// A route's evidence that could not be written: logged and counted as the route's
+    /// state write failure.
+    fn unwritable(&self, control: &RolloutControl, route: &str, error: &StoreError) {
+        tracing::error!(%route, %error, "evidence not flushed: it could not be serialised");
+        if let Some(id) = control.config().route_id(route) {
+            self.metrics.route(id).record_state_write_failure();
+        }
+    }
+}
+
+/// Which step of which route `local` is evidence of.
+fn step_key(local: &LocalEvidence) -> (String, u32, i64) {
+    (local.route.clone(), local.step, local.step_started_at)
 }
 
 /// Holds a `LISTEN` connection open (opening it again when it drops) and wakes `follow`

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::run::Fleet;
+use super::store::FleetRows;
 use crate::metrics::LabelValue;
 use crate::rollout::StoreError;
 
@@ -29,8 +30,8 @@ impl Fleet {
             "schema_version": store.schema_version,
         });
         match store.fleet_rows().await {
-            Ok((lease_row, instances)) => {
-                let leader = lease_row.map(|row| {
+            Ok(FleetRows { lease, instances, tables }) => {
+                let leader = lease.map(|row| {
                     json!({
                         "instance": row.get::<_, Option<String>>(0),
                         "epoch": row.get::<_, i64>(1),
@@ -51,7 +52,18 @@ impl Fleet {
                         })
                     })
                     .collect();
-                json!({"backend": "postgres", "this": local, "leader": leader, "instances": instances})
+                // How many rows each table holds: bounded by the live instances and the
+                // routes (`retention`), which this shows.
+                let tables: serde_json::Map<String, Value> =
+                    tables.into_iter().map(|(table, rows)| (table.to_owned(), json!(rows))).collect();
+                json!({
+                    "backend": "postgres",
+                    "this": local,
+                    "leader": leader,
+                    "instances": instances,
+                    "tables": tables,
+                    "instance_expiry_seconds": store.expiry().as_secs_f64(),
+                })
             }
             Err(error) => json!({"backend": "postgres", "this": local, "error": unreachable(&error)}),
         }

@@ -18,6 +18,8 @@ use tokio_postgres::{Client, Row};
 
 use super::lease::{self, Lease};
 use super::pool::{Pool, failed};
+use super::retention::Pruned;
+use crate::rollout::evidence;
 use crate::rollout::stats::{ArmSnapshot, StepSnapshot, StepStats};
 use crate::rollout::{Authority, Event, EventKind, RouteState, StateStore, StoreError, Write};
 
@@ -158,12 +160,21 @@ impl PgStore {
     }
 
     /// Saves this instance's evidence of a step (its running total) and its report.
-    pub async fn flush(&self, rows: Vec<EvidenceRow>, applied: String, buffered: i64) -> Result<(), StoreError> {
+    /// `reported`: this process's reports were taken before, so a missing report row
+    /// means the leader expired this instance (`Flushed::Expired`, no evidence written).
+    pub async fn flush(
+        &self,
+        rows: Vec<EvidenceRow>,
+        applied: String,
+        buffered: i64,
+        reported: bool,
+    ) -> Result<Flushed, StoreError> {
         let instance = self.instance.clone();
         let result = self
             .pool
             .call("evidence flush", |mut client| async move {
-                let done = flush_rows(&mut client, &instance, &rows, &applied, buffered).await;
+                let report = Report { instance: &instance, applied: &applied, buffered, reported };
+                let done = flush_rows(&mut client, &report, &rows).await;
                 (client, done)
             })
             .await;
@@ -171,8 +182,31 @@ impl PgStore {
         result
     }
 
-    /// The fleet as the database has it: the lease, and each instance's last report.
-    pub async fn fleet_rows(&self) -> Result<(Option<Row>, Vec<Row>), StoreError> {
+    /// How long an instance may stay silent before the leader expires it.
+    pub fn expiry(&self) -> std::time::Duration {
+        self.lease.ttl * super::retention::EXPIRY_LEASES
+    }
+
+    /// One retention pass (`retention::prune`), if this instance leads.
+    pub async fn prune(&self) -> Result<Pruned, StoreError> {
+        if !self.lease.leads() {
+            return Err(StoreError::Fenced { epoch: self.lease.epoch() });
+        }
+        let (epoch, instance, expiry) = (self.lease.epoch(), self.instance.clone(), self.expiry().as_secs_f64());
+        let result = self
+            .pool
+            .call("retention", |mut client| async move {
+                let pruned = super::retention::prune(&mut client, epoch, &instance, expiry).await;
+                (client, pruned)
+            })
+            .await;
+        self.note(&result);
+        result
+    }
+
+    /// The fleet as the database has it: the lease, each instance's last report, and the
+    /// size of each table.
+    pub async fn fleet_rows(&self) -> Result<FleetRows, StoreError> {
         let result = self
             .pool
             .call("fleet status", |client| async move {
@@ -191,13 +225,50 @@ impl PgStore {
                         &[],
                     )
                     .await;
-                let both = lease.and_then(|lease| instances.map(|instances| (lease, instances)));
-                (client, both.map_err(failed("fleet status")))
+                let sizes = client.query_one(TABLE_SIZES, &[]).await;
+                let rows = lease.and_then(|lease| {
+                    let (instances, sizes) = (instances?, sizes?);
+                    let tables = TABLES.iter().enumerate().map(|(column, table)| (*table, sizes.get(column))).collect();
+                    Ok(FleetRows { lease, instances, tables })
+                });
+                (client, rows.map_err(failed("fleet status")))
             })
             .await;
         self.note(&result);
         result
     }
+}
+
+/// The fleet's tables, in the order `fleet status` shows their sizes.
+pub const TABLES: [&str; 7] = [
+    "rollout_state",
+    "events",
+    "step_stats",
+    "step_evidence",
+    "fleet_lease",
+    "fleet_instances",
+    "cutover_schema_version",
+];
+
+/// The row count of each of `TABLES`, in one row. Exact counts: every table but `events`
+/// is bounded (see `retention`), and `events` grows only with the rollouts' transitions.
+const TABLE_SIZES: &str = "SELECT (SELECT count(*) FROM rollout_state), (SELECT count(*) FROM events),
+    (SELECT count(*) FROM step_stats), (SELECT count(*) FROM step_evidence), (SELECT count(*) FROM fleet_lease),
+    (SELECT count(*) FROM fleet_instances), (SELECT count(*) FROM cutover_schema_version)";
+
+/// What `fleet status` reads in one call.
+pub struct FleetRows {
+    /// Holder, epoch, seconds to expiry.
+    pub lease: Option<Row>,
+    /// Each instance's last report.
+    pub instances: Vec<Row>,
+    /// Each table's row count.
+    pub tables: Vec<(&'static str, i64)>,
+}
+
+/// Where an instance's evidence row is, for an error that names it.
+fn evidence_row_place(instance: &str, step: u32) -> String {
+    format!("state database, step_evidence row of instance {instance:?} (step {step})")
 }
 
 /// One instance's evidence of one step, as flushed.
@@ -209,15 +280,37 @@ pub struct EvidenceRow {
     pub snapshot: String,
 }
 
-async fn flush_rows(
-    client: &mut Client,
-    instance: &str,
-    rows: &[EvidenceRow],
-    applied: &str,
+/// What a flush did with this instance's evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flushed {
+    /// Written, with the report.
+    Taken,
+    /// Not written: the leader had expired this instance and folded its rows of the
+    /// current steps into the departed ones, so its running totals of those steps would
+    /// count twice. The report is written again (the instance is back in the fleet).
+    Expired,
+}
+
+/// An instance's report, as a flush writes it.
+struct Report<'a> {
+    instance: &'a str,
+    applied: &'a str,
     buffered: i64,
-) -> Result<(), StoreError> {
+    reported: bool,
+}
+
+async fn flush_rows(client: &mut Client, report: &Report<'_>, rows: &[EvidenceRow]) -> Result<Flushed, StoreError> {
+    let Report { instance, applied, buffered, reported } = *report;
     let transaction = client.transaction().await.map_err(failed("evidence flush"))?;
-    for row in rows {
+    // Locked first: the leader's retention deletes this row and folds the evidence in
+    // one transaction, so it either waits for this flush or has finished before it.
+    let known = transaction
+        .query_opt("SELECT 1 FROM fleet_instances WHERE instance = $1 FOR UPDATE", &[&instance])
+        .await
+        .map_err(failed("instance report"))?
+        .is_some();
+    let expired = reported && !known;
+    for row in rows.iter().filter(|_| !expired) {
         transaction
             .execute(
                 "INSERT INTO step_evidence (route, step, step_started_at, instance, requests, snapshot, flushed_at)
@@ -238,7 +331,8 @@ async fn flush_rows(
         )
         .await
         .map_err(failed("instance report"))?;
-    transaction.commit().await.map_err(failed("evidence flush"))
+    transaction.commit().await.map_err(failed("evidence flush"))?;
+    Ok(if expired { Flushed::Expired } else { Flushed::Taken })
 }
 
 /// A route state row (`STATE_COLUMNS`) and its version; a value out of range names the
@@ -366,7 +460,7 @@ async fn record(
 
 /// Refuses the transaction unless the lease is still at `epoch` (and locks the row
 /// against a takeover until it commits).
-async fn fence(transaction: &tokio_postgres::Transaction<'_>, epoch: i64) -> Result<(), StoreError> {
+pub(super) async fn fence(transaction: &tokio_postgres::Transaction<'_>, epoch: i64) -> Result<(), StoreError> {
     let current: i64 = transaction
         .query_one("SELECT epoch FROM fleet_lease WHERE id = 1 FOR SHARE", &[])
         .await
@@ -448,8 +542,8 @@ impl StateStore for PgStore {
             return Err(StoreError::Fenced { epoch: self.lease.epoch() });
         }
         let epoch = self.lease.epoch();
-        let snapshot = serde_json::to_string(snapshot).unwrap_or_default();
-        let baseline = baseline.and_then(|baseline| serde_json::to_string(baseline).ok());
+        let snapshot = evidence::encode(&state.route, "step evidence", snapshot)?;
+        let baseline = baseline.map(|baseline| evidence::encode(&state.route, "baseline", baseline)).transpose()?;
         self.block(self.pool.call("evidence", |mut client| async move {
             let result = async {
                 let transaction = client.transaction().await.map_err(failed("evidence"))?;
@@ -504,10 +598,12 @@ impl StateStore for PgStore {
             .await;
             (client, result)
         }))?;
-        Ok((
-            own.and_then(|own| serde_json::from_str(&own).ok()),
-            baseline.and_then(|baseline| serde_json::from_str(&baseline).ok()),
-        ))
+        let route = &state.route;
+        let own_place = || evidence_row_place(&self.instance, state.step);
+        let own = own.map(|own| evidence::decode(own_place, route, &own)).transpose()?;
+        let baseline_place = || "state database, step_stats.baseline".to_owned();
+        let baseline = baseline.map(|baseline| evidence::decode(baseline_place, route, &baseline)).transpose()?;
+        Ok((own, baseline))
     }
 
     fn events(&self, route: Option<&str>, limit: u32) -> Result<Vec<Event>, StoreError> {
@@ -595,20 +691,20 @@ impl StateStore for PgStore {
         let others = self.block(self.pool.call("fleet evidence", |client| async move {
             let rows = client
                 .query(
-                    "SELECT snapshot FROM step_evidence
+                    "SELECT instance, snapshot FROM step_evidence
                      WHERE route = $1 AND step = $2 AND step_started_at = $3 AND instance <> $4",
                     &[&state.route, &(state.step as i32), &state.step_started_at, &instance],
                 )
                 .await;
             (client, rows.map_err(failed("fleet evidence")))
         }))?;
+        // An unreadable row refuses the sum: judged without it, the step would be judged
+        // on part of its evidence as if it were all of it.
         let merged = StepStats::default();
         merged.restore(&local);
         for row in &others {
-            match serde_json::from_str::<StepSnapshot>(row.get::<_, &str>(0)) {
-                Ok(snapshot) => merged.restore(&snapshot),
-                Err(error) => tracing::warn!(route = %state.route, %error, "an instance's evidence is unreadable"),
-            }
+            let place = || evidence_row_place(row.get(0), state.step);
+            merged.restore(&evidence::decode::<StepSnapshot>(place, &state.route, row.get(1))?);
         }
         Ok(merged.snapshot())
     }

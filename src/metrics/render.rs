@@ -165,7 +165,8 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
         &mut out,
         "cutover_state_write_failures_total",
         "counter",
-        "Writes to the rollout state file that failed (each is logged with its route and error).",
+        "Writes to the rollout state file (or a fleet's database) that failed, unserialisable evidence included \
+         (each is logged with its route and error).",
     );
     for route in metrics.routes().values() {
         let _ = writeln!(

@@ -36,6 +36,7 @@ pub use command::{Command, ControlError};
 pub use control::{LocalEvidence, RolloutControl};
 pub use event::{EventKind, Severity, UnknownKind};
 pub use live::{LiveRoute, LiveState};
+pub(crate) use store::evidence;
 pub use store::{Event, StateMode, Store, StoreError};
 pub use validation::Validation;
 

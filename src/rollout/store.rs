@@ -7,6 +7,7 @@
 //! `spawn_blocking`.
 
 mod check;
+pub(crate) mod evidence;
 mod lock;
 mod reset;
 
@@ -48,6 +49,16 @@ pub enum StoreError {
     /// the rest of the file stays usable, and the event log says which row it cannot show.
     #[error("state file: event {id} of route {route:?} has a kind this version does not know: {kind:?}")]
     UnknownEventKind { id: i64, route: String, kind: String },
+    /// A step's evidence that JSON cannot hold: nothing was written in its place.
+    #[error("route {route:?}: its {what} could not be serialised ({source}); nothing was written")]
+    EvidenceEncode { route: String, what: &'static str, source: serde_json::Error },
+    /// Stored evidence that does not parse; `place` names the store and the row.
+    #[error(
+        "{place}: the evidence saved for route {route:?} does not parse ({source}). Refused, not read as an empty \
+         step (the step would start its evidence over, or be judged without it): restore the row, or delete it \
+         to start the step's evidence over on purpose"
+    )]
+    EvidenceCorrupt { place: String, route: String, source: serde_json::Error },
     // The fleet's PostgreSQL database (`crate::fleet`).
     /// PostgreSQL refused or failed a call; `during` says which.
     #[error("state database ({during}): {source}")]
@@ -313,8 +324,8 @@ impl Store {
         baseline: Option<&ArmSnapshot>,
     ) -> Result<(), StoreError> {
         self.writable()?;
-        let snapshot = serde_json::to_string(snapshot).unwrap_or_default();
-        let baseline = baseline.and_then(|baseline| serde_json::to_string(baseline).ok());
+        let snapshot = evidence::encode(&state.route, "step evidence", snapshot)?;
+        let baseline = baseline.map(|baseline| evidence::encode(&state.route, "baseline", baseline)).transpose()?;
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         transaction.execute(
@@ -331,7 +342,9 @@ impl Store {
         Ok(())
     }
 
-    /// The saved evidence of `state`'s step, if it is the step that was saved.
+    /// The saved evidence of `state`'s step, if it is the step that was saved, and the
+    /// baseline. A saved row that does not parse is an error (`EvidenceCorrupt`), never
+    /// an empty step.
     pub fn load_stats(&self, state: &RouteState) -> Result<(Option<StepSnapshot>, Option<ArmSnapshot>), StoreError> {
         let row = self
             .lock()
@@ -349,9 +362,12 @@ impl Store {
             )
             .optional()?;
         let Some((step, started_at, snapshot, baseline)) = row else { return Ok((None, None)) };
-        let baseline = baseline.and_then(|baseline| serde_json::from_str(&baseline).ok());
+        let route = &state.route;
+        let place = |column: &'static str| move || format!("state file {}, step_stats.{column}", self.path.display());
+        let baseline = baseline.map(|baseline| evidence::decode(place("baseline"), route, &baseline)).transpose()?;
         let same_step = step == state.step && started_at == state.step_started_at;
-        Ok((same_step.then(|| serde_json::from_str(&snapshot).ok()).flatten(), baseline))
+        let snapshot = same_step.then(|| evidence::decode(place("snapshot"), route, &snapshot)).transpose()?;
+        Ok((snapshot, baseline))
     }
 
     /// The latest `limit` events, newest first, optionally of one route.

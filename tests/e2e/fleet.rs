@@ -7,7 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cutover::fleet::{Lease, PgStore};
+use cutover::fleet::{DEPARTED, EXPIRY_LEASES, EvidenceRow, Flushed, Lease, PgStore, Pruned};
+use cutover::metrics::Outcome;
+use cutover::rollout::stats::{Arm, Sample, StepSnapshot, StepStats};
 use cutover::rollout::{Authority, EventKind, Phase, RouteState, StateStore, StoreError, Write};
 use http::Method;
 use serde_json::{Value, json};
@@ -381,4 +383,147 @@ async fn a_gateway_restarted_under_its_name_continues_its_evidence_of_the_step()
         (fleet_requests(&view(&fleet.gateways[0]).await) == Some(35)).then_some(())
     })
     .await;
+}
+
+/// `requests` candidate requests of `state`'s step, as an instance flushes them.
+fn evidence_row(state: &RouteState, requests: u64) -> EvidenceRow {
+    let stats = StepStats::default();
+    let ok = Sample { outcome: Outcome::Ok, duration: Duration::from_millis(5), ttft: None, user: None };
+    (0..requests).for_each(|_| stats.record(Arm::Candidate, ok));
+    EvidenceRow {
+        route: state.route.clone(),
+        step: state.step,
+        step_started_at: state.step_started_at,
+        requests: requests as i64,
+        snapshot: serde_json::to_string(&stats.snapshot()).unwrap(),
+    }
+}
+
+fn summed_requests(snapshot: &StepSnapshot) -> u64 {
+    snapshot.arm(Arm::Primary).requests() + snapshot.arm(Arm::Candidate).requests()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_instance_is_expired_its_evidence_of_the_step_kept_and_old_rows_of_finished_steps_deleted() {
+    let Some(cluster) = Cluster::start("retention") else { return };
+    let url = cluster.url();
+    let lease = || Lease::new(Duration::from_secs(10));
+    let leader = Arc::new(PgStore::open(&url, "leader", lease()).await.unwrap());
+    let gone = PgStore::open(&url, "gone", lease()).await.unwrap();
+    let back = PgStore::open(&url, "back", lease()).await.unwrap();
+    assert!(leader.campaign().await.unwrap(), "the first leads");
+    let state = blocking(&leader, |store| store.load_or_init(&["default"], 0)).await.unwrap().remove(0);
+    assert_eq!(gone.flush(vec![evidence_row(&state, 3)], "{}".into(), 0, false).await.unwrap(), Flushed::Taken);
+    assert_eq!(back.flush(vec![evidence_row(&state, 4)], "{}".into(), 0, false).await.unwrap(), Flushed::Taken);
+    // Two rows of a step that no longer runs: one flushed long ago, one just now.
+    cluster.sql(
+        "INSERT INTO step_evidence (route, step, step_started_at, instance, requests, snapshot, flushed_at) VALUES
+         ('default', 7, 1, 'old', 1, '{}', now() - interval '1 hour'), ('default', 8, 1, 'recent', 1, '{}', now())",
+    );
+    // Both fall silent for longer than the expiry (the leader keeps reporting).
+    cluster.sql("UPDATE fleet_instances SET last_report = now() - interval '1 hour'");
+    leader.flush(Vec::new(), "{}".into(), 0, false).await.unwrap();
+
+    assert!(matches!(gone.prune().await, Err(StoreError::Fenced { .. })), "only the leader prunes");
+    let pruned = leader.prune().await.unwrap();
+    assert_eq!(pruned, Pruned { instances: 2, folded: 2, finished: 1 });
+    assert_eq!(cluster.sql("SELECT string_agg(instance, ',' ORDER BY instance) FROM fleet_instances"), "leader");
+    assert_eq!(
+        cluster.sql("SELECT string_agg(instance || ' ' || requests, ',' ORDER BY instance) FROM step_evidence"),
+        format!("recent 1,{DEPARTED} 7"),
+        "the expired instances' rows of the step are one departed row; the old finished step's row is gone"
+    );
+    let merged = blocking(&leader, move |store| store.merged_evidence(&state, StepSnapshot::default())).await.unwrap();
+    assert_eq!(summed_requests(&merged), 7, "the step keeps every request the expired instances counted");
+
+    // `back` was only cut off: its next flush finds it expired and writes no evidence of
+    // the step (its running total would count the folded requests twice).
+    let state = blocking(&leader, |store| store.load_or_init(&["default"], 0)).await.unwrap().remove(0);
+    let again = evidence_row(&state, 5);
+    assert_eq!(back.flush(vec![again], "{}".into(), 0, true).await.unwrap(), Flushed::Expired);
+    assert_eq!(cluster.sql("SELECT count(*) FROM step_evidence WHERE instance = 'back'"), "0");
+    assert_eq!(cluster.sql("SELECT count(*) FROM fleet_instances WHERE instance = 'back'"), "1", "it reports again");
+    assert_eq!(leader.prune().await.unwrap(), Pruned::default(), "nothing more to remove");
+}
+
+/// A gateway of `fleet_config` leading with a 3 s lease (so that an instance is expired
+/// after `EXPIRY_LEASES` of them), named `instance`.
+fn short_lease_config(primary: &Mock, candidate: &Mock, instance: &str) -> String {
+    fleet_config(primary, candidate, instance, 1_000_000).replace("[state]\n", "[state]\nlease = \"3s\"\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_gateway_leaves_the_fleet_tables_after_its_expiry_and_fleet_status_shows_their_sizes() {
+    let Some(cluster) = Cluster::start("expiry") else { return };
+    let scratch = Scratch::new("fleet-expiry");
+    let primary = Mock::start(&scratch, "primary", &[], &[]).await;
+    let candidate = Mock::start(&scratch, "candidate", &[], &[]).await;
+    let url = cluster.url();
+    let env = [("ADMIN_TOKEN", ADMIN_TOKEN), ("FLEET_DATABASE_URL", url.as_str())];
+    let (scratch_a, scratch_b) = (Scratch::new("fleet-expiry-a"), Scratch::new("fleet-expiry-b"));
+    let a = Gateway::start(&scratch_a, &short_lease_config(&primary, &candidate, "a"), &env).await;
+    let mut b = Gateway::start(&scratch_b, &short_lease_config(&primary, &candidate, "b"), &env).await;
+    for gateway in [&a, &b] {
+        until("both at the first step", async || (view(gateway).await["weight"] == json!(50.0)).then_some(())).await;
+    }
+    assert!(load(&[&a, &b], "before", 5).await.is_empty());
+    until("the leader sums both", async || (fleet_requests(&view(&a).await) == Some(10)).then_some(())).await;
+
+    b.process.signal("TERM");
+    b.process.wait_exit(crate::wait::EVENTUALLY).await;
+    until("the stopped gateway's report row is expired", async || {
+        (cluster.sql("SELECT string_agg(instance, ',') FROM fleet_instances") == "a").then_some(())
+    })
+    .await;
+    assert_eq!(
+        cluster.sql("SELECT string_agg(instance || ' ' || requests, ',' ORDER BY instance) FROM step_evidence"),
+        format!("a 5,{DEPARTED} 5"),
+        "its evidence of the step is kept in the departed row"
+    );
+    assert!(load(&[&a], "after", 2).await.is_empty());
+    until("the leader still sums the stopped gateway's evidence", async || {
+        (fleet_requests(&view(&a).await) == Some(12)).then_some(())
+    })
+    .await;
+
+    let config = scratch_a.path().join("cutover.toml").display().to_string();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["fleet", "status", "-c", &config])
+        .env_clear()
+        .envs(env)
+        .output()
+        .expect("cutover fleet status runs");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{text}{}", String::from_utf8_lossy(&status.stderr));
+    assert!(text.contains("table rows: cutover_schema_version 2, events "), "{text}");
+    assert!(text.contains("fleet_instances 1, fleet_lease 1, rollout_state 1, step_evidence 2, step_stats "), "{text}");
+    let expiry = Lease::new(Duration::from_secs(3)).ttl.as_secs_f64() * f64::from(EXPIRY_LEASES);
+    assert!(text.contains(&format!("(an instance silent for {expiry:.0}s is expired)")), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evidence_row_that_does_not_parse_is_an_error_naming_the_route_and_instance_not_an_empty_step() {
+    let Some(cluster) = Cluster::start("corrupt") else { return };
+    let url = cluster.url();
+    let store = Arc::new(PgStore::open(&url, "me", Lease::new(Duration::from_secs(10))).await.unwrap());
+    assert!(store.campaign().await.unwrap());
+    let state = blocking(&store, |store| store.load_or_init(&["default"], 0)).await.unwrap().remove(0);
+    store.flush(vec![evidence_row(&state, 2)], "{}".into(), 0, false).await.unwrap();
+    let other = PgStore::open(&url, "other", Lease::new(Duration::from_secs(10))).await.unwrap();
+    other.flush(vec![evidence_row(&state, 3)], "{}".into(), 0, false).await.unwrap();
+    cluster.sql("UPDATE step_evidence SET snapshot = '{\"arms\": tru'");
+
+    // Restarting under its name: its own row is refused, not restored as an empty step.
+    let own = state.clone();
+    let refused = blocking(&store, move |store| store.load_stats(&own)).await.unwrap_err();
+    let message = refused.to_string();
+    assert!(matches!(&refused, StoreError::EvidenceCorrupt { route, .. } if route == "default"), "{message}");
+    assert!(message.contains("step_evidence row of instance \"me\""), "{message}");
+    // The leader's sum: refused rather than judged without the other's requests.
+    let summed = blocking(&store, move |store| store.merged_evidence(&state, StepSnapshot::default())).await;
+    let message = summed.unwrap_err().to_string();
+    assert!(
+        message.contains("instance \"other\"") && message.contains("route \"default\" does not parse"),
+        "{message}"
+    );
 }

@@ -218,3 +218,50 @@ fn a_file_from_before_running_time_is_migrated_with_its_steps_wall_clock_age_and
     store.save_stats(&later, &StepSnapshot::default(), None).unwrap();
     assert_eq!(store.load_or_init(&["running"], 9999).unwrap().remove(0), later);
 }
+
+/// Route `default`'s step with evidence and a baseline saved, then `column` of its
+/// `step_stats` row overwritten with garbage by hand; answers the step's state.
+fn saved_then_garbled(path: &Path, column: &str) -> RouteState {
+    let store = Store::open(path, StateMode::Keep).unwrap();
+    let state = store.load_or_init(&["default"], 1000).unwrap().remove(0);
+    let stats = crate::rollout::stats::StepStats::default();
+    let baseline = stats.snapshot().arm(crate::rollout::stats::Arm::Primary);
+    store.save_stats(&state, &stats.snapshot(), Some(&baseline)).unwrap();
+    drop(store);
+    let raw = Connection::open(path).unwrap();
+    raw.execute(&format!("UPDATE step_stats SET {column} = '{{\"arms\": tru' WHERE route = 'default'"), []).unwrap();
+    state
+}
+
+#[test]
+fn a_saved_snapshot_that_does_not_parse_is_an_error_naming_the_file_and_route_not_an_empty_step() {
+    let scratch = Scratch::new();
+    let state = saved_then_garbled(&scratch.state(), "snapshot");
+    let store = Store::open(&scratch.state(), StateMode::Keep).unwrap();
+    let error = store.load_stats(&state).unwrap_err();
+    assert!(matches!(&error, StoreError::EvidenceCorrupt { route, .. } if route == "default"), "{error}");
+    let message = error.to_string();
+    let place = format!("state file {}, step_stats.snapshot", scratch.state().display());
+    assert!(message.starts_with(&place), "{message}");
+    assert!(message.contains("route \"default\" does not parse"), "{message}");
+}
+
+#[test]
+fn a_saved_baseline_that_does_not_parse_is_an_error_too() {
+    let scratch = Scratch::new();
+    let state = saved_then_garbled(&scratch.state(), "baseline");
+    let store = Store::open(&scratch.state(), StateMode::Keep).unwrap();
+    let error = store.load_stats(&state).unwrap_err();
+    assert!(error.to_string().contains("step_stats.baseline: the evidence saved for route \"default\""), "{error}");
+}
+
+#[test]
+fn the_garbled_snapshot_of_a_step_no_longer_running_is_not_read() {
+    let scratch = Scratch::new();
+    let state = saved_then_garbled(&scratch.state(), "snapshot");
+    let store = Store::open(&scratch.state(), StateMode::Keep).unwrap();
+    let raw = Connection::open(scratch.state()).unwrap();
+    raw.execute("UPDATE step_stats SET baseline = NULL", []).unwrap();
+    let later = RouteState { step: 1, ..state };
+    assert_eq!(store.load_stats(&later).unwrap(), (None, None));
+}
