@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::net::descriptors::{self, OverBudget};
 use crate::net::serve::serve;
 use crate::notify::Notifications;
-use crate::proxy::{Gateway, ProxyService, SharedGateway};
+use crate::proxy::{Admission, Gateway, ProxyService, SharedGateway};
 use crate::reload::Reloader;
 use crate::rollout::supervise::supervise;
 use crate::rollout::{
@@ -215,7 +215,10 @@ pub async fn start_on_with(
     let (admin_stop, admin_stopped) = watch::channel(false);
     let proxy_task = tokio::spawn(serve(
         proxy,
-        ProxyService::new(gateway.clone()),
+        ProxyService::new(
+            gateway.clone(),
+            Admission::new(max_inflight(&config), config.server.admission.per_connection),
+        ),
         {
             let (stopped, readiness) = (stopped.clone(), readiness.clone());
             async move {
@@ -287,14 +290,37 @@ fn bind(address: SocketAddr) -> Result<TcpListener, StartError> {
     listen().map_err(|source| StartError::Bind { address, source })
 }
 
-/// Raises the descriptor limit and checks the connection budgets against it, logging both.
+/// Raises the descriptor limit and checks the connection and in-flight budgets against
+/// it, logging both.
 fn claim_descriptors(config: &Config) -> Result<(), OverBudget> {
     let limit = descriptors::raise_soft_limit();
-    let (proxy, admin) =
-        (config.server.proxy_connections.max_connections, config.server.admin_connections.max_connections);
-    let needed = descriptors::check(limit, proxy, admin)?;
-    tracing::info!(limit, needed, "file descriptors: limit {limit}, the connection budgets need at most {needed}");
+    let budget = descriptor_budget(config, limit)?;
+    let (needed, max_inflight) = (budget.needed, budget.max_inflight);
+    tracing::info!(
+        limit,
+        needed,
+        max_inflight,
+        "file descriptors: limit {limit}, the connection budgets and \
+        {max_inflight} requests in flight need at most {needed}"
+    );
     Ok(())
+}
+
+/// The budgets of `config` under a descriptor `limit`.
+fn descriptor_budget(config: &Config, limit: u64) -> Result<descriptors::Budget, OverBudget> {
+    let server = &config.server;
+    let (proxy, admin) = (server.proxy_connections.max_connections, server.admin_connections.max_connections);
+    descriptors::check(limit, proxy, server.admission.max_inflight, admin)
+}
+
+/// The requests in flight the gateway admits: configured, or derived from the limit in
+/// force (`start` has checked it; listeners a test bound get the same derivation, or the
+/// connection budget when the limit is too low to derive one).
+fn max_inflight(config: &Config) -> usize {
+    descriptor_budget(config, descriptors::current_limit()).map_or_else(
+        |_| config.server.admission.max_inflight.unwrap_or(config.server.proxy_connections.max_connections),
+        |budget| budget.max_inflight,
+    )
 }
 
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {

@@ -7,6 +7,8 @@
 pip_if_missing uvicorn 'uvicorn>=0.30'
 pip_if_missing fastapi 'fastapi>=0.110'
 pip_if_missing aiohttp 'aiohttp>=3.9'
+# The HTTP/2 flood of tests/e2e/edges.rs is written with the `h2` package.
+pip_if_missing h2 'h2>=4'
 
 # `upstreams_apt PACKAGE…`: installs Debian packages, apt's output shown only when it
 # fails (and then the status is apt's).

@@ -79,6 +79,26 @@ pub struct ServerConfig {
     /// The admin listener's, with a budget of its own so that a saturated proxy port
     /// leaves `/healthz`, `/metrics` and the admin API reachable.
     pub admin_connections: ConnectionLimits,
+    /// How many proxied requests may be in flight at once.
+    pub admission: AdmissionLimits,
+}
+
+/// Admission by what requests cost: each proxied request in flight may hold an upstream
+/// connection (a descriptor) and its body, whatever number of client connections carry
+/// them (one HTTP/2 connection carries up to `http2_max_streams`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionLimits {
+    /// Gateway-wide; `None`: derived at start from the descriptor limit (see
+    /// `net::descriptors::inflight_budget`).
+    pub max_inflight: Option<usize>,
+    /// On one client connection, so that one client cannot take the whole budget.
+    pub per_connection: usize,
+}
+
+impl Default for AdmissionLimits {
+    fn default() -> Self {
+        AdmissionLimits { max_inflight: None, per_connection: 32 }
+    }
 }
 
 /// The clocks and the budget of one listener's connections.

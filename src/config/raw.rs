@@ -50,6 +50,10 @@ pub struct RawServer {
     pub http2_max_streams: Option<i64>,
     /// A connection with no request in flight this long is closed (GOAWAY on HTTP/2).
     pub idle_timeout: Option<String>,
+    /// Proxied requests in flight at once, gateway-wide (default: from the descriptor limit).
+    pub max_inflight: Option<i64>,
+    /// Proxied requests in flight at once on one client connection (HTTP/2 multiplexes).
+    pub max_inflight_per_connection: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

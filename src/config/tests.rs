@@ -356,6 +356,21 @@ fn connection_keys_are_read_into_each_listener() {
 }
 
 #[test]
+fn admission_keys_are_read_and_max_inflight_is_derived_when_absent() {
+    let config = load_str(FULL, Path::new("/etc/cutover"), env).unwrap();
+    assert_eq!(config.server.admission, AdmissionLimits { max_inflight: None, per_connection: 32 });
+    let text = FULL.replace("max_body_mb = 2", "max_body_mb = 2\nmax_inflight = 5000\nmax_inflight_per_connection = 8");
+    let config = load_str(&text, Path::new("/etc/cutover"), env).unwrap();
+    assert_eq!(config.server.admission, AdmissionLimits { max_inflight: Some(5000), per_connection: 8 });
+    let text = FULL.replace("max_body_mb = 2", "max_body_mb = 2\nmax_inflight = 0\nmax_inflight_per_connection = -3");
+    let found = problems(&text);
+    for (key, value) in [("server.max_inflight", "0"), ("server.max_inflight_per_connection", "-3")] {
+        let expected = format!("{key}: {value} is not between 1 and 1000000");
+        assert!(found.iter().any(|problem| problem.starts_with(&expected)), "{expected} not in {found:#?}");
+    }
+}
+
+#[test]
 fn connection_keys_out_of_bounds_are_refused_with_their_key_path() {
     let text = FULL.replace(
         "max_body_mb = 2",

@@ -15,9 +15,9 @@ use rustls::pki_types::pem::PemObject;
 use super::problem::ConfigProblem;
 use super::raw::{RawBreaker, RawFallback, RawRoute, RawServer, RawUpstream, Sections};
 use super::{
-    ADMIN_MAX_CONNECTIONS, BodyTimeouts, BreakerPolicy, Config, ConnectionLimits, FallbackMode, FallbackOn, GatewayKey,
-    MAX_CONNECTING, MAX_DURATION, ModelPattern, PerRoute, PriceTable, RetryBudgetPolicy, Route, Secret, ServerConfig,
-    ShadowSettings, StickySource, Timeouts, Upstream, format_duration, parse_duration,
+    ADMIN_MAX_CONNECTIONS, AdmissionLimits, BodyTimeouts, BreakerPolicy, Config, ConnectionLimits, FallbackMode,
+    FallbackOn, GatewayKey, MAX_CONNECTING, MAX_DURATION, ModelPattern, PerRoute, PriceTable, RetryBudgetPolicy, Route,
+    Secret, ServerConfig, ShadowSettings, StickySource, Timeouts, Upstream, format_duration, parse_duration,
 };
 
 /// Client-side timeouts (`server.header_timeout`, `body_timeout`, …) are at least this…
@@ -26,6 +26,8 @@ const MIN_CLIENT_TIMEOUT: Duration = Duration::from_millis(100);
 const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Connections per listener at most: far above what one process has descriptors for.
 const MAX_CONNECTIONS: usize = 1_000_000;
+/// Requests in flight at most (`server.max_inflight`, per connection too): as many.
+const MAX_INFLIGHT: usize = 1_000_000;
 /// `upstreams.*.max_connecting` at most: past this, pacing paces nothing.
 const MAX_CONNECTING_BOUND: usize = 10_000;
 
@@ -160,6 +162,18 @@ impl<'a> Validator<'a> {
             ),
             ..proxy_connections
         };
+        let defaults = AdmissionLimits::default();
+        let admission = AdmissionLimits {
+            max_inflight: raw.max_inflight.map(|_| {
+                self.count(raw.max_inflight, "server.max_inflight", proxy_connections.max_connections, MAX_INFLIGHT)
+            }),
+            per_connection: self.count(
+                raw.max_inflight_per_connection,
+                "server.max_inflight_per_connection",
+                defaults.per_connection,
+                MAX_INFLIGHT,
+            ),
+        };
         ServerConfig {
             listen,
             admin_listen,
@@ -168,6 +182,7 @@ impl<'a> Validator<'a> {
             body_timeouts,
             proxy_connections,
             admin_connections,
+            admission,
         }
     }
 

@@ -8,7 +8,7 @@ mod label;
 mod process;
 mod render;
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 pub use histogram::{DURATION_BUCKETS, Histogram, TTFT_BUCKETS};
@@ -303,12 +303,53 @@ impl RouteMetrics {
     }
 }
 
+/// Which admission limit refused a request (`proxy::admission`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overload {
+    /// `server.max_inflight`: the gateway's requests in flight.
+    Gateway = 0,
+    /// `server.max_inflight_per_connection`: one client connection's.
+    Connection = 1,
+}
+
+impl Overload {
+    pub const ALL: [Overload; 2] = [Overload::Gateway, Overload::Connection];
+
+    /// The config key of the limit, the label of its refusals.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overload::Gateway => "max_inflight",
+            Overload::Connection => "max_inflight_per_connection",
+        }
+    }
+}
+
+/// Proxied requests in flight, and those refused past a limit. Kept across reloads, as
+/// the requests are.
+#[derive(Debug, Default)]
+pub struct AdmissionStats {
+    pub in_flight: AtomicUsize,
+    refused: [AtomicU64; Overload::ALL.len()],
+}
+
+impl AdmissionStats {
+    pub fn record_refusal(&self, overload: Overload) {
+        self.refused[overload as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn refusals(&self, overload: Overload) -> u64 {
+        self.refused[overload as usize].load(Relaxed)
+    }
+}
+
 /// Every series of the gateway, per route.
 #[derive(Debug)]
 pub struct Metrics {
     routes: PerRoute<RouteMetrics>,
     /// Indexed by `ReloadResult`. Kept across reloads: `Metrics` outlives every `Gateway`.
     reloads: [AtomicU64; 2],
+    /// Requests in flight and refused (`proxy::admission`).
+    pub admission: AdmissionStats,
     /// Usage and cost of every answer (`cost`).
     pub cost: crate::cost::Ledger,
 }
@@ -333,7 +374,12 @@ impl Metrics {
                 state_write_failures: AtomicU64::new(0),
             }
         });
-        Metrics { routes, reloads: Default::default(), cost: crate::cost::Ledger::new(config) }
+        Metrics {
+            routes,
+            reloads: Default::default(),
+            admission: AdmissionStats::default(),
+            cost: crate::cost::Ledger::new(config),
+        }
     }
 
     pub fn record_reload(&self, result: ReloadResult) {

@@ -1,10 +1,13 @@
 //! The Prometheus text exposition of `Metrics` and the rollout gauges.
 
 use std::fmt::Write;
+use std::sync::atomic::Ordering::Relaxed;
 
 use crate::config::PerRoute;
 
-use super::{FailureReason, Histogram, LabelValue, Metrics, Outcome, ReloadResult, Role, ShadowDrop, ShadowOutcome};
+use super::{
+    FailureReason, Histogram, LabelValue, Metrics, Outcome, Overload, ReloadResult, Role, ShadowDrop, ShadowOutcome,
+};
 
 /// The gauges that live outside `Metrics`: one per route.
 pub struct RouteGauges {
@@ -196,6 +199,23 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
         let _ =
             writeln!(out, "cutover_config_reloads_total{{result=\"{}\"}} {}", result.as_str(), metrics.reloads(result));
     }
+    header(
+        &mut out,
+        "cutover_inflight_requests",
+        "gauge",
+        "Proxied requests in flight (server.max_inflight bounds them).",
+    );
+    let _ = writeln!(out, "cutover_inflight_requests {}", metrics.admission.in_flight.load(Relaxed));
+    header(
+        &mut out,
+        "cutover_admission_refused_total",
+        "counter",
+        "Requests refused at once with 503, by the limit they were past.",
+    );
+    for overload in Overload::ALL {
+        let refused = metrics.admission.refusals(overload);
+        let _ = writeln!(out, "cutover_admission_refused_total{{limit=\"{}\"}} {refused}", overload.as_str());
+    }
     crate::cost::write_metrics(&mut out, metrics);
     out
 }
@@ -296,7 +316,8 @@ mod tests {
     fn a_hostile_name_cannot_split_a_sample_across_lines() {
         let page = hostile_page();
         for line in page.lines() {
-            let is_sample = line.starts_with("cutover_") && line.contains("} ");
+            let unlabelled = !line.contains(['{', '"']) && line.split(' ').count() == 2;
+            let is_sample = line.starts_with("cutover_") && (line.contains("} ") || unlabelled);
             assert!(line.starts_with("# ") || is_sample, "not a comment or a whole sample: {line:?}");
         }
     }

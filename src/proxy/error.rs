@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Response, StatusCode, header};
 
 use super::expected::NotAnAnswer;
 use super::headers::X_SHOULD_RETRY;
 use super::sse::StreamFault;
-use crate::metrics::FailureReason;
+use crate::metrics::{FailureReason, Overload};
 use crate::net::body::{self, BoxBody, BoxError, Chain};
 
 /// Why an upstream attempt produced no answer the gateway could commit to. It keeps its
@@ -107,6 +107,9 @@ pub enum GatewayError {
         error: TransportError,
         gave_up_after_retries: bool,
     },
+    /// Past an admission limit: refused at once, before the body was read.
+    #[error("{}", overload_message(*.overload, *.limit))]
+    Overloaded { overload: Overload, limit: usize },
     /// Every upstream that could answer had its breaker open.
     #[error("Upstream `{upstream}` failed: its circuit breaker is open after repeated failures")]
     BreakerOpen { upstream: String },
@@ -128,6 +131,7 @@ impl GatewayError {
                 ..
             } => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Upstream { .. } | GatewayError::BreakerOpen { .. } => StatusCode::BAD_GATEWAY,
+            GatewayError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -145,6 +149,7 @@ impl GatewayError {
             GatewayError::Upstream { .. } | GatewayError::BreakerOpen { .. } => {
                 ("server_error", Some("upstream_unavailable"), None)
             }
+            GatewayError::Overloaded { .. } => ("server_error", Some("gateway_overloaded"), None),
         }
     }
 
@@ -156,7 +161,23 @@ impl GatewayError {
             // multiply the load on upstreams that are failing.
             response.headers_mut().insert(X_SHOULD_RETRY, HeaderValue::from_static("false"));
         }
+        if matches!(self, GatewayError::Overloaded { .. }) {
+            // A place is free as soon as any request ends; the SDKs wait at least this.
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
+    }
+}
+
+fn overload_message(overload: Overload, limit: usize) -> String {
+    match overload {
+        Overload::Gateway => {
+            format!("The gateway has {limit} requests in flight, its limit (server.max_inflight); retry in a moment.")
+        }
+        Overload::Connection => format!(
+            "This connection has {limit} requests in flight, the gateway's limit per connection \
+             (server.max_inflight_per_connection); retry in a moment, or spread requests over more connections."
+        ),
     }
 }
 

@@ -14,6 +14,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header};
 use http_body_util::Full;
 use tokio::time::Instant;
 
+use super::admission::Admitted;
 use super::body::{self, EventStream, Held, HoldLimits, Meter, Recorder, Tally, Teeing};
 use super::breaker::{Admission, HealthReport};
 use super::error::TransportError;
@@ -57,11 +58,15 @@ pub struct Exchange<'a> {
     tap: Mutex<Option<Tap>>,
     /// Whether there is a tap at all: requests that are not mirrored never take the lock.
     tapped: bool,
+    /// The client request's place in flight, handed to the answer it commits so that it
+    /// is held until the answer's body is dropped (`None`: a mirror). Locked once, when
+    /// the answer is committed.
+    admitted: Mutex<Option<Admitted>>,
 }
 
 impl<'a> Exchange<'a> {
     pub fn new(gateway: &'a Gateway, parts: Parts, body: Bytes, meta: RequestMeta, routing: Routing) -> Exchange<'a> {
-        let Routing { route, first_role, tally, client_credentials, tap } = routing;
+        let Routing { route, first_role, tally, client_credentials, tap, admitted } = routing;
         let path = parts.uri.path();
         let expects_done = path.ends_with("/chat/completions") || path == "/v1/completions";
         let expected = Expected::for_request(&parts.method, path, meta.stream);
@@ -81,6 +86,7 @@ impl<'a> Exchange<'a> {
             evidence_settled: AtomicBool::new(false),
             tapped: tap.is_some(),
             tap: Mutex::new(tap),
+            admitted: Mutex::new(admitted),
         }
     }
 
@@ -258,7 +264,8 @@ impl<'a> Exchange<'a> {
         let timeouts = &self.gateway.config.upstreams[index].timeouts;
         let health =
             admission.map(|admission| HealthReport::new(self.gateway.upstreams[index].breaker.clone(), admission));
-        let mut recorder = recorder.reporting_to(health);
+        let admitted = self.admitted.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let mut recorder = recorder.reporting_to(health).holding(admitted);
         if fallback || self.evidence_settled.load(Relaxed) {
             recorder = recorder.without_evidence();
         }
@@ -297,6 +304,8 @@ pub struct Routing {
     pub client_credentials: Option<HeaderValue>,
     /// Where this arm's answer goes when the request is one side of a mirrored pair.
     pub tap: Option<Tap>,
+    /// The client request's place in flight (`None` for a mirror).
+    pub admitted: Option<Admitted>,
 }
 
 pub enum Attempt {

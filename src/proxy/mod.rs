@@ -8,6 +8,9 @@ mod request;
 mod service;
 pub mod split;
 
+// Admission: requests in flight, gateway-wide and per client connection.
+mod admission;
+
 // One request's attempts: routing runtime, the exchange with an upstream, retries and
 // fallback, failures and their errors, the breaker, shadow copies.
 mod breaker;
@@ -25,6 +28,7 @@ mod body;
 pub mod headers;
 pub mod sse;
 
+pub use admission::Admission;
 pub use error::{EarlyStreamError, GatewayError, TransportError, stream_error_event};
 pub use gateway::{Gateway, SharedGateway, keeps_health};
 pub use service::ProxyService;

@@ -6,11 +6,13 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, header};
 use http_body::Body;
 
+use super::admission::{Admission, Admitted};
 use super::body::Tally;
 use super::error::GatewayError;
 use super::exchange::{Exchange, Routing};
@@ -23,19 +25,30 @@ use super::request::{
 };
 use super::{shadow, split};
 use crate::config::{RouteId, StickySource};
-use crate::metrics::Role;
+use crate::metrics::{Overload, Role};
 use crate::net::auth::bearer_token;
 use crate::net::body::{BoxBody, BoxError};
 
-/// The proxy listener's service; cloning shares the gateway in force.
-#[derive(Clone)]
+/// The proxy listener's service. The listener clones it for each client connection: a
+/// clone shares the gateway in force and the admission limits, and counts its own
+/// connection's requests in flight.
 pub struct ProxyService {
     gateway: SharedGateway,
+    admission: Admission,
+    /// This connection's requests in flight.
+    connection: Arc<AtomicUsize>,
 }
 
 impl ProxyService {
-    pub fn new(gateway: SharedGateway) -> ProxyService {
-        ProxyService { gateway }
+    pub fn new(gateway: SharedGateway, admission: Admission) -> ProxyService {
+        ProxyService { gateway, admission, connection: Arc::default() }
+    }
+}
+
+/// A service for another connection: its own count of requests in flight.
+impl Clone for ProxyService {
+    fn clone(&self) -> ProxyService {
+        ProxyService::new(self.gateway.clone(), self.admission)
     }
 }
 
@@ -54,10 +67,26 @@ where
         // request (and its stream) outlives this call and must finish on the gateway it
         // started with even if a reload swaps another in meanwhile.
         let gateway = self.gateway.load_full();
+        // Before the body is read: a refused request holds neither its body nor an upstream.
+        let admitted = self.admission.admit(&gateway.metrics, &self.connection).map_err(|overload| {
+            let limit = match overload {
+                Overload::Gateway => self.admission.max_inflight,
+                Overload::Connection => self.admission.per_connection,
+            };
+            GatewayError::Overloaded { overload, limit }
+        });
         Box::pin(async move {
             // Both clones are cheap (a known method, a refcounted URI): no per-request copy.
             let (method, uri) = (request.method().clone(), request.uri().clone());
-            match handle(&gateway, request).await {
+            let handled = match admitted {
+                Ok(admitted) => handle(&gateway, request, admitted).await,
+                Err(error) => {
+                    let (parts, body) = request.into_parts();
+                    discard_body(body, &parts.headers).await;
+                    Err(error.into())
+                }
+            };
+            match handled {
                 Ok(response) => Ok(response),
                 Err(Refusal { error, route }) => {
                     let (path, request_id) = (uri.path(), request_id());
@@ -97,7 +126,11 @@ fn request_id() -> HeaderValue {
     HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("req_unknown"))
 }
 
-async fn handle<B>(gateway: &Arc<Gateway>, request: Request<B>) -> Result<Response<BoxBody>, Refusal>
+async fn handle<B>(
+    gateway: &Arc<Gateway>,
+    request: Request<B>,
+    admitted: Admitted,
+) -> Result<Response<BoxBody>, Refusal>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -179,7 +212,8 @@ where
     } else {
         None
     };
-    let routing = Routing { route: route_id, first_role: role, tally, client_credentials, tap };
+    let routing =
+        Routing { route: route_id, first_role: role, tally, client_credentials, tap, admitted: Some(admitted) };
     let exchange = Exchange::new(gateway, parts, body, meta, routing);
     if let Some(chosen) = rerouted_from {
         exchange.record_down(chosen);

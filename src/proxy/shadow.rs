@@ -105,6 +105,8 @@ pub fn mirror(gateway: &Arc<Gateway>, route: RouteContext<'_>, request: Mirrored
         tally: Tally { stats: request.tally.stats.clone(), control: false, user: request.tally.user },
         client_credentials: request.client_credentials,
         tap: Some(candidate_tap),
+        // A mirror is bounded by the shadow slots, not the clients' admission.
+        admitted: None,
     };
     let pair = PairContext {
         gateway: gateway.clone(),

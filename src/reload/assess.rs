@@ -154,6 +154,11 @@ fn fixed_settings(current: &Config, next: &Config) -> Vec<Refusal> {
         format!("{:?}", old.admin_connections),
         format!("{:?}", new.admin_connections),
     );
+    fixed(
+        "server.max_inflight / max_inflight_per_connection",
+        format!("{:?}", old.admission),
+        format!("{:?}", new.admission),
+    );
     fixed("state.path", current.state_path.display().to_string(), next.state_path.display().to_string());
     let backend = |config: &Config| match &config.fleet {
         Some(fleet) => format!("postgres (${}, instance {})", fleet.url_env, fleet.instance),

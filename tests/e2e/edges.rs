@@ -19,7 +19,7 @@ use crate::binary::{Gateway, Process, Reply, Scratch, get, raw_exchange};
 use crate::configs::GatewayToml;
 use crate::served::{GATEWAY_ENV, serve_config, two_mocks, upstream_for};
 use crate::support::{Setup, TempDir, in_process_config, send, start_gateway};
-use crate::wait::EVENTUALLY;
+use crate::wait::{EVENTUALLY, until};
 
 /// What a connection received until the server closed it; fails the test if the server
 /// keeps it open past [`EVENTUALLY`].
@@ -273,10 +273,11 @@ async fn under_a_256_descriptor_limit_300_idle_connections_leave_healthz_answeri
  {
     let scratch = Scratch::new("nofile");
     let (primary, candidate) = two_mocks(&scratch, &[]).await;
-    // 2 × 64 (a client and an upstream connection each) + 8 + 64 in reserve = 200 ≤ 256.
+    // 48 client connections, 64 upstream ones for mirrors, 8 admin and 64 in reserve
+    // leave 72 of 256 for the requests in flight: at least one per client connection.
     // The clocks are set far off, so that only the clients' close frees a place.
     let config = serve_config(&primary, &candidate)
-        .server("max_connections = 64")
+        .server("max_connections = 48")
         .server("admin_max_connections = 8")
         .server("header_timeout = \"1h\"")
         .server("idle_timeout = \"1h\"")
@@ -405,4 +406,61 @@ async fn hypers_own_rejections_431_400_414_carry_an_empty_body_and_close_the_con
         assert_eq!(body, "", "hyper gives its own rejections no body");
     }
     assert_eq!(setup.primary.calls() + setup.candidate.calls(), 0);
+}
+
+/// The gateway's open descriptors, from `/proc`.
+fn open_descriptors(gateway: &Gateway) -> usize {
+    let dir = format!("/proc/{}/fd", gateway.process.pid());
+    std::fs::read_dir(&dir).map_or(0, Iterator::count)
+}
+
+#[tokio::test]
+async fn one_client_multiplexing_hundreds_of_streams_is_refused_past_its_share_and_bystanders_are_served() {
+    let scratch = Scratch::new("h2-flood");
+    // A slow but healthy upstream: every admitted request holds an upstream connection for 2 s.
+    let (primary, candidate) = two_mocks(&scratch, &["--latency", "2000"]).await;
+    // 400 descriptors: 64 client connections, 64 for mirrors, 8 admin and 64 in reserve
+    // leave 200 for requests in flight (the derived `max_inflight`), 32 per connection.
+    let config = serve_config(&primary, &candidate)
+        .server("max_connections = 64")
+        .server("admin_max_connections = 8")
+        .server("max_inflight_per_connection = 32")
+        .build();
+    let nofile = ["prlimit", "--nofile=400:400"];
+    let gateway = Gateway::start_under(&scratch, &nofile, &config, &GATEWAY_ENV).await;
+    assert!(gateway.process.log().contains("200 requests in flight"), "{}", gateway.process.log());
+    // 5 connections × 64 streams: 320 requests at once, each connection 32 past its share.
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/python/h2_flood.py");
+    let port = gateway.proxy.port().to_string();
+    let flood = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3").arg(script).args(["127.0.0.1", &port, "5", "64"]).output()
+    });
+    // Once the flood's share is in flight, bystanders on connections of their own are served.
+    until("the flood's admitted requests in flight", async || {
+        let page = get(&gateway.admin_url("/metrics"), &[]).await.text();
+        (crate::support::metric(&page, "cutover_inflight_requests") >= 160.0).then_some(())
+    })
+    .await;
+    let descriptors_under_flood = open_descriptors(&gateway);
+    let bystanders = tokio::join!(
+        upstream_for(&gateway, "bystander-0"),
+        upstream_for(&gateway, "bystander-1"),
+        upstream_for(&gateway, "bystander-2"),
+    );
+    assert_eq!(bystanders, ("primary".to_owned(), "primary".to_owned(), "primary".to_owned()));
+    let output = flood.await.expect("join").expect("python3 with `pip install h2` is required");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "h2_flood.py failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("the flood's report");
+    println!("h2 flood: {report}; {descriptors_under_flood} descriptors under the flood");
+    assert_eq!(report["statuses"], serde_json::json!({"200": 160, "503": 160}), "{report:#}");
+    assert_eq!(report["refusals_well_formed"], true, "{report:#}");
+    let message = report["refusals"][0]["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("server.max_inflight_per_connection"), "{message}");
+    assert!(descriptors_under_flood < 400, "{descriptors_under_flood} descriptors open at a limit of 400");
+    let page = get(&gateway.admin_url("/metrics"), &[]).await.text();
+    let refused = r#"cutover_admission_refused_total{limit="max_inflight_per_connection"}"#;
+    assert_eq!(crate::support::metric(&page, refused), 160.0);
+    let log = gateway.process.log();
+    assert!(!log.contains("Too many open files"), "{log}");
 }

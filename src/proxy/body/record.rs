@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::{BodyError, Observed, Settled};
 use crate::config::RouteId;
 use crate::metrics::{Metrics, Outcome, Role};
+use crate::proxy::admission::Admitted;
 use crate::proxy::breaker::HealthReport;
 use crate::rollout::stats::{Arm, Sample, StepStats};
 
@@ -79,6 +80,9 @@ pub struct Recorder {
     /// answer rescuing the other arm's failure is neither arm's sample).
     evidence: bool,
     recorded: bool,
+    /// The client request's place in flight, given back when the answer's body (which
+    /// owns this recorder) is dropped.
+    _admitted: Option<Admitted>,
 }
 
 impl Recorder {
@@ -102,12 +106,19 @@ impl Recorder {
             health: None,
             evidence: true,
             recorded: false,
+            _admitted: None,
         }
     }
 
     /// Also gives the upstream's breaker its verdict on the answer.
     pub fn reporting_to(mut self, health: Option<HealthReport>) -> Recorder {
         self.health = health;
+        self
+    }
+
+    /// Holds the request's place in flight until the answer's body is dropped.
+    pub fn holding(mut self, admitted: Option<Admitted>) -> Recorder {
+        self._admitted = admitted;
         self
     }
 

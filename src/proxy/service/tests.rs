@@ -36,7 +36,10 @@ fn service(config: Config) -> (ProxyService, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new(&config));
     let live = Arc::new(LiveState::new(&states));
     let gateway = Gateway::new(Arc::new(config), metrics.clone(), live);
-    (ProxyService::new(Arc::new(arc_swap::ArcSwap::from_pointee(gateway))), metrics)
+    (
+        ProxyService::new(Arc::new(arc_swap::ArcSwap::from_pointee(gateway)), crate::proxy::Admission::new(1024, 32)),
+        metrics,
+    )
 }
 
 fn chat(stream: bool) -> Request<Full<Bytes>> {
