@@ -74,10 +74,10 @@ fn expression(rule: &AlertRule, config: &Config) -> Option<String> {
         Metric::UpstreamUp => match (&rule.upstream, rule.route.as_deref().and_then(|name| config.route(name))) {
             (Some(upstream), _) => format!("min(cutover_upstream_up{{upstream=\"{upstream}\"}})"),
             (None, Some(route)) => {
-                let names: Vec<&str> = [Some(route.primary), route.candidate]
+                let names: Vec<String> = [Some(route.primary), route.candidate]
                     .into_iter()
                     .flatten()
-                    .map(|index| config.upstreams[index].name.as_str())
+                    .map(|index| regex_literal(&config.upstreams[index].name))
                     .collect();
                 format!("min(cutover_upstream_up{{upstream=~\"{}\"}})", names.join("|"))
             }
@@ -115,6 +115,13 @@ fn expression(rule: &AlertRule, config: &Config) -> Option<String> {
     })
 }
 
+/// A name as a regular expression matching it alone, inside a PromQL string: a name's
+/// only metacharacter is `.` (`config::name`), written `\\.` (the string's escape of
+/// the regex's `\.`), so `gpt-4.1` does not also match `gpt-4x1`.
+fn regex_literal(name: &str) -> String {
+    name.replace('.', "\\\\.")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +147,17 @@ severity = "warning"
         assert!(rules.contains(
             "expr: '1000 * histogram_quantile(0.95, sum by (le) (increase(cutover_ttft_seconds_bucket{route=\"default\",role=\"candidate\"}[10m]))) >= 800'"
         ), "{rules}");
+    }
+
+    #[test]
+    fn a_dot_in_an_upstream_name_matches_only_a_dot() {
+        let alerts =
+            "[[alerts]]\nname = \"down\"\nmetric = \"upstream_up\"\nroute = \"default\"\nop = \"<\"\nthreshold = 1\n";
+        let toml = testing::two_upstreams_toml("", alerts).replace("upstreams.candidate]", "upstreams.\"gpt-4.1\"]");
+        let toml = toml.replace("candidate = \"candidate\"", "candidate = \"gpt-4.1\"");
+        let config = testing::load(&toml, std::path::Path::new("."), |_| None);
+        let rules = prometheus_rules(&config);
+        assert!(rules.contains(r#"expr: 'min(cutover_upstream_up{upstream=~"primary|gpt-4\\.1"}) < 1'"#), "{rules}");
     }
 
     #[test]
