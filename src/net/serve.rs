@@ -29,8 +29,8 @@ use super::open::{Membership, OpenConnections};
 use crate::config::{ConnectionLimits, WhenFull};
 
 /// Serves `service` on `listener` until `shutdown` resolves, then stops accepting,
-/// lets open requests (streams included) finish, and returns once they have, or
-/// after `limits.drain_timeout`.
+/// lets open requests (streams included) finish, and returns once they have; at
+/// `limits.drain_timeout` it closes the connections still open and returns.
 ///
 /// At most `limits.max_connections` connections are open at once. With `WhenFull::Wait`
 /// the next one is accepted only when one closes, and waits in the kernel's backlog
@@ -90,7 +90,7 @@ pub async fn serve_counting<S, B, F>(
     let budget = Arc::new(Semaphore::new(limits.max_connections));
     let open = Arc::new(OpenConnections::default());
     // Every connection holds a receiver; `Stopping` asks them all to close gracefully,
-    // and the drain is over when the last one is dropped.
+    // `Cut` drops them, and the drain is over when the last one is dropped.
     let (stopping, _) = watch::channel(Phase::Serving);
     tokio::pin!(shutdown);
     loop {
@@ -111,10 +111,11 @@ pub async fn serve_counting<S, B, F>(
             let clocks = Clocks { activity: &activity, seen: &seen, idle_timeout, header_timeout };
             let signals = Signals { stop, membership: &membership };
             let driven = drive(connection, |connection| connection.graceful_shutdown(), clocks, signals);
-            match seen.within(header_timeout, driven).await.flatten() {
-                Some(Err(error)) => tracing::debug!(%error, "connection ended with an error"),
-                None => tracing::debug!(?header_timeout, "closed a connection whose request head was late"),
-                Some(Ok(())) => {}
+            match seen.within(header_timeout, driven).await {
+                Some(Some(Err(error))) => tracing::debug!(%error, "connection ended with an error"),
+                None => tracing::debug!(?header_timeout, "closed a connection without a request in time"),
+                // `drive` dropped it and said why, or it ended well.
+                Some(None | Some(Ok(()))) => {}
             }
             drop(permit);
         });
@@ -122,8 +123,11 @@ pub async fn serve_counting<S, B, F>(
     drop(listener);
     stopping.send_replace(Phase::Stopping);
     if tokio::time::timeout(limits.drain_timeout, stopping.closed()).await.is_err() {
-        let drain_timeout = limits.drain_timeout;
-        tracing::warn!(?drain_timeout, "drain timed out; closing remaining connections");
+        let (drain_timeout, open) = (limits.drain_timeout, stopping.receiver_count());
+        stopping.send_replace(Phase::Cut);
+        // Each task drops its connection on its next poll: this wait is not another drain.
+        stopping.closed().await;
+        tracing::warn!(?drain_timeout, closed = open, "drain timed out; closed the connections still open");
     }
 }
 
@@ -133,6 +137,8 @@ enum Phase {
     Serving,
     /// Draining: each connection closes once its requests in flight have been answered.
     Stopping,
+    /// The drain timed out: each connection is dropped, whatever it has in flight.
+    Cut,
 }
 
 /// What a connection's task is told by its listener: the phase of its life, and that
@@ -155,8 +161,9 @@ struct Clocks<'a> {
 /// has had no request in flight for `idle_timeout`, once an HTTP/1 connection's next
 /// request head is late, or once the listener asks it to make room while it has a request
 /// in flight. A late head gets one more `header_timeout` to close, after which the
-/// connection is dropped: half a head is no request to finish. A connection asked to make
-/// room with nothing in flight is dropped at once (`None`).
+/// connection is dropped: half a head is no request to finish. Dropped at once (`None`):
+/// a connection asked to make room with nothing in flight, and any connection once the
+/// drain has timed out.
 async fn drive<C: Future>(
     connection: C,
     close: impl FnOnce(Pin<&mut C>),
@@ -184,10 +191,23 @@ async fn drive<C: Future>(
     };
     tracing::debug!(why, "closing a connection gracefully");
     close(connection.as_mut());
-    if late_head {
-        return tokio::time::timeout(clocks.header_timeout, connection).await.ok();
+    let grace = async {
+        if late_head {
+            tokio::time::sleep(clocks.header_timeout).await;
+        } else {
+            std::future::pending().await
+        }
+    };
+    tokio::select! {
+        biased;
+        output = &mut connection => Some(output),
+        () = grace => {
+            tracing::debug!(header_timeout = ?clocks.header_timeout, "closed a connection whose request head was late");
+            None
+        }
+        // The listener logs how many it cut.
+        _ = stop.wait_for(|phase| *phase == Phase::Cut) => None,
     }
-    Some(connection.await)
 }
 
 /// The connection builder: HTTP/1 without hyper's header timer (the head clock does its

@@ -13,10 +13,11 @@ use cutover::mock::{MockConfig, MockServer};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::binary::{Gateway, Process, Reply, Scratch, get, raw_exchange};
+use crate::binary::{Gateway, Process, Reply, Scratch, Streaming, get, raw_exchange};
 use crate::configs::GatewayToml;
 use crate::served::{GATEWAY_ENV, serve_config, two_mocks, upstream_for};
 use crate::support::{Setup, TempDir, in_process_config, send, start_gateway};
@@ -199,6 +200,27 @@ async fn an_admin_budget_full_of_idle_and_half_open_connections_still_answers_pr
     }
     let proxied = setup.chat("beside-the-flood", false).await;
     assert_eq!(proxied.status, StatusCode::OK, "{}", proxied.text());
+}
+
+#[tokio::test]
+async fn a_stream_that_outlives_the_drain_timeout_is_cut_by_the_time_shutdown_returns() {
+    // A minute of stream (600 chunks, 100 ms apart) against a drain of one second.
+    let slow = MockConfig { chunk_gap: Duration::from_millis(100), answer_tokens: 600, ..MockConfig::default() };
+    let primary = MockServer::start(slow.with_name("primary")).await.expect("primary mock");
+    let candidate = MockServer::start(MockConfig::default().with_name("candidate")).await.expect("candidate mock");
+    let config = in_process_config(&primary.base_url(), &candidate.base_url()).server("drain_timeout = \"1s\"").build();
+    let dir = TempDir::new("drain-cut");
+    let gateway = start_gateway(&config, &dir).await;
+    let body = json!({"model": "gpt-4.1", "stream": true, "messages": [{"role": "user", "content": "Go on"}]});
+    let url = format!("http://{}/v1/chat/completions", gateway.proxy_addr);
+    let mut stream = Streaming::open(&url, &[], &body).await;
+    assert_eq!(stream.status, StatusCode::OK);
+    stream.next().await.expect("a first chunk");
+
+    gateway.shutdown().await;
+    let (rest, whole) = stream.rest_or_cut().await;
+    let text = String::from_utf8_lossy(&rest);
+    assert!(!whole && !text.contains("[DONE]"), "the stream went on after the drain gave up on it:\n{text}");
 }
 
 #[tokio::test]
