@@ -120,6 +120,20 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
     /// How long a draining listener waits for in-flight work.
     pub drain_timeout: Duration,
+    /// What a new connection does when `max_connections` are open.
+    pub when_full: WhenFull,
+}
+
+/// What a listener at its connection budget does with the next connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// It waits in the listen backlog until a connection closes (the proxy listener: a
+    /// client's kept-alive connection is its own to keep).
+    Wait,
+    /// It is admitted in place of the connection that has had no request in flight for
+    /// longest, idle or half-open (the admin listener: a flood of idle connections must not
+    /// keep probes and scrapes waiting for their header timeouts).
+    CloseLongestIdle,
 }
 
 impl Default for ConnectionLimits {
@@ -132,6 +146,7 @@ impl Default for ConnectionLimits {
             // nginx's keepalive_timeout.
             idle_timeout: Duration::from_secs(75),
             drain_timeout: Duration::from_secs(30),
+            when_full: WhenFull::Wait,
         }
     }
 }

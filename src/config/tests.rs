@@ -324,6 +324,8 @@ fn connection_clocks_and_budgets_have_defaults_a_public_deployment_can_live_with
     assert_eq!(proxy.idle_timeout, std::time::Duration::from_secs(75), "nginx's keepalive_timeout");
     assert_eq!(admin.max_connections, ADMIN_MAX_CONNECTIONS);
     assert_eq!(admin.header_timeout, proxy.header_timeout, "the admin port keeps the same clocks");
+    assert_eq!(proxy.when_full, WhenFull::Wait, "a full proxy port leaves new clients in the backlog");
+    assert_eq!(admin.when_full, WhenFull::CloseLongestIdle, "idle connections cannot keep probes out");
     assert_eq!(config.server.body_timeouts, BodyTimeouts::default());
     let shown = config.to_string();
     assert!(shown.contains("api at most 1024, admin at most 64; headers within 10s"), "{shown}");
@@ -349,9 +351,11 @@ fn connection_keys_are_read_into_each_listener() {
             http2_max_streams: 16,
             idle_timeout: seconds(30),
             drain_timeout: seconds(60),
+            when_full: WhenFull::Wait,
         }
     );
-    assert_eq!(config.server.admin_connections, ConnectionLimits { max_connections: 4, ..proxy });
+    let admin = ConnectionLimits { max_connections: 4, when_full: WhenFull::CloseLongestIdle, ..proxy };
+    assert_eq!(config.server.admin_connections, admin);
     assert_eq!(config.server.body_timeouts, BodyTimeouts { idle: seconds(2), total: seconds(30) });
 }
 

@@ -17,7 +17,7 @@ use super::raw::{RawBreaker, RawFallback, RawRoute, RawServer, RawUpstream, Sect
 use super::{
     ADMIN_MAX_CONNECTIONS, AdmissionLimits, BodyTimeouts, BreakerPolicy, Config, ConnectionLimits, FallbackMode,
     FallbackOn, GatewayKey, MAX_CONNECTING, MAX_DURATION, ModelPattern, PerRoute, PriceTable, RetryBudgetPolicy, Route,
-    Secret, ServerConfig, ShadowSettings, StickySource, Timeouts, Upstream, format_duration, parse_duration,
+    Secret, ServerConfig, ShadowSettings, StickySource, Timeouts, Upstream, WhenFull, format_duration, parse_duration,
 };
 
 /// Client-side timeouts (`server.header_timeout`, `body_timeout`, …) are at least this…
@@ -160,6 +160,7 @@ impl<'a> Validator<'a> {
                 ADMIN_MAX_CONNECTIONS,
                 MAX_CONNECTIONS,
             ),
+            when_full: WhenFull::CloseLongestIdle,
             ..proxy_connections
         };
         let defaults = AdmissionLimits::default();
@@ -223,6 +224,7 @@ impl<'a> Validator<'a> {
             http2_max_streams,
             idle_timeout,
             drain_timeout,
+            when_full: connections.when_full,
         };
         (body_timeouts, limits)
     }

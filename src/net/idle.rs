@@ -49,7 +49,7 @@ impl Activity {
     }
 
     /// Since when no request has been in flight; `None` while one is.
-    fn idle_since(&self) -> Option<Instant> {
+    pub(super) fn idle_since(&self) -> Option<Instant> {
         // Acquire pairs with the release in `InFlight::drop`: a zero seen here comes with
         // the end time stamped before it.
         if self.0.in_flight.load(Ordering::Acquire) > 0 {

@@ -11,6 +11,7 @@ pub mod descriptors;
 mod dormant;
 mod head_clock;
 mod idle;
+mod open;
 mod paced;
 pub mod pool;
 pub mod serve;

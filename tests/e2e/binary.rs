@@ -455,6 +455,21 @@ impl Streaming {
         }
     }
 
+    /// Everything left in the body until it ends or breaks, and whether it ended whole.
+    pub async fn rest_or_cut(&mut self) -> (Vec<u8>, bool) {
+        let mut all = Vec::new();
+        loop {
+            let frame = tokio::time::timeout(HTTP_TIMEOUT, self.body.frame())
+                .await
+                .unwrap_or_else(|_| panic!("no frame within {HTTP_TIMEOUT:?}"));
+            match frame {
+                None => return (all, true),
+                Some(Err(_)) => return (all, false),
+                Some(Ok(frame)) => all.extend_from_slice(frame.data_ref().map_or(&[][..], |data| &data[..])),
+            }
+        }
+    }
+
     /// Everything left in the body.
     pub async fn rest(&mut self) -> Vec<u8> {
         let mut all = Vec::new();

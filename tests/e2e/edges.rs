@@ -1,6 +1,7 @@
 //! The gateway's edges under a hostile or careless client: memory follows the bytes that
 //! arrive, not the lengths declared; every connection has a clock and a budget, and the
-//! budgets fit under the descriptor limit; idle connections are closed; SIGTERM does not
+//! budgets fit under the descriptor limit; a full admin port admits a probe in the place
+//! of its longest-idle connection; idle connections are closed; SIGTERM does not
 //! wait on idle HTTP/2 clients; dot-segment paths are never forwarded. (The burst of new
 //! streams on paced upstream connections has a test binary of its own, `tests/burst.rs`.)
 
@@ -12,10 +13,11 @@ use cutover::mock::{MockConfig, MockServer};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::binary::{Gateway, Process, Reply, Scratch, get, raw_exchange};
+use crate::binary::{Gateway, Process, Reply, Scratch, Streaming, get, raw_exchange};
 use crate::configs::GatewayToml;
 use crate::served::{GATEWAY_ENV, serve_config, two_mocks, upstream_for};
 use crate::support::{Setup, TempDir, in_process_config, send, start_gateway};
@@ -168,6 +170,57 @@ async fn a_saturated_proxy_port_leaves_healthz_answering_and_serves_again_once_i
     for connection in idle {
         assert!(until_closed(connection).await.is_empty());
     }
+}
+
+/// Whether the server still holds `stream` open, having sent nothing on it.
+fn held_open_silently(stream: &TcpStream) -> bool {
+    let mut byte = [0; 1];
+    matches!(stream.try_read(&mut byte), Err(error) if error.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+#[tokio::test]
+async fn an_admin_budget_full_of_idle_and_half_open_connections_still_answers_probes_by_closing_the_oldest() {
+    // The clocks are set far off, so only admitting the probes in idle ones' places lets them in.
+    let setup = setup_with(&["admin_max_connections = 8", "header_timeout = \"1h\"", "idle_timeout = \"1h\""]).await;
+    let mut flood = Vec::new();
+    for n in 0..16 {
+        let sent: &[u8] = if n % 2 == 0 { b"" } else { b"GET /healthz HT" };
+        flood.push(connect_sending(setup.gateway.admin_addr, sent).await);
+    }
+    for path in ["/healthz", "/readyz"] {
+        let probe = send(Method::GET, &setup.admin_url(path), &[], "").await;
+        assert_eq!(probe.status, StatusCode::OK, "{path}: {}", probe.text());
+    }
+    // The probes took the places of at most two of the eight newest; those were admitted
+    // in the places of the eight oldest, which were closed without an answer.
+    let newest = flood.split_off(10);
+    assert!(newest.iter().all(held_open_silently), "a newer connection was closed before an older one");
+    for oldest in flood.drain(..8) {
+        assert!(until_closed(oldest).await.is_empty());
+    }
+    let proxied = setup.chat("beside-the-flood", false).await;
+    assert_eq!(proxied.status, StatusCode::OK, "{}", proxied.text());
+}
+
+#[tokio::test]
+async fn a_stream_that_outlives_the_drain_timeout_is_cut_by_the_time_shutdown_returns() {
+    // A minute of stream (600 chunks, 100 ms apart) against a drain of one second.
+    let slow = MockConfig { chunk_gap: Duration::from_millis(100), answer_tokens: 600, ..MockConfig::default() };
+    let primary = MockServer::start(slow.with_name("primary")).await.expect("primary mock");
+    let candidate = MockServer::start(MockConfig::default().with_name("candidate")).await.expect("candidate mock");
+    let config = in_process_config(&primary.base_url(), &candidate.base_url()).server("drain_timeout = \"1s\"").build();
+    let dir = TempDir::new("drain-cut");
+    let gateway = start_gateway(&config, &dir).await;
+    let body = json!({"model": "gpt-4.1", "stream": true, "messages": [{"role": "user", "content": "Go on"}]});
+    let url = format!("http://{}/v1/chat/completions", gateway.proxy_addr);
+    let mut stream = Streaming::open(&url, &[], &body).await;
+    assert_eq!(stream.status, StatusCode::OK);
+    stream.next().await.expect("a first chunk");
+
+    gateway.shutdown().await;
+    let (rest, whole) = stream.rest_or_cut().await;
+    let text = String::from_utf8_lossy(&rest);
+    assert!(!whole && !text.contains("[DONE]"), "the stream went on after the drain gave up on it:\n{text}");
 }
 
 #[tokio::test]

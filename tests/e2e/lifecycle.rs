@@ -1,6 +1,6 @@
 //! `cutover serve` across its life: graceful restarts and `kill -9` keep the weight, the
 //! split, the step and its evidence (the state file); SIGTERM drains in-flight streams
-//! before exiting 0; SIGHUP reloads the configuration without cutting a stream, and
+//! before exiting 0, and cuts one that outlives the drain timeout; SIGHUP reloads the configuration without cutting a stream, and
 //! refuses a broken file or one that takes a restart; a taken port is a clear startup
 //! failure.
 
@@ -132,6 +132,30 @@ async fn sigterm_turns_readyz_503_keeps_the_admin_port_answering_lets_an_infligh
     let status = gateway.process.wait_exit(EVENTUALLY).await;
     assert_eq!(status.code(), Some(0), "exit after draining: {status}\n{}", gateway.process.log());
     assert!(refused_while_draining, "the proxy accepted connections until the gateway exited");
+}
+
+#[tokio::test]
+async fn sigterm_cuts_a_stream_that_outlives_the_drain_timeout_says_how_many_it_closed_and_exits_0() {
+    let scratch = Scratch::new("drain-timeout");
+    // A minute of stream (600 chunks, 100 ms apart) against a drain of one second.
+    let (primary, candidate) = two_mocks(&scratch, &["--chunk-gap", "100", "--tokens", "600"]).await;
+    let config =
+        serve_config(&primary, &candidate).build().replace(r#"drain_timeout = "120s""#, r#"drain_timeout = "1s""#);
+    let mut gateway = Gateway::start(&scratch, &config, &GATEWAY_ENV).await;
+    let body = json!({"model": "gpt-4.1", "stream": true, "messages": [{"role": "user", "content": "Go on"}]});
+    let mut stream = Streaming::open(&gateway.url("/v1/chat/completions"), &[("x-user-id", "reader")], &body).await;
+    assert_eq!(stream.status, 200);
+    stream.next().await.expect("a first chunk");
+
+    gateway.process.signal("TERM");
+    let (rest, whole) = stream.rest_or_cut().await;
+    let text = String::from_utf8_lossy(&rest);
+    assert!(!whole && !text.contains("[DONE]"), "the stream was not cut at the drain timeout:\n{text}");
+    let status = gateway.process.wait_exit(EVENTUALLY).await;
+    assert_eq!(status.code(), Some(0), "{status}\n{}", gateway.process.log());
+    let log = gateway.process.log();
+    let said = log.lines().find(|line| line.contains("drain timed out")).unwrap_or_default();
+    assert!(said.contains("closed the connections still open") && said.contains("closed=1"), "{log}");
 }
 
 /// A gateway key for the configuration a SIGHUP reloads.
