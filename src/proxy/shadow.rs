@@ -118,7 +118,13 @@ pub fn mirror(gateway: &Arc<Gateway>, route: RouteContext<'_>, request: Mirrored
         let candidate = candidate_side.await.unwrap_or_default();
         // The primary's side comes when the client's answer ends (or its exchange gave up).
         if let Ok(primary) = primary_side.await {
-            pair.compare(primary, candidate);
+            // Reading both answers and judging them is CPU work (JSON up to 272 KiB a
+            // side, a JSON Schema compiled per tool call): off the async workers, and still
+            // within the pair's slot, so at most `PAIR_SLOTS` blocking threads judge at once.
+            let judged = tokio::task::spawn_blocking(move || pair.compare(primary, candidate)).await;
+            if let Err(error) = judged {
+                tracing::error!(%error, "judging a shadow pair panicked");
+            }
         }
         drop(slot);
     });
