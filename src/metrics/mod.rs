@@ -96,15 +96,19 @@ pub enum ShadowDrop {
     Full = 0,
     /// Above `shadow_max_rps` or `shadow_max_usd_per_hour`.
     Cap = 1,
+    /// Every pair slot held, mostly by pairs waiting for the primary's answer (a slow
+    /// primary or a slowly read answer): no evidence either way.
+    Waiting = 2,
 }
 
 impl ShadowDrop {
-    pub const ALL: [ShadowDrop; 2] = [ShadowDrop::Full, ShadowDrop::Cap];
+    pub const ALL: [ShadowDrop; 3] = [ShadowDrop::Full, ShadowDrop::Cap, ShadowDrop::Waiting];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ShadowDrop::Full => "full",
             ShadowDrop::Cap => "cap",
+            ShadowDrop::Waiting => "waiting",
         }
     }
 }
@@ -221,7 +225,7 @@ pub struct RouteMetrics {
     retries: [[AtomicU64; FailureReason::ALL.len()]; 2],
     shadow: [AtomicU64; 3],
     /// Dropped mirrors by `ShadowDrop`.
-    shadow_drops: [AtomicU64; 2],
+    shadow_drops: [AtomicU64; ShadowDrop::ALL.len()],
     /// Rollout events, indexed by `EventKind`.
     transitions: [AtomicU64; EventKind::COUNT],
     /// Writes to the state file that failed (a full disk, a lock held by another process).

@@ -17,9 +17,7 @@ use crate::health::{HealthLog, ProbeTarget, UpstreamHealth};
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::net::upstream::UpstreamConnections;
 use crate::rollout::{LiveRoute, LiveState};
-
-/// Concurrent mirrored requests at most; beyond, copies are dropped.
-const SHADOW_SLOTS: usize = 64;
+use crate::shadow::MirrorSlots;
 
 pub(super) struct UpstreamRuntime {
     /// Every request to the upstream, its probes' too.
@@ -80,8 +78,8 @@ pub struct Gateway {
     routes: PerRoute<RouteRuntime>,
     /// The route without `models`, which takes every model the others do not.
     catch_all: Option<RouteId>,
-    /// Slots for mirrored requests in flight.
-    pub(super) shadow_slots: Arc<tokio::sync::Semaphore>,
+    /// Slots for mirrored copies in flight and pairs open (`shadow::slots`).
+    pub(super) shadow_slots: MirrorSlots,
     /// The upstreams' recent changes of health, kept across reloads.
     pub health_log: Arc<HealthLog>,
 }
@@ -143,8 +141,7 @@ fn header_value(text: &str) -> HeaderValue {
 impl Gateway {
     pub fn new(config: Arc<Config>, metrics: Arc<Metrics>, live: Arc<LiveState>) -> Gateway {
         let upstreams = config.upstreams.iter().map(|upstream| upstream_runtime(upstream, None)).collect();
-        let shadow_slots = Arc::new(tokio::sync::Semaphore::new(SHADOW_SLOTS));
-        Gateway::assemble(config, metrics, live, upstreams, shadow_slots, Arc::default())
+        Gateway::assemble(config, metrics, live, upstreams, MirrorSlots::default(), Arc::default())
     }
 
     /// The gateway for a reloaded `config`, carrying over from `self` what must not reset:
@@ -174,7 +171,7 @@ impl Gateway {
         metrics: Arc<Metrics>,
         live: Arc<LiveState>,
         upstreams: Box<[UpstreamRuntime]>,
-        shadow_slots: Arc<tokio::sync::Semaphore>,
+        shadow_slots: MirrorSlots,
         health_log: Arc<HealthLog>,
     ) -> Gateway {
         let routes = config.routes.map(|_, route| RouteRuntime {

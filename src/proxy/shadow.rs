@@ -3,10 +3,12 @@
 //! (`crate::shadow`). Never in the client's way: the request path only decides (a sticky
 //! draw, the endpoint, the caps, a free slot — all without waiting) and hands the primary's
 //! exchange a tap that tees its answer; the copy, the candidate's answer, reading both and
-//! judging them all happen in the task, which nobody awaits. Bounded: `SHADOW_SLOTS`
-//! copies in flight at most, each side's capture at most 272 KiB. A full pool drops the
-//! copy (counted `full`, and as a pair the candidate failed: a slow candidate does not get
-//! to skip requests); a cap drops it too (counted `cap`, no evidence either way).
+//! judging them all happen in the task, which nobody awaits. Bounded (`shadow::slots`):
+//! `COPY_SLOTS` copies in flight and `PAIR_SLOTS` pairs open (waiting for the primary's
+//! answer included) at most, each side's capture at most 272 KiB. No free copy slot drops
+//! the mirror (counted `full`, and as a pair the candidate failed: a slow candidate does
+//! not get to skip requests); no free pair slot drops it too (counted `waiting`: the
+//! primary is the slow one, no evidence either way), and so does a cap (counted `cap`).
 
 use std::sync::Arc;
 
@@ -79,18 +81,15 @@ pub fn mirror(gateway: &Arc<Gateway>, route: RouteContext<'_>, request: Mirrored
         route.live.mirroring.caps.record_drop(unix_millis());
         return None;
     }
-    let Ok(permit) = gateway.shadow_slots.clone().try_acquire_owned() else {
-        route.metrics.record_shadow_drop(ShadowDrop::Full);
-        let stats = &request.tally.stats;
-        stats.agreement().record_dropped_full();
-        let unanswered = Sample {
-            outcome: Outcome::UpstreamError,
-            duration: Default::default(),
-            ttft: None,
-            user: request.tally.user,
-        };
-        stats.record(Arm::Shadow, unanswered);
-        return None;
+    let mut slot = match gateway.shadow_slots.admit() {
+        Ok(slot) => slot,
+        Err(reason) => {
+            route.metrics.record_shadow_drop(reason);
+            if reason == ShadowDrop::Full {
+                count_against_the_candidate(request.tally);
+            }
+            return None;
+        }
     };
     let (primary_tap, primary_side) = Tap::pair();
     let (candidate_tap, candidate_side) = Tap::pair();
@@ -117,14 +116,30 @@ pub fn mirror(gateway: &Arc<Gateway>, route: RouteContext<'_>, request: Mirrored
     };
     tokio::spawn(async move {
         pair.send_copy(copy, routing).await;
-        drop(permit);
+        slot.copy_done();
         let candidate = candidate_side.await.unwrap_or_default();
         // The primary's side comes when the client's answer ends (or its exchange gave up).
         if let Ok(primary) = primary_side.await {
-            pair.compare(primary, candidate);
+            // Reading both answers and judging them is CPU work (JSON up to 272 KiB a
+            // side, a JSON Schema compiled per tool call): off the async workers, and still
+            // within the pair's slot, so at most `PAIR_SLOTS` blocking threads judge at once.
+            let judged = tokio::task::spawn_blocking(move || pair.compare(primary, candidate)).await;
+            if let Err(error) = judged {
+                tracing::error!(%error, "judging a shadow pair panicked");
+            }
         }
+        drop(slot);
     });
     Some(primary_tap)
+}
+
+/// A mirror dropped because the candidate's copies are slow counts as a pair the
+/// candidate failed.
+fn count_against_the_candidate(tally: &Tally) {
+    tally.stats.agreement().record_dropped_full();
+    let unanswered =
+        Sample { outcome: Outcome::UpstreamError, duration: Default::default(), ttft: None, user: tally.user };
+    tally.stats.record(Arm::Shadow, unanswered);
 }
 
 /// Whether a cap of the route stops this mirror: `shadow_max_rps`, then
@@ -234,22 +249,4 @@ fn readable(side: &Side, answer: &Answer) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_requests_without_side_effects_are_mirrorable() {
-        let post = Method::POST;
-        for path in ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"] {
-            assert!(mirrorable(&post, path, b"{}"), "{path}");
-            assert!(!mirrorable(&Method::GET, path, b"{}"), "{path}");
-        }
-        assert!(mirrorable(&post, "/v1/responses", br#"{"model":"m","store":false,"input":"hi"}"#));
-        assert!(!mirrorable(&post, "/v1/responses", br#"{"model":"m","input":"hi"}"#), "stored by default");
-        assert!(!mirrorable(&post, "/v1/responses", br#"{"model":"m","store":true}"#));
-        assert!(!mirrorable(&post, "/v1/responses", br#"{"store":false,"previous_response_id":"resp_1"}"#));
-        for path in ["/v1/files", "/v1/batches", "/v1/images/generations", "/v1/audio/speech", "/v1/moderations"] {
-            assert!(!mirrorable(&post, path, b"{}"), "{path}");
-        }
-    }
-}
+mod tests;

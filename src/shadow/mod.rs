@@ -2,8 +2,9 @@
 //! mirrored request, compared dimension by dimension (`compare`), aggregated per route and
 //! step in bounded memory (`aggregate`), the disagreements optionally kept (`diffs`).
 //! Nothing here runs on the client's path: the request path only samples (`sampled`),
-//! checks the caps (`caps`) and tees the answers (`pair`, `capture`); reading the answers
-//! (`answer`, `request`) and judging them happen in the mirror's detached task.
+//! checks the caps (`caps`), takes a slot (`slots`) and tees the answers (`pair`,
+//! `capture`); reading the answers (`answer`, `request`) and judging them happen in the
+//! mirror's detached task.
 
 pub mod aggregate;
 pub mod answer;
@@ -14,6 +15,7 @@ pub mod diffs;
 pub mod dimension;
 pub mod pair;
 pub mod request;
+pub mod slots;
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -25,6 +27,7 @@ pub use diffs::{Diff, DiffRing};
 pub use dimension::Dimension;
 pub use pair::{Side, Tap};
 pub use request::RequestFacts;
+pub use slots::{MirrorSlots, PairSlot};
 
 /// What a route keeps of its mirroring across reloads: its caps' state and its diffs.
 #[derive(Debug, Default)]

@@ -67,7 +67,16 @@ pub async fn usage(target: &Target) -> (Finding, Option<u64>) {
     else {
         return (Finding::fail("no usage.prompt_tokens to check", latency), None);
     };
-    let local = chat_prompt_tokens(&target.sent_model, &[("system", USAGE_SYSTEM), ("user", USAGE_PROMPT)]);
+    // The first count builds the encoding's vocabulary (hundreds of milliseconds of CPU):
+    // never on an async worker, where the gateway's own validator runs this check.
+    let model = target.sent_model.clone();
+    let counted = tokio::task::spawn_blocking(move || {
+        chat_prompt_tokens(&model, &[("system", USAGE_SYSTEM), ("user", USAGE_PROMPT)])
+    })
+    .await;
+    let Ok(local) = counted else {
+        return (Finding::fail("counting the prompt tokens locally panicked", latency), Some(reported));
+    };
     let encoding = encoding_for(&target.sent_model).1;
     let difference = (reported as f64 - local as f64) / local as f64 * 100.0;
     let said = format!("reported {reported} prompt tokens, {local} counted locally ({encoding}, {difference:+.0}%)");
