@@ -338,13 +338,15 @@ async fn an_invalid_chunk_size_mid_stream_ends_it_with_an_error_event() {
 /// counters untouched, while the answer itself is still relayed.
 #[tokio::test]
 async fn absurd_usage_numbers_never_reach_the_token_or_cost_counters() {
-    const ABSURD: [&str; 6] = [
+    const ABSURD: [&str; 7] = [
         r#"{"prompt_tokens":-5,"completion_tokens":-7,"total_tokens":-12}"#,
         r#"{"prompt_tokens":1e308,"completion_tokens":1e308,"total_tokens":1e308}"#,
         r#"{"prompt_tokens":18446744073709551616,"completion_tokens":18446744073709551616}"#,
         r#"{"prompt_tokens":2.5,"completion_tokens":0.5}"#,
         r#"{"prompt_tokens":"100","completion_tokens":"200"}"#,
         r#"{"prompt_tokens":1.8446744073709552e19,"completion_tokens":null}"#,
+        // u64::MAX itself: a whole number, but no answer holds that many tokens.
+        r#"{"prompt_tokens":18446744073709551615,"completion_tokens":18446744073709551615}"#,
     ];
     let served = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&served);
