@@ -228,6 +228,33 @@ async fn an_endless_stream_is_relayed_until_the_client_leaves_and_then_the_upstr
 }
 
 #[tokio::test]
+async fn an_endless_stream_is_cut_at_the_upstreams_total_timeout_with_an_error_event() {
+    let upstream = Hostile::start(|mut stream| async move {
+        stream.write_all(SSE_HEAD).await?;
+        loop {
+            write_chunk(&mut stream, CHUNK_EVENT.as_bytes()).await?;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let dir = TempDir::new("hostile");
+    let config = GatewayToml::new()
+        .upstream("primary", &upstream.base_url())
+        .route("default", "primary", None)
+        .admin_token_env("ADMIN_TOKEN")
+        .every_upstream("timeout = \"2s\"")
+        .build();
+    let gateway = start_gateway(&config, &dir).await;
+
+    let (status, body) = chat_outcome(&gateway, true).await;
+    assert_eq!(status, StatusCode::OK);
+    let body = body.expect("the stream ends cleanly, with an error event");
+    assert!(sse_data(&String::from_utf8_lossy(&body)).len() > 1, "the stream was relayed until cut");
+    terminal_sse_error(&body);
+    assert_alive(&gateway).await;
+}
+
+#[tokio::test]
 async fn a_single_event_larger_than_the_limit_ends_the_stream_with_an_error_event() {
     let upstream = Hostile::start(|mut stream| async move {
         stream.write_all(SSE_HEAD).await?;
@@ -255,12 +282,51 @@ async fn a_single_event_larger_than_the_limit_ends_the_stream_with_an_error_even
 }
 
 #[tokio::test]
-async fn a_megabyte_of_response_headers_is_a_clean_502() {
+async fn a_thousand_response_headers_a_megabyte_long_are_a_clean_502() {
     let upstream = Hostile::start(|mut stream| async move {
         stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n").await?;
         let header = format!("x-junk: {}\r\n", "j".repeat(1000));
         for _ in 0..1024 {
             stream.write_all(header.as_bytes()).await?;
+        }
+        stream.write_all(b"content-length: 2\r\n\r\n{}").await?;
+        Ok(())
+    })
+    .await;
+    let dir = TempDir::new("hostile");
+    let gateway = gateway_before(&upstream, &dir).await;
+
+    let reply = chat(&gateway, false).await;
+    assert_clean_gateway_error(&reply);
+    assert_alive(&gateway).await;
+}
+
+#[tokio::test]
+async fn a_single_megabyte_response_header_is_a_clean_502() {
+    let upstream = Hostile::start(|mut stream| async move {
+        stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-junk: ").await?;
+        let piece = vec![b'j'; 64 << 10];
+        for _ in 0..16 {
+            stream.write_all(&piece).await?;
+        }
+        stream.write_all(b"\r\ncontent-length: 2\r\n\r\n{}").await?;
+        Ok(())
+    })
+    .await;
+    let dir = TempDir::new("hostile");
+    let gateway = gateway_before(&upstream, &dir).await;
+
+    let reply = chat(&gateway, false).await;
+    assert_clean_gateway_error(&reply);
+    assert_alive(&gateway).await;
+}
+
+#[tokio::test]
+async fn more_than_a_hundred_small_response_headers_are_a_clean_502() {
+    let upstream = Hostile::start(|mut stream| async move {
+        stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n").await?;
+        for n in 0..200 {
+            stream.write_all(format!("x-junk-{n}: j\r\n").as_bytes()).await?;
         }
         stream.write_all(b"content-length: 2\r\n\r\n{}").await?;
         Ok(())
