@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::config::Price;
+use crate::cost::usage::MAX_TOKENS;
 
 #[test]
 fn chat_usage_is_read_with_its_cached_and_reasoning_details() {
@@ -64,6 +65,28 @@ fn a_usage_field_that_is_no_whole_number_counts_as_absent() {
     assert_eq!(Usage::from_object(br#"{"prompt_tokens":18446744073709551616}"#), None);
     let details = br#"{"prompt_tokens":9,"prompt_tokens_details":{"audio_tokens":1,"cached_tokens":4},"completion_tokens":2,"completion_tokens_details":{"reasoning_tokens":null}}"#;
     assert_eq!(Usage::from_object(details), Some(Usage { input: 9, cached_input: 4, output: 2, reasoning: 0 }));
+}
+
+#[test]
+fn a_token_count_no_answer_could_hold_counts_as_absent_so_it_cannot_saturate_the_counters() {
+    let max = u64::MAX;
+    assert_eq!(Usage::from_object(format!(r#"{{"prompt_tokens":{max},"completion_tokens":3}}"#).as_bytes()), None);
+    assert_eq!(
+        Usage::from_object(format!(r#"{{"prompt_tokens":5,"completion_tokens":{max}}}"#).as_bytes()),
+        Some(Usage { input: 5, ..Usage::default() })
+    );
+    let details = format!(
+        r#"{{"prompt_tokens":5,"prompt_tokens_details":{{"cached_tokens":{max}}},"completion_tokens":3,"completion_tokens_details":{{"reasoning_tokens":{max}}}}}"#
+    );
+    assert_eq!(
+        Usage::from_object(details.as_bytes()),
+        Some(Usage { input: 5, cached_input: 0, output: 3, reasoning: 0 })
+    );
+    let largest = format!(r#"{{"prompt_tokens":{MAX_TOKENS},"completion_tokens":{MAX_TOKENS}}}"#);
+    assert_eq!(
+        Usage::from_object(largest.as_bytes()),
+        Some(Usage { input: MAX_TOKENS, cached_input: 0, output: MAX_TOKENS, reasoning: 0 })
+    );
 }
 
 #[test]

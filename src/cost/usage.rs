@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::json::{self, Sightings};
 
+/// The most tokens one count of one answer may report (2^32, about 4.3 billion: a
+/// thousand times the largest context window); a larger count is no honest report and
+/// counts as absent, so that one absurd answer cannot saturate the counters and the
+/// cost for good.
+pub(super) const MAX_TOKENS: u64 = 1 << 32;
+
 /// What an answer used, as its upstream reported it. `cached_input` is part of `input`,
 /// and `reasoning` part of `output`, as OpenAI counts them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +100,7 @@ impl Usage {
 
     /// The usage in one usage object (`{"prompt_tokens": ...}`) of any of the endpoints,
     /// every field optional since providers and relays omit them freely; a field that is
-    /// not a whole number counts as absent.
+    /// not a whole number, or past [`MAX_TOKENS`], counts as absent.
     pub fn from_object(object: &[u8]) -> Option<Usage> {
         Usage::read(&mut json::object(object)?)
     }
@@ -105,14 +111,16 @@ impl Usage {
         let mut fields = UsageFields::default();
         while let Some(key) = object.key() {
             match key {
-                b"prompt_tokens" => fields.prompt = object.whole_number(),
-                b"input_tokens" => fields.input = object.whole_number(),
-                b"completion_tokens" => fields.completion = object.whole_number(),
-                b"output_tokens" => fields.output = object.whole_number(),
-                b"prompt_tokens_details" => fields.prompt_cached = detail(object, b"cached_tokens"),
-                b"input_tokens_details" => fields.input_cached = detail(object, b"cached_tokens"),
-                b"completion_tokens_details" => fields.completion_reasoning = detail(object, b"reasoning_tokens"),
-                b"output_tokens_details" => fields.output_reasoning = detail(object, b"reasoning_tokens"),
+                b"prompt_tokens" => fields.prompt = count(object.whole_number()),
+                b"input_tokens" => fields.input = count(object.whole_number()),
+                b"completion_tokens" => fields.completion = count(object.whole_number()),
+                b"output_tokens" => fields.output = count(object.whole_number()),
+                b"prompt_tokens_details" => fields.prompt_cached = count(detail(object, b"cached_tokens")),
+                b"input_tokens_details" => fields.input_cached = count(detail(object, b"cached_tokens")),
+                b"completion_tokens_details" => {
+                    fields.completion_reasoning = count(detail(object, b"reasoning_tokens"));
+                }
+                b"output_tokens_details" => fields.output_reasoning = count(detail(object, b"reasoning_tokens")),
                 _ => {}
             }
         }
@@ -148,6 +156,11 @@ struct UsageFields {
     input_cached: Option<u64>,
     completion_reasoning: Option<u64>,
     output_reasoning: Option<u64>,
+}
+
+/// A token count as reported, if it is one an answer could hold (at most [`MAX_TOKENS`]).
+fn count(reported: Option<u64>) -> Option<u64> {
+    reported.filter(|&tokens| tokens <= MAX_TOKENS)
 }
 
 /// The whole number `field` of the details object that is the value `object` is at

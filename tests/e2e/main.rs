@@ -41,6 +41,7 @@ mod edges;
 mod faults;
 mod fleet;
 mod health;
+mod hostile;
 mod prometheus;
 mod proxy;
 mod rollout;
