@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use tokio_postgres::Client;
 
 use super::pool::failed;
-use super::store::fence;
+use super::store::{UPSERT_EVIDENCE, fence};
 use crate::rollout::StoreError;
 use crate::rollout::evidence;
 use crate::rollout::stats::{StepSnapshot, StepStats};
@@ -134,13 +134,7 @@ async fn write_departed(
         .await
         .map_err(failed("retention"))?;
     transaction
-        .execute(
-            "INSERT INTO step_evidence (route, step, step_started_at, instance, requests, snapshot, flushed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, now())
-             ON CONFLICT (route, step, step_started_at, instance)
-             DO UPDATE SET requests = $5, snapshot = $6, flushed_at = now()",
-            &[route, step, started_at, &DEPARTED, &requests, &snapshot],
-        )
+        .execute(UPSERT_EVIDENCE, &[route, step, started_at, &DEPARTED, &requests, &snapshot])
         .await
         .map_err(failed("retention"))?;
     Ok(())

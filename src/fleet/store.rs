@@ -23,6 +23,13 @@ use crate::rollout::evidence;
 use crate::rollout::stats::{ArmSnapshot, StepSnapshot, StepStats};
 use crate::rollout::{Authority, Event, EventKind, RouteState, StateStore, StoreError, Write};
 
+/// One instance's evidence of one step, written or replaced: by its flush, and by the
+/// leader's retention for the step's `~departed` row.
+pub(super) const UPSERT_EVIDENCE: &str =
+    "INSERT INTO step_evidence (route, step, step_started_at, instance, requests, snapshot, flushed_at)
+     VALUES ($1, $2, $3, $4, $5, $6, now())
+     ON CONFLICT (route, step, step_started_at, instance)
+     DO UPDATE SET requests = $5, snapshot = $6, flushed_at = now()";
 /// The channel route state changes are announced on.
 pub const CHANNEL: &str = "cutover_rollout";
 
@@ -313,10 +320,7 @@ async fn flush_rows(client: &mut Client, report: &Report<'_>, rows: &[EvidenceRo
     for row in rows.iter().filter(|_| !expired) {
         transaction
             .execute(
-                "INSERT INTO step_evidence (route, step, step_started_at, instance, requests, snapshot, flushed_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, now())
-                 ON CONFLICT (route, step, step_started_at, instance)
-                 DO UPDATE SET requests = $5, snapshot = $6, flushed_at = now()",
+                UPSERT_EVIDENCE,
                 &[&row.route, &(row.step as i32), &row.step_started_at, &instance, &row.requests, &row.snapshot],
             )
             .await
