@@ -175,6 +175,16 @@ fn assert_clean_gateway_error(reply: &Reply) {
     reply.openai_error();
 }
 
+/// A whole chat request through a gateway before `upstream` gets a clean 502 or 504,
+/// and the gateway still serves after it.
+async fn assert_a_clean_gateway_error_from(upstream: &Hostile) {
+    let dir = TempDir::new("hostile");
+    let gateway = gateway_before(upstream, &dir).await;
+    let reply = chat(&gateway, false).await;
+    assert_clean_gateway_error(&reply);
+    assert_alive(&gateway).await;
+}
+
 /// The last `data:` payload of an SSE body, parsed: the terminal error event.
 fn terminal_sse_error(body: &[u8]) -> serde_json::Value {
     let text = String::from_utf8_lossy(body);
@@ -293,12 +303,7 @@ async fn a_thousand_response_headers_a_megabyte_long_are_a_clean_502() {
         Ok(())
     })
     .await;
-    let dir = TempDir::new("hostile");
-    let gateway = gateway_before(&upstream, &dir).await;
-
-    let reply = chat(&gateway, false).await;
-    assert_clean_gateway_error(&reply);
-    assert_alive(&gateway).await;
+    assert_a_clean_gateway_error_from(&upstream).await;
 }
 
 #[tokio::test]
@@ -313,12 +318,7 @@ async fn a_single_megabyte_response_header_is_a_clean_502() {
         Ok(())
     })
     .await;
-    let dir = TempDir::new("hostile");
-    let gateway = gateway_before(&upstream, &dir).await;
-
-    let reply = chat(&gateway, false).await;
-    assert_clean_gateway_error(&reply);
-    assert_alive(&gateway).await;
+    assert_a_clean_gateway_error_from(&upstream).await;
 }
 
 #[tokio::test]
@@ -332,12 +332,7 @@ async fn more_than_a_hundred_small_response_headers_are_a_clean_502() {
         Ok(())
     })
     .await;
-    let dir = TempDir::new("hostile");
-    let gateway = gateway_before(&upstream, &dir).await;
-
-    let reply = chat(&gateway, false).await;
-    assert_clean_gateway_error(&reply);
-    assert_alive(&gateway).await;
+    assert_a_clean_gateway_error_from(&upstream).await;
 }
 
 #[tokio::test]
@@ -516,12 +511,7 @@ async fn a_stream_in_one_byte_chunks_arrives_event_for_event() {
 #[tokio::test]
 async fn an_upstream_that_closes_mid_status_line_is_a_clean_502() {
     let upstream = Hostile::start(|mut stream| async move { stream.write_all(b"HTTP/1.1 20").await }).await;
-    let dir = TempDir::new("hostile");
-    let gateway = gateway_before(&upstream, &dir).await;
-
-    let reply = chat(&gateway, false).await;
-    assert_clean_gateway_error(&reply);
-    assert_alive(&gateway).await;
+    assert_a_clean_gateway_error_from(&upstream).await;
 }
 
 /// `count` interim responses of `status_line`, then a whole answer.
