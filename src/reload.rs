@@ -76,7 +76,7 @@ impl Reloader {
             tokio::task::spawn_blocking(move || control.reload(next)).await
         };
         // The controller holds the new configuration whatever happened after it stored it
-        // (its first step under the lock): a pause the state file refused is logged where
+        // (its first step): a pause the state file refused is logged where
         // it failed and tried again by the next tick, so the reload still goes ahead.
         match switched {
             Ok(Ok(())) => {}

@@ -1,13 +1,21 @@
-//! The rollout controller: holds each route's rollout behind one lock, asks `decide` what
-//! a tick of the driver or an operator's command calls for, and carries the answer out in
-//! one place (`apply`): persisted with its audit event in one transaction first, then
-//! published to the request path (weight, shadow share, fresh evidence for a new step) and
-//! to the admin view, then counted, logged and posted to the notifiers. So what the
+//! The rollout controller: holds each route's rollout behind a lock of its own (the route's
+//! turn: one decision of that route at a time, never a lock shared with another route),
+//! asks `decide` what a tick of the driver or an operator's command calls for, and carries
+//! the answer out in one place (`apply`): persisted with its audit event in one
+//! transaction first, then published to the request path (weight, shadow share, fresh
+//! evidence for a new step) and to the admin view, then counted, logged and posted to the
+//! notifiers. So what the
 //! gateway does is what the state file says, with one exception: a transition that
 //! reduces the candidate's exposure (a rollback, an abort, a step back, a lower manual
 //! weight) takes effect even when the state file refuses it, and is saved on a later tick
 //! (see `apply` and docs/architecture.md, Invariants). A failed write is logged with its
 //! route and counted in `cutover_state_write_failures_total`.
+//!
+//! What the store is asked for a decision (the fleet's evidence, another instance's
+//! changes) is read before the route's turn is taken; only the route's own writes happen
+//! in its turn. So a slow database delays that route's decision alone: the admin view,
+//! the request path and `acts` take no lock, and other routes' commands wait for no other
+//! route's store call.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -86,17 +94,19 @@ impl RouteRollout {
 }
 
 pub struct RolloutControl {
-    /// Swapped by a reload (`reload`) while holding `routes`' lock; a decision loads it
-    /// after taking that lock, so it always decides with the plan it was reconciled with.
+    /// Swapped by a reload (`reload`), which then reconciles each route in its turn; a
+    /// decision loads it after taking its route's turn, so a route is always decided with
+    /// the plan it was (or is about to be) reconciled with.
     config: ArcSwap<Config>,
     metrics: Arc<Metrics>,
     live: Arc<LiveState>,
     store: Arc<dyn StateStore>,
-    /// A std mutex: taken only on blocking threads, for the length of one decision and
-    /// its SQLite transaction, never across an await.
-    routes: Mutex<PerRoute<RouteRollout>>,
-    /// What the admin view shows of each route, republished by every change under the
-    /// lock above, so that reading it takes neither that lock nor the state file.
+    /// Each route's turn: a std mutex per route, taken only on blocking threads for the
+    /// length of one decision of that route and its own writes, never across an await,
+    /// never two at once.
+    routes: PerRoute<Mutex<RouteRollout>>,
+    /// What the admin view shows of each route, republished by every change in the
+    /// route's turn, so that reading it takes neither a turn nor the state file.
     views: PerRoute<ArcSwap<Published>>,
     /// Events for the webhook notifiers; full means dropped (and logged), never waited on.
     events: Option<mpsc::Sender<Event>>,
@@ -128,7 +138,7 @@ impl RolloutControl {
                 tracing::warn!(route = %state.route, %error, "recent rollout events not readable");
                 Vec::new()
             });
-            Ok::<_, StoreError>(RouteRollout {
+            Ok::<_, StoreError>(Mutex::new(RouteRollout {
                 state: state.clone(),
                 clock: StepClock::starting(state, Instant::now()),
                 evaluation: None,
@@ -138,35 +148,33 @@ impl RolloutControl {
                 validation: Validation::NotRun,
                 fleet_arms: None,
                 shadow_override: store.shadow_share(&state.route)?,
-            })
+            }))
         })?;
-        let views = routes.map(|_, rollout| ArcSwap::from_pointee(rollout.published()));
+        let views = routes.map(|_, rollout| ArcSwap::from_pointee(hold(rollout).published()));
         let config = ArcSwap::new(config);
         let validator = OnceLock::new();
-        let control =
-            RolloutControl { config, metrics, live, store, routes: Mutex::new(routes), views, events, validator };
+        let control = RolloutControl { config, metrics, live, store, routes, views, events, validator };
         control.reconcile_plans()?;
         Ok(control)
     }
 
-    fn lock(&self) -> MutexGuard<'_, PerRoute<RouteRollout>> {
-        self.routes.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Route `id`'s turn: its rollout, for one decision and its writes.
+    fn turn(&self, id: RouteId) -> MutexGuard<'_, RouteRollout> {
+        hold(&self.routes[id])
     }
 
+    /// Each route, in its turn, gets its shadow share from the configuration in force,
+    /// and a running step whose plan changed is paused (`decide::reconcile`). Every route
+    /// gets its look; the first failure is returned after (a pause the state file refused
+    /// is tried again by the next tick).
     fn reconcile_plans(&self) -> Result<(), ControlError> {
-        let mut routes = self.lock();
-        self.reconcile_locked(&mut routes)
-    }
-
-    /// Each route's shadow share from the configuration, and a running step whose plan
-    /// changed paused (`decide::reconcile`). Every route gets its look; the first failure
-    /// is returned after (a pause the state file refused is tried again by the next tick).
-    fn reconcile_locked(&self, routes: &mut PerRoute<RouteRollout>) -> Result<(), ControlError> {
-        let config = self.config.load_full();
         let mut first_failure = None;
         // In a fleet only the leader pauses an edited plan (its next tick does).
         let decides = self.store.leads();
-        for (id, rollout) in routes.iter_mut() {
+        for (id, _) in self.routes.iter() {
+            let mut rollout = self.turn(id);
+            let rollout = &mut *rollout;
+            let config = self.config.load_full();
             let route = &config.routes[id];
             self.live.route(id).set_shadow(rollout.shadow_override.unwrap_or(shadow_share(route, &rollout.state)));
             if decides
@@ -180,13 +188,13 @@ impl RolloutControl {
     }
 
     /// Switches to a reloaded configuration with the same routes in the same order (the
-    /// caller checks; route ids index every per-route table here): under the lock, so no
-    /// decision sees half of it, and with the same rule as a plan edit at start-up. Blocking:
-    /// call from a blocking thread.
+    /// caller checks; route ids index every per-route table here), then reconciles each
+    /// route in its turn with the same rule as a plan edit at start-up: a decision of a
+    /// route already under way finishes with the plan it began with, and the route is
+    /// reconciled right after it. Blocking: call from a blocking thread.
     pub fn reload(&self, config: Arc<Config>) -> Result<(), ControlError> {
-        let mut routes = self.lock();
         self.config.store(config);
-        self.reconcile_locked(&mut routes)
+        self.reconcile_plans()
     }
 
     /// Saves each planned route's evidence as it stands, so that a restart resumes every
@@ -199,11 +207,12 @@ impl RolloutControl {
             return Ok(());
         }
         let config = self.config.load_full();
-        let mut routes = self.lock();
-        for (id, rollout) in routes.iter_mut() {
-            if config.routes[id].rollout.is_none() {
+        for (id, route) in config.routes.iter() {
+            if route.rollout.is_none() {
                 continue;
             }
+            let mut rollout = self.turn(id);
+            let rollout = &mut *rollout;
             // Nothing is written before the transitions the state file still owes.
             self.flush(id, rollout)?;
             let snapshot = self.live.route(id).stats().snapshot();
@@ -374,10 +383,22 @@ impl RolloutControl {
     /// and another try at saving what the state file refused before. Blocking: call from
     /// a blocking thread.
     pub fn tick(&self, id: RouteId, analyse: bool) -> Result<(), ControlError> {
-        let mut routes = self.lock();
+        // In a fleet, the leader judges the evidence of every instance, read before the
+        // route's turn is taken. Without the database (or without the lead), this instance
+        // only guards: its own evidence, and no transition but one that takes exposure away
+        // (a rollback).
+        let seen = self.views[id].load().state.clone();
+        let local = self.live.route(id).stats().snapshot();
+        let leads = self.store.leads() && !self.store.catching_up();
+        let merged = leads.then(|| self.store.merged_evidence(&seen, local.clone()));
+        let mut rollout = self.turn(id);
+        let rollout = &mut *rollout;
+        // A step that changed while its evidence was read gets its look on the next tick.
+        if (rollout.state.step, rollout.state.step_started_at) != (seen.step, seen.step_started_at) {
+            return Ok(());
+        }
         let config = self.config.load_full();
         let route = &config.routes[id];
-        let rollout = &mut routes[id];
         let now_ms = unix_millis();
         let current = rollout.current();
         // A plan edited by a reload whose pause the state file refused then: paused now.
@@ -386,12 +407,7 @@ impl RolloutControl {
         }
         // The validation gate holds a pending rollout: no analysis, so no start.
         let held = route.rollout.as_ref().is_some_and(|plan| rollout.validation.hold(plan, &current).is_some());
-        // In a fleet, the leader judges the evidence of every instance. Without the
-        // database (or without the lead), this instance only guards: its own evidence,
-        // and no transition but one that takes exposure away (a rollback).
-        let local = self.live.route(id).stats().snapshot();
-        let leads = self.store.leads() && !self.store.catching_up();
-        let (snapshot, analyse, guard_only) = match leads.then(|| self.store.merged_evidence(&current, local.clone())) {
+        let (snapshot, analyse, guard_only) = match merged {
             Some(Ok(merged)) => {
                 if self.store.shared() {
                     rollout.fleet_arms = Some(view::arm_counts(&merged));
@@ -446,10 +462,10 @@ impl RolloutControl {
         loop {
             attempts -= 1;
             self.sync()?;
-            let mut routes = self.lock();
+            let mut rollout = self.turn(id);
+            let rollout = &mut *rollout;
             let config = self.config.load_full();
             let route = &config.routes[id];
-            let rollout = &mut routes[id];
             let snapshot = self.live.route(id).stats().snapshot();
             let now_ms = unix_millis();
             let evidence = Evidence { snapshot: &snapshot, baseline: rollout.baseline.as_ref() };
@@ -481,8 +497,7 @@ impl RolloutControl {
             return Err(ControlError::NoCandidate(route_name.to_owned()));
         }
         {
-            let mut routes = self.lock();
-            let rollout = &mut routes[id];
+            let mut rollout = self.turn(id);
             let saved = self.store.save_shadow_share(route_name, share);
             self.written(id, "shadow share", saved)?;
             rollout.shadow_override = share;
@@ -524,12 +539,11 @@ impl RolloutControl {
         }
         let kind = if up { EventKind::CandidateUp } else { EventKind::CandidateDown };
         let config = self.config.load_full();
-        let mut routes = self.lock();
         for (id, route) in config.routes.iter() {
             if route.candidate.is_none_or(|index| config.upstreams[index].name != upstream) {
                 continue;
             }
-            if self.record_unchanged(id, &mut routes[id], kind, "prober", reason, unix_millis()).is_ok() {
+            if self.record_unchanged(id, &mut self.turn(id), kind, "prober", reason, unix_millis()).is_ok() {
                 tracing::info!(route = %route.name, %kind, upstream, reason, "rollout event");
             }
         }
@@ -573,12 +587,11 @@ impl RolloutControl {
             return;
         }
         let config = self.config.load_full();
-        let mut routes = self.lock();
-        for (id, rollout) in routes.iter_mut() {
-            let route = &config.routes[id];
+        for (id, route) in config.routes.iter() {
+            let mut rollout = self.turn(id);
             let gated = route.candidate.is_some() && route.rollout.as_ref().is_some_and(|plan| plan.require_validation);
             if gated && rollout.state.phase == Phase::Pending {
-                self.ask_validation(id, rollout, unix_millis());
+                self.ask_validation(id, &mut rollout, unix_millis());
             }
         }
     }
@@ -599,8 +612,8 @@ impl RolloutControl {
     /// notified. Blocking: call from a blocking thread.
     pub fn record_validation(&self, id: RouteId, passed: bool, summary: &str, table: &str) -> Result<(), ControlError> {
         let kind = if passed { EventKind::ValidationPassed } else { EventKind::ValidationFailed };
-        let mut routes = self.lock();
-        let rollout = &mut routes[id];
+        let mut rollout = self.turn(id);
+        let rollout = &mut *rollout;
         let now_ms = unix_millis();
         rollout.validation = Validation::Done { passed, at_ms: now_ms, summary: summary.to_owned() };
         self.views[id].store(Arc::new(rollout.published()));
@@ -622,13 +635,10 @@ impl RolloutControl {
 
     /// Whether the driver should tick: the leader decides, and an instance cut off from
     /// the fleet's database guards its routes on its own evidence (a rollback only).
-    /// Never waits for the routes' lock.
+    /// Takes no turn: read from the views.
     pub fn acts(&self) -> bool {
-        // …and one holding a rollback not saved yet ticks until it is (looked at without
-        // waiting: a busy lock is looked at again on the next tick).
-        self.store.leads()
-            || self.store.cut_off()
-            || self.routes.try_lock().is_ok_and(|routes| routes.values().any(|rollout| !rollout.unsaved.is_empty()))
+        // …and one holding a rollback not saved yet ticks until it is.
+        self.store.leads() || self.store.cut_off() || self.views.values().any(|view| view.load().unsaved > 0)
     }
 
     /// Takes over what another gateway of the fleet changed: each such route's state is
@@ -642,16 +652,19 @@ impl RolloutControl {
             return Ok(0);
         }
         let config = self.config.load_full();
-        let mut routes = self.lock();
         let mut adopted = 0;
         for next in changed {
             let Some(id) = config.route_id(&next.route) else { continue };
-            let rollout = &mut routes[id];
+            // What the route's view needs from the database, read before its turn.
+            let share = self.store.shadow_share(&next.route);
+            let recent = self.store.events(Some(&next.route), RECENT_EVENTS as u32);
+            let mut rollout = self.turn(id);
+            let rollout = &mut *rollout;
             if !rollout.unsaved.is_empty() {
                 continue;
             }
             // An operator's shadow share, set on any instance, changes no route state.
-            if let Ok(share) = self.store.shadow_share(&next.route)
+            if let Ok(share) = share
                 && share != rollout.shadow_override
             {
                 rollout.shadow_override = share;
@@ -677,7 +690,7 @@ impl RolloutControl {
                 tracing::info!(%route, %phase, step = next.step, weight, "rollout state changed by the fleet");
             }
             rollout.state = next;
-            if let Ok(recent) = self.store.events(Some(&rollout.state.route), RECENT_EVENTS as u32) {
+            if let Ok(recent) = recent {
                 rollout.recent = recent.into();
             }
             self.views[id].store(Arc::new(rollout.published()));
@@ -745,6 +758,12 @@ fn shadow_share(route: &Route, state: &RouteState) -> f64 {
         Some(step) if in_step => step.shadow,
         _ => route.shadow,
     }
+}
+
+/// A route's turn, taken even when a decision panicked in it (the rollout it guards is
+/// updated step by step, each step whole; a panic leaves the last whole one).
+fn hold(turn: &Mutex<RouteRollout>) -> MutexGuard<'_, RouteRollout> {
+    turn.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

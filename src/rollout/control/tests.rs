@@ -173,3 +173,5 @@ fn a_plan_pause_the_state_file_refused_at_reload_is_made_by_the_next_tick() {
     assert_eq!(controlled.view()["phase"], "paused", "{}", controlled.view());
     assert_eq!(controlled.last_saved(), EventKind::PlanChanged);
 }
+
+mod held;
