@@ -27,6 +27,14 @@ impl Admission {
         Admission { max_inflight: max_inflight.max(1), per_connection: per_connection.max(1) }
     }
 
+    /// The limit a refusal of kind `overload` is past.
+    pub fn limit(&self, overload: Overload) -> usize {
+        match overload {
+            Overload::Gateway => self.max_inflight,
+            Overload::Connection => self.per_connection,
+        }
+    }
+
     /// Admits one request of the connection whose requests in flight `connection` counts,
     /// or says which limit it is past (and counts the refusal).
     pub fn admit(&self, metrics: &Arc<Metrics>, connection: &Arc<AtomicUsize>) -> Result<Admitted, Overload> {

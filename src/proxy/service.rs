@@ -25,7 +25,7 @@ use super::request::{
 };
 use super::{shadow, split};
 use crate::config::{RouteId, StickySource};
-use crate::metrics::{Overload, Role};
+use crate::metrics::Role;
 use crate::net::auth::bearer_token;
 use crate::net::body::{BoxBody, BoxError};
 
@@ -68,13 +68,10 @@ where
         // started with even if a reload swaps another in meanwhile.
         let gateway = self.gateway.load_full();
         // Before the body is read: a refused request holds neither its body nor an upstream.
-        let admitted = self.admission.admit(&gateway.metrics, &self.connection).map_err(|overload| {
-            let limit = match overload {
-                Overload::Gateway => self.admission.max_inflight,
-                Overload::Connection => self.admission.per_connection,
-            };
-            GatewayError::Overloaded { overload, limit }
-        });
+        let admitted = self
+            .admission
+            .admit(&gateway.metrics, &self.connection)
+            .map_err(|overload| GatewayError::Overloaded { overload, limit: self.admission.limit(overload) });
         Box::pin(async move {
             // Both clones are cheap (a known method, a refcounted URI): no per-request copy.
             let (method, uri) = (request.method().clone(), request.uri().clone());
