@@ -259,7 +259,8 @@ function planHtml(view) {
   const cells = view.plan.map((step, index) => {
     const status = finished || index < view.step ? 'done' : index === view.step ? 'current' : 'todo';
     const label = step.weight === 0 && step.shadow > 0 ? `shadow ${num(step.shadow * 100)}%` : `${num(step.weight)}%`;
-    const title = [`step ${index + 1}: weight ${num(step.weight)}%`, `at least ${duration(step.min_duration_seconds)}`, `${int(step.min_requests)} requests`]
+    const longest = step.max_duration_seconds === null ? 'held until decided' : `undecided after ${duration(step.max_duration_seconds)}`;
+    const title = [`step ${index + 1}: weight ${num(step.weight)}%`, `at least ${duration(step.min_duration_seconds)}`, `${int(step.min_requests)} requests`, longest]
       .concat(step.criteria.map((criterion) => criterion.summary)).join('\n');
     return `<li class="${status}" title="${esc(title)}">${esc(label)}</li>`;
   });
@@ -269,6 +270,10 @@ function planHtml(view) {
 function waitingHtml(view) {
   const evaluation = view.evaluation;
   if (['promoted', 'rolled_back'].includes(view.phase)) return `<p class="muted">The rollout is over: ${esc(view.phase.replace('_', ' '))}.</p>`;
+  if (view.phase === 'paused' && view.undecided) {
+    return `<p class="undecided"><strong>Undecided:</strong> the step reached its max duration without a verdict and waits for an operator (resume, promote or abort).</p>
+    <p class="muted">${esc(view.undecided.reason ?? '')}</p>`;
+  }
   if (view.phase === 'paused') return '<p><strong>Paused:</strong> waits for an operator (resume, promote or abort).</p>';
   if (!evaluation) return '<p class="muted">Waiting for the first analysis of this step.</p>';
   const missing = (evaluation.gates ?? []).filter((gate) => !gate.met)

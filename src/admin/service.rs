@@ -161,10 +161,11 @@ impl Admin {
 
     fn metrics_text(&self) -> Response<BoxBody> {
         let gateway = self.gateway.load();
-        let gauges = gateway
-            .live
-            .routes()
-            .map(|_, route| RouteGauges { weight_percent: f64::from(route.weight_bp()) / 100.0, step: route.step() });
+        let gauges = gateway.live.routes().map(|_, route| RouteGauges {
+            weight_percent: f64::from(route.weight_bp()) / 100.0,
+            step: route.step(),
+            undecided: route.undecided_since().is_some(),
+        });
         let breakers = gateway.breakers_open();
         // Up: the active probes say so and the breaker (passive health) lets traffic through.
         let upstreams: Vec<UpstreamGauges<'_>> = gateway

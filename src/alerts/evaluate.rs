@@ -199,6 +199,9 @@ fn measure(
     if metric == Metric::ShadowAgreement {
         return shadow_agreement(scope, gateway);
     }
+    if metric == Metric::RolloutUndecided {
+        return Ok(rollout_undecided(scope, gateway));
+    }
     let (Some((latest_at, latest)), Some((start_at, start))) =
         (ring.latest(), ring.window_start(instance.rule.window.as_millis() as i64))
     else {
@@ -226,8 +229,8 @@ fn measure(
         Metric::CostPerHour => {
             per_hour(&window, latest_at - start_at, gateway, || format_duration(instance.rule.window))
         }
-        // Measured above, from the probes and the shadow comparison.
-        Metric::UpstreamUp | Metric::ShadowAgreement => Err("no source".to_owned()),
+        // Measured above, from the probes, the shadow comparison and the rollouts.
+        Metric::UpstreamUp | Metric::ShadowAgreement | Metric::RolloutUndecided => Err("no source".to_owned()),
     }
 }
 
@@ -269,6 +272,19 @@ fn shadow_agreement(scope: &Scope, gateway: &Gateway) -> Result<f64, String> {
         .filter_map(|(id, _)| gateway.live.route(id).stats().agreement().snapshot().overall())
         .min_by(f64::total_cmp);
     lowest.map(|ratio| ratio * 100.0).ok_or_else(|| "no mirrored pairs compared in this step".to_owned())
+}
+
+/// 1 while a route in the scope (the rule's route, or the routes whose candidate is the
+/// scope's upstream) is paused by a step that ended undecided, else 0.
+fn rollout_undecided(scope: &Scope, gateway: &Gateway) -> f64 {
+    let config = &gateway.config;
+    let undecided = config.routes.iter().any(|(id, route)| {
+        let candidate = route.candidate.map(|index| config.upstreams[index].name.as_str());
+        scope.route.as_ref().is_none_or(|name| *name == route.name)
+            && scope.upstream.as_deref().is_none_or(|name| Some(name) == candidate)
+            && gateway.live.route(id).undecided_since().is_some()
+    });
+    if undecided { 1.0 } else { 0.0 }
 }
 
 /// 1 when every upstream in the scope is up (its probes and its breaker agree), else 0.

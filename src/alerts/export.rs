@@ -108,6 +108,22 @@ fn expression(rule: &AlertRule, config: &Config) -> Option<String> {
         }
         // The agreement gauge is per route (the step's pairs): a rule scoped to a route
         // has an expression; one scoped per upstream is evaluated by cutover alone.
+        Metric::RolloutUndecided => match (&rule.route, &rule.upstream) {
+            (Some(route), _) => format!("max(cutover_rollout_undecided{{route=\"{route}\"}})"),
+            (None, Some(upstream)) => {
+                let routes: Vec<String> = config
+                    .routes
+                    .values()
+                    .filter(|route| route.candidate.is_some_and(|index| config.upstreams[index].name == *upstream))
+                    .map(|route| regex_literal(&route.name))
+                    .collect();
+                if routes.is_empty() {
+                    return None;
+                }
+                format!("max(cutover_rollout_undecided{{route=~\"{}\"}})", routes.join("|"))
+            }
+            (None, None) => "max(cutover_rollout_undecided)".to_owned(),
+        },
         Metric::ShadowAgreement => {
             let route = rule.route.as_ref()?;
             format!("100 * min(cutover_shadow_agreement_ratio{{route=\"{route}\",dimension=\"overall\"}})")

@@ -15,6 +15,8 @@ pub enum Metric {
     CostPerHour,
     FallbackRate,
     ShadowAgreement,
+    /// 1 while a route in scope is paused by a step that ended undecided, else 0.
+    RolloutUndecided,
 }
 
 impl Metric {
@@ -28,6 +30,7 @@ impl Metric {
             "cost_per_hour" => Metric::CostPerHour,
             "fallback_rate" => Metric::FallbackRate,
             "shadow_agreement" => Metric::ShadowAgreement,
+            "rollout_undecided" => Metric::RolloutUndecided,
             _ => return None,
         })
     }

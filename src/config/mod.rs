@@ -455,6 +455,8 @@ pub struct RolloutPlan {
     pub interval: Duration,
     pub failure_limit: u32,
     pub on_failure: OnFailure,
+    /// What a step that reaches its `max_duration` undecided does.
+    pub on_undecided: OnUndecided,
     pub dry_run: bool,
     /// After a rollback, how long before `retry` may start the rollout again.
     pub cooldown: Duration,
@@ -472,6 +474,27 @@ pub enum OnFailure {
     Previous,
 }
 
+/// What a step does that its evidence has not decided by its `max_duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUndecided {
+    /// Paused at its weight until an operator acts; `rollout_undecided` fires meanwhile.
+    Pause,
+    /// Weight 0, as a failed step.
+    Rollback,
+    /// On to the next step, as a passed one.
+    Advance,
+}
+
+impl OnUndecided {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnUndecided::Pause => "pause",
+            OnUndecided::Rollback => "rollback",
+            OnUndecided::Advance => "advance",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RolloutStep {
     /// Candidate share in basis points (1 = 0.01%).
@@ -479,6 +502,10 @@ pub struct RolloutStep {
     /// Share of requests mirrored to the candidate (0.0–1.0).
     pub shadow: f64,
     pub min_duration: Duration,
+    /// Step time after which an undecided step ends by the plan's `on_undecided`
+    /// (default 4 × `min_duration`; `None`: a step without a `min_duration` and without
+    /// its own, which holds until decided).
+    pub max_duration: Option<Duration>,
     pub min_requests: u64,
     pub min_users: u64,
     pub criteria: Criteria,

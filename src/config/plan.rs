@@ -148,24 +148,29 @@ fn shadow_caps(settings: &super::ShadowSettings) -> String {
 fn write_plan(f: &mut fmt::Formatter<'_>, plan: &RolloutPlan) -> fmt::Result {
     writeln!(
         f,
-        "    rollout{}{}: every {}, {} consecutive failed checks -> {:?}",
+        "    rollout{}{}: every {}, {} consecutive failed checks -> {:?}, undecided at max_duration -> {}",
         if plan.dry_run { " (dry-run)" } else { "" },
         if plan.require_validation { " (starts after a passing validation of the candidate)" } else { "" },
         format_duration(plan.interval),
         plan.failure_limit,
-        plan.on_failure
+        plan.on_failure,
+        plan.on_undecided.as_str()
     )?;
     for (index, step) in plan.steps.iter().enumerate() {
         let shadow = if step.shadow > 0.0 { format!(", shadow {:.0}%", step.shadow * 100.0) } else { String::new() };
         writeln!(
             f,
-            "      {}/{}: weight {}%{shadow}, at least {} and {} requests{}{}",
+            "      {}/{}: weight {}%{shadow}, at least {} and {} requests{}, {}{}",
             index + 1,
             plan.steps.len(),
             f64::from(step.weight_bp) / 100.0,
             format_duration(step.min_duration),
             step.min_requests,
             if step.min_users > 0 { format!(" and {} users", step.min_users) } else { String::new() },
+            match step.max_duration {
+                Some(max) => format!("undecided after {}", format_duration(max)),
+                None => "no max_duration (held until decided)".to_owned(),
+            },
             criteria_summary(&step.criteria)
         )?;
     }

@@ -172,10 +172,19 @@ pub struct RawRoute {
 }
 
 /// Keys of `[routes.rollout]` besides the criteria (`Criterion::KEYS`).
-pub const ROLLOUT_KEYS: &[&str] =
-    &["interval", "failure_limit", "on_failure", "mode", "min_users", "cooldown", "require_validation", "steps"];
+pub const ROLLOUT_KEYS: &[&str] = &[
+    "interval",
+    "failure_limit",
+    "on_failure",
+    "on_undecided",
+    "mode",
+    "min_users",
+    "cooldown",
+    "require_validation",
+    "steps",
+];
 /// Keys of one rollout step besides the criteria.
-pub const STEP_KEYS: &[&str] = &["weight", "shadow", "min_duration", "min_requests", "min_users"];
+pub const STEP_KEYS: &[&str] = &["weight", "shadow", "min_duration", "max_duration", "min_requests", "min_users"];
 
 /// Success criteria as written; a step's own values override the route-level defaults.
 /// Read key by key against `Criterion::KEYS`, so that a new criterion needs no field here.
@@ -251,6 +260,7 @@ pub struct RawRollout {
     pub interval: Option<String>,
     pub failure_limit: Option<u32>,
     pub on_failure: Option<String>,
+    pub on_undecided: Option<String>,
     pub mode: Option<String>,
     pub min_users: Option<u64>,
     pub cooldown: Option<String>,
@@ -267,6 +277,7 @@ pub struct RawStep {
     pub weight: f64,
     pub shadow: Option<f64>,
     pub min_duration: Option<String>,
+    pub max_duration: Option<String>,
     pub min_requests: Option<u64>,
     pub min_users: Option<u64>,
     #[serde(flatten)]

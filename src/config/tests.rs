@@ -534,3 +534,21 @@ fn an_upstreams_account_identity_is_its_own_and_must_be_a_header_value() {
     let found = problems(&text);
     assert!(found.iter().any(|problem| problem.starts_with("upstreams.relay.organization")), "{found:#?}");
 }
+
+#[test]
+fn max_duration_shorter_than_min_duration_and_unknown_on_undecided_are_refused_with_their_key() {
+    let found = problems(
+        &FULL
+            .replace(
+                "min_duration = \"1h\", min_requests = 500 }",
+                "min_duration = \"1h\", max_duration = \"30m\", min_requests = 500 }",
+            )
+            .replace("interval = \"1m\"", "interval = \"1m\"\non_undecided = \"wait\""),
+    );
+    for (key, says) in [
+        ("routes[0].rollout.steps[0].max_duration", "\"30m\" is shorter than the step's min_duration (1h)"),
+        ("routes[0].rollout.on_undecided", "\"wait\" is not \"pause\", \"rollback\" or \"advance\""),
+    ] {
+        assert!(found.iter().any(|problem| problem.starts_with(key) && problem.contains(says)), "{key}: {found:#?}");
+    }
+}

@@ -5,7 +5,12 @@ use std::time::Duration;
 
 use super::raw::{RawCriteria, RawRollout};
 use super::validate::Validator;
-use super::{Criteria, Criterion, OnFailure, RolloutPlan, RolloutStep, percent_to_basis_points};
+use super::{
+    Criteria, Criterion, OnFailure, OnUndecided, RolloutPlan, RolloutStep, format_duration, percent_to_basis_points,
+};
+
+/// An undecided step ends at this many times its `min_duration`, unless it says otherwise.
+pub const MAX_DURATION_FACTOR: u32 = 4;
 
 impl Validator<'_> {
     pub(super) fn rollout(&mut self, raw: &RawRollout, path: &str) -> Option<RolloutPlan> {
@@ -16,6 +21,18 @@ impl Validator<'_> {
             Some(other) => {
                 self.problem(format!("{path}.on_failure"), format!("{other:?} is not \"rollback\" or \"previous\""));
                 OnFailure::Rollback
+            }
+        };
+        let on_undecided = match raw.on_undecided.as_deref() {
+            None | Some("pause") => OnUndecided::Pause,
+            Some("rollback") => OnUndecided::Rollback,
+            Some("advance") => OnUndecided::Advance,
+            Some(other) => {
+                self.problem(
+                    format!("{path}.on_undecided"),
+                    format!("{other:?} is not \"pause\", \"rollback\" or \"advance\""),
+                );
+                OnUndecided::Pause
             }
         };
         let dry_run = match raw.mode.as_deref() {
@@ -49,14 +66,14 @@ impl Validator<'_> {
                 self.problem(format!("{step_path}.shadow"), format!("{shadow} is not a share between 0.0 and 1.0"));
             }
             let criteria = self.criteria(&step.criteria, &raw.criteria, &step_path);
+            let min_duration =
+                self.duration(step.min_duration.as_deref(), &format!("{step_path}.min_duration"), Duration::ZERO);
+            let max_duration = self.max_duration(step.max_duration.as_deref(), min_duration, &step_path);
             let step = RolloutStep {
                 weight_bp,
                 shadow,
-                min_duration: self.duration(
-                    step.min_duration.as_deref(),
-                    &format!("{step_path}.min_duration"),
-                    Duration::ZERO,
-                ),
+                min_duration,
+                max_duration,
                 min_requests: step.min_requests.unwrap_or(0),
                 min_users: step.min_users.or(raw.min_users).unwrap_or(0),
                 criteria,
@@ -77,11 +94,34 @@ impl Validator<'_> {
             interval,
             failure_limit: raw.failure_limit.unwrap_or(3).max(1),
             on_failure,
+            on_undecided,
             dry_run,
             cooldown: self.duration(raw.cooldown.as_deref(), &format!("{path}.cooldown"), Duration::from_secs(600)),
             require_validation: raw.require_validation.unwrap_or(false),
             steps,
         })
+    }
+
+    /// A step's `max_duration`: its own (no shorter than its `min_duration`, which it
+    /// could never reach decided), else `MAX_DURATION_FACTOR` × its `min_duration`, else none.
+    fn max_duration(&mut self, written: Option<&str>, min_duration: Duration, step_path: &str) -> Option<Duration> {
+        let path = format!("{step_path}.max_duration");
+        let Some(text) = written else {
+            return (!min_duration.is_zero()).then(|| min_duration.saturating_mul(MAX_DURATION_FACTOR));
+        };
+        let max_duration = self.duration(Some(text), &path, Duration::ZERO);
+        if max_duration.is_zero() {
+            self.problem(path, "0 would end the step at its first look, undecided; leave it out for the default");
+        } else if max_duration < min_duration {
+            self.problem(
+                path,
+                format!(
+                    "{text:?} is shorter than the step's min_duration ({}): the step could never end decided",
+                    format_duration(min_duration)
+                ),
+            );
+        }
+        Some(max_duration)
     }
 
     /// Refuses a step that could never be judged, whatever traffic comes: one whose

@@ -38,6 +38,7 @@ pub fn default_alert_rules(with_prices: bool) -> Vec<AlertRule> {
         rule("latency_p95_high", "latency_p95_ms", ">", 500.0, 180, "warning"),
         rule("success_rate_low", "success_rate", "<", 95.0, 300, "critical"),
         rule("upstream_down", "upstream_up", "<", 1.0, 60, "critical"),
+        rule("rollout_undecided", "rollout_undecided", ">=", 1.0, 0, "warning"),
     ];
     if with_prices {
         rules.push(rule("cost_per_hour_high", "cost_per_hour", ">", 1000.0, 900, "warning"));
@@ -87,6 +88,7 @@ impl Validator<'_> {
             "cost_per_hour",
             "fallback_rate",
             "shadow_agreement",
+            "rollout_undecided",
         ];
         if sections.alerts.is_empty() {
             return default_alert_rules(!sections.prices.is_empty());

@@ -57,9 +57,9 @@ pub fn rule_summary(rule: &AlertRule) -> String {
     } else {
         scope.join(", ")
     };
-    // `upstream_up` is read as it is now, not over a window.
-    let over =
-        if rule.metric == "upstream_up" { "now".to_owned() } else { format!("over {}", format_duration(rule.window)) };
+    // `upstream_up` and `rollout_undecided` are read as they are now, not over a window.
+    let now = matches!(rule.metric.as_str(), "upstream_up" | "rollout_undecided");
+    let over = if now { "now".to_owned() } else { format!("over {}", format_duration(rule.window)) };
     format!(
         "{} [{}]: {} {} {} {over} for {}, {scope}, repeated every {}",
         rule.name,

@@ -90,12 +90,14 @@ max_error_rate = 5.0
 max_error_rate_increase = 2.0
 max_latency_p95_ratio = 1.5
 min_users = 20
+# Each step waits for its requests (about 40 s at the demo's load), longer than the
+# default max_duration of 4 × min_duration would allow.
 steps = [
-  {{ weight = 1,   min_duration = "8s", min_requests = 200 }},
-  {{ weight = 5,   min_duration = "8s", min_requests = 300 }},
-  {{ weight = 25,  min_duration = "8s", min_requests = 500 }},
-  {{ weight = 50,  min_duration = "8s", min_requests = 500 }},
-  {{ weight = 100, min_duration = "8s", min_requests = 500 }},
+  {{ weight = 1,   min_duration = "8s", min_requests = 200, max_duration = "3m" }},
+  {{ weight = 5,   min_duration = "8s", min_requests = 300, max_duration = "3m" }},
+  {{ weight = 25,  min_duration = "8s", min_requests = 500, max_duration = "3m" }},
+  {{ weight = 50,  min_duration = "8s", min_requests = 500, max_duration = "3m" }},
+  {{ weight = 100, min_duration = "8s", min_requests = 500, max_duration = "3m" }},
 ]
 
 # The demo's own receiver: every notification, info and up, printed as it arrives.

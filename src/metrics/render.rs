@@ -13,6 +13,8 @@ use super::{
 pub struct RouteGauges {
     pub weight_percent: f64,
     pub step: u32,
+    /// Paused by a step that ended undecided (`on_undecided = "pause"`), until an operator acts.
+    pub undecided: bool,
 }
 
 /// The gauges of one upstream.
@@ -194,6 +196,16 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
         let gauge = &gauges[id];
         let _ = writeln!(out, "cutover_rollout_step{{route=\"{}\"}} {}", LabelValue(&route.name), gauge.step);
     }
+    header(
+        &mut out,
+        "cutover_rollout_undecided",
+        "gauge",
+        "1 while a step that ended undecided keeps the rollout paused for an operator.",
+    );
+    for (id, route) in metrics.routes().iter() {
+        let undecided = u8::from(gauges[id].undecided);
+        let _ = writeln!(out, "cutover_rollout_undecided{{route=\"{}\"}} {undecided}", LabelValue(&route.name));
+    }
     header(&mut out, "cutover_config_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
     for result in ReloadResult::ALL {
         let _ =
@@ -277,7 +289,7 @@ mod tests {
 
     fn hostile_page() -> String {
         let metrics = hostile_metrics();
-        let gauges = metrics.routes().map(|_, _| RouteGauges { weight_percent: 5.0, step: 1 });
+        let gauges = metrics.routes().map(|_, _| RouteGauges { weight_percent: 5.0, step: 1, undecided: false });
         let upstream = format!("{HOSTILE}0");
         let upstreams = [UpstreamGauges { name: &upstream, up: true, breaker_open: false }];
         let mut page = render(&metrics, &gauges, &upstreams);

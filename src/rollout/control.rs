@@ -138,6 +138,7 @@ impl RolloutControl {
                 tracing::warn!(route = %state.route, %error, "recent rollout events not readable");
                 Vec::new()
             });
+            live.route(id).set_undecided(undecided_since(state, &recent));
             Ok::<_, StoreError>(Mutex::new(RouteRollout {
                 state: state.clone(),
                 clock: StepClock::starting(state, Instant::now()),
@@ -321,6 +322,12 @@ impl RolloutControl {
             rollout.evaluation = None;
         }
         live.publish(&next);
+        live.set_undecided(match kind {
+            _ if next.phase != Phase::Paused => None,
+            EventKind::Undecided => Some(unix_millis()),
+            kind if kind.sets_course() => None,
+            _ => live.undecided_since(),
+        });
         // `next` carries the step's running time up to the decision (or 0 for a new step):
         // a running step's next segment starts from it now.
         rollout.clock = StepClock::starting(&next, Instant::now());
@@ -691,6 +698,7 @@ impl RolloutControl {
             }
             rollout.state = next;
             if let Ok(recent) = recent {
+                live.set_undecided(undecided_since(&rollout.state, &recent));
                 rollout.recent = recent.into();
             }
             self.views[id].store(Arc::new(rollout.published()));
@@ -758,6 +766,13 @@ fn shadow_share(route: &Route, state: &RouteState) -> f64 {
         Some(step) if in_step => step.shadow,
         _ => route.shadow,
     }
+}
+
+/// Since when a route in `state` is paused undecided, from its latest events (newest
+/// first): the latest that set its course was an `undecided` one.
+fn undecided_since(state: &RouteState, recent: &[Event]) -> Option<i64> {
+    let latest = recent.iter().find(|event| event.kind.sets_course())?;
+    (state.phase == Phase::Paused && latest.kind == EventKind::Undecided).then_some(latest.at)
 }
 
 /// A route's turn, taken even when a decision panicked in it (the rollout it guards is

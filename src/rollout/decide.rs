@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::analysis::{ControlKind, Evaluation, Inputs, Verdict, evaluate, hard_breach};
 use super::stats::{Arm, ArmSnapshot, StepSnapshot};
 use super::{Command, ControlError, EventKind, Phase, RouteState};
-use crate::config::{OnFailure, RolloutPlan, Route, percent_to_basis_points};
+use crate::config::{OnFailure, OnUndecided, RolloutPlan, Route, Unit, format_duration, percent_to_basis_points};
 
 /// Who the controller's own events name as their actor.
 pub const CONTROLLER: &str = "controller";
@@ -145,7 +145,8 @@ pub fn tick(
     let mut evaluation = evaluate(&inputs);
     evaluation.held = if running { held(&evaluation, &inputs, state) } else { None };
     let transition = if running {
-        on_verdict(state, plan, evidence, &evaluation, now_ms)
+        undecided(state, plan, evidence, &evaluation, &inputs, now_ms)
+            .or_else(|| on_verdict(state, plan, evidence, &evaluation, now_ms))
     } else {
         watch(state, plan, &evaluation, now_ms)
     };
@@ -174,6 +175,80 @@ fn watch(state: &RouteState, plan: &RolloutPlan, evaluation: &Evaluation, now_ms
     }
     let reason = format!("{failures} consecutive failed checks while {}; last: {summary}", state.phase);
     Some(Transition::new(rolled_back(state, now_ms), EventKind::Rollback, CONTROLLER, reason))
+}
+
+/// The end of a running step that reached its `max_duration` with its evidence undecided
+/// (an inconclusive verdict): what the plan's `on_undecided` says, as an `undecided`
+/// event whose reason names what the evidence could not resolve. A dry run records
+/// verdicts only and never ends a step.
+fn undecided(
+    state: &RouteState,
+    plan: &RolloutPlan,
+    evidence: Evidence<'_>,
+    evaluation: &Evaluation,
+    inputs: &Inputs<'_>,
+    now_ms: i64,
+) -> Option<Transition> {
+    let max_duration = inputs.step.max_duration?;
+    if plan.dry_run || evaluation.verdict != Verdict::Inconclusive || inputs.elapsed < max_duration {
+        return None;
+    }
+    let reason = format!(
+        "undecided after {} of step time (max_duration {}): {}; on_undecided = {:?}",
+        format_duration(Duration::from_secs(inputs.elapsed.as_secs())),
+        format_duration(max_duration),
+        unresolved(evaluation, inputs),
+        plan.on_undecided.as_str()
+    );
+    let kind = EventKind::Undecided;
+    Some(match plan.on_undecided {
+        OnUndecided::Pause => {
+            let next = RouteState { phase: Phase::Paused, consecutive_failures: 0, ..state.clone() };
+            Transition::new(next, kind, CONTROLLER, format!("{reason}: paused until an operator acts"))
+        }
+        OnUndecided::Rollback => Transition::new(rolled_back(state, now_ms), kind, CONTROLLER, reason),
+        OnUndecided::Advance => advance(state, plan, evidence, kind, CONTROLLER, reason, now_ms),
+    })
+}
+
+/// What kept an evaluation from deciding, for the `undecided` event: each gate not met,
+/// and each inconclusive criterion with the smallest difference the evidence so far would
+/// resolve (`"300 users and 48,000 requests cannot resolve 0.5 pp: detectable increase
+/// 3.1 pp"`) or, where no such figure exists, its bounds against its threshold.
+fn unresolved(evaluation: &Evaluation, inputs: &Inputs<'_>) -> String {
+    let users = inputs.candidate.users();
+    let traffic = match users {
+        0 => format!("{} requests", inputs.candidate.requests()),
+        users => format!("{users} users and {} requests", inputs.candidate.requests()),
+    };
+    let gates = evaluation
+        .gates
+        .iter()
+        .filter(|gate| !gate.met)
+        .map(|gate| format!("{} {:.0} of {:.0}", gate.gate, gate.have, gate.need));
+    let checks = evaluation.checks.iter().filter(|check| check.verdict == Verdict::Inconclusive).map(|check| {
+        let name = match check.dimension {
+            Some(dimension) => format!("{}.{dimension}", check.criterion),
+            None => check.criterion.to_string(),
+        };
+        let threshold = check.threshold;
+        match (check.criterion.unit(), check.detectable) {
+            (Unit::PointsOverPrimary, Some(detectable)) => {
+                format!("{name}: {traffic} cannot resolve {threshold} pp: detectable increase {detectable:.2} pp")
+            }
+            (Unit::Percent, Some(detectable)) => {
+                format!("{name}: {traffic} cannot resolve {threshold}%: detectable {detectable:.2}%")
+            }
+            _ => match (check.lower, check.upper) {
+                (Some(lower), Some(upper)) => {
+                    format!("{name}: bounds {lower:.3} to {upper:.3} still straddle {threshold}")
+                }
+                _ => format!("{name}: {}", check.evidence),
+            },
+        }
+    });
+    let missing: Vec<String> = gates.chain(checks).collect();
+    if missing.is_empty() { "no criterion decided".to_owned() } else { missing.join("; ") }
 }
 
 /// Why an inconclusive look holds the step, and for how long it has: said outright when

@@ -51,6 +51,10 @@ pub enum EventKind {
     ValidationPassed = 18,
     /// The gateway's validation of the candidate did not pass: the rollout stays pending.
     ValidationFailed = 19,
+    /// A step reached its `max_duration` with its evidence undecided and ended by the
+    /// plan's `on_undecided` (paused, rolled back or advanced); the reason says what the
+    /// evidence could not resolve.
+    Undecided = 20,
 }
 
 /// How loudly an event is announced; notifiers post events at or above their
@@ -83,7 +87,7 @@ impl Severity {
 }
 
 impl EventKind {
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 21;
 
     /// Every kind, in discriminant order (the order of the metric series).
     pub const ALL: [EventKind; EventKind::COUNT] = [
@@ -107,6 +111,7 @@ impl EventKind {
         EventKind::CandidateUp,
         EventKind::ValidationPassed,
         EventKind::ValidationFailed,
+        EventKind::Undecided,
     ];
 
     /// The name stored in the state file and shown by the API: part of the contract.
@@ -132,6 +137,7 @@ impl EventKind {
             EventKind::CandidateUp => "candidate_up",
             EventKind::ValidationPassed => "validation_passed",
             EventKind::ValidationFailed => "validation_failed",
+            EventKind::Undecided => "undecided",
         }
     }
 
@@ -149,7 +155,8 @@ impl EventKind {
             | EventKind::Pause
             | EventKind::SetWeight
             | EventKind::CandidateDown
-            | EventKind::ValidationFailed => Severity::Warning,
+            | EventKind::ValidationFailed
+            | EventKind::Undecided => Severity::Warning,
             EventKind::Start
             | EventKind::Advance
             | EventKind::Promoted
@@ -162,6 +169,25 @@ impl EventKind {
             | EventKind::CandidateUp
             | EventKind::ValidationPassed => Severity::Info,
         }
+    }
+}
+
+impl EventKind {
+    /// Whether the event sets the rollout's course (a step, a weight, a phase, by the
+    /// controller or an operator), as opposed to noting something beside it: a probe's or a
+    /// validation's verdict, a dry run's, or a check that failed or ended a run of failures
+    /// without moving anything. What an undecided pause lasts until (`Undecided`).
+    pub const fn sets_course(self) -> bool {
+        !matches!(
+            self,
+            EventKind::CheckFailed
+                | EventKind::CheckInconclusive
+                | EventKind::DryRunVerdict
+                | EventKind::CandidateDown
+                | EventKind::CandidateUp
+                | EventKind::ValidationPassed
+                | EventKind::ValidationFailed
+        )
     }
 }
 

@@ -4,7 +4,7 @@
 //! when persisting fails (`control.rs`, `apply`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use arc_swap::ArcSwap;
 
@@ -19,6 +19,8 @@ pub struct LiveRoute {
     step: AtomicU32,
     /// Share of primary requests mirrored to the candidate, in parts per million.
     shadow_ppm: AtomicU32,
+    /// Since when (Unix ms) the rollout is paused undecided, 0 when it is not.
+    undecided_since_ms: AtomicI64,
     /// The evidence of the current step; replaced whole when a step begins.
     stats: ArcSwap<StepStats>,
     /// Mirroring's caps and kept diffs (`shadow`), across steps and reloads.
@@ -41,6 +43,16 @@ impl LiveRoute {
 
     pub fn set_shadow(&self, share: f64) {
         self.shadow_ppm.store((share.clamp(0.0, 1.0) * 1e6) as u32, Ordering::Relaxed);
+    }
+
+    /// Since when (Unix ms) a step that ended undecided keeps the rollout paused, waiting
+    /// for an operator (`EventKind::Undecided`); `None` otherwise.
+    pub fn undecided_since(&self) -> Option<i64> {
+        Some(self.undecided_since_ms.load(Ordering::Relaxed)).filter(|since| *since != 0)
+    }
+
+    pub fn set_undecided(&self, since_ms: Option<i64>) {
+        self.undecided_since_ms.store(since_ms.map_or(0, |since| since.max(1)), Ordering::Relaxed);
     }
 
     pub fn stats(&self) -> Arc<StepStats> {
@@ -71,6 +83,7 @@ impl LiveState {
                 weight_bp: AtomicU32::new(0),
                 step: AtomicU32::new(0),
                 shadow_ppm: AtomicU32::new(0),
+                undecided_since_ms: AtomicI64::new(0),
                 stats: ArcSwap::from_pointee(StepStats::default()),
                 mirroring: RouteShadow::default(),
             };

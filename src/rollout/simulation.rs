@@ -17,7 +17,7 @@ use super::analysis::{ControlKind, Inputs, Verdict, evaluate};
 use super::decide::{self, Evidence};
 use super::stats::{Arm, ArmSnapshot, SNAPSHOT_FORMAT, Sample, StepSnapshot, StepStats};
 use super::{EventKind, Phase, RouteState};
-use crate::config::{Criteria, Criterion, OnFailure, RolloutPlan, RolloutStep};
+use crate::config::{Criteria, Criterion, OnFailure, OnUndecided, RolloutPlan, RolloutStep};
 use crate::metrics::Outcome;
 
 /// Requests per arm in one analysis interval (e.g. a 5% step of 4,000 requests a minute).
@@ -113,7 +113,15 @@ enum Target {
 }
 
 fn step(criteria: Criteria, min_duration: Duration) -> RolloutStep {
-    RolloutStep { weight_bp: 500, shadow: 0.0, min_duration, min_requests: 1000, min_users: 0, criteria }
+    RolloutStep {
+        weight_bp: 500,
+        shadow: 0.0,
+        min_duration,
+        max_duration: None,
+        min_requests: 1000,
+        min_users: 0,
+        criteria,
+    }
 }
 
 fn error_step() -> RolloutStep {
@@ -328,6 +336,7 @@ fn plan(case: &Case) -> RolloutPlan {
         interval: INTERVAL,
         failure_limit: FAILURE_LIMIT,
         on_failure: OnFailure::Rollback,
+        on_undecided: OnUndecided::Pause,
         dry_run: false,
         cooldown: Duration::from_secs(600),
         require_validation: false,

@@ -68,13 +68,14 @@ impl Validation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::OnFailure;
+    use crate::config::{OnFailure, OnUndecided};
 
     fn plan(require_validation: bool) -> RolloutPlan {
         RolloutPlan {
             interval: std::time::Duration::from_secs(1),
             failure_limit: 3,
             on_failure: OnFailure::Rollback,
+            on_undecided: OnUndecided::Pause,
             dry_run: false,
             cooldown: std::time::Duration::ZERO,
             require_validation,

@@ -73,6 +73,8 @@ pub fn render(config: &Config, id: RouteId, live: &LiveRoute, published: &Publis
         "consecutive_failures": state.consecutive_failures,
         "failure_limit": plan.map(|plan| plan.failure_limit),
         "dry_run": plan.is_some_and(|plan| plan.dry_run),
+        "on_undecided": plan.map(|plan| plan.on_undecided.as_str()),
+        "undecided": undecided(live, published),
         "arms": {"candidate": arm(Arm::Candidate), "control": arm(Arm::Control), "primary": arm(Arm::Primary), "shadow": arm(Arm::Shadow), "shadow_primary": arm(Arm::ShadowPrimary)},
         "shadow_agreement": live.stats().snapshot_agreement().to_json(),
         "shadow_caps": {
@@ -90,6 +92,14 @@ pub fn render(config: &Config, id: RouteId, live: &LiveRoute, published: &Publis
     })
 }
 
+/// While a step that ended undecided keeps the rollout paused: since when, and the
+/// event's reason (what the evidence could not resolve); `null` otherwise.
+fn undecided(live: &LiveRoute, published: &Published) -> Value {
+    let Some(since) = live.undecided_since() else { return Value::Null };
+    let event = published.events.iter().find(|event| event.kind == super::EventKind::Undecided);
+    json!({"since": since, "reason": event.map(|event| &event.reason)})
+}
+
 /// One step of the plan: its weight and shadow share, gates, and each criterion with its
 /// threshold in words (`p95 ≤ 1.5× primary`), for the dashboard's row of steps.
 fn step_view(step: &crate::config::RolloutStep) -> Value {
@@ -104,6 +114,7 @@ fn step_view(step: &crate::config::RolloutStep) -> Value {
         "weight": f64::from(step.weight_bp) / 100.0,
         "shadow": step.shadow,
         "min_duration_seconds": step.min_duration.as_secs(),
+        "max_duration_seconds": step.max_duration.map(|max| max.as_secs()),
         "min_requests": step.min_requests,
         "min_users": step.min_users,
         "criteria": criteria,

@@ -32,7 +32,7 @@ fn fleet_config(primary: &Mock, candidate: &Mock, instance: &str, first_step_req
         ))
         .route_line("default", "sticky = \"header:x-user-id\"\nretries = 0")
         .section(&format!(
-            "[routes.rollout]\ninterval = \"300ms\"\nsteps = [\n  {{ weight = 50, min_duration = \"1s\", min_requests = {first_step_requests} }},\n  \
+            "[routes.rollout]\ninterval = \"300ms\"\nsteps = [\n  {{ weight = 50, min_duration = \"1s\", max_duration = \"1h\", min_requests = {first_step_requests} }},\n  \
              {{ weight = 100, min_duration = \"1h\", min_requests = 1000000 }},\n]\n"
         ))
         .build()

@@ -18,10 +18,12 @@ fn plan(extra: &str, steps: &str) -> String {
     format!("retries = 0\n[routes.rollout]\ninterval = \"200ms\"\nfailure_limit = 3\n{extra}\nsteps = [\n{steps}\n]\n")
 }
 
+/// Each step's `max_duration` far beyond any test's patience: these tests are about the
+/// verdicts, and 4 × 300 ms (the default) would end a slow machine's steps undecided.
 const THREE_STEPS: &str = r#"
-  { weight = 20,  min_duration = "300ms", min_requests = 15 },
-  { weight = 50,  min_duration = "300ms", min_requests = 15 },
-  { weight = 100, min_duration = "300ms", min_requests = 15 },
+  { weight = 20,  min_duration = "300ms", max_duration = "1h", min_requests = 15 },
+  { weight = 50,  min_duration = "300ms", max_duration = "1h", min_requests = 15 },
+  { weight = 100, min_duration = "300ms", max_duration = "1h", min_requests = 15 },
 "#;
 
 async fn admin(setup: &Setup, method: Method, path: &str) -> Reply {
@@ -179,7 +181,10 @@ async fn evaluated_with_all_candidate_requests(setup: &Setup) -> Value {
 
 #[tokio::test]
 async fn low_traffic_stays_inconclusive_and_says_what_is_missing() {
-    let route = plan("max_error_rate = 5.0", "{ weight = 50, min_duration = \"100ms\", min_requests = 1000 },");
+    let route = plan(
+        "max_error_rate = 5.0",
+        "{ weight = 50, min_duration = \"100ms\", max_duration = \"1h\", min_requests = 1000 },",
+    );
     let setup = Setup::unhurried(MockConfig::default(), MockConfig::default(), &route).await;
     until("the rollout to start", async || (view(&setup).await["phase"] == "progressing").then_some(())).await;
     for user in 0..40 {
@@ -197,6 +202,57 @@ async fn low_traffic_stays_inconclusive_and_says_what_is_missing() {
     let requests = gates.iter().find(|gate| gate["gate"] == "candidate_requests").unwrap();
     assert_eq!(requests["met"], false);
     assert!(requests["eta_seconds"].as_f64().is_some(), "an ETA at the current rate: {requests}");
+}
+
+#[tokio::test]
+async fn a_doubled_candidate_with_too_few_users_ends_its_step_undecided_paused_and_alerting() {
+    // A candidate failing twice as often as its margin allows, seen through four sticky
+    // users: far too few for a 0.5 pp margin to be resolved either way, so the step can
+    // only hold, and at its max_duration it pauses for an operator instead.
+    let no_breaker = "\n[upstreams.candidate.breaker]\nconsecutive_failures = 1000000\nerror_rate = 100\n";
+    let step = "{ weight = 50, min_duration = \"300ms\", max_duration = \"2s\", min_requests = 15 },";
+    let route = plan("max_error_rate_increase = 0.5", step) + no_breaker;
+    let flaky = MockConfig::default().with_fault(FaultRule::new(FaultKind::Status500, 0.02));
+    let setup = Setup::unhurried(MockConfig::default(), flaky, &route).await;
+    let deadline = Instant::now() + EVENTUALLY;
+    let ended = loop {
+        for user in 0..4 {
+            let reply = setup.chat(&format!("user-{user}"), false).await;
+            assert_eq!(reply.status, StatusCode::OK, "the primary rescues the candidate's failures: {}", reply.text());
+        }
+        let now = view(&setup).await;
+        if now["phase"] != "progressing" && now["phase"] != "pending" {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "still running after {EVENTUALLY:?}: {now:#}");
+    };
+    assert_eq!((ended["phase"].as_str(), ended["weight"].as_f64()), (Some("paused"), Some(50.0)), "{ended:#}");
+    assert_eq!(events(&setup).await.last().map(String::as_str), Some("undecided"));
+    let reason = ended["undecided"]["reason"].as_str().unwrap_or_else(|| panic!("{ended:#}"));
+    assert!(reason.starts_with("undecided after ") && reason.contains(" of step time (max_duration 2s): "), "{reason}");
+    assert!(reason.contains("users and ") && reason.contains("cannot resolve 0.5 pp: detectable increase"), "{reason}");
+    assert!(ended["undecided"]["since"].as_i64().is_some(), "{ended:#}");
+
+    let page = setup.metrics().await;
+    assert_eq!(crate::support::metric(&page, r#"cutover_rollout_undecided{route="default"}"#), 1.0);
+    let firing = until("the default rollout_undecided alert to fire", async || {
+        let alerts = admin(&setup, Method::GET, "/admin/alerts").await.json();
+        let alerts = alerts["alerts"].as_array().cloned().unwrap_or_default();
+        alerts.into_iter().find(|alert| alert["alert"] == "rollout_undecided" && alert["state"] == "firing")
+    })
+    .await;
+    assert_eq!(firing["severity"], "warning", "{firing:#}");
+
+    // An operator's decision ends it: the alert resolves and the gauge drops.
+    admin(&setup, Method::POST, "/admin/rollouts/default/abort").await;
+    assert_eq!(view(&setup).await["undecided"], Value::Null);
+    until("the rollout_undecided alert to resolve", async || {
+        let alerts = admin(&setup, Method::GET, "/admin/alerts").await.json();
+        let alerts = alerts["alerts"].as_array().cloned().unwrap_or_default();
+        let firing = alerts.iter().any(|alert| alert["alert"] == "rollout_undecided" && alert["state"] == "firing");
+        (!firing).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -303,7 +359,7 @@ async fn a_restarted_gateway_resumes_the_same_step_with_its_start_time_and_evide
 #[tokio::test]
 async fn a_shadow_step_mirrors_primary_requests_to_the_candidate_and_compares_them() {
     let steps = r#"
-  { weight = 0,  shadow = 1.0, min_duration = "300ms", min_requests = 15 },
+  { weight = 0,  shadow = 1.0, min_duration = "300ms", max_duration = "1h", min_requests = 15 },
   { weight = 50, min_duration = "1h", min_requests = 15 },
 "#;
     let setup =
@@ -502,7 +558,7 @@ async fn max_cost_ratio_holds_while_the_cost_of_too_many_requests_is_unknown() {
 async fn max_cost_ratio_judges_a_shadow_step_from_the_mirrored_answers() {
     // No candidate traffic at all: the mirrored copies' cost against the primary's.
     let steps = r#"
-  { weight = 0,  shadow = 1.0, min_duration = "300ms", min_requests = 15 },
+  { weight = 0,  shadow = 1.0, min_duration = "300ms", max_duration = "1h", min_requests = 15 },
   { weight = 50, min_duration = "1h", min_requests = 15 },
 "#;
     let route = plan("max_cost_ratio = 0.9", steps) + SAME_PRICES;

@@ -276,7 +276,7 @@ async fn no_diff_is_kept_unless_enabled_and_kept_ones_hold_bodies_but_never_a_he
 fn agreement_plan(criterion: &str) -> String {
     format!(
         "retries = 0\n[routes.rollout]\ninterval = \"200ms\"\nfailure_limit = 2\nsteps = [\n\
-         {{ weight = 0, shadow = 1.0, min_duration = \"300ms\", min_requests = 20, {criterion} }},\n\
+         {{ weight = 0, shadow = 1.0, min_duration = \"300ms\", max_duration = \"1h\", min_requests = 20, {criterion} }},\n\
          {{ weight = 50, min_duration = \"1h\", min_requests = 20 }},\n]\n"
     )
 }

@@ -25,6 +25,7 @@ fn step(criteria: Criteria) -> RolloutStep {
         weight_bp: 100,
         shadow: 0.0,
         min_duration: Duration::from_secs(60),
+        max_duration: None,
         min_requests: 500,
         min_users: 0,
         criteria,

@@ -449,3 +449,4 @@ fn a_running_step_whose_plan_changed_is_paused() {
 }
 
 mod commands;
+mod undecided;
