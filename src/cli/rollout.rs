@@ -7,7 +7,7 @@ use http::{HeaderName, Method};
 use serde_json::Value;
 
 use super::admin_call::{AdminCallError, call_json};
-use crate::config::Config;
+use crate::config::{Config, Criterion, Unit};
 
 /// What to ask the gateway.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,7 +146,7 @@ fn render_one(view: &Value) -> String {
                 check["candidate_samples"],
                 check["control_samples"],
                 text(&check["evidence"]),
-                check["detectable"].as_f64().map_or(String::new(), |value| format!("; can detect ≥ {value:.2}")),
+                resolution(check),
             );
         }
         for gate in evaluation["gates"].as_array().into_iter().flatten().filter(|gate| gate["met"] == false) {
@@ -248,6 +248,22 @@ fn utc(unix_millis: i64) -> String {
     format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}")
 }
 
+/// What a check's evidence can resolve so far: the smallest increase it would detect,
+/// and a warning when that is above the criterion's margin, since such a check cannot
+/// pass or fail at this traffic and the step heads for its `max_duration` undecided.
+fn resolution(check: &Value) -> String {
+    let Some(detectable) = check["detectable"].as_f64() else { return String::new() };
+    let margin = check["threshold"].as_f64();
+    let compares =
+        check["criterion"].as_str().and_then(Criterion::from_key).map(Criterion::unit) == Some(Unit::PointsOverPrimary);
+    match margin {
+        Some(margin) if compares && check["verdict"] == "inconclusive" && detectable > margin => {
+            format!("; can detect ≥ {detectable:.2}, above the margin {margin}: this traffic cannot decide it")
+        }
+        _ => format!("; can detect ≥ {detectable:.2}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +312,23 @@ mod tests {
         let saved =
             serde_json::json!({"route": "default", "phase": "rolled_back", "weight": 0.0, "unsaved_transitions": 0});
         assert!(!render(&saved).contains("warning"));
+    }
+
+    #[test]
+    fn a_check_whose_traffic_cannot_resolve_its_margin_is_flagged() {
+        let check = |detectable: f64, verdict: &str| {
+            serde_json::json!({"criterion": "max_error_rate_increase", "verdict": verdict, "threshold": 0.5,
+                "detectable": detectable})
+        };
+        assert_eq!(
+            resolution(&check(3.1, "inconclusive")),
+            "; can detect ≥ 3.10, above the margin 0.5: this traffic cannot decide it"
+        );
+        assert_eq!(resolution(&check(0.4, "inconclusive")), "; can detect ≥ 0.40");
+        assert_eq!(resolution(&check(3.1, "fail")), "; can detect ≥ 3.10", "a decided check is decided");
+        let ceiling = serde_json::json!({"criterion": "max_error_rate", "verdict": "inconclusive", "threshold": 5.0,
+            "detectable": 9.0});
+        assert_eq!(resolution(&ceiling), "; can detect ≥ 9.00", "a ceiling's figure is not an increase");
+        assert_eq!(resolution(&serde_json::json!({"criterion": "max_error_rate_increase"})), "");
     }
 }
