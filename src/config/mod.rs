@@ -474,6 +474,16 @@ pub enum OnFailure {
     Previous,
 }
 
+impl OnFailure {
+    /// The config value, `on_failure = "rollback" | "previous"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::Rollback => "rollback",
+            OnFailure::Previous => "previous",
+        }
+    }
+}
+
 /// What a step does that its evidence has not decided by its `max_duration`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnUndecided {
@@ -486,6 +496,7 @@ pub enum OnUndecided {
 }
 
 impl OnUndecided {
+    /// The config value, `on_undecided = "pause" | "rollback" | "advance"`.
     pub fn as_str(self) -> &'static str {
         match self {
             OnUndecided::Pause => "pause",

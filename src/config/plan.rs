@@ -148,12 +148,12 @@ fn shadow_caps(settings: &super::ShadowSettings) -> String {
 fn write_plan(f: &mut fmt::Formatter<'_>, plan: &RolloutPlan) -> fmt::Result {
     writeln!(
         f,
-        "    rollout{}{}: every {}, {} consecutive failed checks -> {:?}, undecided at max_duration -> {}",
+        "    rollout{}{}: every {}, {} consecutive failed checks -> {}, undecided at max_duration -> {}",
         if plan.dry_run { " (dry-run)" } else { "" },
         if plan.require_validation { " (starts after a passing validation of the candidate)" } else { "" },
         format_duration(plan.interval),
         plan.failure_limit,
-        plan.on_failure,
+        plan.on_failure.as_str(),
         plan.on_undecided.as_str()
     )?;
     for (index, step) in plan.steps.iter().enumerate() {
