@@ -259,17 +259,8 @@ fn per_hour(
 /// `cutover_shadow_agreement_ratio{dimension="overall"}` has it; the lowest of the routes
 /// in scope (a route, or those whose candidate is the scope's upstream).
 fn shadow_agreement(scope: &Scope, gateway: &Gateway) -> Result<f64, String> {
-    let config = &gateway.config;
-    let lowest = config
-        .routes
-        .iter()
-        .filter(|(_, route)| {
-            let candidate = route.candidate.map(|index| config.upstreams[index].name.as_str());
-            candidate.is_some()
-                && scope.route.as_ref().is_none_or(|name| *name == route.name)
-                && scope.upstream.as_deref().is_none_or(|name| Some(name) == candidate)
-        })
-        .filter_map(|(id, _)| gateway.live.route(id).stats().agreement().snapshot().overall())
+    let lowest = rollout_routes(scope, &gateway.config)
+        .filter_map(|id| gateway.live.route(id).stats().agreement().snapshot().overall())
         .min_by(f64::total_cmp);
     lowest.map(|ratio| ratio * 100.0).ok_or_else(|| "no mirrored pairs compared in this step".to_owned())
 }
@@ -277,14 +268,19 @@ fn shadow_agreement(scope: &Scope, gateway: &Gateway) -> Result<f64, String> {
 /// 1 while a route in the scope (the rule's route, or the routes whose candidate is the
 /// scope's upstream) is paused by a step that ended undecided, else 0.
 fn rollout_undecided(scope: &Scope, gateway: &Gateway) -> f64 {
-    let config = &gateway.config;
-    let undecided = config.routes.iter().any(|(id, route)| {
-        let candidate = route.candidate.map(|index| config.upstreams[index].name.as_str());
-        scope.route.as_ref().is_none_or(|name| *name == route.name)
-            && scope.upstream.as_deref().is_none_or(|name| Some(name) == candidate)
-            && gateway.live.route(id).undecided_since().is_some()
-    });
+    let undecided = rollout_routes(scope, &gateway.config).any(|id| gateway.live.route(id).undecided_since().is_some());
     if undecided { 1.0 } else { 0.0 }
+}
+
+/// The routes with a candidate that a rollout-level metric of `scope` reads: the scope's
+/// route, or those whose candidate is the scope's upstream, or all.
+fn rollout_routes<'a>(scope: &'a Scope, config: &'a Config) -> impl Iterator<Item = RouteId> + 'a {
+    config.routes.iter().filter_map(move |(id, route)| {
+        let candidate = config.upstreams[route.candidate?].name.as_str();
+        let admitted = scope.route.as_ref().is_none_or(|name| *name == route.name)
+            && scope.upstream.as_deref().is_none_or(|name| name == candidate);
+        admitted.then_some(id)
+    })
 }
 
 /// 1 when every upstream in the scope is up (its probes and its breaker agree), else 0.
