@@ -40,6 +40,9 @@ pub enum Unit {
     TimesPrimary,
     /// Percent better than the control's figure.
     PercentBetter,
+    /// A count of the candidate's failed requests beyond what the control's rate would
+    /// have failed of them.
+    ExcessFailures,
 }
 
 impl Unit {
@@ -49,6 +52,7 @@ impl Unit {
         match self {
             Unit::Percent | Unit::PointsOverPrimary | Unit::PercentBetter => 100.0,
             Unit::TimesPrimary => 1000.0,
+            Unit::ExcessFailures => 1e12,
         }
     }
 
@@ -58,6 +62,7 @@ impl Unit {
             Unit::PointsOverPrimary => format!("primary + {value}pp"),
             Unit::TimesPrimary => format!("{value}× primary"),
             Unit::PercentBetter => format!("{value}% better"),
+            Unit::ExcessFailures => format!("{value} over the primary's rate"),
         }
     }
 }
@@ -94,7 +99,7 @@ macro_rules! criteria_table {
 
             const fn row(self) -> Row {
                 use Direction::{AtLeast, AtMost};
-                use Unit::{PercentBetter, Percent, PointsOverPrimary, TimesPrimary};
+                use Unit::{ExcessFailures, PercentBetter, Percent, PointsOverPrimary, TimesPrimary};
                 match self {
                     $(Criterion::$variant => $row,)+
                 }
@@ -144,6 +149,14 @@ criteria_table! {
         key: "max_cost_ratio", subject: "cost", direction: AtMost, unit: TimesPrimary,
         default: None, evaluated: true,
     },
+    /// The harm budget: the candidate's failed requests beyond what the control's rate
+    /// would have failed of them, by the always-valid upper bound, over the step. Without
+    /// it a step with `max_error_rate_increase` and a `max_duration` gets a derived one
+    /// (`rollout::analysis::harm`).
+    MaxExcessFailures => Row {
+        key: "max_excess_failures", subject: "excess failures", direction: AtMost, unit: ExcessFailures,
+        default: None, evaluated: true,
+    },
     /// How often the candidate's mirrored answers agree with the primary's.
     MinShadowAgreement => Row {
         key: "min_shadow_agreement", subject: "shadow agreement", direction: AtLeast, unit: Percent,
@@ -189,6 +202,12 @@ impl Criterion {
     /// own rate): such a criterion cannot decide on a step with no control traffic.
     pub fn compares(self) -> bool {
         self.unit() != Unit::Percent
+    }
+
+    /// Whether it bounds harm rather than tests a hypothesis (`max_excess_failures`): it
+    /// spends no error probability.
+    pub fn is_budget(self) -> bool {
+        self.unit() == Unit::ExcessFailures
     }
 
     /// The threshold in words, as `cutover check` prints it: `p95 ≤ 1.5× primary`.

@@ -522,6 +522,33 @@ pub struct RolloutStep {
     pub criteria: Criteria,
 }
 
+/// The derived harm budget as a multiple of the margin's own excess: a candidate at the
+/// margin passes the increase criterion, one causing twice its harm does not get to keep
+/// its users.
+pub const DERIVED_BUDGET_MARGINS: f64 = 2.0;
+
+/// Where a step's harm budget comes from (`rollout::analysis::harm`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HarmBudget {
+    /// `max_excess_failures`, in requests.
+    Fixed(f64),
+    /// Derived: `DERIVED_BUDGET_MARGINS × margin` (a proportion) of the candidate's
+    /// requests so far projected to `horizon` (the step's `max_duration`).
+    Projected { margin: f64, horizon: Duration },
+}
+
+impl RolloutStep {
+    /// Its harm budget: `max_excess_failures` when set, else derived from
+    /// `max_error_rate_increase` and `max_duration` when it has both, else none.
+    pub fn harm_budget(&self) -> Option<HarmBudget> {
+        if let Some(fixed) = self.criteria.get(Criterion::MaxExcessFailures) {
+            return Some(HarmBudget::Fixed(fixed));
+        }
+        let margin = self.criteria.get(Criterion::MaxErrorRateIncrease)? / 100.0;
+        Some(HarmBudget::Projected { margin, horizon: self.max_duration? })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRule {
     pub name: String,

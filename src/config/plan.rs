@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use super::{Config, Criteria, FallbackMode, RolloutPlan, format_duration};
+use super::{
+    Config, Criteria, DERIVED_BUDGET_MARGINS, FallbackMode, HarmBudget, RolloutPlan, RolloutStep, format_duration,
+};
 
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -160,7 +162,7 @@ fn write_plan(f: &mut fmt::Formatter<'_>, plan: &RolloutPlan) -> fmt::Result {
         let shadow = if step.shadow > 0.0 { format!(", shadow {:.0}%", step.shadow * 100.0) } else { String::new() };
         writeln!(
             f,
-            "      {}/{}: weight {}%{shadow}, at least {} and {} requests{}, {}{}",
+            "      {}/{}: weight {}%{shadow}, at least {} and {} requests{}, {}{}{}",
             index + 1,
             plan.steps.len(),
             f64::from(step.weight_bp) / 100.0,
@@ -171,10 +173,23 @@ fn write_plan(f: &mut fmt::Formatter<'_>, plan: &RolloutPlan) -> fmt::Result {
                 Some(max) => format!("undecided after {}", format_duration(max)),
                 None => "no max_duration (held until decided)".to_owned(),
             },
-            criteria_summary(&step.criteria)
+            criteria_summary(&step.criteria),
+            derived_budget(step)
         )?;
     }
     Ok(())
+}
+
+/// The step's harm budget in words when it is derived (a set one is among the criteria).
+fn derived_budget(step: &RolloutStep) -> String {
+    match step.harm_budget() {
+        Some(HarmBudget::Projected { margin, horizon }) if step.weight_bp > 0 => format!(
+            "; excess failures ≤ {DERIVED_BUDGET_MARGINS} × {}pp of the requests expected by {} (derived)",
+            margin * 100.0,
+            format_duration(horizon)
+        ),
+        _ => String::new(),
+    }
 }
 
 fn criteria_summary(criteria: &Criteria) -> String {

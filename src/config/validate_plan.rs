@@ -184,6 +184,11 @@ impl Validator<'_> {
             let limit = criterion.unit().limit();
             if !(0.0..=limit).contains(&threshold) {
                 self.problem(format!("{path}.{criterion}"), format!("{threshold} is not between 0 and {limit}"));
+            } else if criterion.is_budget() && threshold < 1.0 {
+                self.problem(
+                    format!("{path}.{criterion}"),
+                    format!("{threshold} would fail every step at its first look: a budget is at least 1 request"),
+                );
             }
             criteria.set(criterion, Some(threshold));
         }

@@ -182,8 +182,9 @@ fn gates(inputs: &Inputs<'_>) -> Vec<Gate> {
 
 fn checks(inputs: &Inputs<'_>) -> Vec<Check> {
     let step = &inputs.step.criteria;
-    let criteria =
-        step.iter().filter(|(criterion, _)| criterion.is_evaluated()).count() + step.shadow_dimensions().count();
+    // The harm budget is a bound, not a test: it spends none of the error probabilities.
+    let tests = step.iter().filter(|(criterion, _)| criterion.is_evaluated() && !criterion.is_budget()).count();
+    let criteria = tests + step.shadow_dimensions().count();
     let alphas = Alphas { pass: ALPHA_PASS, fail: ALPHA_FAIL / criteria.max(1) as f64 };
     let mut checks: Vec<Check> =
         step.iter().filter_map(|(criterion, threshold)| check(criterion, threshold, inputs, alphas)).collect();
@@ -193,6 +194,7 @@ fn checks(inputs: &Inputs<'_>) -> Vec<Check> {
         let (agreed, judged) = agreement.counts(dimension);
         agreement_check(Some(dimension.as_str()), agreed, judged, threshold, alphas)
     }));
+    checks.extend(harm::budget(inputs).map(|budget| harm::excess_failures(inputs, budget, alphas)));
     checks
 }
 
@@ -238,10 +240,13 @@ fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>, alphas: Alph
             let agreement = inputs.agreement.cloned().unwrap_or_default();
             agreement_check(None, agreement.agreeing, agreement.pairs, threshold, alphas)
         }
+        // Judged after the others, derived budget or not (`harm`).
+        Criterion::MaxExcessFailures => return None,
     };
     Some(check)
 }
 
 mod checks;
+pub mod harm;
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,9 @@ use super::analysis::{ControlKind, Inputs, Verdict, evaluate};
 use super::decide::{self, Evidence};
 use super::stats::{Arm, ArmSnapshot, SNAPSHOT_FORMAT, Sample, StepSnapshot, StepStats};
 use super::{EventKind, Phase, RouteState};
-use crate::config::{Criteria, Criterion, OnFailure, OnUndecided, RolloutPlan, RolloutStep};
+use crate::config::{
+    Criteria, Criterion, DERIVED_BUDGET_MARGINS, HarmBudget, OnFailure, OnUndecided, RolloutPlan, RolloutStep,
+};
 use crate::metrics::Outcome;
 
 /// Requests per arm in one analysis interval (e.g. a 5% step of 4,000 requests a minute).
@@ -40,7 +42,10 @@ const MAX_LOOKS: u32 = if FULL { 3000 } else { 300 };
 enum Ending {
     Advanced,
     RolledBack,
+    /// Neither within the look budget, on a step without a `max_duration`.
     Held,
+    /// Ended by its `max_duration` undecided (and paused, by the production default).
+    Undecided,
 }
 
 /// How one arm behaves.
@@ -51,9 +56,13 @@ struct Behaviour {
     skipped: f64,
     /// Every latency quantile, relative to the control's.
     slower: f64,
+    /// Errors in bursts: this share of the minutes fail at `burst_errors` instead.
+    bursts: f64,
+    burst_errors: f64,
 }
 
-const CONTROL: Behaviour = Behaviour { errors: CONTROL_ERRORS, skipped: 0.0, slower: 1.0 };
+const CONTROL: Behaviour =
+    Behaviour { errors: CONTROL_ERRORS, skipped: 0.0, slower: 1.0, bursts: 0.0, burst_errors: 0.0 };
 
 fn errors(rate: f64) -> Behaviour {
     Behaviour { errors: rate, ..CONTROL }
@@ -72,6 +81,9 @@ enum Users {
     /// and uneven error-proneness (each user's rate is the arm's × a log-normal factor of
     /// mean 1, σ = 1), as real users with their own prompts and clients are.
     Sticky(usize),
+    /// This many sticky users per arm whose activity follows Zipf's law (the user of rank
+    /// `k` sends ∝ 1/k¹·¹: a few users send most requests), error-proneness as `Sticky`.
+    Zipf(usize),
 }
 
 struct Case {
@@ -79,19 +91,24 @@ struct Case {
     step: RolloutStep,
     candidate: Behaviour,
     users: Users,
+    /// From this look on, the candidate behaves so instead (a candidate that degrades
+    /// mid-step).
+    degrades: Option<(u32, Behaviour)>,
     /// What must happen, checked against the published targets.
     target: Target,
     /// The figures published in the README for this case.
     published: Option<Published>,
 }
 
-/// One row of the README's table: percent of stages rolled back, advanced and held, and
-/// the candidate requests to a rollback and to an advance (median, p90).
+/// One row of the README's table: percent of stages rolled back, advanced, held and ended
+/// undecided, the candidate requests to a rollback and to an advance (median, p90), and
+/// the mean excess failures per stage.
 #[derive(Debug, Clone, Copy)]
 struct Published {
-    shares: [f64; 3],
+    shares: [f64; 4],
     to_roll_back: Option<(u64, u64)>,
     to_advance: Option<(u64, u64)>,
+    harm: f64,
 }
 
 /// How far the request counts may drift from the published figures before the test
@@ -110,14 +127,18 @@ enum Target {
     Catch,
     /// A regression past the margin but close to it: advanced in at most 5%.
     RollBack,
+    /// No target of its own: the published figures (and the harm budget) only.
+    Published,
 }
 
+/// Every case's step ends undecided at the end of the look budget (at the latest): the
+/// production rule, with the derived harm budget that `max_duration` brings.
 fn step(criteria: Criteria, min_duration: Duration) -> RolloutStep {
     RolloutStep {
         weight_bp: 500,
         shadow: 0.0,
         min_duration,
-        max_duration: None,
+        max_duration: Some(min_duration.max(INTERVAL * MAX_LOOKS)),
         min_requests: 1000,
         min_users: 0,
         criteria,
@@ -133,146 +154,100 @@ fn latency_step(criterion: Criterion, ratio: f64) -> RolloutStep {
     step(Criteria::default().with(criterion, ratio), Duration::ZERO)
 }
 
-/// A published row: shares in percent (rolled back, advanced, held), then the requests
-/// to a rollback and to an advance as (median, p90), `None` where no stage ended so.
-const fn row(shares: [f64; 3], to_roll_back: Option<(u64, u64)>, to_advance: Option<(u64, u64)>) -> Option<Published> {
-    Some(Published { shares, to_roll_back, to_advance })
+/// A published row: shares in percent (rolled back, advanced, held, undecided), the
+/// requests to a rollback and to an advance as (median, p90), `None` where no stage ended
+/// so, and the mean excess failures per stage.
+const fn row(
+    shares: [f64; 4],
+    to_roll_back: Option<(u64, u64)>,
+    to_advance: Option<(u64, u64)>,
+    harm: f64,
+) -> Option<Published> {
+    Some(Published { shares, to_roll_back, to_advance, harm })
 }
 
 fn cases() -> Vec<Case> {
     let day = Duration::from_secs(24 * 3600);
     let long = || step(error_step().criteria, day);
-    let case =
-        |name, step, candidate, users, target, published| Case { name, step, candidate, users, target, published };
+    let hours = |hours: u64| step(error_step().criteria, Duration::from_secs(hours * 3600));
+    let third = || step(error_step().criteria, INTERVAL * (MAX_LOOKS / 3));
+    let budgeted = |count: f64| {
+        let mut step = error_step();
+        step.criteria.set(Criterion::MaxExcessFailures, Some(count));
+        step
+    };
+    let case = |name, step, candidate, users, target, published| Case {
+        name,
+        step,
+        candidate,
+        users,
+        degrades: None,
+        target,
+        published,
+    };
     let independent = Users::Independent;
-    let breaker = Behaviour { errors: CONTROL_ERRORS, skipped: 0.31, slower: 1.46 };
+    let breaker = Behaviour { skipped: 0.31, slower: 1.46, ..CONTROL };
+    let bursts = Behaviour { bursts: 0.05, burst_errors: 0.21, ..CONTROL };
     let p95 = Criterion::MaxLatencyP95Ratio;
-    let sticky = Users::Sticky;
-    use Target::{Advance, Catch, NeverAdvance, RollBack};
+    let (sticky, zipf) = (Users::Sticky, Users::Zipf);
+    use Target::{Advance, Catch, NeverAdvance, Published, RollBack};
     vec![
-        case(
-            "healthy (1% vs 1%)",
-            error_step(),
-            errors(0.01),
-            independent,
-            Advance,
-            row([0.0, 100.0, 0.0], None, Some((6_800, 13_400))),
-        ),
-        case(
-            "within the margin (1.4% vs 1%)",
-            error_step(),
-            errors(0.014),
-            independent,
-            Advance,
-            row([0.0, 95.8, 4.2], None, Some((218_200, 419_800))),
-        ),
-        case(
-            "at the margin (1.5% vs 1%)",
-            error_step(),
-            errors(0.015),
-            independent,
-            NeverAdvance,
-            row([0.0, 2.2, 97.8], None, Some((18_200, 77_000))),
-        ),
-        case(
-            "past the margin (1.75% vs 1%)",
-            error_step(),
-            errors(0.0175),
-            independent,
-            RollBack,
-            row([100.0, 0.0, 0.0], Some((55_800, 108_400)), None),
-        ),
-        case(
-            "doubled (2% vs 1%)",
-            error_step(),
-            errors(0.02),
-            independent,
-            Catch,
-            row([100.0, 0.0, 0.0], Some((17_000, 28_000)), None),
-        ),
-        case(
-            "healthy, 300 sticky users per arm",
-            error_step(),
-            errors(0.01),
-            sticky(300),
-            Advance,
-            row([0.0, 72.5, 27.5], None, Some((7_800, 51_000))),
-        ),
-        case(
-            "healthy, 3,000 sticky users per arm",
-            error_step(),
-            errors(0.01),
-            sticky(3000),
-            Advance,
-            row([0.0, 99.8, 0.2], None, Some((6_600, 18_600))),
-        ),
+        case("healthy (1% vs 1%)", error_step(), errors(0.01), independent, Advance, None),
+        case("within the margin (1.4% vs 1%)", error_step(), errors(0.014), independent, Advance, None),
+        case("at the margin (1.5% vs 1%)", error_step(), errors(0.015), independent, NeverAdvance, None),
+        case("past the margin (1.75% vs 1%)", error_step(), errors(0.0175), independent, RollBack, None),
+        case("doubled (2% vs 1%)", error_step(), errors(0.02), independent, Catch, None),
+        // Bursts 20 minutes apart on average go unseen by a step that can pass in half an
+        // hour: a min_duration of several burst periods is what catches them.
+        case("doubled in bursts (5% of minutes at 21%)", error_step(), bursts, independent, Published, None),
+        case("doubled in bursts, min_duration 2 h", hours(2), bursts, independent, RollBack, None),
+        case("healthy, 300 sticky users per arm", error_step(), errors(0.01), sticky(300), Advance, None),
+        case("healthy, 3,000 sticky users per arm", error_step(), errors(0.01), sticky(3000), Advance, None),
+        case("healthy, 300 Zipf users per arm", error_step(), errors(0.01), zipf(300), Advance, None),
         // 300 users this uneven weigh like ~30 independent ones: a 0.5 pp margin cannot be
         // judged (the bounds never narrow below the users' own spread), so the promise is
-        // only that it is not advanced.
+        // only that it is not advanced, and the harm budget that it does not run on.
+        case("doubled, 300 sticky users per arm", error_step(), errors(0.02), sticky(300), NeverAdvance, None),
+        case("doubled, 300 Zipf users per arm", error_step(), errors(0.02), zipf(300), NeverAdvance, None),
+        case("tripled (3% vs 1%), 300 sticky users per arm", error_step(), errors(0.03), sticky(300), RollBack, None),
+        // 3,000 such users weigh like ~300: mostly caught within 3,000 looks.
+        case("doubled, 3,000 sticky users per arm", error_step(), errors(0.02), sticky(3000), RollBack, None),
+        // Healthy for a sixth of the look budget, then 4%, on a step whose min_duration
+        // (a third of the budget) keeps it from passing before it degrades.
+        Case {
+            degrades: Some((MAX_LOOKS / 6, errors(0.04))),
+            ..case("healthy, then 4% mid-step, 300 sticky users", third(), errors(0.01), sticky(300), RollBack, None)
+        },
+        // The price of a tight budget: fewer excess failures, more healthy candidates
+        // rolled back, where the traffic cannot tell them apart.
         case(
-            "doubled, 300 sticky users per arm",
-            error_step(),
+            "doubled, 300 sticky users, max_excess_failures 1,000",
+            budgeted(1000.0),
             errors(0.02),
             sticky(300),
             NeverAdvance,
-            row([6.8, 0.0, 93.2], Some((33_800, 251_200)), None),
-        ),
-        // 3,000 such users weigh like ~300: mostly caught within 3,000 looks, the rest held.
-        case(
-            "doubled, 3,000 sticky users per arm",
-            error_step(),
-            errors(0.02),
-            sticky(3000),
-            RollBack,
-            row([93.8, 0.0, 6.2], Some((24_000, 75_000)), None),
+            None,
         ),
         case(
-            "healthy, 24 h step (1,440 looks)",
-            long(),
+            "healthy, 300 sticky users, max_excess_failures 1,000",
+            budgeted(1000.0),
             errors(0.01),
-            independent,
-            Advance,
-            row([0.0, 100.0, 0.0], None, Some((288_000, 288_000))),
+            sticky(300),
+            Published,
+            None,
         ),
-        case(
-            "at the margin, 24 h step",
-            long(),
-            errors(0.015),
-            independent,
-            NeverAdvance,
-            row([0.2, 0.0, 99.8], Some((357_200, 357_200)), None),
-        ),
-        case(
-            "p95 +10%, limit 1.2×",
-            latency_step(p95, 1.2),
-            slower(1.1),
-            independent,
-            Advance,
-            row([0.0, 100.0, 0.0], None, Some((11_800, 19_800))),
-        ),
-        case(
-            "p95 +15%, limit 1.2×",
-            latency_step(p95, 1.2),
-            slower(1.15),
-            independent,
-            Advance,
-            row([0.0, 100.0, 0.0], None, Some((58_600, 98_000))),
-        ),
-        case(
-            "p95 +10%, limit 1.05×",
-            latency_step(p95, 1.05),
-            slower(1.1),
-            independent,
-            RollBack,
-            row([100.0, 0.0, 0.0], Some((93_400, 152_000)), None),
-        ),
+        case("healthy, 24 h step (1,440 looks)", long(), errors(0.01), independent, Advance, None),
+        case("at the margin, 24 h step", long(), errors(0.015), independent, NeverAdvance, None),
+        case("p95 +10%, limit 1.2×", latency_step(p95, 1.2), slower(1.1), independent, Advance, None),
+        case("p95 +15%, limit 1.2×", latency_step(p95, 1.2), slower(1.15), independent, Advance, None),
+        case("p95 +10%, limit 1.05×", latency_step(p95, 1.05), slower(1.1), independent, RollBack, None),
         case(
             "breaker skips 31%, p50 1.46×, limit 1.2×",
             latency_step(Criterion::MaxLatencyP50Ratio, 1.2),
             breaker,
             independent,
             Catch,
-            row([100.0, 0.0, 0.0], Some((1_600, 2_200)), None),
+            None,
         ),
     ]
 }
@@ -286,11 +261,15 @@ struct Population {
 
 impl Population {
     fn new(rng: &mut Rng, users: Users) -> Option<Population> {
-        let Users::Sticky(count) = users else { return None };
+        let (count, activity): (usize, &dyn Fn(&mut Rng, usize) -> f64) = match users {
+            Users::Independent => return None,
+            Users::Sticky(count) => (count, &|rng, _| (1.5 * normal(rng)).exp()),
+            Users::Zipf(count) => (count, &|_, rank| 1.0 / ((rank + 1) as f64).powf(1.1)),
+        };
         let mut total = 0.0;
         let mut cumulative = Vec::with_capacity(count);
-        for _ in 0..count {
-            total += (1.5 * normal(rng)).exp();
+        for rank in 0..count {
+            total += activity(rng, rank);
             cumulative.push(total);
         }
         let proneness = (0..count).map(|_| (normal(rng) - 0.5).exp()).collect();
@@ -311,7 +290,9 @@ fn normal(rng: &mut Rng) -> f64 {
     (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
-fn sample(rng: &mut Rng, behaviour: Behaviour, population: Option<&Population>) -> Sample {
+/// One request of an arm behaving so, with the chance it fails beyond the chance the
+/// control would have failed it (its excess, which the harm column sums).
+fn sample(rng: &mut Rng, behaviour: Behaviour, population: Option<&Population>) -> (Sample, f64) {
     let (user, proneness) = match population {
         Some(population) => {
             let (id, proneness) = population.draw(rng);
@@ -320,14 +301,17 @@ fn sample(rng: &mut Rng, behaviour: Behaviour, population: Option<&Population>) 
         None => (None, 1.0),
     };
     let latency = MEDIAN_MS * behaviour.slower * (LOG_SPREAD * normal(rng)).exp();
+    let failing = (behaviour.errors * proneness).min(1.0);
     let (outcome, millis) = if rng.f64() < behaviour.skipped {
         (Outcome::UpstreamError, 0.0)
-    } else if rng.f64() < (behaviour.errors * proneness).min(1.0) {
+    } else if rng.f64() < failing {
         (Outcome::UpstreamError, latency / 4.0)
     } else {
         (Outcome::Ok, latency)
     };
-    Sample { outcome, duration: Duration::from_secs_f64(millis / 1000.0), ttft: None, user }
+    let fails = behaviour.skipped + (1.0 - behaviour.skipped) * failing;
+    let excess = fails - (CONTROL.errors * proneness).min(1.0);
+    (Sample { outcome, duration: Duration::from_secs_f64(millis / 1000.0), ttft: None, user }, excess)
 }
 
 /// The plan a case runs: its one step, with the production rule around it.
@@ -353,19 +337,28 @@ fn snapshot(stats: &StepStats) -> StepSnapshot {
 
 /// One stage: both arms accumulate requests minute by minute, and the controller's own
 /// decision function looks after each minute with the step's running time so far; its
-/// transitions are followed until one ends the stage. Returns the ending and the candidate
-/// requests it took.
-fn run_stage(rng: &mut Rng, case: &Case, plan: &RolloutPlan) -> (Ending, u64) {
+/// transitions are followed until one ends the stage.
+fn run_stage(rng: &mut Rng, case: &Case, plan: &RolloutPlan) -> Stage {
     let stats = StepStats::default();
     let candidate_users = Population::new(rng, case.users);
     let control_users = Population::new(rng, case.users);
     let minute_ms = INTERVAL.as_millis() as u64;
     let mut state =
         RouteState { phase: Phase::Progressing, weight_bp: case.step.weight_bp, ..RouteState::initial("simulated", 0) };
+    let mut harm = 0.0;
     for look in 1..=u64::from(MAX_LOOKS) {
+        let mut candidate = match case.degrades {
+            Some((from, degraded)) if look > u64::from(from) => degraded,
+            _ => case.candidate,
+        };
+        if candidate.bursts > 0.0 && rng.f64() < candidate.bursts {
+            candidate.errors = candidate.burst_errors;
+        }
         for _ in 0..PER_INTERVAL {
-            stats.record(Arm::Candidate, sample(rng, case.candidate, candidate_users.as_ref()));
-            stats.record(Arm::Control, sample(rng, CONTROL, control_users.as_ref()));
+            let (request, excess) = sample(rng, candidate, candidate_users.as_ref());
+            stats.record(Arm::Candidate, request);
+            harm += excess;
+            stats.record(Arm::Control, sample(rng, CONTROL, control_users.as_ref()).0);
         }
         state.active_ms = look * minute_ms;
         let snapshot = snapshot(&stats);
@@ -373,37 +366,78 @@ fn run_stage(rng: &mut Rng, case: &Case, plan: &RolloutPlan) -> (Ending, u64) {
         let decision = decide::tick(&state, plan, evidence, true, (look * minute_ms) as i64);
         let Some(transition) = decision.transition else { continue };
         let requests = snapshot.arm(Arm::Candidate).requests();
-        match transition.kind {
-            EventKind::Advance | EventKind::Promoted => return (Ending::Advanced, requests),
-            EventKind::Rollback => return (Ending::RolledBack, requests),
-            EventKind::CheckFailed | EventKind::CheckInconclusive => state = transition.next,
+        let ending = match transition.kind {
+            EventKind::Advance | EventKind::Promoted => Ending::Advanced,
+            EventKind::Rollback => Ending::RolledBack,
+            EventKind::Undecided => Ending::Undecided,
+            EventKind::CheckFailed | EventKind::CheckInconclusive => {
+                state = transition.next;
+                continue;
+            }
             other => panic!("a running step's tick made a {other} transition"),
-        }
+        };
+        return Stage { ending, requests, harm };
     }
-    (Ending::Held, u64::from(MAX_LOOKS) * PER_INTERVAL)
+    Stage { ending: Ending::Held, requests: u64::from(MAX_LOOKS) * PER_INTERVAL, harm }
+}
+
+/// How one stage ended, after how many candidate requests, with how many excess failures
+/// (the sum of each candidate request's chance to fail beyond the control's for its user).
+#[derive(Debug, Clone, Copy)]
+struct Stage {
+    ending: Ending,
+    requests: u64,
+    harm: f64,
+}
+
+/// The excess failures a stage of this step may cause: its `max_excess_failures`, or the
+/// derived budget at the simulated traffic (`PER_INTERVAL` a minute to `max_duration`).
+fn budget(step: &RolloutStep) -> Option<f64> {
+    Some(match step.harm_budget()? {
+        HarmBudget::Fixed(count) => count,
+        HarmBudget::Projected { margin, horizon } => {
+            let projected = PER_INTERVAL as f64 * horizon.as_secs_f64() / INTERVAL.as_secs_f64();
+            DERIVED_BUDGET_MARGINS * margin * projected
+        }
+    })
 }
 
 /// What a case's stages did.
 struct Tally {
-    endings: Vec<(Ending, u64)>,
+    stages: Vec<Stage>,
+    budget: Option<f64>,
 }
 
 impl Tally {
     fn count(&self, ending: Ending) -> usize {
-        self.endings.iter().filter(|(end, _)| *end == ending).count()
+        self.stages.iter().filter(|stage| stage.ending == ending).count()
     }
 
     fn share(&self, ending: Ending) -> f64 {
-        self.count(ending) as f64 / self.endings.len() as f64 * 100.0
+        self.count(ending) as f64 / self.stages.len() as f64 * 100.0
     }
 
     /// Candidate requests to reach `ending`: (median, p90), or `None` if it never did.
     fn requests(&self, ending: Ending) -> Option<(u64, u64)> {
         let mut values: Vec<u64> =
-            self.endings.iter().filter(|(end, _)| *end == ending).map(|(_, requests)| *requests).collect();
+            self.stages.iter().filter(|stage| stage.ending == ending).map(|stage| stage.requests).collect();
         values.sort_unstable();
         let at = |q: f64| values[((values.len() as f64 - 1.0) * q).round() as usize];
         (!values.is_empty()).then(|| (at(0.5), at(0.9)))
+    }
+
+    /// Mean excess failures per stage.
+    fn harm(&self) -> f64 {
+        self.stages.iter().map(|stage| stage.harm).sum::<f64>() / self.stages.len().max(1) as f64
+    }
+
+    /// Stages whose excess failures passed the budget.
+    fn over_budget(&self) -> usize {
+        self.budget.map_or(0, |budget| self.stages.iter().filter(|stage| stage.harm > budget).count())
+    }
+
+    fn max_harm(&self) -> f64 {
+        self.stages.iter().map(|stage| stage.harm).fold(0.0, f64::max)
     }
 
     /// The case's row of the README's table, in markdown.
@@ -412,13 +446,17 @@ impl Tally {
             Some((median, p90)) => format!("{} / {}", thousands(median), thousands(p90)),
             None => "—".to_owned(),
         };
+        let budget = self.budget.map_or("—".to_owned(), |budget| thousands(budget as u64));
         format!(
-            "| {name} | {} / {} / {} | {} | {} |",
+            "| {name} | {} / {} / {} / {} | {} | {} | {} / {} | {budget} |",
             percent(self.share(Ending::RolledBack)),
             percent(self.share(Ending::Advanced)),
             percent(self.share(Ending::Held)),
+            percent(self.share(Ending::Undecided)),
             requests(Ending::RolledBack),
             requests(Ending::Advanced),
+            thousands(self.harm().max(0.0).round() as u64),
+            thousands(self.max_harm().round() as u64),
         )
     }
 }
@@ -460,7 +498,7 @@ fn credibly_above(count: usize, trials: usize, limit: f64) -> bool {
 }
 
 fn check_target(case: &Case, tally: &Tally) -> Result<(), String> {
-    let trials = tally.endings.len();
+    let trials = tally.stages.len();
     let (rolled_back, advanced) = (tally.count(Ending::RolledBack), tally.count(Ending::Advanced));
     let caught_too_rarely = credibly_above(trials - rolled_back, trials, 0.01);
     let broken = match case.target {
@@ -468,20 +506,32 @@ fn check_target(case: &Case, tally: &Tally) -> Result<(), String> {
         Target::NeverAdvance | Target::RollBack => credibly_above(advanced, trials, 0.05),
         // Catching needs the full look budget: the debug smoke test checks the safe side only.
         Target::Catch => FULL && caught_too_rarely,
+        Target::Published => false,
     };
     if broken {
         return Err(format!("{}: misses its target {:?}: {}", case.name, case.target, tally.row(case.name)));
+    }
+    // The budget's promise: the excess failures stay within it (the bound is at the 5%
+    // level; the stage runs up to `failure_limit − 1` looks past the first breach).
+    if credibly_above(tally.over_budget(), trials, 0.05) {
+        return Err(format!(
+            "{}: {} of {trials} stages past the harm budget: {}",
+            case.name,
+            tally.over_budget(),
+            tally.row(case.name)
+        ));
     }
     Ok(())
 }
 
 /// Every published figure of the case against this run: each share inside the run's
-/// 99.9% Wilson interval, each request count within its tolerance.
+/// 99.9% Wilson interval, each request count within its tolerance, the mean harm within
+/// `MEDIAN_TOLERANCE` (or 50 failures, for cases whose harm is about nothing).
 fn check_published(case: &Case, tally: &Tally) -> Vec<String> {
     let Some(published) = case.published else { return Vec::new() };
-    let trials = tally.endings.len();
+    let trials = tally.stages.len();
     let mut misses = Vec::new();
-    let endings = [Ending::RolledBack, Ending::Advanced, Ending::Held];
+    let endings = [Ending::RolledBack, Ending::Advanced, Ending::Held, Ending::Undecided];
     for (ending, share) in endings.into_iter().zip(published.shares) {
         let (low, high) = wilson(tally.count(ending), trials, 3.29);
         if !(low * 100.0..=high * 100.0).contains(&share) {
@@ -506,6 +556,10 @@ fn check_published(case: &Case, tally: &Tally) -> Vec<String> {
             misses.push(format!("{}: requests to {ending:?} published {figures:?}, measured {measured:?}", case.name));
         }
     }
+    let harm = tally.harm().max(0.0);
+    if (harm - published.harm).abs() > (published.harm * MEDIAN_TOLERANCE).max(50.0) {
+        misses.push(format!("{}: mean excess failures published {}, measured {harm:.0}", case.name, published.harm));
+    }
     misses
 }
 
@@ -514,17 +568,19 @@ fn the_published_error_rates_of_the_controller_hold() {
     let mut rng = Rng::with_seed(20261126);
     println!(
         "simulation through decide::tick: {TRIALS} stages per case, {PER_INTERVAL} requests per arm per 1-min look, \
-         up to {MAX_LOOKS} looks, min_requests 1,000, failure limit {FAILURE_LIMIT}; control 1% errors, p50 {MEDIAN_MS} ms"
+         up to {MAX_LOOKS} looks (max_duration), min_requests 1,000, failure limit {FAILURE_LIMIT}; control 1% errors, \
+         p50 {MEDIAN_MS} ms"
     );
     println!(
-        "| case | % rolled back / advanced / held | requests to roll back (median / p90) | to advance (median / p90) |"
+        "| case | % rolled back / advanced / held / undecided | requests to roll back (median / p90) | \
+         to advance (median / p90) | excess failures per stage (mean / max) | harm budget |"
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     let mut misses = Vec::new();
     for case in cases() {
         let plan = plan(&case);
-        let endings = (0..TRIALS).map(|_| run_stage(&mut rng, &case, &plan)).collect();
-        let tally = Tally { endings };
+        let stages = (0..TRIALS).map(|_| run_stage(&mut rng, &case, &plan)).collect();
+        let tally = Tally { stages, budget: budget(&case.step) };
         println!("{}", tally.row(case.name));
         if let Err(miss) = check_target(&case, &tally) {
             misses.push(miss);
@@ -569,8 +625,8 @@ fn the_status_detectable_increase_is_caught_with_the_power_it_claims() {
             .filter(|_| {
                 let stats = StepStats::default();
                 for _ in 0..per_arm {
-                    stats.record(Arm::Candidate, sample(&mut rng, at_claim, None));
-                    stats.record(Arm::Control, sample(&mut rng, CONTROL, None));
+                    stats.record(Arm::Candidate, sample(&mut rng, at_claim, None).0);
+                    stats.record(Arm::Control, sample(&mut rng, CONTROL, None).0);
                 }
                 let (candidate, control) = (stats.arm_snapshot(Arm::Candidate), stats.arm_snapshot(Arm::Control));
                 judge(&candidate, &control).is_some_and(|check| check.verdict == Verdict::Fail)
@@ -597,24 +653,36 @@ fn the_status_detectable_increase_is_caught_with_the_power_it_claims() {
 /// figures a regression would produce.
 #[test]
 fn published_figures_are_checked_against_the_run_within_their_tolerance() {
-    let mut endings = vec![(Ending::Advanced, 1000); 380];
-    endings.extend([(Ending::RolledBack, 5000); 8]);
-    endings.extend([(Ending::Held, 600_000); 12]);
-    endings[0].1 = 900;
-    let tally = Tally { endings };
+    let stage = |ending, requests, harm| Stage { ending, requests, harm };
+    let mut stages = vec![stage(Ending::Advanced, 1000, 0.0); 380];
+    stages.extend([stage(Ending::RolledBack, 5000, 300.0); 8]);
+    stages.extend([stage(Ending::Undecided, 600_000, 4000.0); 12]);
+    stages[0].requests = 900;
+    stages[1..61].iter_mut().for_each(|stage| stage.harm = 500.0);
+    let tally = Tally { stages, budget: Some(6000.0) };
     let case = |published| Case {
         name: "synthetic",
         step: error_step(),
         candidate: CONTROL,
         users: Users::Independent,
+        degrades: None,
         target: Target::Advance,
         published,
     };
-    let read_off = row([2.0, 95.0, 3.0], Some((5000, 5000)), Some((1000, 1000)));
+    let read_off = row([2.0, 95.0, 0.0, 3.0], Some((5000, 5000)), Some((1000, 1000)), 201.0);
     assert_eq!(check_published(&case(read_off), &tally), Vec::<String>::new());
-    let worse = row([8.0, 89.0, 3.0], Some((5000, 5000)), Some((1000, 1000)));
+    let worse = row([8.0, 89.0, 0.0, 3.0], Some((5000, 5000)), Some((1000, 1000)), 201.0);
     assert_eq!(check_published(&case(worse), &tally).len(), 2, "rolled back 2% is not 8%, advanced 95% not 89%");
-    let dearer = row([2.0, 95.0, 3.0], Some((5000, 5000)), Some((1400, 1000)));
+    let dearer = row([2.0, 95.0, 0.0, 3.0], Some((5000, 5000)), Some((1400, 1000)), 201.0);
     assert_eq!(check_published(&case(dearer), &tally).len(), 1, "a median 40% off");
-    assert_eq!(tally.row("synthetic"), "| synthetic | 2 / 95 / 3 | 5,000 / 5,000 | 1,000 / 1,000 |");
+    let harmless = row([2.0, 95.0, 0.0, 3.0], Some((5000, 5000)), Some((1000, 1000)), 10.0);
+    assert_eq!(check_published(&case(harmless), &tally).len(), 1, "201 excess failures a stage are not 10");
+    assert_eq!(
+        tally.row("synthetic"),
+        "| synthetic | 2 / 95 / 0 / 3 | 5,000 / 5,000 | 1,000 / 1,000 | 201 / 4,000 | 6,000 |"
+    );
+    assert_eq!(tally.over_budget(), 0);
+    let within = Tally { budget: Some(3000.0), stages: tally.stages.clone() };
+    assert!(check_target(&case(None), &within).is_ok(), "3% of stages past a budget at the 5% level");
+    assert!(check_target(&case(None), &Tally { budget: Some(250.0), ..tally }).is_err(), "20% of stages past it");
 }
