@@ -217,6 +217,9 @@ fn check(path: &std::path::Path) -> ExitCode {
                 for warning in cutover::config::unpriced_models(&config) {
                     println!("warning: {warning}");
                 }
+                for line in cutover::rollout::analysis::plan_resolution(&config) {
+                    println!("{line}");
+                }
             }
             ExitCode::SUCCESS
         }

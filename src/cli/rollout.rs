@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::admin_call::{AdminCallError, call_json};
 use crate::config::{Config, Criterion, Unit};
+use crate::rollout::analysis::{RESOLVING_MARGINS, resolves};
 
 /// What to ask the gateway.
 #[derive(Debug, Clone, PartialEq)]
@@ -257,8 +258,11 @@ fn resolution(check: &Value) -> String {
     let compares =
         check["criterion"].as_str().and_then(Criterion::from_key).map(Criterion::unit) == Some(Unit::PointsOverPrimary);
     match margin {
-        Some(margin) if compares && check["verdict"] == "inconclusive" && detectable > margin => {
-            format!("; can detect ≥ {detectable:.2}, above the margin {margin}: this traffic cannot decide it")
+        Some(margin) if compares && check["verdict"] == "inconclusive" && !resolves(margin, detectable) => {
+            format!(
+                "; can detect ≥ {detectable:.2}, over {RESOLVING_MARGINS} × the margin {margin}: this traffic cannot \
+                 decide it"
+            )
         }
         _ => format!("; can detect ≥ {detectable:.2}"),
     }
@@ -322,9 +326,9 @@ mod tests {
         };
         assert_eq!(
             resolution(&check(3.1, "inconclusive")),
-            "; can detect ≥ 3.10, above the margin 0.5: this traffic cannot decide it"
+            "; can detect ≥ 3.10, over 2 × the margin 0.5: this traffic cannot decide it"
         );
-        assert_eq!(resolution(&check(0.4, "inconclusive")), "; can detect ≥ 0.40");
+        assert_eq!(resolution(&check(0.9, "inconclusive")), "; can detect ≥ 0.90", "a candidate at 2 × is caught");
         assert_eq!(resolution(&check(3.1, "fail")), "; can detect ≥ 3.10", "a decided check is decided");
         let ceiling = serde_json::json!({"criterion": "max_error_rate", "verdict": "inconclusive", "threshold": 5.0,
             "detectable": 9.0});

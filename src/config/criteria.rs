@@ -62,7 +62,7 @@ impl Unit {
             Unit::PointsOverPrimary => format!("primary + {value}pp"),
             Unit::TimesPrimary => format!("{value}× primary"),
             Unit::PercentBetter => format!("{value}% better"),
-            Unit::ExcessFailures => format!("{value} over the primary's rate"),
+            Unit::ExcessFailures => format!("{value} requests beyond the primary's rate"),
         }
     }
 }
@@ -336,6 +336,7 @@ mod tests {
                 "latency ≥ 1.5% better",
                 "TTFT p95 ≤ 1.5× primary",
                 "cost ≤ 1.5× primary",
+                "excess failures ≤ 1.5 requests beyond the primary's rate",
                 "shadow agreement ≥ 1.5%",
             ]
         );

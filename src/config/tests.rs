@@ -236,7 +236,9 @@ fn raw_criteria_read_every_key_of_the_table() {
 #[test]
 fn every_criterion_in_the_table_is_parsed_validated_and_printed() {
     for &criterion in Criterion::ALL {
-        let text = FULL.replace("max_error_rate = 5.0 }", &format!("{criterion} = 0.75 }}"));
+        // A budget counts requests: less than one is refused (its own test below).
+        let value = if criterion.is_budget() { 75.0 } else { 0.75 };
+        let text = FULL.replace("max_error_rate = 5.0 }", &format!("{criterion} = {value} }}"));
         let path = format!("routes[0].rollout.steps[1].{criterion}");
         // Needs a step that mirrors and a threshold in percent: its own tests above.
         if criterion == Criterion::MinShadowAgreement {
@@ -249,9 +251,9 @@ fn every_criterion_in_the_table_is_parsed_validated_and_printed() {
         }
         let config = load_str(&text, Path::new("."), env).unwrap();
         let plan = config.route("default").unwrap().rollout.as_ref().unwrap();
-        assert_eq!(plan.steps[1].criteria.get(criterion), Some(0.75), "{criterion}");
+        assert_eq!(plan.steps[1].criteria.get(criterion), Some(value), "{criterion}");
         let printed = config.to_string();
-        assert!(printed.contains(&format!("; {}", criterion.summary(0.75))), "{criterion} not in {printed}");
+        assert!(printed.contains(&format!("; {}", criterion.summary(value))), "{criterion} not in {printed}");
 
         let limit = criterion.unit().limit();
         let found = problems(&FULL.replace("max_error_rate = 5.0 }", &format!("{criterion} = {} }}", limit + 1.0)));
@@ -533,6 +535,20 @@ fn an_upstreams_account_identity_is_its_own_and_must_be_a_header_value() {
     let text = FULL.replace("[upstreams.relay]\n", "[upstreams.relay]\norganization = \"org relay\\n\"\n");
     let found = problems(&text);
     assert!(found.iter().any(|problem| problem.starts_with("upstreams.relay.organization")), "{found:#?}");
+}
+
+#[test]
+fn a_harm_budget_below_one_request_is_refused_and_a_derived_one_is_printed() {
+    let found = problems(&FULL.replace("max_error_rate = 5.0 }", "max_excess_failures = 0.5 }"));
+    let expected = "routes[0].rollout.steps[1].max_excess_failures: 0.5 would fail every step at its first look";
+    assert!(found.iter().any(|problem| problem.starts_with(expected)), "{found:#?}");
+    let text = FULL.replace("max_error_rate = 5.0 }", "max_error_rate_increase = 0.5 }");
+    let config = load_str(&text, Path::new("."), env).unwrap();
+    let step = &config.route("default").unwrap().rollout.as_ref().unwrap().steps[1];
+    assert!(step.max_duration.is_some(), "{step:?}");
+    let printed = config.to_string();
+    let derived = "; excess failures ≤ 2 × 0.5pp of the requests expected by";
+    assert!(printed.contains(derived), "{printed}");
 }
 
 #[test]

@@ -136,7 +136,7 @@ pub fn mirror(gateway: &Arc<Gateway>, route: RouteContext<'_>, request: Mirrored
 /// A mirror dropped because the candidate's copies are slow counts as a pair the
 /// candidate failed.
 fn count_against_the_candidate(tally: &Tally) {
-    tally.stats.agreement().record_dropped_full();
+    tally.stats.agreement().record_dropped_full(tally.user);
     let unanswered =
         Sample { outcome: Outcome::UpstreamError, duration: Default::default(), ttft: None, user: tally.user };
     tally.stats.record(Arm::Shadow, unanswered);
@@ -208,7 +208,7 @@ impl PairContext {
             candidate_ttft: candidate.ttft,
         });
         let stats = &self.tally.stats;
-        stats.agreement().record(primary.ok(), candidate.ok(), &judged, timings);
+        stats.agreement().record(self.tally.user, (primary.ok(), candidate.ok()), &judged, timings);
         if let Some(outcome) = primary.outcome {
             let sample = Sample { outcome, duration: primary.duration, ttft: primary.ttft, user: self.tally.user };
             stats.record(Arm::ShadowPrimary, sample);

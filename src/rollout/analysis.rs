@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::inference::Alphas;
 use super::stats::ArmSnapshot;
-use super::stats::clusters::Failure;
-use crate::config::{Criterion, RolloutStep};
+use super::stats::clusters::{Failure, RateEstimate};
+use crate::config::{Criteria, Criterion, RolloutStep};
 use crate::shadow::AgreementSnapshot;
 use checks::{agreement_check, cost_ratio_check, error_ceiling, error_increase, quantile_ratio};
 
@@ -180,20 +180,25 @@ fn gates(inputs: &Inputs<'_>) -> Vec<Gate> {
     gates
 }
 
+/// The error probabilities each of a step's tests spends: the pass side whole, the fail
+/// side split between its tests. The harm budget is a bound, not a test: it spends none.
+fn alphas(criteria: &Criteria) -> Alphas {
+    let tests = criteria.iter().filter(|(criterion, _)| criterion.is_evaluated() && !criterion.is_budget()).count();
+    let tests = tests + criteria.shadow_dimensions().count();
+    Alphas { pass: ALPHA_PASS, fail: ALPHA_FAIL / tests.max(1) as f64 }
+}
+
 fn checks(inputs: &Inputs<'_>) -> Vec<Check> {
     let step = &inputs.step.criteria;
-    // The harm budget is a bound, not a test: it spends none of the error probabilities.
-    let tests = step.iter().filter(|(criterion, _)| criterion.is_evaluated() && !criterion.is_budget()).count();
-    let criteria = tests + step.shadow_dimensions().count();
-    let alphas = Alphas { pass: ALPHA_PASS, fail: ALPHA_FAIL / criteria.max(1) as f64 };
+    let alphas = alphas(step);
     let mut checks: Vec<Check> =
         step.iter().filter_map(|(criterion, threshold)| check(criterion, threshold, inputs, alphas)).collect();
     let empty = AgreementSnapshot::default();
     let agreement = inputs.agreement.unwrap_or(&empty);
-    checks.extend(step.shadow_dimensions().map(|(dimension, threshold)| {
-        let (agreed, judged) = agreement.counts(dimension);
-        agreement_check(Some(dimension.as_str()), agreed, judged, threshold, alphas)
-    }));
+    checks.extend(
+        step.shadow_dimensions()
+            .map(|(dimension, threshold)| agreement_check(Some(dimension), agreement, threshold, alphas)),
+    );
     checks.extend(harm::budget(inputs).map(|budget| harm::excess_failures(inputs, budget, alphas)));
     checks
 }
@@ -237,8 +242,7 @@ fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>, alphas: Alph
         }
         Criterion::MaxCostRatio => cost_ratio_check((candidate, control), threshold, judged),
         Criterion::MinShadowAgreement => {
-            let agreement = inputs.agreement.cloned().unwrap_or_default();
-            agreement_check(None, agreement.agreeing, agreement.pairs, threshold, alphas)
+            agreement_check(None, inputs.agreement.unwrap_or(&AgreementSnapshot::default()), threshold, alphas)
         }
         // Judged after the others, derived budget or not (`harm`).
         Criterion::MaxExcessFailures => return None,
@@ -250,3 +254,69 @@ mod checks;
 pub mod harm;
 #[cfg(test)]
 mod tests;
+
+/// A check resolves its margin when a candidate at this multiple of the margin would be
+/// failed with 80% power: the detectable increase is always above the margin itself (the
+/// fail boundary sits past it), so "resolves" means "not far above it".
+pub const RESOLVING_MARGINS: f64 = 2.0;
+
+/// Whether evidence that detects `detectable` resolves `margin` (`RESOLVING_MARGINS`).
+pub fn resolves(margin: f64, detectable: f64) -> bool {
+    detectable <= RESOLVING_MARGINS * margin
+}
+
+/// The control's error rate `cutover check` assumes when it says what a step can resolve
+/// before any traffic was seen.
+pub const ASSUMED_CONTROL_ERROR_RATE: f64 = 0.01;
+
+/// The smallest error-rate increase (percentage points) that a step's
+/// `max_error_rate_increase` check would detect with 80% power at its request gate
+/// (`min_requests` per arm, independent requests, the control at
+/// `ASSUMED_CONTROL_ERROR_RATE`): what the plan alone says a step can resolve. `None` for
+/// a step without that criterion or without a request gate.
+pub fn resolution_at_gates(step: &RolloutStep) -> Option<f64> {
+    let margin = step.criteria.get(Criterion::MaxErrorRateIncrease)?;
+    (step.min_requests > 0).then_some(())?;
+    let failures = (step.min_requests as f64 * ASSUMED_CONTROL_ERROR_RATE).round() as u64;
+    let arm = RateEstimate { failures, requests: step.min_requests, design_effect: 1.0 };
+    let tested = super::inference::rate_increase(&arm, &arm, margin / 100.0, alphas(&step.criteria));
+    tested.detectable.map(|excess| margin + excess * 100.0)
+}
+
+/// What each step of the config's plans can resolve at its gates, as `cutover check`
+/// prints it: one line per step with `max_error_rate_increase`, marked as a warning when
+/// its gates do not resolve its margin (such a step passes only with more traffic than its
+/// gates ask for, or ends undecided).
+pub fn plan_resolution(config: &crate::config::Config) -> Vec<String> {
+    let mut lines = Vec::new();
+    for route in config.routes.values() {
+        let Some(plan) = route.rollout.as_ref() else { continue };
+        for (index, step) in plan.steps.iter().enumerate() {
+            let (Some(detectable), Some(margin)) =
+                (resolution_at_gates(step), step.criteria.get(Criterion::MaxErrorRateIncrease))
+            else {
+                continue;
+            };
+            let below = !resolves(margin, detectable);
+            lines.push(format!(
+                "{}route {:?} step {}/{}: at its gates ({} requests per arm, independent, control at {}% errors) \
+                 it detects an error-rate increase of {detectable:.2} pp with 80% power{}",
+                if below { "warning: " } else { "" },
+                route.name,
+                index + 1,
+                plan.steps.len(),
+                step.min_requests,
+                ASSUMED_CONTROL_ERROR_RATE * 100.0,
+                if below {
+                    format!(
+                        "; more than {RESOLVING_MARGINS} × its margin {margin} pp: it needs more traffic than its \
+                         gates to decide"
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+        }
+    }
+    lines
+}

@@ -192,31 +192,140 @@ fn cases() -> Vec<Case> {
     let (sticky, zipf) = (Users::Sticky, Users::Zipf);
     use Target::{Advance, Catch, NeverAdvance, Published, RollBack};
     vec![
-        case("healthy (1% vs 1%)", error_step(), errors(0.01), independent, Advance, None),
-        case("within the margin (1.4% vs 1%)", error_step(), errors(0.014), independent, Advance, None),
-        case("at the margin (1.5% vs 1%)", error_step(), errors(0.015), independent, NeverAdvance, None),
-        case("past the margin (1.75% vs 1%)", error_step(), errors(0.0175), independent, RollBack, None),
-        case("doubled (2% vs 1%)", error_step(), errors(0.02), independent, Catch, None),
+        case(
+            "healthy (1% vs 1%)",
+            error_step(),
+            errors(0.01),
+            independent,
+            Advance,
+            row([0.0, 100.0, 0.0, 0.0], None, Some((6_800, 13_400)), 0.0),
+        ),
+        case(
+            "within the margin (1.4% vs 1%)",
+            error_step(),
+            errors(0.014),
+            independent,
+            Advance,
+            row([0.0, 95.8, 0.0, 4.2], None, Some((218_200, 419_800)), 950.0),
+        ),
+        case(
+            "at the margin (1.5% vs 1%)",
+            error_step(),
+            errors(0.015),
+            independent,
+            NeverAdvance,
+            row([0.0, 2.2, 0.0, 97.8], None, Some((18_200, 77_000)), 2_936.0),
+        ),
+        case(
+            "past the margin (1.75% vs 1%)",
+            error_step(),
+            errors(0.0175),
+            independent,
+            RollBack,
+            row([100.0, 0.0, 0.0, 0.0], Some((55_800, 108_400)), None, 466.0),
+        ),
+        case(
+            "doubled (2% vs 1%)",
+            error_step(),
+            errors(0.02),
+            independent,
+            Catch,
+            row([100.0, 0.0, 0.0, 0.0], Some((17_000, 28_000)), None, 177.0),
+        ),
         // Bursts 20 minutes apart on average go unseen by a step that can pass in half an
         // hour: a min_duration of several burst periods is what catches them.
-        case("doubled in bursts (5% of minutes at 21%)", error_step(), bursts, independent, Published, None),
-        case("doubled in bursts, min_duration 2 h", hours(2), bursts, independent, RollBack, None),
-        case("healthy, 300 sticky users per arm", error_step(), errors(0.01), sticky(300), Advance, None),
-        case("healthy, 3,000 sticky users per arm", error_step(), errors(0.01), sticky(3000), Advance, None),
-        case("healthy, 300 Zipf users per arm", error_step(), errors(0.01), zipf(300), Advance, None),
+        case(
+            "doubled in bursts (5% of minutes at 21%)",
+            error_step(),
+            bursts,
+            independent,
+            Published,
+            row([73.2, 26.8, 0.0, 0.0], Some((5_800, 30_600)), Some((4_200, 10_400)), 110.0),
+        ),
+        case(
+            "doubled in bursts, min_duration 2 h",
+            hours(2),
+            bursts,
+            independent,
+            RollBack,
+            row([97.2, 2.8, 0.0, 0.0], Some((9_800, 47_400)), Some((24_000, 31_200)), 200.0),
+        ),
+        // The harm budget's price: 300 very uneven users cannot bound a healthy candidate's
+        // excess below 2 × the margin by the end of the step in some stages, which then roll
+        // back late (instead of ending undecided) — the one place a healthy candidate is
+        // rolled back more than 1% of the time, so these publish their figures, no target.
+        case(
+            "healthy, 300 sticky users per arm",
+            error_step(),
+            errors(0.01),
+            sticky(300),
+            Published,
+            row([4.0, 72.8, 0.0, 23.2], Some((517_400, 583_800)), Some((7_200, 39_400)), 0.0),
+        ),
+        case(
+            "healthy, 3,000 sticky users per arm",
+            error_step(),
+            errors(0.01),
+            sticky(3000),
+            Advance,
+            row([0.0, 99.8, 0.0, 0.2], None, Some((7_000, 17_800)), 0.0),
+        ),
+        case(
+            "healthy, 300 Zipf users per arm",
+            error_step(),
+            errors(0.01),
+            zipf(300),
+            Published,
+            row([22.8, 38.8, 0.0, 38.5], Some((484_200, 573_000)), Some((6_400, 28_400)), 0.0),
+        ),
         // 300 users this uneven weigh like ~30 independent ones: a 0.5 pp margin cannot be
         // judged (the bounds never narrow below the users' own spread), so the promise is
         // only that it is not advanced, and the harm budget that it does not run on.
-        case("doubled, 300 sticky users per arm", error_step(), errors(0.02), sticky(300), NeverAdvance, None),
-        case("doubled, 300 Zipf users per arm", error_step(), errors(0.02), zipf(300), NeverAdvance, None),
-        case("tripled (3% vs 1%), 300 sticky users per arm", error_step(), errors(0.03), sticky(300), RollBack, None),
+        case(
+            "doubled, 300 sticky users per arm",
+            error_step(),
+            errors(0.02),
+            sticky(300),
+            NeverAdvance,
+            row([99.8, 0.0, 0.0, 0.2], Some((352_200, 463_400)), None, 3_327.0),
+        ),
+        case(
+            "doubled, 300 Zipf users per arm",
+            error_step(),
+            errors(0.02),
+            zipf(300),
+            NeverAdvance,
+            row([98.5, 0.0, 0.0, 1.5], Some((288_200, 422_200)), None, 2_728.0),
+        ),
+        case(
+            "tripled (3% vs 1%), 300 sticky users per arm",
+            error_step(),
+            errors(0.03),
+            sticky(300),
+            RollBack,
+            row([100.0, 0.0, 0.0, 0.0], Some((10_000, 165_000)), None, 799.0),
+        ),
         // 3,000 such users weigh like ~300: mostly caught within 3,000 looks.
-        case("doubled, 3,000 sticky users per arm", error_step(), errors(0.02), sticky(3000), RollBack, None),
+        case(
+            "doubled, 3,000 sticky users per arm",
+            error_step(),
+            errors(0.02),
+            sticky(3000),
+            RollBack,
+            row([99.5, 0.0, 0.0, 0.5], Some((25_000, 99_400)), None, 615.0),
+        ),
         // Healthy for a sixth of the look budget, then 4%, on a step whose min_duration
         // (a third of the budget) keeps it from passing before it degrades.
         Case {
             degrades: Some((MAX_LOOKS / 6, errors(0.04))),
-            ..case("healthy, then 4% mid-step, 300 sticky users", third(), errors(0.01), sticky(300), RollBack, None)
+            ..case(
+                "healthy, then 4% mid-step, 300 sticky users",
+                third(),
+                errors(0.01),
+                sticky(300),
+                RollBack,
+                row([100.0, 0.0, 0.0, 0.0], Some((200_600, 247_200)), None, 3_012.0),
+            )
         },
         // The price of a tight budget: fewer excess failures, more healthy candidates
         // rolled back, where the traffic cannot tell them apart.
@@ -226,7 +335,7 @@ fn cases() -> Vec<Case> {
             errors(0.02),
             sticky(300),
             NeverAdvance,
-            None,
+            row([100.0, 0.0, 0.0, 0.0], Some((58_200, 76_400)), None, 563.0),
         ),
         case(
             "healthy, 300 sticky users, max_excess_failures 1,000",
@@ -234,20 +343,55 @@ fn cases() -> Vec<Case> {
             errors(0.01),
             sticky(300),
             Published,
-            None,
+            row([27.3, 72.8, 0.0, 0.0], Some((150_600, 178_200)), Some((7_400, 36_000)), 0.0),
         ),
-        case("healthy, 24 h step (1,440 looks)", long(), errors(0.01), independent, Advance, None),
-        case("at the margin, 24 h step", long(), errors(0.015), independent, NeverAdvance, None),
-        case("p95 +10%, limit 1.2×", latency_step(p95, 1.2), slower(1.1), independent, Advance, None),
-        case("p95 +15%, limit 1.2×", latency_step(p95, 1.2), slower(1.15), independent, Advance, None),
-        case("p95 +10%, limit 1.05×", latency_step(p95, 1.05), slower(1.1), independent, RollBack, None),
+        case(
+            "healthy, 24 h step (1,440 looks)",
+            long(),
+            errors(0.01),
+            independent,
+            Advance,
+            row([0.0, 100.0, 0.0, 0.0], None, Some((288_000, 288_000)), 0.0),
+        ),
+        case(
+            "at the margin, 24 h step",
+            long(),
+            errors(0.015),
+            independent,
+            NeverAdvance,
+            row([0.0, 0.0, 0.0, 100.0], None, None, 3_000.0),
+        ),
+        case(
+            "p95 +10%, limit 1.2×",
+            latency_step(p95, 1.2),
+            slower(1.1),
+            independent,
+            Advance,
+            row([0.0, 100.0, 0.0, 0.0], None, Some((11_800, 19_800)), 0.0),
+        ),
+        case(
+            "p95 +15%, limit 1.2×",
+            latency_step(p95, 1.2),
+            slower(1.15),
+            independent,
+            Advance,
+            row([0.0, 100.0, 0.0, 0.0], None, Some((55_400, 95_600)), 0.0),
+        ),
+        case(
+            "p95 +10%, limit 1.05×",
+            latency_step(p95, 1.05),
+            slower(1.1),
+            independent,
+            RollBack,
+            row([100.0, 0.0, 0.0, 0.0], Some((89_600, 137_600)), None, 0.0),
+        ),
         case(
             "breaker skips 31%, p50 1.46×, limit 1.2×",
             latency_step(Criterion::MaxLatencyP50Ratio, 1.2),
             breaker,
             independent,
             Catch,
-            None,
+            row([100.0, 0.0, 0.0, 0.0], Some((1_600, 2_200)), None, 519.0),
         ),
     ]
 }
@@ -261,15 +405,17 @@ struct Population {
 
 impl Population {
     fn new(rng: &mut Rng, users: Users) -> Option<Population> {
-        let (count, activity): (usize, &dyn Fn(&mut Rng, usize) -> f64) = match users {
+        let count = match users {
             Users::Independent => return None,
-            Users::Sticky(count) => (count, &|rng, _| (1.5 * normal(rng)).exp()),
-            Users::Zipf(count) => (count, &|_, rank| 1.0 / ((rank + 1) as f64).powf(1.1)),
+            Users::Sticky(count) | Users::Zipf(count) => count,
         };
         let mut total = 0.0;
         let mut cumulative = Vec::with_capacity(count);
         for rank in 0..count {
-            total += activity(rng, rank);
+            total += match users {
+                Users::Zipf(_) => 1.0 / ((rank + 1) as f64).powf(1.1),
+                _ => (1.5 * normal(rng)).exp(),
+            };
             cumulative.push(total);
         }
         let proneness = (0..count).map(|_| (normal(rng) - 0.5).exp()).collect();

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::cells::{CellsSnapshot, UserCells};
 use super::compare::Judged;
 use super::dimension::Dimension;
 
@@ -54,6 +55,8 @@ pub struct Agreement {
     ttft_diff: [AtomicU64; DIFF_EDGES_MS.len() + 1],
     tool_f1_milli: AtomicU64,
     tool_f1_pairs: AtomicU64,
+    /// The keyed pairs per user cell, for the agreement's cluster-robust variance.
+    cells: UserCells,
 }
 
 impl Default for Agreement {
@@ -71,6 +74,7 @@ impl Default for Agreement {
             ttft_diff: counters(),
             tool_f1_milli: AtomicU64::new(0),
             tool_f1_pairs: AtomicU64::new(0),
+            cells: UserCells::default(),
         }
     }
 }
@@ -85,8 +89,18 @@ pub struct Timings {
 }
 
 impl Agreement {
-    /// One compared pair: which side succeeded, its verdicts and figures.
-    pub fn record(&self, primary_ok: bool, candidate_ok: bool, judged: &Judged, timings: Option<Timings>) {
+    /// One compared pair of the sticky `user` (its key's hash, if any): which side
+    /// succeeded, its verdicts and figures.
+    pub fn record(
+        &self,
+        user: Option<u64>,
+        (primary_ok, candidate_ok): (bool, bool),
+        judged: &Judged,
+        timings: Option<Timings>,
+    ) {
+        if let Some(user) = user {
+            self.cells.record(user, judged.agrees(), &judged.verdicts);
+        }
         self.pairs.fetch_add(1, Relaxed);
         if judged.agrees() {
             self.agreeing.fetch_add(1, Relaxed);
@@ -127,7 +141,12 @@ impl Agreement {
 
     /// A mirror dropped because every slot was busy with the candidate's earlier answers:
     /// a pair the candidate did not answer, a disagreement on the outcome.
-    pub fn record_dropped_full(&self) {
+    pub fn record_dropped_full(&self, user: Option<u64>) {
+        if let Some(user) = user {
+            let mut verdicts = [None; Dimension::COUNT];
+            verdicts[Dimension::Outcome as usize] = Some(false);
+            self.cells.record(user, false, &verdicts);
+        }
         self.dropped_full.fetch_add(1, Relaxed);
         self.pairs.fetch_add(1, Relaxed);
         self.judged[Dimension::Outcome as usize].fetch_add(1, Relaxed);
@@ -147,6 +166,7 @@ impl Agreement {
             ttft_diff: load(&self.ttft_diff),
             tool_f1_milli: self.tool_f1_milli.load(Relaxed),
             tool_f1_pairs: self.tool_f1_pairs.load(Relaxed),
+            cells: self.cells.snapshot(),
         }
     }
 
@@ -164,6 +184,7 @@ impl Agreement {
         add(&self.ttft_diff, &saved.ttft_diff);
         self.tool_f1_milli.fetch_add(saved.tool_f1_milli, Relaxed);
         self.tool_f1_pairs.fetch_add(saved.tool_f1_pairs, Relaxed);
+        self.cells.restore(&saved.cells);
     }
 }
 
@@ -190,6 +211,8 @@ pub struct AgreementSnapshot {
     pub ttft_diff: Vec<u64>,
     pub tool_f1_milli: u64,
     pub tool_f1_pairs: u64,
+    /// The keyed pairs per user cell (empty in snapshots saved before they existed).
+    pub cells: CellsSnapshot,
 }
 
 impl AgreementSnapshot {
@@ -276,9 +299,19 @@ mod tests {
     #[test]
     fn each_dimension_counts_only_the_pairs_it_judged() {
         let agreement = Agreement::default();
-        agreement.record(true, true, &judged(&[(Dimension::Outcome, true), (Dimension::ToolCalls, false)]), None);
-        agreement.record(true, true, &judged(&[(Dimension::Outcome, true), (Dimension::ToolCalls, true)]), None);
-        agreement.record(true, true, &judged(&[(Dimension::Outcome, true)]), None);
+        agreement.record(
+            None,
+            (true, true),
+            &judged(&[(Dimension::Outcome, true), (Dimension::ToolCalls, false)]),
+            None,
+        );
+        agreement.record(
+            None,
+            (true, true),
+            &judged(&[(Dimension::Outcome, true), (Dimension::ToolCalls, true)]),
+            None,
+        );
+        agreement.record(None, (true, true), &judged(&[(Dimension::Outcome, true)]), None);
         let snapshot = agreement.snapshot();
         assert_eq!(snapshot.ratio(Dimension::ToolCalls), Some(0.5));
         assert_eq!(snapshot.ratio(Dimension::Outcome), Some(1.0));
@@ -289,8 +322,8 @@ mod tests {
     #[test]
     fn a_mirror_dropped_for_a_slow_candidate_counts_against_it() {
         let agreement = Agreement::default();
-        agreement.record(true, true, &judged(&[(Dimension::Outcome, true)]), None);
-        agreement.record_dropped_full();
+        agreement.record(None, (true, true), &judged(&[(Dimension::Outcome, true)]), None);
+        agreement.record_dropped_full(None);
         let snapshot = agreement.snapshot();
         assert_eq!((snapshot.ratio(Dimension::Outcome), snapshot.overall()), (Some(0.5), Some(0.5)));
         assert_eq!(snapshot.to_json()["dropped_slow_candidate"], 1);
@@ -307,7 +340,7 @@ mod tests {
             primary_ttft: Some(Duration::from_millis(10)),
             candidate_ttft: Some(Duration::from_millis(15)),
         };
-        agreement.record(true, true, &pair, Some(timings));
+        agreement.record(None, (true, true), &pair, Some(timings));
         let view = agreement.snapshot().to_json();
         assert_eq!(view["similarity"]["<=1.0"], 1);
         assert_eq!(view["length_ratio"]["<=1.05"], 1);

@@ -10,6 +10,7 @@ pub mod aggregate;
 pub mod answer;
 pub mod caps;
 pub mod capture;
+pub mod cells;
 pub mod compare;
 pub mod diffs;
 pub mod dimension;

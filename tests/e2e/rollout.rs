@@ -211,7 +211,9 @@ async fn a_doubled_candidate_with_too_few_users_ends_its_step_undecided_paused_a
     // only hold, and at its max_duration it pauses for an operator instead.
     let no_breaker = "\n[upstreams.candidate.breaker]\nconsecutive_failures = 1000000\nerror_rate = 100\n";
     let step = "{ weight = 50, min_duration = \"300ms\", max_duration = \"2s\", min_requests = 15 },";
-    let route = plan("max_error_rate_increase = 0.5", step) + no_breaker;
+    // A harm budget this large never binds: the undecided path alone (the derived budget is
+    // specified in `decide`'s tests).
+    let route = plan("max_error_rate_increase = 0.5\nmax_excess_failures = 1000000", step) + no_breaker;
     let flaky = MockConfig::default().with_fault(FaultRule::new(FaultKind::Status500, 0.02));
     let setup = Setup::unhurried(MockConfig::default(), flaky, &route).await;
     let deadline = Instant::now() + EVENTUALLY;

@@ -8,8 +8,9 @@ use crate::rollout::inference::{
     Alphas, Decision, Tested, cost_ratio, quantile_bounds, quantile_estimate, rate_ceiling, rate_increase,
 };
 use crate::rollout::stats::ArmSnapshot;
-use crate::rollout::stats::clusters::{Failure, RateEstimate};
+use crate::rollout::stats::clusters::{Cells, Failure};
 use crate::rollout::stats::histogram::Histogram;
+use crate::shadow::{AgreementSnapshot, Dimension};
 
 /// Latency bounds are tightest at the step's `min_requests` (the first look at which it
 /// could pass), and at no fewer than this many samples per arm. Past that point the
@@ -33,18 +34,24 @@ fn without_samples(check: &mut Check) {
     (check.lower, check.upper, check.detectable) = (None, None, None);
 }
 
-/// Agreement of the mirrored pairs (percent) at least `percent`, overall or of one
-/// dimension: the disagreement rate tested against its ceiling (`100 − percent`) with the
-/// same always-valid bounds as the error ceiling. Pairs are taken as independent draws: a
-/// sticky user's mirrored conversation is correlated, which this does not inflate for.
+/// Agreement of the mirrored pairs (percent) at least `percent`, overall (`None`) or of
+/// one dimension: the disagreement rate tested against its ceiling (`100 − percent`) with
+/// the same always-valid bounds as the error ceiling, its variance inflated by the
+/// clustering of sticky users' pairs (`shadow::cells`) as the error rates' is.
 pub(super) fn agreement_check(
-    dimension: Option<&'static str>,
-    agreed: u64,
-    judged: u64,
+    dimension: Option<Dimension>,
+    agreement: &AgreementSnapshot,
     percent: f64,
     alphas: Alphas,
 ) -> Check {
-    let estimate = RateEstimate { failures: judged - agreed.min(judged), requests: judged, design_effect: 1.0 };
+    let (agreed, judged) = match dimension {
+        Some(dimension) => agreement.counts(dimension),
+        None => (agreement.agreeing, agreement.pairs),
+    };
+    let disagreements = judged - agreed.min(judged);
+    let (pairs, disagreeing) = agreement.cells.disagreement(dimension);
+    let cells = Cells { requests: pairs, upstream_errors: disagreeing, client_errors: Vec::new() };
+    let estimate = cells.estimate(disagreements, judged, Failure::Upstream);
     let ceiling = 1.0 - percent / 100.0;
     let Tested { decision, lower, upper, detectable } = rate_ceiling(&estimate, ceiling, alphas);
     let agreement = |disagreement: f64| (1.0 - disagreement) * 100.0;
@@ -57,11 +64,12 @@ pub(super) fn agreement_check(
         candidate_samples: judged,
         control_samples: 0,
         evidence: format!(
-            "{agreed} of {judged} pairs agreed; always-valid bounds {:.2}% to {:.2}%",
+            "{agreed} of {judged} pairs agreed; always-valid bounds {:.2}% to {:.2}% (design effect {:.1})",
             agreement(upper),
-            agreement(lower)
+            agreement(lower),
+            estimate.design_effect
         ),
-        dimension,
+        dimension: dimension.map(Dimension::as_str),
         detectable: detectable.map(|excess| percent - excess * 100.0),
         lower: Some(agreement(upper)),
         upper: Some(agreement(lower)),

@@ -291,3 +291,112 @@ fn the_cost_ratio_without_priced_requests_is_inconclusive() {
     assert_eq!(check.verdict, Verdict::Inconclusive);
     assert_eq!(check.evidence, "no samples yet");
 }
+
+/// The excess-failures check of an evaluation, if the step has a budget.
+fn harm(evaluation: &Evaluation) -> Option<&Check> {
+    evaluation.checks.iter().find(|check| check.criterion == Criterion::MaxExcessFailures)
+}
+
+#[test]
+fn a_set_harm_budget_fails_the_step_once_the_upper_bound_of_the_excess_passes_it() {
+    let budgeted = |count: f64| step(Criteria::default().with(Criterion::MaxExcessFailures, count));
+    let (candidate, control) = (arm(20_000, 400, 100), arm(20_000, 200, 100));
+    // 200 excess failures, the upper bound above them: a budget of 150 is spent, whatever
+    // the significance; one of 1,000 is not, and it does not hold a step it has not spent.
+    let spent = evaluate_with(&budgeted(150.0), &candidate, &control, Duration::from_secs(600));
+    let check = harm(&spent).expect("a set budget is checked");
+    assert_eq!(check.verdict, Verdict::Fail, "{check:#?}");
+    assert_eq!(check.candidate, Some(200.0));
+    assert!(check.upper.is_some_and(|upper| upper > 200.0), "{check:#?}");
+    assert_eq!(spent.verdict, Verdict::Fail);
+    let within = evaluate_with(&budgeted(1000.0), &candidate, &control, Duration::from_secs(600));
+    assert_eq!(within.verdict, Verdict::Pass, "{within:#?}");
+}
+
+#[test]
+fn a_harm_budget_spends_none_of_the_error_probabilities() {
+    let criteria = Criteria::default().with(Criterion::MaxErrorRateIncrease, 0.5);
+    let alone = evaluate_with(&step(criteria.clone()), &arm(2000, 20, 100), &arm(2000, 20, 100), Duration::ZERO);
+    let budgeted = step(criteria.with(Criterion::MaxExcessFailures, 100.0));
+    let with = evaluate_with(&budgeted, &arm(2000, 20, 100), &arm(2000, 20, 100), Duration::ZERO);
+    let alpha = |evaluation: &Evaluation| evaluation.checks[0].alpha_fail;
+    assert_eq!(alpha(&alone), alpha(&with), "the increase test keeps its whole α");
+}
+
+#[test]
+fn the_derived_budget_is_twice_the_margins_excess_over_the_requests_projected_to_max_duration() {
+    let mut derived = step(Criteria::default().with(Criterion::MaxErrorRateIncrease, 0.5));
+    assert!(
+        harm(&evaluate_with(&derived, &arm(1000, 10, 100), &arm(1000, 10, 100), Duration::from_secs(60))).is_none(),
+        "no max_duration, no horizon: no derived budget"
+    );
+    derived.max_duration = Some(Duration::from_secs(3600));
+    // 6,000 requests in 10 minutes project to 36,000 by the hour: 2 × 0.5% of them is 360.
+    let (candidate, control) = (arm(6000, 60, 100), arm(6000, 60, 100));
+    let early = evaluate_with(&derived, &candidate, &control, Duration::from_secs(600));
+    let check = harm(&early).expect("derived");
+    assert_eq!(check.threshold, 360.0, "{check:#?}");
+    assert_eq!(check.verdict, Verdict::Pass, "a healthy candidate's bound is far inside it: {check:#?}");
+    assert!(check.evidence.contains("2 × 0.5pp of 36000 requests projected to max_duration 1h"), "{}", check.evidence);
+    // The same evidence with the step near its end: the budget is 2 × 0.5% of ~6,000.
+    let late = evaluate_with(&derived, &arm(6000, 150, 100), &control, Duration::from_secs(3500));
+    assert_eq!(harm(&late).map(|check| check.verdict), Some(Verdict::Fail), "{late:#?}");
+}
+
+#[test]
+fn a_shadow_step_exposes_no_user_and_has_no_budget() {
+    let mut shadow = step(Criteria::default().with(Criterion::MaxExcessFailures, 1.0));
+    shadow.weight_bp = 0;
+    let evaluation = evaluate(&Inputs {
+        step: &shadow,
+        elapsed: Duration::from_secs(60),
+        candidate: &arm(1000, 500, 100),
+        control: &arm(1000, 0, 100),
+        control_kind: ControlKind::ShadowPair,
+        weight_bp: 0,
+        agreement: None,
+    });
+    assert!(harm(&evaluation).is_none(), "{evaluation:#?}");
+}
+
+/// Mirrored pairs from `users` sticky users with `pairs` pairs each, the first `disagreeing`
+/// users disagreeing on the outcome of every pair and the others on none; `keyed: false`
+/// records the same pairs without their users.
+fn mirrored(users: u64, pairs: u64, disagreeing: u64, keyed: bool) -> crate::shadow::AgreementSnapshot {
+    let agreement = crate::shadow::Agreement::default();
+    for user in 0..users {
+        let mut judged = crate::shadow::Judged::default();
+        judged.verdicts[crate::shadow::Dimension::Outcome as usize] = Some(user >= disagreeing);
+        for _ in 0..pairs {
+            agreement.record(keyed.then_some(user << 32), (true, true), &judged, None);
+        }
+    }
+    agreement.snapshot()
+}
+
+#[test]
+fn shadow_agreement_counts_a_users_correlated_pairs_as_one_unit_of_evidence() {
+    let mut shadow = step(Criteria::default().with(Criterion::MinShadowAgreement, 90.0));
+    (shadow.weight_bp, shadow.shadow) = (0, 1.0);
+    let judge = |agreement: &crate::shadow::AgreementSnapshot| {
+        let inputs = Inputs {
+            step: &shadow,
+            elapsed: Duration::from_secs(600),
+            candidate: &arm(2000, 0, 100),
+            control: &arm(2000, 0, 100),
+            control_kind: ControlKind::ShadowPair,
+            weight_bp: 0,
+            agreement: Some(agreement),
+        };
+        evaluate(&inputs).checks.into_iter().find(|check| check.criterion == Criterion::MinShadowAgreement).unwrap()
+    };
+    // 40 users of 50 pairs, 2 of them disagreeing on every pair: 95% agreement. As 2,000
+    // independent pairs that passes 90%; as the 40 users they are, it cannot yet.
+    let independent = judge(&mirrored(40, 50, 2, false));
+    assert_eq!(independent.verdict, Verdict::Pass, "{independent:#?}");
+    let clustered = judge(&mirrored(40, 50, 2, true));
+    assert_eq!(clustered.verdict, Verdict::Inconclusive, "{clustered:#?}");
+    assert!(clustered.evidence.contains("design effect"), "{}", clustered.evidence);
+    // One pair per user is the independent case again.
+    assert_eq!(judge(&mirrored(2000, 1, 100, true)).verdict, Verdict::Pass);
+}

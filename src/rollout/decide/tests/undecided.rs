@@ -55,7 +55,9 @@ fn at_its_max_duration_an_undecided_step_pauses_and_says_what_was_missing() {
 
 #[test]
 fn an_undecided_criterion_is_named_with_the_smallest_increase_the_evidence_resolves() {
-    let config = config("max_error_rate_increase = 0.5");
+    // A budget this large never binds: the undecided path alone (the next test has the
+    // derived one).
+    let config = config("max_error_rate_increase = 0.5\nmax_excess_failures = 1000000");
     let doubled = compared(400, 8, 4);
     let paused = look(&config, &running_for(MAX_DURATION_MS), &doubled).unwrap();
     assert_eq!(paused.kind, EventKind::Undecided);
@@ -106,4 +108,16 @@ steps = [{ weight = 5, min_requests = 10 }]"#;
     let config = testing::load(&testing::two_upstreams_toml("", plan), Path::new("."), |_| None);
     assert_eq!(route(&config).rollout.as_ref().unwrap().steps[0].max_duration, None);
     assert_eq!(look(&config, &running_for(1000 * MAX_DURATION_MS), &compared(5, 0, 0)), None);
+}
+
+#[test]
+fn the_derived_harm_budget_fails_a_step_its_traffic_cannot_clear_before_it_ends_undecided() {
+    // The same doubled candidate with the budget the step derives: 2 × 0.5 pp of its 400
+    // requests is 4 excess failures, and 400 requests cannot bound the excess below that.
+    let config = config("max_error_rate_increase = 0.5");
+    let failed = look(&config, &running_for(MAX_DURATION_MS), &compared(400, 8, 4)).unwrap();
+    assert_eq!(failed.kind, EventKind::CheckFailed, "{}", failed.reason);
+    assert!(failed.reason.contains("max_excess_failures"), "{}", failed.reason);
+    // Early in the step the projected budget is far above what 400 requests can show.
+    assert_eq!(look(&config, &running_for(MAX_DURATION_MS / 40), &compared(400, 8, 4)), None);
 }
