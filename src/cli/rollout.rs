@@ -150,6 +150,9 @@ fn render_one(view: &Value) -> String {
                 resolution(check),
             );
         }
+        for ahead in evaluation["ahead"].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "    {}", ahead_line(ahead));
+        }
         for gate in evaluation["gates"].as_array().into_iter().flatten().filter(|gate| gate["met"] == false) {
             let eta = gate["eta_seconds"]
                 .as_f64()
@@ -249,6 +252,25 @@ fn utc(unix_millis: i64) -> String {
     format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}")
 }
 
+/// A later step's projection at the current traffic (`analysis::ahead`), in one line.
+fn ahead_line(ahead: &Value) -> String {
+    let verdict = if ahead["resolves"] == true {
+        "resolves its margin".to_owned()
+    } else {
+        format!("over {RESOLVING_MARGINS} × its margin: that traffic cannot decide it")
+    };
+    format!(
+        "ahead: step {} at {}% sees ~{} requests per arm in {}s at this traffic: detects ≥ {:.2} pp against a {} pp \
+         margin, {verdict}",
+        ahead["step"],
+        percent(&ahead["weight"]),
+        ahead["requests_per_arm"],
+        ahead["horizon_seconds"],
+        ahead["detectable"].as_f64().unwrap_or(f64::NAN),
+        ahead["margin"],
+    )
+}
+
 /// What a check's evidence can resolve so far: the smallest increase it would detect,
 /// and a warning when that is above the criterion's margin, since such a check cannot
 /// pass or fail at this traffic and the step heads for its `max_duration` undecided.
@@ -334,5 +356,19 @@ mod tests {
             "detectable": 9.0});
         assert_eq!(resolution(&ceiling), "; can detect ≥ 9.00", "a ceiling's figure is not an increase");
         assert_eq!(resolution(&serde_json::json!({"criterion": "max_error_rate_increase"})), "");
+    }
+
+    #[test]
+    fn a_later_step_that_its_projected_traffic_cannot_decide_is_flagged() {
+        let ahead = |detectable: f64, resolves: bool| {
+            serde_json::json!({"step": 3, "weight": 25.0, "requests_per_arm": 15000, "horizon_seconds": 3600,
+                "margin": 0.5, "detectable": detectable, "resolves": resolves})
+        };
+        assert_eq!(
+            ahead_line(&ahead(1.2, false)),
+            "ahead: step 3 at 25% sees ~15000 requests per arm in 3600s at this traffic: detects ≥ 1.20 pp against \
+             a 0.5 pp margin, over 2 × its margin: that traffic cannot decide it"
+        );
+        assert!(ahead_line(&ahead(0.9, true)).ends_with("margin, resolves its margin"));
     }
 }

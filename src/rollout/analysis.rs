@@ -90,6 +90,10 @@ pub struct Evaluation {
     /// (`"held: no control traffic since …"`); set by the controller, which knows the step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held: Option<String>,
+    /// What the steps after this one will be able to resolve at this step's traffic
+    /// (`ahead`); set by the controller, which knows the plan.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ahead: Vec<ahead::Ahead>,
 }
 
 pub struct Inputs<'a> {
@@ -139,7 +143,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Evaluation {
     } else {
         Verdict::Inconclusive
     };
-    Evaluation { verdict, control: inputs.control_kind, checks, gates, held: None }
+    Evaluation { verdict, control: inputs.control_kind, checks, gates, held: None, ahead: Vec::new() }
 }
 
 fn gates(inputs: &Inputs<'_>) -> Vec<Gate> {
@@ -250,6 +254,7 @@ fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>, alphas: Alph
     Some(check)
 }
 
+pub mod ahead;
 mod checks;
 pub mod harm;
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::analysis::{ControlKind, Evaluation, Inputs, Verdict, evaluate, hard_breach};
+use super::analysis::{ControlKind, Evaluation, Inputs, Verdict, ahead, evaluate, hard_breach};
 use super::stats::{Arm, ArmSnapshot, StepSnapshot};
 use super::{Command, ControlError, EventKind, Phase, RouteState};
 use crate::config::{OnFailure, OnUndecided, RolloutPlan, Route, Unit, format_duration, percent_to_basis_points};
@@ -144,6 +144,9 @@ pub fn tick(
     };
     let mut evaluation = evaluate(&inputs);
     evaluation.held = if running { held(&evaluation, &inputs, state) } else { None };
+    if running {
+        evaluation.ahead = ahead::project(&plan.steps, state.step as usize, evidence.snapshot, inputs.elapsed);
+    }
     let transition = if running {
         undecided(state, plan, evidence, &evaluation, &inputs, now_ms)
             .or_else(|| on_verdict(state, plan, evidence, &evaluation, now_ms))

@@ -347,16 +347,26 @@ fn the_derived_budget_is_twice_the_margins_excess_over_the_requests_projected_to
 fn a_shadow_step_exposes_no_user_and_has_no_budget() {
     let mut shadow = step(Criteria::default().with(Criterion::MaxExcessFailures, 1.0));
     shadow.weight_bp = 0;
-    let evaluation = evaluate(&Inputs {
-        step: &shadow,
-        elapsed: Duration::from_secs(60),
-        candidate: &arm(1000, 500, 100),
-        control: &arm(1000, 0, 100),
+    let evaluation = evaluate_shadow(&shadow, &arm(1000, 500, 100), &arm(1000, 0, 100), None);
+    assert!(harm(&evaluation).is_none(), "{evaluation:#?}");
+}
+
+/// A shadow step's look after ten minutes: the mirrored answers against the primary's.
+fn evaluate_shadow(
+    step: &RolloutStep,
+    candidate: &ArmSnapshot,
+    control: &ArmSnapshot,
+    agreement: Option<&crate::shadow::AgreementSnapshot>,
+) -> Evaluation {
+    evaluate(&Inputs {
+        step,
+        elapsed: Duration::from_secs(600),
+        candidate,
+        control,
         control_kind: ControlKind::ShadowPair,
         weight_bp: 0,
-        agreement: None,
-    });
-    assert!(harm(&evaluation).is_none(), "{evaluation:#?}");
+        agreement,
+    })
 }
 
 /// Mirrored pairs from `users` sticky users with `pairs` pairs each, the first `disagreeing`
@@ -379,16 +389,8 @@ fn shadow_agreement_counts_a_users_correlated_pairs_as_one_unit_of_evidence() {
     let mut shadow = step(Criteria::default().with(Criterion::MinShadowAgreement, 90.0));
     (shadow.weight_bp, shadow.shadow) = (0, 1.0);
     let judge = |agreement: &crate::shadow::AgreementSnapshot| {
-        let inputs = Inputs {
-            step: &shadow,
-            elapsed: Duration::from_secs(600),
-            candidate: &arm(2000, 0, 100),
-            control: &arm(2000, 0, 100),
-            control_kind: ControlKind::ShadowPair,
-            weight_bp: 0,
-            agreement: Some(agreement),
-        };
-        evaluate(&inputs).checks.into_iter().find(|check| check.criterion == Criterion::MinShadowAgreement).unwrap()
+        let evaluation = evaluate_shadow(&shadow, &arm(2000, 0, 100), &arm(2000, 0, 100), Some(agreement));
+        evaluation.checks.into_iter().find(|check| check.criterion == Criterion::MinShadowAgreement).unwrap()
     };
     // 40 users of 50 pairs, 2 of them disagreeing on every pair: 95% agreement. As 2,000
     // independent pairs that passes 90%; as the 40 users they are, it cannot yet.

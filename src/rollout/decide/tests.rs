@@ -50,7 +50,14 @@ fn state(phase: Phase, step: u32, weight_bp: u32) -> RouteState {
 }
 
 fn verdict(verdict: Verdict) -> Evaluation {
-    Evaluation { verdict, control: ControlKind::EqualSlice, checks: Vec::new(), gates: Vec::new(), held: None }
+    Evaluation {
+        verdict,
+        control: ControlKind::EqualSlice,
+        checks: Vec::new(),
+        gates: Vec::new(),
+        held: None,
+        ahead: Vec::new(),
+    }
 }
 
 /// Evidence in which the candidate failed `errors` of `requests` and the primary served 40.
