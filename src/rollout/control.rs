@@ -322,12 +322,7 @@ impl RolloutControl {
             rollout.evaluation = None;
         }
         live.publish(&next);
-        live.set_undecided(match kind {
-            _ if next.phase != Phase::Paused => None,
-            EventKind::Undecided => Some(unix_millis()),
-            kind if kind.sets_course() => None,
-            _ => live.undecided_since(),
-        });
+        live.set_undecided(kind.undecided_mark(next.phase == Phase::Paused, unix_millis(), live.undecided_since()));
         // `next` carries the step's running time up to the decision (or 0 for a new step):
         // a running step's next segment starts from it now.
         rollout.clock = StepClock::starting(&next, Instant::now());
@@ -769,10 +764,14 @@ fn shadow_share(route: &Route, state: &RouteState) -> f64 {
 }
 
 /// Since when a route in `state` is paused undecided, from its latest events (newest
-/// first): the latest that set its course was an `undecided` one.
+/// first), by the rule its transitions follow (`EventKind::undecided_mark`). Only the
+/// latest `RECENT_EVENTS` are read: an undecided pause followed by more events that do
+/// not set the course (failed checks, probes) is no longer seen after a restart.
 fn undecided_since(state: &RouteState, recent: &[Event]) -> Option<i64> {
-    let latest = recent.iter().find(|event| event.kind.sets_course())?;
-    (state.phase == Phase::Paused && latest.kind == EventKind::Undecided).then_some(latest.at)
+    let paused = |event: &Event| event.to_phase == Phase::Paused.as_str();
+    let since =
+        recent.iter().rev().fold(None, |since, event| event.kind.undecided_mark(paused(event), event.at, since));
+    since.filter(|_| state.phase == Phase::Paused)
 }
 
 /// A route's turn, taken even when a decision panicked in it (the rollout it guards is

@@ -191,6 +191,21 @@ impl EventKind {
     }
 }
 
+impl EventKind {
+    /// Since when the route is paused undecided after an event of this kind at `at` that
+    /// left it `paused` or not, given the mark before (`since`): set by an `undecided`
+    /// pause, cleared by anything that unpauses or sets the course, kept by the rest. The
+    /// one rule, for the controller's transitions and for rebuilding the mark from events.
+    pub fn undecided_mark(self, paused: bool, at: i64, since: Option<i64>) -> Option<i64> {
+        match self {
+            _ if !paused => None,
+            EventKind::Undecided => Some(at),
+            kind if kind.sets_course() => None,
+            _ => since,
+        }
+    }
+}
+
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -174,4 +174,27 @@ fn a_plan_pause_the_state_file_refused_at_reload_is_made_by_the_next_tick() {
     assert_eq!(controlled.last_saved(), EventKind::PlanChanged);
 }
 
+#[test]
+fn the_undecided_mark_is_rebuilt_from_the_events_by_the_rule_the_transitions_follow() {
+    let event = |at: i64, kind: EventKind, to: Phase| Event {
+        id: at,
+        at,
+        route: "default".to_owned(),
+        kind,
+        actor: "controller".to_owned(),
+        from_phase: Phase::Progressing.as_str().to_owned(),
+        to_phase: to.as_str().to_owned(),
+        weight_percent: 10.0,
+        reason: String::new(),
+    };
+    let paused = RouteState { phase: Phase::Paused, ..RouteState::initial("default", 0) };
+    // Newest first, as the store returns them.
+    let undecided = [event(3, EventKind::CheckFailed, Phase::Paused), event(2, EventKind::Undecided, Phase::Paused)];
+    assert_eq!(undecided_since(&paused, &undecided), Some(2), "a failed check beside the pause keeps it");
+    let resumed_and_paused = [event(4, EventKind::Pause, Phase::Paused), undecided[0].clone(), undecided[1].clone()];
+    assert_eq!(undecided_since(&paused, &resumed_and_paused), None, "an operator's pause is not undecided");
+    let running = RouteState { phase: Phase::Progressing, ..paused.clone() };
+    assert_eq!(undecided_since(&running, &undecided), None, "only a paused route is undecided");
+}
+
 mod held;
