@@ -341,7 +341,8 @@ function criteriaHtml(view) {
   if (checks.length === 0) return '<p class="muted">No analysis of this step yet, or a step with gates only.</p>';
   const step = view.plan?.[view.step];
   const rows = checks.map((item) => {
-    const summary = step?.criteria.find((criterion) => criterion.criterion === item.criterion)?.summary ?? `${item.criterion} ${item.threshold}`;
+    const derived = item.criterion === 'max_excess_failures' ? `excess failures ≤ ${int(item.threshold)} (derived budget)` : null;
+    const summary = step?.criteria.find((criterion) => criterion.criterion === item.criterion)?.summary ?? derived ?? `${item.criterion} ${item.threshold}`;
     const unit = unitOf(summary);
     let bounds = '—';
     if (item.lower !== null && item.upper !== null) bounds = `${num(item.lower)} … ${num(item.upper)}${unit}`;
