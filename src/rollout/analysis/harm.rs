@@ -80,8 +80,9 @@ pub(super) fn excess_failures(inputs: &Inputs<'_>, budget: HarmBudget, alphas: A
         detectable: None,
         lower: Some(requests * tested.lower),
         upper: Some(upper),
+        // The bound's level; a bound spends none of the step's fail-side α.
         alpha_pass: alphas.pass,
-        alpha_fail: alphas.fail,
+        alpha_fail: 0.0,
     };
     if candidate.requests == 0 || control.requests == 0 {
         check.verdict = Verdict::Inconclusive;
