@@ -12,9 +12,10 @@ use serde::Serialize;
 
 use super::inference::Alphas;
 use super::stats::ArmSnapshot;
-use super::stats::clusters::{Failure, RateEstimate};
+use super::stats::clusters::Failure;
 use crate::config::{Criteria, Criterion, RolloutStep};
 use crate::shadow::AgreementSnapshot;
+pub use ahead::{RESOLVING_MARGINS, plan_resolution, resolves};
 use checks::{agreement_check, cost_ratio_check, error_ceiling, error_increase, quantile_ratio};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -259,69 +260,3 @@ mod checks;
 pub mod harm;
 #[cfg(test)]
 mod tests;
-
-/// A check resolves its margin when a candidate at this multiple of the margin would be
-/// failed with 80% power: the detectable increase is always above the margin itself (the
-/// fail boundary sits past it), so "resolves" means "not far above it".
-pub const RESOLVING_MARGINS: f64 = 2.0;
-
-/// Whether evidence that detects `detectable` resolves `margin` (`RESOLVING_MARGINS`).
-pub fn resolves(margin: f64, detectable: f64) -> bool {
-    detectable <= RESOLVING_MARGINS * margin
-}
-
-/// The control's error rate `cutover check` assumes when it says what a step can resolve
-/// before any traffic was seen.
-pub const ASSUMED_CONTROL_ERROR_RATE: f64 = 0.01;
-
-/// The smallest error-rate increase (percentage points) that a step's
-/// `max_error_rate_increase` check would detect with 80% power at its request gate
-/// (`min_requests` per arm, independent requests, the control at
-/// `ASSUMED_CONTROL_ERROR_RATE`): what the plan alone says a step can resolve. `None` for
-/// a step without that criterion or without a request gate.
-pub fn resolution_at_gates(step: &RolloutStep) -> Option<f64> {
-    let margin = step.criteria.get(Criterion::MaxErrorRateIncrease)?;
-    (step.min_requests > 0).then_some(())?;
-    let failures = (step.min_requests as f64 * ASSUMED_CONTROL_ERROR_RATE).round() as u64;
-    let arm = RateEstimate { failures, requests: step.min_requests, design_effect: 1.0 };
-    let tested = super::inference::rate_increase(&arm, &arm, margin / 100.0, alphas(&step.criteria));
-    tested.detectable.map(|excess| margin + excess * 100.0)
-}
-
-/// What each step of the config's plans can resolve at its gates, as `cutover check`
-/// prints it: one line per step with `max_error_rate_increase`, marked as a warning when
-/// its gates do not resolve its margin (such a step passes only with more traffic than its
-/// gates ask for, or ends undecided).
-pub fn plan_resolution(config: &crate::config::Config) -> Vec<String> {
-    let mut lines = Vec::new();
-    for route in config.routes.values() {
-        let Some(plan) = route.rollout.as_ref() else { continue };
-        for (index, step) in plan.steps.iter().enumerate() {
-            let (Some(detectable), Some(margin)) =
-                (resolution_at_gates(step), step.criteria.get(Criterion::MaxErrorRateIncrease))
-            else {
-                continue;
-            };
-            let below = !resolves(margin, detectable);
-            lines.push(format!(
-                "{}route {:?} step {}/{}: at its gates ({} requests per arm, independent, control at {}% errors) \
-                 it detects an error-rate increase of {detectable:.2} pp with 80% power{}",
-                if below { "warning: " } else { "" },
-                route.name,
-                index + 1,
-                plan.steps.len(),
-                step.min_requests,
-                ASSUMED_CONTROL_ERROR_RATE * 100.0,
-                if below {
-                    format!(
-                        "; more than {RESOLVING_MARGINS} × its margin {margin} pp: it needs more traffic than its \
-                         gates to decide"
-                    )
-                } else {
-                    String::new()
-                }
-            ));
-        }
-    }
-    lines
-}

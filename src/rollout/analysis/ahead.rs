@@ -1,5 +1,6 @@
-//! What the steps ahead will be able to resolve, projected from the traffic of the step
-//! running now: the route's requests per second (every request the primary served plus
+//! What a step can resolve, said before it runs: from the plan alone at its request gate
+//! (`cutover check`: `min_requests` per arm, independent requests, an assumed 1% control),
+//! and for the steps ahead, projected from the traffic of the step running now: the route's requests per second (every request the primary served plus
 //! the candidate's) times each later step's weight and its `max_duration` (else its
 //! `min_duration`) give the requests per arm it will see; the primary's error rate and
 //! design effect stand for both arms (a candidate as good as the primary). The smallest
@@ -11,11 +12,45 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{alphas, resolves};
-use crate::config::{Criterion, RolloutStep};
+use super::alphas;
+use crate::config::{Config, Criterion, RolloutStep};
 use crate::rollout::inference::rate_increase;
 use crate::rollout::stats::clusters::{Failure, RateEstimate};
 use crate::rollout::stats::{Arm, StepSnapshot};
+
+/// A check resolves its margin when a candidate at this multiple of the margin would be
+/// failed with 80% power: the detectable increase is always above the margin itself (the
+/// fail boundary sits past it), so "resolves" means "not far above it".
+pub const RESOLVING_MARGINS: f64 = 2.0;
+
+/// Whether evidence that detects `detectable` resolves `margin` (`RESOLVING_MARGINS`).
+pub fn resolves(margin: f64, detectable: f64) -> bool {
+    detectable <= RESOLVING_MARGINS * margin
+}
+
+/// The control's error rate `cutover check` assumes when it says what a step can resolve
+/// before any traffic was seen.
+pub const ASSUMED_CONTROL_ERROR_RATE: f64 = 0.01;
+
+/// The smallest increase (percentage points) that `step`'s `max_error_rate_increase` check
+/// would detect with 80% power with `requests` per arm, both failing at `rate` with
+/// `design_effect`; `None` without that criterion.
+fn detectable_at(step: &RolloutStep, requests: u64, rate: f64, design_effect: f64) -> Option<f64> {
+    let margin = step.criteria.get(Criterion::MaxErrorRateIncrease)?;
+    let failures = (requests as f64 * rate).round() as u64;
+    let arm = RateEstimate { failures, requests, design_effect };
+    let excess = rate_increase(&arm, &arm, margin / 100.0, alphas(&step.criteria)).detectable?;
+    Some(margin + excess * 100.0)
+}
+
+/// What a step's request gate resolves from the plan alone: `detectable_at` its
+/// `min_requests`, independent, at `ASSUMED_CONTROL_ERROR_RATE`. `None` without a gate.
+pub fn resolution_at_gates(step: &RolloutStep) -> Option<f64> {
+    if step.min_requests == 0 {
+        return None;
+    }
+    detectable_at(step, step.min_requests, ASSUMED_CONTROL_ERROR_RATE, 1.0)
+}
 
 /// One later step's projection.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -61,10 +96,7 @@ pub fn project(steps: &[RolloutStep], current: usize, snapshot: &StepSnapshot, e
             let candidate = f64::from(step.weight_bp) / 10_000.0;
             let share = if step.weight_bp == 10_000 { candidate } else { candidate.min(1.0 - candidate) };
             let requests = (per_second * share * horizon.as_secs_f64()).max(1.0) as u64;
-            let failures = (requests as f64 * rate.rate()).round() as u64;
-            let arm = RateEstimate { failures, requests, design_effect: rate.design_effect };
-            let detectable = rate_increase(&arm, &arm, margin / 100.0, alphas(&step.criteria)).detectable?;
-            let detectable = margin + detectable * 100.0;
+            let detectable = detectable_at(step, requests, rate.rate(), rate.design_effect)?;
             Some(Ahead {
                 step: index + 1,
                 weight: f64::from(step.weight_bp) / 100.0,
@@ -76,6 +108,44 @@ pub fn project(steps: &[RolloutStep], current: usize, snapshot: &StepSnapshot, e
             })
         })
         .collect()
+}
+
+/// What each step of the config's plans can resolve at its gates, as `cutover check`
+/// prints it: one line per step with `max_error_rate_increase`, marked as a warning when
+/// its gates do not resolve its margin (such a step passes only with more traffic than its
+/// gates ask for, or ends undecided).
+pub fn plan_resolution(config: &Config) -> Vec<String> {
+    let mut lines = Vec::new();
+    for route in config.routes.values() {
+        let Some(plan) = route.rollout.as_ref() else { continue };
+        for (index, step) in plan.steps.iter().enumerate() {
+            let (Some(detectable), Some(margin)) =
+                (resolution_at_gates(step), step.criteria.get(Criterion::MaxErrorRateIncrease))
+            else {
+                continue;
+            };
+            let below = !resolves(margin, detectable);
+            lines.push(format!(
+                "{}route {:?} step {}/{}: at its gates ({} requests per arm, independent, control at {}% errors) \
+                 it detects an error-rate increase of {detectable:.2} pp with 80% power{}",
+                if below { "warning: " } else { "" },
+                route.name,
+                index + 1,
+                plan.steps.len(),
+                step.min_requests,
+                ASSUMED_CONTROL_ERROR_RATE * 100.0,
+                if below {
+                    format!(
+                        "; more than {RESOLVING_MARGINS} × its margin {margin} pp: it needs more traffic than its \
+                         gates to decide"
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+        }
+    }
+    lines
 }
 
 #[cfg(test)]
