@@ -20,8 +20,20 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 pub struct Browser {
     base: String,
-    _driver: tokio::process::Child,
+    driver: tokio::process::Child,
     _profile: TempDir,
+}
+
+/// Chromium outlives a killed chromedriver (it is re-parented to init, one browser and its
+/// helpers per test left running): the driver leads a process group of its own, which
+/// the browser it starts joins, and the whole group is killed.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let group = self.driver.id().and_then(|id| rustix::process::Pid::from_raw(id as i32));
+        if let Some(group) = group {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 impl Browser {
@@ -38,6 +50,7 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
         let server = format!("http://127.0.0.1:{port}");
@@ -80,7 +93,7 @@ impl Browser {
         let reply = send(Method::POST, &format!("{server}/session"), &[], capabilities.to_string()).await;
         assert_eq!(reply.status, StatusCode::OK, "new session: {}", reply.text());
         let session = reply.json()["value"]["sessionId"].as_str().expect("a session id").to_owned();
-        Browser { base: format!("{server}/session/{session}"), _driver: driver, _profile: profile }
+        Browser { base: format!("{server}/session/{session}"), driver, _profile: profile }
     }
 
     async fn command(&self, method: Method, path: &str, body: Value) -> Value {
