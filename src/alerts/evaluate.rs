@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::board::{AlertBoard, AlertStatus};
-use super::rule::{Metric, Op, Scope, scopes};
+use super::rule::{Metric, Op, Scope, candidate_routes, scopes};
 use super::state::{AlertState, Tracker, Transition};
 use super::window::{ArmSample, Ring, quantile};
 use crate::config::{AlertRule, Config, RouteId, format_duration};
@@ -260,7 +260,7 @@ fn per_hour(
 /// in scope (a route, or those whose candidate is the scope's upstream).
 fn shadow_agreement(scope: &Scope, gateway: &Gateway) -> Result<f64, String> {
     let lowest = rollout_routes(scope, &gateway.config)
-        .filter_map(|id| gateway.live.route(id).stats().agreement().snapshot().overall())
+        .filter_map(|id| gateway.live.route(id).stats().agreement().overall())
         .min_by(f64::total_cmp);
     lowest.map(|ratio| ratio * 100.0).ok_or_else(|| "no mirrored pairs compared in this step".to_owned())
 }
@@ -272,15 +272,9 @@ fn rollout_undecided(scope: &Scope, gateway: &Gateway) -> f64 {
     if undecided { 1.0 } else { 0.0 }
 }
 
-/// The routes with a candidate that a rollout-level metric of `scope` reads: the scope's
-/// route, or those whose candidate is the scope's upstream, or all.
+/// The routes with a candidate in `scope` (`rule::candidate_routes`).
 fn rollout_routes<'a>(scope: &'a Scope, config: &'a Config) -> impl Iterator<Item = RouteId> + 'a {
-    config.routes.iter().filter_map(move |(id, route)| {
-        let candidate = config.upstreams[route.candidate?].name.as_str();
-        let admitted = scope.route.as_ref().is_none_or(|name| *name == route.name)
-            && scope.upstream.as_deref().is_none_or(|name| name == candidate);
-        admitted.then_some(id)
-    })
+    candidate_routes(config, scope.route.as_deref(), scope.upstream.as_deref()).map(|(id, _)| id)
 }
 
 /// 1 when every upstream in the scope is up (its probes and its breaker agree), else 0.

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::rule::Metric;
+use super::rule::{Metric, candidate_routes};
 use crate::config::{AlertRule, Config, format_duration};
 
 /// The rule file, YAML; rules whose metric has no series yet are listed as comments.
@@ -106,16 +106,11 @@ fn expression(rule: &AlertRule, config: &Config) -> Option<String> {
                 selector.iter().map(String::as_str).filter(|label| !label.starts_with("role=~")).collect();
             format!("3600 * sum{by} (rate(cutover_cost_usd_total{{{}}}[{window}]))", labels.join(","))
         }
-        // The agreement gauge is per route (the step's pairs): a rule scoped to a route
-        // has an expression; one scoped per upstream is evaluated by cutover alone.
         Metric::RolloutUndecided => match (&rule.route, &rule.upstream) {
             (Some(route), _) => format!("max(cutover_rollout_undecided{{route=\"{route}\"}})"),
             (None, Some(upstream)) => {
-                let routes: Vec<String> = config
-                    .routes
-                    .values()
-                    .filter(|route| route.candidate.is_some_and(|index| config.upstreams[index].name == *upstream))
-                    .map(|route| regex_literal(&route.name))
+                let routes: Vec<String> = candidate_routes(config, None, Some(upstream))
+                    .map(|(_, route)| regex_literal(&route.name))
                     .collect();
                 if routes.is_empty() {
                     return None;
@@ -124,6 +119,8 @@ fn expression(rule: &AlertRule, config: &Config) -> Option<String> {
             }
             (None, None) => "max(cutover_rollout_undecided)".to_owned(),
         },
+        // The agreement gauge is per route (the step's pairs): a rule scoped to a route
+        // has an expression; one scoped per upstream is evaluated by cutover alone.
         Metric::ShadowAgreement => {
             let route = rule.route.as_ref()?;
             format!("100 * min(cutover_shadow_agreement_ratio{{route=\"{route}\",dimension=\"overall\"}})")

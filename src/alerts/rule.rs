@@ -2,7 +2,7 @@
 //! it is evaluated over (one per upstream for a rule that names neither an upstream nor a
 //! route).
 
-use crate::config::{AlertRule, Config};
+use crate::config::{AlertRule, Config, Route, RouteId};
 use crate::metrics::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,4 +116,19 @@ pub fn scopes(rule: &AlertRule, config: &Config) -> Vec<Scope> {
         return config.upstreams.iter().map(|upstream| scope(Some(upstream.name.clone()), None)).collect();
     }
     vec![scope(rule.upstream.clone(), rule.route.clone())]
+}
+
+/// The routes with a candidate that a rollout-level metric reads (the rollout's
+/// undecided mark, the shadow agreement): the one named `route`, or those whose candidate
+/// is `upstream`, or all of them. Shared by the evaluator and the Prometheus export.
+pub fn candidate_routes<'a>(
+    config: &'a Config,
+    route: Option<&'a str>,
+    upstream: Option<&'a str>,
+) -> impl Iterator<Item = (RouteId, &'a Route)> + 'a {
+    config.routes.iter().map(|(id, candidate_route)| (id, &**candidate_route)).filter(move |(_, candidate_route)| {
+        let Some(candidate) = candidate_route.candidate else { return false };
+        route.is_none_or(|name| name == candidate_route.name)
+            && upstream.is_none_or(|name| name == config.upstreams[candidate].name)
+    })
 }
