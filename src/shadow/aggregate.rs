@@ -27,15 +27,15 @@ const DIFF_EDGES_MS: [i64; 10] = [-5000, -1000, -250, -50, -10, 10, 50, 250, 100
 /// The pair's outcomes, in the order of `Agreement::outcomes`.
 const OUTCOMES: [&str; 4] = ["both_succeeded", "only_primary", "only_candidate", "both_failed"];
 
-fn counters<const N: usize>() -> [AtomicU64; N] {
+pub(super) fn counters<const N: usize>() -> [AtomicU64; N] {
     std::array::from_fn(|_| AtomicU64::new(0))
 }
 
-fn load<const N: usize>(counters: &[AtomicU64; N]) -> Vec<u64> {
+pub(super) fn load(counters: &[AtomicU64]) -> Vec<u64> {
     counters.iter().map(|counter| counter.load(Relaxed)).collect()
 }
 
-fn add(counters: &[AtomicU64], values: &[u64]) {
+pub(super) fn add(counters: &[AtomicU64], values: &[u64]) {
     counters.iter().zip(values).for_each(|(counter, value)| {
         counter.fetch_add(*value, Relaxed);
     });
@@ -150,6 +150,13 @@ impl Agreement {
         self.dropped_full.fetch_add(1, Relaxed);
         self.pairs.fetch_add(1, Relaxed);
         self.judged[Dimension::Outcome as usize].fetch_add(1, Relaxed);
+    }
+
+    /// The share of pairs that agreed on every dimension judged, read without a snapshot
+    /// (the alert evaluator asks every few seconds).
+    pub fn overall(&self) -> Option<f64> {
+        let (pairs, agreeing) = (self.pairs.load(Relaxed), self.agreeing.load(Relaxed));
+        (pairs > 0).then(|| agreeing as f64 / pairs as f64)
     }
 
     pub fn snapshot(&self) -> AgreementSnapshot {

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::{Deserialize, Serialize};
 
+use super::aggregate::{add, counters, load};
 use super::dimension::Dimension;
 
 /// Cells of mirrored users.
@@ -22,18 +23,14 @@ fn cell(user: u64) -> usize {
     (user >> 32) as usize % AGREEMENT_CELLS
 }
 
-fn counters() -> Vec<AtomicU64> {
-    (0..AGREEMENT_CELLS).map(|_| AtomicU64::new(0)).collect()
-}
-
 /// Per cell: the pairs, those that agreed on everything, and per dimension the pairs judged
 /// and agreed; relaxed atomic adds from the mirrors' tasks.
 #[derive(Debug)]
 pub struct UserCells {
-    pairs: Vec<AtomicU64>,
-    agreeing: Vec<AtomicU64>,
-    judged: Vec<Vec<AtomicU64>>,
-    agreed: Vec<Vec<AtomicU64>>,
+    pairs: [AtomicU64; AGREEMENT_CELLS],
+    agreeing: [AtomicU64; AGREEMENT_CELLS],
+    judged: [[AtomicU64; AGREEMENT_CELLS]; Dimension::COUNT],
+    agreed: [[AtomicU64; AGREEMENT_CELLS]; Dimension::COUNT],
 }
 
 impl Default for UserCells {
@@ -41,8 +38,8 @@ impl Default for UserCells {
         UserCells {
             pairs: counters(),
             agreeing: counters(),
-            judged: (0..Dimension::COUNT).map(|_| counters()).collect(),
-            agreed: (0..Dimension::COUNT).map(|_| counters()).collect(),
+            judged: std::array::from_fn(|_| counters()),
+            agreed: std::array::from_fn(|_| counters()),
         }
     }
 }
@@ -65,7 +62,6 @@ impl UserCells {
     }
 
     pub fn snapshot(&self) -> CellsSnapshot {
-        let load = |counters: &[AtomicU64]| counters.iter().map(|counter| counter.load(Relaxed)).collect();
         CellsSnapshot {
             pairs: load(&self.pairs),
             agreeing: load(&self.agreeing),
@@ -76,11 +72,6 @@ impl UserCells {
 
     /// Adds persisted (or another instance's) cells.
     pub fn restore(&self, saved: &CellsSnapshot) {
-        let add = |counters: &[AtomicU64], values: &[u64]| {
-            counters.iter().zip(values).for_each(|(counter, value)| {
-                counter.fetch_add(*value, Relaxed);
-            });
-        };
         add(&self.pairs, &saved.pairs);
         add(&self.agreeing, &saved.agreeing);
         self.judged.iter().zip(&saved.judged).for_each(|(cells, saved)| add(cells, saved));
