@@ -189,9 +189,7 @@ impl EventKind {
                 | EventKind::ValidationFailed
         )
     }
-}
 
-impl EventKind {
     /// Since when the route is paused undecided after an event of this kind at `at` that
     /// left it `paused` or not, given the mark before (`since`): set by an `undecided`
     /// pause, cleared by anything that unpauses or sets the course, kept by the rest. The

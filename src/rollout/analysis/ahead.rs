@@ -1,12 +1,13 @@
 //! What a step can resolve, said before it runs: from the plan alone at its request gate
 //! (`cutover check`: `min_requests` per arm, independent requests, an assumed 1% control),
-//! and for the steps ahead, projected from the traffic of the step running now: the route's requests per second (every request the primary served plus
-//! the candidate's) times each later step's weight and its `max_duration` (else its
-//! `min_duration`) give the requests per arm it will see; the primary's error rate and
-//! design effect stand for both arms (a candidate as good as the primary). The smallest
-//! increase that step's `max_error_rate_increase` check would then detect with 80% power
-//! says, before the step starts, whether its margin can be decided at all, or whether it
-//! heads for `on_undecided` (or its harm budget).
+//! and for the steps ahead, projected from the traffic of the step running now: the
+//! route's requests per second (every request the primary served plus the candidate's)
+//! times each later step's weight and its `max_duration` (else its `min_duration`) give
+//! the requests per arm it will see; the primary's error rate and design effect stand for
+//! both arms (a candidate as good as the primary). The smallest increase that step's
+//! `max_error_rate_increase` check would then detect with 80% power says, before the step
+//! starts, whether its margin can be decided at all, or whether it heads for
+//! `on_undecided` (or its harm budget).
 
 use std::time::Duration;
 
@@ -32,24 +33,25 @@ pub fn resolves(margin: f64, detectable: f64) -> bool {
 /// before any traffic was seen.
 pub const ASSUMED_CONTROL_ERROR_RATE: f64 = 0.01;
 
-/// The smallest increase (percentage points) that `step`'s `max_error_rate_increase` check
-/// would detect with 80% power with `requests` per arm, both failing at `rate` with
-/// `design_effect`; `None` without that criterion.
-fn detectable_at(step: &RolloutStep, requests: u64, rate: f64, design_effect: f64) -> Option<f64> {
-    let margin = step.criteria.get(Criterion::MaxErrorRateIncrease)?;
+/// The smallest increase (percentage points) that `step`'s `max_error_rate_increase`
+/// check at `margin` would detect with 80% power with `requests` per arm, both failing at
+/// `rate` with `design_effect`.
+fn detectable_at(step: &RolloutStep, margin: f64, requests: u64, rate: f64, design_effect: f64) -> Option<f64> {
     let failures = (requests as f64 * rate).round() as u64;
     let arm = RateEstimate { failures, requests, design_effect };
     let excess = rate_increase(&arm, &arm, margin / 100.0, alphas(&step.criteria)).detectable?;
     Some(margin + excess * 100.0)
 }
 
-/// What a step's request gate resolves from the plan alone: `detectable_at` its
-/// `min_requests`, independent, at `ASSUMED_CONTROL_ERROR_RATE`. `None` without a gate.
-pub fn resolution_at_gates(step: &RolloutStep) -> Option<f64> {
+/// What a step's request gate resolves from the plan alone: its margin and what
+/// `detectable_at` its `min_requests`, independent, at `ASSUMED_CONTROL_ERROR_RATE`.
+/// `None` without `max_error_rate_increase` or without a gate.
+pub fn resolution_at_gates(step: &RolloutStep) -> Option<(f64, f64)> {
+    let margin = step.criteria.get(Criterion::MaxErrorRateIncrease)?;
     if step.min_requests == 0 {
         return None;
     }
-    detectable_at(step, step.min_requests, ASSUMED_CONTROL_ERROR_RATE, 1.0)
+    Some((margin, detectable_at(step, margin, step.min_requests, ASSUMED_CONTROL_ERROR_RATE, 1.0)?))
 }
 
 /// One later step's projection.
@@ -96,7 +98,7 @@ pub fn project(steps: &[RolloutStep], current: usize, snapshot: &StepSnapshot, e
             let candidate = f64::from(step.weight_bp) / 10_000.0;
             let share = if step.weight_bp == 10_000 { candidate } else { candidate.min(1.0 - candidate) };
             let requests = (per_second * share * horizon.as_secs_f64()).max(1.0) as u64;
-            let detectable = detectable_at(step, requests, rate.rate(), rate.design_effect)?;
+            let detectable = detectable_at(step, margin, requests, rate.rate(), rate.design_effect)?;
             Some(Ahead {
                 step: index + 1,
                 weight: f64::from(step.weight_bp) / 100.0,
@@ -119,11 +121,7 @@ pub fn plan_resolution(config: &Config) -> Vec<String> {
     for route in config.routes.values() {
         let Some(plan) = route.rollout.as_ref() else { continue };
         for (index, step) in plan.steps.iter().enumerate() {
-            let (Some(detectable), Some(margin)) =
-                (resolution_at_gates(step), step.criteria.get(Criterion::MaxErrorRateIncrease))
-            else {
-                continue;
-            };
+            let Some((margin, detectable)) = resolution_at_gates(step) else { continue };
             let below = !resolves(margin, detectable);
             lines.push(format!(
                 "{}route {:?} step {}/{}: at its gates ({} requests per arm, independent, control at {}% errors) \
