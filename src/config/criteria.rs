@@ -28,6 +28,15 @@ impl Direction {
     }
 }
 
+/// Which latency a criterion reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Latency {
+    /// The whole request, of every successful request.
+    Total,
+    /// Time to the first token, of successful streams.
+    FirstToken,
+}
+
 /// What a threshold's number means: it fixes the largest value the validator accepts and
 /// how the number reads in the printed plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +52,9 @@ pub enum Unit {
     /// A count of the candidate's failed requests beyond what the control's rate would
     /// have failed of them.
     ExcessFailures,
+    /// A count of the candidate's requests slower than a latency criterion tolerates,
+    /// beyond the control's share of requests that slow.
+    ExcessSlowRequests,
 }
 
 impl Unit {
@@ -52,7 +64,7 @@ impl Unit {
         match self {
             Unit::Percent | Unit::PointsOverPrimary | Unit::PercentBetter => 100.0,
             Unit::TimesPrimary => 1000.0,
-            Unit::ExcessFailures => 1e12,
+            Unit::ExcessFailures | Unit::ExcessSlowRequests => 1e12,
         }
     }
 
@@ -63,6 +75,7 @@ impl Unit {
             Unit::TimesPrimary => format!("{value}× primary"),
             Unit::PercentBetter => format!("{value}% better"),
             Unit::ExcessFailures => format!("{value} requests beyond the primary's rate"),
+            Unit::ExcessSlowRequests => format!("{value} requests beyond the primary's share"),
         }
     }
 }
@@ -99,7 +112,7 @@ macro_rules! criteria_table {
 
             const fn row(self) -> Row {
                 use Direction::{AtLeast, AtMost};
-                use Unit::{ExcessFailures, PercentBetter, Percent, PointsOverPrimary, TimesPrimary};
+                use Unit::{ExcessFailures, ExcessSlowRequests, PercentBetter, Percent, PointsOverPrimary, TimesPrimary};
                 match self {
                     $(Criterion::$variant => $row,)+
                 }
@@ -157,6 +170,15 @@ criteria_table! {
         key: "max_excess_failures", subject: "excess failures", direction: AtMost, unit: ExcessFailures,
         default: None, evaluated: true,
     },
+    /// The latency harm budget: the candidate's requests slower than a latency criterion
+    /// tolerates (its ratio × the control's quantile) beyond the control's share of such
+    /// requests, by the always-valid upper bound, over the step; one check per latency
+    /// criterion. Without it a step with a latency criterion and a `max_duration` gets a
+    /// derived one (`rollout::analysis::harm`).
+    MaxExcessSlowRequests => Row {
+        key: "max_excess_slow_requests", subject: "excess slow requests", direction: AtMost,
+        unit: ExcessSlowRequests, default: None, evaluated: true,
+    },
     /// How often the candidate's mirrored answers agree with the primary's.
     MinShadowAgreement => Row {
         key: "min_shadow_agreement", subject: "shadow agreement", direction: AtLeast, unit: Percent,
@@ -204,10 +226,22 @@ impl Criterion {
         self.unit() != Unit::Percent
     }
 
-    /// Whether it bounds harm rather than tests a hypothesis (`max_excess_failures`): it
-    /// spends no error probability.
+    /// Whether it bounds harm rather than tests a hypothesis (`max_excess_failures`,
+    /// `max_excess_slow_requests`): it spends no error probability.
     pub fn is_budget(self) -> bool {
-        self.unit() == Unit::ExcessFailures
+        matches!(self.unit(), Unit::ExcessFailures | Unit::ExcessSlowRequests)
+    }
+
+    /// A latency criterion that bounds the candidate's slowness, as the quantile it reads
+    /// and the histogram it reads it from: the ones a slow-request budget guards.
+    /// (`min_latency_improvement` asks for a gain, and a candidate short of it harms no one.)
+    pub fn latency_limit(self) -> Option<(f64, Latency)> {
+        match self {
+            Criterion::MaxLatencyP50Ratio => Some((0.5, Latency::Total)),
+            Criterion::MaxLatencyP95Ratio => Some((0.95, Latency::Total)),
+            Criterion::MaxTtftP95Ratio => Some((0.95, Latency::FirstToken)),
+            _ => None,
+        }
     }
 
     /// The threshold in words, as `cutover check` prints it: `p95 ≤ 1.5× primary`.
@@ -337,6 +371,7 @@ mod tests {
                 "TTFT p95 ≤ 1.5× primary",
                 "cost ≤ 1.5× primary",
                 "excess failures ≤ 1.5 requests beyond the primary's rate",
+                "excess slow requests ≤ 1.5 requests beyond the primary's share",
                 "shadow agreement ≥ 1.5%",
             ]
         );

@@ -30,7 +30,7 @@ use http::uri::{Authority, Scheme};
 use http::{HeaderName, HeaderValue};
 use rustls::pki_types::CertificateDer;
 
-pub use criteria::{Criteria, Criterion, Direction, Unit};
+pub use criteria::{Criteria, Criterion, Direction, Latency, Unit};
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use load::{load_file, load_str};
 pub use pricing::{ModelPrice, OTHER_MODEL, PriceTable, unpriced_models};
@@ -546,6 +546,22 @@ impl RolloutStep {
         }
         let margin = self.criteria.get(Criterion::MaxErrorRateIncrease)? / 100.0;
         Some(HarmBudget::Projected { margin, horizon: self.max_duration? })
+    }
+
+    /// Its budget of slow requests for a latency criterion, `margin` being the share of
+    /// requests a candidate exactly at that criterion's limit has beyond the control's
+    /// (known only from the control's latencies): `max_excess_slow_requests` when set,
+    /// else derived when the step has a `max_duration`, else none.
+    pub fn slow_budget(&self, margin: f64) -> Option<HarmBudget> {
+        if let Some(fixed) = self.criteria.get(Criterion::MaxExcessSlowRequests) {
+            return Some(HarmBudget::Fixed(fixed));
+        }
+        Some(HarmBudget::Projected { margin, horizon: self.max_duration? })
+    }
+
+    /// Its latency criteria that a slow-request budget guards, with their thresholds.
+    pub fn latency_limits(&self) -> impl Iterator<Item = (Criterion, f64)> + '_ {
+        self.criteria.iter().filter(|(criterion, _)| criterion.latency_limit().is_some())
     }
 }
 

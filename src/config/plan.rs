@@ -180,16 +180,31 @@ fn write_plan(f: &mut fmt::Formatter<'_>, plan: &RolloutPlan) -> fmt::Result {
     Ok(())
 }
 
-/// The step's harm budget in words when it is derived (a set one is among the criteria).
+/// The step's harm budgets in words when they are derived (a set one is among the criteria).
 fn derived_budget(step: &RolloutStep) -> String {
-    match step.harm_budget() {
-        Some(HarmBudget::Projected { margin, horizon }) if step.weight_bp > 0 => format!(
+    if step.weight_bp == 0 {
+        return String::new();
+    }
+    let mut words = match step.harm_budget() {
+        Some(HarmBudget::Projected { margin, horizon }) => format!(
             "; excess failures ≤ {DERIVED_BUDGET_MARGINS} × {}pp of the requests expected by {} (derived)",
             margin * 100.0,
             format_duration(horizon)
         ),
         _ => String::new(),
+    };
+    // The slow margin is known only from the control's latencies; it does not change
+    // whether the budget is derived.
+    if let (Some(_), Some(HarmBudget::Projected { horizon, .. })) =
+        (step.latency_limits().next(), step.slow_budget(0.0))
+    {
+        words.push_str(&format!(
+            "; excess slow requests ≤ {DERIVED_BUDGET_MARGINS} × what a candidate at each latency limit adds, \
+             of the requests expected by {} (derived)",
+            format_duration(horizon)
+        ));
     }
+    words
 }
 
 fn criteria_summary(criteria: &Criteria) -> String {

@@ -238,7 +238,9 @@ fn every_criterion_in_the_table_is_parsed_validated_and_printed() {
     for &criterion in Criterion::ALL {
         // A budget counts requests: less than one is refused (its own test below).
         let value = if criterion.is_budget() { 75.0 } else { 0.75 };
-        let text = FULL.replace("max_error_rate = 5.0 }", &format!("{criterion} = {value} }}"));
+        // A slow-request budget guards a latency criterion: refused alone (its own test).
+        let guarded = if criterion == Criterion::MaxExcessSlowRequests { "max_latency_p95_ratio = 1.5, " } else { "" };
+        let text = FULL.replace("max_error_rate = 5.0 }", &format!("{guarded}{criterion} = {value} }}"));
         let path = format!("routes[0].rollout.steps[1].{criterion}");
         // Needs a step that mirrors and a threshold in percent: its own tests above.
         if criterion == Criterion::MinShadowAgreement {
@@ -256,7 +258,8 @@ fn every_criterion_in_the_table_is_parsed_validated_and_printed() {
         assert!(printed.contains(&format!("; {}", criterion.summary(value))), "{criterion} not in {printed}");
 
         let limit = criterion.unit().limit();
-        let found = problems(&FULL.replace("max_error_rate = 5.0 }", &format!("{criterion} = {} }}", limit + 1.0)));
+        let found =
+            problems(&FULL.replace("max_error_rate = 5.0 }", &format!("{guarded}{criterion} = {} }}", limit + 1.0)));
         let expected = format!("{path}: {} is not between 0 and {limit}", limit + 1.0);
         assert!(found.contains(&expected), "missing {expected:?} in {found:#?}");
     }
@@ -549,6 +552,23 @@ fn a_harm_budget_below_one_request_is_refused_and_a_derived_one_is_printed() {
     let printed = config.to_string();
     let derived = "; excess failures ≤ 2 × 0.5pp of the requests expected by";
     assert!(printed.contains(derived), "{printed}");
+}
+
+#[test]
+fn a_slow_request_budget_without_a_latency_criterion_is_refused_and_a_derived_one_is_printed() {
+    let found = problems(&FULL.replace("max_error_rate = 5.0 }", "max_excess_slow_requests = 100 }"));
+    let expected = "routes[0].rollout.steps[1].max_excess_slow_requests: bounds the slowness a latency criterion \
+                    tolerates, and the step has none (max_latency_p50_ratio, max_latency_p95_ratio, max_ttft_p95_ratio)";
+    assert!(found.iter().any(|problem| problem.starts_with(expected)), "{found:#?}");
+    let text = FULL.replace("max_error_rate = 5.0 }", "max_latency_p95_ratio = 1.2 }");
+    let printed = load_str(&text, Path::new("."), env).unwrap().to_string();
+    let derived =
+        "; excess slow requests ≤ 2 × what a candidate at each latency limit adds, of the requests expected by";
+    assert!(printed.contains(derived), "{printed}");
+    let set = FULL.replace("max_error_rate = 5.0 }", "max_latency_p95_ratio = 1.2, max_excess_slow_requests = 100 }");
+    let printed = load_str(&set, Path::new("."), env).unwrap().to_string();
+    assert!(printed.contains("excess slow requests ≤ 100 requests beyond the primary's share"), "{printed}");
+    assert!(!printed.contains("excess slow requests ≤ 2 ×"), "{printed}");
 }
 
 #[test]

@@ -204,7 +204,30 @@ impl Validator<'_> {
             criteria.set_shadow_dimension(dimension, Some(threshold));
         }
         self.agreement_in_percent(&criteria, path);
+        self.slow_budget_guards(&criteria, path);
         criteria
+    }
+
+    /// A slow-request budget bounds the slowness a latency criterion tolerates: without
+    /// one it would guard nothing while the operator believes it does.
+    fn slow_budget_guards(&mut self, criteria: &Criteria, path: &str) {
+        let guarded = Criterion::ALL
+            .iter()
+            .any(|&criterion| criterion.latency_limit().is_some() && criteria.get(criterion).is_some());
+        if criteria.get(Criterion::MaxExcessSlowRequests).is_some() && !guarded {
+            let limits: Vec<&str> = Criterion::ALL
+                .iter()
+                .filter(|criterion| criterion.latency_limit().is_some())
+                .map(|c| c.key())
+                .collect();
+            self.problem(
+                format!("{path}.{}", Criterion::MaxExcessSlowRequests),
+                format!(
+                    "bounds the slowness a latency criterion tolerates, and the step has none ({})",
+                    limits.join(", ")
+                ),
+            );
+        }
     }
 
     /// Agreement thresholds are percentages like every rate in the plan; a value below 1

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::inference::Alphas;
 use super::stats::ArmSnapshot;
 use super::stats::clusters::Failure;
-use crate::config::{Criteria, Criterion, RolloutStep};
+use crate::config::{Criteria, Criterion, Latency, RolloutStep};
 use crate::shadow::AgreementSnapshot;
 pub use ahead::{RESOLVING_MARGINS, plan_resolution, resolves};
 use checks::{agreement_check, cost_ratio_check, error_ceiling, error_increase, quantile_ratio};
@@ -205,6 +205,7 @@ fn checks(inputs: &Inputs<'_>) -> Vec<Check> {
             .map(|(dimension, threshold)| agreement_check(Some(dimension), agreement, threshold, alphas)),
     );
     checks.extend(harm::budget(inputs).map(|budget| harm::excess_failures(inputs, budget, alphas)));
+    checks.extend(harm::slow_checks(inputs, alphas));
     checks
 }
 
@@ -212,7 +213,7 @@ fn checks(inputs: &Inputs<'_>) -> Vec<Check> {
 /// criteria this version does not measure, which the validator refuses before they get here.
 fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>, alphas: Alphas) -> Option<Check> {
     let (candidate, control) = (inputs.candidate, inputs.control);
-    let latency = |arm: &ArmSnapshot| arm.latency.clone();
+    let latency = Latency::Total;
     let judged = (alphas, inputs.step.min_requests);
     let check = match criterion {
         Criterion::MaxErrorRate => error_ceiling(candidate, threshold, alphas),
@@ -235,7 +236,7 @@ fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>, alphas: Alph
             check
         }
         Criterion::MaxTtftP95Ratio => {
-            let ttft = |arm: &ArmSnapshot| arm.ttft.clone();
+            let ttft = Latency::FirstToken;
             let mut check = quantile_ratio(criterion, (candidate, control), 0.95, threshold, judged, ttft);
             // A route that serves no streams has no TTFT to compare: the criterion does not
             // apply, and must not hold the step forever. The request gates still apply.
@@ -250,7 +251,7 @@ fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>, alphas: Alph
             agreement_check(None, inputs.agreement.unwrap_or(&AgreementSnapshot::default()), threshold, alphas)
         }
         // Judged after the others, derived budget or not (`harm`).
-        Criterion::MaxExcessFailures => return None,
+        Criterion::MaxExcessFailures | Criterion::MaxExcessSlowRequests => return None,
     };
     Some(check)
 }

@@ -14,6 +14,7 @@ pub mod clusters;
 pub mod histogram;
 pub mod spend;
 
+use crate::config::Latency;
 use crate::metrics::Outcome;
 use crate::shadow::{Agreement, AgreementSnapshot};
 use clusters::{CELLS, Cells, Failure, RateEstimate, cell_of};
@@ -289,6 +290,14 @@ pub struct ArmSnapshot {
 impl ArmSnapshot {
     pub fn requests(&self) -> u64 {
         self.ok + self.client_errors + self.upstream_errors
+    }
+
+    /// The histogram of one latency of its successful requests.
+    pub fn histogram(&self, latency: Latency) -> &Histogram {
+        match latency {
+            Latency::Total => &self.latency,
+            Latency::FirstToken => &self.ttft,
+        }
     }
 
     /// The upstream or client error rate with its variance over users.

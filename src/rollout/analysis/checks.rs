@@ -3,7 +3,7 @@
 //! with the bounds, error probabilities and sample counts the status shows.
 
 use super::{Check, Verdict};
-use crate::config::Criterion;
+use crate::config::{Criterion, Latency};
 use crate::rollout::inference::{
     Alphas, Decision, Tested, cost_ratio, quantile_bounds, quantile_estimate, rate_ceiling, rate_increase,
 };
@@ -162,16 +162,16 @@ pub(super) fn quantile_ratio(
     q: f64,
     ratio: f64,
     (alphas, design): (Alphas, u64),
-    histogram: impl Fn(&ArmSnapshot) -> Histogram,
+    latency: Latency,
 ) -> Check {
-    let (cand, ctrl) = (histogram(candidate), histogram(control));
+    let (cand, ctrl) = (candidate.histogram(latency), control.histogram(latency));
     let design = design.max(LATENCY_DESIGN_SAMPLES);
     let bounds = |histogram: &Histogram, alpha: f64| quantile_bounds(histogram, q, alpha / 2.0, design);
     let mut check = Check {
         criterion,
         threshold: ratio,
-        candidate: quantile_estimate(&cand, q),
-        control: quantile_estimate(&ctrl, q),
+        candidate: quantile_estimate(cand, q),
+        control: quantile_estimate(ctrl, q),
         verdict: Verdict::Inconclusive,
         candidate_samples: cand.samples(),
         control_samples: ctrl.samples(),
@@ -183,12 +183,9 @@ pub(super) fn quantile_ratio(
         alpha_pass: alphas.pass,
         alpha_fail: alphas.fail,
     };
-    let (Some(cand_pass), Some(ctrl_pass), Some(cand_fail), Some(ctrl_fail)) = (
-        bounds(&cand, alphas.pass),
-        bounds(&ctrl, alphas.pass),
-        bounds(&cand, alphas.fail),
-        bounds(&ctrl, alphas.fail),
-    ) else {
+    let (Some(cand_pass), Some(ctrl_pass), Some(cand_fail), Some(ctrl_fail)) =
+        (bounds(cand, alphas.pass), bounds(ctrl, alphas.pass), bounds(cand, alphas.fail), bounds(ctrl, alphas.fail))
+    else {
         without_samples(&mut check);
         return check;
     };

@@ -121,11 +121,21 @@ fn the_hard_ceiling_needs_twenty_requests() {
 fn every_evaluated_criterion_has_a_check_named_by_its_key() {
     let (candidate, control) = (arm(1000, 10, 100), arm(1000, 10, 100));
     for &criterion in Criterion::ALL {
-        let step = step(Criteria::default().with(criterion, 1.0));
-        let evaluation = evaluate_with(&step, &candidate, &control, Duration::from_secs(120));
+        // A slow-request budget guards a latency criterion, which has its own check.
+        let guarded = Criterion::MaxLatencyP95Ratio;
+        let mut criteria = Criteria::default().with(criterion, 1.0);
+        if criterion == Criterion::MaxExcessSlowRequests {
+            criteria.set(guarded, Some(1.5));
+        }
+        let evaluation = evaluate_with(&step(criteria), &candidate, &control, Duration::from_secs(120));
         let json = serde_json::to_value(&evaluation).unwrap();
-        let named: Vec<&str> =
-            json["checks"].as_array().unwrap().iter().filter_map(|check| check["criterion"].as_str()).collect();
+        let named: Vec<&str> = json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|check| check["criterion"].as_str())
+            .filter(|&key| criterion == guarded || key != guarded.key())
+            .collect();
         let expected = if criterion.is_evaluated() { vec![criterion.key()] } else { Vec::new() };
         assert_eq!(named, expected, "{criterion:?}");
     }
@@ -401,4 +411,77 @@ fn shadow_agreement_counts_a_users_correlated_pairs_as_one_unit_of_evidence() {
     assert!(clustered.evidence.contains("design effect"), "{}", clustered.evidence);
     // One pair per user is the independent case again.
     assert_eq!(judge(&mirrored(2000, 1, 100, true)).verdict, Verdict::Pass);
+}
+
+/// An arm of successful requests, `count` of them taking each `ms`.
+fn timed(latencies: &[(u64, u64)]) -> ArmSnapshot {
+    let mut latency = vec![0; BUCKETS];
+    for &(count, ms) in latencies {
+        latency[bucket_of(Duration::from_millis(ms))] += count;
+    }
+    ArmSnapshot {
+        ok: latencies.iter().map(|(count, _)| count).sum(),
+        latency: Histogram(latency),
+        ..ArmSnapshot::default()
+    }
+}
+
+/// The slow-request checks of an evaluation, one per latency criterion with a budget.
+fn slow(evaluation: &Evaluation) -> Vec<&Check> {
+    evaluation.checks.iter().filter(|check| check.criterion == Criterion::MaxExcessSlowRequests).collect()
+}
+
+#[test]
+fn a_set_slow_request_budget_fails_once_the_upper_bound_of_the_excess_slow_requests_passes_it() {
+    let budgeted = |count: f64| {
+        step(Criteria::default().with(Criterion::MaxLatencyP95Ratio, 1.2).with(Criterion::MaxExcessSlowRequests, count))
+    };
+    // The control's p95 is 100 ms, so 1.2× tolerates 120 ms: 5% of the control is slower,
+    // 20% of the candidate: 10,000 × 15% = 1,500 requests slower than tolerated.
+    let control = timed(&[(9_500, 100), (500, 200)]);
+    let candidate = timed(&[(8_000, 100), (2_000, 200)]);
+    let spent = evaluate_with(&budgeted(500.0), &candidate, &control, Duration::from_secs(600));
+    let check = *slow(&spent).first().expect("a set budget is checked");
+    assert_eq!(check.verdict, Verdict::Fail, "{check:#?}");
+    assert_eq!(check.dimension, Some("p95"));
+    assert!((check.candidate.unwrap() - 1_500.0).abs() < 1e-6, "{check:#?}");
+    assert!(check.evidence.contains("slower than 1.2 × the control's p95 (120 ms)"), "{}", check.evidence);
+    let within = evaluate_with(&budgeted(5_000.0), &candidate, &control, Duration::from_secs(600));
+    assert_eq!(slow(&within)[0].verdict, Verdict::Pass, "{within:#?}");
+    let same = evaluate_with(&budgeted(500.0), &control, &control, Duration::from_secs(600));
+    assert_eq!(slow(&same)[0].verdict, Verdict::Pass, "no excess, nothing spent: {same:#?}");
+}
+
+#[test]
+fn the_derived_slow_budget_is_twice_what_a_candidate_at_the_limit_would_add_over_the_projected_requests() {
+    let mut derived = step(Criteria::default().with(Criterion::MaxLatencyP95Ratio, 1.2));
+    let control = timed(&[(5_820, 100), (180, 500)]);
+    assert!(
+        slow(&evaluate_with(&derived, &control, &control, Duration::from_secs(600))).is_empty(),
+        "no max_duration, no horizon: no derived budget"
+    );
+    derived.max_duration = Some(Duration::from_secs(3600));
+    // 3% of the control is slower than 1.2 × its p95, so a candidate exactly at the limit
+    // (5% slower) adds 2 pp: the budget is 2 × 2% of the 36,000 requests projected.
+    let check = slow(&evaluate_with(&derived, &control, &control, Duration::from_secs(600)))[0].clone();
+    assert_eq!(check.threshold, 1_440.0, "{check:#?}");
+    assert!(check.evidence.contains("2 × 2pp of 36000 requests projected to max_duration 1h"), "{}", check.evidence);
+    assert_eq!(check.verdict, Verdict::Pass);
+    assert_eq!(check.alpha_fail, 0.0, "a bound spends none of the step's α");
+}
+
+#[test]
+fn each_latency_criterion_bounding_slowness_gets_its_own_slow_budget_and_a_shadow_step_none() {
+    let criteria = Criteria::default()
+        .with(Criterion::MaxLatencyP50Ratio, 1.2)
+        .with(Criterion::MaxLatencyP95Ratio, 1.5)
+        .with(Criterion::MinLatencyImprovement, 10.0)
+        .with(Criterion::MaxExcessSlowRequests, 100.0);
+    let (candidate, control) = (timed(&[(1_000, 100)]), timed(&[(1_000, 100)]));
+    let evaluation = evaluate_with(&step(criteria.clone()), &candidate, &control, Duration::from_secs(600));
+    let guarded: Vec<_> = slow(&evaluation).iter().map(|check| check.dimension).collect();
+    assert_eq!(guarded, [Some("p50"), Some("p95")], "a required improvement harms no one when unmet");
+    let mut shadow = step(criteria);
+    shadow.weight_bp = 0;
+    assert!(slow(&evaluate_shadow(&shadow, &candidate, &control, None)).is_empty());
 }

@@ -83,6 +83,11 @@ impl Histogram {
         }
         None
     }
+
+    /// How many values lie in buckets above `bucket`: slower than its upper edge.
+    pub fn above(&self, bucket: usize) -> u64 {
+        self.0.iter().skip(bucket + 1).sum()
+    }
 }
 
 impl Serialize for Histogram {
