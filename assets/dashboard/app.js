@@ -341,14 +341,16 @@ function criteriaHtml(view) {
   if (checks.length === 0) return '<p class="muted">No analysis of this step yet, or a step with gates only.</p>';
   const step = view.plan?.[view.step];
   const rows = checks.map((item) => {
-    const derived = item.criterion === 'max_excess_failures' ? `excess failures ≤ ${int(item.threshold)} (derived budget)` : null;
+    const budgets = { max_excess_failures: 'excess failures', max_excess_slow_requests: 'excess slow requests' };
+    const derived = budgets[item.criterion] ? `${budgets[item.criterion]} ≤ ${int(item.threshold)} (derived budget)` : null;
+    const named = item.dimension ? `${item.criterion} (${item.dimension})` : item.criterion;
     const summary = step?.criteria.find((criterion) => criterion.criterion === item.criterion)?.summary ?? derived ?? `${item.criterion} ${item.threshold}`;
     const unit = unitOf(summary);
     let bounds = '—';
     if (item.lower !== null && item.upper !== null) bounds = `${num(item.lower)} … ${num(item.upper)}${unit}`;
     else if (item.lower !== null) bounds = `≥ ${num(item.lower)}${unit}`;
     else if (item.upper !== null) bounds = `≤ ${num(item.upper)}${unit}`;
-    return `<tr><th>${esc(item.criterion)}</th><td>${esc(summary)}</td><td>${num(item.candidate)}${valueUnit(item.criterion)}</td>
+    return `<tr><th>${esc(named)}</th><td>${esc(summary)}</td><td>${num(item.candidate)}${valueUnit(item.criterion)}</td>
       <td>${num(item.control)}${item.control === null ? '' : valueUnit(item.criterion)}</td><td>${bounds}</td><td>${int(item.candidate_samples)} / ${int(item.control_samples)}</td>
       <td><span class="verdict verdict-${esc(item.verdict)}">${esc(item.verdict)}</span></td><td class="evidence">${esc(item.evidence)}</td></tr>`;
   });
