@@ -207,6 +207,11 @@ fn a_slower_first_token_fails_max_ttft_p95_ratio_and_a_route_without_streams_is_
     let unstreamed = evaluate_with(&step, &arm(3000, 0, 100), &arm(3000, 0, 100), minutes);
     assert_eq!(unstreamed.verdict, Verdict::Pass);
     assert!(unstreamed.checks[0].evidence.contains("not applicable"), "{}", unstreamed.checks[0].evidence);
+    // Nor is it held by the slow-request budget that guards the criterion.
+    let budgeted = self::step(step.criteria.clone().with(Criterion::MaxExcessSlowRequests, 100.0));
+    let unstreamed = evaluate_with(&budgeted, &arm(3000, 0, 100), &arm(3000, 0, 100), minutes);
+    assert_eq!(unstreamed.verdict, Verdict::Pass, "{:#?}", unstreamed.checks);
+    assert!(unstreamed.checks[1].evidence.contains("nothing slow to bound"), "{}", unstreamed.checks[1].evidence);
 }
 
 #[test]
