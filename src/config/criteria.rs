@@ -298,6 +298,11 @@ impl Criteria {
         Criterion::ALL.iter().filter_map(|&criterion| self.get(criterion).map(|threshold| (criterion, threshold)))
     }
 
+    /// Its latency criteria that a slow-request budget guards, with their thresholds.
+    pub fn latency_limits(&self) -> impl Iterator<Item = (Criterion, f64)> + '_ {
+        self.iter().filter(|(criterion, _)| criterion.latency_limit().is_some())
+    }
+
     pub fn shadow_dimension(&self, dimension: Dimension) -> Option<f64> {
         self.shadow_dimensions[dimension as usize]
     }

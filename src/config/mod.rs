@@ -558,11 +558,6 @@ impl RolloutStep {
         }
         Some(HarmBudget::Projected { margin, horizon: self.max_duration? })
     }
-
-    /// Its latency criteria that a slow-request budget guards, with their thresholds.
-    pub fn latency_limits(&self) -> impl Iterator<Item = (Criterion, f64)> + '_ {
-        self.criteria.iter().filter(|(criterion, _)| criterion.latency_limit().is_some())
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

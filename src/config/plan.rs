@@ -196,7 +196,7 @@ fn derived_budget(step: &RolloutStep) -> String {
     // The slow margin is known only from the control's latencies; it does not change
     // whether the budget is derived.
     if let (Some(_), Some(HarmBudget::Projected { horizon, .. })) =
-        (step.latency_limits().next(), step.slow_budget(0.0))
+        (step.criteria.latency_limits().next(), step.slow_budget(0.0))
     {
         words.push_str(&format!(
             "; excess slow requests ≤ {DERIVED_BUDGET_MARGINS} × what a candidate at each latency limit adds, \

@@ -211,10 +211,7 @@ impl Validator<'_> {
     /// A slow-request budget bounds the slowness a latency criterion tolerates: without
     /// one it would guard nothing while the operator believes it does.
     fn slow_budget_guards(&mut self, criteria: &Criteria, path: &str) {
-        let guarded = Criterion::ALL
-            .iter()
-            .any(|&criterion| criterion.latency_limit().is_some() && criteria.get(criterion).is_some());
-        if criteria.get(Criterion::MaxExcessSlowRequests).is_some() && !guarded {
+        if criteria.get(Criterion::MaxExcessSlowRequests).is_some() && criteria.latency_limits().next().is_none() {
             let limits: Vec<&str> = Criterion::ALL
                 .iter()
                 .filter(|criterion| criterion.latency_limit().is_some())

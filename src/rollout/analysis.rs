@@ -213,7 +213,6 @@ fn checks(inputs: &Inputs<'_>) -> Vec<Check> {
 /// criteria this version does not measure, which the validator refuses before they get here.
 fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>, alphas: Alphas) -> Option<Check> {
     let (candidate, control) = (inputs.candidate, inputs.control);
-    let latency = Latency::Total;
     let judged = (alphas, inputs.step.min_requests);
     let check = match criterion {
         Criterion::MaxErrorRate => error_ceiling(candidate, threshold, alphas),
@@ -223,27 +222,22 @@ fn check(criterion: Criterion, threshold: f64, inputs: &Inputs<'_>, alphas: Alph
         Criterion::MaxClientErrorRateIncrease => {
             error_increase(criterion, candidate, control, threshold, Failure::Client, alphas)
         }
-        Criterion::MaxLatencyP50Ratio => {
-            quantile_ratio(criterion, (candidate, control), 0.5, threshold, judged, latency)
-        }
-        Criterion::MaxLatencyP95Ratio => {
-            quantile_ratio(criterion, (candidate, control), 0.95, threshold, judged, latency)
-        }
-        Criterion::MinLatencyImprovement => {
-            let ratio = 1.0 - threshold / 100.0;
-            let mut check = quantile_ratio(criterion, (candidate, control), 0.5, ratio, judged, latency);
-            check.threshold = threshold;
-            check
-        }
-        Criterion::MaxTtftP95Ratio => {
-            let ttft = Latency::FirstToken;
-            let mut check = quantile_ratio(criterion, (candidate, control), 0.95, threshold, judged, ttft);
+        Criterion::MaxLatencyP50Ratio | Criterion::MaxLatencyP95Ratio | Criterion::MaxTtftP95Ratio => {
+            let (q, latency) = criterion.latency_limit()?;
+            let mut check = quantile_ratio(criterion, (candidate, control), q, threshold, judged, latency);
             // A route that serves no streams has no TTFT to compare: the criterion does not
             // apply, and must not hold the step forever. The request gates still apply.
-            if check.candidate_samples == 0 && check.control_samples == 0 && candidate.requests() > 0 {
+            let unstreamed = check.candidate_samples == 0 && check.control_samples == 0 && candidate.requests() > 0;
+            if latency == Latency::FirstToken && unstreamed {
                 check.verdict = Verdict::Pass;
                 check.evidence = "no streamed requests on either arm: not applicable".to_owned();
             }
+            check
+        }
+        Criterion::MinLatencyImprovement => {
+            let ratio = 1.0 - threshold / 100.0;
+            let mut check = quantile_ratio(criterion, (candidate, control), 0.5, ratio, judged, Latency::Total);
+            check.threshold = threshold;
             check
         }
         Criterion::MaxCostRatio => cost_ratio_check((candidate, control), threshold, judged),

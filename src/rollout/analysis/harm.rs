@@ -143,7 +143,7 @@ pub(super) fn excess_failures(inputs: &Inputs<'_>, budget: HarmBudget, alphas: A
 /// The slow-request budgets' checks, one per latency criterion of a step that serves users.
 pub(super) fn slow_checks<'a>(inputs: &'a Inputs<'a>, alphas: Alphas) -> impl Iterator<Item = Check> + 'a {
     let exposed = exposes_users(inputs);
-    inputs.step.latency_limits().filter(move |_| exposed).filter_map(move |(criterion, ratio)| {
+    inputs.step.criteria.latency_limits().filter(move |_| exposed).filter_map(move |(criterion, ratio)| {
         let (q, latency) = criterion.latency_limit()?;
         excess_slow(inputs, (criterion, q, ratio), latency, alphas)
     })

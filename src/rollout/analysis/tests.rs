@@ -10,14 +10,7 @@ use crate::rollout::stats::histogram::{BUCKETS, Histogram, bucket_of};
 /// `requests` independent requests, `errors` of them failed, the answers all taking
 /// `latency_ms`.
 fn arm(requests: u64, errors: u64, latency_ms: u64) -> ArmSnapshot {
-    let mut latency = vec![0; BUCKETS];
-    latency[bucket_of(Duration::from_millis(latency_ms))] = requests - errors;
-    ArmSnapshot {
-        ok: requests - errors,
-        upstream_errors: errors,
-        latency: Histogram(latency),
-        ..ArmSnapshot::default()
-    }
+    ArmSnapshot { upstream_errors: errors, ..timed(&[(requests - errors, latency_ms)]) }
 }
 
 fn step(criteria: Criteria) -> RolloutStep {
