@@ -7,10 +7,8 @@
 //! path, the control path, what both read, and the edges around them.
 
 // The request path (hot path): auth, routing, split, forwarding, streaming, fallback.
-pub mod proxy;
-// The one-pass JSON reader the request path checks events and reads usage with.
-pub mod json;
 pub mod logging;
+pub mod proxy;
 
 // The control path: rollout state, per-step evidence, analysis, controller, notifiers;
 // upstream health probes; and reloading the configuration while serving.

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::price::Nanos;
-use super::usage::Usage;
 use super::window::{Totals, Window};
 use crate::config::{Config, PerRoute, RouteId};
 use crate::metrics::Role;
+use cutover_wire::usage::Usage;
 
 /// More series than this (route × role × model) are counted under model `other`: the
 /// labels come from the configuration, so this only bounds a reload-happy operator.

@@ -9,8 +9,6 @@ mod exposition;
 mod ledger;
 mod price;
 mod report;
-mod strip;
-mod usage;
 mod window;
 
 use std::sync::Arc;
@@ -22,9 +20,9 @@ pub use report::{
     ArmCost, CostReport, Projection, ReportError, RouteCost, TokensPerRequest, checked_report, parse_since, render,
     report,
 };
-pub use strip::{Stripped, strip_usage};
-pub use usage::{Endpoint, Usage};
 pub use window::{SLOT_SECONDS, Totals, WINDOW_SECONDS};
+
+use cutover_wire::usage::{Endpoint, Usage};
 
 use crate::config::{ModelPrice, RouteId};
 use crate::metrics::{Metrics, Role};

@@ -5,8 +5,8 @@
 
 use std::fmt;
 
-use super::usage::Usage;
 use crate::config::Price;
+use cutover_wire::usage::Usage;
 
 /// An amount of US dollars, in nano-dollars.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]

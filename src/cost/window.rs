@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::price::Nanos;
-use super::usage::Usage;
+use cutover_wire::usage::Usage;
 
 /// Seconds per slot.
 pub const SLOT_SECONDS: u64 = 300;

@@ -26,7 +26,6 @@ mod shadow;
 // What comes back: headers that cross, the event-stream framer, the body stack.
 mod body;
 pub mod headers;
-pub mod sse;
 
 pub use admission::Admission;
 pub use error::{EarlyStreamError, GatewayError, TransportError, stream_error_event};

@@ -28,7 +28,7 @@ pub struct RequestMeta {
     /// Byte range of the `stream_options` value, when the key is there (`null` included).
     stream_options_span: Option<(usize, usize)>,
     /// The endpoint, when its answers report usage (set by `ask_for_usage`).
-    pub endpoint: Option<crate::cost::Endpoint>,
+    pub endpoint: Option<cutover_wire::usage::Endpoint>,
     /// The gateway asked for streamed usage on the client's behalf: strip it again.
     pub usage_injected: bool,
 }

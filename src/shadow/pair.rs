@@ -10,8 +10,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::capture::Captured;
-use crate::cost::Usage;
 use crate::metrics::Outcome;
+use cutover_wire::usage::Usage;
 
 /// One side's answer, as far as the comparison needs it.
 #[derive(Debug, Default)]

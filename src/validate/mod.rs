@@ -29,7 +29,9 @@ pub use report::{Report, Requirement, Spent, UnknownCheck};
 pub use sample::Sample;
 
 use crate::config::{Config, ModelPattern};
-use crate::cost::{Usage, cost};
+use cutover_wire::usage::Usage;
+
+use crate::cost::cost;
 use exchange::Target;
 
 /// Why a validation could not run at all (as opposed to checks that failed).

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::hold::Held;
 use super::{BodyError, Observed};
 use crate::proxy::error::stream_error_event;
-use crate::proxy::sse::SseFramer;
+use cutover_wire::sse::SseFramer;
 
 /// A frame of an event stream never grows past this by joining ready events.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
@@ -151,7 +151,7 @@ impl<B> Observed for Events<B> {
         self.framer.saw_error()
     }
 
-    fn usage(&self) -> Option<crate::cost::Usage> {
+    fn usage(&self) -> Option<cutover_wire::usage::Usage> {
         self.framer.usage()
     }
 }

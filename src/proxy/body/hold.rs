@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::net::body::BoxError;
 use crate::proxy::error::{EarlyStreamError, TransportError};
-use crate::proxy::sse::{SseFramer, StreamFault};
+use cutover_wire::sse::{SseFramer, StreamFault};
 
 /// How long a stream may be held.
 #[derive(Debug, Clone, Copy)]

@@ -18,10 +18,12 @@ use pin_project_lite::pin_project;
 
 use super::{BodyError, Observed};
 use crate::config::{Config, RouteId};
-use crate::cost::{Charge, Ending, Nanos, Usage};
+use cutover_wire::usage::Usage;
+
+use crate::cost::{Charge, Ending, Nanos};
 use crate::metrics::{Metrics, Role};
 use crate::proxy::request::RequestMeta;
-use crate::proxy::sse::UsageWatch;
+use cutover_wire::sse::UsageWatch;
 
 /// A whole answer up to this size is kept for its usage…
 const MAX_WHOLE_BYTES: usize = 256 << 10;

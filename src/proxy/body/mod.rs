@@ -47,7 +47,7 @@ pub enum BodyError {
     #[error("the upstream stream broke: {0}")]
     Stream(#[source] BoxError),
     #[error(transparent)]
-    Fault(#[from] crate::proxy::sse::StreamFault),
+    Fault(#[from] cutover_wire::sse::StreamFault),
     #[error("the upstream closed the stream before the answer was complete")]
     Cut,
 }
@@ -75,7 +75,7 @@ pub trait Observed {
     }
 
     /// The usage the upstream reported in the answer so far.
-    fn usage(&self) -> Option<crate::cost::Usage> {
+    fn usage(&self) -> Option<cutover_wire::usage::Usage> {
         None
     }
 

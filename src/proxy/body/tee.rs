@@ -128,7 +128,7 @@ impl<B: Observed> Observed for Teed<B> {
         self.inner.upstream_failed()
     }
 
-    fn usage(&self) -> Option<crate::cost::Usage> {
+    fn usage(&self) -> Option<cutover_wire::usage::Usage> {
         self.inner.usage()
     }
 

@@ -18,8 +18,8 @@ use crate::metrics::{Metrics, Outcome, Role};
 use crate::net::body::BoxBody;
 use crate::proxy::breaker::{Admission, Breaker, HealthReport};
 use crate::proxy::error::{EarlyStreamError, TransportError};
-use crate::proxy::sse::StreamFault;
 use crate::rollout::stats::{Arm, StepStats};
+use cutover_wire::sse::StreamFault;
 
 /// A body whose frames the test sends as it goes; dropping the sender ends it.
 struct Feed(mpsc::UnboundedReceiver<Result<Frame<Bytes>, std::io::Error>>);

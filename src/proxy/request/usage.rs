@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::RequestMeta;
-use crate::cost::Endpoint;
+use cutover_wire::usage::Endpoint;
 
 /// A member's raw value when the key is there, `null` included.
 #[derive(Default)]

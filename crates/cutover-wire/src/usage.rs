@@ -7,11 +7,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::json::{self, Sightings};
 
+mod strip;
+#[cfg(test)]
+mod tests;
+
+pub use strip::{Stripped, strip_usage};
+
 /// The most tokens one count of one answer may report (2^32, about 4.3 billion: a
 /// thousand times the largest context window); a larger count is no honest report and
 /// counts as absent, so that one absurd answer cannot saturate the counters and the
 /// cost for good.
-pub(super) const MAX_TOKENS: u64 = 1 << 32;
+pub(crate) const MAX_TOKENS: u64 = 1 << 32;
 
 /// What an answer used, as its upstream reported it. `cached_input` is part of `input`,
 /// and `reasoning` part of `output`, as OpenAI counts them.

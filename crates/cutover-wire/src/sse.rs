@@ -17,8 +17,8 @@
 use bytes::{Bytes, BytesMut};
 use memchr::memchr;
 
-use crate::cost::{Stripped, Usage, strip_usage};
 use crate::json::{self, Sightings};
+use crate::usage::{Stripped, Usage, strip_usage};
 
 /// The edited events' buffer is allocated this large at least, so that a stream's many
 /// small edited frames share one allocation.

@@ -193,7 +193,7 @@ proptest! {
 mod usage {
     //! The framer reading usage off a stream, and stripping it when asked.
     use super::*;
-    use crate::cost::Usage;
+    use crate::usage::Usage;
 
     const ROLE: &str =
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}],\"usage\":null}\n\n";

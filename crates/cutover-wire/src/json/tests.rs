@@ -229,8 +229,8 @@ proptest! {
     ) {
         let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
         let suffix = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
-        prop_assert_eq!(super::shared_prefix(&a, &b), prefix);
-        prop_assert_eq!(super::shared_suffix(&a, &b), suffix);
+        prop_assert_eq!(super::memo::shared_prefix(&a, &b), prefix);
+        prop_assert_eq!(super::memo::shared_suffix(&a, &b), suffix);
     }
 
     #[test]

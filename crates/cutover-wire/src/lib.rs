@@ -1,0 +1,12 @@
+//! The wire formats the gateway reads on the request path, and nothing above them: the
+//! one-pass JSON scanner (`json`), the server-sent-event framer every stream is forwarded
+//! through (`sse`), and usage as OpenAI's endpoints report it, read from whole answers and
+//! streamed events and taken back out of a chunk (`usage`).
+//!
+//! This crate knows bytes and the OpenAI wire format's members; it knows no route, no
+//! upstream, no configuration and no metric, so everything above can use it and it can
+//! be fuzzed and tested alone (`fuzz/`).
+
+pub mod json;
+pub mod sse;
+pub mod usage;
