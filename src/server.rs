@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use cutover_model::unix_millis;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -26,7 +27,6 @@ use crate::reload::Reloader;
 use crate::rollout::supervise::supervise;
 use crate::rollout::{
     ControlError, Event, LiveState, RolloutControl, StateMode, StateStore, Store, StoreError, driver, notify,
-    unix_millis,
 };
 
 #[derive(Debug, thiserror::Error)]

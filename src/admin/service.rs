@@ -330,7 +330,7 @@ impl Admin {
             None => self.notifications.names(),
         };
         let message = crate::notify::Message {
-            severity: crate::rollout::Severity::Info,
+            severity: cutover_model::Severity::Info,
             text: "[info] cutover test notification: this notifier is reachable".to_owned(),
             json: json!({"source": "cutover", "type": "test", "severity": "info", "text": "cutover test notification"}),
         };

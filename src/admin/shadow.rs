@@ -5,12 +5,12 @@
 
 use std::fmt::Write;
 
+use cutover_model::Dimension;
 use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::metrics::{LabelValue, header};
 use crate::rollout::LiveState;
-use crate::shadow::Dimension;
 
 /// Appends the agreement of each route's current step.
 pub fn render_agreement(out: &mut String, config: &Config, live: &LiveState) {

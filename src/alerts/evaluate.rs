@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cutover_model::{Outcome, Role, RouteId, Severity, duration::format_duration, unix_millis};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -12,12 +13,11 @@ use super::board::{AlertBoard, AlertStatus};
 use super::rule::{Metric, Op, Scope, candidate_routes, scopes};
 use super::state::{AlertState, Tracker, Transition};
 use super::window::{ArmSample, Ring, quantile};
-use crate::config::{AlertRule, Config, RouteId, format_duration};
+use crate::config::{AlertRule, Config};
 use crate::cost::{Nanos, SeriesKey, SeriesTotals};
-use crate::metrics::{DURATION_BUCKETS, FailureReason, Metrics, Outcome, Role, TTFT_BUCKETS};
+use crate::metrics::{DURATION_BUCKETS, FailureReason, Metrics, TTFT_BUCKETS};
 use crate::notify::{Message, Notifications};
 use crate::proxy::{Gateway, SharedGateway};
-use crate::rollout::{Severity, unix_millis};
 
 /// Snapshots kept per window at most: the slot grows with the longest window instead.
 const SLOTS_PER_WINDOW: u64 = 600;

@@ -6,8 +6,10 @@
 
 use std::fmt::Write as _;
 
+use cutover_model::duration::format_duration;
+
 use super::rule::{Metric, candidate_routes};
-use crate::config::{AlertRule, Config, format_duration};
+use crate::config::{AlertRule, Config};
 
 /// The rule file, YAML; rules whose metric has no series yet are listed as comments.
 pub fn prometheus_rules(config: &Config) -> String {

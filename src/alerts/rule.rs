@@ -2,8 +2,9 @@
 //! it is evaluated over (one per upstream for a rule that names neither an upstream nor a
 //! route).
 
-use crate::config::{AlertRule, Config, Route, RouteId};
-use crate::metrics::Role;
+use cutover_model::{Role, RouteId};
+
+use crate::config::{AlertRule, Config, Route};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {

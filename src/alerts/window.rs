@@ -4,8 +4,10 @@
 
 use std::collections::VecDeque;
 
+use cutover_model::Outcome;
+
 use crate::cost::SeriesTotals;
-use crate::metrics::{ArmMetrics, Outcome};
+use crate::metrics::ArmMetrics;
 
 /// One arm's cumulative counters at one instant.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -3,11 +3,12 @@
 
 use std::fmt::Write as _;
 
+use cutover_model::{Criterion, Unit};
 use http::{HeaderName, Method};
 use serde_json::Value;
 
 use super::admin_call::{AdminCallError, call_json};
-use crate::config::{Config, Criterion, Unit};
+use crate::config::Config;
 use crate::rollout::analysis::{RESOLVING_MARGINS, resolves};
 
 /// What to ask the gateway.
@@ -207,7 +208,7 @@ fn render_agreement(out: &mut String, view: &Value) {
             writeln!(out, "    {dropped} mirrors dropped with every slot busy (counted as the candidate's failures)");
     }
     let _ = writeln!(out, "    {:<22} {:>14} {:>10}", "dimension", "agreed/judged", "agreement");
-    for dimension in crate::shadow::Dimension::ALL {
+    for dimension in cutover_model::Dimension::ALL {
         let (name, row) = (dimension.as_str(), &agreement["dimensions"][dimension.as_str()]);
         let judged = row["judged"].as_u64().unwrap_or(0);
         if judged > 0 {
@@ -248,7 +249,7 @@ pub(crate) fn percent(value: &Value) -> String {
 
 /// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` UTC.
 fn utc(unix_millis: i64) -> String {
-    let [year, month, day, hour, minute, second] = crate::rollout::utc_fields(unix_millis);
+    let [year, month, day, hour, minute, second] = cutover_model::utc_fields(unix_millis);
     format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}")
 }
 

@@ -46,7 +46,7 @@ pub fn render(answers: &[Value]) -> String {
         let _ = writeln!(out, "route {route}: {} disagreeing pair(s) kept", diffs.len());
         for diff in diffs {
             let dimensions: Vec<String> = diff["dimensions"].as_array().into_iter().flatten().map(text).collect();
-            let at = crate::rollout::utc_fields(diff["at"].as_i64().unwrap_or(0));
+            let at = cutover_model::utc_fields(diff["at"].as_i64().unwrap_or(0));
             let [year, month, day, hour, minute, second] = at;
             let _ = writeln!(
                 out,

@@ -3,12 +3,13 @@
 
 use std::path::Path;
 
+use cutover_model::Criterion;
 use serde::de::DeserializeOwned;
 
+use super::Config;
 use super::problem::{ConfigErrors, ConfigProblem};
 use super::raw::{ROLLOUT_KEYS, STEP_KEYS, Sections};
 use super::validate::Validator;
-use super::{Config, Criterion};
 
 /// Loads and validates `path`, reading secrets from the process environment.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {

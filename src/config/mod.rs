@@ -2,15 +2,12 @@
 //! runtime types below (`validate`), reporting every problem with its key path.
 //! Secrets are read from the environment at load time and never printed.
 
-mod criteria;
-mod duration;
 mod load;
 mod name;
 mod plan;
 mod pricing;
 mod problem;
 mod raw;
-mod route_id;
 mod secret;
 #[cfg(test)]
 pub mod testing;
@@ -30,12 +27,10 @@ use http::uri::{Authority, Scheme};
 use http::{HeaderName, HeaderValue};
 use rustls::pki_types::CertificateDer;
 
-pub use criteria::{Criteria, Criterion, Direction, Latency, Unit};
-pub use duration::{MAX_DURATION, format_duration, parse_duration};
+use cutover_model::{Criteria, Criterion, PerRoute, RouteId};
 pub use load::{load_file, load_str};
 pub use pricing::{ModelPrice, OTHER_MODEL, PriceTable, unpriced_models};
 pub use problem::{ConfigErrors, ConfigProblem};
-pub use route_id::{PerRoute, RouteId};
 pub use secret::Secret;
 pub use validate_state::{DEFAULT_LEASE, FleetConfig};
 pub use validate_watch::{DEFAULT_ALERT_WINDOW, DEFAULT_REPEAT_INTERVAL, default_alert_rules};

@@ -4,9 +4,9 @@
 
 use std::fmt;
 
-use super::{
-    Config, Criteria, DERIVED_BUDGET_MARGINS, FallbackMode, HarmBudget, RolloutPlan, RolloutStep, format_duration,
-};
+use cutover_model::{Criteria, duration::format_duration};
+
+use super::{Config, DERIVED_BUDGET_MARGINS, FallbackMode, HarmBudget, RolloutPlan, RolloutStep};
 
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{ModelPattern, PerRoute, Price, Route, Upstream};
+use cutover_model::PerRoute;
+
+use super::{ModelPattern, Price, Route, Upstream};
 
 /// The label of usage whose model the configuration does not name.
 pub const OTHER_MODEL: &str = "other";

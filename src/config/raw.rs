@@ -5,11 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use cutover_model::{Criteria, Criterion, Dimension};
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
-
-use super::{Criteria, Criterion};
-use crate::shadow::Dimension;
 
 /// The raw sections of a configuration file, each deserialized on its own by `load`.
 #[derive(Default)]

@@ -134,7 +134,7 @@ fn shadow_agreement_is_judged_overall_and_per_dimension_in_percent() {
     let criteria = &config.route("default").unwrap().rollout.as_ref().unwrap().steps[0].criteria;
     assert_eq!(criteria.get(Criterion::MinShadowAgreement), Some(90.0));
     let dimensions: Vec<_> = criteria.shadow_dimensions().collect();
-    assert_eq!(dimensions, [(crate::shadow::Dimension::ToolCalls, 98.0), (crate::shadow::Dimension::JsonValid, 99.0)]);
+    assert_eq!(dimensions, [(cutover_model::Dimension::ToolCalls, 98.0), (cutover_model::Dimension::JsonValid, 99.0)]);
     assert!(config.to_string().contains("shadow agreement ≥ 90%; shadow tool_calls agreement ≥ 98%"));
     let plain = FULL.replace(shadow_step, &shadow_step.replace(" }", ", min_shadow_agreement = 95 }"));
     let config = load_str(&plain, Path::new("."), env).unwrap();

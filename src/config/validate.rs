@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cutover_model::{PerRoute, duration::MAX_DURATION, duration::format_duration, duration::parse_duration};
 use http::{HeaderName, HeaderValue, Uri};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -16,8 +17,8 @@ use super::problem::ConfigProblem;
 use super::raw::{RawBreaker, RawFallback, RawRoute, RawServer, RawUpstream, Sections};
 use super::{
     ADMIN_MAX_CONNECTIONS, AdmissionLimits, BodyTimeouts, BreakerPolicy, Config, ConnectionLimits, FallbackMode,
-    FallbackOn, GatewayKey, MAX_CONNECTING, MAX_DURATION, ModelPattern, PerRoute, PriceTable, RetryBudgetPolicy, Route,
-    Secret, ServerConfig, ShadowSettings, StickySource, Timeouts, Upstream, WhenFull, format_duration, parse_duration,
+    FallbackOn, GatewayKey, MAX_CONNECTING, ModelPattern, PriceTable, RetryBudgetPolicy, Route, Secret, ServerConfig,
+    ShadowSettings, StickySource, Timeouts, Upstream, WhenFull,
 };
 
 /// Client-side timeouts (`server.header_timeout`, `body_timeout`, …) are at least this…
@@ -490,10 +491,13 @@ impl<'a> Validator<'a> {
         let max_rps = positive("shadow_max_rps", raw.shadow_max_rps);
         let max_usd_per_hour = positive("shadow_max_usd_per_hour", raw.shadow_max_usd_per_hour);
         let keep_diffs = raw.shadow_keep_diffs.unwrap_or(0) as usize;
-        if keep_diffs > crate::shadow::diffs::MAX_KEPT {
+        if keep_diffs > cutover_model::dimension::MAX_KEPT_DIFFS {
             self.problem(
                 format!("{path}.shadow_keep_diffs"),
-                format!("{keep_diffs} is more than the {} diffs a route may keep", crate::shadow::diffs::MAX_KEPT),
+                format!(
+                    "{keep_diffs} is more than the {} diffs a route may keep",
+                    cutover_model::dimension::MAX_KEPT_DIFFS
+                ),
             );
         }
         let min_similarity = raw.shadow_min_similarity.unwrap_or(defaults.min_similarity);

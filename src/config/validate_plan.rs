@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use cutover_model::{Criteria, Criterion, duration::format_duration};
+
 use super::raw::{RawCriteria, RawRollout};
 use super::validate::Validator;
-use super::{
-    Criteria, Criterion, OnFailure, OnUndecided, RolloutPlan, RolloutStep, format_duration, percent_to_basis_points,
-};
+use super::{OnFailure, OnUndecided, RolloutPlan, RolloutStep, percent_to_basis_points};
 
 /// An undecided step ends at this many times its `min_duration`, unless it says otherwise.
 pub const MAX_DURATION_FACTOR: u32 = 4;

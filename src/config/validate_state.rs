@@ -5,10 +5,12 @@
 
 use std::time::Duration;
 
+use cutover_model::duration::format_duration;
+
+use super::Secret;
 use super::name::{MAX_NAME_LEN, is_instance_name};
 use super::raw::RawState;
 use super::validate::Validator;
-use super::{Secret, format_duration};
 
 /// How long a dead leader goes unreplaced at most, unless `[state] lease` says otherwise.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);

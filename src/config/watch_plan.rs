@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use super::{AlertRule, Config, format_duration};
+use cutover_model::duration::format_duration;
+
+use super::{AlertRule, Config};
 
 pub(super) fn write_watch(f: &mut fmt::Formatter<'_>, config: &Config) -> fmt::Result {
     let health = &config.health;

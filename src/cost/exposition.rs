@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::metrics::{LabelValue, Metrics, Role};
+use cutover_model::Role;
 use cutover_wire::usage::Usage;
+
+use crate::metrics::{LabelValue, Metrics};
 
 /// Appends the series to `out`. Writing into a `String` cannot fail.
 pub fn write_metrics(out: &mut String, metrics: &Metrics) {

@@ -9,11 +9,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use cutover_model::{PerRoute, Role, RouteId};
+use cutover_wire::usage::Usage;
+
 use super::price::Nanos;
 use super::window::{Totals, Window};
-use crate::config::{Config, PerRoute, RouteId};
-use crate::metrics::Role;
-use cutover_wire::usage::Usage;
+use crate::config::Config;
 
 /// More series than this (route × role × model) are counted under model `other`: the
 /// labels come from the configuration, so this only bounds a reload-happy operator.

@@ -22,10 +22,11 @@ pub use report::{
 };
 pub use window::{SLOT_SECONDS, Totals, WINDOW_SECONDS};
 
+use cutover_model::{Role, RouteId};
 use cutover_wire::usage::{Endpoint, Usage};
 
-use crate::config::{ModelPrice, RouteId};
-use crate::metrics::{Metrics, Role};
+use crate::config::ModelPrice;
+use crate::metrics::Metrics;
 
 /// Who pays for one answer: fixed when the gateway commits to it.
 #[derive(Debug, Clone)]

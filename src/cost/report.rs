@@ -5,10 +5,11 @@
 
 use std::fmt::Write;
 
+use cutover_model::Role;
 use serde::{Deserialize, Serialize};
 
 use super::window::{Totals, WINDOW_SECONDS};
-use crate::metrics::{Metrics, Role};
+use crate::metrics::Metrics;
 
 const MONTH_SECONDS: f64 = 30.0 * 86_400.0;
 
@@ -152,7 +153,7 @@ fn money(value: Option<f64>) -> String {
 /// The report as the table `cutover cost` and the demo print.
 pub fn render(report: &CostReport) -> String {
     let mut out = String::new();
-    let span = |seconds: u64| crate::config::format_duration(std::time::Duration::from_secs(seconds));
+    let span = |seconds: u64| cutover_model::duration::format_duration(std::time::Duration::from_secs(seconds));
     let covered = span(report.covered_seconds);
     let _ = writeln!(out, "cost over the last {covered} (asked: {})", span(report.since_seconds));
     for route in &report.routes {
@@ -219,7 +220,7 @@ pub enum ReportError {
 /// The span of `--since` / `?since=` in seconds: default 24 h, at most 24 h.
 pub fn parse_since(since: Option<&str>) -> Result<u64, ReportError> {
     let Some(text) = since else { return Ok(WINDOW_SECONDS) };
-    let span = crate::config::parse_duration(text).ok_or_else(|| ReportError::BadSince(text.to_owned()))?;
+    let span = cutover_model::duration::parse_duration(text).ok_or_else(|| ReportError::BadSince(text.to_owned()))?;
     if span.as_secs() > WINDOW_SECONDS {
         return Err(ReportError::SinceTooLong(text.to_owned()));
     }

@@ -2,10 +2,10 @@
 //! 24 hours (288 slots), so `--since` can be answered for any span up to a day at the
 //! granularity of one slot. A slot is reused when its time comes round again.
 
+use cutover_wire::usage::Usage;
 use serde::{Deserialize, Serialize};
 
 use super::price::Nanos;
-use cutover_wire::usage::Usage;
 
 /// Seconds per slot.
 pub const SLOT_SECONDS: u64 = 300;

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cutover_model::{Outcome, Role};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -23,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::cost::{WINDOW_SECONDS, now_seconds};
-use crate::metrics::{FailureReason, Outcome, Role};
+use crate::metrics::FailureReason;
 use crate::mock::{FaultKind, FaultRule, MockConfig, MockServer, UsagePlan};
 use crate::server::{Running, start_on};
 use receiver::Receiver;
@@ -238,7 +239,7 @@ fn summary(running: &Running, steps: &Steps, receiver: &Receiver, sent: u64, ela
         "\nsummary ({:.0}s, {sent} requests sent; per step: the candidate and its control at the step's last look)\n",
         elapsed.as_secs_f64()
     );
-    out.push_str(&steps.render(crate::rollout::unix_millis()));
+    out.push_str(&steps.render(cutover_model::unix_millis()));
     out.push_str("  whole run per arm (the gateway's counters):\n");
     let gateway = running.gateway.load();
     for route in gateway.metrics.routes().values() {

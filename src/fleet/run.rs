@@ -61,7 +61,7 @@ impl Fleet {
     pub fn flush_lag(&self) -> f64 {
         match self.last_flush_ms.load(Ordering::Relaxed) {
             0 => self.started.elapsed().as_secs_f64(),
-            at => (crate::rollout::unix_millis() - at).max(0) as f64 / 1000.0,
+            at => (cutover_model::unix_millis() - at).max(0) as f64 / 1000.0,
         }
     }
 
@@ -216,7 +216,7 @@ impl Fleet {
             Ok(Flushed::Expired) => {
                 self.forfeit(&evidence);
                 self.buffered.store(0, Ordering::Relaxed);
-                self.last_flush_ms.store(crate::rollout::unix_millis(), Ordering::Relaxed);
+                self.last_flush_ms.store(cutover_model::unix_millis(), Ordering::Relaxed);
                 self.store.catching_up.store(false, Ordering::Relaxed);
                 true
             }
@@ -226,7 +226,7 @@ impl Fleet {
                     flushed.insert(route, (step, at, requests));
                 }
                 self.buffered.store(0, Ordering::Relaxed);
-                self.last_flush_ms.store(crate::rollout::unix_millis(), Ordering::Relaxed);
+                self.last_flush_ms.store(cutover_model::unix_millis(), Ordering::Relaxed);
                 self.store.catching_up.store(false, Ordering::Relaxed);
                 true
             }

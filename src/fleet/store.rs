@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
+use cutover_model::EventKind;
 use tokio::runtime::Handle;
 use tokio_postgres::{Client, Row};
 
@@ -21,7 +22,7 @@ use super::pool::{Pool, failed};
 use super::retention::Pruned;
 use crate::rollout::evidence;
 use crate::rollout::stats::{ArmSnapshot, StepSnapshot, StepStats};
-use crate::rollout::{Authority, Event, EventKind, RouteState, StateStore, StoreError, Write};
+use crate::rollout::{Authority, Event, RouteState, StateStore, StoreError, Write};
 
 /// One instance's evidence of one step, written or replaced: by its flush, and by the
 /// leader's retention for the step's `~departed` row.

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cutover_model::unix_millis;
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::watch;
@@ -16,7 +17,6 @@ use crate::config::HealthConfig;
 use crate::net::body::Chain;
 use crate::net::upstream::UpstreamConnections;
 use crate::proxy::SharedGateway;
-use crate::rollout::unix_millis;
 
 /// What probing one upstream takes, handed out by the gateway in force.
 #[derive(Clone)]
@@ -101,6 +101,6 @@ pub async fn probe_once(target: &ProbeTarget, timeout: std::time::Duration) -> R
     };
     match tokio::time::timeout(timeout, probe).await {
         Ok(verdict) => verdict,
-        Err(_) => Err(format!("no answer within {}", crate::config::format_duration(timeout))),
+        Err(_) => Err(format!("no answer within {}", cutover_model::duration::format_duration(timeout))),
     }
 }

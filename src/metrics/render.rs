@@ -3,11 +3,9 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::config::PerRoute;
+use cutover_model::{Outcome, PerRoute, Role, ShadowDrop, ShadowOutcome};
 
-use super::{
-    FailureReason, Histogram, LabelValue, Metrics, Outcome, Overload, ReloadResult, Role, ShadowDrop, ShadowOutcome,
-};
+use super::{FailureReason, Histogram, LabelValue, Metrics, Overload, ReloadResult};
 
 /// The gauges that live outside `Metrics`: one per route.
 pub struct RouteGauges {

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cutover_model::Severity;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::Full;
 use tokio::sync::mpsc;
@@ -13,7 +14,6 @@ use tokio::sync::mpsc;
 use super::format::{Message, render};
 use crate::config::Notifier;
 use crate::net::client::UpstreamClient;
-use crate::rollout::Severity;
 
 /// Messages waiting per notifier; beyond, new ones are dropped and counted.
 const QUEUE: usize = 64;

@@ -2,9 +2,8 @@
 //! message's own JSON) and Slack's incoming-webhook shape (a readable line with a colour
 //! by severity).
 
+use cutover_model::Severity;
 use serde_json::{Value, json};
-
-use crate::rollout::Severity;
 
 /// One notification, whatever produced it.
 #[derive(Debug, Clone)]

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
+use cutover_wire::sse::StreamFault;
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::expected::NotAnAnswer;
 use super::headers::X_SHOULD_RETRY;
 use crate::metrics::{FailureReason, Overload};
 use crate::net::body::{self, BoxBody, BoxError, Chain};
-use cutover_wire::sse::StreamFault;
 
 /// Why an upstream attempt produced no answer the gateway could commit to. It keeps its
 /// cause, says whether the same upstream may be tried again and whether it speaks

@@ -4,12 +4,14 @@
 
 use std::time::Duration;
 
+use cutover_model::Outcome;
+
 use crate::net::pool::UpstreamBody;
 use http::{Response, StatusCode};
 
 use super::error::TransportError;
 use super::retry;
-use crate::metrics::{FailureReason, Outcome};
+use crate::metrics::FailureReason;
 
 /// An attempt that failed before anything reached the client.
 pub enum Failure {

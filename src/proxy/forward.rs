@@ -5,6 +5,7 @@
 //! outcome per client request on the arm the split chose, failed if any attempt there
 //! failed; the client sees one answer.
 
+use cutover_model::{Outcome, Role};
 use tokio::time::Instant;
 
 use super::breaker::Admission;
@@ -13,7 +14,7 @@ use super::exchange::{Attempt, Exchange};
 use super::failure::Failure;
 use super::retry;
 use crate::config::FallbackOn;
-use crate::metrics::{FailureReason, Outcome, Role};
+use crate::metrics::FailureReason;
 use crate::net::body::BoxBody;
 
 /// The last failure of an arm, kept in case nothing better comes.

@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use cutover_model::{PerRoute, RouteId};
 use http::{HeaderMap, HeaderValue, Uri, header};
 
 use super::breaker::Breaker;
 use super::headers::{OPENAI_ORGANIZATION, OPENAI_PROJECT};
 use super::retry::RetryBudget;
 use super::split;
-use crate::config::{Config, PerRoute, Route, RouteId, Upstream};
+use crate::config::{Config, Route, Upstream};
 use crate::health::{HealthLog, ProbeTarget, UpstreamHealth};
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::net::upstream::UpstreamConnections;

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cutover_model::{Outcome, Role, ShadowDrop, ShadowOutcome, unix_millis};
 use http::request::Parts;
 use http::{HeaderValue, Method, Request};
 use http_body_util::BodyExt;
@@ -24,9 +25,7 @@ use super::exchange::{Attempt, Exchange, Routing};
 use super::gateway::{Gateway, RouteContext};
 use super::request::RequestMeta;
 use crate::cost::now_seconds;
-use crate::metrics::{Outcome, Role, ShadowDrop, ShadowOutcome};
 use crate::rollout::stats::{Arm, Sample};
-use crate::rollout::unix_millis;
 use crate::shadow::diffs::truncated;
 use crate::shadow::{Answer, Diff, Judged, Settings, Side, Tap, Timings, judge_pair, sampled};
 
@@ -161,7 +160,7 @@ fn capped(gateway: &Gateway, route: RouteContext<'_>) -> bool {
 /// What the mirror's task keeps of the request.
 struct PairContext {
     gateway: Arc<Gateway>,
-    route: crate::config::RouteId,
+    route: cutover_model::RouteId,
     body: Bytes,
     meta: RequestMeta,
     /// The step's evidence and the sticky user, as when the request came.

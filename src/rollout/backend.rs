@@ -9,8 +9,10 @@
 //! (`merged_evidence`), and who may write what (`Authority`: the leader's decisions are
 //! fenced by its lease, an operator's command is compared-and-set on the route's row).
 
+use cutover_model::EventKind;
+
 use super::stats::{ArmSnapshot, StepSnapshot};
-use super::{Event, EventKind, Phase, RouteState, Store, StoreError};
+use super::{Event, Phase, RouteState, Store, StoreError};
 
 /// On whose authority a transition is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,8 @@
 //! What an operator can ask of a rollout, and why the controller may refuse it.
 
-use super::{EventKind, StoreError};
+use cutover_model::EventKind;
+
+use super::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {

@@ -6,10 +6,12 @@
 
 use std::time::Duration;
 
+use cutover_model::{EventKind, Unit, duration::format_duration};
+
 use super::analysis::{ControlKind, Evaluation, Inputs, Verdict, ahead, evaluate, hard_breach};
 use super::stats::{Arm, ArmSnapshot, StepSnapshot};
-use super::{Command, ControlError, EventKind, Phase, RouteState};
-use crate::config::{OnFailure, OnUndecided, RolloutPlan, Route, Unit, format_duration, percent_to_basis_points};
+use super::{Command, ControlError, Phase, RouteState};
+use crate::config::{OnFailure, OnUndecided, RolloutPlan, Route, percent_to_basis_points};
 
 /// Who the controller's own events name as their actor.
 pub const CONTROLLER: &str = "controller";
@@ -260,7 +262,7 @@ fn held(evaluation: &Evaluation, inputs: &Inputs<'_>, state: &RouteState) -> Opt
     if evaluation.verdict != Verdict::Inconclusive {
         return None;
     }
-    let [year, month, day, hour, minute, second] = super::utc_fields(state.step_started_at);
+    let [year, month, day, hour, minute, second] = cutover_model::utc_fields(state.step_started_at);
     let since = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} UTC");
     let running = format_minutes(state.active_ms);
     let compares = inputs.step.criteria.iter().any(|(criterion, _)| criterion.compares());

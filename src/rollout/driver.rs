@@ -9,11 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cutover_model::RouteId;
 use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::RolloutControl;
-use crate::config::RouteId;
 
 /// How often the hard ceiling is checked, whatever the analysis interval.
 const GUARD_PERIOD: Duration = Duration::from_secs(1);

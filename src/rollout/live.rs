@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use arc_swap::ArcSwap;
+use cutover_model::{PerRoute, RouteId};
 
 use super::RouteState;
 use super::stats::StepStats;
-use crate::config::{PerRoute, RouteId};
 use crate::shadow::RouteShadow;
 
 #[derive(Debug)]

@@ -14,8 +14,8 @@ pub mod clusters;
 pub mod histogram;
 pub mod spend;
 
-use crate::config::Latency;
-use crate::metrics::Outcome;
+use cutover_model::{Latency, Outcome};
+
 use crate::shadow::{Agreement, AgreementSnapshot};
 use clusters::{CELLS, Cells, Failure, RateEstimate, cell_of};
 use histogram::{BUCKETS, Histogram, bucket_of};

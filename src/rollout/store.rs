@@ -14,11 +14,12 @@ mod reset;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use cutover_model::EventKind;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::stats::{ArmSnapshot, StepSnapshot};
-use super::{EventKind, Phase, RouteState};
+use super::{Phase, RouteState};
 use check::{Found, RawRow};
 use lock::StateLock;
 
@@ -182,7 +183,7 @@ impl Store {
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
             .map_err(open_error)?;
         connection.execute_batch(SCHEMA).map_err(open_error)?;
-        migrate(&connection, super::unix_millis()).map_err(open_error)?;
+        migrate(&connection, cutover_model::unix_millis()).map_err(open_error)?;
         Ok(Store {
             connection: Mutex::new(connection),
             path: path.to_owned(),

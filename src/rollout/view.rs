@@ -2,13 +2,14 @@
 //! last published (state, evaluation, recent events) and the live evidence, so reading it
 //! takes no lock and no SQLite query.
 
+use cutover_model::RouteId;
 use serde_json::{Value, json};
 
 use super::analysis::Evaluation;
 use super::clock::StepClock;
 use super::stats::Arm;
 use super::{Event, LiveRoute, RouteState, Validation};
-use crate::config::{Config, RouteId};
+use crate::config::Config;
 
 /// How many of a route's latest events its view shows.
 pub const RECENT_EVENTS: usize = 5;
@@ -96,7 +97,7 @@ pub fn render(config: &Config, id: RouteId, live: &LiveRoute, published: &Publis
 /// event's reason (what the evidence could not resolve); `null` otherwise.
 fn undecided(live: &LiveRoute, published: &Published) -> Value {
     let Some(since) = live.undecided_since() else { return Value::Null };
-    let event = published.events.iter().find(|event| event.kind == super::EventKind::Undecided);
+    let event = published.events.iter().find(|event| event.kind == cutover_model::EventKind::Undecided);
     json!({"since": since, "reason": event.map(|event| &event.reason)})
 }
 

@@ -10,12 +10,12 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use cutover_model::Dimension;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::cells::{CellsSnapshot, UserCells};
 use super::compare::Judged;
-use super::dimension::Dimension;
 
 /// Upper edges of the similarity buckets: tenths.
 const SIMILARITY_BUCKETS: usize = 10;

@@ -9,10 +9,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use cutover_model::Dimension;
 use serde::{Deserialize, Serialize};
 
 use super::aggregate::{add, counters, load};
-use super::dimension::Dimension;
 
 /// Cells of mirrored users.
 pub const AGREEMENT_CELLS: usize = 64;

@@ -8,10 +8,10 @@
 
 use std::collections::HashSet;
 
+use cutover_model::Dimension;
 use serde_json::Value;
 
 use super::answer::Answer;
-use super::dimension::Dimension;
 use super::request::{JsonAsk, RequestFacts};
 
 /// The candidate's `prompt_tokens` may differ from the primary's by this share…

@@ -2,17 +2,14 @@
 //! default: prompts may be sensitive). Each entry keeps the request's and both answers'
 //! bodies truncated to `MAX_BODY_CHARS`, the dimensions that disagreed and what differed;
 //! never a header, so no key or token can be stored. At most N entries (and never more
-//! than `MAX_KEPT`), the oldest dropped first; in memory only.
+//! than `MAX_KEPT_DIFFS`), the oldest dropped first; in memory only.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 
+use cutover_model::{Dimension, dimension::MAX_KEPT_DIFFS};
 use serde::Serialize;
 
-use super::dimension::Dimension;
-
-/// The most entries a route keeps, whatever the configuration says.
-pub const MAX_KEPT: usize = 1000;
 /// Each body is cut to this many characters.
 pub const MAX_BODY_CHARS: usize = 2048;
 
@@ -51,7 +48,7 @@ impl DiffRing {
     /// Keeps `diff` within `capacity` entries; 0 keeps nothing (and drops what was kept,
     /// should a reload have turned keeping off).
     pub fn push(&self, diff: Diff, capacity: usize) {
-        let capacity = capacity.min(MAX_KEPT);
+        let capacity = capacity.min(MAX_KEPT_DIFFS);
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         while kept.len() >= capacity.max(1) {
             kept.pop_front();

@@ -6,12 +6,12 @@
 
 use std::time::Duration;
 
+use cutover_model::Outcome;
+use cutover_wire::usage::Usage;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::capture::Captured;
-use crate::metrics::Outcome;
-use cutover_wire::usage::Usage;
 
 /// One side's answer, as far as the comparison needs it.
 #[derive(Debug, Default)]

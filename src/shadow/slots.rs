@@ -11,9 +11,8 @@
 
 use std::sync::Arc;
 
+use cutover_model::ShadowDrop;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-use crate::metrics::ShadowDrop;
 
 /// Copies in flight to the candidate at most; beyond, mirrors are dropped `full`.
 pub const COPY_SLOTS: usize = 64;

@@ -28,8 +28,9 @@ pub use parity::Parity;
 pub use report::{Report, Requirement, Spent, UnknownCheck};
 pub use sample::Sample;
 
-use crate::config::{Config, ModelPattern};
 use cutover_wire::usage::Usage;
+
+use crate::config::{Config, ModelPattern};
 
 use crate::cost::cost;
 use exchange::Target;

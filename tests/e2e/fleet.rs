@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cutover::fleet::{DEPARTED, EXPIRY_LEASES, EvidenceRow, Flushed, Lease, PgStore, Pruned};
-use cutover::metrics::Outcome;
 use cutover::rollout::stats::{Arm, Sample, StepSnapshot, StepStats};
-use cutover::rollout::{Authority, EventKind, Phase, RouteState, StateStore, StoreError, Write};
+use cutover::rollout::{Authority, Phase, RouteState, StateStore, StoreError, Write};
+use cutover_model::{EventKind, Outcome};
 use http::Method;
 use serde_json::{Value, json};
 

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use cutover::rollout::{EventKind, Phase, StateMode, Store};
+use cutover::rollout::{Phase, StateMode, Store};
+use cutover_model::EventKind;
 use http::{Method, StatusCode};
 use serde_json::Value;
 

@@ -66,7 +66,7 @@ pub fn data(gateway: &SharedGateway, series: &Series, since_ms: i64) -> Value {
     let gateway = gateway.load();
     let config = &gateway.config;
     json!({
-        "now": crate::rollout::unix_millis(),
+        "now": cutover_model::unix_millis(),
         "configured": {
             "prices": !config.prices.is_empty(),
             "health_probes": config.health.enabled,

@@ -8,12 +8,12 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, Weak};
 use std::time::Duration;
 
+use cutover_model::{Outcome, Role, unix_millis};
 use serde_json::{Value, json};
 
 use crate::alerts::{ArmSample, quantile};
-use crate::metrics::{DURATION_BUCKETS, FailureReason, Outcome, Role, RouteMetrics, TTFT_BUCKETS};
+use crate::metrics::{DURATION_BUCKETS, FailureReason, RouteMetrics, TTFT_BUCKETS};
 use crate::proxy::{Gateway, SharedGateway};
-use crate::rollout::unix_millis;
 
 /// One point a second…
 const PERIOD: Duration = Duration::from_secs(1);

@@ -10,6 +10,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use cutover_wire::sse::SseFramer;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
@@ -17,7 +18,6 @@ use tokio::time::Instant;
 use super::hold::Held;
 use super::{BodyError, Observed};
 use crate::proxy::error::stream_error_event;
-use cutover_wire::sse::SseFramer;
 
 /// A frame of an event stream never grows past this by joining ready events.
 const MAX_BATCH_BYTES: usize = 64 * 1024;

@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use cutover_wire::sse::{SseFramer, StreamFault};
 use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 use crate::net::body::BoxError;
 use crate::proxy::error::{EarlyStreamError, TransportError};
-use cutover_wire::sse::{SseFramer, StreamFault};
 
 /// How long a stream may be held.
 #[derive(Debug, Clone, Copy)]

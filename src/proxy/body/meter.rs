@@ -12,18 +12,18 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use cutover_model::{Role, RouteId};
+use cutover_wire::{sse::UsageWatch, usage::Usage};
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::{BodyError, Observed};
-use crate::config::{Config, RouteId};
-use cutover_wire::usage::Usage;
+use crate::config::Config;
 
 use crate::cost::{Charge, Ending, Nanos};
-use crate::metrics::{Metrics, Role};
+use crate::metrics::Metrics;
 use crate::proxy::request::RequestMeta;
-use cutover_wire::sse::UsageWatch;
 
 /// A whole answer up to this size is kept for its usage…
 const MAX_WHOLE_BYTES: usize = 256 << 10;

@@ -12,13 +12,13 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cutover_model::Outcome;
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use super::{BodyError, Observed, Settled};
-use crate::metrics::Outcome;
 use crate::proxy::failure::outcome_for_status;
 use crate::shadow::{Side, Tap};
 

@@ -7,19 +7,20 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cutover_model::{Outcome, Role, RouteId};
+use cutover_wire::sse::StreamFault;
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::*;
-use crate::config::{BreakerPolicy, RouteId, Timeouts};
-use crate::metrics::{Metrics, Outcome, Role};
+use crate::config::{BreakerPolicy, Timeouts};
+use crate::metrics::Metrics;
 use crate::net::body::BoxBody;
 use crate::proxy::breaker::{Admission, Breaker, HealthReport};
 use crate::proxy::error::{EarlyStreamError, TransportError};
 use crate::rollout::stats::{Arm, StepStats};
-use cutover_wire::sse::StreamFault;
 
 /// A body whose frames the test sends as it goes; dropping the sender ends it.
 struct Feed(mpsc::UnboundedReceiver<Result<Frame<Bytes>, std::io::Error>>);

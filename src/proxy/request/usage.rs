@@ -7,12 +7,12 @@
 use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
+use cutover_wire::usage::Endpoint;
 use http::{HeaderMap, header};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::RequestMeta;
-use cutover_wire::usage::Endpoint;
 
 /// A member's raw value when the key is there, `null` included.
 #[derive(Default)]

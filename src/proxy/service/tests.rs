@@ -5,13 +5,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cutover_model::{Outcome, Role};
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::service::Service;
 
 use super::ProxyService;
 use crate::config::Config;
-use crate::metrics::{Metrics, Outcome, Role};
+use crate::metrics::Metrics;
 use crate::mock::{MockConfig, MockServer};
 use crate::net::body::BoxBody;
 use crate::proxy::Gateway;

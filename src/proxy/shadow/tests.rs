@@ -40,7 +40,7 @@ fn mirroring_gateway() -> Arc<Gateway> {
     gateway
 }
 
-fn default_route(gateway: &Gateway) -> crate::config::RouteId {
+fn default_route(gateway: &Gateway) -> cutover_model::RouteId {
     gateway.config.routes.first_id().unwrap()
 }
 

@@ -11,10 +11,11 @@
 
 use std::time::Duration;
 
+use cutover_model::Criterion;
 use serde::Serialize;
 
 use super::alphas;
-use crate::config::{Config, Criterion, RolloutStep};
+use crate::config::{Config, RolloutStep};
 use crate::rollout::inference::rate_increase;
 use crate::rollout::stats::clusters::{Failure, RateEstimate};
 use crate::rollout::stats::{Arm, StepSnapshot};
@@ -149,8 +150,8 @@ pub fn plan_resolution(config: &Config) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Criteria;
     use crate::rollout::stats::{ArmSnapshot, SNAPSHOT_FORMAT};
+    use cutover_model::Criteria;
 
     fn step(weight_bp: u32, max_duration: Option<Duration>, margin: Option<f64>) -> RolloutStep {
         let mut criteria = Criteria::default();

@@ -2,15 +2,16 @@
 //! increases, quantile ratios and the cost ratio, each turned from its sequential test into a `Check`
 //! with the bounds, error probabilities and sample counts the status shows.
 
+use cutover_model::{Criterion, Dimension, Latency};
+
 use super::{Check, Verdict};
-use crate::config::{Criterion, Latency};
 use crate::rollout::inference::{
     Alphas, Decision, Tested, cost_ratio, quantile_bounds, quantile_estimate, rate_ceiling, rate_increase,
 };
 use crate::rollout::stats::ArmSnapshot;
 use crate::rollout::stats::clusters::{Cells, Failure};
 use crate::rollout::stats::histogram::Histogram;
-use crate::shadow::{AgreementSnapshot, Dimension};
+use crate::shadow::AgreementSnapshot;
 
 /// Latency bounds are tightest at the step's `min_requests` (the first look at which it
 /// could pass), and at no fewer than this many samples per arm. Past that point the

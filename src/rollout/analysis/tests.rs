@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use cutover_model::{Criteria, Criterion};
+
 use super::*;
-use crate::config::{Criteria, Criterion};
 use crate::rollout::stats::histogram::{BUCKETS, Histogram, bucket_of};
 
 /// `requests` independent requests, `errors` of them failed, the answers all taking
@@ -226,8 +227,8 @@ fn max_client_error_rate_increase_judges_client_errors_and_only_them() {
 
 #[test]
 fn the_min_users_gate_holds_a_step_until_enough_distinct_users_were_seen() {
-    use crate::metrics::Outcome;
     use crate::rollout::stats::{Arm, Sample, StepStats};
+    use cutover_model::Outcome;
     let step = RolloutStep { min_users: 100, ..step(Criteria::default()) };
     let from_users = |users: u64| {
         let stats = StepStats::default();
@@ -384,7 +385,7 @@ fn mirrored(users: u64, pairs: u64, disagreeing: u64, keyed: bool) -> crate::sha
     let agreement = crate::shadow::Agreement::default();
     for user in 0..users {
         let mut judged = crate::shadow::Judged::default();
-        judged.verdicts[crate::shadow::Dimension::Outcome as usize] = Some(user >= disagreeing);
+        judged.verdicts[cutover_model::Dimension::Outcome as usize] = Some(user >= disagreeing);
         for _ in 0..pairs {
             agreement.record(keyed.then_some(user << 32), (true, true), &judged, None);
         }

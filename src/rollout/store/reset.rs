@@ -45,7 +45,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// `20260426T101500Z` for a Unix time.
 fn utc_stamp(unix_secs: u64) -> String {
     let millis = i64::try_from(unix_secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
-    let [year, month, day, hour, minute, second] = crate::rollout::utc_fields(millis);
+    let [year, month, day, hour, minute, second] = cutover_model::utc_fields(millis);
     format!("{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}Z")
 }
 

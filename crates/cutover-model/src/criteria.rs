@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-use crate::shadow::Dimension;
+use crate::dimension::Dimension;
 
 /// Which side of the threshold passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

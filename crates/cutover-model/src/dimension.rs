@@ -4,6 +4,9 @@
 
 use std::fmt;
 
+/// The most diffs a route keeps (`shadow.keep_diffs`), whatever the configuration says.
+pub const MAX_KEPT_DIFFS: usize = 1000;
+
 /// One thing the primary's and the candidate's answers to the same request must agree on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dimension {

@@ -1,0 +1,25 @@
+//! The vocabulary every layer of cutover shares and no layer owns: which route
+//! (`RouteId`, `PerRoute`), which arm and how a request ended (`Role`, `Outcome`), what a
+//! mirrored pair is compared on (`Dimension`), the rollout's success criteria
+//! (`criteria`), the kinds of rollout event and their severity (`event`), human
+//! durations in the configuration (`duration`) and wall-clock time as it is persisted
+//! (`time`).
+//!
+//! Types only, with the rules that belong to them (a criterion's unit and range, an
+//! event's severity, a duration's syntax); nothing here does I/O or knows the
+//! configuration file, a metric's registry or a store.
+
+pub mod criteria;
+pub mod dimension;
+pub mod duration;
+pub mod event;
+pub mod outcome;
+pub mod route;
+pub mod time;
+
+pub use criteria::{Criteria, Criterion, Direction, Latency, Unit};
+pub use dimension::Dimension;
+pub use event::{EventKind, Severity, UnknownKind};
+pub use outcome::{Outcome, Role, ShadowDrop, ShadowOutcome};
+pub use route::{PerRoute, RouteId};
+pub use time::{unix_millis, utc_fields};
