@@ -21,7 +21,6 @@ pub mod rollout;
 
 // Read by both: the validated configuration, the Prometheus series, usage and cost, and
 // the shadow comparison.
-pub mod config;
 pub mod cost;
 pub mod metrics;
 pub mod shadow;

@@ -209,12 +209,12 @@ fn main() -> ExitCode {
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    match cutover::config::load_file(path) {
+    match cutover_config::load_file(path) {
         Ok(config) => {
             #[allow(clippy::print_stdout)]
             {
                 println!("{}: ok\n\n{config}", path.display());
-                for warning in cutover::config::unpriced_models(&config) {
+                for warning in cutover_config::unpriced_models(&config) {
                     println!("warning: {warning}");
                 }
                 for line in cutover::rollout::analysis::plan_resolution(&config) {
@@ -252,11 +252,11 @@ fn run(job: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
 }
 
 async fn serve(path: PathBuf, reset_state: bool) -> anyhow::Result<()> {
-    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let config = cutover_config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     if config.gateway_keys.is_empty() {
         tracing::warn!("no [auth] keys: the gateway is open to anyone who can reach {}", config.server.listen);
     }
-    for warning in cutover::config::unpriced_models(&config) {
+    for warning in cutover_config::unpriced_models(&config) {
         tracing::warn!("{warning}");
     }
     // Before serving: from here on a SIGHUP (a terminal closing, an operator expecting a
@@ -274,7 +274,7 @@ async fn serve(path: PathBuf, reset_state: bool) -> anyhow::Result<()> {
 
 async fn rollout(verb: RolloutVerb, route: Option<String>, path: PathBuf, json: bool) -> anyhow::Result<()> {
     use cutover::cli::rollout::{Verb, render, send};
-    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let config = cutover_config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     let verb = match verb {
         RolloutVerb::Status => Verb::Status,
         RolloutVerb::Pause => Verb::Pause,
@@ -302,7 +302,7 @@ async fn rollout(verb: RolloutVerb, route: Option<String>, path: PathBuf, json: 
 
 async fn alerts(verb: AlertsVerb, path: PathBuf, json: bool) -> anyhow::Result<()> {
     use cutover::cli::alerts::{render_status, render_test, status, test};
-    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let config = cutover_config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     let text = match verb {
         AlertsVerb::Status => {
             let answer = status(&config).await?;
@@ -333,7 +333,7 @@ async fn alerts(verb: AlertsVerb, path: PathBuf, json: bool) -> anyhow::Result<(
 }
 
 async fn shadow(verb: ShadowVerb, path: PathBuf, json: bool) -> anyhow::Result<()> {
-    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let config = cutover_config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     let ShadowVerb::Diff { route, dimension } = verb;
     let answers = cutover::cli::shadow::diffs(&config, route.as_deref(), dimension.as_deref()).await?;
     let text = if json { serde_json::to_string_pretty(&answers)? } else { cutover::cli::shadow::render(&answers) };
@@ -342,7 +342,7 @@ async fn shadow(verb: ShadowVerb, path: PathBuf, json: bool) -> anyhow::Result<(
 }
 
 async fn cost(route: Option<String>, since: String, path: PathBuf, json: bool) -> anyhow::Result<()> {
-    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let config = cutover_config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     let report = cutover::cli::cost::fetch(&config, route.as_deref(), &since).await?;
     let text = if json { serde_json::to_string_pretty(&report)? } else { cutover::cost::render(&report) };
     let _ = writeln!(std::io::stdout().lock(), "{text}");
@@ -350,7 +350,7 @@ async fn cost(route: Option<String>, since: String, path: PathBuf, json: bool) -
 }
 
 async fn fleet_status(path: PathBuf, json: bool) -> anyhow::Result<()> {
-    let config = cutover::config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let config = cutover_config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     let answer = cutover::cli::fleet::status(&config).await?;
     let text = if json { serde_json::to_string_pretty(&answer)? } else { cutover::cli::fleet::render_status(&answer) };
     let _ = writeln!(std::io::stdout().lock(), "{}", text.trim_end());

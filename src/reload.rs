@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use assess::{Changes, Refusal, Refused, assess};
+use cutover_config::{self as config, Config, ConfigErrors};
 
-use crate::config::{self, Config, ConfigErrors};
 use crate::metrics::ReloadResult;
 use crate::proxy::SharedGateway;
 use crate::rollout::RolloutControl;

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use cutover_config::Config;
 use cutover_model::unix_millis;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
@@ -15,7 +16,6 @@ use tokio::task::JoinHandle;
 
 use crate::admin::{AdminService, Readiness};
 use crate::alerts::{self, AlertBoard};
-use crate::config::Config;
 use crate::fleet::{Fleet, Lease, PgStore};
 use crate::health;
 use crate::metrics::Metrics;
@@ -343,11 +343,11 @@ mod tests {
     fn a_step_whose_saved_evidence_does_not_parse_refuses_the_start_naming_the_file_and_route() {
         let dir = std::env::temp_dir().join(format!("cutover-server-{}-{}", std::process::id(), fastrand::u64(..)));
         std::fs::create_dir_all(&dir).unwrap();
-        let toml = crate::config::testing::two_upstreams_toml(
+        let toml = cutover_config::testing::two_upstreams_toml(
             "",
             "[routes.rollout]\ninterval = \"1h\"\nsteps = [{ weight = 10, min_duration = \"1h\", min_requests = 10 }]",
         );
-        let config = Arc::new(crate::config::testing::load(&toml, &dir, |_| None));
+        let config = Arc::new(cutover_config::testing::load(&toml, &dir, |_| None));
         let metrics = Arc::new(Metrics::new(&config));
         {
             let store = Store::open(&config.state_path, StateMode::Keep).unwrap();

@@ -30,7 +30,7 @@ async fn a_burst_of_1000_new_streams_through_a_fresh_gateway_all_succeed_on_pace
     );
     let dir = std::env::temp_dir().join(format!("cutover-burst-{}-{}", std::process::id(), fastrand::u64(..)));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let config = cutover::config::load_str(&config, &dir, |_| None).expect("a valid config");
+    let config = cutover_config::load_str(&config, &dir, |_| None).expect("a valid config");
     let (proxy, admin) =
         (TcpListener::bind("127.0.0.1:0").await.unwrap(), TcpListener::bind("127.0.0.1:0").await.unwrap());
     let gateway = cutover::server::start_on(config, proxy, admin).await.expect("gateway starts");

@@ -5,10 +5,10 @@
 
 use std::fmt::Write;
 
+use cutover_config::Config;
 use cutover_model::Dimension;
 use serde_json::{Value, json};
 
-use crate::config::Config;
 use crate::metrics::{LabelValue, header};
 use crate::rollout::LiveState;
 

@@ -6,10 +6,10 @@
 
 use std::fmt::Write as _;
 
+use cutover_config::{AlertRule, Config};
 use cutover_model::duration::format_duration;
 
 use super::rule::{Metric, candidate_routes};
-use crate::config::{AlertRule, Config};
 
 /// The rule file, YAML; rules whose metric has no series yet are listed as comments.
 pub fn prometheus_rules(config: &Config) -> String {
@@ -140,7 +140,7 @@ fn regex_literal(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::testing;
+    use cutover_config::testing;
 
     #[test]
     fn a_scoped_rule_selects_its_upstream_and_role() {

@@ -2,9 +2,8 @@
 //! it is evaluated over (one per upstream for a rule that names neither an upstream nor a
 //! route).
 
+use cutover_config::{AlertRule, Config, Route};
 use cutover_model::{Role, RouteId};
-
-use crate::config::{AlertRule, Config, Route};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {

@@ -4,12 +4,11 @@
 //! its refusal with the message from OpenAI's error shape).
 
 use bytes::Bytes;
+use cutover_config::Config;
 use http::{HeaderName, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-
-use crate::config::Config;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminCallError {

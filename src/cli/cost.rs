@@ -2,10 +2,10 @@
 //! for its spend per arm and the monthly projection (`GET /admin/cost`), with the address
 //! and token from the same configuration file the gateway runs.
 
+use cutover_config::Config;
 use http::Method;
 
 use super::admin_call::{AdminCallError, call, query_value};
-use crate::config::Config;
 use crate::cost::CostReport;
 
 /// The gateway's report for `route` (every route without one) over `since` (e.g. "24h").

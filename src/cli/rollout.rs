@@ -3,12 +3,12 @@
 
 use std::fmt::Write as _;
 
+use cutover_config::Config;
 use cutover_model::{Criterion, Unit};
 use http::{HeaderName, Method};
 use serde_json::Value;
 
 use super::admin_call::{AdminCallError, call_json};
-use crate::config::Config;
 use crate::rollout::analysis::{RESOLVING_MARGINS, resolves};
 
 /// What to ask the gateway.

@@ -4,11 +4,11 @@
 
 use std::fmt::Write as _;
 
+use cutover_config::Config;
 use http::Method;
 use serde_json::Value;
 
 use super::admin_call::{AdminCallError, call_json, query_value};
-use crate::config::Config;
 
 /// The kept diffs of `route` (every route with a candidate without one).
 pub async fn diffs(

@@ -40,7 +40,7 @@ pub fn main(args: ValidateArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return usage_error(&format!("cannot start the async runtime: {error}")),
     };
-    let config = match crate::config::load_file(&args.config) {
+    let config = match cutover_config::load_file(&args.config) {
         Ok(config) => config,
         Err(errors) => return usage_error(&errors.to_string()),
     };

@@ -9,12 +9,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use cutover_config::Config;
 use cutover_model::{PerRoute, Role, RouteId};
 use cutover_wire::usage::Usage;
 
 use super::price::Nanos;
 use super::window::{Totals, Window};
-use crate::config::Config;
 
 /// More series than this (route × role × model) are counted under model `other`: the
 /// labels come from the configuration, so this only bounds a reload-happy operator.
@@ -115,7 +115,7 @@ impl Ledger {
         let Ok(mut series) = self.series.lock() else { return };
         let mut key = SeriesKey { route: entry.route, role: entry.answered_by, model: entry.model };
         if series.len() >= MAX_SERIES && !series.contains_key(&key) {
-            key.model = Arc::from(crate::config::OTHER_MODEL);
+            key.model = Arc::from(cutover_config::OTHER_MODEL);
         }
         let totals = series.entry(key).or_default();
         totals.tokens.add(&usage);

@@ -22,10 +22,10 @@ pub use report::{
 };
 pub use window::{SLOT_SECONDS, Totals, WINDOW_SECONDS};
 
+use cutover_config::ModelPrice;
 use cutover_model::{Role, RouteId};
 use cutover_wire::usage::{Endpoint, Usage};
 
-use crate::config::ModelPrice;
 use crate::metrics::Metrics;
 
 /// Who pays for one answer: fixed when the gateway commits to it.

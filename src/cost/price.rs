@@ -5,9 +5,8 @@
 
 use std::fmt;
 
+use cutover_config::Price;
 use cutover_wire::usage::Usage;
-
-use crate::config::Price;
 
 /// An amount of US dollars, in nano-dollars.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]

@@ -1,7 +1,8 @@
 //! Usage priced exactly, windowed in bounded memory.
 
+use cutover_config::Price;
+
 use super::*;
-use crate::config::Price;
 
 #[test]
 fn cost_is_exact_in_nano_dollars_with_cached_and_reasoning_prices() {

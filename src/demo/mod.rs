@@ -151,7 +151,7 @@ pub async fn run(bad_candidate: bool, hold: bool) -> Result<(), DemoError> {
     let text = config(&primary.base_url(), &candidate.base_url(), &receiver.url);
     let env = |name: &str| (name == "CUTOVER_DEMO_ADMIN_TOKEN").then(|| token.clone());
     let config =
-        crate::config::load_str(&text, &dir, env).map_err(|problems| DemoError::Start(format!("{problems:?}")))?;
+        cutover_config::load_str(&text, &dir, env).map_err(|problems| DemoError::Start(format!("{problems:?}")))?;
     let proxy = TcpListener::bind("127.0.0.1:0").await.map_err(|error| start_error(&error))?;
     let admin = TcpListener::bind("127.0.0.1:0").await.map_err(|error| start_error(&error))?;
     let running = start_on(config, proxy, admin).await.map_err(|error| start_error(&error))?;

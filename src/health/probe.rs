@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cutover_config::HealthConfig;
 use cutover_model::unix_millis;
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
@@ -13,7 +14,6 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::state::{Change, HealthEvent, HealthLog, UpstreamHealth};
-use crate::config::HealthConfig;
 use crate::net::body::Chain;
 use crate::net::upstream::UpstreamConnections;
 use crate::proxy::SharedGateway;

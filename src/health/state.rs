@@ -6,9 +6,8 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
+use cutover_config::HealthConfig;
 use serde::Serialize;
-
-use crate::config::HealthConfig;
 
 /// A change of an upstream's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -11,13 +11,12 @@ mod render;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
+use cutover_config::Config;
 use cutover_model::{EventKind, Outcome, PerRoute, Role, RouteId, ShadowDrop, ShadowOutcome};
 pub use histogram::{DURATION_BUCKETS, Histogram, TTFT_BUCKETS};
 pub use label::LabelValue;
 pub use process::render_process;
 pub use render::{RouteGauges, UpstreamGauges, header, render, render_notifications};
-
-use crate::config::Config;
 
 /// Why an attempt failed, for the `reason` label of fallbacks and retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

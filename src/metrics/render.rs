@@ -264,7 +264,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::testing;
+    use cutover_config::testing;
 
     /// A name with each character the text format escapes: `\`, `"` and a line feed.
     const HOSTILE: &str = "we\\b\"app\nx";

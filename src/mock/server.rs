@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use cutover_config::ConnectionLimits;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -22,7 +23,6 @@ use super::faults::{FaultRule, FaultSet};
 use super::runtime::{Runtime, error_json};
 use super::state::{Endpoint, RecordedRequest, State};
 use super::{chat, completions, embeddings, responses};
-use crate::config::ConnectionLimits;
 use crate::net::body::{BoxBody, BoxError, json};
 use crate::net::serve::serve_counting;
 

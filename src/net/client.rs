@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use cutover_config::MAX_CONNECTING;
 use http_body_util::Full;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
@@ -17,7 +18,6 @@ use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
 use super::paced::Paced;
-use crate::config::MAX_CONNECTING;
 
 pub type UpstreamClient = Client<Paced<HttpsConnector<HttpConnector>>, Full<Bytes>>;
 

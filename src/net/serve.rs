@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use cutover_config::{ConnectionLimits, WhenFull};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::Service;
@@ -26,7 +27,6 @@ use super::dormant::Dormant;
 use super::head_clock::{FirstRequest, Seen};
 use super::idle::{Activity, Counted};
 use super::open::{Membership, OpenConnections};
-use crate::config::{ConnectionLimits, WhenFull};
 
 /// Serves `service` on `listener` until `shutdown` resolves, then stops accepting,
 /// lets open requests (streams included) finish, and returns once they have; at

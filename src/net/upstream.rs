@@ -8,12 +8,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cutover_config::Upstream;
 use http::{HeaderValue, Request, Response, uri::Authority, uri::Scheme};
 use http_body_util::Full;
 
 use super::client::{self, UpstreamClient};
 use super::pool::{Http1Pool, SendError, UpstreamBody};
-use crate::config::Upstream;
 
 /// The connections of one upstream. Cloning shares them.
 #[derive(Clone)]

@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cutover_config::Notifier;
 use cutover_model::Severity;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::Full;
 use tokio::sync::mpsc;
 
 use super::format::{Message, render};
-use crate::config::Notifier;
 use crate::net::client::UpstreamClient;
 
 /// Messages waiting per notifier; beyond, new ones are dropped and counted.

@@ -74,7 +74,7 @@ impl Drop for Admitted {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::testing::{load, two_upstreams_toml};
+    use cutover_config::testing::{load, two_upstreams_toml};
 
     fn metrics() -> Arc<Metrics> {
         let config = load(&two_upstreams_toml("", ""), std::path::Path::new("/tmp"), |_| None);

@@ -6,9 +6,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 
+use cutover_config::BreakerPolicy;
 use tokio::time::Instant;
-
-use crate::config::BreakerPolicy;
 
 const CLOSED: u8 = 0;
 const OPEN: u8 = 1;

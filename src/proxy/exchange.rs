@@ -9,6 +9,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cutover_config::{FallbackMode, Upstream};
 use cutover_model::{Outcome, Role, RouteId};
 use cutover_wire::sse::SseFramer;
 use http::request::Parts;
@@ -25,7 +26,6 @@ use super::failure::{Failure, counts_as_failure, is_clients_fault, outcome_for_s
 use super::gateway::{Gateway, RouteContext};
 use super::headers::{X_SHOULD_RETRY, mark_response, upstream_request_headers};
 use super::request::{RequestMeta, with_model};
-use crate::config::{FallbackMode, Upstream};
 use crate::net::body::BoxBody;
 use crate::net::pool::{SendError, UpstreamBody};
 use crate::shadow::Tap;

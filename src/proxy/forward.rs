@@ -5,6 +5,7 @@
 //! outcome per client request on the arm the split chose, failed if any attempt there
 //! failed; the client sees one answer.
 
+use cutover_config::FallbackOn;
 use cutover_model::{Outcome, Role};
 use tokio::time::Instant;
 
@@ -13,7 +14,6 @@ use super::error::GatewayError;
 use super::exchange::{Attempt, Exchange};
 use super::failure::Failure;
 use super::retry;
-use crate::config::FallbackOn;
 use crate::metrics::FailureReason;
 use crate::net::body::BoxBody;
 

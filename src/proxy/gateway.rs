@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use cutover_config::{Config, Route, Upstream};
 use cutover_model::{PerRoute, RouteId};
 use http::{HeaderMap, HeaderValue, Uri, header};
 
@@ -13,7 +14,6 @@ use super::breaker::Breaker;
 use super::headers::{OPENAI_ORGANIZATION, OPENAI_PROJECT};
 use super::retry::RetryBudget;
 use super::split;
-use crate::config::{Config, Route, Upstream};
 use crate::health::{HealthLog, ProbeTarget, UpstreamHealth};
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::net::upstream::UpstreamConnections;

@@ -8,13 +8,13 @@ use http::HeaderMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
+use cutover_config::BodyTimeouts;
 use http_body::Body;
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::error::GatewayError;
-use crate::config::BodyTimeouts;
 use crate::net::body::BoxError;
 
 /// The routing-relevant fields of a JSON request body.

@@ -6,9 +6,8 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use cutover_config::RetryBudgetPolicy;
 use tokio::time::Instant;
-
-use crate::config::RetryBudgetPolicy;
 
 /// The first retry waits up to this long; each later one up to twice as long as the last.
 const BACKOFF_BASE: Duration = Duration::from_millis(250);

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use bytes::Bytes;
+use cutover_config::StickySource;
 use cutover_model::{Role, RouteId};
 use http::{HeaderValue, Request, Response, header};
 use http_body::Body;
@@ -25,7 +26,6 @@ use super::request::{
     RequestMeta, ask_for_usage, discard_body, is_json_request, parse_meta, read_body, takes_json_body,
 };
 use super::{shadow, split};
-use crate::config::StickySource;
 use crate::net::auth::bearer_token;
 use crate::net::body::{BoxBody, BoxError};
 

@@ -2,10 +2,9 @@
 //! one of 10,000 buckets; buckets below the weight (in basis points) go to the candidate.
 //! Raising the weight only adds buckets, so a user on the candidate stays there.
 
+use cutover_config::FallbackMode;
 use cutover_model::Role;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
-
-use crate::config::FallbackMode;
 
 /// Number of buckets: weights have 0.01% resolution.
 pub const BUCKETS: u32 = 10_000;

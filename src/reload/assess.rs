@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::config::{Config, Price, Route, ServerConfig, Upstream};
+use cutover_config::{Config, Price, Route, ServerConfig, Upstream};
+
 use crate::proxy::keeps_health;
 
 /// A change that this version applies only by a restart.

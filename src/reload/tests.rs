@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use cutover_config::{Config, load_str};
+
 use super::{Changes, Refusal, assess};
-use crate::config::{Config, load_str};
 use crate::metrics::Metrics;
 use crate::proxy::Gateway;
 use crate::rollout::{LiveState, RouteState};

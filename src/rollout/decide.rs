@@ -6,12 +6,12 @@
 
 use std::time::Duration;
 
+use cutover_config::{OnFailure, OnUndecided, RolloutPlan, Route, percent_to_basis_points};
 use cutover_model::{EventKind, Unit, duration::format_duration};
 
 use super::analysis::{ControlKind, Evaluation, Inputs, Verdict, ahead, evaluate, hard_breach};
 use super::stats::{Arm, ArmSnapshot, StepSnapshot};
 use super::{Command, ControlError, Phase, RouteState};
-use crate::config::{OnFailure, OnUndecided, RolloutPlan, Route, percent_to_basis_points};
 
 /// Who the controller's own events name as their actor.
 pub const CONTROLLER: &str = "controller";

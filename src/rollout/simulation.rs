@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use cutover_config::{DERIVED_BUDGET_MARGINS, HarmBudget, OnFailure, OnUndecided, RolloutPlan, RolloutStep};
 use cutover_model::{Criteria, Criterion, EventKind, Outcome};
 use fastrand::Rng;
 
@@ -18,7 +19,6 @@ use super::analysis::{ControlKind, Inputs, Verdict, evaluate};
 use super::decide::{self, Evidence};
 use super::stats::{Arm, ArmSnapshot, SNAPSHOT_FORMAT, Sample, StepSnapshot, StepStats};
 use super::{Phase, RouteState};
-use crate::config::{DERIVED_BUDGET_MARGINS, HarmBudget, OnFailure, OnUndecided, RolloutPlan, RolloutStep};
 
 /// Requests per arm in one analysis interval (e.g. a 5% step of 4,000 requests a minute).
 const PER_INTERVAL: u64 = 200;

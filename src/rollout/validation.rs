@@ -6,10 +6,10 @@
 //! as a `validation_passed` / `validation_failed` event whose reason carries the table.
 //! The standing is kept in memory only: a restart validates again before starting.
 
+use cutover_config::RolloutPlan;
 use serde_json::{Value, json};
 
 use super::{Phase, RouteState};
-use crate::config::RolloutPlan;
 
 /// A route's validation of its candidate.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -68,7 +68,7 @@ impl Validation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{OnFailure, OnUndecided};
+    use cutover_config::{OnFailure, OnUndecided};
 
     fn plan(require_validation: bool) -> RolloutPlan {
         RolloutPlan {

@@ -2,6 +2,7 @@
 //! last published (state, evaluation, recent events) and the live evidence, so reading it
 //! takes no lock and no SQLite query.
 
+use cutover_config::Config;
 use cutover_model::RouteId;
 use serde_json::{Value, json};
 
@@ -9,7 +10,6 @@ use super::analysis::Evaluation;
 use super::clock::StepClock;
 use super::stats::Arm;
 use super::{Event, LiveRoute, RouteState, Validation};
-use crate::config::Config;
 
 /// How many of a route's latest events its view shows.
 pub const RECENT_EVENTS: usize = 5;
@@ -103,7 +103,7 @@ fn undecided(live: &LiveRoute, published: &Published) -> Value {
 
 /// One step of the plan: its weight and shadow share, gates, and each criterion with its
 /// threshold in words (`p95 ≤ 1.5× primary`), for the dashboard's row of steps.
-fn step_view(step: &crate::config::RolloutStep) -> Value {
+fn step_view(step: &cutover_config::RolloutStep) -> Value {
     let criteria: Vec<Value> = step
         .criteria
         .iter()

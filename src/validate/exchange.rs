@@ -10,13 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cutover_config::Upstream;
 use http::{HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::sse::SseReader;
-use crate::config::Upstream;
 use crate::net::body::Chain;
 use crate::net::upstream::UpstreamConnections;
 

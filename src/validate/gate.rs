@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
+use cutover_config::ModelPattern;
 use cutover_model::RouteId;
 use tokio::sync::{mpsc, watch};
 
 use super::{Requirement, default_model, render, run_one};
-use crate::config::ModelPattern;
 use crate::rollout::RolloutControl;
 
 /// Validations waiting to run, at most (one per route is enough).

@@ -30,7 +30,7 @@ pub use sample::Sample;
 
 use cutover_wire::usage::Usage;
 
-use crate::config::{Config, ModelPattern};
+use cutover_config::{Config, ModelPattern};
 
 use crate::cost::cost;
 use exchange::Target;

@@ -440,7 +440,7 @@ threshold = 95
     let prices = "[prices.candidate]\n\"gpt-4.1\" = { input = 2.0, output = 8.0 }\n";
     for (name, extra) in [("defaults", prices), ("scoped", scoped)] {
         let text = crate::support::two_upstreams("http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1", extra);
-        let config = cutover::config::load_str(&text, &dir.0, crate::support::env).unwrap();
+        let config = cutover_config::load_str(&text, &dir.0, crate::support::env).unwrap();
         let path = dir.0.join(format!("{name}.rules.yml"));
         std::fs::write(&path, cutover::alerts::prometheus_rules(&config)).unwrap();
         let out = std::process::Command::new("promtool").arg("check").arg("rules").arg(&path).output().unwrap();

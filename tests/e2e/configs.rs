@@ -152,7 +152,7 @@ fn the_builder_writes_a_config_the_gateway_accepts() {
         .section("[routes.rollout]\nsteps = [{ weight = 10, min_duration = \"1h\", min_requests = 10 }]\n")
         .build();
     let dir = std::env::temp_dir();
-    let config = cutover::config::load_str(&text, &dir, crate::support::env)
+    let config = cutover_config::load_str(&text, &dir, crate::support::env)
         .unwrap_or_else(|problems| panic!("{problems:#?}\n{text}"));
     let shown = config.to_string();
     for expected in ["primary", "candidate", "default", "UPSTREAM_KEY", "app"] {

@@ -83,7 +83,7 @@ pub fn unhurried_upstreams(primary: &str, candidate: &str, route_extra: &str) ->
 
 /// A gateway serving `config_text` on port 0 with its state in `dir`.
 pub async fn start_gateway(config_text: &str, dir: &TempDir) -> Running {
-    let config = cutover::config::load_str(config_text, &dir.0, env).unwrap_or_else(|problems| {
+    let config = cutover_config::load_str(config_text, &dir.0, env).unwrap_or_else(|problems| {
         panic!("test config is invalid: {problems:#?}");
     });
     let proxy = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");

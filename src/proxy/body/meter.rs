@@ -12,6 +12,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use cutover_config::Config;
 use cutover_model::{Role, RouteId};
 use cutover_wire::{sse::UsageWatch, usage::Usage};
 use http::StatusCode;
@@ -19,7 +20,6 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::{BodyError, Observed};
-use crate::config::Config;
 
 use crate::cost::{Charge, Ending, Nanos};
 use crate::metrics::Metrics;

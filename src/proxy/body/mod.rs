@@ -32,7 +32,8 @@ pub use record::{Recorded, Recorder, Tally};
 pub use tee::{Teed, Teeing};
 pub use timeout::Deadlines;
 
-use crate::config::Timeouts;
+use cutover_config::Timeouts;
+
 use crate::net::body::{BoxBody, BoxError};
 
 /// Why a response body stopped short, after its first byte.

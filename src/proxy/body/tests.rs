@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cutover_config::{BreakerPolicy, Timeouts};
 use cutover_model::{Outcome, Role, RouteId};
 use cutover_wire::sse::StreamFault;
 use http_body::{Body, Frame};
@@ -15,7 +16,6 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::*;
-use crate::config::{BreakerPolicy, Timeouts};
 use crate::metrics::Metrics;
 use crate::net::body::BoxBody;
 use crate::proxy::breaker::{Admission, Breaker, HealthReport};
@@ -67,7 +67,7 @@ struct Fixture {
 impl Fixture {
     fn new() -> Fixture {
         let text = "[upstreams.primary]\nbase_url = \"http://127.0.0.1:9\"\n\n[[routes]]\nname = \"default\"\nprimary = \"primary\"\n";
-        let config = crate::config::load_str(text, Path::new("."), |_| None).unwrap();
+        let config = cutover_config::load_str(text, Path::new("."), |_| None).unwrap();
         let policy = BreakerPolicy { consecutive_failures: 2, min_requests: 1000, ..BreakerPolicy::default() };
         Fixture {
             metrics: Arc::new(Metrics::new(&config)),

@@ -5,13 +5,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cutover_config::Config;
 use cutover_model::{Outcome, Role};
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::service::Service;
 
 use super::ProxyService;
-use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::mock::{MockConfig, MockServer};
 use crate::net::body::BoxBody;
@@ -28,7 +28,7 @@ fn config(upstream: &str, auth: bool) -> Config {
         text.push_str("\n[auth]\nkeys = [{ name = \"app\", key_env = \"GATEWAY_KEY\" }]\n");
     }
     let env = |name: &str| (name == "GATEWAY_KEY").then(|| GATEWAY_KEY.to_owned());
-    crate::config::load_str(&text, Path::new("."), env).unwrap()
+    cutover_config::load_str(&text, Path::new("."), env).unwrap()
 }
 
 /// The service of a gateway built from `config`, and its metrics.

@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
+use cutover_config::Config;
+
 use super::*;
-use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::rollout::{LiveState, RouteState};
 use crate::shadow::slots::{COPY_SLOTS, PAIR_SLOTS};
@@ -31,7 +32,7 @@ fn mirroring_gateway() -> Arc<Gateway> {
     let text = "[upstreams.primary]\nbase_url = \"http://127.0.0.1:9\"\n\n\
         [upstreams.candidate]\nbase_url = \"http://127.0.0.1:9\"\n\n\
         [[routes]]\nname = \"default\"\nprimary = \"primary\"\ncandidate = \"candidate\"\n";
-    let config: Config = crate::config::load_str(text, Path::new("."), |_| None).unwrap();
+    let config: Config = cutover_config::load_str(text, Path::new("."), |_| None).unwrap();
     let states = config.routes.map(|_, route| RouteState::initial(&route.name, 0));
     let metrics = Arc::new(Metrics::new(&config));
     let live = Arc::new(LiveState::new(&states));

@@ -11,11 +11,11 @@
 
 use std::time::Duration;
 
+use cutover_config::{Config, RolloutStep};
 use cutover_model::Criterion;
 use serde::Serialize;
 
 use super::alphas;
-use crate::config::{Config, RolloutStep};
 use crate::rollout::inference::rate_increase;
 use crate::rollout::stats::clusters::{Failure, RateEstimate};
 use crate::rollout::stats::{Arm, StepSnapshot};

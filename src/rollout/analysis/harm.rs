@@ -30,10 +30,10 @@
 
 use std::time::Duration;
 
+use cutover_config::{DERIVED_BUDGET_MARGINS, HarmBudget};
 use cutover_model::{Criterion, Latency, duration::format_duration};
 
 use super::{Check, ControlKind, Inputs, Verdict};
-use crate::config::{DERIVED_BUDGET_MARGINS, HarmBudget};
 use crate::rollout::inference::{Alphas, quantile_estimate, rate_increase};
 use crate::rollout::stats::clusters::{Failure, RateEstimate};
 use crate::rollout::stats::histogram::{Histogram, bucket_of};

@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cutover_config::testing;
 use cutover_model::Outcome;
 
 use super::*;
-use crate::config::testing;
 use crate::rollout::stats::{Arm, Sample};
 use crate::rollout::{StateMode, Store};
 

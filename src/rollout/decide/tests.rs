@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
+use cutover_config::{Config, testing};
+
 use super::*;
-use crate::config::{Config, testing};
 use crate::rollout::analysis::Evaluation;
 
 const T0: i64 = 1_000_000;

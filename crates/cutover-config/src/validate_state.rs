@@ -111,8 +111,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::load_str;
-    use crate::config::testing::two_upstreams_toml;
+    use crate::load_str;
+    use crate::testing::two_upstreams_toml;
 
     const URL: &str = "postgres://cutover:s3cret@db.internal:5432/cutover";
 

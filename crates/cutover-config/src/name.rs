@@ -46,8 +46,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::load_str;
-    use crate::config::testing::two_upstreams_toml;
+    use crate::load_str;
+    use crate::testing::two_upstreams_toml;
 
     /// Names that would break a label, a header, a path or a line of the rule file.
     const REFUSED: [&str; 9] = ["", "we\"b", "we\\b", "we\nb", "we\tb", "we b", "we/b", "wéb", "web:1"];

@@ -121,8 +121,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::load_str;
-    use crate::config::testing::{load, two_upstreams_toml};
+    use crate::load_str;
+    use crate::testing::{load, two_upstreams_toml};
 
     const PRICES: &str = r#"
 [prices.candidate]

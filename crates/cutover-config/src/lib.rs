@@ -9,7 +9,7 @@ mod pricing;
 mod problem;
 mod raw;
 mod secret;
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod validate;
 mod validate_plan;

@@ -263,7 +263,7 @@ fn not_evaluated_message(unevaluated: &[Criterion]) -> String {
 mod tests {
     use std::path::Path;
 
-    use crate::config::{load_str, testing};
+    use crate::{load_str, testing};
 
     /// What `cutover check` says of a plan with these steps (and these rollout keys).
     fn problems(keys: &str, steps: &str) -> Vec<String> {

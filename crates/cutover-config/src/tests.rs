@@ -483,7 +483,7 @@ fn connect_pacing_is_read_per_upstream_with_a_default_and_refused_out_of_bounds_
     let text = FULL.replace("[upstreams.relay]\n", "[upstreams.relay]\nmax_connecting = 4\n");
     let config = load_str(&text, Path::new("/etc/cutover"), env).unwrap();
     let connecting = |name: &str| config.upstreams[config.upstream_index(name).unwrap()].max_connecting;
-    assert_eq!((connecting("official"), connecting("relay")), (crate::config::MAX_CONNECTING, 4));
+    assert_eq!((connecting("official"), connecting("relay")), (crate::MAX_CONNECTING, 4));
     assert!(config.to_string().contains("(4 connects at once)"), "{config}");
     for bad in ["0", "-3", "100000"] {
         let text = FULL.replace("[upstreams.relay]\n", &format!("[upstreams.relay]\nmax_connecting = {bad}\n"));
