@@ -351,7 +351,7 @@ impl Admin {
         let gateway = self.gateway.load();
         let route = query_value(query, "route");
         let report = parse_since(query_value(query, "since").as_deref())
-            .and_then(|since| checked_report(&gateway.metrics, route.as_deref(), since, now_seconds()));
+            .and_then(|since| checked_report(&gateway.metrics.cost, route.as_deref(), since, now_seconds()));
         match report {
             Ok(report) => ok_json(&report),
             Err(failure @ ReportError::UnknownRoute(_)) => error(StatusCode::NOT_FOUND, failure.to_string()),

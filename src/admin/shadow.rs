@@ -7,9 +7,9 @@ use std::fmt::Write;
 
 use cutover_config::Config;
 use cutover_model::Dimension;
+use cutover_wire::{prometheus::LabelValue, prometheus::header};
 use serde_json::{Value, json};
 
-use crate::metrics::{LabelValue, header};
 use crate::rollout::LiveState;
 
 /// Appends the agreement of each route's current step.

@@ -4,10 +4,10 @@
 use std::fmt::Write as _;
 
 use arc_swap::ArcSwap;
+use cutover_wire::prometheus::LabelValue;
 use serde::Serialize;
 
 use super::state::AlertState;
-use crate::metrics::LabelValue;
 
 /// One rule instance as shown.
 #[derive(Debug, Clone, Serialize)]

@@ -6,19 +6,19 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use cutover_model::Role;
+use cutover_wire::prometheus::{LabelValue, header};
 use cutover_wire::usage::Usage;
 
-use crate::metrics::{LabelValue, Metrics};
+use super::Ledger;
 
 /// Appends the series to `out`. Writing into a `String` cannot fail.
-pub fn write_metrics(out: &mut String, metrics: &Metrics) {
-    let series = metrics.cost.series();
+pub fn write_metrics(out: &mut String, ledger: &Ledger) {
+    let series = ledger.series();
     let mut tokens: BTreeMap<(&str, &str, &str), Usage> = BTreeMap::new();
     let mut costs = Vec::with_capacity(series.len());
     for (key, totals) in &series {
-        let route = metrics.route(key.route);
-        let Some(arm) = route.arm(key.role) else { continue };
-        let labels = (route.name.as_str(), arm.upstream.as_str(), &*key.model);
+        let Some(upstream) = ledger.upstream(key.route, key.role) else { continue };
+        let labels = (ledger.route_name(key.route), upstream, &*key.model);
         tokens.entry(labels).or_default().add(&totals.tokens);
         if totals.priced > 0 {
             costs.push((labels, key.role, totals.cost));
@@ -66,24 +66,20 @@ pub fn write_metrics(out: &mut String, metrics: &Metrics) {
         "counter",
         "2xx answers that ended, or were left by their client, without usage: their cost is unknown.",
     );
-    for (id, route) in metrics.routes().iter() {
+    for (id, route) in ledger.routes() {
         let mut by_upstream: BTreeMap<&str, u64> = BTreeMap::new();
         for role in Role::ALL {
-            if let Some(arm) = route.arm(role) {
-                *by_upstream.entry(&arm.upstream).or_default() += metrics.cost.missing(id, role);
+            if let Some(upstream) = ledger.upstream(id, role) {
+                *by_upstream.entry(upstream).or_default() += ledger.missing(id, role);
             }
         }
         for (upstream, count) in by_upstream {
             let _ = writeln!(
                 out,
                 "cutover_usage_missing_total{{route=\"{}\",upstream=\"{}\"}} {count}",
-                LabelValue(&route.name),
+                LabelValue(route),
                 LabelValue(upstream)
             );
         }
     }
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }

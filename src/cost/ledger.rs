@@ -57,6 +57,9 @@ pub struct Entry {
 }
 
 struct RouteLedger {
+    name: String,
+    /// The upstream behind each arm, indexed by `Role` (`Config::arm_upstream`).
+    upstreams: [Option<String>; 3],
     /// Answers without usage, indexed by the answering `Role`.
     missing: [AtomicU64; 3],
     window: Mutex<Window>,
@@ -84,9 +87,12 @@ pub fn now_seconds() -> u64 {
 
 impl Ledger {
     pub fn new(config: &Config) -> Ledger {
-        let routes = config
-            .routes
-            .map(|_, _| RouteLedger { missing: Default::default(), window: Mutex::new(Window::default()) });
+        let routes = config.routes.map(|_, route| RouteLedger {
+            name: route.name.clone(),
+            upstreams: Role::ALL.map(|role| config.arm_upstream(route, role).map(str::to_owned)),
+            missing: Default::default(),
+            window: Mutex::new(Window::default()),
+        });
         Ledger { routes, series: Mutex::new(HashMap::new()), started: now_seconds() }
     }
 
@@ -123,6 +129,24 @@ impl Ledger {
             totals.cost = Nanos(totals.cost.0.saturating_add(cost.0));
             totals.priced += 1;
         }
+    }
+
+    /// Every route's id and name, in the configuration's order.
+    pub fn routes(&self) -> impl Iterator<Item = (RouteId, &str)> {
+        self.routes.iter().map(|(id, route)| (id, route.name.as_str()))
+    }
+
+    pub fn route_id(&self, name: &str) -> Option<RouteId> {
+        self.routes.find(|route| route.name == name)
+    }
+
+    pub fn route_name(&self, route: RouteId) -> &str {
+        &self.routes[route].name
+    }
+
+    /// The upstream behind `route`'s arm `role`; `None` for an arm the route does not have.
+    pub fn upstream(&self, route: RouteId, role: Role) -> Option<&str> {
+        self.routes[route].upstreams[role as usize].as_deref()
     }
 
     /// Answers of `route` without usage, by the role that answered.

@@ -26,8 +26,6 @@ use cutover_config::ModelPrice;
 use cutover_model::{Role, RouteId};
 use cutover_wire::usage::{Endpoint, Usage};
 
-use crate::metrics::Metrics;
-
 /// Who pays for one answer: fixed when the gateway commits to it.
 #[derive(Debug, Clone)]
 pub struct Charge {
@@ -61,7 +59,7 @@ impl Charge {
     }
 
     /// Records the answer in the ledger, once.
-    pub fn settle(&self, metrics: &Metrics, usage: Option<Usage>, ending: Ending) -> Option<Nanos> {
+    pub fn settle(&self, ledger: &Ledger, usage: Option<Usage>, ending: Ending) -> Option<Nanos> {
         let cost = self.cost(usage.as_ref(), ending.success_status);
         let entry = Entry {
             route: self.route,
@@ -73,7 +71,7 @@ impl Charge {
             successful: ending.success_status && ending.complete,
             missing_usage: ending.success_status && usage.is_none(),
         };
-        metrics.cost.record(entry, now_seconds());
+        ledger.record(entry, now_seconds());
         cost
     }
 }

@@ -8,8 +8,8 @@ use std::fmt::Write;
 use cutover_model::Role;
 use serde::{Deserialize, Serialize};
 
+use super::Ledger;
 use super::window::{Totals, WINDOW_SECONDS};
-use crate::metrics::Metrics;
 
 const MONTH_SECONDS: f64 = 30.0 * 86_400.0;
 
@@ -95,20 +95,20 @@ impl ArmCost {
 }
 
 /// The report over the `since` seconds before `now`, for `route` or every route.
-pub fn report(metrics: &Metrics, route: Option<&str>, since: u64, now: u64) -> CostReport {
+pub fn report(ledger: &Ledger, route: Option<&str>, since: u64, now: u64) -> CostReport {
     let since = since.clamp(1, WINDOW_SECONDS);
-    let covered = since.min(now.saturating_sub(metrics.cost.started()).max(1));
+    let covered = since.min(now.saturating_sub(ledger.started()).max(1));
     let mut routes = Vec::new();
-    for (id, route_metrics) in metrics.routes().iter() {
-        if route.is_some_and(|name| name != route_metrics.name) {
+    for (id, name) in ledger.routes() {
+        if route.is_some_and(|asked| asked != name) {
             continue;
         }
-        let sums = metrics.cost.window(id, now, since);
+        let sums = ledger.window(id, now, since);
         let arms: Vec<ArmCost> = Role::ALL
             .into_iter()
-            .filter_map(|role| route_metrics.arm(role).map(|arm| (role, arm)))
+            .filter_map(|role| ledger.upstream(id, role).map(|upstream| (role, upstream)))
             .filter(|(role, _)| *role != Role::Shadow || sums[Role::Shadow as usize].requests > 0)
-            .map(|(role, arm)| ArmCost::new(role, &arm.upstream, sums[role as usize]))
+            .map(|(role, upstream)| ArmCost::new(role, upstream, sums[role as usize]))
             .collect();
         let all = sums.iter().fold(Totals::default(), |mut all, arm| {
             all.add(arm);
@@ -116,7 +116,7 @@ pub fn report(metrics: &Metrics, route: Option<&str>, since: u64, now: u64) -> C
         });
         let unknown_cost_share = if all.requests == 0 { 0.0 } else { all.unknown as f64 / all.requests as f64 };
         let projection = project(&sums, covered);
-        routes.push(RouteCost { route: route_metrics.name.clone(), arms, projection, unknown_cost_share });
+        routes.push(RouteCost { route: name.to_owned(), arms, projection, unknown_cost_share });
     }
     CostReport { since_seconds: since, covered_seconds: covered, routes }
 }
@@ -228,11 +228,11 @@ pub fn parse_since(since: Option<&str>) -> Result<u64, ReportError> {
 }
 
 /// `report`, refusing a route the gateway does not have.
-pub fn checked_report(metrics: &Metrics, route: Option<&str>, since: u64, now: u64) -> Result<CostReport, ReportError> {
+pub fn checked_report(ledger: &Ledger, route: Option<&str>, since: u64, now: u64) -> Result<CostReport, ReportError> {
     if let Some(name) = route
-        && !metrics.routes().values().any(|known| known.name == name)
+        && ledger.route_id(name).is_none()
     {
         return Err(ReportError::UnknownRoute(name.to_owned()));
     }
-    Ok(report(metrics, route, since, now))
+    Ok(report(ledger, route, since, now))
 }

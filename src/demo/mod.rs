@@ -187,7 +187,7 @@ pub async fn run(bad_candidate: bool, hold: bool) -> Result<(), DemoError> {
     // The last notifications (a rollback's, an alert's) are posted right after the verdict.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let summary = summary(&running, &steps, &receiver, sent.load(Relaxed), started.elapsed());
-    let spend = crate::cost::report(&running.gateway.load().metrics, None, WINDOW_SECONDS, now_seconds());
+    let spend = crate::cost::report(&running.gateway.load().metrics.cost, None, WINDOW_SECONDS, now_seconds());
     let _ = writeln!(std::io::stdout().lock(), "{summary}\n{}", crate::cost::render(&spend));
     if hold {
         let _ = writeln!(

@@ -4,11 +4,11 @@
 
 use std::fmt::Write as _;
 
+use cutover_wire::prometheus::LabelValue;
 use serde_json::{Value, json};
 
 use super::run::Fleet;
 use super::store::FleetRows;
-use crate::metrics::LabelValue;
 use crate::rollout::StoreError;
 
 impl Fleet {

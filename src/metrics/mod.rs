@@ -4,7 +4,6 @@
 //! nothing here is keyed by path or user. Every label value is written escaped (`label`).
 
 mod histogram;
-mod label;
 mod process;
 mod render;
 
@@ -14,9 +13,8 @@ use std::time::Duration;
 use cutover_config::Config;
 use cutover_model::{EventKind, Outcome, PerRoute, Role, RouteId, ShadowDrop, ShadowOutcome};
 pub use histogram::{DURATION_BUCKETS, Histogram, TTFT_BUCKETS};
-pub use label::LabelValue;
 pub use process::render_process;
-pub use render::{RouteGauges, UpstreamGauges, header, render, render_notifications};
+pub use render::{RouteGauges, UpstreamGauges, render, render_notifications};
 
 /// Why an attempt failed, for the `reason` label of fallbacks and retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,15 +264,10 @@ pub struct Metrics {
 impl Metrics {
     pub fn new(config: &Config) -> Metrics {
         let routes = config.routes.map(|_, route| {
-            let name = |index: usize| config.upstreams[index].name.clone();
-            let candidate = route.candidate.map(name);
+            let arm = |role| config.arm_upstream(route, role).map(|upstream| ArmMetrics::new(upstream.to_owned()));
             RouteMetrics {
                 name: route.name.clone(),
-                arms: [
-                    Some(ArmMetrics::new(name(route.primary))),
-                    candidate.clone().map(ArmMetrics::new),
-                    candidate.map(ArmMetrics::new),
-                ],
+                arms: Role::ALL.map(arm),
                 fallbacks: Default::default(),
                 retries: Default::default(),
                 shadow: Default::default(),

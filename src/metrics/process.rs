@@ -5,9 +5,8 @@
 //! Read from `/proc/self` on Linux at scrape time; elsewhere a gauge that cannot be read
 //! is left out rather than reported as zero.
 
+use cutover_wire::prometheus::header;
 use std::fmt::Write;
-
-use super::render::header;
 
 /// Appends the process gauges to a metrics page.
 pub fn render_process(out: &mut String) {

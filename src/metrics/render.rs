@@ -4,8 +4,9 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
 use cutover_model::{Outcome, PerRoute, Role, ShadowDrop, ShadowOutcome};
+use cutover_wire::prometheus::{LabelValue, header};
 
-use super::{FailureReason, Histogram, LabelValue, Metrics, Overload, ReloadResult};
+use super::{FailureReason, Histogram, Metrics, Overload, ReloadResult};
 
 /// The gauges that live outside `Metrics`: one per route.
 pub struct RouteGauges {
@@ -226,12 +227,8 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
         let refused = metrics.admission.refusals(overload);
         let _ = writeln!(out, "cutover_admission_refused_total{{limit=\"{}\"}} {refused}", overload.as_str());
     }
-    crate::cost::write_metrics(&mut out, metrics);
+    crate::cost::write_metrics(&mut out, &metrics.cost);
     out
-}
-
-pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 fn histogram(out: &mut String, name: &str, labels: &str, histogram: &Histogram) {

@@ -27,7 +27,7 @@ use http::uri::{Authority, Scheme};
 use http::{HeaderName, HeaderValue};
 use rustls::pki_types::CertificateDer;
 
-use cutover_model::{Criteria, Criterion, PerRoute, RouteId};
+use cutover_model::{Criteria, Criterion, PerRoute, Role, RouteId};
 pub use load::{load_file, load_str};
 pub use pricing::{ModelPrice, OTHER_MODEL, PriceTable, unpriced_models};
 pub use problem::{ConfigErrors, ConfigProblem};
@@ -619,6 +619,17 @@ impl Config {
 
     pub fn route_id(&self, name: &str) -> Option<RouteId> {
         self.routes.find(|route| route.name == name)
+    }
+
+    /// The name of the upstream behind `route`'s arm `role`: the primary's, or the
+    /// candidate's for the candidate and its shadow copies; `None` for a route without
+    /// a candidate.
+    pub fn arm_upstream(&self, route: &Route, role: Role) -> Option<&str> {
+        let upstream = match role {
+            Role::Primary => Some(route.primary),
+            Role::Candidate | Role::Shadow => route.candidate,
+        };
+        upstream.map(|index| self.upstreams[index].name.as_str())
     }
 }
 

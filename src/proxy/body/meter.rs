@@ -93,7 +93,7 @@ impl Meter {
             self.usage = capture.usage();
         }
         let ending = Ending { success_status: self.success_status, complete };
-        self.settled = Some(self.charge.settle(&self.metrics, self.usage, ending));
+        self.settled = Some(self.charge.settle(&self.metrics.cost, self.usage, ending));
     }
 }
 

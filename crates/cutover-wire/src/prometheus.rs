@@ -1,8 +1,10 @@
-//! Label values as the Prometheus text format wants them: a backslash, a double quote
-//! and a line feed written as `\\`, `\"` and `\n`, escaped while the page is written
-//! (no copy of the value per series: `/metrics` is scraped often).
+//! The Prometheus text format as the gateway writes it: label values with a backslash, a
+//! double quote and a line feed written as `\\`, `\"` and `\n`, escaped while the page
+//! is written (no copy of the value per series: `/metrics` is scraped often), and each
+//! series' `# HELP` / `# TYPE` header.
 
 use std::fmt;
+use std::fmt::Write;
 
 /// `value` as it must appear between the quotes of a label: `format!("{{route=\"{}\"}}",
 /// LabelValue(&name))`. Every label value of the page goes through it, whatever the
@@ -24,6 +26,12 @@ impl fmt::Display for LabelValue<'_> {
         }
         f.write_str(rest)
     }
+}
+
+/// Appends a series' `# HELP` and `# TYPE` lines to `out`. Writing into a `String`
+/// cannot fail.
+pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 #[cfg(test)]
