@@ -21,9 +21,6 @@ pub mod rollout;
 
 // Read by both: the validated configuration, the Prometheus series, usage and cost, and
 // the shadow comparison.
-pub mod cost;
-pub mod metrics;
-pub mod shadow;
 
 // Edges: the process (`serve`), its listeners, the admin API, the CLI verbs that talk to
 // it, the simulated upstream and the demo built from all of them.

@@ -293,7 +293,7 @@ async fn rollout(verb: RolloutVerb, route: Option<String>, path: PathBuf, json: 
         && !json
         && let Ok(report) = cutover::cli::cost::fetch(&config, route.as_deref(), "24h").await
     {
-        text = format!("{}\n\n{}", text.trim_end(), cutover::cost::render(&report));
+        text = format!("{}\n\n{}", text.trim_end(), cutover_cost::render(&report));
     }
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = writeln!(std::io::stdout().lock(), "{text}");
@@ -344,7 +344,7 @@ async fn shadow(verb: ShadowVerb, path: PathBuf, json: bool) -> anyhow::Result<(
 async fn cost(route: Option<String>, since: String, path: PathBuf, json: bool) -> anyhow::Result<()> {
     let config = cutover_config::load_file(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     let report = cutover::cli::cost::fetch(&config, route.as_deref(), &since).await?;
-    let text = if json { serde_json::to_string_pretty(&report)? } else { cutover::cost::render(&report) };
+    let text = if json { serde_json::to_string_pretty(&report)? } else { cutover_cost::render(&report) };
     let _ = writeln!(std::io::stdout().lock(), "{text}");
     Ok(())
 }

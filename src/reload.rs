@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 pub use assess::{Changes, Refusal, Refused, assess};
 use cutover_config::{self as config, Config, ConfigErrors};
+use cutover_metrics::ReloadResult;
 
-use crate::metrics::ReloadResult;
 use crate::proxy::SharedGateway;
 use crate::rollout::RolloutControl;
 

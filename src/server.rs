@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use cutover_config::Config;
+use cutover_metrics::Metrics;
 use cutover_model::unix_millis;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
@@ -18,7 +19,6 @@ use crate::admin::{AdminService, Readiness};
 use crate::alerts::{self, AlertBoard};
 use crate::fleet::{Fleet, Lease, PgStore};
 use crate::health;
-use crate::metrics::Metrics;
 use crate::net::descriptors::{self, OverBudget};
 use crate::net::serve::serve;
 use crate::notify::Notifications;

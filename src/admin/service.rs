@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cutover_metrics::{RouteGauges, UpstreamGauges, render, render_notifications, render_process};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
@@ -16,7 +17,6 @@ use super::actor;
 use super::dashboard::{self, Series};
 use super::readiness::Readiness;
 use crate::alerts::AlertBoard;
-use crate::metrics::{RouteGauges, UpstreamGauges, render, render_notifications, render_process};
 use crate::net::auth::bearer_token;
 use crate::net::body::{self, BoxBody, BoxError};
 use crate::notify::Notifications;
@@ -347,7 +347,7 @@ impl Admin {
 
     /// `GET /admin/cost?route=R&since=24h`: spend per arm and the monthly projection.
     fn cost(&self, query: Option<&str>) -> Response<BoxBody> {
-        use crate::cost::{ReportError, checked_report, now_seconds, parse_since};
+        use cutover_cost::{ReportError, checked_report, now_seconds, parse_since};
         let gateway = self.gateway.load();
         let route = query_value(query, "route");
         let report = parse_since(query_value(query, "since").as_deref())

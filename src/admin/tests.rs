@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cutover_config::testing;
+use cutover_metrics::Metrics;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use hyper::service::Service;
 use serde_json::Value;
 
 use super::AdminService;
-use crate::metrics::Metrics;
 use crate::proxy::Gateway;
 use crate::rollout::StateMode;
 use crate::server::open_rollouts;

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cutover_config::{AlertRule, Config};
+use cutover_cost::{Nanos, SeriesKey, SeriesTotals};
+use cutover_metrics::{DURATION_BUCKETS, FailureReason, Metrics, TTFT_BUCKETS};
 use cutover_model::{Outcome, Role, RouteId, Severity, duration::format_duration, unix_millis};
 use serde_json::json;
 use tokio::sync::watch;
@@ -14,8 +16,6 @@ use super::board::{AlertBoard, AlertStatus};
 use super::rule::{Metric, Op, Scope, candidate_routes, scopes};
 use super::state::{AlertState, Tracker, Transition};
 use super::window::{ArmSample, Ring, quantile};
-use crate::cost::{Nanos, SeriesKey, SeriesTotals};
-use crate::metrics::{DURATION_BUCKETS, FailureReason, Metrics, TTFT_BUCKETS};
 use crate::notify::{Message, Notifications};
 use crate::proxy::{Gateway, SharedGateway};
 

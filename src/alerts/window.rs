@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 
 use cutover_model::Outcome;
 
-use crate::cost::SeriesTotals;
-use crate::metrics::ArmMetrics;
+use cutover_cost::SeriesTotals;
+use cutover_metrics::ArmMetrics;
 
 /// One arm's cumulative counters at one instant.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -28,7 +28,7 @@ pub struct ArmSample {
 
 impl ArmSample {
     pub fn read(arm: &ArmMetrics, fallbacks: u64, spend: SeriesTotals) -> ArmSample {
-        let cumulative = |histogram: &crate::metrics::Histogram| {
+        let cumulative = |histogram: &cutover_metrics::Histogram| {
             let (mut counts, total) = histogram.cumulative();
             counts.push(total);
             counts

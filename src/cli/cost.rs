@@ -3,10 +3,10 @@
 //! and token from the same configuration file the gateway runs.
 
 use cutover_config::Config;
+use cutover_cost::CostReport;
 use http::Method;
 
 use super::admin_call::{AdminCallError, call, query_value};
-use crate::cost::CostReport;
 
 /// The gateway's report for `route` (every route without one) over `since` (e.g. "24h").
 pub async fn fetch(config: &Config, route: Option<&str>, since: &str) -> Result<CostReport, AdminCallError> {

@@ -23,8 +23,9 @@ use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use crate::cost::{WINDOW_SECONDS, now_seconds};
-use crate::metrics::FailureReason;
+use cutover_cost::{WINDOW_SECONDS, now_seconds};
+use cutover_metrics::FailureReason;
+
 use crate::mock::{FaultKind, FaultRule, MockConfig, MockServer, UsagePlan};
 use crate::server::{Running, start_on};
 use receiver::Receiver;
@@ -187,8 +188,8 @@ pub async fn run(bad_candidate: bool, hold: bool) -> Result<(), DemoError> {
     // The last notifications (a rollback's, an alert's) are posted right after the verdict.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let summary = summary(&running, &steps, &receiver, sent.load(Relaxed), started.elapsed());
-    let spend = crate::cost::report(&running.gateway.load().metrics.cost, None, WINDOW_SECONDS, now_seconds());
-    let _ = writeln!(std::io::stdout().lock(), "{summary}\n{}", crate::cost::render(&spend));
+    let spend = cutover_cost::report(&running.gateway.load().metrics.cost, None, WINDOW_SECONDS, now_seconds());
+    let _ = writeln!(std::io::stdout().lock(), "{summary}\n{}", cutover_cost::render(&spend));
     if hold {
         let _ = writeln!(
             std::io::stdout().lock(),

@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use cutover_metrics::Metrics;
 use tokio::sync::{Notify, watch};
 
 use super::store::{CHANNEL, EvidenceRow, Flushed, PgStore};
-use crate::metrics::Metrics;
 use crate::rollout::stats::Arm;
 use crate::rollout::supervise::supervise;
 use crate::rollout::{LocalEvidence, RolloutControl, StoreError, evidence};

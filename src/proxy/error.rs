@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
+use cutover_metrics::{FailureReason, Overload};
 use cutover_wire::sse::StreamFault;
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::expected::NotAnAnswer;
 use super::headers::X_SHOULD_RETRY;
-use crate::metrics::{FailureReason, Overload};
 use crate::net::body::{self, BoxBody, BoxError, Chain};
 
 /// Why an upstream attempt produced no answer the gateway could commit to. It keeps its

@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cutover_config::{FallbackMode, Upstream};
 use cutover_model::{Outcome, Role, RouteId};
+use cutover_shadow::Tap;
 use cutover_wire::sse::SseFramer;
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header};
@@ -28,7 +29,6 @@ use super::headers::{X_SHOULD_RETRY, mark_response, upstream_request_headers};
 use super::request::{RequestMeta, with_model};
 use crate::net::body::BoxBody;
 use crate::net::pool::{SendError, UpstreamBody};
-use crate::shadow::Tap;
 
 /// A client request, read and routed, ready to be sent to either arm.
 pub struct Exchange<'a> {

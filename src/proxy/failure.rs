@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use cutover_metrics::FailureReason;
 use cutover_model::Outcome;
 
 use crate::net::pool::UpstreamBody;
@@ -11,7 +12,6 @@ use http::{Response, StatusCode};
 
 use super::error::TransportError;
 use super::retry;
-use crate::metrics::FailureReason;
 
 /// An attempt that failed before anything reached the client.
 pub enum Failure {

@@ -6,6 +6,7 @@
 //! failed; the client sees one answer.
 
 use cutover_config::FallbackOn;
+use cutover_metrics::FailureReason;
 use cutover_model::{Outcome, Role};
 use tokio::time::Instant;
 
@@ -14,7 +15,6 @@ use super::error::GatewayError;
 use super::exchange::{Attempt, Exchange};
 use super::failure::Failure;
 use super::retry;
-use crate::metrics::FailureReason;
 use crate::net::body::BoxBody;
 
 /// The last failure of an arm, kept in case nothing better comes.

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use cutover_config::{Config, Route, Upstream};
+use cutover_metrics::{Metrics, RouteMetrics};
 use cutover_model::{PerRoute, RouteId};
+use cutover_shadow::MirrorSlots;
 use http::{HeaderMap, HeaderValue, Uri, header};
 
 use super::breaker::Breaker;
@@ -15,10 +17,8 @@ use super::headers::{OPENAI_ORGANIZATION, OPENAI_PROJECT};
 use super::retry::RetryBudget;
 use super::split;
 use crate::health::{HealthLog, ProbeTarget, UpstreamHealth};
-use crate::metrics::{Metrics, RouteMetrics};
 use crate::net::upstream::UpstreamConnections;
 use crate::rollout::{LiveRoute, LiveState};
-use crate::shadow::MirrorSlots;
 
 pub(super) struct UpstreamRuntime {
     /// Every request to the upstream, its probes' too.

@@ -13,7 +13,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cutover_cost::now_seconds;
 use cutover_model::{Outcome, Role, ShadowDrop, ShadowOutcome, unix_millis};
+use cutover_shadow::{Answer, Diff, Judged, Settings, Side, Tap, Timings, diffs::truncated, judge_pair, sampled};
 use http::request::Parts;
 use http::{HeaderValue, Method, Request};
 use http_body_util::BodyExt;
@@ -24,10 +26,7 @@ use super::body::Tally;
 use super::exchange::{Attempt, Exchange, Routing};
 use super::gateway::{Gateway, RouteContext};
 use super::request::RequestMeta;
-use crate::cost::now_seconds;
 use crate::rollout::stats::{Arm, Sample};
-use crate::shadow::diffs::truncated;
-use crate::shadow::{Answer, Diff, Judged, Settings, Side, Tap, Timings, judge_pair, sampled};
 
 /// Whether a request may be sent twice: only endpoints without side effects. A Responses
 /// API request qualifies only with `"store": false` (OpenAI stores responses unless told

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cutover_config::{Config, load_str};
+use cutover_metrics::Metrics;
 
 use super::{Changes, Refusal, assess};
-use crate::metrics::Metrics;
 use crate::proxy::Gateway;
 use crate::rollout::{LiveState, RouteState};
 

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use cutover_config::RolloutStep;
 use cutover_model::{Criteria, Criterion, Latency};
+use cutover_shadow::AgreementSnapshot;
 use serde::Serialize;
 
 use super::inference::Alphas;
 use super::stats::ArmSnapshot;
 use super::stats::clusters::Failure;
-use crate::shadow::AgreementSnapshot;
 pub use ahead::{RESOLVING_MARGINS, plan_resolution, resolves};
 use checks::{agreement_check, cost_ratio_check, error_ceiling, error_increase, quantile_ratio};
 

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use cutover_config::{Config, Route};
+use cutover_metrics::Metrics;
 use cutover_model::{EventKind, PerRoute, RouteId, unix_millis};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -34,7 +35,6 @@ use super::decide::{self, BaselineChange, Evidence, Transition, percent_of};
 use super::stats::{ArmSnapshot, StepSnapshot, StepStats};
 use super::view::{self, Published, RECENT_EVENTS};
 use super::{Command, ControlError, Event, LiveState, Phase, RouteState, StoreError, Validation};
-use crate::metrics::Metrics;
 
 /// One route's rollout as the controller holds it.
 struct RouteRollout {

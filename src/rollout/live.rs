@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use arc_swap::ArcSwap;
 use cutover_model::{PerRoute, RouteId};
+use cutover_shadow::RouteShadow;
 
 use super::RouteState;
 use super::stats::StepStats;
-use crate::shadow::RouteShadow;
 
 #[derive(Debug)]
 pub struct LiveRoute {

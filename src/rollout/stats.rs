@@ -16,11 +16,11 @@ pub mod spend;
 
 use cutover_model::{Latency, Outcome};
 
-use crate::shadow::{Agreement, AgreementSnapshot};
 use clusters::{CELLS, Cells, Failure, RateEstimate, cell_of};
 use histogram::{BUCKETS, Histogram, bucket_of};
 use spend::Spend;
 
+use cutover_shadow::{Agreement, AgreementSnapshot};
 pub use histogram::{lower_edge_ms, upper_edge_ms};
 
 /// HyperLogLog with 256 registers: about 6.5% standard error on distinct users.

@@ -32,7 +32,7 @@ use cutover_wire::usage::Usage;
 
 use cutover_config::{Config, ModelPattern};
 
-use crate::cost::cost;
+use cutover_cost::cost;
 use exchange::Target;
 
 /// Why a validation could not run at all (as opposed to checks that failed).

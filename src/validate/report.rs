@@ -1,9 +1,10 @@
 //! One upstream's validation: every check's line, the latency sample, the tokens spent
 //! and their cost, and which checks are required (`--require`).
 
+use cutover_cost::Nanos;
+
 use super::check::{CATALOGUE, CheckResult, Status};
 use super::sample::Sample;
-use crate::cost::Nanos;
 
 /// The checks whose failure fails the validation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -315,7 +315,7 @@ async fn cutover_cost_prints_each_arm_and_the_monthly_projection() {
     let dir = crate::support::TempDir::new("cost-cli");
     let config = cutover_config::load_str(&cli_config, &dir.0, crate::support::env).unwrap();
     let report = cutover::cli::cost::fetch(&config, Some("default"), "1h").await.unwrap();
-    let text = cutover::cost::render(&report);
+    let text = cutover_cost::render(&report);
     let arms = &report.routes[0].arms;
     let (primary, candidate) = (&arms[0], &arms[1]);
     assert_eq!(primary.totals.requests + candidate.totals.requests, 40, "{text}");

@@ -8,11 +8,11 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, Weak};
 use std::time::Duration;
 
+use cutover_metrics::{DURATION_BUCKETS, FailureReason, RouteMetrics, TTFT_BUCKETS};
 use cutover_model::{Outcome, Role, unix_millis};
 use serde_json::{Value, json};
 
 use crate::alerts::{ArmSample, quantile};
-use crate::metrics::{DURATION_BUCKETS, FailureReason, RouteMetrics, TTFT_BUCKETS};
 use crate::proxy::{Gateway, SharedGateway};
 
 /// One point a second…
@@ -160,7 +160,7 @@ impl Recorder {
 fn read(metrics: &RouteMetrics, role: Role) -> ArmSample {
     let fallbacks = FailureReason::ALL.iter().map(|reason| metrics.fallbacks(role, *reason)).sum();
     // The charts plot rates, errors and latency; spend is in the cost panel, not charted.
-    let spend = crate::cost::SeriesTotals::default();
+    let spend = cutover_cost::SeriesTotals::default();
     metrics.arm(role).map(|arm| ArmSample::read(arm, fallbacks, spend)).unwrap_or_default()
 }
 

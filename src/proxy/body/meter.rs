@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use cutover_config::Config;
+use cutover_cost::{Charge, Ending, Nanos};
+use cutover_metrics::Metrics;
 use cutover_model::{Role, RouteId};
 use cutover_wire::{sse::UsageWatch, usage::Usage};
 use http::StatusCode;
@@ -21,8 +23,6 @@ use pin_project_lite::pin_project;
 
 use super::{BodyError, Observed};
 
-use crate::cost::{Charge, Ending, Nanos};
-use crate::metrics::Metrics;
 use crate::proxy::request::RequestMeta;
 
 /// A whole answer up to this size is kept for its usage…

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use cutover_metrics::Metrics;
 use cutover_model::{Outcome, Role, RouteId};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use super::{BodyError, Observed, Settled};
-use crate::metrics::Metrics;
 use crate::proxy::admission::Admitted;
 use crate::proxy::breaker::HealthReport;
 use crate::rollout::stats::{Arm, Sample, StepStats};

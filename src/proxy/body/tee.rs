@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cutover_model::Outcome;
+use cutover_shadow::{Side, Tap};
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -20,7 +21,6 @@ use tokio::time::Instant;
 
 use super::{BodyError, Observed, Settled};
 use crate::proxy::failure::outcome_for_status;
-use crate::shadow::{Side, Tap};
 
 /// One side being captured.
 pub struct Teeing {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cutover_config::{BreakerPolicy, Timeouts};
+use cutover_metrics::Metrics;
 use cutover_model::{Outcome, Role, RouteId};
 use cutover_wire::sse::StreamFault;
 use http_body::{Body, Frame};
@@ -16,7 +17,6 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::*;
-use crate::metrics::Metrics;
 use crate::net::body::BoxBody;
 use crate::proxy::breaker::{Admission, Breaker, HealthReport};
 use crate::proxy::error::{EarlyStreamError, TransportError};
@@ -370,9 +370,9 @@ async fn an_empty_body_dropped_unpolled_is_a_complete_answer_not_a_cancellation(
 }
 
 /// The client's body of a stream teed for the shadow comparison, and the side it sends.
-fn teed_stream(fixture: &Fixture, upstream: Feed) -> (BoxBody, tokio::sync::oneshot::Receiver<crate::shadow::Side>) {
+fn teed_stream(fixture: &Fixture, upstream: Feed) -> (BoxBody, tokio::sync::oneshot::Receiver<cutover_shadow::Side>) {
     let started = Instant::now();
-    let (tap, side) = crate::shadow::Tap::pair();
+    let (tap, side) = cutover_shadow::Tap::pair();
     let teeing = Teeing::new(tap, http::StatusCode::OK, true, started);
     let stream = EventStream { held: Held::default(), expects_done: true };
     (answer(upstream, Some(stream), fixture.recorder(started), (None, Some(teeing)), &fixture.timeouts, started), side)
@@ -395,7 +395,7 @@ async fn a_teed_stream_reaches_the_client_byte_for_byte_and_its_side_is_captured
     let side = side.await.unwrap();
     assert!(side.ok() && side.streamed);
     assert_eq!(side.captured.whole().unwrap(), teed.concat().into_bytes());
-    let answer = crate::shadow::Answer::read(&side.captured, true);
+    let answer = cutover_shadow::Answer::read(&side.captured, true);
     assert_eq!((answer.content.as_str(), answer.finish_reason.as_deref()), ("Hi", Some("stop")));
 }
 

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cutover_config::Config;
+use cutover_metrics::Metrics;
 use cutover_model::{Outcome, Role};
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::service::Service;
 
 use super::ProxyService;
-use crate::metrics::Metrics;
 use crate::mock::{MockConfig, MockServer};
 use crate::net::body::BoxBody;
 use crate::proxy::Gateway;

@@ -5,11 +5,11 @@
 use std::path::Path;
 
 use cutover_config::Config;
+use cutover_metrics::Metrics;
+use cutover_shadow::slots::{COPY_SLOTS, PAIR_SLOTS};
 
 use super::*;
-use crate::metrics::Metrics;
 use crate::rollout::{LiveState, RouteState};
-use crate::shadow::slots::{COPY_SLOTS, PAIR_SLOTS};
 
 #[test]
 fn only_requests_without_side_effects_are_mirrorable() {

@@ -3,6 +3,7 @@
 //! with the bounds, error probabilities and sample counts the status shows.
 
 use cutover_model::{Criterion, Dimension, Latency};
+use cutover_shadow::AgreementSnapshot;
 
 use super::{Check, Verdict};
 use crate::rollout::inference::{
@@ -11,7 +12,6 @@ use crate::rollout::inference::{
 use crate::rollout::stats::ArmSnapshot;
 use crate::rollout::stats::clusters::{Cells, Failure};
 use crate::rollout::stats::histogram::Histogram;
-use crate::shadow::AgreementSnapshot;
 
 /// Latency bounds are tightest at the step's `min_requests` (the first look at which it
 /// could pass), and at no fewer than this many samples per arm. Past that point the

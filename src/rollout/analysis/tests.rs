@@ -365,7 +365,7 @@ fn evaluate_shadow(
     step: &RolloutStep,
     candidate: &ArmSnapshot,
     control: &ArmSnapshot,
-    agreement: Option<&crate::shadow::AgreementSnapshot>,
+    agreement: Option<&cutover_shadow::AgreementSnapshot>,
 ) -> Evaluation {
     evaluate(&Inputs {
         step,
@@ -381,10 +381,10 @@ fn evaluate_shadow(
 /// Mirrored pairs from `users` sticky users with `pairs` pairs each, the first `disagreeing`
 /// users disagreeing on the outcome of every pair and the others on none; `keyed: false`
 /// records the same pairs without their users.
-fn mirrored(users: u64, pairs: u64, disagreeing: u64, keyed: bool) -> crate::shadow::AgreementSnapshot {
-    let agreement = crate::shadow::Agreement::default();
+fn mirrored(users: u64, pairs: u64, disagreeing: u64, keyed: bool) -> cutover_shadow::AgreementSnapshot {
+    let agreement = cutover_shadow::Agreement::default();
     for user in 0..users {
-        let mut judged = crate::shadow::Judged::default();
+        let mut judged = cutover_shadow::Judged::default();
         judged.verdicts[cutover_model::Dimension::Outcome as usize] = Some(user >= disagreeing);
         for _ in 0..pairs {
             agreement.record(keyed.then_some(user << 32), (true, true), &judged, None);
@@ -397,7 +397,7 @@ fn mirrored(users: u64, pairs: u64, disagreeing: u64, keyed: bool) -> crate::sha
 fn shadow_agreement_counts_a_users_correlated_pairs_as_one_unit_of_evidence() {
     let mut shadow = step(Criteria::default().with(Criterion::MinShadowAgreement, 90.0));
     (shadow.weight_bp, shadow.shadow) = (0, 1.0);
-    let judge = |agreement: &crate::shadow::AgreementSnapshot| {
+    let judge = |agreement: &cutover_shadow::AgreementSnapshot| {
         let evaluation = evaluate_shadow(&shadow, &arm(2000, 0, 100), &arm(2000, 0, 100), Some(agreement));
         evaluation.checks.into_iter().find(|check| check.criterion == Criterion::MinShadowAgreement).unwrap()
     };

@@ -227,7 +227,7 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
         let refused = metrics.admission.refusals(overload);
         let _ = writeln!(out, "cutover_admission_refused_total{{limit=\"{}\"}} {refused}", overload.as_str());
     }
-    crate::cost::write_metrics(&mut out, &metrics.cost);
+    cutover_cost::write_metrics(&mut out, &metrics.cost);
     out
 }
 

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::shadow::answer::ToolCall;
+use crate::answer::ToolCall;
 
 fn text(content: &str) -> Answer {
     Answer {

@@ -258,7 +258,7 @@ pub struct Metrics {
     /// Requests in flight and refused (`proxy::admission`).
     pub admission: AdmissionStats,
     /// Usage and cost of every answer (`cost`).
-    pub cost: crate::cost::Ledger,
+    pub cost: cutover_cost::Ledger,
 }
 
 impl Metrics {
@@ -280,7 +280,7 @@ impl Metrics {
             routes,
             reloads: Default::default(),
             admission: AdmissionStats::default(),
-            cost: crate::cost::Ledger::new(config),
+            cost: cutover_cost::Ledger::new(config),
         }
     }
 
