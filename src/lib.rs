@@ -15,7 +15,6 @@ pub mod proxy;
 pub mod alerts;
 pub mod fleet;
 pub mod health;
-pub mod notify;
 pub mod reload;
 pub mod rollout;
 
@@ -28,7 +27,6 @@ pub mod admin;
 pub mod cli;
 pub mod demo;
 pub mod mock;
-pub mod net;
 pub mod server;
 
 // Conformance and honesty of an upstream before it takes traffic (`cutover validate`).

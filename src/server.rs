@@ -11,6 +11,11 @@ use arc_swap::ArcSwap;
 use cutover_config::Config;
 use cutover_metrics::Metrics;
 use cutover_model::unix_millis;
+use cutover_net::{
+    descriptors::{self, OverBudget},
+    serve::serve,
+};
+use cutover_notify::Notifications;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -19,9 +24,6 @@ use crate::admin::{AdminService, Readiness};
 use crate::alerts::{self, AlertBoard};
 use crate::fleet::{Fleet, Lease, PgStore};
 use crate::health;
-use crate::net::descriptors::{self, OverBudget};
-use crate::net::serve::serve;
-use crate::notify::Notifications;
 use crate::proxy::{Admission, Gateway, ProxyService, SharedGateway};
 use crate::reload::Reloader;
 use crate::rollout::supervise::supervise;

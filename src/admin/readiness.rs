@@ -8,9 +8,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use cutover_net::body::{self, BoxBody};
 use http::{Response, StatusCode};
 
-use crate::net::body::{self, BoxBody};
 use crate::proxy::Gateway;
 
 /// What the drain tells `/readyz`. Shared by the server, which begins the drain, and the

@@ -8,6 +8,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cutover_metrics::{RouteGauges, UpstreamGauges, render, render_notifications, render_process};
+use cutover_net::{
+    auth::bearer_token,
+    body::{self, BoxBody, BoxError},
+};
+use cutover_notify::Notifications;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
@@ -17,9 +22,6 @@ use super::actor;
 use super::dashboard::{self, Series};
 use super::readiness::Readiness;
 use crate::alerts::AlertBoard;
-use crate::net::auth::bearer_token;
-use crate::net::body::{self, BoxBody, BoxError};
-use crate::notify::Notifications;
 use crate::proxy::SharedGateway;
 use crate::rollout::{Command, ControlError, RolloutControl};
 
@@ -329,7 +331,7 @@ impl Admin {
             Some(name) => vec![name.to_owned()],
             None => self.notifications.names(),
         };
-        let message = crate::notify::Message {
+        let message = cutover_notify::Message {
             severity: cutover_model::Severity::Info,
             text: "[info] cutover test notification: this notifier is reachable".to_owned(),
             json: json!({"source": "cutover", "type": "test", "severity": "info", "text": "cutover test notification"}),

@@ -9,6 +9,7 @@ use cutover_config::{AlertRule, Config};
 use cutover_cost::{Nanos, SeriesKey, SeriesTotals};
 use cutover_metrics::{DURATION_BUCKETS, FailureReason, Metrics, TTFT_BUCKETS};
 use cutover_model::{Outcome, Role, RouteId, Severity, duration::format_duration, unix_millis};
+use cutover_notify::{Message, Notifications};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -16,7 +17,6 @@ use super::board::{AlertBoard, AlertStatus};
 use super::rule::{Metric, Op, Scope, candidate_routes, scopes};
 use super::state::{AlertState, Tracker, Transition};
 use super::window::{ArmSample, Ring, quantile};
-use crate::notify::{Message, Notifications};
 use crate::proxy::{Gateway, SharedGateway};
 
 /// Snapshots kept per window at most: the slot grows with the longest window instead.

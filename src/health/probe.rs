@@ -8,14 +8,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cutover_config::HealthConfig;
 use cutover_model::unix_millis;
+use cutover_net::{body::Chain, upstream::UpstreamConnections};
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::state::{Change, HealthEvent, HealthLog, UpstreamHealth};
-use crate::net::body::Chain;
-use crate::net::upstream::UpstreamConnections;
 use crate::proxy::SharedGateway;
 
 /// What probing one upstream takes, handed out by the gateway in force.

@@ -3,6 +3,7 @@
 //! of the configuration applied.
 
 use bytes::Bytes;
+use cutover_net::body::{BoxBody, BoxError};
 use http::{Response, StatusCode};
 use serde::Serialize;
 
@@ -11,7 +12,6 @@ use super::ctx::{Ctx, now};
 use super::reply;
 use super::stream::{self, StreamPlan};
 use super::wire::{Envelope, Usage, quote, split_even};
-use crate::net::body::{BoxBody, BoxError};
 
 /// Argument fragments per streamed tool call.
 const ARGUMENT_FRAGMENTS: usize = 4;
@@ -157,7 +157,7 @@ fn whole(ctx: &Ctx, model: &str, answer: &Answer<'_, '_>, usage: Option<Usage>) 
     };
     let mut body = Vec::with_capacity(512 * answer.choices);
     serde_json::to_writer(&mut body, &completion)?;
-    Ok(crate::net::body::json(StatusCode::OK, body))
+    Ok(cutover_net::body::json(StatusCode::OK, body))
 }
 
 fn role_choice(index: usize, tools: bool) -> String {

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
+use cutover_net::body::{BoxBody, BoxError, json};
 use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +11,6 @@ use super::ctx::{Ctx, now};
 use super::reply;
 use super::stream::{self, StreamPlan};
 use super::wire::{Envelope, StreamOptions, TextLen, Usage, tokens_for_chars};
-use crate::net::body::{BoxBody, BoxError, json};
 
 #[derive(Deserialize)]
 struct CompletionRequest<'a> {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use cutover_net::body::{BoxBody, BoxError};
 use http::Response;
 
 use super::faults::FaultKind;
@@ -11,7 +12,6 @@ use super::reply;
 use super::runtime::Runtime;
 use super::state::State;
 use super::stream::Pacing;
-use crate::net::body::{BoxBody, BoxError};
 
 /// One request's view of the server.
 pub(super) struct Ctx {

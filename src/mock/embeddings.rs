@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
+use cutover_net::body::{BoxBody, BoxError, json};
 use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,7 +13,6 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use super::ctx::Ctx;
 use super::reply;
 use super::wire::tokens_for_chars;
-use crate::net::body::{BoxBody, BoxError, json};
 
 const DEFAULT_DIMENSIONS: usize = 8;
 const MAX_DIMENSIONS: usize = 4096;

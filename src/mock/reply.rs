@@ -1,12 +1,12 @@
 //! The mock's error answers: fault responses with their headers, and requests it cannot
 //! parse, all in OpenAI's error shape.
 
+use cutover_net::body::{self, BoxBody, json};
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::chat_request::Invalid;
 use super::faults::FaultKind;
 use super::runtime::{Runtime, error_json};
-use crate::net::body::{self, BoxBody, json};
 
 /// The login page a redirect points to and an "account suspended" answer shows.
 const HTML_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
+use cutover_net::body::{BoxBody, BoxError, json as json_response};
 use http::{Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -13,7 +14,6 @@ use super::ctx::{Ctx, now};
 use super::reply;
 use super::stream::{self, StreamPlan};
 use super::wire::{TextLen, Usage, tokens_for_chars};
-use crate::net::body::{BoxBody, BoxError, json as json_response};
 
 #[derive(Deserialize)]
 struct ResponsesRequest<'a> {

@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cutover_config::ConnectionLimits;
+use cutover_net::{
+    body::{BoxBody, BoxError, json},
+    serve::serve_counting,
+};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -23,8 +27,6 @@ use super::faults::{FaultRule, FaultSet};
 use super::runtime::{Runtime, error_json};
 use super::state::{Endpoint, RecordedRequest, State};
 use super::{chat, completions, embeddings, responses};
-use crate::net::body::{BoxBody, BoxError, json};
-use crate::net::serve::serve_counting;
 
 /// A mock upstream running in this process, for tests.
 ///
@@ -206,7 +208,7 @@ async fn plain_error(response: Response<BoxBody>) -> Result<Response<BoxBody>, B
     };
     parts.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     parts.headers.remove(http::header::CONTENT_LENGTH);
-    Ok(Response::from_parts(parts, crate::net::body::full(text)))
+    Ok(Response::from_parts(parts, cutover_net::body::full(text)))
 }
 
 async fn dispatch(ctx: &Ctx, route: Route, body: Bytes) -> Result<Response<BoxBody>, BoxError> {

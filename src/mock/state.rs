@@ -6,11 +6,11 @@ use std::sync::{Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use cutover_net::serve::Accepted;
 use http::request::Parts;
 use tokio::sync::watch;
 
 use super::runtime::Runtime;
-use crate::net::serve::Accepted;
 
 /// The endpoints counted separately; everything else shares `Other`. A fixed set, so
 /// counting is an array index and never grows with what clients send.

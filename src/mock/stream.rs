@@ -9,13 +9,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cutover_net::body::{BoxBody, BoxError};
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body::Frame;
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, watch};
 
 use super::faults::FaultKind;
-use crate::net::body::{BoxBody, BoxError};
 
 /// How long "forever" lasts for stalls and unanswered requests.
 pub(super) const HANG: Duration = Duration::from_secs(3600);

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use cutover_metrics::{FailureReason, Overload};
+use cutover_net::body::{self, BoxBody, BoxError, Chain};
 use cutover_wire::sse::StreamFault;
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::expected::NotAnAnswer;
 use super::headers::X_SHOULD_RETRY;
-use crate::net::body::{self, BoxBody, BoxError, Chain};
 
 /// Why an upstream attempt produced no answer the gateway could commit to. It keeps its
 /// cause, says whether the same upstream may be tried again and whether it speaks

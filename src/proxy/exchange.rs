@@ -11,6 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use cutover_config::{FallbackMode, Upstream};
 use cutover_model::{Outcome, Role, RouteId};
+use cutover_net::{
+    body::BoxBody,
+    pool::{SendError, UpstreamBody},
+};
 use cutover_shadow::Tap;
 use cutover_wire::sse::SseFramer;
 use http::request::Parts;
@@ -27,8 +31,6 @@ use super::failure::{Failure, counts_as_failure, is_clients_fault, outcome_for_s
 use super::gateway::{Gateway, RouteContext};
 use super::headers::{X_SHOULD_RETRY, mark_response, upstream_request_headers};
 use super::request::{RequestMeta, with_model};
-use crate::net::body::BoxBody;
-use crate::net::pool::{SendError, UpstreamBody};
 
 /// A client request, read and routed, ready to be sent to either arm.
 pub struct Exchange<'a> {

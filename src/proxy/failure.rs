@@ -7,7 +7,7 @@ use std::time::Duration;
 use cutover_metrics::FailureReason;
 use cutover_model::Outcome;
 
-use crate::net::pool::UpstreamBody;
+use cutover_net::pool::UpstreamBody;
 use http::{Response, StatusCode};
 
 use super::error::TransportError;

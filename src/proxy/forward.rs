@@ -8,6 +8,7 @@
 use cutover_config::FallbackOn;
 use cutover_metrics::FailureReason;
 use cutover_model::{Outcome, Role};
+use cutover_net::body::BoxBody;
 use tokio::time::Instant;
 
 use super::breaker::Admission;
@@ -15,7 +16,6 @@ use super::error::GatewayError;
 use super::exchange::{Attempt, Exchange};
 use super::failure::Failure;
 use super::retry;
-use crate::net::body::BoxBody;
 
 /// The last failure of an arm, kept in case nothing better comes.
 struct Unanswered {

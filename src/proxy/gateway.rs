@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use cutover_config::{Config, Route, Upstream};
 use cutover_metrics::{Metrics, RouteMetrics};
 use cutover_model::{PerRoute, RouteId};
+use cutover_net::upstream::UpstreamConnections;
 use cutover_shadow::MirrorSlots;
 use http::{HeaderMap, HeaderValue, Uri, header};
 
@@ -17,7 +18,6 @@ use super::headers::{OPENAI_ORGANIZATION, OPENAI_PROJECT};
 use super::retry::RetryBudget;
 use super::split;
 use crate::health::{HealthLog, ProbeTarget, UpstreamHealth};
-use crate::net::upstream::UpstreamConnections;
 use crate::rollout::{LiveRoute, LiveState};
 
 pub(super) struct UpstreamRuntime {

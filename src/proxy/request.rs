@@ -9,13 +9,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use cutover_config::BodyTimeouts;
+use cutover_net::body::BoxError;
 use http_body::Body;
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::error::GatewayError;
-use crate::net::body::BoxError;
 
 /// The routing-relevant fields of a JSON request body.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

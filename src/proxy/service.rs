@@ -11,6 +11,10 @@ use std::sync::atomic::AtomicUsize;
 use bytes::Bytes;
 use cutover_config::StickySource;
 use cutover_model::{Role, RouteId};
+use cutover_net::{
+    auth::bearer_token,
+    body::{BoxBody, BoxError},
+};
 use http::{HeaderValue, Request, Response, header};
 use http_body::Body;
 
@@ -26,8 +30,6 @@ use super::request::{
     RequestMeta, ask_for_usage, discard_body, is_json_request, parse_meta, read_body, takes_json_body,
 };
 use super::{shadow, split};
-use crate::net::auth::bearer_token;
-use crate::net::body::{BoxBody, BoxError};
 
 /// The proxy listener's service. The listener clones it for each client connection: a
 /// clone shares the gateway in force and the admission limits, and counts its own

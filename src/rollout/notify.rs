@@ -2,11 +2,11 @@
 //! `notify::Message` (its kind's severity, a readable line, the event as JSON) and goes
 //! to the same `[[notify]]` webhooks as the alerts, through their queues.
 
+use cutover_notify::{Message, Notifications};
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::Event;
-use crate::notify::{Message, Notifications};
 
 /// The notification of one rollout event.
 pub fn message(event: &Event) -> Message {

@@ -11,14 +11,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cutover_config::Upstream;
+use cutover_net::{body::Chain, upstream::UpstreamConnections};
 use http::{HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::sse::SseReader;
-use crate::net::body::Chain;
-use crate::net::upstream::UpstreamConnections;
 
 /// The longest the suite waits for one answer, whatever the upstream's own timeout.
 const MAX_EXCHANGE: Duration = Duration::from_secs(120);

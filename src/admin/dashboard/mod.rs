@@ -11,10 +11,10 @@ mod series;
 
 use std::sync::Arc;
 
+use cutover_net::body::{self, BoxBody};
 use http::{Response, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::net::body::{self, BoxBody};
 use crate::proxy::SharedGateway;
 pub use series::Series;
 

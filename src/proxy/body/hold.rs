@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use cutover_net::body::BoxError;
 use cutover_wire::sse::{SseFramer, StreamFault};
 use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
-use crate::net::body::BoxError;
 use crate::proxy::error::{EarlyStreamError, TransportError};
 
 /// How long a stream may be held.

@@ -33,8 +33,7 @@ pub use tee::{Teed, Teeing};
 pub use timeout::Deadlines;
 
 use cutover_config::Timeouts;
-
-use crate::net::body::{BoxBody, BoxError};
+use cutover_net::body::{BoxBody, BoxError};
 
 /// Why a response body stopped short, after its first byte.
 #[derive(Debug, thiserror::Error)]

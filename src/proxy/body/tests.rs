@@ -10,6 +10,7 @@ use bytes::Bytes;
 use cutover_config::{BreakerPolicy, Timeouts};
 use cutover_metrics::Metrics;
 use cutover_model::{Outcome, Role, RouteId};
+use cutover_net::body::BoxBody;
 use cutover_wire::sse::StreamFault;
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
@@ -17,7 +18,6 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::*;
-use crate::net::body::BoxBody;
 use crate::proxy::breaker::{Admission, Breaker, HealthReport};
 use crate::proxy::error::{EarlyStreamError, TransportError};
 use crate::rollout::stats::{Arm, StepStats};

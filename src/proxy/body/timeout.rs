@@ -6,12 +6,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use cutover_net::body::BoxError;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use super::{BodyError, Observed};
-use crate::net::body::BoxError;
 
 pin_project! {
     pub struct Deadlines<B> {

@@ -8,13 +8,13 @@ use bytes::Bytes;
 use cutover_config::Config;
 use cutover_metrics::Metrics;
 use cutover_model::{Outcome, Role};
+use cutover_net::body::BoxBody;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::service::Service;
 
 use super::ProxyService;
 use crate::mock::{MockConfig, MockServer};
-use crate::net::body::BoxBody;
 use crate::proxy::Gateway;
 use crate::rollout::{LiveState, RouteState};
 

@@ -8,12 +8,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use cutover_config::Notifier;
 use cutover_model::Severity;
+use cutover_net::client::UpstreamClient;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::Full;
 use tokio::sync::mpsc;
 
 use super::format::{Message, render};
-use crate::net::client::UpstreamClient;
 
 /// Messages waiting per notifier; beyond, new ones are dropped and counted.
 const QUEUE: usize = 64;
@@ -92,7 +92,7 @@ impl Notifications {
         if notifiers.is_empty() {
             return Notifications::default();
         }
-        let client = crate::net::client::build(Duration::from_secs(2));
+        let client = cutover_net::client::build(Duration::from_secs(2));
         let workers: Vec<Arc<Worker>> = notifiers
             .iter()
             .map(|notifier| {
