@@ -12,9 +12,7 @@ pub mod proxy;
 
 // The control path: rollout state, per-step evidence, analysis, controller, notifiers;
 // upstream health probes; and reloading the configuration while serving.
-pub mod alerts;
 pub mod fleet;
-pub mod health;
 pub mod reload;
 pub mod rollout;
 

@@ -318,7 +318,7 @@ async fn alerts(verb: AlertsVerb, path: PathBuf, json: bool) -> anyhow::Result<(
             text
         }
         AlertsVerb::Export { format: _, output } => {
-            let rules = cutover::alerts::prometheus_rules(&config);
+            let rules = cutover_alerts::prometheus_rules(&config);
             match output {
                 Some(output) => {
                     std::fs::write(&output, rules).with_context(|| format!("cannot write {}", output.display()))?;

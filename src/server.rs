@@ -8,9 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use cutover_alerts::{self as alerts, AlertBoard};
 use cutover_config::Config;
 use cutover_metrics::Metrics;
-use cutover_model::unix_millis;
+use cutover_model::{RouteId, unix_millis};
 use cutover_net::{
     descriptors::{self, OverBudget},
     serve::serve,
@@ -21,15 +22,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::{AdminService, Readiness};
-use crate::alerts::{self, AlertBoard};
 use crate::fleet::{Fleet, Lease, PgStore};
-use crate::health;
 use crate::proxy::{Admission, Gateway, ProxyService, SharedGateway};
 use crate::reload::Reloader;
 use crate::rollout::supervise::supervise;
 use crate::rollout::{
     ControlError, Event, LiveState, RolloutControl, StateMode, StateStore, Store, StoreError, driver, notify,
 };
+use cutover_health as health;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -251,7 +251,10 @@ pub async fn start_on_with(
         tokio::spawn(supervise("alert evaluator", stopped.clone(), {
             let (gateway, board, notifier, stopped) =
                 (gateway.clone(), alert_board.clone(), notifier.clone(), stopped.clone());
-            move || alerts::run(gateway.clone(), board.clone(), notifier.clone(), stopped.clone())
+            move || {
+                let gateway = gateway.clone();
+                alerts::run(move || AlertView(gateway.load_full()), board.clone(), notifier.clone(), stopped.clone())
+            }
         })),
         tokio::spawn(crate::validate::gate::run(control.clone(), validations, stopped.clone())),
         tokio::spawn(supervise("health prober", stopped.clone(), {
@@ -327,6 +330,32 @@ fn max_inflight(config: &Config) -> usize {
 
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {
     listener.local_addr().map_err(|source| StartError::Bind { address: SocketAddr::from(([0, 0, 0, 0], 0)), source })
+}
+
+/// The alert evaluator's view of the gateway in force: its configuration, metrics, the
+/// routes' live rollouts and the upstreams' health, and nothing else of it.
+struct AlertView(Arc<Gateway>);
+
+impl alerts::Observed for AlertView {
+    fn config(&self) -> &Arc<Config> {
+        &self.0.config
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    fn shadow_agreement(&self, route: RouteId) -> Option<f64> {
+        self.0.live.route(route).stats().agreement().overall()
+    }
+
+    fn undecided(&self, route: RouteId) -> bool {
+        self.0.live.route(route).undecided_since().is_some()
+    }
+
+    fn upstream_usable(&self, index: usize) -> bool {
+        self.0.upstream_up(index) && !self.0.breaker_open(index)
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cutover_alerts::AlertBoard;
 use cutover_metrics::{RouteGauges, UpstreamGauges, render, render_notifications, render_process};
 use cutover_net::{
     auth::bearer_token,
@@ -21,7 +22,6 @@ use serde_json::json;
 use super::actor;
 use super::dashboard::{self, Series};
 use super::readiness::Readiness;
-use crate::alerts::AlertBoard;
 use crate::proxy::SharedGateway;
 use crate::rollout::{Command, ControlError, RolloutControl};
 

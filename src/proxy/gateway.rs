@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use cutover_config::{Config, Route, Upstream};
+use cutover_config::{Config, HealthConfig, Route, Upstream};
+use cutover_health::{HealthLog, ProbeSource, ProbeTarget, UpstreamHealth};
 use cutover_metrics::{Metrics, RouteMetrics};
 use cutover_model::{PerRoute, RouteId};
 use cutover_net::upstream::UpstreamConnections;
@@ -17,7 +18,6 @@ use super::breaker::Breaker;
 use super::headers::{OPENAI_ORGANIZATION, OPENAI_PROJECT};
 use super::retry::RetryBudget;
 use super::split;
-use crate::health::{HealthLog, ProbeTarget, UpstreamHealth};
 use crate::rollout::{LiveRoute, LiveState};
 
 pub(super) struct UpstreamRuntime {
@@ -207,6 +207,11 @@ impl Gateway {
         self.upstreams.iter().map(|upstream| upstream.breaker.is_open()).collect()
     }
 
+    /// Whether upstream `index`'s circuit breaker is open.
+    pub fn breaker_open(&self, index: usize) -> bool {
+        self.upstreams[index].breaker.is_open()
+    }
+
     /// Whether upstream `index`'s active probes say it is up: one atomic load.
     pub fn upstream_up(&self, index: usize) -> bool {
         self.upstreams[index].health.is_up()
@@ -231,9 +236,34 @@ impl Gateway {
         self.upstreams.iter().map(|upstream| upstream.health.as_ref())
     }
 
+    /// Opens every upstream's circuit breaker, as a run of failures would.
+    #[cfg(test)]
+    pub(crate) fn open_every_breaker(&self) {
+        for breaker in self.upstreams.iter().map(|upstream| &upstream.breaker) {
+            while !breaker.is_open() {
+                breaker.on_failure(breaker.admit());
+            }
+        }
+    }
+
+    pub fn gateway_keys_required(&self) -> bool {
+        !self.config.gateway_keys.is_empty()
+    }
+
+    /// The name of the gateway key `token` is, if any.
+    pub fn gateway_key_name(&self, token: &[u8]) -> Option<&str> {
+        self.config.gateway_keys.iter().find(|key| key.secret.matches(token)).map(|key| key.name.as_str())
+    }
+}
+
+impl ProbeSource for Gateway {
+    fn policy(&self) -> &HealthConfig {
+        &self.config.health
+    }
+
     /// What the prober needs for each upstream: `GET {base_url}{health.path}` with its key
     /// and headers, over the connections its traffic uses. An upstream whose URL cannot take the path is left out.
-    pub fn probe_targets(&self) -> Vec<ProbeTarget> {
+    fn probe_targets(&self) -> Vec<ProbeTarget> {
         let path = &self.config.health.path;
         self.config
             .upstreams
@@ -257,24 +287,5 @@ impl Gateway {
                 })
             })
             .collect()
-    }
-
-    /// Opens every upstream's circuit breaker, as a run of failures would.
-    #[cfg(test)]
-    pub(crate) fn open_every_breaker(&self) {
-        for breaker in self.upstreams.iter().map(|upstream| &upstream.breaker) {
-            while !breaker.is_open() {
-                breaker.on_failure(breaker.admit());
-            }
-        }
-    }
-
-    pub fn gateway_keys_required(&self) -> bool {
-        !self.config.gateway_keys.is_empty()
-    }
-
-    /// The name of the gateway key `token` is, if any.
-    pub fn gateway_key_name(&self, token: &[u8]) -> Option<&str> {
-        self.config.gateway_keys.iter().find(|key| key.secret.matches(token)).map(|key| key.name.as_str())
     }
 }

@@ -442,7 +442,7 @@ threshold = 95
         let text = crate::support::two_upstreams("http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1", extra);
         let config = cutover_config::load_str(&text, &dir.0, crate::support::env).unwrap();
         let path = dir.0.join(format!("{name}.rules.yml"));
-        std::fs::write(&path, cutover::alerts::prometheus_rules(&config)).unwrap();
+        std::fs::write(&path, cutover_alerts::prometheus_rules(&config)).unwrap();
         let out = std::process::Command::new("promtool").arg("check").arg("rules").arg(&path).output().unwrap();
         let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success(), "promtool refused the {name} rules:\n{said}");

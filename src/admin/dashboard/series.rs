@@ -8,11 +8,11 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, Weak};
 use std::time::Duration;
 
+use cutover_alerts::{ArmSample, quantile};
 use cutover_metrics::{DURATION_BUCKETS, FailureReason, RouteMetrics, TTFT_BUCKETS};
 use cutover_model::{Outcome, Role, unix_millis};
 use serde_json::{Value, json};
 
-use crate::alerts::{ArmSample, quantile};
 use crate::proxy::{Gateway, SharedGateway};
 
 /// One point a second…

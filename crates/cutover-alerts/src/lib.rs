@@ -12,7 +12,7 @@ mod state;
 mod window;
 
 pub use board::{AlertBoard, AlertStatus};
-pub use evaluate::run;
+pub use evaluate::{Observed, run};
 pub use export::prometheus_rules;
 pub use rule::{Metric, Op, Scope};
 pub use state::{AlertState, Tracker, Transition};

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use cutover_config::HealthConfig;
 use cutover_model::unix_millis;
@@ -15,7 +16,6 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::state::{Change, HealthEvent, HealthLog, UpstreamHealth};
-use crate::proxy::SharedGateway;
 
 /// What probing one upstream takes, handed out by the gateway in force.
 #[derive(Clone)]
@@ -30,22 +30,35 @@ pub struct ProbeTarget {
     pub health: Arc<UpstreamHealth>,
 }
 
+/// Where each round's policy and targets come from: the configuration in force (a
+/// reload retimes and retargets the prober), implemented by the gateway.
+pub trait ProbeSource: Send + Sync + 'static {
+    fn policy(&self) -> &HealthConfig;
+    /// What probing each upstream takes; an upstream that cannot be probed is left out.
+    fn probe_targets(&self) -> Vec<ProbeTarget>;
+}
+
 /// Told of every change of an upstream's verdict, after the `HealthLog` has it. Called on
 /// the prober's task: it must not block (hand blocking work to a blocking thread).
 pub type OnChange = Arc<dyn Fn(&HealthEvent) + Send + Sync>;
 
 /// Probes every upstream each `health.interval` (read anew each round, so a reload
 /// retimes it) until `stop`; the first round comes one interval after the start.
-pub async fn run(gateway: SharedGateway, log: Arc<HealthLog>, on_change: OnChange, mut stop: watch::Receiver<bool>) {
+pub async fn run<S: ProbeSource>(
+    source: Arc<ArcSwap<S>>,
+    log: Arc<HealthLog>,
+    on_change: OnChange,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
-        let interval = gateway.load().config.health.interval;
+        let interval = source.load().policy().interval;
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = stop.wait_for(|stop| *stop) => return,
         }
         let (policy, targets) = {
-            let gateway = gateway.load();
-            (gateway.config.health.clone(), gateway.probe_targets())
+            let source = source.load();
+            (source.policy().clone(), source.probe_targets())
         };
         if policy.enabled {
             // A round in flight at shutdown is dropped (its probes with it), not waited for.

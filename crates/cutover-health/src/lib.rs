@@ -9,5 +9,5 @@
 mod probe;
 mod state;
 
-pub use probe::{OnChange, ProbeTarget, probe_once, run};
+pub use probe::{OnChange, ProbeSource, ProbeTarget, probe_once, run};
 pub use state::{Change, HealthEvent, HealthLog, UpstreamHealth};

@@ -17,7 +17,6 @@ use super::board::{AlertBoard, AlertStatus};
 use super::rule::{Metric, Op, Scope, candidate_routes, scopes};
 use super::state::{AlertState, Tracker, Transition};
 use super::window::{ArmSample, Ring, quantile};
-use crate::proxy::{Gateway, SharedGateway};
 
 /// Snapshots kept per window at most: the slot grows with the longest window instead.
 const SLOTS_PER_WINDOW: u64 = 600;
@@ -102,33 +101,51 @@ fn instances(config: &Config, previous: &mut Vec<Instance>) -> Vec<Instance> {
     next
 }
 
+/// What the evaluator reads of the gateway in force (its configuration, metrics, each
+/// route's live rollout and each upstream's health), implemented by the gateway: the
+/// evaluator sees these and nothing else of it.
+pub trait Observed: Send + Sync + 'static {
+    fn config(&self) -> &Arc<Config>;
+    fn metrics(&self) -> &Metrics;
+    /// The route's overall shadow agreement in its current step; `None` before any pair
+    /// was judged.
+    fn shadow_agreement(&self, route: RouteId) -> Option<f64>;
+    /// Whether the route's rollout is held undecided.
+    fn undecided(&self, route: RouteId) -> bool;
+    /// Whether upstream `index` (of `Config::upstreams`) is usable: up by its probes and
+    /// its circuit breaker closed.
+    fn upstream_usable(&self, index: usize) -> bool;
+}
+
 /// Runs until `stop`: samples, evaluates, publishes and notifies every slot.
-pub async fn run(
-    gateway: SharedGateway,
+/// `load` gives the gateway in force, anew each slot (a reload changes rules and routes).
+pub async fn run<O: Observed>(
+    load: impl Fn() -> O + Send + 'static,
     board: Arc<AlertBoard>,
     notifications: Notifications,
     mut stop: watch::Receiver<bool>,
 ) {
-    let first = gateway.load_full();
-    let keys = arms(&first.metrics);
+    let first = load();
+    let keys = arms(first.metrics());
     let mut config: Option<Arc<Config>> = None;
     let mut instances_now: Vec<Instance> = Vec::new();
     let mut ring: Ring<Vec<ArmSample>> = Ring::new(2);
     let mut slot = Duration::from_secs(1);
     loop {
-        let current = gateway.load_full();
-        if config.as_ref().is_none_or(|config| config.alerts != current.config.alerts) {
-            let longest = current.config.alerts.iter().map(|rule| rule.window).max().unwrap_or(Duration::from_secs(1));
+        let current = load();
+        if config.as_ref().is_none_or(|config| config.alerts != current.config().alerts) {
+            let longest =
+                current.config().alerts.iter().map(|rule| rule.window).max().unwrap_or(Duration::from_secs(1));
             slot = slot_for(longest);
             let capacity = (longest.as_millis() / slot.as_millis().max(1)) as usize + 2;
             if capacity != ring.capacity() {
                 ring = Ring::new(capacity);
             }
-            instances_now = instances(&current.config, &mut instances_now);
+            instances_now = instances(current.config(), &mut instances_now);
         }
-        config = Some(current.config.clone());
+        config = Some(current.config().clone());
         let now = unix_millis();
-        ring.push(now, sample(&current.metrics));
+        ring.push(now, sample(current.metrics()));
         let statuses = instances_now
             .iter_mut()
             .map(|instance| evaluate(instance, &keys, &ring, &current, &notifications, now))
@@ -145,7 +162,7 @@ fn evaluate(
     instance: &mut Instance,
     keys: &[ArmKey],
     ring: &Ring<Vec<ArmSample>>,
-    gateway: &Gateway,
+    gateway: &dyn Observed,
     notifications: &Notifications,
     now: i64,
 ) -> AlertStatus {
@@ -189,7 +206,7 @@ fn measure(
     instance: &Instance,
     keys: &[ArmKey],
     ring: &Ring<Vec<ArmSample>>,
-    gateway: &Gateway,
+    gateway: &dyn Observed,
 ) -> Result<f64, String> {
     let metric = instance.metric.ok_or_else(|| format!("unknown metric {:?}", instance.rule.metric))?;
     let scope = &instance.scope;
@@ -240,10 +257,10 @@ fn measure(
 fn per_hour(
     window: &ArmSample,
     spanned_ms: i64,
-    gateway: &Gateway,
+    gateway: &dyn Observed,
     window_name: impl Fn() -> String,
 ) -> Result<f64, String> {
-    if gateway.config.prices.is_empty() {
+    if gateway.config().prices.is_empty() {
         return Err("no [prices] configured".to_owned());
     }
     if window.priced == 0 {
@@ -258,17 +275,16 @@ fn per_hour(
 /// The share (%) of mirrored pairs that agreed on every dimension in the current step, as
 /// `cutover_shadow_agreement_ratio{dimension="overall"}` has it; the lowest of the routes
 /// in scope (a route, or those whose candidate is the scope's upstream).
-fn shadow_agreement(scope: &Scope, gateway: &Gateway) -> Result<f64, String> {
-    let lowest = rollout_routes(scope, &gateway.config)
-        .filter_map(|id| gateway.live.route(id).stats().agreement().overall())
-        .min_by(f64::total_cmp);
+fn shadow_agreement(scope: &Scope, gateway: &dyn Observed) -> Result<f64, String> {
+    let lowest =
+        rollout_routes(scope, gateway.config()).filter_map(|id| gateway.shadow_agreement(id)).min_by(f64::total_cmp);
     lowest.map(|ratio| ratio * 100.0).ok_or_else(|| "no mirrored pairs compared in this step".to_owned())
 }
 
 /// 1 while a route in the scope (the rule's route, or the routes whose candidate is the
 /// scope's upstream) is paused by a step that ended undecided, else 0.
-fn rollout_undecided(scope: &Scope, gateway: &Gateway) -> f64 {
-    let undecided = rollout_routes(scope, &gateway.config).any(|id| gateway.live.route(id).undecided_since().is_some());
+fn rollout_undecided(scope: &Scope, gateway: &dyn Observed) -> f64 {
+    let undecided = rollout_routes(scope, gateway.config()).any(|id| gateway.undecided(id));
     if undecided { 1.0 } else { 0.0 }
 }
 
@@ -278,9 +294,8 @@ fn rollout_routes<'a>(scope: &'a Scope, config: &'a Config) -> impl Iterator<Ite
 }
 
 /// 1 when every upstream in the scope is up (its probes and its breaker agree), else 0.
-fn upstream_up(scope: &Scope, gateway: &Gateway) -> Result<f64, String> {
-    let config = &gateway.config;
-    let breakers = gateway.breakers_open();
+fn upstream_up(scope: &Scope, gateway: &dyn Observed) -> Result<f64, String> {
+    let config = gateway.config();
     let mut upstreams: Vec<usize> = Vec::new();
     if let Some(name) = &scope.upstream {
         upstreams.extend(config.upstream_index(name));
@@ -295,11 +310,11 @@ fn upstream_up(scope: &Scope, gateway: &Gateway) -> Result<f64, String> {
     if upstreams.is_empty() {
         return Err("no upstream in scope".to_owned());
     }
-    let up = upstreams.iter().all(|index| gateway.upstream_up(*index) && !breakers[*index]);
+    let up = upstreams.iter().all(|index| gateway.upstream_usable(*index));
     Ok(if up { 1.0 } else { 0.0 })
 }
 
-fn announce(instance: &Instance, transition: Transition, gateway: &Gateway, notifications: &Notifications) {
+fn announce(instance: &Instance, transition: Transition, gateway: &dyn Observed, notifications: &Notifications) {
     let rule = &instance.rule;
     let tracker = &instance.tracker;
     let (state, verb) = match transition {
@@ -337,7 +352,7 @@ fn announce(instance: &Instance, transition: Transition, gateway: &Gateway, noti
         "window": format_duration(rule.window),
         "started_at": tracker.fired_at,
         "resolved_at": if tracker.state == AlertState::Resolved { tracker.resolved_at } else { None },
-        "dashboard": format!("http://{}/dashboard", gateway.config.server.admin_listen),
+        "dashboard": format!("http://{}/dashboard", gateway.config().server.admin_listen),
     });
     notifications.send(Message { severity: Severity::parse_lenient(&rule.severity), text, json });
 }
