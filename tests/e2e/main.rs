@@ -15,6 +15,9 @@ mod state_file;
 mod support;
 mod wait;
 
+// The repository itself: its crates' graph is the architecture's.
+mod layers;
+
 // What users run: the binary, its command line and the SDK.
 mod check;
 mod clients;

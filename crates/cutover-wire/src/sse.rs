@@ -239,12 +239,17 @@ impl SseFramer {
         if offset + data.len() <= event.len() {
             return Some((offset + from, offset + to, None));
         }
-        // Data joined from several lines: the event is written again as one line.
-        let mut rewritten = Vec::with_capacity(data.len() + 9);
-        rewritten.extend_from_slice(b"data: ");
-        rewritten.extend_from_slice(&data[..from]);
-        rewritten.extend_from_slice(&data[to..]);
-        rewritten.extend_from_slice(b"\n\n");
+        // Data joined from several lines: the event is written again, each line of what
+        // remains its own `data:` line (the joined data keeps the line feeds between them,
+        // and a line feed inside one `data:` line would end it for the client).
+        let mut rewritten = Vec::with_capacity(data.len() + 16);
+        let remaining = [&data[..from], &data[to..]].concat();
+        for line in remaining.split(|byte| *byte == b'\n') {
+            rewritten.extend_from_slice(b"data: ");
+            rewritten.extend_from_slice(line);
+            rewritten.push(b'\n');
+        }
+        rewritten.push(b'\n');
         Some((0, event.len(), Some(Bytes::from(rewritten))))
     }
 }

@@ -257,6 +257,16 @@ mod usage {
     }
 
     #[test]
+    fn an_event_whose_lines_outlive_the_cut_keeps_each_line_a_data_line() {
+        // Found by `fuzz/fuzz_targets/sse_framer.rs`: the line feed between two data lines
+        // was written inside one `data:` line, so a client read `{` as the event's data.
+        let (out, _) = run(UsageWatch::Strip, "data: {\ndata: \"usage\":null}\n\n", 3);
+        assert_eq!(out, "data: {\ndata: }\n\n");
+        let joined = out.lines().filter_map(|line| line.strip_prefix("data: ")).collect::<Vec<_>>().join("\n");
+        assert!(crate::json::read(joined.as_bytes()).is_some(), "{joined:?}");
+    }
+
+    #[test]
     fn a_framer_not_watching_reads_nothing() {
         let stream = [ROLE, USAGE, DONE].concat();
         assert_eq!(run(UsageWatch::Ignore, &stream, 3), (stream.clone(), None));
