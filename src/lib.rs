@@ -26,6 +26,3 @@ pub mod cli;
 pub mod demo;
 pub mod mock;
 pub mod server;
-
-// Conformance and honesty of an upstream before it takes traffic (`cutover validate`).
-pub mod validate;

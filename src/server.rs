@@ -190,7 +190,7 @@ pub async fn start_on_with(
     };
     let control = Arc::new(control);
     // The validation gate (`require_validation`): its queue, and the pending routes' first asks.
-    let (validator, validations) = mpsc::channel(crate::validate::gate::QUEUE);
+    let (validator, validations) = mpsc::channel(crate::rollout::gate::QUEUE);
     {
         let control = control.clone();
         tokio::task::spawn_blocking(move || control.attach_validator(validator)).await.map_err(StartError::Task)?;
@@ -256,7 +256,7 @@ pub async fn start_on_with(
                 alerts::run(move || AlertView(gateway.load_full()), board.clone(), notifier.clone(), stopped.clone())
             }
         })),
-        tokio::spawn(crate::validate::gate::run(control.clone(), validations, stopped.clone())),
+        tokio::spawn(crate::rollout::gate::run(control.clone(), validations, stopped.clone())),
         tokio::spawn(supervise("health prober", stopped.clone(), {
             let (gateway, stopped) = (gateway.clone(), stopped.clone());
             let on_change = candidate_health_events(control.clone());

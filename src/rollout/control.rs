@@ -581,7 +581,7 @@ impl RolloutControl {
     }
 
     /// Takes the channel on which validations of a route's candidate are asked for (the
-    /// gateway's validator, `crate::validate::gate`), and asks at once for every pending
+    /// gateway's validator, `rollout::gate`), and asks at once for every pending
     /// route whose plan requires one. Blocking: call from a blocking thread.
     pub fn attach_validator(&self, validator: mpsc::Sender<RouteId>) {
         if self.validator.set(validator).is_err() {

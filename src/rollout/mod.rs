@@ -22,6 +22,7 @@ mod view;
 // Around it: the state file (or a fleet's database), the published state, the clock that drives it, the webhooks.
 pub mod backend;
 pub mod driver;
+pub mod gate;
 mod live;
 pub mod notify;
 mod store;

@@ -1,7 +1,7 @@
 //! The validation gate (`require_validation = true` in `[routes.rollout]`): where a
 //! route's validation of its candidate stands, and whether it holds a pending rollout.
 //!
-//! The gateway runs the `cutover validate` suite itself (`crate::validate::gate`) when it
+//! The gateway runs the `cutover validate` suite itself (`rollout/gate.rs`) when it
 //! starts with the route pending, and on `cutover rollout retry`; the result is recorded
 //! as a `validation_passed` / `validation_failed` event whose reason carries the table.
 //! The standing is kept in memory only: a restart validates again before starting.

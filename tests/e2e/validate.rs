@@ -102,7 +102,7 @@ async fn every_required_check_passes_against_the_mock_with_stable_json() {
     // The mock does not look at pixels: the colour note is the one thing it cannot do.
     assert_eq!(not_passed(report), ["vision.colour"], "{report:#}");
     let checks = report["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), cutover::validate::CATALOGUE.len());
+    assert_eq!(checks.len(), cutover_validate::CATALOGUE.len());
     for check in checks {
         assert_eq!(
             keys(check),

@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 
 use super::{ask, content, finish_reason};
-use crate::validate::assemble::assemble;
-use crate::validate::check::{Finding, Latency};
-use crate::validate::exchange::Target;
+use crate::assemble::assemble;
+use crate::check::{Finding, Latency};
+use crate::exchange::Target;
 
 const HELLO: &str = "Say hello in five words.";
 

@@ -6,9 +6,9 @@
 use serde_json::{Value, json};
 
 use super::{ask, stream_ok};
-use crate::validate::assemble::{Call, whole_calls};
-use crate::validate::check::{Finding, Latency, one_line};
-use crate::validate::exchange::Target;
+use crate::assemble::{Call, whole_calls};
+use crate::check::{Finding, Latency, one_line};
+use crate::exchange::Target;
 
 const WEATHER: &str = "What is the weather in Hanoi right now?";
 

@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 
 use super::{ask, content};
-use crate::validate::check::{Finding, Latency, one_line};
-use crate::validate::exchange::Target;
-use crate::validate::png::solid_png_data_url;
+use crate::check::{Finding, Latency, one_line};
+use crate::exchange::Target;
+use crate::png::solid_png_data_url;
 
 /// An image part of one solid red is answered; whether the answer says "red" is the
 /// quality note (the second finding).

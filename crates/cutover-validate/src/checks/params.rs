@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{ask, content, finish_reason};
-use crate::validate::check::{Finding, Latency, one_line};
-use crate::validate::exchange::{Answer, Target};
+use crate::check::{Finding, Latency, one_line};
+use crate::exchange::{Answer, Target};
 
 /// The model name the unknown-model check asks for.
 pub const UNKNOWN_MODEL: &str = "no-such-model-cutover-validate";

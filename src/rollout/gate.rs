@@ -10,8 +10,9 @@ use cutover_config::ModelPattern;
 use cutover_model::RouteId;
 use tokio::sync::{mpsc, watch};
 
-use super::{Requirement, default_model, render, run_one};
-use crate::rollout::RolloutControl;
+use cutover_validate::{Requirement, default_model, render, run_one};
+
+use super::RolloutControl;
 
 /// Validations waiting to run, at most (one per route is enough).
 pub const QUEUE: usize = 64;

@@ -15,9 +15,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{ask, stream_ok};
-use crate::validate::check::{Finding, Latency};
-use crate::validate::exchange::Target;
-use crate::validate::tokens::{TOLERANCE_RATIO, TOLERANCE_TOKENS, chat_prompt_tokens, encoding_for, honest};
+use crate::check::{Finding, Latency};
+use crate::exchange::Target;
+use crate::tokens::{TOLERANCE_RATIO, TOLERANCE_TOKENS, chat_prompt_tokens, encoding_for, honest};
 
 /// Streams shorter than this are not judged.
 pub const JUDGED_AFTER: Duration = Duration::from_millis(200);
