@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use cutover_config::{Config, Price, Route, ServerConfig, Upstream};
+use cutover_model::{NotifierFormat, Severity};
 
 use crate::proxy::keeps_health;
 
@@ -166,11 +167,9 @@ fn fixed_settings(current: &Config, next: &Config) -> Vec<Refusal> {
         None => "sqlite".to_owned(),
     };
     fixed("state.backend", backend(current), backend(next));
-    let notifier = |config: &Config| -> Vec<(String, String, String, String)> {
+    let notifier = |config: &Config| -> Vec<(String, String, NotifierFormat, Severity)> {
         let notifiers = config.notifiers.iter();
-        notifiers
-            .map(|n| (n.name.clone(), n.url.expose().to_owned(), n.format.clone(), n.min_severity.clone()))
-            .collect()
+        notifiers.map(|n| (n.name.clone(), n.url.expose().to_owned(), n.format, n.min_severity)).collect()
     };
     if notifier(current) != notifier(next) {
         refusals.push(Refusal::Notifiers);

@@ -13,8 +13,8 @@ use super::state::AlertState;
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertStatus {
     pub alert: String,
-    pub severity: String,
-    pub metric: String,
+    pub severity: &'static str,
+    pub metric: &'static str,
     pub scope: String,
     /// The route and upstream the instance watches, where its rule names them (or, for
     /// a rule naming neither, the upstream of each instance): labels of `cutover_alert_state`.
@@ -22,7 +22,7 @@ pub struct AlertStatus {
     pub route: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
-    pub op: String,
+    pub op: &'static str,
     pub threshold: f64,
     pub state: AlertState,
     /// The metric over the window; `None` with `no_data` saying why.
@@ -75,7 +75,7 @@ impl AlertBoard {
                 out,
                 "cutover_alert_state{{alert=\"{}\",severity=\"{}\"",
                 LabelValue(&status.alert),
-                LabelValue(&status.severity)
+                LabelValue(status.severity)
             );
             if let Some(route) = &status.route {
                 let _ = write!(out, ",route=\"{}\"", LabelValue(route));
@@ -95,12 +95,12 @@ mod tests {
     fn status(alert: &str, route: Option<&str>, upstream: Option<&str>, state: AlertState) -> AlertStatus {
         AlertStatus {
             alert: alert.to_owned(),
-            severity: "critical".to_owned(),
-            metric: "error_rate".to_owned(),
+            severity: "critical",
+            metric: "error_rate",
             scope: "upstream".to_owned(),
             route: route.map(str::to_owned),
             upstream: upstream.map(str::to_owned),
-            op: ">".to_owned(),
+            op: ">",
             threshold: 5.0,
             state,
             value: None,

@@ -8,13 +8,13 @@ use std::time::Duration;
 use cutover_config::{AlertRule, Config};
 use cutover_cost::{Nanos, SeriesKey, SeriesTotals};
 use cutover_metrics::{DURATION_BUCKETS, FailureReason, Metrics, TTFT_BUCKETS};
-use cutover_model::{Outcome, Role, RouteId, Severity, duration::format_duration, unix_millis};
+use cutover_model::{AlertMetric, Outcome, Role, RouteId, duration::format_duration, unix_millis};
 use cutover_notify::{Message, Notifications};
 use serde_json::json;
 use tokio::sync::watch;
 
 use super::board::{AlertBoard, AlertStatus};
-use super::rule::{Metric, Op, Scope, candidate_routes, scopes};
+use super::rule::{Scope, candidate_routes, scopes};
 use super::state::{AlertState, Tracker, Transition};
 use super::window::{ArmSample, Ring, quantile};
 
@@ -30,8 +30,6 @@ struct ArmKey {
 
 struct Instance {
     rule: AlertRule,
-    metric: Option<Metric>,
-    op: Option<Op>,
     scope: Scope,
     tracker: Tracker,
 }
@@ -89,13 +87,7 @@ fn instances(config: &Config, previous: &mut Vec<Instance>) -> Vec<Instance> {
                 .iter()
                 .position(|old| old.rule == *rule && old.scope == scope)
                 .map(|index| previous.swap_remove(index).tracker);
-            next.push(Instance {
-                metric: Metric::parse(&rule.metric),
-                op: Op::parse(&rule.op),
-                rule: rule.clone(),
-                scope,
-                tracker: kept.unwrap_or_default(),
-            });
+            next.push(Instance { rule: rule.clone(), scope, tracker: kept.unwrap_or_default() });
         }
     }
     next
@@ -172,10 +164,7 @@ fn evaluate(
         Err(reason) => (None, Some(reason)),
     };
     let rule = &instance.rule;
-    let breached = match (value, instance.op) {
-        (Some(value), Some(op)) => op.holds(value, rule.threshold),
-        _ => false,
-    };
+    let breached = value.is_some_and(|value| rule.op.holds(value, rule.threshold));
     let for_ms = rule.for_duration.as_millis() as i64;
     let repeat_ms = rule.repeat_interval.as_millis() as i64;
     if let Some(transition) = instance.tracker.observe(value, breached, for_ms, repeat_ms, now) {
@@ -183,12 +172,12 @@ fn evaluate(
     }
     AlertStatus {
         alert: rule.name.clone(),
-        severity: rule.severity.clone(),
-        metric: rule.metric.clone(),
+        severity: rule.severity.as_str(),
+        metric: rule.metric.as_str(),
         scope: instance.scope.label.clone(),
         route: instance.scope.route.clone(),
         upstream: instance.scope.upstream.clone(),
-        op: rule.op.clone(),
+        op: rule.op.as_str(),
         threshold: rule.threshold,
         state: instance.tracker.state,
         value,
@@ -208,15 +197,15 @@ fn measure(
     ring: &Ring<Vec<ArmSample>>,
     gateway: &dyn Observed,
 ) -> Result<f64, String> {
-    let metric = instance.metric.ok_or_else(|| format!("unknown metric {:?}", instance.rule.metric))?;
+    let metric = instance.rule.metric;
     let scope = &instance.scope;
-    if metric == Metric::UpstreamUp {
+    if metric == AlertMetric::UpstreamUp {
         return upstream_up(scope, gateway);
     }
-    if metric == Metric::ShadowAgreement {
+    if metric == AlertMetric::ShadowAgreement {
         return shadow_agreement(scope, gateway);
     }
-    if metric == Metric::RolloutUndecided {
+    if metric == AlertMetric::RolloutUndecided {
         return Ok(rollout_undecided(scope, gateway));
     }
     let (Some((latest_at, latest)), Some((start_at, start))) =
@@ -234,20 +223,22 @@ fn measure(
     let no_requests = || format!("no requests in the last {}", format_duration(instance.rule.window));
     let percent = |count: u64| if judged == 0 { Err(no_requests()) } else { Ok(count as f64 * 100.0 / judged as f64) };
     match metric {
-        Metric::ErrorRate => percent(window.outcomes[Outcome::UpstreamError as usize]),
-        Metric::SuccessRate => percent(window.outcomes[Outcome::Ok as usize]),
-        Metric::FallbackRate => percent(window.fallbacks),
-        Metric::LatencyP95Ms => {
+        AlertMetric::ErrorRate => percent(window.outcomes[Outcome::UpstreamError as usize]),
+        AlertMetric::SuccessRate => percent(window.outcomes[Outcome::Ok as usize]),
+        AlertMetric::FallbackRate => percent(window.fallbacks),
+        AlertMetric::LatencyP95Ms => {
             quantile(0.95, DURATION_BUCKETS, &window.duration).map(|seconds| seconds * 1000.0).ok_or_else(no_requests)
         }
-        Metric::TtftP95Ms => quantile(0.95, TTFT_BUCKETS, &window.ttft)
+        AlertMetric::TtftP95Ms => quantile(0.95, TTFT_BUCKETS, &window.ttft)
             .map(|seconds| seconds * 1000.0)
             .ok_or_else(|| format!("no streams in the last {}", format_duration(instance.rule.window))),
-        Metric::CostPerHour => {
+        AlertMetric::CostPerHour => {
             per_hour(&window, latest_at - start_at, gateway, || format_duration(instance.rule.window))
         }
         // Measured above, from the probes, the shadow comparison and the rollouts.
-        Metric::UpstreamUp | Metric::ShadowAgreement | Metric::RolloutUndecided => Err("no source".to_owned()),
+        AlertMetric::UpstreamUp | AlertMetric::ShadowAgreement | AlertMetric::RolloutUndecided => {
+            Err("no source".to_owned())
+        }
     }
 }
 
@@ -343,10 +334,10 @@ fn announce(instance: &Instance, transition: Transition, gateway: &dyn Observed,
         "alert": rule.name,
         "state": state,
         "repeat": matches!(transition, Transition::Firing { repeat: true }),
-        "severity": rule.severity,
-        "metric": rule.metric,
+        "severity": rule.severity.as_str(),
+        "metric": rule.metric.as_str(),
         "value": tracker.value,
-        "op": rule.op,
+        "op": rule.op.as_str(),
         "threshold": rule.threshold,
         "scope": instance.scope.label,
         "window": format_duration(rule.window),
@@ -354,7 +345,7 @@ fn announce(instance: &Instance, transition: Transition, gateway: &dyn Observed,
         "resolved_at": if tracker.state == AlertState::Resolved { tracker.resolved_at } else { None },
         "dashboard": format!("http://{}/dashboard", gateway.config().server.admin_listen),
     });
-    notifications.send(Message { severity: Severity::parse_lenient(&rule.severity), text, json });
+    notifications.send(Message { severity: rule.severity, text, json });
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use std::fmt::Write as _;
 use cutover_config::{AlertRule, Config};
 use cutover_model::duration::format_duration;
 
-use super::rule::{Metric, candidate_routes};
+use cutover_model::AlertMetric;
+
+use super::rule::candidate_routes;
 
 /// The rule file, YAML; rules whose metric has no series yet are listed as comments.
 pub fn prometheus_rules(config: &Config) -> String {
@@ -55,7 +57,7 @@ fn expression(rule: &AlertRule, config: &Config) -> Option<String> {
     if let Some(route) = &rule.route {
         selector.push(format!("route=\"{route}\""));
     }
-    selector.push(match rule.role.as_deref() {
+    selector.push(match rule.role {
         Some(role) => format!("role=\"{role}\""),
         None => "role=~\"primary|candidate\"".to_owned(),
     });
@@ -68,12 +70,12 @@ fn expression(rule: &AlertRule, config: &Config) -> Option<String> {
         let by = if per_upstream { "le, upstream" } else { "le" };
         format!("1000 * histogram_quantile(0.95, sum by ({by}) (increase({histogram}_bucket{{{labels}}}[{window}])))")
     };
-    Some(match Metric::parse(&rule.metric)? {
-        Metric::ErrorRate => format!("100 * {} / {judged}", requests("upstream_error")),
-        Metric::SuccessRate => format!("100 * {} / {judged}", requests("ok")),
-        Metric::LatencyP95Ms => quantile("cutover_request_duration_seconds"),
-        Metric::TtftP95Ms => quantile("cutover_ttft_seconds"),
-        Metric::UpstreamUp => match (&rule.upstream, rule.route.as_deref().and_then(|name| config.route(name))) {
+    Some(match rule.metric {
+        AlertMetric::ErrorRate => format!("100 * {} / {judged}", requests("upstream_error")),
+        AlertMetric::SuccessRate => format!("100 * {} / {judged}", requests("ok")),
+        AlertMetric::LatencyP95Ms => quantile("cutover_request_duration_seconds"),
+        AlertMetric::TtftP95Ms => quantile("cutover_ttft_seconds"),
+        AlertMetric::UpstreamUp => match (&rule.upstream, rule.route.as_deref().and_then(|name| config.route(name))) {
             (Some(upstream), _) => format!("min(cutover_upstream_up{{upstream=\"{upstream}\"}})"),
             (None, Some(route)) => {
                 let names: Vec<String> = [Some(route.primary), route.candidate]
@@ -85,7 +87,7 @@ fn expression(rule: &AlertRule, config: &Config) -> Option<String> {
             }
             (None, None) => "min by (upstream) (cutover_upstream_up)".to_owned(),
         },
-        Metric::FallbackRate => {
+        AlertMetric::FallbackRate => {
             let mut from = Vec::new();
             if let Some(upstream) = &rule.upstream {
                 from.push(format!("from=\"{upstream}\""));
@@ -103,12 +105,12 @@ fn expression(rule: &AlertRule, config: &Config) -> Option<String> {
                 format!("100 * sum({fallbacks}) / {judged}")
             }
         }
-        Metric::CostPerHour => {
+        AlertMetric::CostPerHour => {
             let labels: Vec<&str> =
                 selector.iter().map(String::as_str).filter(|label| !label.starts_with("role=~")).collect();
             format!("3600 * sum{by} (rate(cutover_cost_usd_total{{{}}}[{window}]))", labels.join(","))
         }
-        Metric::RolloutUndecided => match (&rule.route, &rule.upstream) {
+        AlertMetric::RolloutUndecided => match (&rule.route, &rule.upstream) {
             (Some(route), _) => format!("max(cutover_rollout_undecided{{route=\"{route}\"}})"),
             (None, Some(upstream)) => {
                 let routes: Vec<String> = candidate_routes(config, None, Some(upstream))
@@ -123,7 +125,7 @@ fn expression(rule: &AlertRule, config: &Config) -> Option<String> {
         },
         // The agreement gauge is per route (the step's pairs): a rule scoped to a route
         // has an expression; one scoped per upstream is evaluated by cutover alone.
-        Metric::ShadowAgreement => {
+        AlertMetric::ShadowAgreement => {
             let route = rule.route.as_ref()?;
             format!("100 * min(cutover_shadow_agreement_ratio{{route=\"{route}\",dimension=\"overall\"}})")
         }

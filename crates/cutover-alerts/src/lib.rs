@@ -14,6 +14,6 @@ mod window;
 pub use board::{AlertBoard, AlertStatus};
 pub use evaluate::{Observed, run};
 pub use export::prometheus_rules;
-pub use rule::{Metric, Op, Scope};
+pub use rule::Scope;
 pub use state::{AlertState, Tracker, Transition};
 pub use window::{ArmSample, Ring, quantile};

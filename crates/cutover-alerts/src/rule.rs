@@ -5,72 +5,6 @@
 use cutover_config::{AlertRule, Config, Route};
 use cutover_model::{Role, RouteId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    ErrorRate,
-    SuccessRate,
-    LatencyP95Ms,
-    TtftP95Ms,
-    UpstreamUp,
-    CostPerHour,
-    FallbackRate,
-    ShadowAgreement,
-    /// 1 while a route in scope is paused by a step that ended undecided, else 0.
-    RolloutUndecided,
-}
-
-impl Metric {
-    pub fn parse(name: &str) -> Option<Metric> {
-        Some(match name {
-            "error_rate" => Metric::ErrorRate,
-            "success_rate" => Metric::SuccessRate,
-            "latency_p95_ms" => Metric::LatencyP95Ms,
-            "ttft_p95_ms" => Metric::TtftP95Ms,
-            "upstream_up" => Metric::UpstreamUp,
-            "cost_per_hour" => Metric::CostPerHour,
-            "fallback_rate" => Metric::FallbackRate,
-            "shadow_agreement" => Metric::ShadowAgreement,
-            "rollout_undecided" => Metric::RolloutUndecided,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Eq,
-    Ne,
-}
-
-impl Op {
-    pub fn parse(text: &str) -> Option<Op> {
-        Some(match text {
-            "<" => Op::Lt,
-            "<=" => Op::Le,
-            ">" => Op::Gt,
-            ">=" => Op::Ge,
-            "==" => Op::Eq,
-            "!=" => Op::Ne,
-            _ => return None,
-        })
-    }
-
-    pub fn holds(self, value: f64, threshold: f64) -> bool {
-        match self {
-            Op::Lt => value < threshold,
-            Op::Le => value <= threshold,
-            Op::Gt => value > threshold,
-            Op::Ge => value >= threshold,
-            Op::Eq => value == threshold,
-            Op::Ne => value != threshold,
-        }
-    }
-}
-
 /// What one rule instance looks at: arms of these upstreams and/or this route, in these
 /// roles. `label` is how it is shown (`upstream=relay`, `route=default,role=candidate`).
 #[derive(Debug, Clone, PartialEq)]
@@ -93,11 +27,9 @@ impl Scope {
 
 /// The scopes `rule` is evaluated over in `config`.
 pub fn scopes(rule: &AlertRule, config: &Config) -> Vec<Scope> {
-    let roles = match rule.role.as_deref() {
-        Some("primary") => vec![Role::Primary],
-        Some("candidate") => vec![Role::Candidate],
-        Some("shadow") => vec![Role::Shadow],
-        _ => vec![Role::Primary, Role::Candidate],
+    let roles = match rule.role {
+        Some(role) => vec![role],
+        None => vec![Role::Primary, Role::Candidate],
     };
     let scope = |upstream: Option<String>, route: Option<String>| {
         let mut parts = Vec::new();

@@ -27,7 +27,7 @@ use http::uri::{Authority, Scheme};
 use http::{HeaderName, HeaderValue};
 use rustls::pki_types::CertificateDer;
 
-use cutover_model::{Criteria, Criterion, PerRoute, Role, RouteId};
+use cutover_model::{AlertMetric, Comparison, Criteria, Criterion, NotifierFormat, PerRoute, Role, RouteId, Severity};
 pub use load::{load_file, load_str};
 pub use pricing::{ModelPrice, OTHER_MODEL, PriceTable, unpriced_models};
 pub use problem::{ConfigErrors, ConfigProblem};
@@ -558,14 +558,14 @@ impl RolloutStep {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRule {
     pub name: String,
-    pub metric: String,
+    pub metric: AlertMetric,
     pub upstream: Option<String>,
     pub route: Option<String>,
-    pub role: Option<String>,
-    pub op: String,
+    pub role: Option<Role>,
+    pub op: Comparison,
     pub threshold: f64,
     pub for_duration: Duration,
-    pub severity: String,
+    pub severity: Severity,
     /// The sliding window the metric is computed over.
     pub window: Duration,
     /// A firing alert is announced again after this long.
@@ -604,8 +604,8 @@ impl Default for HealthConfig {
 pub struct Notifier {
     pub name: String,
     pub url: Secret,
-    pub format: String,
-    pub min_severity: String,
+    pub format: NotifierFormat,
+    pub min_severity: Severity,
 }
 
 impl Config {

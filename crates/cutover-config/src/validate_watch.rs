@@ -9,6 +9,8 @@ use http::Uri;
 
 use super::raw::{RawHealth, Sections};
 use super::validate::Validator;
+use cutover_model::{AlertMetric, Comparison, NotifierFormat, Role, Severity};
+
 use super::{AlertRule, HealthConfig, Notifier, Price, Route, Secret};
 
 /// The sliding window of an alert rule that names none.
@@ -20,28 +22,35 @@ pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(3600);
 /// migration guide, each evaluated per upstream over 5 minutes. The cost rule only when
 /// prices are configured: without them there is no cost to watch.
 pub fn default_alert_rules(with_prices: bool) -> Vec<AlertRule> {
-    let rule = |name: &str, metric: &str, op: &str, threshold: f64, for_secs: u64, severity: &str| AlertRule {
+    let rule = |name: &str, metric, op, threshold: f64, for_secs: u64, severity| AlertRule {
         name: name.to_owned(),
-        metric: metric.to_owned(),
+        metric,
         upstream: None,
         route: None,
         role: None,
-        op: op.to_owned(),
+        op,
         threshold,
         for_duration: Duration::from_secs(for_secs),
-        severity: severity.to_owned(),
+        severity,
         window: DEFAULT_ALERT_WINDOW,
         repeat_interval: DEFAULT_REPEAT_INTERVAL,
     };
     let mut rules = vec![
-        rule("error_rate_high", "error_rate", ">", 5.0, 300, "critical"),
-        rule("latency_p95_high", "latency_p95_ms", ">", 500.0, 180, "warning"),
-        rule("success_rate_low", "success_rate", "<", 95.0, 300, "critical"),
-        rule("upstream_down", "upstream_up", "<", 1.0, 60, "critical"),
-        rule("rollout_undecided", "rollout_undecided", ">=", 1.0, 0, "warning"),
+        rule("error_rate_high", AlertMetric::ErrorRate, Comparison::Gt, 5.0, 300, Severity::Critical),
+        rule("latency_p95_high", AlertMetric::LatencyP95Ms, Comparison::Gt, 500.0, 180, Severity::Warning),
+        rule("success_rate_low", AlertMetric::SuccessRate, Comparison::Lt, 95.0, 300, Severity::Critical),
+        rule("upstream_down", AlertMetric::UpstreamUp, Comparison::Lt, 1.0, 60, Severity::Critical),
+        rule("rollout_undecided", AlertMetric::RolloutUndecided, Comparison::Ge, 1.0, 0, Severity::Warning),
     ];
     if with_prices {
-        rules.push(rule("cost_per_hour_high", "cost_per_hour", ">", 1000.0, 900, "warning"));
+        rules.push(rule(
+            "cost_per_hour_high",
+            AlertMetric::CostPerHour,
+            Comparison::Gt,
+            1000.0,
+            900,
+            Severity::Warning,
+        ));
     }
     rules
 }
@@ -79,17 +88,6 @@ impl Validator<'_> {
     }
 
     pub(super) fn alerts(&mut self, sections: &Sections, names: &[&str], routes: &[Arc<Route>]) -> Vec<AlertRule> {
-        const METRICS: &[&str] = &[
-            "error_rate",
-            "success_rate",
-            "latency_p95_ms",
-            "ttft_p95_ms",
-            "upstream_up",
-            "cost_per_hour",
-            "fallback_rate",
-            "shadow_agreement",
-            "rollout_undecided",
-        ];
         if sections.alerts.is_empty() {
             return default_alert_rules(!sections.prices.is_empty());
         }
@@ -97,15 +95,15 @@ impl Validator<'_> {
         for (index, raw) in sections.alerts.iter().enumerate() {
             let path = format!("alerts[{index}]");
             self.name(&raw.name, format!("{path}.name"));
-            if !METRICS.contains(&raw.metric.as_str()) {
-                self.problem(
-                    format!("{path}.metric"),
-                    format!("{:?} is not one of {}", raw.metric, METRICS.join(", ")),
-                );
-            }
-            if !["<", "<=", ">", ">=", "==", "!="].contains(&raw.op.as_str()) {
+            let metric = AlertMetric::from_name(&raw.metric).unwrap_or_else(|| {
+                let names: Vec<&str> = AlertMetric::ALL.iter().map(|metric| metric.as_str()).collect();
+                self.problem(format!("{path}.metric"), format!("{:?} is not one of {}", raw.metric, names.join(", ")));
+                AlertMetric::ErrorRate
+            });
+            let op = Comparison::from_name(&raw.op).unwrap_or_else(|| {
                 self.problem(format!("{path}.op"), format!("{:?} is not a comparison (<, <=, >, >=, ==, !=)", raw.op));
-            }
+                Comparison::Gt
+            });
             if let Some(upstream) = &raw.upstream {
                 self.upstream_ref(upstream, names, &format!("{path}.upstream"));
             }
@@ -114,19 +112,21 @@ impl Validator<'_> {
             {
                 self.problem(format!("{path}.route"), format!("unknown route {route:?}"));
             }
-            if let Some(role) = &raw.role
-                && !["primary", "candidate", "shadow"].contains(&role.as_str())
-            {
-                self.problem(format!("{path}.role"), format!("{role:?} is not primary, candidate or shadow"));
-            }
-            let severity = self.severity(raw.severity.as_deref(), &format!("{path}.severity"), "warning");
+            let role = raw.role.as_deref().and_then(|role| {
+                let known = Role::from_name(role);
+                if known.is_none() {
+                    self.problem(format!("{path}.role"), format!("{role:?} is not primary, candidate or shadow"));
+                }
+                known
+            });
+            let severity = self.severity(raw.severity.as_deref(), &format!("{path}.severity"), Severity::Warning);
             rules.push(AlertRule {
                 name: raw.name.clone(),
-                metric: raw.metric.clone(),
+                metric,
                 upstream: raw.upstream.clone(),
                 route: raw.route.clone(),
-                role: raw.role.clone(),
-                op: raw.op.clone(),
+                role,
+                op,
                 threshold: raw.threshold,
                 for_duration: self.duration(raw.for_duration.as_deref(), &format!("{path}.for"), Duration::ZERO),
                 severity,
@@ -178,12 +178,12 @@ impl Validator<'_> {
         duration
     }
 
-    pub(super) fn severity(&mut self, value: Option<&str>, path: &str, default: &str) -> String {
-        let severity = value.unwrap_or(default);
-        if !["info", "warning", "critical"].contains(&severity) {
-            self.problem(path, format!("{severity:?} is not info, warning or critical"));
-        }
-        severity.to_owned()
+    pub(super) fn severity(&mut self, value: Option<&str>, path: &str, default: Severity) -> Severity {
+        let Some(value) = value else { return default };
+        Severity::from_name(value).unwrap_or_else(|| {
+            self.problem(path, format!("{value:?} is not info, warning or critical"));
+            default
+        })
     }
 
     pub(super) fn notifiers(&mut self, sections: &Sections) -> Vec<Notifier> {
@@ -204,11 +204,15 @@ impl Validator<'_> {
             {
                 self.problem(format!("{path}.url"), "not an http(s) URL");
             }
-            let format = raw.format.clone().unwrap_or_else(|| "json".to_owned());
-            if !["json", "slack"].contains(&format.as_str()) {
-                self.problem(format!("{path}.format"), format!("{format:?} is not \"json\" or \"slack\""));
-            }
-            let min_severity = self.severity(raw.min_severity.as_deref(), &format!("{path}.min_severity"), "warning");
+            let format = match raw.format.as_deref() {
+                None => NotifierFormat::Json,
+                Some(name) => NotifierFormat::from_name(name).unwrap_or_else(|| {
+                    self.problem(format!("{path}.format"), format!("{name:?} is not \"json\" or \"slack\""));
+                    NotifierFormat::Json
+                }),
+            };
+            let min_severity =
+                self.severity(raw.min_severity.as_deref(), &format!("{path}.min_severity"), Severity::Warning);
             if let Some(url) = url {
                 notifiers.push(Notifier { name: raw.name.clone(), url, format, min_severity });
             }

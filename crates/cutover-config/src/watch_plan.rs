@@ -60,7 +60,7 @@ pub fn rule_summary(rule: &AlertRule) -> String {
         scope.join(", ")
     };
     // `upstream_up` and `rollout_undecided` are read as they are now, not over a window.
-    let now = matches!(rule.metric.as_str(), "upstream_up" | "rollout_undecided");
+    let now = rule.metric.is_instant();
     let over = if now { "now".to_owned() } else { format!("over {}", format_duration(rule.window)) };
     format!(
         "{} [{}]: {} {} {} {over} for {}, {scope}, repeated every {}",

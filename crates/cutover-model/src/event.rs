@@ -75,14 +75,15 @@ impl Severity {
         }
     }
 
-    /// A configured severity name; anything unknown counts as `info`, the lowest, as the
-    /// string ranking this replaces did (the config validation admits only the three).
-    pub fn parse_lenient(text: &str) -> Severity {
-        match text {
-            "critical" => Severity::Critical,
-            "warning" => Severity::Warning,
-            _ => Severity::Info,
-        }
+    /// The severity a configuration names (`info`, `warning`, `critical`).
+    pub fn from_name(name: &str) -> Option<Severity> {
+        [Severity::Info, Severity::Warning, Severity::Critical].into_iter().find(|severity| severity.as_str() == name)
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -261,7 +262,7 @@ mod tests {
         assert_eq!(EventKind::Resume.severity(), Severity::Info);
         assert_eq!(EventKind::CandidateDown.severity(), Severity::Warning);
         assert_eq!(EventKind::CandidateUp.severity(), Severity::Info);
-        assert_eq!(Severity::parse_lenient("critical"), Severity::Critical);
-        assert_eq!(Severity::parse_lenient("loud"), Severity::Info);
+        assert_eq!(Severity::from_name("critical"), Some(Severity::Critical));
+        assert_eq!(Severity::from_name("loud"), None);
     }
 }

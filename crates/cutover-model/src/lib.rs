@@ -2,13 +2,14 @@
 //! (`RouteId`, `PerRoute`), which arm and how a request ended (`Role`, `Outcome`), what a
 //! mirrored pair is compared on (`Dimension`), the rollout's success criteria
 //! (`criteria`), the kinds of rollout event and their severity (`event`), human
-//! durations in the configuration (`duration`) and wall-clock time as it is persisted
-//! (`time`).
+//! durations in the configuration (`duration`), wall-clock time as it is persisted
+//! (`time`), and the words of alert rules and notifiers (`alert`).
 //!
 //! Types only, with the rules that belong to them (a criterion's unit and range, an
 //! event's severity, a duration's syntax); nothing here does I/O or knows the
 //! configuration file, a metric's registry or a store.
 
+pub mod alert;
 pub mod criteria;
 pub mod dimension;
 pub mod duration;
@@ -17,6 +18,7 @@ pub mod outcome;
 pub mod route;
 pub mod time;
 
+pub use alert::{AlertMetric, Comparison, NotifierFormat};
 pub use criteria::{Criteria, Criterion, Direction, Latency, Unit};
 pub use dimension::Dimension;
 pub use event::{EventKind, Severity, UnknownKind};

@@ -13,12 +13,23 @@ pub enum Role {
 impl Role {
     pub const ALL: [Role; 3] = [Role::Primary, Role::Candidate, Role::Shadow];
 
+    /// The role a configuration names (`primary`, `candidate`, `shadow`).
+    pub fn from_name(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Primary => "primary",
             Role::Candidate => "candidate",
             Role::Shadow => "shadow",
         }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

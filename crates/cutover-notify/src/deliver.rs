@@ -99,7 +99,7 @@ impl Notifications {
                 let (queue, messages) = mpsc::channel(QUEUE);
                 let worker = Arc::new(Worker {
                     notifier: notifier.clone(),
-                    min_severity: Severity::parse_lenient(&notifier.min_severity),
+                    min_severity: notifier.min_severity,
                     queue,
                     counts: Default::default(),
                 });
@@ -181,7 +181,7 @@ async fn post(client: &UpstreamClient, notifier: &Notifier, message: &Message) -
         .method(Method::POST)
         .uri(notifier.url.expose())
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(render(&notifier.format, message))))
+        .body(Full::new(Bytes::from(render(notifier.format, message))))
         .map_err(|_| DeliveryError::BadUrl)?;
     match tokio::time::timeout(POST_TIMEOUT, client.request(request)).await {
         Ok(Ok(response)) if response.status().is_success() => Ok(response.status()),

@@ -2,7 +2,7 @@
 //! message's own JSON) and Slack's incoming-webhook shape (a readable line with a colour
 //! by severity).
 
-use cutover_model::Severity;
+use cutover_model::{NotifierFormat, Severity};
 use serde_json::{Value, json};
 
 /// One notification, whatever produced it.
@@ -15,9 +15,9 @@ pub struct Message {
     pub json: Value,
 }
 
-/// The body posted to a notifier of `format` (`json` or `slack`).
-pub fn render(format: &str, message: &Message) -> String {
-    if format == "slack" {
+/// The body posted to a notifier of `format`.
+pub fn render(format: NotifierFormat, message: &Message) -> String {
+    if format == NotifierFormat::Slack {
         let color = match message.severity {
             Severity::Critical => "#d62728",
             Severity::Warning => "#ff9f1c",
@@ -44,10 +44,10 @@ mod tests {
             text: "[critical] FIRING error_rate_high".to_owned(),
             json: json!({"alert": "error_rate_high"}),
         };
-        let slack: Value = serde_json::from_str(&render("slack", &message)).unwrap();
+        let slack: Value = serde_json::from_str(&render(NotifierFormat::Slack, &message)).unwrap();
         assert_eq!(slack["text"], "[critical] FIRING error_rate_high");
         assert_eq!(slack["attachments"][0]["color"], "#d62728");
-        let generic: Value = serde_json::from_str(&render("json", &message)).unwrap();
+        let generic: Value = serde_json::from_str(&render(NotifierFormat::Json, &message)).unwrap();
         assert_eq!(generic, json!({"alert": "error_rate_high"}));
     }
 }
