@@ -1,9 +1,8 @@
 //! The `cutover` command line.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-use std::io::Write as _;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};

@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use cutover_alerts::{self as alerts, AlertBoard};
-use cutover_config::Config;
+use cutover_config::{Config, RouteId};
+use cutover_health as health;
 use cutover_metrics::Metrics;
-use cutover_model::{RouteId, unix_millis};
+use cutover_model::unix_millis;
 use cutover_net::{
     descriptors::{self, OverBudget},
     serve::serve,
@@ -29,7 +30,6 @@ use crate::rollout::supervise::supervise;
 use crate::rollout::{
     ControlError, Event, LiveState, RolloutControl, StateMode, StateStore, Store, StoreError, driver, notify,
 };
-use cutover_health as health;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

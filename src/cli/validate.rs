@@ -4,10 +4,11 @@
 //! required check passed, 1 when one did not, 2 when the suite could not run (bad
 //! configuration, unknown upstream, bad `--require`).
 
-use cutover_validate::{Options, Requirement, validate};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use cutover_validate::{Options, Requirement, validate};
 
 /// Checks an upstream's OpenAI compatibility and honesty, live.
 #[derive(Debug, Clone, clap::Args)]

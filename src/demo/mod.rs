@@ -16,15 +16,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cutover_cost::{WINDOW_SECONDS, now_seconds};
+use cutover_metrics::FailureReason;
 use cutover_model::{Outcome, Role};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
-
-use cutover_cost::{WINDOW_SECONDS, now_seconds};
-use cutover_metrics::FailureReason;
 
 use crate::mock::{FaultKind, FaultRule, MockConfig, MockServer, UsagePlan};
 use crate::server::{Running, start_on};

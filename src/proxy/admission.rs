@@ -9,10 +9,11 @@
 //! error shape with `Retry-After`, counted by limit; the request's place is held by its
 //! answer until the answer's body is dropped.
 
-use cutover_metrics::{Metrics, Overload};
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+
+use cutover_metrics::{Metrics, Overload};
 
 /// The limits, shared by every connection of the proxy listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cutover_config::{FallbackMode, Upstream};
-use cutover_model::{Outcome, Role, RouteId};
+use cutover_config::{FallbackMode, RouteId, Upstream};
+use cutover_model::{Outcome, Role};
 use cutover_net::{
     body::BoxBody,
     pool::{SendError, UpstreamBody},

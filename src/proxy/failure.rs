@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use cutover_metrics::FailureReason;
 use cutover_model::Outcome;
-
 use cutover_net::pool::UpstreamBody;
 use http::{Response, StatusCode};
 

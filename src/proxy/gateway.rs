@@ -6,10 +6,9 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use cutover_config::{Config, HealthConfig, Route, Upstream};
+use cutover_config::{Config, HealthConfig, PerRoute, Route, RouteId, Upstream};
 use cutover_health::{HealthLog, ProbeSource, ProbeTarget, UpstreamHealth};
 use cutover_metrics::{Metrics, RouteMetrics};
-use cutover_model::{PerRoute, RouteId};
 use cutover_net::upstream::UpstreamConnections;
 use cutover_shadow::MirrorSlots;
 use http::{HeaderMap, HeaderValue, Uri, header};

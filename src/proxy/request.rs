@@ -3,17 +3,17 @@
 //! without building a JSON tree. The model is renamed by splicing bytes, so the rest of
 //! the body reaches the upstream exactly as the client wrote it.
 
-use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
 use std::time::Duration;
-use tokio::time::Instant;
 
+use bytes::{Bytes, BytesMut};
 use cutover_config::BodyTimeouts;
 use cutover_net::body::BoxError;
+use http::HeaderMap;
 use http_body::Body;
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use tokio::time::Instant;
 
 use super::error::GatewayError;
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use bytes::Bytes;
-use cutover_config::StickySource;
-use cutover_model::{Role, RouteId};
+use cutover_config::{RouteId, StickySource};
+use cutover_model::Role;
 use cutover_net::{
     auth::bearer_token,
     body::{BoxBody, BoxError},

@@ -159,7 +159,7 @@ fn capped(gateway: &Gateway, route: RouteContext<'_>) -> bool {
 /// What the mirror's task keeps of the request.
 struct PairContext {
     gateway: Arc<Gateway>,
-    route: cutover_model::RouteId,
+    route: cutover_config::RouteId,
     body: Bytes,
     meta: RequestMeta,
     /// The step's evidence and the sticky user, as when the request came.

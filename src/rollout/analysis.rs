@@ -16,6 +16,7 @@ use serde::Serialize;
 use super::inference::Alphas;
 use super::stats::ArmSnapshot;
 use super::stats::clusters::Failure;
+
 pub use ahead::{RESOLVING_MARGINS, plan_resolution, resolves};
 use checks::{agreement_check, cost_ratio_check, error_ceiling, error_increase, quantile_ratio};
 

@@ -22,9 +22,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use cutover_config::{Config, Route};
+use cutover_config::{Config, PerRoute, Route, RouteId};
 use cutover_metrics::Metrics;
-use cutover_model::{EventKind, PerRoute, RouteId, unix_millis};
+use cutover_model::{EventKind, unix_millis};
 use serde_json::Value;
 use tokio::sync::mpsc;
 

@@ -6,11 +6,9 @@
 
 use std::sync::Arc;
 
-use cutover_config::ModelPattern;
-use cutover_model::RouteId;
-use tokio::sync::{mpsc, watch};
-
+use cutover_config::{ModelPattern, RouteId};
 use cutover_validate::{Requirement, default_model, render, run_one};
+use tokio::sync::{mpsc, watch};
 
 use super::RolloutControl;
 

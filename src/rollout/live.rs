@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use arc_swap::ArcSwap;
-use cutover_model::{PerRoute, RouteId};
+use cutover_config::{PerRoute, RouteId};
 use cutover_shadow::RouteShadow;
 
 use super::RouteState;

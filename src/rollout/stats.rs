@@ -14,12 +14,11 @@ pub mod clusters;
 pub mod histogram;
 pub mod spend;
 
-use cutover_model::{Latency, Outcome};
-
 use clusters::{CELLS, Cells, Failure, RateEstimate, cell_of};
 use histogram::{BUCKETS, Histogram, bucket_of};
 use spend::Spend;
 
+use cutover_model::{Latency, Outcome};
 use cutover_shadow::{Agreement, AgreementSnapshot};
 pub use histogram::{lower_edge_ms, upper_edge_ms};
 

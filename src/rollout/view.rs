@@ -2,8 +2,7 @@
 //! last published (state, evaluation, recent events) and the live evidence, so reading it
 //! takes no lock and no SQLite query.
 
-use cutover_config::Config;
-use cutover_model::RouteId;
+use cutover_config::{Config, RouteId};
 use serde_json::{Value, json};
 
 use super::analysis::Evaluation;

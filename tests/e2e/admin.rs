@@ -4,7 +4,6 @@
 use cutover::mock::{MockConfig, MockServer};
 use cutover::proxy::split;
 use http::{Method, StatusCode};
-
 use serde_json::json;
 
 use crate::binary::{Gateway, Scratch, get, post_json};

@@ -4,11 +4,10 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use cutover::mock::{FaultKind, FaultRule, MockConfig, UsagePlacement, UsagePlan};
 use http::{Method, StatusCode};
 use serde_json::Value;
+use tokio::time::Instant;
 
 use crate::state_file::saved_candidate_requests;
 use crate::support::{ADMIN_TOKEN, Reply, STATE_FILE, Setup, TempDir, send, start_gateway, unhurried_upstreams};

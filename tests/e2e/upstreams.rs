@@ -27,7 +27,6 @@ use serde_json::json;
 use crate::binary::{Gateway, Mock, Scratch, post_json};
 use crate::configs::GatewayToml;
 use crate::script_report::run_script;
-
 use nginx::proxy_location;
 use pki::PrivateCa;
 use server::{Server, free_addr};

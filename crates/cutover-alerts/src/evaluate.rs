@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cutover_config::{AlertRule, Config};
+use cutover_config::{AlertRule, Config, RouteId};
 use cutover_cost::{Nanos, SeriesKey, SeriesTotals};
 use cutover_metrics::{DURATION_BUCKETS, FailureReason, Metrics, TTFT_BUCKETS};
-use cutover_model::{AlertMetric, Outcome, Role, RouteId, duration::format_duration, unix_millis};
+use cutover_model::{AlertMetric, Outcome, Role, duration::format_duration, unix_millis};
 use cutover_notify::{Message, Notifications};
 use serde_json::json;
 use tokio::sync::watch;

@@ -7,9 +7,7 @@
 use std::fmt::Write as _;
 
 use cutover_config::{AlertRule, Config};
-use cutover_model::duration::format_duration;
-
-use cutover_model::AlertMetric;
+use cutover_model::{AlertMetric, duration::format_duration};
 
 use super::rule::candidate_routes;
 

@@ -2,8 +2,8 @@
 //! it is evaluated over (one per upstream for a rule that names neither an upstream nor a
 //! route).
 
-use cutover_config::{AlertRule, Config, Route};
-use cutover_model::{Role, RouteId};
+use cutover_config::{AlertRule, Config, Route, RouteId};
+use cutover_model::Role;
 
 /// What one rule instance looks at: arms of these upstreams and/or this route, in these
 /// roles. `label` is how it is shown (`upstream=relay`, `route=default,role=candidate`).

@@ -4,10 +4,9 @@
 
 use std::collections::VecDeque;
 
-use cutover_model::Outcome;
-
 use cutover_cost::SeriesTotals;
 use cutover_metrics::ArmMetrics;
+use cutover_model::Outcome;
 
 /// One arm's cumulative counters at one instant.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -8,6 +8,7 @@ mod plan;
 mod pricing;
 mod problem;
 mod raw;
+mod route_id;
 mod secret;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -23,14 +24,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cutover_model::{AlertMetric, Comparison, Criteria, Criterion, NotifierFormat, Role, Severity};
 use http::uri::{Authority, Scheme};
 use http::{HeaderName, HeaderValue};
 use rustls::pki_types::CertificateDer;
 
-use cutover_model::{AlertMetric, Comparison, Criteria, Criterion, NotifierFormat, PerRoute, Role, RouteId, Severity};
 pub use load::{load_file, load_str};
 pub use pricing::{ModelPrice, OTHER_MODEL, PriceTable, unpriced_models};
 pub use problem::{ConfigErrors, ConfigProblem};
+pub use route_id::{PerRoute, RouteId};
 pub use secret::Secret;
 pub use validate_state::{DEFAULT_LEASE, FleetConfig};
 pub use validate_watch::{DEFAULT_ALERT_WINDOW, DEFAULT_REPEAT_INTERVAL, default_alert_rules};

@@ -5,8 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cutover_model::PerRoute;
-
+use super::PerRoute;
 use super::{ModelPattern, Price, Route, Upstream};
 
 /// The label of usage whose model the configuration does not name.

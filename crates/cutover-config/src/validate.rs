@@ -8,11 +8,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cutover_model::{PerRoute, duration::MAX_DURATION, duration::format_duration, duration::parse_duration};
+use cutover_model::{duration::MAX_DURATION, duration::format_duration, duration::parse_duration};
 use http::{HeaderName, HeaderValue, Uri};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
+use super::PerRoute;
 use super::problem::ConfigProblem;
 use super::raw::{RawBreaker, RawFallback, RawRoute, RawServer, RawUpstream, Sections};
 use super::{

@@ -5,12 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cutover_model::{AlertMetric, Comparison, NotifierFormat, Role, Severity};
 use http::Uri;
 
 use super::raw::{RawHealth, Sections};
 use super::validate::Validator;
-use cutover_model::{AlertMetric, Comparison, NotifierFormat, Role, Severity};
-
 use super::{AlertRule, HealthConfig, Notifier, Price, Route, Secret};
 
 /// The sliding window of an alert rule that names none.

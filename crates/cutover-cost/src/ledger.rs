@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cutover_config::Config;
-use cutover_model::{PerRoute, Role, RouteId};
+use cutover_config::{Config, PerRoute, RouteId};
+use cutover_model::Role;
 use cutover_wire::usage::Usage;
 
 use super::price::Nanos;

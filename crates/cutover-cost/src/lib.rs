@@ -22,8 +22,8 @@ pub use report::{
 };
 pub use window::{SLOT_SECONDS, Totals, WINDOW_SECONDS};
 
-use cutover_config::ModelPrice;
-use cutover_model::{Role, RouteId};
+use cutover_config::{ModelPrice, RouteId};
+use cutover_model::Role;
 use cutover_wire::usage::{Endpoint, Usage};
 
 /// Who pays for one answer: fixed when the gateway commits to it.

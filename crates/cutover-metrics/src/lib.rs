@@ -10,8 +10,9 @@ mod render;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-use cutover_config::Config;
-use cutover_model::{EventKind, Outcome, PerRoute, Role, RouteId, ShadowDrop, ShadowOutcome};
+use cutover_config::{Config, PerRoute, RouteId};
+use cutover_model::{EventKind, Outcome, Role, ShadowDrop, ShadowOutcome};
+
 pub use histogram::{DURATION_BUCKETS, Histogram, TTFT_BUCKETS};
 pub use process::render_process;
 pub use render::{RouteGauges, UpstreamGauges, render, render_notifications};

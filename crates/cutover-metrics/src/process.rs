@@ -5,8 +5,9 @@
 //! Read from `/proc/self` on Linux at scrape time; elsewhere a gauge that cannot be read
 //! is left out rather than reported as zero.
 
-use cutover_wire::prometheus::header;
 use std::fmt::Write;
+
+use cutover_wire::prometheus::header;
 
 /// Appends the process gauges to a metrics page.
 pub fn render_process(out: &mut String) {

@@ -3,7 +3,8 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
-use cutover_model::{Outcome, PerRoute, Role, ShadowDrop, ShadowOutcome};
+use cutover_config::PerRoute;
+use cutover_model::{Outcome, Role, ShadowDrop, ShadowOutcome};
 use cutover_wire::prometheus::{LabelValue, header};
 
 use super::{FailureReason, Histogram, Metrics, Overload, ReloadResult};

@@ -1,9 +1,10 @@
-//! The vocabulary every layer of cutover shares and no layer owns: which route
-//! (`RouteId`, `PerRoute`), which arm and how a request ended (`Role`, `Outcome`), what a
-//! mirrored pair is compared on (`Dimension`), the rollout's success criteria
-//! (`criteria`), the kinds of rollout event and their severity (`event`), human
-//! durations in the configuration (`duration`), wall-clock time as it is persisted
-//! (`time`), and the words of alert rules and notifiers (`alert`).
+//! The vocabulary every layer of cutover shares and no layer owns: which arm and how a
+//! request ended (`Role`, `Outcome`), what a mirrored pair is compared on (`Dimension`),
+//! the rollout's success criteria (`criteria`), the kinds of rollout event and their
+//! severity (`event`), human durations in the configuration (`duration`), wall-clock
+//! time as it is persisted (`time`), and the words of alert rules and notifiers
+//! (`alert`). Route identity (`RouteId`, `PerRoute`) is the configuration's: only its
+//! route table hands a `RouteId` out.
 //!
 //! Types only, with the rules that belong to them (a criterion's unit and range, an
 //! event's severity, a duration's syntax); nothing here does I/O or knows the
@@ -15,7 +16,6 @@ pub mod dimension;
 pub mod duration;
 pub mod event;
 pub mod outcome;
-pub mod route;
 pub mod time;
 
 pub use alert::{AlertMetric, Comparison, NotifierFormat};
@@ -23,5 +23,4 @@ pub use criteria::{Criteria, Criterion, Direction, Latency, Unit};
 pub use dimension::Dimension;
 pub use event::{EventKind, Severity, UnknownKind};
 pub use outcome::{Outcome, Role, ShadowDrop, ShadowOutcome};
-pub use route::{PerRoute, RouteId};
 pub use time::{unix_millis, utc_fields};

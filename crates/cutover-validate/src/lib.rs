@@ -27,11 +27,10 @@ pub use parity::Parity;
 pub use report::{Report, Requirement, Spent, UnknownCheck};
 pub use sample::Sample;
 
+use cutover_config::{Config, ModelPattern};
+use cutover_cost::cost;
 use cutover_wire::usage::Usage;
 
-use cutover_config::{Config, ModelPattern};
-
-use cutover_cost::cost;
 use exchange::Target;
 
 /// Why a validation could not run at all (as opposed to checks that failed).

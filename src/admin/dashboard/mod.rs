@@ -16,6 +16,7 @@ use http::{Response, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::proxy::SharedGateway;
+
 pub use series::Series;
 
 /// The actor recorded for the page's operator actions.

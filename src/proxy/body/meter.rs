@@ -12,17 +12,16 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use cutover_config::Config;
+use cutover_config::{Config, RouteId};
 use cutover_cost::{Charge, Ending, Nanos};
 use cutover_metrics::Metrics;
-use cutover_model::{Role, RouteId};
+use cutover_model::Role;
 use cutover_wire::{sse::UsageWatch, usage::Usage};
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::{BodyError, Observed};
-
 use crate::proxy::request::RequestMeta;
 
 /// A whole answer up to this size is kept for its usage…

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use cutover_config::RouteId;
 use cutover_metrics::Metrics;
-use cutover_model::{Outcome, Role, RouteId};
+use cutover_model::{Outcome, Role};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;

@@ -7,9 +7,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cutover_config::{BreakerPolicy, Timeouts};
+use cutover_config::{BreakerPolicy, RouteId, Timeouts};
 use cutover_metrics::Metrics;
-use cutover_model::{Outcome, Role, RouteId};
+use cutover_model::{Outcome, Role};
 use cutover_net::body::BoxBody;
 use cutover_wire::sse::StreamFault;
 use http_body::{Body, Frame};

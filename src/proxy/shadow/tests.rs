@@ -41,7 +41,7 @@ fn mirroring_gateway() -> Arc<Gateway> {
     gateway
 }
 
-fn default_route(gateway: &Gateway) -> cutover_model::RouteId {
+fn default_route(gateway: &Gateway) -> cutover_config::RouteId {
     gateway.config.routes.first_id().unwrap()
 }
 

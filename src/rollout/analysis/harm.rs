@@ -12,7 +12,9 @@
 //! candidate exactly at the margin would cause over the step's expected requests, those
 //! being the candidate's requests so far projected to `max_duration` at their rate so far.
 //! Early in a step the projection is large, so the wide bounds of a few hundred requests do
-//! not fail a healthy candidate; the budget binds only as the step's traffic accumulates.
+//! not fail a healthy candidate; the budget binds only as the step's traffic accumulates,
+//! and not at all before the step has its `min_requests` (the bound of a few dozen requests
+//! is wider than any projection).
 //!
 //! Latency gets the same treatment for each of the step's latency criteria (a quantile
 //! ratio `r` at quantile `q`): a request is slow when it is slower than the latency the
@@ -122,6 +124,19 @@ fn bounded(exposure: Exposure<'_>, inputs: &Inputs<'_>, alphas: Alphas) -> Check
         check.verdict = Verdict::Inconclusive;
         check.evidence = "no samples yet".to_owned();
         (check.candidate, check.lower, check.upper) = (None, None, None);
+    }
+    // A derived budget is projected from the requests so far: before the step has the
+    // requests it needs to be judged at all, an upper bound past it says how little has
+    // been seen (an always-valid bound of a few dozen requests spans tens of points), not
+    // that the candidate harmed anyone. A set budget is a count the operator chose, and
+    // binds from the first request.
+    let min_requests = inputs.step.min_requests;
+    if check.verdict == Verdict::Fail
+        && matches!(budget, HarmBudget::Projected { .. })
+        && candidate.requests < min_requests
+    {
+        check.verdict = Verdict::Inconclusive;
+        check.evidence.push_str(&format!("; a derived budget is not judged before min_requests ({min_requests})"));
     }
     check
 }

@@ -353,6 +353,27 @@ fn the_derived_budget_is_twice_the_margins_excess_over_the_requests_projected_to
 }
 
 #[test]
+fn a_derived_budget_does_not_fail_a_healthy_candidate_before_the_step_has_its_requests() {
+    // The demo's first step at 1% on a busy machine: 57 candidate requests after 14 s of a
+    // 3-minute step, no failure on either arm. The always-valid bound of so few requests
+    // passes the projected budget, which says how little was seen, not any harm.
+    let mut derived = step(Criteria::default().with(Criterion::MaxErrorRateIncrease, 2.0));
+    (derived.max_duration, derived.min_requests) = (Some(Duration::from_secs(180)), 200);
+    let early = evaluate_with(&derived, &arm(57, 0, 100), &arm(61, 0, 100), Duration::from_secs(14));
+    let check = harm(&early).expect("derived");
+    assert!(check.upper > Some(check.threshold), "the bound is wider than the budget: {check:#?}");
+    assert_eq!(check.verdict, Verdict::Inconclusive, "{check:#?}");
+    assert_ne!(early.verdict, Verdict::Fail, "{early:#?}");
+    // Once the step has its requests the budget binds: the same healthy candidate passes.
+    let judged = evaluate_with(&derived, &arm(400, 0, 100), &arm(400, 0, 100), Duration::from_secs(90));
+    assert_eq!(harm(&judged).map(|check| check.verdict), Some(Verdict::Pass), "{judged:#?}");
+    // A set budget binds from the first request.
+    let set = step(Criteria::default().with(Criterion::MaxExcessFailures, 5.0));
+    let spent = evaluate_with(&set, &arm(57, 20, 100), &arm(61, 0, 100), Duration::from_secs(14));
+    assert_eq!(harm(&spent).map(|check| check.verdict), Some(Verdict::Fail), "{spent:#?}");
+}
+
+#[test]
 fn a_shadow_step_exposes_no_user_and_has_no_budget() {
     let mut shadow = step(Criteria::default().with(Criterion::MaxExcessFailures, 1.0));
     shadow.weight_bp = 0;

@@ -7,7 +7,7 @@
 use std::ops::{Index, IndexMut};
 
 /// One route of the configuration: its position in `Config::routes`, which only this
-/// module hands out (through a `PerRoute`'s iteration).
+/// module hands out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RouteId(u32);
 
@@ -25,11 +25,9 @@ pub struct PerRoute<T> {
 }
 
 impl<T> PerRoute<T> {
-    /// The configuration's own route table, built from its list of routes: the one table
-    /// built from a plain list (the validator calls this once per load); every other
-    /// table is derived from it with `map` or `try_map`. Public because the configuration
-    /// lives in another crate; nothing else has a reason to call it.
-    pub fn from_routes(items: Vec<T>) -> PerRoute<T> {
+    /// Only the configuration's own route table is built from a plain list; every other
+    /// table is derived from it with `map` or `try_map`.
+    pub(crate) fn from_routes(items: Vec<T>) -> PerRoute<T> {
         PerRoute { items: items.into_boxed_slice() }
     }
 
