@@ -354,7 +354,7 @@ impl alerts::Observed for AlertView {
     }
 
     fn upstream_usable(&self, index: usize) -> bool {
-        self.0.upstream_up(index) && !self.0.breaker_open(index)
+        self.0.upstream_usable(index)
     }
 }
 

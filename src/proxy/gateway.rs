@@ -206,9 +206,11 @@ impl Gateway {
         self.upstreams.iter().map(|upstream| upstream.breaker.is_open()).collect()
     }
 
-    /// Whether upstream `index`'s circuit breaker is open.
-    pub fn breaker_open(&self, index: usize) -> bool {
-        self.upstreams[index].breaker.is_open()
+    /// Whether upstream `index` is usable: up by its probes and its circuit breaker
+    /// closed. `/readyz` and the `upstream_up` alert both read this.
+    pub fn upstream_usable(&self, index: usize) -> bool {
+        let upstream = &self.upstreams[index];
+        upstream.health.is_up() && !upstream.breaker.is_open()
     }
 
     /// Whether upstream `index`'s active probes say it is up: one atomic load.
@@ -219,14 +221,13 @@ impl Gateway {
     /// The routes none of whose upstreams is usable: every one is down by its probes or
     /// has its circuit breaker open. `/readyz` is not ready while there is one.
     pub fn routes_without_an_upstream_up(&self) -> impl Iterator<Item = &str> {
-        let usable = |index: usize| {
-            let upstream = &self.upstreams[index];
-            upstream.health.is_up() && !upstream.breaker.is_open()
-        };
         self.config
             .routes
             .values()
-            .filter(move |route| !usable(route.primary) && !route.candidate.is_some_and(usable))
+            .filter(move |route| {
+                !self.upstream_usable(route.primary)
+                    && !route.candidate.is_some_and(|index| self.upstream_usable(index))
+            })
             .map(|route| route.name.as_str())
     }
 

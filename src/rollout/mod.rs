@@ -4,7 +4,8 @@
 //!
 //! The controller is split by concern: `decide` says what a tick or a command calls for
 //! (pure), `control` carries it out (lock, state file, publication, notification), `view`
-//! shows it; `event` names the kinds of what happened, `store` keeps it all.
+//! shows it; `store` keeps it all (the kinds of event are `cutover_model::EventKind`),
+//! and `gate` runs `cutover validate` before a rollout that requires it.
 
 // Evidence and its judgement (pure).
 pub mod analysis;

@@ -1,4 +1,5 @@
-//! Configurations for the crate's unit tests: one route `default` from upstream `primary`
+//! Configurations for unit tests (this crate's, and other crates' through the `testing`
+//! feature): one route `default` from upstream `primary`
 //! to `candidate` (both unreachable: unit tests never send a request), so that no test
 //! module carries its own copy of the common sections.
 

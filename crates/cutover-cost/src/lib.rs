@@ -1,9 +1,9 @@
-//! Usage and cost: the tokens every answer used, as its upstream reported them (`usage`),
-//! priced exactly (`price`), attributed to the upstream and role that answered and to the
-//! arm the split chose (`ledger`, windowed in `window`), and reported with a monthly
-//! projection (`report`). The request path reads usage off the body stack's framer
-//! (streams) or a bounded copy of a whole answer (`proxy::body::Metered`) and, when it
-//! asked for streamed usage on the client's behalf, takes it back out (`strip`).
+//! Cost: the tokens every answer used, as its upstream reported them (read by
+//! `cutover_wire::usage`), priced exactly (`price`), attributed to the upstream and role
+//! that answered and to the arm the split chose (`ledger`, windowed in `window`), and
+//! reported with a monthly projection (`report`). The request path reads usage off the
+//! body stack's framer (streams) or a bounded copy of a whole answer
+//! (`proxy::body::Metered`) and settles each answer into the ledger (`Charge`).
 
 mod exposition;
 mod ledger;

@@ -6,7 +6,7 @@
 //! through the gateway's own client, `assemble` rebuilds streams the way the SDKs do,
 //! `tokens` counts prompt tokens locally, `sample` measures latency, `report` / `parity`
 //! hold the results, `render` and `json` show them. The rollout gate
-//! (`require_validation`) runs the same suite from the gateway (see `rollout::control`).
+//! (`require_validation`) runs the same suite from the gateway (`rollout::gate` in the gateway).
 
 mod assemble;
 mod check;

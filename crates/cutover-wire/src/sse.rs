@@ -10,7 +10,7 @@
 //! and the pass starts where the event parts from the one before (`json::Memo`): the
 //! events of a stream repeat their id, model and shape.
 //! A framer watching usage (`SseFramer::watching_usage`) also reads the usage event of
-//! the stream (`cost`), parsing only its usage object; asked to strip it (the gateway
+//! the stream (`usage`), parsing only its usage object; asked to strip it (the gateway
 //! asked for usage on the client's behalf), it takes it back out, and only then copies
 //! the events it changed.
 

@@ -1,6 +1,6 @@
 //! Asking for streamed usage on the client's behalf: a streamed chat or legacy completion
 //! whose client did not set `stream_options.include_usage` gets it, so that its cost is
-//! known; the answer's framer then strips the usage again (`cost::strip`), and the client
+//! known; the answer's framer then strips the usage again (`cutover_wire::usage::strip_usage`), and the client
 //! sees the stream it asked for. The body is spliced, not re-serialized, and a body that
 //! needs no change is passed on as it came.
 
