@@ -94,8 +94,8 @@ fn instances(config: &Config, previous: &mut Vec<Instance>) -> Vec<Instance> {
 }
 
 /// What the evaluator reads of the gateway in force (its configuration, metrics, each
-/// route's live rollout and each upstream's health), built by the server over the
-/// gateway in force (`AlertView`): the evaluator sees these and nothing else of it.
+/// route's live rollout and each upstream's health), as the server presents it
+/// (`AlertView` in `server.rs`): the evaluator sees these and nothing else of it.
 pub trait Observed: Send + Sync + 'static {
     fn config(&self) -> &Arc<Config>;
     fn metrics(&self) -> &Metrics;
