@@ -44,7 +44,7 @@ fn check_text(text: &[u8]) {
         String::from_utf8_lossy(text)
     );
     if let Some(sightings) = &sightings {
-        for span in [&sightings.usage, &sightings.response_usage, &sightings.choices].into_iter().flatten() {
+        for span in [&sightings.usage, &sightings.envelope_usage, &sightings.choices].into_iter().flatten() {
             assert!(span.start <= span.end && span.end <= text.len(), "span {span:?} out of the text");
         }
         if let Stripped::Cut(from, to) = strip_usage(text, sightings) {

@@ -3,15 +3,20 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::config::{DEFAULT_MODELS, MockConfig};
+use super::config::{Api, MockConfig};
 use super::error::MockError;
 use super::faults::{FaultKind, FaultRule};
 use super::quirks::Quirk;
 use super::usage::{UsagePlacement, UsagePlan};
 
-/// Runs a simulated OpenAI-compatible upstream.
+/// Runs a simulated OpenAI-compatible (or Anthropic) upstream.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MockArgs {
+    /// The API to speak: openai (chat, completions, embeddings, responses) or anthropic
+    /// (POST /v1/messages, /v1/messages/count_tokens, Anthropic's errors and model list).
+    #[arg(long, value_enum, value_name = "API", default_value_t = Api::OpenAi)]
+    pub api: Api,
+
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8001")]
     pub listen: SocketAddr,
@@ -36,11 +41,13 @@ pub struct MockArgs {
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub tokens: usize,
 
-    /// Require `Authorization: Bearer <key>`, the key read from this environment variable.
+    /// Require `Authorization: Bearer <key>` (with --api anthropic: `x-api-key: <key>`), the
+    /// key read from this environment variable.
     #[arg(long, value_name = "VAR")]
     pub api_key_env: Option<String>,
 
-    /// Model listed by GET /v1/models (repeatable; default: a few OpenAI model names).
+    /// Model listed by GET /v1/models (repeatable; default: a few OpenAI model names, or
+    /// Claude model names with --api anthropic).
     #[arg(long = "model", value_name = "ID")]
     pub models: Vec<String>,
 
@@ -50,14 +57,17 @@ pub struct MockArgs {
 
     /// Inject a fault (repeatable), as KIND[:SHARE[:LIMIT]].
     ///
-    /// KIND is one of 500, 503, 429, 429-retry-after=DUR, reset, no-answer,
+    /// KIND is one of 500, 503, 529, 429, 429-retry-after=DUR, reset, no-answer,
     /// slow-first-token=DUR, stream-cut, stream-stall, malformed-chunk, no-done,
-    /// context-length, content-filter, redirect, html-200, wrong-content-type (DUR: 2s,
-    /// 0.5s, 1500ms). SHARE is the share of requests hit, 0..1 or a percentage (default
-    /// 1). LIMIT caps the injections, a count or `once`. Rules are tried in order, each with its own coin; the first that hits
-    /// decides. Stream faults (stream-cut, stream-stall, malformed-chunk, no-done) skip
-    /// non-streamed requests. Faults apply to chat, completions and embeddings, never to
-    /// /v1/models. Examples: --fault 500:0.1  --fault stream-cut:5%  --fault 503:1:once
+    /// error-event, context-length, content-filter, redirect, html-200, wrong-content-type
+    /// (DUR: 2s, 0.5s, 1500ms). 529 is Anthropic's overloaded_error; error-event is an
+    /// error event in the middle of a stream (Anthropic's mid-stream overload) that ends
+    /// it cleanly. SHARE is the share of requests hit, 0..1 or a percentage (default 1).
+    /// LIMIT caps the injections, a count or `once`. Rules are tried in order, each with
+    /// its own coin; the first that hits decides. Stream faults (stream-cut, stream-stall,
+    /// malformed-chunk, no-done, error-event) skip non-streamed requests. Faults apply to
+    /// chat, completions, embeddings, responses and messages, never to /v1/models nor
+    /// token counting. Examples: --fault 500:0.1  --fault stream-cut:5%  --fault 503:1:once
     #[arg(long = "fault", value_name = "SPEC", value_parser = FaultRule::parse)]
     pub faults: Vec<FaultRule>,
     /// Prompt (input) tokens every answer reports (default: estimated from the request).
@@ -69,6 +79,10 @@ pub struct MockArgs {
     /// Of the prompt tokens, those reported as read from cache.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub usage_cached: u64,
+    /// With --api anthropic: prompt tokens reported as written to the cache
+    /// (cache_creation_input_tokens); input_tokens is the prompt less cached and written.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub usage_cache_write: u64,
     /// Of the completion tokens, those reported as reasoning.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub usage_reasoning: u64,
@@ -83,7 +97,9 @@ pub struct MockArgs {
     /// NAME is one of wrong-tool, strip-tool-calls, no-tools, invalid-json,
     /// ignore-json-mode, echo-model=NAME, inflate-prompt-tokens=FACTOR, finish-reason=R,
     /// no-stream-usage, reject-images, plain-errors, fake-stream. Examples:
-    /// --quirk no-tools  --quirk echo-model=gpt-4o-mini  --quirk inflate-prompt-tokens=1.5
+    /// --quirk no-tools  --quirk echo-model=gpt-4o-mini  --quirk inflate-prompt-tokens=1.5.
+    /// With --api anthropic they apply to messages, except invalid-json and
+    /// ignore-json-mode (the Messages API has no JSON mode).
     #[arg(long = "quirk", value_name = "NAME[=VALUE]", value_parser = Quirk::parse)]
     pub quirks: Vec<Quirk>,
 }
@@ -114,9 +130,12 @@ impl MockArgs {
                 }
             },
         };
-        let models =
-            if self.models.is_empty() { DEFAULT_MODELS.iter().map(|&m| m.to_owned()).collect() } else { self.models };
+        if self.usage_cache_write > 0 && self.api != Api::Anthropic {
+            return Err(MockError::AnthropicOnly("--usage-cache-write"));
+        }
+        let models = if self.models.is_empty() { self.api.default_models() } else { self.models };
         Ok(MockConfig {
+            api: self.api,
             name: self.name,
             latency: Duration::from_millis(self.latency),
             ttft: Duration::from_millis(self.ttft),
@@ -136,6 +155,7 @@ impl MockArgs {
                     (false, false) => UsagePlacement::Alone,
                 },
             },
+            cache_write: self.usage_cache_write,
             quirks: self.quirks,
         })
     }

@@ -2,15 +2,10 @@
 //! for the messages, the checks OpenAI makes before answering (400 with the `param` at
 //! fault), and the kind of answer the request calls for.
 //!
-//! Which tools are called (a deterministic rule, so tests can predict it):
-//! - `tool_choice: "none"`, or no tools: no call;
-//! - `tool_choice` naming a function: that function, once;
-//! - `"auto"`, `"required"` or no `tool_choice`: every offered function whose name occurs
-//!   in the text of the last user message, in the order offered (parallel calls), or the
-//!   first offered function when none is named; only the first of them when
-//!   `parallel_tool_calls` is `false`.
-//!
-//! Arguments are a minimal instance of the function's `parameters` (see [`instance`]).
+//! Which tools are called follows [`super::tool_rule`] (`tool_choice` "none", a named
+//! function, or "auto" / "required" / absent; `parallel_tool_calls: false` keeps the first
+//! call only). Arguments are a minimal instance of the function's `parameters` (see
+//! [`instance`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -23,6 +18,7 @@ use super::images;
 use super::instance::instance;
 use super::quirks::Quirks;
 use super::runtime::Answer;
+use super::tool_rule::{self, ToolChoice};
 use super::wire::{StreamOptions, tokens_for_chars};
 
 /// Only what the mock looks at; everything else is skipped unparsed.
@@ -266,41 +262,23 @@ impl<'r> ChatRequest<'r> {
         }
     }
 
-    /// The calls due by the rule in the module documentation.
+    /// The calls due by the rule of [`tool_rule`].
     fn tool_calls(&self, wrong_tool: bool) -> Vec<Call<'_>> {
         let offered: Vec<&Function<'_>> = self.functions().collect();
-        let chosen: Vec<usize> = match &self.tool_choice {
-            _ if offered.is_empty() => return Vec::new(),
-            Some(Value::String(mode)) if mode == "none" => return Vec::new(),
-            Some(Value::Object(_)) => {
-                let forced =
-                    self.tool_choice.as_ref().and_then(|c| c.pointer("/function/name")).and_then(Value::as_str);
-                offered.iter().position(|f| Some(&*f.name) == forced).into_iter().collect()
+        let names: Vec<&str> = offered.iter().map(|f| &*f.name).collect();
+        let choice = match &self.tool_choice {
+            Some(Value::String(mode)) if mode == "none" => ToolChoice::None,
+            Some(choice @ Value::Object(_)) => {
+                ToolChoice::Forced(choice.pointer("/function/name").and_then(Value::as_str).unwrap_or_default())
             }
-            _ => {
-                let prompt = self.last_user_text();
-                let named: Vec<usize> = (0..offered.len()).filter(|&i| prompt.contains(&*offered[i].name)).collect();
-                let mut chosen = if named.is_empty() { vec![0] } else { named };
-                if self.parallel_tool_calls == Some(false) {
-                    chosen.truncate(1);
-                }
-                chosen
-            }
+            _ => ToolChoice::Auto { parallel: self.parallel_tool_calls != Some(false) },
         };
-        chosen
+        tool_rule::chosen(&names, choice, self.last_user_text())
             .into_iter()
             .map(|i| {
-                let function = offered[i];
                 let arguments =
-                    function.parameters.as_ref().map_or_else(|| "{}".to_owned(), |p| instance(p, p).to_string());
-                let name = if !wrong_tool {
-                    Cow::Borrowed(&*function.name)
-                } else if offered.len() > 1 {
-                    Cow::Borrowed(&*offered[(i + 1) % offered.len()].name)
-                } else {
-                    Cow::Owned(format!("{}_alt", function.name))
-                };
-                Call { name, arguments }
+                    offered[i].parameters.as_ref().map_or_else(|| "{}".to_owned(), |p| instance(p, p).to_string());
+                Call { name: tool_rule::called_name(&names, i, wrong_tool), arguments }
             })
             .collect()
     }

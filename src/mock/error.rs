@@ -13,4 +13,6 @@ pub enum MockError {
     ApiKeyEnv { var: String, reason: &'static str },
     #[error("invalid --name {0:?}: use visible ASCII characters only (it is sent as a header)")]
     InvalidName(String),
+    #[error("{0} only applies with --api anthropic")]
+    AnthropicOnly(&'static str),
 }

@@ -8,21 +8,27 @@ use std::time::Duration;
 use super::error::MockError;
 
 /// The fault names `FaultKind::parse` accepts, for help texts and error messages.
-pub const FAULT_NAMES: &str = "500, 503, 429, 429-retry-after=<dur>, reset, no-answer, \
-     slow-first-token=<dur>, stream-cut, stream-stall, malformed-chunk, no-done, \
+pub const FAULT_NAMES: &str = "500, 503, 529, 429, 429-retry-after=<dur>, reset, no-answer, \
+     slow-first-token=<dur>, stream-cut, stream-stall, malformed-chunk, no-done, error-event, \
      context-length, content-filter, redirect, html-200, wrong-content-type";
 
 /// One way for the mock to misbehave.
 ///
-/// `StreamCut`, `StreamStall`, `MalformedChunk` and `NoDone` only concern streamed
-/// requests: a rule with one of them is skipped (its coin is not flipped and its limit
-/// not used) for a non-streamed request, which is answered normally.
+/// Each is described as an OpenAI client meets it; in Anthropic mode the same fault
+/// speaks Anthropic's shapes (its error kinds, `message_stop` for `[DONE]`), and
+/// `ContentFilter` is a whole answer whose `stop_reason` is "refusal".
+///
+/// `StreamCut`, `StreamStall`, `MalformedChunk`, `NoDone` and `ErrorEvent` only concern
+/// streamed requests: a rule with one of them is skipped (its coin is not flipped and its
+/// limit not used) for a non-streamed request, which is answered normally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
     /// `500` with a `server_error`.
     Status500,
     /// `503` with a `server_error` ("overloaded").
     Status503,
+    /// `529`, Anthropic's `overloaded_error` (OpenAI's error shape in OpenAI mode).
+    Status529,
     /// `429 rate_limit_exceeded`, with `retry-after` (seconds, rounded up) and
     /// `retry-after-ms` when `retry_after` is set.
     RateLimited { retry_after: Option<Duration> },
@@ -44,6 +50,9 @@ pub enum FaultKind {
     /// Streams: everything up to the finish (and usage) chunk, then a clean end without
     /// `data: [DONE]`.
     NoDone,
+    /// Streams: the opening event (role chunk, Anthropic's `message_start`), then an
+    /// error event ("Overloaded") and a clean end: Anthropic's mid-stream overload.
+    ErrorEvent,
     /// `400 context_length_exceeded`.
     ContextLengthExceeded,
     /// `400 content_policy_violation`.
@@ -68,7 +77,14 @@ impl FaultKind {
 
     /// Whether the fault only means something for a streamed answer.
     pub fn streams_only(self) -> bool {
-        matches!(self, FaultKind::StreamCut | FaultKind::StreamStall | FaultKind::MalformedChunk | FaultKind::NoDone)
+        matches!(
+            self,
+            FaultKind::StreamCut
+                | FaultKind::StreamStall
+                | FaultKind::MalformedChunk
+                | FaultKind::NoDone
+                | FaultKind::ErrorEvent
+        )
     }
 }
 
@@ -80,6 +96,7 @@ fn parse_kind(s: &str) -> Result<FaultKind, String> {
     let kind = match (name, value) {
         ("500", None) => FaultKind::Status500,
         ("503", None) => FaultKind::Status503,
+        ("529", None) => FaultKind::Status529,
         ("429", None) => FaultKind::RateLimited { retry_after: None },
         ("429-retry-after", Some(v)) => FaultKind::RateLimited { retry_after: Some(parse_duration(v)?) },
         ("reset", None) => FaultKind::ResetBeforeHeaders,
@@ -89,6 +106,7 @@ fn parse_kind(s: &str) -> Result<FaultKind, String> {
         ("stream-stall", None) => FaultKind::StreamStall,
         ("malformed-chunk", None) => FaultKind::MalformedChunk,
         ("no-done", None) => FaultKind::NoDone,
+        ("error-event", None) => FaultKind::ErrorEvent,
         ("context-length", None) => FaultKind::ContextLengthExceeded,
         ("content-filter", None) => FaultKind::ContentFilter,
         ("redirect", None) => FaultKind::Redirect,
@@ -137,6 +155,7 @@ impl fmt::Display for FaultKind {
         match *self {
             FaultKind::Status500 => f.write_str("500"),
             FaultKind::Status503 => f.write_str("503"),
+            FaultKind::Status529 => f.write_str("529"),
             FaultKind::RateLimited { retry_after: None } => f.write_str("429"),
             FaultKind::RateLimited { retry_after: Some(d) } => write!(f, "429-retry-after={}", Dur(d)),
             FaultKind::ResetBeforeHeaders => f.write_str("reset"),
@@ -146,6 +165,7 @@ impl fmt::Display for FaultKind {
             FaultKind::StreamStall => f.write_str("stream-stall"),
             FaultKind::MalformedChunk => f.write_str("malformed-chunk"),
             FaultKind::NoDone => f.write_str("no-done"),
+            FaultKind::ErrorEvent => f.write_str("error-event"),
             FaultKind::ContextLengthExceeded => f.write_str("context-length"),
             FaultKind::ContentFilter => f.write_str("content-filter"),
             FaultKind::Redirect => f.write_str("redirect"),

@@ -1,7 +1,8 @@
 //! Quirks: deliberate departures from OpenAI's behaviour, each breaking exactly one
 //! capability, so that `cutover validate` and the shadow comparison can be shown to catch
 //! it. Unlike faults (which fail a share of requests), a quirk applies to every request
-//! it concerns, and only to chat completions (errors and `GET /v1/models` aside).
+//! it concerns, and only to chat completions, or to messages in Anthropic mode (errors
+//! and `GET /v1/models` aside; which apply to messages is listed in `messages`).
 //!
 //! The names are shared with the shadow comparison's tests; see [`QUIRK_NAMES`].
 

@@ -1,10 +1,13 @@
-//! The mock's error answers: fault responses with their headers, and requests it cannot
-//! parse, all in OpenAI's error shape.
+//! The mock's error answers: fault responses with their headers (in the shape of the API
+//! spoken), and requests it cannot parse (OpenAI's shape; Anthropic mode has its own in
+//! [`super::anthropic`]).
 
 use cutover_net::body::{self, BoxBody, json};
 use http::{HeaderValue, Response, StatusCode, header};
 
+use super::anthropic;
 use super::chat_request::Invalid;
+use super::config::Api;
 use super::faults::FaultKind;
 use super::runtime::{Runtime, error_json};
 
@@ -17,6 +20,11 @@ const MISLABELLED_COMPLETION: &str = r#"{"id":"chatcmpl-mislabelled","object":"c
     "model":"mock","choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},\
     "finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
 
+/// A whole Anthropic message, sent with the wrong `Content-Type`.
+const MISLABELLED_MESSAGE: &str = r#"{"id":"msg_mislabelled","type":"message","role":"assistant","model":"mock",\
+    "content":[{"type":"text","text":"Hello"}],"stop_reason":"end_turn","stop_sequence":null,\
+    "usage":{"input_tokens":1,"output_tokens":1}}"#;
+
 /// The response for a fault answered with a status or a wrong body, `None` for the
 /// other faults. `streamed`: whether the request asked for a stream.
 pub(super) fn fault_response(runtime: &Runtime, kind: FaultKind, streamed: bool) -> Option<Response<BoxBody>> {
@@ -24,7 +32,10 @@ pub(super) fn fault_response(runtime: &Runtime, kind: FaultKind, streamed: bool)
     let response = match kind {
         FaultKind::Status500 => json(StatusCode::INTERNAL_SERVER_ERROR, errors.server_error.clone()),
         FaultKind::Status503 => json(StatusCode::SERVICE_UNAVAILABLE, errors.overloaded.clone()),
+        FaultKind::Status529 => json(anthropic::overloaded_status(), errors.overloaded.clone()),
         FaultKind::ContextLengthExceeded => json(StatusCode::BAD_REQUEST, errors.context_length.clone()),
+        // Anthropic refuses with a whole answer whose `stop_reason` is "refusal".
+        FaultKind::ContentFilter if runtime.api == Api::Anthropic => return None,
         FaultKind::ContentFilter => json(StatusCode::BAD_REQUEST, errors.content_filter.clone()),
         FaultKind::RateLimited { retry_after } => {
             let mut response = json(StatusCode::TOO_MANY_REQUESTS, errors.rate_limited.clone());
@@ -44,7 +55,8 @@ pub(super) fn fault_response(runtime: &Runtime, kind: FaultKind, streamed: bool)
         FaultKind::Html200 => body::response(StatusCode::OK, "text/html; charset=utf-8", HTML_PAGE),
         FaultKind::WrongContentType => {
             let content_type = if streamed { "application/json" } else { "text/plain; charset=utf-8" };
-            body::response(StatusCode::OK, content_type, MISLABELLED_COMPLETION)
+            let whole = if runtime.api == Api::Anthropic { MISLABELLED_MESSAGE } else { MISLABELLED_COMPLETION };
+            body::response(StatusCode::OK, content_type, whole)
         }
         FaultKind::ResetBeforeHeaders
         | FaultKind::NoAnswer
@@ -52,7 +64,8 @@ pub(super) fn fault_response(runtime: &Runtime, kind: FaultKind, streamed: bool)
         | FaultKind::StreamCut
         | FaultKind::StreamStall
         | FaultKind::MalformedChunk
-        | FaultKind::NoDone => return None,
+        | FaultKind::NoDone
+        | FaultKind::ErrorEvent => return None,
     };
     Some(response)
 }

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use http::HeaderValue;
 use serde_json::json;
 
-use super::config::MockConfig;
+use super::anthropic;
+use super::config::{Api, MockConfig};
 use super::faults::FaultSet;
 use super::quirks::Quirks;
 use super::usage::UsagePlan;
@@ -18,39 +19,54 @@ use super::wire::quote;
 const FILLER: [&str; 12] =
     ["The", "gateway", "under", "test", "receives", "these", "words", "one", "token", "at", "a", "time."];
 
-/// Chat requests for a model whose name starts with this get `404 model_not_found`
+/// Chat (and messages) requests for a model whose name starts with this get a `404`
 /// (unless the model is listed), so the unknown-model path can be exercised.
 pub const UNKNOWN_MODEL_PREFIX: &str = "no-such-";
 
 /// Swapped whole (arc-swap) when faults or latency change at runtime.
 #[derive(Debug, Clone)]
 pub(super) struct Runtime {
+    pub api: Api,
     pub name_header: HeaderValue,
     pub fingerprint: String,
     pub latency: Duration,
     pub ttft: Duration,
     pub chunk_gap: Duration,
     pub answer: Arc<Answer>,
-    /// The expected key; compared with what follows `Bearer ` in `authorization`.
+    /// The expected key; compared with what follows `Bearer ` in `authorization` (Anthropic
+    /// mode: with `x-api-key`).
     pub api_key: Option<Bytes>,
     pub model_list: Bytes,
     pub models: Arc<[(String, Bytes)]>,
     pub faults: Arc<FaultSet>,
     pub errors: Arc<ErrorBodies>,
     pub usage: UsagePlan,
+    /// Anthropic mode: `cache_creation_input_tokens`.
+    pub cache_write: u64,
     pub quirks: Arc<Quirks>,
 }
 
 impl Runtime {
     pub(super) fn new(config: &MockConfig) -> Runtime {
         let name = &config.name;
+        let model = |id: &str| match config.api {
+            Api::OpenAi => model_json(id, name),
+            Api::Anthropic => anthropic::model_json(id),
+        };
         let models: Vec<(String, Bytes)> =
-            config.models.iter().map(|id| (id.clone(), Bytes::from(model_json(id, name).to_string()))).collect();
-        let list = json!({
-            "object": "list",
-            "data": config.models.iter().map(|id| model_json(id, name)).collect::<Vec<_>>(),
-        });
+            config.models.iter().map(|id| (id.clone(), Bytes::from(model(id).to_string()))).collect();
+        let list = match config.api {
+            Api::OpenAi => {
+                json!({"object": "list", "data": config.models.iter().map(|id| model(id)).collect::<Vec<_>>()})
+            }
+            Api::Anthropic => anthropic::model_list(&config.models),
+        };
+        let errors = match config.api {
+            Api::OpenAi => ErrorBodies::new(name),
+            Api::Anthropic => anthropic::error_bodies(name),
+        };
         Runtime {
+            api: config.api,
             name_header: header_value(name),
             fingerprint: format!("fp_{name}"),
             latency: config.latency,
@@ -61,8 +77,9 @@ impl Runtime {
             model_list: Bytes::from(list.to_string()),
             models: models.into(),
             faults: Arc::new(FaultSet::new(&config.faults)),
-            errors: Arc::new(ErrorBodies::new(name)),
+            errors: Arc::new(errors),
             usage: config.usage,
+            cache_write: config.cache_write,
             quirks: Arc::new(Quirks::new(&config.quirks)),
         }
     }
@@ -72,8 +89,8 @@ impl Runtime {
         self.models.iter().find(|(model, _)| model == id).map(|(_, body)| body.clone())
     }
 
-    /// Whether chat answers `model`: any listed model, and any other name too (tests send
-    /// aliased names such as `relay-gpt-4.1`), except names starting with
+    /// Whether chat (or messages) answers `model`: any listed model, and any other name too
+    /// (tests send aliased names such as `relay-gpt-4.1`), except names starting with
     /// [`UNKNOWN_MODEL_PREFIX`], which the mock treats as models that do not exist.
     pub(super) fn knows_model(&self, model: &str) -> bool {
         !model.starts_with(UNKNOWN_MODEL_PREFIX) || self.models.iter().any(|(id, _)| id == model)
@@ -160,7 +177,7 @@ impl Answer {
     }
 }
 
-/// Error bodies in OpenAI's shape, one per fault or auth failure.
+/// Error bodies in the shape of the API spoken, one per fault or auth failure.
 #[derive(Debug)]
 pub(super) struct ErrorBodies {
     pub unauthorized: Bytes,

@@ -1,5 +1,6 @@
-//! The mock as an HTTP service: routing, the steps every request goes through (count,
-//! record, authenticate, fault, latency), and the in-process handle tests drive.
+//! The mock as an HTTP service: routing by the API spoken, the steps every request goes
+//! through (count, record, authenticate, fault, latency), and the in-process handle tests
+//! drive.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,12 +22,12 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::config::MockConfig;
+use super::config::{Api, MockConfig};
 use super::ctx::Ctx;
 use super::faults::{FaultRule, FaultSet};
 use super::runtime::{Runtime, error_json};
 use super::state::{Endpoint, RecordedRequest, State};
-use super::{chat, completions, embeddings, responses};
+use super::{anthropic, chat, completions, embeddings, messages, responses};
 
 /// A mock upstream running in this process, for tests.
 ///
@@ -71,8 +72,9 @@ impl MockServer {
         self.state.calls()
     }
 
-    /// Requests received so far on `path` (`/v1/models` includes `/v1/models/{id}`). Paths
-    /// the mock does not serve share one counter.
+    /// Requests received so far on `path` (`/v1/models` includes `/v1/models/{id}`;
+    /// `/v1/messages` and `/v1/messages/count_tokens` count apart). Paths the mock does
+    /// not serve share one counter.
     pub fn calls_to(&self, path: &str) -> u64 {
         self.state.calls_to(Endpoint::of(path))
     }
@@ -138,29 +140,36 @@ impl Service<Request<Incoming>> for MockService {
 
 const MODEL_PREFIX: &str = "/v1/models/";
 
-/// What one request is, decided from its method and path.
+/// What one request is, decided from the API spoken, its method and path.
 enum Route {
     Chat,
     Completions,
     Embeddings,
     Responses,
+    Messages,
+    CountTokens,
     ModelList,
-    Model(Option<Bytes>),
+    Model(Bytes),
+    UnknownModel(String),
     NotFound(String),
 }
 
 impl Route {
     fn of(method: &Method, path: &str, runtime: &Runtime) -> Route {
-        match (method, path) {
-            (&Method::POST, "/v1/chat/completions") => Route::Chat,
-            (&Method::POST, "/v1/completions") => Route::Completions,
-            (&Method::POST, "/v1/embeddings") => Route::Embeddings,
-            (&Method::POST, "/v1/responses") => Route::Responses,
-            (&Method::GET, "/v1/models") => Route::ModelList,
-            (&Method::GET, _) if path.starts_with(MODEL_PREFIX) => {
-                Route::Model(runtime.model(&path[MODEL_PREFIX.len()..]))
+        match (runtime.api, method, path) {
+            (Api::OpenAi, &Method::POST, "/v1/chat/completions") => Route::Chat,
+            (Api::OpenAi, &Method::POST, "/v1/completions") => Route::Completions,
+            (Api::OpenAi, &Method::POST, "/v1/embeddings") => Route::Embeddings,
+            (Api::OpenAi, &Method::POST, "/v1/responses") => Route::Responses,
+            (Api::Anthropic, &Method::POST, "/v1/messages") => Route::Messages,
+            (Api::Anthropic, &Method::POST, "/v1/messages/count_tokens") => Route::CountTokens,
+            (_, &Method::GET, "/v1/models") => Route::ModelList,
+            (_, &Method::GET, _) if path.starts_with(MODEL_PREFIX) => {
+                let id = &path[MODEL_PREFIX.len()..];
+                runtime.model(id).map_or_else(|| Route::UnknownModel(id.to_owned()), Route::Model)
             }
-            _ => Route::NotFound(format!("Invalid URL ({method} {path})")),
+            (Api::OpenAi, ..) => Route::NotFound(format!("Invalid URL ({method} {path})")),
+            (Api::Anthropic, ..) => Route::NotFound(format!("Not Found ({method} {path})")),
         }
     }
 }
@@ -171,7 +180,11 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     let id = state.next_id();
     let (parts, body) = request.into_parts();
     let route = Route::of(&parts.method, parts.uri.path(), &runtime);
-    let authorized = runtime.authorized(parts.headers.get(http::header::AUTHORIZATION));
+    let refused = match runtime.api {
+        Api::OpenAi => (!runtime.authorized(parts.headers.get(http::header::AUTHORIZATION)))
+            .then(|| json(StatusCode::UNAUTHORIZED, runtime.errors.unauthorized.clone())),
+        Api::Anthropic => anthropic::refusal(&runtime, &parts.headers),
+    };
     // A body that fails mid-read means the client is gone: nobody to answer.
     let body = body.collect().await?.to_bytes();
     let mut parts = parts;
@@ -179,16 +192,18 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     parts.extensions.clear();
     state.record(parts, body.clone());
     let ctx = Ctx { state, runtime, id };
-    let mut response = if authorized {
-        dispatch(&ctx, route, body).await?
-    } else {
-        json(StatusCode::UNAUTHORIZED, ctx.runtime.errors.unauthorized.clone())
+    let mut response = match refused {
+        None => dispatch(&ctx, route, body).await?,
+        Some(refused) => refused,
     };
     if ctx.runtime.quirks.plain_errors && !response.status().is_success() {
         response = plain_error(response).await?;
     }
     let headers = response.headers_mut();
     if let Ok(request_id) = HeaderValue::from_str(&format!("req_{}", ctx.id)) {
+        if ctx.runtime.api == Api::Anthropic {
+            headers.insert("request-id", request_id.clone());
+        }
         headers.insert("x-request-id", request_id);
     }
     headers.insert("x-mock-name", ctx.runtime.name_header.clone());
@@ -217,14 +232,25 @@ async fn dispatch(ctx: &Ctx, route: Route, body: Bytes) -> Result<Response<BoxBo
         Route::Completions => completions::handle(ctx, &body).await,
         Route::Embeddings => embeddings::handle(ctx, &body).await,
         Route::Responses => responses::handle(ctx, &body).await,
+        Route::Messages => messages::handle(ctx, &body).await,
+        Route::CountTokens => Ok(messages::count_tokens(ctx, &body)),
         Route::ModelList => Ok(json(StatusCode::OK, ctx.runtime.model_list.clone())),
-        Route::Model(Some(model)) => Ok(json(StatusCode::OK, model)),
-        Route::Model(None) => Ok(json(
-            StatusCode::NOT_FOUND,
-            error_json("The model does not exist.", "invalid_request_error", Some("model"), Some("model_not_found")),
-        )),
-        Route::NotFound(message) => {
-            Ok(json(StatusCode::NOT_FOUND, error_json(&message, "invalid_request_error", None, None)))
-        }
+        Route::Model(model) => Ok(json(StatusCode::OK, model)),
+        Route::UnknownModel(id) => Ok(match ctx.runtime.api {
+            Api::OpenAi => json(
+                StatusCode::NOT_FOUND,
+                error_json(
+                    "The model does not exist.",
+                    "invalid_request_error",
+                    Some("model"),
+                    Some("model_not_found"),
+                ),
+            ),
+            Api::Anthropic => anthropic::error(StatusCode::NOT_FOUND, &anthropic::unknown_model(&id)),
+        }),
+        Route::NotFound(message) => Ok(match ctx.runtime.api {
+            Api::OpenAi => json(StatusCode::NOT_FOUND, error_json(&message, "invalid_request_error", None, None)),
+            Api::Anthropic => anthropic::error(StatusCode::NOT_FOUND, &message),
+        }),
     }
 }

@@ -19,6 +19,8 @@ pub(super) enum Endpoint {
     Chat,
     Completions,
     Embeddings,
+    Messages,
+    CountTokens,
     Models,
     Other,
 }
@@ -30,6 +32,8 @@ impl Endpoint {
             "/v1/chat/completions" => Endpoint::Chat,
             "/v1/completions" => Endpoint::Completions,
             "/v1/embeddings" => Endpoint::Embeddings,
+            "/v1/messages" => Endpoint::Messages,
+            "/v1/messages/count_tokens" => Endpoint::CountTokens,
             "/v1/models" => Endpoint::Models,
             _ if path.starts_with("/v1/models/") => Endpoint::Models,
             _ => Endpoint::Other,
@@ -69,7 +73,7 @@ struct Raw {
 pub(super) struct State {
     pub runtime: ArcSwap<Runtime>,
     calls: AtomicU64,
-    per_endpoint: [AtomicU64; 5],
+    per_endpoint: [AtomicU64; Endpoint::Other as usize + 1],
     /// A std mutex: held only to swap one value in or out, never across an await.
     last: Mutex<Option<Raw>>,
     /// Random per server, so ids from two mocks in one test never collide.

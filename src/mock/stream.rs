@@ -1,5 +1,6 @@
 //! Streamed answers: a task paces the SSE events of one response into a channel that the
-//! response body reads, applying the stream faults on the way.
+//! response body reads, applying the stream faults on the way in the [`Dialect`] of the
+//! wire format (OpenAI's chat, the Responses API, Anthropic's Messages).
 //!
 //! A task rather than a state-machine body so that pacing and faults read as a plain
 //! sequence; it ends as soon as the client goes away (the channel closes).
@@ -20,16 +21,55 @@ use super::faults::FaultKind;
 /// How long "forever" lasts for stalls and unanswered requests.
 pub(super) const HANG: Duration = Duration::from_secs(3600);
 
-const MALFORMED: &[u8] = b"data: {\"choices\": [tru\n\n";
-const DONE: &[u8] = b"data: [DONE]\n\n";
+/// The bytes that differ between the wire formats a stream speaks: how it ends, what its
+/// broken event looks like, what its mid-stream error looks like.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Dialect {
+    /// Sent after the tail, unless the no-done fault drops it; `None`: the stream just ends.
+    end: Option<&'static [u8]>,
+    /// Injected by the malformed-chunk fault: an event whose data is invalid JSON.
+    malformed: &'static [u8],
+    /// Sent by the error-event fault after the opening event.
+    error: &'static [u8],
+}
+
+const OPENAI_ERROR: &[u8] =
+    concat!(r#"data: {"error":{"message":"Overloaded","type":"server_error","param":null,"code":null}}"#, "\n\n")
+        .as_bytes();
+
+/// Chat and legacy completions: `data: [DONE]` last.
+pub(super) const CHAT: Dialect =
+    Dialect { end: Some(b"data: [DONE]\n\n"), malformed: b"data: {\"choices\": [tru\n\n", error: OPENAI_ERROR };
+
+/// The Responses API: named events, no `[DONE]`.
+pub(super) const RESPONSES: Dialect = Dialect { end: None, ..CHAT };
+
+/// Anthropic's Messages API: `message_stop` last, errors as `event: error`.
+pub(super) const ANTHROPIC: Dialect = Dialect {
+    end: Some(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+    malformed: concat!(
+        "event: content_block_delta\n",
+        r#"data: {"type":"content_block_delta","index":0,"delta":{"type":tru"#,
+        "\n\n"
+    )
+    .as_bytes(),
+    error: concat!(
+        "event: error\n",
+        r#"data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        "\n\n"
+    )
+    .as_bytes(),
+};
 
 /// The events of one streamed answer, in order.
 pub(super) struct StreamPlan {
-    /// Sent right after the headers (the role chunk).
+    /// Sent right after the headers: the role chunk; Anthropic's `message_start`,
+    /// `content_block_start` and `ping`.
     pub head: Vec<Bytes>,
     /// Content (or tool-call) chunks: the first after `ttft`, then one per `chunk_gap`.
     pub body: Vec<Bytes>,
-    /// Finish and usage chunks, sent right after the last content chunk; `[DONE]` follows.
+    /// Finish and usage chunks, sent right after the last content chunk; the dialect's
+    /// end (`[DONE]`, `message_stop`) follows.
     pub tail: Vec<Bytes>,
 }
 
@@ -58,18 +98,19 @@ impl Pacing {
 
 /// A `200 text/event-stream` response whose body is `plan`, paced by a spawned task.
 pub(super) fn response(plan: StreamPlan, pacing: Pacing) -> Response<BoxBody> {
-    respond(plan, pacing, true)
+    response_in(plan, pacing, CHAT)
 }
 
 /// `response` for streams that end without `[DONE]` (the Responses API's).
 pub(super) fn response_without_done(plan: StreamPlan, pacing: Pacing) -> Response<BoxBody> {
-    respond(plan, pacing, false)
+    response_in(plan, pacing, RESPONSES)
 }
 
-fn respond(plan: StreamPlan, pacing: Pacing, done: bool) -> Response<BoxBody> {
+/// `response` speaking `dialect`.
+pub(super) fn response_in(plan: StreamPlan, pacing: Pacing, dialect: Dialect) -> Response<BoxBody> {
     // Small: the task should feel the client's pace, not run ahead of it.
     let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(pump(Pump { tx, stopping: pacing.stopping.clone() }, plan, pacing, done));
+    tokio::spawn(pump(Pump { tx, stopping: pacing.stopping.clone() }, plan, pacing, dialect));
     let mut response = Response::new(ChannelBody { rx }.boxed_unsync());
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
@@ -131,16 +172,19 @@ impl Pump {
     }
 }
 
-async fn pump(mut pump: Pump, plan: StreamPlan, pacing: Pacing, done: bool) {
+async fn pump(mut pump: Pump, plan: StreamPlan, pacing: Pacing, dialect: Dialect) {
     if pacing.buffered && !pump.pause(pacing.generation_time(plan.body.len())).await {
         return;
+    }
+    let fault = pacing.fault;
+    if fault == Some(FaultKind::ErrorEvent) {
+        return error_event(&pump, plan.head, &pacing, dialect).await;
     }
     for event in plan.head {
         if !pump.send(event).await {
             return;
         }
     }
-    let fault = pacing.fault;
     let count = plan.body.len();
     // "A few" content chunks before a cut or a stall, fewer for short answers.
     let break_at = (count / 2).clamp(count.min(1), 3);
@@ -166,7 +210,9 @@ async fn pump(mut pump: Pump, plan: StreamPlan, pacing: Pacing, done: bool) {
                 _ => {}
             }
         }
-        if i == count / 2 && fault == Some(FaultKind::MalformedChunk) && !pump.send(Bytes::from_static(MALFORMED)).await
+        if i == count / 2
+            && fault == Some(FaultKind::MalformedChunk)
+            && !pump.send(Bytes::from_static(dialect.malformed)).await
         {
             return;
         }
@@ -181,7 +227,20 @@ async fn pump(mut pump: Pump, plan: StreamPlan, pacing: Pacing, done: bool) {
             return;
         }
     }
-    if done && fault != Some(FaultKind::NoDone) {
-        pump.send(Bytes::from_static(DONE)).await;
+    if let (Some(end), false) = (dialect.end, fault == Some(FaultKind::NoDone)) {
+        pump.send(Bytes::from_static(end)).await;
+    }
+}
+
+/// The error-event fault: the opening event, then where the first token would have come
+/// the dialect's error event, then a clean end.
+async fn error_event(pump: &Pump, head: Vec<Bytes>, pacing: &Pacing, dialect: Dialect) {
+    if let Some(opening) = head.into_iter().next()
+        && !pump.send(opening).await
+    {
+        return;
+    }
+    if pump.pause(pacing.ttft).await {
+        pump.send(Bytes::from_static(dialect.error)).await;
     }
 }

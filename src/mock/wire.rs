@@ -78,6 +78,15 @@ impl Usage {
     pub(super) fn prompt_tokens(&self) -> u64 {
         self.prompt_tokens
     }
+
+    pub(super) fn completion_tokens(&self) -> u64 {
+        self.completion_tokens
+    }
+
+    /// Of the prompt tokens, those read from cache.
+    pub(super) fn cached_tokens(&self) -> u64 {
+        self.prompt_tokens_details.cached_tokens
+    }
 }
 
 /// The characters of text in a message `content` or a `prompt`, counted while parsing:

@@ -1,8 +1,10 @@
-//! The gateway's own errors, and the one place they become OpenAI-shaped responses.
+//! The gateway's own errors, and the one place they become responses: OpenAI-shaped, or
+//! Anthropic-shaped for a client of the Messages API.
 
 use std::time::Duration;
 
 use cutover_metrics::{FailureReason, Overload};
+use cutover_model::Api;
 use cutover_net::body::{self, BoxBody, BoxError, Chain};
 use cutover_wire::sse::StreamFault;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -79,7 +81,9 @@ pub enum EarlyStreamError {
 /// Errors the gateway answers itself.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    #[error("Incorrect API key provided. Present a gateway key as `Authorization: Bearer <key>`.")]
+    #[error(
+        "Incorrect API key provided. Present a gateway key as `Authorization: Bearer <key>` or `x-api-key: <key>`."
+    )]
     Unauthorized,
     #[error("Request body exceeds the gateway's limit of {limit} bytes.")]
     BodyTooLarge { limit: usize },
@@ -98,8 +102,15 @@ pub enum GatewayError {
     InvalidField { param: &'static str, message: String },
     #[error("No route of this gateway serves the model `{0}`.")]
     NoRoute(String),
-    #[error("Unknown path {0}: this gateway serves the OpenAI API under /v1/.")]
+    #[error("Unknown path {0}: this gateway serves the OpenAI and Anthropic APIs under /v1/.")]
     UnknownPath(String),
+    /// The route's arm speaks another API than the client calls: translating between them
+    /// is not done yet, and forwarding as is would send one API's request to the other.
+    #[error(
+        "Upstream `{upstream}` of this model's route speaks the {speaks} API, and this gateway does not \
+         translate {called} API requests to it."
+    )]
+    ApiMismatch { upstream: String, speaks: Api, called: Api },
     #[error("Upstream `{upstream}` failed: {error}")]
     Upstream {
         upstream: String,
@@ -123,7 +134,8 @@ impl GatewayError {
             GatewayError::BodyRead(_)
             | GatewayError::BadJson(_)
             | GatewayError::InvalidField { .. }
-            | GatewayError::DotSegments(_) => StatusCode::BAD_REQUEST,
+            | GatewayError::DotSegments(_)
+            | GatewayError::ApiMismatch { .. } => StatusCode::BAD_REQUEST,
             GatewayError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             GatewayError::NoRoute(_) | GatewayError::UnknownPath(_) => StatusCode::NOT_FOUND,
             GatewayError::Upstream {
@@ -146,6 +158,7 @@ impl GatewayError {
             GatewayError::InvalidField { param, .. } => ("invalid_request_error", None, Some(param)),
             GatewayError::NoRoute(_) => ("invalid_request_error", Some("model_not_found"), Some("model")),
             GatewayError::UnknownPath(_) => ("invalid_request_error", Some("unknown_url"), None),
+            GatewayError::ApiMismatch { .. } => ("invalid_request_error", Some("api_not_translated"), None),
             GatewayError::Upstream { .. } | GatewayError::BreakerOpen { .. } => {
                 ("server_error", Some("upstream_unavailable"), None)
             }
@@ -153,9 +166,28 @@ impl GatewayError {
         }
     }
 
-    pub fn into_response(self) -> Response<BoxBody> {
-        let (kind, code, param) = self.kind();
-        let mut response = body::json(self.status(), body::openai_error(&self.to_string(), kind, param, code));
+    /// The error type of Anthropic's error object, which follows the status.
+    fn anthropic_kind(&self) -> &'static str {
+        match self.status() {
+            StatusCode::UNAUTHORIZED => "authentication_error",
+            StatusCode::NOT_FOUND => "not_found_error",
+            StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
+            StatusCode::SERVICE_UNAVAILABLE => "overloaded_error",
+            status if status.is_server_error() => "api_error",
+            _ => "invalid_request_error",
+        }
+    }
+
+    /// The response for a client of `api`, in that API's error shape.
+    pub fn into_response(self, api: Api) -> Response<BoxBody> {
+        let text = match api {
+            Api::OpenAi => {
+                let (kind, code, param) = self.kind();
+                body::openai_error(&self.to_string(), kind, param, code)
+            }
+            Api::Anthropic => body::anthropic_error(&self.to_string(), self.anthropic_kind()),
+        };
+        let mut response = body::json(self.status(), text);
         if matches!(self, GatewayError::Upstream { gave_up_after_retries: true, .. }) {
             // The gateway has already retried and fallen back: an SDK retry would only
             // multiply the load on upstreams that are failing.
@@ -181,9 +213,14 @@ fn overload_message(overload: Overload, limit: usize) -> String {
     }
 }
 
-/// An OpenAI-shaped error as an SSE event, for failures after a stream has begun: SDKs
+/// An error as an SSE event in `api`'s shape, for failures after a stream has begun: SDKs
 /// raise on it, where a stream that merely stops would pass for a complete answer.
-pub fn stream_error_event(message: &str) -> bytes::Bytes {
-    let error = body::openai_error(message, "server_error", None, Some("upstream_stream_error"));
-    bytes::Bytes::from(format!("data: {error}\n\n"))
+/// Anthropic's is an `event: error` whose data is its error object.
+pub fn stream_error_event(message: &str, api: Api) -> bytes::Bytes {
+    bytes::Bytes::from(match api {
+        Api::OpenAi => {
+            format!("data: {}\n\n", body::openai_error(message, "server_error", None, Some("upstream_stream_error")))
+        }
+        Api::Anthropic => format!("event: error\ndata: {}\n\n", body::anthropic_error(message, "api_error")),
+    })
 }

@@ -9,8 +9,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cutover_config::{FallbackMode, RouteId, Upstream};
-use cutover_model::{Outcome, Role};
+use cutover_config::{Credential, FallbackMode, RouteId, Upstream};
+use cutover_model::{Api, Outcome, Role};
 use cutover_net::{
     body::BoxBody,
     pool::{SendError, UpstreamBody},
@@ -23,7 +23,7 @@ use http_body_util::Full;
 use tokio::time::Instant;
 
 use super::admission::Admitted;
-use super::body::{self, EventStream, Held, HoldLimits, Meter, Recorder, Tally, Teeing};
+use super::body::{self, EventStream, Held, HoldLimits, Meter, Recorder, StreamEnd, Tally, Teeing};
 use super::breaker::{Admission, HealthReport};
 use super::error::TransportError;
 use super::expected::Expected;
@@ -42,10 +42,13 @@ pub struct Exchange<'a> {
     uri: Uri,
     headers: HeaderMap,
     /// On an open gateway whose upstream has no key, the client's own credentials pass.
-    client_credentials: Option<HeaderValue>,
+    client_credential: Option<Credential>,
     body: Bytes,
     meta: RequestMeta,
-    expects_done: bool,
+    /// What a complete stream of the endpoint ends with.
+    stream_end: StreamEnd,
+    /// The API the client called (told by its path).
+    api: Api,
     /// What the endpoint returns: an answer of another kind is an upstream fault.
     expected: Expected,
     /// The arm the split chose; an answer from the other one is a fallback.
@@ -68,9 +71,9 @@ pub struct Exchange<'a> {
 
 impl<'a> Exchange<'a> {
     pub fn new(gateway: &'a Gateway, parts: Parts, body: Bytes, meta: RequestMeta, routing: Routing) -> Exchange<'a> {
-        let Routing { route, first_role, tally, client_credentials, tap, admitted } = routing;
+        let Routing { route, first_role, tally, client_credential, tap, admitted } = routing;
         let path = parts.uri.path();
-        let expects_done = path.ends_with("/chat/completions") || path == "/v1/completions";
+        let (stream_end, api) = (StreamEnd::for_path(path), Api::of_path(path));
         let expected = Expected::for_request(&parts.method, path, meta.stream);
         Exchange {
             gateway,
@@ -78,10 +81,11 @@ impl<'a> Exchange<'a> {
             method: parts.method,
             uri: parts.uri,
             headers: upstream_request_headers(parts.headers),
-            client_credentials,
+            client_credential,
             body,
             meta,
-            expects_done,
+            stream_end,
+            api,
             expected,
             first_role,
             tally,
@@ -128,7 +132,7 @@ impl<'a> Exchange<'a> {
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
         *request.headers_mut() = self.headers.clone();
-        runtime.identify(upstream, request.headers_mut(), self.client_credentials.as_ref());
+        runtime.identity.apply(request.headers_mut(), self.client_credential.as_ref());
         let wait = upstream.timeouts.first_byte.min(upstream.timeouts.total);
         match tokio::time::timeout(wait, runtime.connections.send(request)).await {
             Ok(Ok(response)) => Ok(response),
@@ -255,7 +259,7 @@ impl<'a> Exchange<'a> {
         let stream = held.map(|held| {
             parts.headers.remove(header::CONTENT_LENGTH);
             recorder.ttft = held.ttft;
-            EventStream { held, expects_done: self.expects_done }
+            EventStream { held, end: self.stream_end, api: self.api }
         });
         let index = self.upstream_index(role);
         let route_header = &self.route.runtime.name_header;
@@ -303,7 +307,7 @@ pub struct Routing {
     pub tally: Tally,
     /// The client's own `Authorization`, passed to an upstream without a key of its own
     /// (only on an open gateway).
-    pub client_credentials: Option<HeaderValue>,
+    pub client_credential: Option<Credential>,
     /// Where this arm's answer goes when the request is one side of a mirrored pair.
     pub tap: Option<Tap>,
     /// The client request's place in flight (`None` for a mirror).

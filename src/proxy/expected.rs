@@ -43,14 +43,15 @@ const SHOWN_CONTENT_TYPE: usize = 64;
 impl Expected {
     /// What `method path` returns, for a request that asked for a stream or not.
     pub fn for_request(method: &Method, path: &str, streamed: bool) -> Expected {
-        const STREAMING: [&str; 3] = ["/v1/chat/completions", "/v1/completions", "/v1/responses"];
-        const JSON: [&str; 6] = [
+        const STREAMING: [&str; 4] = ["/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/messages"];
+        const JSON: [&str; 7] = [
             "/v1/embeddings",
             "/v1/moderations",
             "/v1/images/generations",
             "/v1/images/edits",
             "/v1/images/variations",
             "/v1/models",
+            "/v1/messages/count_tokens",
         ];
         let known = STREAMING.contains(&path)
             || JSON.contains(&path)

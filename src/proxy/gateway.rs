@@ -6,15 +6,14 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use cutover_config::{Config, HealthConfig, PerRoute, Route, RouteId, Upstream};
+use cutover_config::{Config, HealthConfig, Identity, PerRoute, Route, RouteId, Upstream};
 use cutover_health::{HealthLog, ProbeSource, ProbeTarget, UpstreamHealth};
 use cutover_metrics::{Metrics, RouteMetrics};
 use cutover_net::upstream::UpstreamConnections;
 use cutover_shadow::MirrorSlots;
-use http::{HeaderMap, HeaderValue, Uri, header};
+use http::{HeaderMap, HeaderValue, Uri};
 
 use super::breaker::Breaker;
-use super::headers::{OPENAI_ORGANIZATION, OPENAI_PROJECT};
 use super::retry::RetryBudget;
 use super::split;
 use crate::rollout::{LiveRoute, LiveState};
@@ -26,25 +25,9 @@ pub(super) struct UpstreamRuntime {
     pub breaker: Arc<Breaker>,
     /// The active probes' verdict, written by the prober (`health`), read once per request.
     pub health: Arc<UpstreamHealth>,
-    /// `Bearer <key>`, marked sensitive so that it never appears in debug output.
-    pub authorization: Option<HeaderValue>,
+    /// Its key, account identity and API version, ready to set on each request.
+    pub identity: Identity,
     pub name_header: HeaderValue,
-}
-
-impl UpstreamRuntime {
-    /// Sets the upstream's own credential (or `client_credentials` where it has none, on
-    /// an open gateway) and account identity in a request's `headers`.
-    pub fn identify(&self, upstream: &Upstream, headers: &mut HeaderMap, client_credentials: Option<&HeaderValue>) {
-        if let Some(authorization) = self.authorization.as_ref().or(client_credentials) {
-            headers.insert(header::AUTHORIZATION, authorization.clone());
-        }
-        if let Some(organization) = &upstream.organization {
-            headers.insert(OPENAI_ORGANIZATION, organization.clone());
-        }
-        if let Some(project) = &upstream.project {
-            headers.insert(OPENAI_PROJECT, project.clone());
-        }
-    }
 }
 
 pub(super) struct RouteRuntime {
@@ -118,17 +101,18 @@ fn upstream_runtime(upstream: &Upstream, previous: Option<(&Upstream, &UpstreamR
         connections,
         breaker,
         health,
-        authorization: upstream.authorization(),
+        identity: upstream.identity(),
         name_header: header_value(&upstream.name),
     }
 }
 
 /// Whether an upstream's circuit breaker state still means something after a reload: the
-/// same address, credential, timeouts and breaker policy. A change to any of them may be
+/// same address, API, credential, timeouts and breaker policy. A change to any of them may be
 /// the fix for what opened the breaker, so it starts closed again; aliases do not matter.
 pub fn keeps_health(before: &Upstream, after: &Upstream) -> bool {
     let key = |upstream: &Upstream| upstream.api_key.as_ref().map(|key| key.expose().to_owned());
     before.base_url == after.base_url
+        && before.api == after.api
         && key(before) == key(after)
         && before.timeouts == after.timeouts
         && before.breaker == after.breaker
@@ -277,7 +261,7 @@ impl ProbeSource for Gateway {
                     .build()
                     .ok()?;
                 let mut headers = HeaderMap::new();
-                runtime.identify(upstream, &mut headers, None);
+                runtime.identity.apply(&mut headers, None);
                 Some(ProbeTarget {
                     upstream: upstream.name.clone(),
                     uri,

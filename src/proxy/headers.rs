@@ -3,6 +3,7 @@
 //! another upstream, or cookies in either direction. The gateway's own response headers
 //! are added here.
 
+use cutover_config::identity::{OPENAI_ORGANIZATION, OPENAI_PROJECT, X_API_KEY};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 pub const X_CUTOVER_UPSTREAM: HeaderName = HeaderName::from_static("x-cutover-upstream");
@@ -10,8 +11,6 @@ pub const X_CUTOVER_ROUTE: HeaderName = HeaderName::from_static("x-cutover-route
 pub const X_CUTOVER_FALLBACK: HeaderName = HeaderName::from_static("x-cutover-fallback");
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const X_SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry");
-pub const OPENAI_ORGANIZATION: HeaderName = HeaderName::from_static("openai-organization");
-pub const OPENAI_PROJECT: HeaderName = HeaderName::from_static("openai-project");
 
 /// Request headers never forwarded as the client sent them: the client's credentials
 /// (OpenAI's and most relays' `Authorization`, Azure's `api-key`, Anthropic's
@@ -27,7 +26,7 @@ const NOT_FORWARDED: [HeaderName; 10] = [
     header::ACCEPT_ENCODING,
     header::AUTHORIZATION,
     HeaderName::from_static("api-key"),
-    HeaderName::from_static("x-api-key"),
+    X_API_KEY,
     HeaderName::from_static("x-goog-api-key"),
     OPENAI_ORGANIZATION,
     OPENAI_PROJECT,

@@ -1,5 +1,6 @@
 //! What the gateway reads of a client request: the body (within the size limit) and,
-//! for JSON endpoints, the few fields it routes on — `model`, `user`, `stream` — found
+//! for JSON endpoints, the few fields it routes on — `model`, `user` (Anthropic's
+//! `metadata.user_id`), `stream` — found
 //! without building a JSON tree. The model is renamed by splicing bytes, so the rest of
 //! the body reaches the upstream exactly as the client wrote it.
 
@@ -43,6 +44,16 @@ struct Probe<'a> {
     stream: Option<bool>,
     #[serde(borrow, default)]
     stream_options: usage::Present<'a>,
+    /// Anthropic's Messages API names the end user in `metadata.user_id`; OpenAI's
+    /// `metadata` is a map of the client's own, so it is read only when asked, leniently.
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
+}
+
+/// Anthropic's `metadata`.
+#[derive(Deserialize)]
+struct Metadata {
+    user_id: Option<String>,
 }
 
 /// What a body may be given up front, whatever it declares: the buffer grows with the
@@ -146,7 +157,7 @@ pub fn is_json_request(method: &http::Method, headers: &HeaderMap, body: &[u8]) 
 /// Whether `method path` is an endpoint whose request body is a JSON object: an empty
 /// body there is refused rather than forwarded for the upstream to guess at.
 pub fn takes_json_body(method: &http::Method, path: &str) -> bool {
-    const JSON_ENDPOINTS: [&str; 7] = [
+    const JSON_ENDPOINTS: [&str; 9] = [
         "/v1/chat/completions",
         "/v1/completions",
         "/v1/embeddings",
@@ -154,6 +165,8 @@ pub fn takes_json_body(method: &http::Method, path: &str) -> bool {
         "/v1/responses",
         "/v1/images/generations",
         "/v1/audio/speech",
+        "/v1/messages",
+        "/v1/messages/count_tokens",
     ];
     method == http::Method::POST && JSON_ENDPOINTS.contains(&path)
 }
@@ -180,9 +193,11 @@ pub fn parse_meta(body: &[u8]) -> Result<RequestMeta, GatewayError> {
         meta.model_span = Some((start, start + raw.get().len()));
         meta.model = Some(model);
     }
-    if let Some(raw) = probe.user {
-        meta.user = serde_json::from_str::<String>(raw.get()).ok();
-    }
+    meta.user = match (probe.user, probe.metadata) {
+        (Some(raw), _) => serde_json::from_str::<String>(raw.get()).ok(),
+        (None, Some(raw)) => serde_json::from_str::<Metadata>(raw.get()).ok().and_then(|metadata| metadata.user_id),
+        (None, None) => None,
+    };
     if let Some(raw) = probe.stream_options.0 {
         let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
         meta.stream_options_span = Some((start, start + raw.get().len()));

@@ -1,5 +1,6 @@
 //! The proxy's HTTP service: the pipeline from a client request to the forwarded answer,
-//! with the gateway's own failures turned into OpenAI-shaped errors at the end. It takes
+//! with the gateway's own failures turned into errors at the end, in the shape of the API
+//! the client called (OpenAI's, or Anthropic's on the Messages paths). It takes
 //! any request body, so tests drive it in-process, without a socket.
 
 use std::convert::Infallible;
@@ -10,12 +11,12 @@ use std::sync::atomic::AtomicUsize;
 
 use bytes::Bytes;
 use cutover_config::{RouteId, StickySource};
-use cutover_model::Role;
+use cutover_model::{Api, Role};
 use cutover_net::{
-    auth::bearer_token,
+    auth::{client_credential, client_key},
     body::{BoxBody, BoxError},
 };
-use http::{HeaderValue, Request, Response, header};
+use http::{HeaderValue, Request, Response};
 use http_body::Body;
 
 use super::admission::{Admission, Admitted};
@@ -92,7 +93,7 @@ where
                     let status = error.status().as_u16();
                     tracing::info!(%method, path, status, request_id = request_id.to_str().unwrap_or(""), %error,
                         "request refused");
-                    let mut response = error.into_response();
+                    let mut response = error.into_response(Api::of_path(path));
                     response.headers_mut().insert(X_REQUEST_ID, request_id);
                     if let Some(route) = route {
                         response
@@ -145,7 +146,7 @@ where
         return Err(GatewayError::DotSegments(path.to_owned()).into());
     }
     // Gateway keys are compared without the spaces a client may leave around them.
-    let token = bearer_token(&parts.headers).map(<[u8]>::trim_ascii);
+    let token = client_key(&parts.headers).map(<[u8]>::trim_ascii);
     let key_name = token.and_then(|token| gateway.gateway_key_name(token));
     if gateway.gateway_keys_required() && key_name.is_none() {
         discard_body(body, &parts.headers).await;
@@ -162,6 +163,13 @@ where
         .route_for(meta.model.as_deref())
         .ok_or_else(|| GatewayError::NoRoute(meta.model.clone().unwrap_or_default()))?;
     let route = gateway.route(route_id);
+    let api = Api::of_path(path);
+    if let Some(other) = route.config.arms().map(|index| &gateway.config.upstreams[index]).find(|arm| arm.api != api) {
+        return Err(Refusal {
+            error: GatewayError::ApiMismatch { upstream: other.name.clone(), speaks: other.api, called: api },
+            route: Some(route_id),
+        });
+    }
     let mut tally = Tally { stats: route.live.stats(), control: false, user: None };
     // The arm the split chose when its upstream is down and another serves the user.
     let mut rerouted_from = None;
@@ -193,8 +201,7 @@ where
         }
         None => Role::Primary,
     };
-    let client_credentials =
-        if gateway.gateway_keys_required() { None } else { parts.headers.get(header::AUTHORIZATION).cloned() };
+    let client_credential = if gateway.gateway_keys_required() { None } else { client_credential(&parts.headers) };
     let (mut parts, mut meta) = (parts, meta);
     let body = ask_for_usage(body, &mut meta, parts.uri.path(), route.config.inject_stream_usage, &mut parts.headers);
     // Only the primary arm is mirrored: a candidate-arm request already is the candidate's,
@@ -205,14 +212,14 @@ where
             body: &body,
             meta: &meta,
             tally: &tally,
-            client_credentials: client_credentials.clone(),
+            client_credential: client_credential.clone(),
         };
         shadow::mirror(gateway, route, mirrored)
     } else {
         None
     };
     let routing =
-        Routing { route: route_id, first_role: role, tally, client_credentials, tap, admitted: Some(admitted) };
+        Routing { route: route_id, first_role: role, tally, client_credential, tap, admitted: Some(admitted) };
     let exchange = Exchange::new(gateway, parts, body, meta, routing);
     if let Some(chosen) = rerouted_from {
         exchange.record_down(chosen);

@@ -13,11 +13,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cutover_config::Credential;
 use cutover_cost::now_seconds;
 use cutover_model::{Outcome, Role, ShadowDrop, ShadowOutcome, unix_millis};
 use cutover_shadow::{Answer, Diff, Judged, Settings, Side, Tap, Timings, diffs::truncated, judge_pair, sampled};
 use http::request::Parts;
-use http::{HeaderValue, Method, Request};
+use http::{Method, Request};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -61,7 +62,7 @@ pub struct Mirrored<'a> {
     pub body: &'a Bytes,
     pub meta: &'a RequestMeta,
     pub tally: &'a Tally,
-    pub client_credentials: Option<HeaderValue>,
+    pub client_credential: Option<Credential>,
 }
 
 /// Starts a mirror of a primary-arm request if the route's share samples it and nothing
@@ -100,7 +101,7 @@ pub fn mirror(gateway: &Arc<Gateway>, route: RouteContext<'_>, request: Mirrored
         route: route.id,
         first_role: Role::Shadow,
         tally: Tally { stats: request.tally.stats.clone(), control: false, user: request.tally.user },
-        client_credentials: request.client_credentials,
+        client_credential: request.client_credential,
         tap: Some(candidate_tap),
         // A mirror is bounded by the shadow slots, not the clients' admission.
         admitted: None,

@@ -19,6 +19,7 @@ mod wait;
 mod layers;
 
 // What users run: the binary, its command line and the SDK.
+mod anthropic;
 mod check;
 mod clients;
 mod demo;

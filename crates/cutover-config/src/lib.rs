@@ -2,6 +2,7 @@
 //! runtime types below (`validate`), reporting every problem with its key path.
 //! Secrets are read from the environment at load time and never printed.
 
+pub mod identity;
 mod load;
 mod name;
 mod plan;
@@ -24,11 +25,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cutover_model::{AlertMetric, Comparison, Criteria, Criterion, NotifierFormat, Role, Severity};
+use cutover_model::{AlertMetric, Api, Comparison, Criteria, Criterion, NotifierFormat, Role, Severity};
 use http::uri::{Authority, Scheme};
 use http::{HeaderName, HeaderValue};
 use rustls::pki_types::CertificateDer;
 
+pub use identity::{Credential, Identity};
 pub use load::{load_file, load_str};
 pub use pricing::{ModelPrice, OTHER_MODEL, PriceTable, unpriced_models};
 pub use problem::{ConfigErrors, ConfigProblem};
@@ -184,6 +186,8 @@ pub struct Upstream {
     /// The base URL's path without a trailing slash, e.g. `/v1`; the client's path after
     /// its `/v1` is appended to it.
     pub base_path: String,
+    /// The API it speaks: which paths it serves, and how it is given its credential.
+    pub api: Api,
     pub api_key: Option<Secret>,
     pub api_key_env: Option<String>,
     pub timeouts: Timeouts,
@@ -203,16 +207,6 @@ pub struct Upstream {
     /// Client model name → upstream model name.
     pub model_aliases: HashMap<String, String>,
     pub breaker: BreakerPolicy,
-}
-
-impl Upstream {
-    /// `Bearer <key>`, marked sensitive so that it never appears in debug output.
-    pub fn authorization(&self) -> Option<HeaderValue> {
-        let key = self.api_key.as_ref()?;
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).ok()?;
-        value.set_sensitive(true);
-        Some(value)
-    }
 }
 
 /// When an upstream's circuit breaker opens, and for how long.
@@ -294,6 +288,13 @@ pub struct Route {
     /// what the client sees (`cost`).
     pub inject_stream_usage: bool,
     pub rollout: Option<RolloutPlan>,
+}
+
+impl Route {
+    /// The upstreams of its arms: the primary's, then the candidate's if it has one.
+    pub fn arms(&self) -> impl Iterator<Item = usize> + use<> {
+        std::iter::once(self.primary).chain(self.candidate)
+    }
 }
 
 /// A route's limits on mirroring and how its pairs are judged.
@@ -443,6 +444,8 @@ pub struct Price {
     pub input: f64,
     pub output: f64,
     pub cached_input: Option<f64>,
+    /// Tokens written to a prompt cache (Anthropic's cache writes); `None`: priced as input.
+    pub cache_write: Option<f64>,
     /// Reasoning tokens; `None`: priced as output.
     pub reasoning: Option<f64>,
 }

@@ -92,6 +92,8 @@ pub struct RawState {
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
     pub base_url: String,
+    /// The API the upstream speaks: `openai` (the default) or `anthropic`.
+    pub api: Option<String>,
     pub api_key_env: Option<String>,
     pub timeout: Option<String>,
     pub connect_timeout: Option<String>,
@@ -127,6 +129,8 @@ pub struct RawPrice {
     pub input: f64,
     pub output: f64,
     pub cached_input: Option<f64>,
+    /// Tokens written to a prompt cache, when priced apart from the other input tokens.
+    pub cache_write: Option<f64>,
     /// Reasoning tokens, when priced apart from the other output tokens.
     pub reasoning: Option<f64>,
 }

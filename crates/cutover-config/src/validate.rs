@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cutover_model::{duration::MAX_DURATION, duration::format_duration, duration::parse_duration};
+use cutover_model::{Api, duration::MAX_DURATION, duration::format_duration, duration::parse_duration};
 use http::{HeaderName, HeaderValue, Uri};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -303,6 +303,15 @@ impl<'a> Validator<'a> {
             Some(file) => self.trusted_certificates(file, &format!("{path}.ca_file")),
             None => Arc::default(),
         };
+        let api = raw.api.as_deref().map_or(Api::OpenAi, |name| {
+            Api::from_name(name).unwrap_or_else(|| {
+                self.problem(
+                    format!("{path}.api"),
+                    format!("{name:?} is not an API the gateway speaks (openai, anthropic)"),
+                );
+                Api::OpenAi
+            })
+        });
         let organization = self.identity(raw.organization.as_deref(), &format!("{path}.organization"));
         let project = self.identity(raw.project.as_deref(), &format!("{path}.project"));
         Upstream {
@@ -311,6 +320,7 @@ impl<'a> Validator<'a> {
             scheme,
             authority,
             base_path,
+            api,
             api_key,
             api_key_env: raw.api_key_env.clone(),
             timeouts,

@@ -60,7 +60,7 @@ impl Validator<'_> {
         for (upstream, models) in &sections.prices {
             let Some(index) = self.upstream_ref(upstream, names, &format!("prices.{upstream}")) else { continue };
             for (model, raw) in models {
-                let values = [Some(raw.input), Some(raw.output), raw.cached_input, raw.reasoning];
+                let values = [Some(raw.input), Some(raw.output), raw.cached_input, raw.cache_write, raw.reasoning];
                 if values.iter().flatten().any(|value| !(value.is_finite() && *value >= 0.0)) {
                     self.problem(
                         format!("prices.{upstream}.{model}"),
@@ -78,6 +78,7 @@ impl Validator<'_> {
                     input: raw.input,
                     output: raw.output,
                     cached_input: raw.cached_input,
+                    cache_write: raw.cache_write,
                     reasoning: raw.reasoning,
                 };
                 prices.insert((index, model.clone()), price);

@@ -28,13 +28,14 @@ pub fn write_metrics(out: &mut String, ledger: &Ledger) {
         out,
         "cutover_tokens_total",
         "counter",
-        "Tokens the upstreams reported, by kind (cached_input is part of input, reasoning part of output).",
+        "Tokens the upstreams reported, by kind (cached_input and cache_write are part of input, reasoning part of output).",
     );
     for (&(route, upstream, model), usage) in &tokens {
         let (route, upstream, model) = (LabelValue(route), LabelValue(upstream), LabelValue(model));
         let kinds = [
             ("input", usage.input),
             ("cached_input", usage.cached_input),
+            ("cache_write", usage.cache_write),
             ("output", usage.output),
             ("reasoning", usage.reasoning),
         ];

@@ -1,7 +1,8 @@
 //! What an answer cost, exactly: integer nano-dollars from the price table (USD per
 //! million tokens is nano-dollars per token × 1,000, kept exact by `cutover check`, which
 //! allows at most 3 decimals). Cached input is priced as `cached_input` (else as input),
-//! reasoning as `reasoning` (else as output).
+//! input written to a prompt cache as `cache_write` (else as input), reasoning as
+//! `reasoning` (else as output).
 
 use std::fmt;
 
@@ -48,11 +49,13 @@ fn per_token(usd_per_million: f64) -> u64 {
 pub fn cost(usage: &Usage, price: &Price) -> Nanos {
     let input = per_token(price.input);
     let cached = price.cached_input.map_or(input, per_token);
+    let cache_write = price.cache_write.map_or(input, per_token);
     let output = per_token(price.output);
     let reasoning = price.reasoning.map_or(output, per_token);
     let parts = [
-        (usage.input.saturating_sub(usage.cached_input), input),
+        (usage.input.saturating_sub(usage.cached_input).saturating_sub(usage.cache_write), input),
         (usage.cached_input, cached),
+        (usage.cache_write, cache_write),
         (usage.output.saturating_sub(usage.reasoning), output),
         (usage.reasoning, reasoning),
     ];

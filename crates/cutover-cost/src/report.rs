@@ -49,6 +49,8 @@ pub struct ArmCost {
 pub struct TokensPerRequest {
     pub input: f64,
     pub cached_input: f64,
+    #[serde(default)]
+    pub cache_write: f64,
     pub output: f64,
     pub reasoning: f64,
 }
@@ -77,6 +79,7 @@ impl ArmCost {
         let tokens_per_request = (totals.requests > 0).then(|| TokensPerRequest {
             input: totals.tokens.input as f64 / requests,
             cached_input: totals.tokens.cached_input as f64 / requests,
+            cache_write: totals.tokens.cache_write as f64 / requests,
             output: totals.tokens.output as f64 / requests,
             reasoning: totals.tokens.reasoning as f64 / requests,
         });

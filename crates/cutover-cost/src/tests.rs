@@ -6,14 +6,25 @@ use super::*;
 
 #[test]
 fn cost_is_exact_in_nano_dollars_with_cached_and_reasoning_prices() {
-    let price = Price { input: 2.5, output: 10.0, cached_input: Some(1.25), reasoning: None };
-    let usage = Usage { input: 1000, cached_input: 400, output: 300, reasoning: 100 };
+    let price = Price { input: 2.5, output: 10.0, cached_input: Some(1.25), cache_write: None, reasoning: None };
+    let usage = Usage { input: 1000, cached_input: 400, cache_write: 0, output: 300, reasoning: 100 };
     // 600 × 2,500 + 400 × 1,250 + 200 × 10,000 + 100 × 10,000 nano-dollars.
     assert_eq!(cost(&usage, &price), Nanos(1_500_000 + 500_000 + 2_000_000 + 1_000_000));
     let priced_reasoning = Price { reasoning: Some(0.001), ..price };
     assert_eq!(cost(&usage, &priced_reasoning), Nanos(1_500_000 + 500_000 + 2_000_000 + 100));
     let no_cache_price = Price { cached_input: None, ..price };
     assert_eq!(cost(&usage, &no_cache_price), Nanos(2_500_000 + 3_000_000));
+}
+
+#[test]
+fn cache_writes_are_priced_as_cache_write_or_else_as_input() {
+    // Claude Sonnet's shape: cache reads at a tenth of input, writes at 1.25×.
+    let price = Price { input: 3.0, output: 15.0, cached_input: Some(0.3), cache_write: Some(3.75), reasoning: None };
+    let usage = Usage { input: 1000, cached_input: 500, cache_write: 300, output: 100, reasoning: 0 };
+    // 200 × 3,000 + 500 × 300 + 300 × 3,750 + 100 × 15,000 nano-dollars.
+    assert_eq!(cost(&usage, &price), Nanos(600_000 + 150_000 + 1_125_000 + 1_500_000));
+    let unpriced_writes = Price { cache_write: None, ..price };
+    assert_eq!(cost(&usage, &unpriced_writes), Nanos(600_000 + 150_000 + 900_000 + 1_500_000));
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! The vocabulary every layer of cutover shares and no layer owns: which arm and how a
+//! The vocabulary every layer of cutover shares and no layer owns: the wire API a client
+//! calls or an upstream speaks (`Api`), which arm and how a
 //! request ended (`Role`, `Outcome`), what a mirrored pair is compared on (`Dimension`),
 //! the rollout's success criteria (`criteria`), the kinds of rollout event and their
 //! severity (`event`), human durations in the configuration (`duration`), wall-clock
@@ -11,6 +12,7 @@
 //! configuration file, a metric's registry or a store.
 
 pub mod alert;
+pub mod api;
 pub mod criteria;
 pub mod dimension;
 pub mod duration;
@@ -19,6 +21,7 @@ pub mod outcome;
 pub mod time;
 
 pub use alert::{AlertMetric, Comparison, NotifierFormat};
+pub use api::Api;
 pub use criteria::{Criteria, Criterion, Direction, Latency, Unit};
 pub use dimension::Dimension;
 pub use event::{EventKind, Severity, UnknownKind};

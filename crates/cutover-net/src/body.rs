@@ -32,6 +32,11 @@ pub fn openai_error(message: &str, kind: &str, param: Option<&str>, code: Option
     serde_json::json!({"error": {"message": message, "type": kind, "param": param, "code": code}}).to_string()
 }
 
+/// The body of an Anthropic Messages API error: `{"type":"error","error":{"type":…,"message":…}}`.
+pub fn anthropic_error(message: &str, kind: &str) -> String {
+    serde_json::json!({"type": "error", "error": {"type": kind, "message": message}}).to_string()
+}
+
 /// A JSON response with `status`.
 pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<BoxBody> {
     response(status, "application/json", body)

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cutover_config::Upstream;
+use cutover_config::{Identity, Upstream};
 use cutover_net::{body::Chain, upstream::UpstreamConnections};
-use http::{HeaderValue, Method, Request, StatusCode, header};
+use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -71,7 +71,7 @@ pub struct Spent {
 pub struct Target {
     pub upstream: Arc<Upstream>,
     connections: UpstreamConnections,
-    authorization: Option<HeaderValue>,
+    identity: Identity,
     /// The model as the upstream is sent it (after `models = { … }`).
     pub sent_model: String,
     timeout: Duration,
@@ -80,11 +80,11 @@ pub struct Target {
 
 impl Target {
     pub fn new(upstream: Arc<Upstream>, model: &str) -> Target {
-        let authorization = upstream.authorization();
+        let identity = upstream.identity();
         let sent_model = upstream.model_aliases.get(model).cloned().unwrap_or_else(|| model.to_owned());
         Target {
             connections: UpstreamConnections::for_upstream(&upstream),
-            authorization,
+            identity,
             sent_model,
             timeout: upstream.timeouts.total.min(MAX_EXCHANGE),
             upstream,
@@ -99,14 +99,8 @@ impl Target {
         if !body.is_empty() {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
-        if let Some(authorization) = &self.authorization {
-            request = request.header(header::AUTHORIZATION, authorization.clone());
-        }
-        if let Some(organization) = &upstream.organization {
-            request = request.header("openai-organization", organization.clone());
-        }
-        if let Some(project) = &upstream.project {
-            request = request.header("openai-project", project.clone());
+        if let Some(headers) = request.headers_mut() {
+            self.identity.apply(headers, None);
         }
         request.body(Full::new(body)).map_err(|error| ExchangeError::Transport(error.to_string()))
     }

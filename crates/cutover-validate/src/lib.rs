@@ -29,6 +29,7 @@ pub use sample::Sample;
 
 use cutover_config::{Config, ModelPattern};
 use cutover_cost::cost;
+use cutover_model::Api;
 use cutover_wire::usage::Usage;
 
 use exchange::Target;
@@ -42,6 +43,10 @@ pub enum ValidateError {
     NoModel(String),
     #[error(transparent)]
     Require(#[from] UnknownCheck),
+    /// The checks speak OpenAI's API; sent to an upstream of another, every one would fail
+    /// for that reason alone.
+    #[error("upstream {upstream:?} speaks the {api} API, and `cutover validate` checks only OpenAI's so far")]
+    UnsupportedApi { upstream: String, api: Api },
 }
 
 /// What to validate.
@@ -125,6 +130,10 @@ pub async fn run_one(
     require: &Requirement,
 ) -> Result<Report, ValidateError> {
     let index = config.upstream_index(upstream).ok_or_else(|| ValidateError::UnknownUpstream(upstream.to_owned()))?;
+    let api = config.upstreams[index].api;
+    if api != Api::OpenAi {
+        return Err(ValidateError::UnsupportedApi { upstream: upstream.to_owned(), api });
+    }
     let target = Target::new(config.upstreams[index].clone(), model);
     let findings = checks::run(&target).await;
     let sample = sample::run(&target).await;
@@ -137,7 +146,7 @@ pub async fn run_one(
         .collect();
     let (prompt, completion) = target.tokens();
     let price = config.pricing.lookup(index, &target.upstream, Some(model)).price;
-    let usage = Usage { input: prompt, cached_input: 0, output: completion, reasoning: 0 };
+    let usage = Usage { input: prompt, cached_input: 0, cache_write: 0, output: completion, reasoning: 0 };
     Ok(Report {
         upstream: upstream.to_owned(),
         model: model.to_owned(),

@@ -17,7 +17,7 @@
 //! top-level one without reading the start, and [`object`] reads a few fields out of an
 //! object in one pass.
 //!
-//! The parts: `scan` (the pass and its resumption points), `members` (the OpenAI keys it
+//! The parts: `scan` (the pass and its resumption points), `members` (the APIs' keys it
 //! notes, the only key names it knows), `memo` (resuming a stream's next event) and
 //! `object` (the light reader); this module holds what they share.
 
@@ -37,18 +37,19 @@ use scan::{Scanner, string_stop};
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Sightings {
     /// Some member carries part of an answer: `content`, `text`, `delta`,
-    /// `reasoning_content` or `reasoning` with a non-empty string, or `tool_calls` with an
-    /// array.
+    /// `reasoning_content`, `reasoning`, `thinking` or `partial_json` with a non-empty
+    /// string, or `tool_calls` with an array.
     pub token: bool,
-    /// Some `finish_reason` is a non-empty string.
+    /// Some `finish_reason` (Anthropic: `stop_reason`) is a non-empty string.
     pub finish: bool,
     /// The top-level object's first member is `error`: how OpenAI reports a failure
     /// inside a stream.
     pub error: bool,
     /// The value of the top-level `usage` member (the first, should there be several).
     pub usage: Option<Range<usize>>,
-    /// The value of `response.usage` (streamed Responses API events).
-    pub response_usage: Option<Range<usize>>,
+    /// The value of `response.usage` (streamed Responses API events) or `message.usage`
+    /// (Anthropic's `message_start`).
+    pub envelope_usage: Option<Range<usize>>,
     /// The value of the top-level `choices` member.
     pub choices: Option<Range<usize>>,
 }

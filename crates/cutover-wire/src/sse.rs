@@ -1,7 +1,9 @@
 //! Frames a server-sent-event stream as it is forwarded: only whole events go out, each
 //! checked on the way (its data must be JSON or `[DONE]`), so nothing broken reaches
 //! the client. Reads along for the first content chunk (time to first token), the
-//! `finish_reason`, `[DONE]` and error events. Bytes may be split anywhere by the
+//! `finish_reason` (Anthropic: `stop_reason`), the end marker (`[DONE]`, or Anthropic's
+//! `event: message_stop`) and error events (OpenAI's `{"error": …}` data, Anthropic's
+//! `event: error`). Bytes may be split anywhere by the
 //! network; only the current incomplete event is buffered, within a fixed bound, and a
 //! chunk made of whole events — the usual case — is forwarded without a copy.
 //!
@@ -87,11 +89,12 @@ impl SseFramer {
         self.saw_token
     }
 
-    /// An event carried a `finish_reason`: the answer is complete.
+    /// An event carried a `finish_reason` (Anthropic: `stop_reason`): the answer is complete.
     pub fn saw_finish(&self) -> bool {
         self.saw_finish
     }
 
+    /// The stream's end marker passed: `data: [DONE]`, or Anthropic's `message_stop` event.
     pub fn saw_done(&self) -> bool {
         self.saw_done
     }
@@ -165,6 +168,8 @@ impl SseFramer {
         // The event's data lines met so far, and the first one's value: an event of one
         // data line, the usual kind, is read from it without walking its lines again.
         let (mut data_lines, mut first_data) = (0usize, (0, 0));
+        // The event's `event:` name, applied once the event is complete.
+        let mut name: Option<EventName> = None;
         while let Some(newline) = memchr(b'\n', &buffer[line_start..]) {
             let line_end = line_start + newline;
             let line = &buffer[line_start..line_end];
@@ -180,8 +185,15 @@ impl SseFramer {
                     let end = if end == line_end - event_start { line_end + 1 } else { event_start + end };
                     self.edits.push((event_start + start, end, replacement));
                 }
+                match name.take() {
+                    Some(EventName::Error) => self.saw_error = true,
+                    Some(EventName::MessageStop) => self.saw_done = true,
+                    None => {}
+                }
                 event_start = line_end + 1;
                 data_lines = 0;
+            } else if line.starts_with(b"event:") {
+                name = event_name(line);
             } else if let Some(value) = data_value(line) {
                 if data_lines == 0 {
                     let start = line_start + (value.as_ptr() as usize - line.as_ptr() as usize);
@@ -220,12 +232,10 @@ impl SseFramer {
     /// Reads the usage of an event (`data`, within `event`), and strips it when asked:
     /// the edit to make, in `event`'s coordinates, if any.
     fn watch_usage(&mut self, event: &[u8], data: &[u8], sightings: &Sightings) -> Option<Edit> {
-        if self.usage == UsageWatch::Ignore || (sightings.usage.is_none() && sightings.response_usage.is_none()) {
+        if self.usage == UsageWatch::Ignore || (sightings.usage.is_none() && sightings.envelope_usage.is_none()) {
             return None;
         }
-        if let Some(usage) = Usage::sighted(data, sightings) {
-            self.found_usage = Some(usage);
-        }
+        self.found_usage = Usage::after_event(self.found_usage, data, sightings);
         if self.usage != UsageWatch::Strip {
             return None;
         }
@@ -251,6 +261,24 @@ impl SseFramer {
         }
         rewritten.push(b'\n');
         Some((0, event.len(), Some(Bytes::from(rewritten))))
+    }
+}
+
+/// The event names that say something about the stream (Anthropic's): the upstream
+/// failed, or the answer is complete.
+#[derive(Clone, Copy)]
+enum EventName {
+    Error,
+    MessageStop,
+}
+
+/// The name of an `event:` line, if it is one the framer reads.
+fn event_name(line: &[u8]) -> Option<EventName> {
+    let value = line.strip_suffix(b"\r").unwrap_or(line).strip_prefix(b"event:")?;
+    match value.strip_prefix(b" ").unwrap_or(value) {
+        b"error" => Some(EventName::Error),
+        b"message_stop" => Some(EventName::MessageStop),
+        _ => None,
     }
 }
 

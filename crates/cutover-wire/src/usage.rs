@@ -1,7 +1,11 @@
-//! The token counts an upstream reports for one answer, read from OpenAI's wire format:
-//! chat and legacy completions (`prompt_tokens`, `completion_tokens` and their details),
-//! embeddings (`prompt_tokens`), the Responses API (`input_tokens`, `output_tokens`), whole
-//! or from a streamed event (a chunk's `usage`, `response.completed`'s `response.usage`).
+//! The token counts an upstream reports for one answer: OpenAI's chat and legacy
+//! completions (`prompt_tokens`, `completion_tokens` and their details), embeddings
+//! (`prompt_tokens`), the Responses API (`input_tokens`, `output_tokens`), and Anthropic's
+//! Messages (`input_tokens`, `output_tokens`, `cache_creation_input_tokens`,
+//! `cache_read_input_tokens`), whole or from a streamed event (a chunk's `usage`,
+//! `response.completed`'s `response.usage`, `message_start`'s `message.usage`, a
+//! `message_delta`'s `usage`). Every count is kept as OpenAI counts it: Anthropic's
+//! `input_tokens` excludes the cached tokens, `Usage::input` includes them.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,12 +23,16 @@ pub use strip::{Stripped, strip_usage};
 /// cost for good.
 pub(crate) const MAX_TOKENS: u64 = 1 << 32;
 
-/// What an answer used, as its upstream reported it. `cached_input` is part of `input`,
-/// and `reasoning` part of `output`, as OpenAI counts them.
+/// What an answer used, as its upstream reported it. `cached_input` (tokens read from a
+/// prompt cache) and `cache_write` (tokens written to one, Anthropic's
+/// `cache_creation_input_tokens`) are parts of `input`, and `reasoning` part of `output`,
+/// as OpenAI counts them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub input: u64,
     pub cached_input: u64,
+    #[serde(default)]
+    pub cache_write: u64,
     pub output: u64,
     pub reasoning: u64,
 }
@@ -36,6 +44,8 @@ pub enum Endpoint {
     Completions,
     Embeddings,
     Responses,
+    /// Anthropic's Messages API.
+    Messages,
 }
 
 impl Endpoint {
@@ -46,6 +56,7 @@ impl Endpoint {
             "/v1/completions" => Some(Endpoint::Completions),
             "/v1/embeddings" => Some(Endpoint::Embeddings),
             "/v1/responses" => Some(Endpoint::Responses),
+            "/v1/messages" => Some(Endpoint::Messages),
             _ => None,
         }
     }
@@ -62,10 +73,16 @@ impl Usage {
     /// The usage of `json`, already read in one pass (`sightings`): only the usage object
     /// itself is parsed.
     pub fn sighted(json: &[u8], sightings: &Sightings) -> Option<Usage> {
+        Usage::from_object(Usage::object_of(json, sightings)?)
+    }
+
+    /// The usage object the pass over `json` found: its top-level one, else the one of
+    /// its envelope (`response`, `message`).
+    fn object_of<'a>(json: &'a [u8], sightings: &Sightings) -> Option<&'a [u8]> {
         let object = |span: &Option<std::ops::Range<usize>>| {
             span.clone().map(|span| &json[span]).filter(|value| value.first() == Some(&b'{'))
         };
-        Usage::from_object(object(&sightings.usage).or_else(|| object(&sightings.response_usage))?)
+        object(&sightings.usage).or_else(|| object(&sightings.envelope_usage))
     }
 
     /// The usage of a whole answer. OpenAI puts `usage` last, so it is looked for from the
@@ -96,7 +113,7 @@ impl Usage {
         let value = text[key + 7..].trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
         let (usage, value_end) = match json::object(value) {
             Some(mut object) => {
-                let usage = Usage::read(&mut object);
+                let usage = Usage::read(&mut object).and_then(Report::whole);
                 (usage, object.end()?)
             }
             None => (None, json::value_end(value)?),
@@ -108,12 +125,27 @@ impl Usage {
     /// every field optional since providers and relays omit them freely; a field that is
     /// not a whole number, or past [`MAX_TOKENS`], counts as absent.
     pub fn from_object(object: &[u8]) -> Option<Usage> {
-        Usage::read(&mut json::object(object)?)
+        Usage::read(&mut json::object(object)?)?.whole()
+    }
+
+    /// What a stream reported once `json`, its next event (read in one pass:
+    /// `sightings`), is taken in after `before`: a whole usage replaces what came before;
+    /// a count of output alone (Anthropic's `message_delta` after `message_start`)
+    /// replaces only its output, and is no usage by itself.
+    pub fn after_event(before: Option<Usage>, json: &[u8], sightings: &Sightings) -> Option<Usage> {
+        let object = Usage::object_of(json, sightings).and_then(json::object);
+        match object.and_then(|mut object| Usage::read(&mut object)) {
+            Some(Report::Whole(usage)) => Some(usage),
+            Some(Report::Output(output)) => {
+                before.map(|before| Usage { output, reasoning: before.reasoning.min(output), ..before })
+            }
+            None => before,
+        }
     }
 
     /// The usage in `object`, read member by member (the fields the gateway has no use for
     /// skipped unread) to its end.
-    fn read(object: &mut json::Object<'_>) -> Option<Usage> {
+    fn read(object: &mut json::Object<'_>) -> Option<Report> {
         let mut fields = UsageFields::default();
         while let Some(key) = object.key() {
             match key {
@@ -127,15 +159,31 @@ impl Usage {
                     fields.completion_reasoning = count(detail(object, b"reasoning_tokens"));
                 }
                 b"output_tokens_details" => fields.output_reasoning = count(detail(object, b"reasoning_tokens")),
+                b"cache_read_input_tokens" => fields.cache_read = count(object.whole_number()),
+                b"cache_creation_input_tokens" => fields.cache_creation = count(object.whole_number()),
                 _ => {}
             }
         }
-        let input = fields.prompt.or(fields.input)?;
-        let output = fields.completion.or(fields.output).unwrap_or(0);
-        let cached = fields.prompt_cached.or(fields.input_cached).unwrap_or(0);
-        let reasoning = fields.completion_reasoning.or(fields.output_reasoning).unwrap_or(0);
-        // Parts never exceed their whole, whatever a relay reports.
-        Some(Usage { input, cached_input: cached.min(input), output, reasoning: reasoning.min(output) })
+        let output = fields.completion.or(fields.output);
+        if let Some(prompt) = fields.prompt.or(fields.input) {
+            // Anthropic's cache counts come beside its `input_tokens`, not inside them.
+            let (read, written) = (fields.cache_read.unwrap_or(0), fields.cache_creation.unwrap_or(0));
+            let input = prompt.saturating_add(read).saturating_add(written);
+            let cached = fields.prompt_cached.or(fields.input_cached).unwrap_or(0).saturating_add(read);
+            let reasoning = fields.completion_reasoning.or(fields.output_reasoning).unwrap_or(0);
+            let output = output.unwrap_or(0);
+            // Parts never exceed their whole, whatever a relay reports.
+            let cached_input = cached.min(input);
+            return Some(Report::Whole(Usage {
+                input,
+                cached_input,
+                cache_write: written.min(input - cached_input),
+                output,
+                reasoning: reasoning.min(output),
+            }));
+        }
+        // A count of output alone (Anthropic's `message_delta`) updates what came before.
+        output.map(Report::Output)
     }
 
     pub fn total(&self) -> u64 {
@@ -146,8 +194,25 @@ impl Usage {
     pub fn add(&mut self, other: &Usage) {
         self.input = self.input.saturating_add(other.input);
         self.cached_input = self.cached_input.saturating_add(other.cached_input);
+        self.cache_write = self.cache_write.saturating_add(other.cache_write);
         self.output = self.output.saturating_add(other.output);
         self.reasoning = self.reasoning.saturating_add(other.reasoning);
+    }
+}
+
+/// What one usage object reports.
+enum Report {
+    Whole(Usage),
+    /// Output tokens alone, no input: a streamed update of an earlier usage.
+    Output(u64),
+}
+
+impl Report {
+    fn whole(self) -> Option<Usage> {
+        match self {
+            Report::Whole(usage) => Some(usage),
+            Report::Output(_) => None,
+        }
     }
 }
 
@@ -162,6 +227,8 @@ struct UsageFields {
     input_cached: Option<u64>,
     completion_reasoning: Option<u64>,
     output_reasoning: Option<u64>,
+    cache_read: Option<u64>,
+    cache_creation: Option<u64>,
 }
 
 /// A token count as reported, if it is one an answer could hold (at most [`MAX_TOKENS`]).

@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 use http::StatusCode;
 use proptest::prelude::*;
+use serde_json::json;
 
 use super::*;
 use crate::mock::{FaultKind, MockArgs};
@@ -59,6 +60,27 @@ async fn malformed_chunk_is_one_invalid_event_among_valid_ones() {
 }
 
 #[tokio::test]
+async fn fault_529_answers_529_in_openais_error_shape() {
+    let reply = chat(&faulty("529").await, hello(false)).await;
+    assert_eq!(reply.status.as_u16(), 529);
+    assert_eq!(reply.at("/error/type"), "server_error");
+}
+
+#[tokio::test]
+async fn error_event_fault_sends_the_role_chunk_then_an_error_chunk_and_ends_cleanly() {
+    let mock = faulty("error-event").await;
+    let reply = chat(&mock, hello(true)).await;
+    assert_eq!((reply.status, reply.body_error.as_deref()), (StatusCode::OK, None));
+    let chunks = reply.chunks();
+    assert_eq!(chunks.len(), 2, "{}", reply.text);
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let error = json!({"error": {"message": "Overloaded", "type": "server_error", "param": null, "code": null}});
+    assert_eq!(chunks[1], error);
+    assert!(!reply.text.contains("[DONE]"));
+    assert_eq!(chat(&mock, hello(false)).await.status, StatusCode::OK, "streams only");
+}
+
+#[tokio::test]
 async fn stream_faults_skip_non_streamed_requests_without_using_their_limit() {
     let mock = faulty("stream-cut:1:once").await;
     assert_eq!(chat(&mock, hello(false)).await.status, StatusCode::OK);
@@ -106,6 +128,7 @@ fn any_kind() -> impl Strategy<Value = FaultKind> {
     let plain = vec![
         Status500,
         Status503,
+        Status529,
         RateLimited { retry_after: None },
         ResetBeforeHeaders,
         NoAnswer,
@@ -113,6 +136,7 @@ fn any_kind() -> impl Strategy<Value = FaultKind> {
         StreamStall,
         MalformedChunk,
         NoDone,
+        ErrorEvent,
         ContextLengthExceeded,
         ContentFilter,
     ];

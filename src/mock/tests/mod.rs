@@ -3,6 +3,8 @@
 mod answers;
 mod capabilities;
 mod faults;
+mod messages;
+mod messages_errors;
 mod quirks;
 mod usage;
 

@@ -1,8 +1,9 @@
 //! An event stream forwarded whole event by whole event: the held beginning first, then
 //! every event already received joined into one frame (one write per batch, no waiting
 //! for more), each checked by the framer. A stream the upstream finished but left without
-//! `[DONE]` gets it; one cut short fails. `ErrorEvent` then tells the client of a failure
-//! in-band, since a stream that merely stops would pass for a complete answer.
+//! its end marker (`[DONE]`, Anthropic's `message_stop`) gets it; one cut short fails.
+//! `ErrorEvent` then tells the client of a failure in-band, in its API's shape, since a
+//! stream that merely stops would pass for a complete answer.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -10,6 +11,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use cutover_model::Api;
 use cutover_wire::sse::SseFramer;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -24,14 +26,43 @@ const MAX_BATCH_BYTES: usize = 64 * 1024;
 
 type Polled<E> = Poll<Option<Result<Frame<Bytes>, E>>>;
 
+/// What a complete stream of its endpoint ends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// No marker the gateway checks (the Responses API ends with its own last event).
+    Unmarked,
+    /// `data: [DONE]`: chat and legacy completions.
+    Done,
+    /// `event: message_stop`: Anthropic's Messages.
+    MessageStop,
+}
+
+impl StreamEnd {
+    pub fn for_path(path: &str) -> StreamEnd {
+        match path {
+            "/v1/chat/completions" | "/v1/completions" => StreamEnd::Done,
+            "/v1/messages" => StreamEnd::MessageStop,
+            _ => StreamEnd::Unmarked,
+        }
+    }
+
+    /// The marker added to a finished answer whose upstream left it out.
+    fn marker(self) -> Option<&'static [u8]> {
+        match self {
+            StreamEnd::Unmarked => None,
+            StreamEnd::Done => Some(b"data: [DONE]\n\n"),
+            StreamEnd::MessageStop => Some(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+        }
+    }
+}
+
 pin_project! {
     #[project = EventsProj]
     pub struct Events<B> {
         #[pin]
         inner: B,
         framer: SseFramer,
-        // Chat and legacy completion streams end with `[DONE]`.
-        expects_done: bool,
+        end: StreamEnd,
         // Events read before the gateway committed to this upstream, sent first.
         held: std::vec::IntoIter<Bytes>,
         started: Instant,
@@ -47,10 +78,10 @@ pin_project! {
 
 impl<B> Events<B> {
     /// The rest of a stream whose beginning was `held`; the attempt started at `started`.
-    pub fn new(inner: B, held: Held, expects_done: bool, started: Instant) -> Events<B> {
+    pub fn new(inner: B, held: Held, end: StreamEnd, started: Instant) -> Events<B> {
         let Held { framer, events, ttft, .. } = held;
         let held = events.into_iter();
-        Events { inner, framer, expects_done, held, started, ttft, failure: None, done: false, joined: BytesMut::new() }
+        Events { inner, framer, end, held, started, ttft, failure: None, done: false, joined: BytesMut::new() }
     }
 }
 
@@ -120,18 +151,21 @@ impl<B> EventsProj<'_, B> {
     }
 
     /// The end of the upstream's stream: its unterminated last event completed, and
-    /// `[DONE]` supplied to an answer that finished without it.
+    /// The end marker supplied to an answer that finished without it.
     fn end(&mut self, mut batch: Batch) -> Polled<BodyError> {
         match self.framer.finish() {
             Ok(last) => batch.push(last.unwrap_or_default()),
             Err(fault) => return self.failed(batch, fault.into()),
         }
         let framer = &self.framer;
-        if !framer.saw_error() && *self.expects_done && !framer.saw_done() {
+        if let Some(marker) = self.end.marker()
+            && !framer.saw_error()
+            && !framer.saw_done()
+        {
             if !framer.saw_finish() {
                 return self.failed(batch, BodyError::Cut);
             }
-            batch.push(Bytes::from_static(b"data: [DONE]\n\n"));
+            batch.push(Bytes::from_static(marker));
         }
         *self.done = true;
         if batch.is_empty() {
@@ -223,13 +257,15 @@ pin_project! {
     pub struct ErrorEvent<B> {
         #[pin]
         inner: B,
+        // The client's API, whose shape the error event takes.
+        api: Api,
         done: bool,
     }
 }
 
 impl<B> ErrorEvent<B> {
-    pub fn new(inner: B) -> ErrorEvent<B> {
-        ErrorEvent { inner, done: false }
+    pub fn new(inner: B, api: Api) -> ErrorEvent<B> {
+        ErrorEvent { inner, api, done: false }
     }
 }
 
@@ -246,7 +282,7 @@ impl<B: Body<Data = Bytes, Error = BodyError>> Body for ErrorEvent<B> {
             Some(Ok(frame)) => Some(Ok(frame)),
             Some(Err(error)) => {
                 *this.done = true;
-                Some(Ok(Frame::data(stream_error_event(&error.to_string()))))
+                Some(Ok(Frame::data(stream_error_event(&error.to_string(), *this.api))))
             }
             None => None,
         })

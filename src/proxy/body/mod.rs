@@ -23,7 +23,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
-pub use events::{ErrorEvent, Events};
+pub use events::{ErrorEvent, Events, StreamEnd};
 #[cfg(test)]
 pub use hold::hold;
 pub use hold::{Held, HoldLimits, hold_with};
@@ -33,6 +33,7 @@ pub use tee::{Teed, Teeing};
 pub use timeout::Deadlines;
 
 use cutover_config::Timeouts;
+use cutover_model::Api;
 use cutover_net::body::{BoxBody, BoxError};
 
 /// Why a response body stopped short, after its first byte.
@@ -87,11 +88,12 @@ pub trait Observed {
     }
 }
 
-/// A committed event stream: its held beginning, and whether it must end with `[DONE]`
-/// (chat and legacy completions do).
+/// A committed event stream: its held beginning, what it must end with, and the API its
+/// client speaks (the shape of an error told in-band).
 pub struct EventStream {
     pub held: Held,
-    pub expects_done: bool,
+    pub end: StreamEnd,
+    pub api: Api,
 }
 
 /// The client's body of a committed answer from `inner`, whose attempt started at `started`;
@@ -113,9 +115,9 @@ where
         None => Recorded::new(Teed::new(Metered::new(timed, meter), teeing), recorder)
             .map_err(BoxError::from)
             .boxed_unsync(),
-        Some(EventStream { held, expects_done }) => {
-            let events = Metered::new(Events::new(timed, held, expects_done, started), meter);
-            ErrorEvent::new(Recorded::new(Teed::new(events, teeing), recorder))
+        Some(EventStream { held, end, api }) => {
+            let events = Metered::new(Events::new(timed, held, end, started), meter);
+            ErrorEvent::new(Recorded::new(Teed::new(events, teeing), recorder), api)
                 .map_err(|never| match never {})
                 .boxed_unsync()
         }

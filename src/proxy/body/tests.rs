@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cutover_config::{BreakerPolicy, RouteId, Timeouts};
 use cutover_metrics::Metrics;
-use cutover_model::{Outcome, Role};
+use cutover_model::{Api, Outcome, Role};
 use cutover_net::body::BoxBody;
 use cutover_wire::sse::StreamFault;
 use http_body::{Body, Frame};
@@ -87,8 +87,13 @@ impl Fixture {
 
     /// The client's body of an event stream held up to its first token.
     fn stream(&self, upstream: Feed, held: Held) -> BoxBody {
+        self.stream_of(upstream, held, StreamEnd::Done, Api::OpenAi)
+    }
+
+    /// The same, for an endpoint that ends with `end`, to a client of `api`.
+    fn stream_of(&self, upstream: Feed, held: Held, end: StreamEnd, api: Api) -> BoxBody {
         let started = Instant::now();
-        let stream = EventStream { held, expects_done: true };
+        let stream = EventStream { held, end, api };
         answer(upstream, Some(stream), self.recorder(started), (None, None), &self.timeouts, started)
     }
 
@@ -374,7 +379,7 @@ fn teed_stream(fixture: &Fixture, upstream: Feed) -> (BoxBody, tokio::sync::ones
     let started = Instant::now();
     let (tap, side) = cutover_shadow::Tap::pair();
     let teeing = Teeing::new(tap, http::StatusCode::OK, true, started);
-    let stream = EventStream { held: Held::default(), expects_done: true };
+    let stream = EventStream { held: Held::default(), end: StreamEnd::Done, api: Api::OpenAi };
     (answer(upstream, Some(stream), fixture.recorder(started), (None, Some(teeing)), &fixture.timeouts, started), side)
 }
 
@@ -414,4 +419,38 @@ async fn a_teed_answer_the_client_left_reports_a_cancelled_side_and_a_broken_one
     upstream.break_off();
     let _ = frames(teed).await;
     assert_eq!(side.await.unwrap().outcome, Some(Outcome::UpstreamError));
+}
+
+const MESSAGE_DELTA: &str = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n";
+const MESSAGE_STOPPED: &str = "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":1}}\n\n";
+
+#[tokio::test(start_paused = true)]
+async fn a_messages_stream_that_finished_without_message_stop_gets_it_and_never_a_done() {
+    let fixture = Fixture::new();
+    let (upstream, body) = feed();
+    upstream.send(MESSAGE_DELTA);
+    upstream.send(MESSAGE_STOPPED);
+    drop(upstream);
+    let received = frames(fixture.stream_of(body, Held::default(), StreamEnd::MessageStop, Api::Anthropic)).await;
+    let received = received.concat();
+    assert!(received.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), "{received}");
+    assert!(!received.contains("[DONE]"), "{received}");
+    assert_eq!(fixture.recorded(Outcome::Ok), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_messages_stream_cut_before_its_end_tells_the_client_with_anthropics_error_event() {
+    let fixture = Fixture::new();
+    let (upstream, body) = feed();
+    upstream.send(MESSAGE_DELTA);
+    drop(upstream);
+    let received = frames(fixture.stream_of(body, Held::default(), StreamEnd::MessageStop, Api::Anthropic)).await;
+    let last = received.last().unwrap();
+    let data = last.strip_prefix("event: error\ndata: ").and_then(|rest| rest.strip_suffix("\n\n"));
+    let error: serde_json::Value =
+        serde_json::from_str(data.unwrap_or_else(|| panic!("not an error event: {last}"))).unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "api_error");
+    assert!(!received.concat().contains("message_stop"));
+    assert_eq!(fixture.recorded(Outcome::UpstreamError), (1, 1));
 }

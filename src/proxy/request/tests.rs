@@ -19,6 +19,17 @@ fn finds_model_user_and_stream_without_touching_the_rest() {
 }
 
 #[test]
+fn a_messages_requests_user_is_its_metadata_user_id_and_an_openai_metadata_map_is_no_user() {
+    let anthropic = br#"{"model":"claude-sonnet-4-5","max_tokens":64,"metadata":{"user_id":"u-7"},"messages":[]}"#;
+    assert_eq!(parse_meta(anthropic).unwrap().user.as_deref(), Some("u-7"));
+    let both = br#"{"model":"m","user":"u-1","metadata":{"user_id":"u-7"}}"#;
+    assert_eq!(parse_meta(both).unwrap().user.as_deref(), Some("u-1"));
+    for openai in [&br#"{"model":"m","metadata":{"team":"search"}}"#[..], br#"{"model":"m","metadata":"x"}"#] {
+        assert_eq!(parse_meta(openai).unwrap().user, None);
+    }
+}
+
+#[test]
 fn escaped_model_names_are_decoded_and_replaced_whole() {
     let body = Bytes::from_static(br#"{"model":"gpt-\u0034.1"}"#);
     let meta = parse_meta(&body).unwrap();

@@ -52,7 +52,7 @@ fn offer(gateway: &Arc<Gateway>) -> Option<Tap> {
     let body = Bytes::from_static(br#"{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}]}"#);
     let tally = Tally { stats: route.live.stats(), control: false, user: None };
     let meta = RequestMeta::default();
-    let request = Mirrored { parts: &parts, body: &body, meta: &meta, tally: &tally, client_credentials: None };
+    let request = Mirrored { parts: &parts, body: &body, meta: &meta, tally: &tally, client_credential: None };
     mirror(gateway, route, request)
 }
 

@@ -1,7 +1,7 @@
-//! The members of OpenAI's answers and stream events that the scan notes as it meets
-//! them: every key is compared once with this list, and what a key is decides what the
-//! scan records of its value (`Sightings`). The one place the scanner knows OpenAI's
-//! key names.
+//! The members of OpenAI's and Anthropic's answers and stream events that the scan notes
+//! as it meets them: every key is compared once with this list, and what a key is
+//! decides what the scan records of its value (`Sightings`). The one place the scanner
+//! knows the APIs' key names.
 
 /// The keys the scan notes; every other key is `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,7 +11,9 @@ pub(super) enum Key {
     ToolCalls,
     FinishReason,
     Usage,
-    Response,
+    /// The top-level member that wraps a whole answer inside a stream event: `response`
+    /// in the Responses API's events, `message` in Anthropic's `message_start`.
+    Envelope,
     Choices,
     Error,
 }
@@ -19,11 +21,15 @@ pub(super) enum Key {
 impl Key {
     pub(super) fn of(name: &[u8]) -> Key {
         match name {
-            b"content" | b"text" | b"delta" | b"reasoning_content" | b"reasoning" => Key::Text,
+            // OpenAI's content, text and reasoning; Anthropic's text, thinking and streamed
+            // tool input (`partial_json`).
+            b"content" | b"text" | b"delta" | b"reasoning_content" | b"reasoning" | b"thinking" | b"partial_json" => {
+                Key::Text
+            }
             b"tool_calls" => Key::ToolCalls,
-            b"finish_reason" => Key::FinishReason,
+            b"finish_reason" | b"stop_reason" => Key::FinishReason,
             b"usage" => Key::Usage,
-            b"response" => Key::Response,
+            b"response" | b"message" => Key::Envelope,
             b"choices" => Key::Choices,
             b"error" => Key::Error,
             _ => Key::Other,

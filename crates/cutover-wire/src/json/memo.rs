@@ -101,7 +101,7 @@ impl Memo {
         // the string (`choices`) grows or shrinks with it.
         let moved = |at: usize| if at >= old_end { at + text.len() - old.len() } else { at };
         let mut sightings = self.sightings.clone();
-        for span in [&mut sightings.usage, &mut sightings.response_usage, &mut sightings.choices].into_iter().flatten()
+        for span in [&mut sightings.usage, &mut sightings.envelope_usage, &mut sightings.choices].into_iter().flatten()
         {
             *span = moved(span.start)..moved(span.end);
         }
@@ -159,6 +159,6 @@ pub(super) struct Mark {
     pub(super) sightings: Sightings,
     pub(super) pending: Key,
     pub(super) watched: Option<Watched>,
-    pub(super) in_response: bool,
+    pub(super) in_envelope: bool,
     pub(super) text_string: Option<usize>,
 }

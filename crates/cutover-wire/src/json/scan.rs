@@ -78,7 +78,7 @@ pub(super) struct Scanner<'a> {
     pending: Key,
     watched: Option<Watched>,
     /// Inside the top-level `response` object.
-    in_response: bool,
+    in_envelope: bool,
     /// Where the last content string (a `Key::Text` string value) seen so far starts.
     pub(super) text_string: Option<usize>,
 }
@@ -92,17 +92,17 @@ impl<'a> Scanner<'a> {
             sightings: Sightings::default(),
             pending: Key::Other,
             watched: None,
-            in_response: false,
+            in_envelope: false,
             text_string: None,
         }
     }
 
     pub(super) fn resume(data: &'a [u8], mark: Mark) -> Scanner<'a> {
-        let Mark { at, nesting, depth, sightings, pending, watched, in_response, text_string } = mark;
+        let Mark { at, nesting, depth, sightings, pending, watched, in_envelope, text_string } = mark;
         let mut inline = [0; INLINE_WORDS];
         inline[0] = nesting;
         let nesting = Nesting { inline, spilled: Vec::new(), depth };
-        Scanner { data, at, nesting, sightings, pending, watched, in_response, text_string }
+        Scanner { data, at, nesting, sightings, pending, watched, in_envelope, text_string }
     }
 
     fn mark(&self) -> Mark {
@@ -113,7 +113,7 @@ impl<'a> Scanner<'a> {
             sightings: self.sightings.clone(),
             pending: self.pending,
             watched: self.watched,
-            in_response: self.in_response,
+            in_envelope: self.in_envelope,
             text_string: self.text_string,
         }
     }
@@ -135,7 +135,7 @@ impl<'a> Scanner<'a> {
             }
             let valid = match self.next() {
                 Some(b'{') => {
-                    self.in_response |= key == Key::Response && self.nesting.depth == 1;
+                    self.in_envelope |= key == Key::Envelope && self.nesting.depth == 1;
                     self.nesting.push(Container::Object);
                     self.skip_whitespace();
                     if self.peek() != Some(b'}') {
@@ -205,7 +205,7 @@ impl<'a> Scanner<'a> {
             }
             Key::ToolCalls => self.sightings.token |= value.first() == Some(&b'['),
             Key::FinishReason => self.sightings.finish |= is_non_empty_string(value),
-            Key::Usage if depth == 1 || (depth == 2 && self.in_response) => {
+            Key::Usage if depth == 1 || (depth == 2 && self.in_envelope) => {
                 self.watched = Some(Watched { key, depth, start: self.at });
             }
             Key::Choices if depth == 1 => self.watched = Some(Watched { key, depth, start: self.at }),
@@ -217,7 +217,7 @@ impl<'a> Scanner<'a> {
     fn close(&mut self) {
         self.nesting.pop();
         if self.nesting.depth == 1 {
-            self.in_response = false;
+            self.in_envelope = false;
         }
     }
 
@@ -231,7 +231,7 @@ impl<'a> Scanner<'a> {
         let span = Some(watched.start..self.at);
         let slot = match (watched.key, watched.depth) {
             (Key::Usage, 1) => &mut self.sightings.usage,
-            (Key::Usage, _) => &mut self.sightings.response_usage,
+            (Key::Usage, _) => &mut self.sightings.envelope_usage,
             _ => &mut self.sightings.choices,
         };
         if slot.is_none() {

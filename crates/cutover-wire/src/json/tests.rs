@@ -300,9 +300,9 @@ fn a_responses_events_usage_is_the_response_objects() {
         r#"{"type":"response.completed","response":{"id":"r","output":[{"usage":0}],"usage":{"input_tokens":9}}}"#;
     let sightings = seen(completed);
     assert_eq!(sightings.usage, None);
-    assert_eq!(at(completed, sightings.response_usage), Some(r#"{"input_tokens":9}"#));
+    assert_eq!(at(completed, sightings.envelope_usage), Some(r#"{"input_tokens":9}"#));
     let elsewhere = r#"{"response":1,"other":{"usage":{"input_tokens":9}}}"#;
-    assert_eq!(seen(elsewhere).response_usage, None);
+    assert_eq!(seen(elsewhere).envelope_usage, None);
 }
 
 #[test]

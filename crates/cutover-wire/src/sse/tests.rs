@@ -241,7 +241,7 @@ mod usage {
         let expected = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n\
                         data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
         assert_eq!(out, expected);
-        assert_eq!(usage, Some(Usage { input: 5, output: 2, reasoning: 1, cached_input: 0 }));
+        assert_eq!(usage, Some(Usage { input: 5, output: 2, reasoning: 1, ..Usage::default() }));
         let (out, _) = run(UsageWatch::Read, &stream, 7);
         assert_eq!(out, stream);
     }
@@ -270,5 +270,82 @@ mod usage {
     fn a_framer_not_watching_reads_nothing() {
         let stream = [ROLE, USAGE, DONE].concat();
         assert_eq!(run(UsageWatch::Ignore, &stream, 3), (stream.clone(), None));
+    }
+}
+
+/// Anthropic's Messages stream, as its API reference shows it.
+const MESSAGES_STREAM: [&str; 8] = [
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-5\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"cache_creation_input_tokens\":100,\"cache_read_input_tokens\":400,\"output_tokens\":1}}}\n\n",
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: ping\ndata: {\"type\": \"ping\"}\n\n",
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n",
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n",
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    "",
+];
+
+#[test]
+fn a_messages_stream_has_its_first_token_at_the_first_content_delta_and_ends_at_message_stop() {
+    let mut framer = SseFramer::watching_usage(UsageWatch::Read);
+    for (index, event) in MESSAGES_STREAM.iter().enumerate() {
+        assert_eq!(push(&mut framer, event), *event);
+        // message_start, the empty text block and the ping carry no content.
+        assert_eq!(framer.saw_token(), index >= 3, "after event {index}");
+        assert_eq!(framer.saw_finish(), index >= 5, "after event {index}");
+        assert_eq!(framer.saw_done(), index >= 6, "after event {index}");
+    }
+    assert!(!framer.saw_error());
+}
+
+#[test]
+fn a_messages_streams_usage_is_message_starts_input_with_the_last_deltas_output_counted_as_openai_does() {
+    let mut framer = SseFramer::watching_usage(UsageWatch::Read);
+    push(&mut framer, MESSAGES_STREAM[0]);
+    // input_tokens 25 excludes the 400 read from the cache and the 100 written to it.
+    let started = Usage { input: 525, cached_input: 400, cache_write: 100, output: 1, reasoning: 0 };
+    assert_eq!(framer.usage(), Some(started));
+    for event in &MESSAGES_STREAM[1..] {
+        push(&mut framer, event);
+    }
+    assert_eq!(framer.usage(), Some(Usage { output: 15, ..started }));
+}
+
+#[test]
+fn an_output_count_alone_is_no_usage_without_the_message_start_before_it() {
+    let mut framer = SseFramer::watching_usage(UsageWatch::Read);
+    push(&mut framer, MESSAGES_STREAM[5]);
+    assert_eq!(framer.usage(), None);
+}
+
+#[test]
+fn a_streamed_tool_inputs_json_deltas_are_content() {
+    let mut framer = SseFramer::new();
+    push(
+        &mut framer,
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"get_weather\",\"input\":{}}}\n\n",
+    );
+    push(
+        &mut framer,
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\"}}\n\n",
+    );
+    assert!(!framer.saw_token());
+    push(
+        &mut framer,
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\":\"}}\n\n",
+    );
+    assert!(framer.saw_token());
+}
+
+#[test]
+fn an_anthropic_error_event_is_the_upstreams_failure_however_the_bytes_are_cut() {
+    let event = "event: error\r\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\r\n\r\n";
+    for cut in 1..event.len() {
+        let mut framer = SseFramer::new();
+        let mut out = push(&mut framer, &event[..cut]);
+        assert!(!framer.saw_error(), "an incomplete event says nothing yet (cut at {cut})");
+        out.push_str(&push(&mut framer, &event[cut..]));
+        assert_eq!(out, event);
+        assert!(framer.saw_error() && !framer.saw_done(), "cut at {cut}");
     }
 }
