@@ -2,9 +2,8 @@
 //! the same way on every listener (both spellings of the scheme that clients send), or
 //! on the proxy the `x-api-key` header that Anthropic's SDKs send instead.
 
-use http::{HeaderMap, HeaderName, HeaderValue, header};
-
-const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+use cutover_config::{Credential, identity::X_API_KEY};
+use http::{HeaderMap, HeaderValue, header};
 
 /// The bytes after `Bearer ` (or `bearer `) in the `Authorization` header, as sent.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&[u8]> {
@@ -19,7 +18,7 @@ pub fn client_key(headers: &HeaderMap) -> Option<&[u8]> {
 
 /// The header the client presented its key in, as sent: what an open gateway passes to an
 /// upstream that has no key of its own.
-pub fn client_credential(headers: &HeaderMap) -> Option<(HeaderName, HeaderValue)> {
+pub fn client_credential(headers: &HeaderMap) -> Option<Credential> {
     [header::AUTHORIZATION, X_API_KEY]
         .into_iter()
         .find_map(|name| headers.get(&name).cloned().map(|value| (name, value)))

@@ -274,8 +274,7 @@ enum EventName {
 
 /// The name of an `event:` line, if it is one the framer reads.
 fn event_name(line: &[u8]) -> Option<EventName> {
-    let value = line.strip_suffix(b"\r").unwrap_or(line).strip_prefix(b"event:")?;
-    match value.strip_prefix(b" ").unwrap_or(value) {
+    match field_value(line, b"event:")? {
         b"error" => Some(EventName::Error),
         b"message_stop" => Some(EventName::MessageStop),
         _ => None,
@@ -285,7 +284,13 @@ fn event_name(line: &[u8]) -> Option<EventName> {
 /// The lines of an event, each found with `memchr` (the last one without its newline).
 /// The value of a `data:` line (its `\r` and the one space after the colon dropped).
 fn data_value(line: &[u8]) -> Option<&[u8]> {
-    let value = line.strip_suffix(b"\r").unwrap_or(line).strip_prefix(b"data:")?;
+    field_value(line, b"data:")
+}
+
+/// The value of a line of the field `name` (with its colon): the line's `\r` and the one
+/// space after the colon dropped, as the SSE format reads it.
+fn field_value<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let value = line.strip_suffix(b"\r").unwrap_or(line).strip_prefix(name)?;
     Some(value.strip_prefix(b" ").unwrap_or(value))
 }
 
