@@ -4,6 +4,7 @@
 //! `/v1/messages` itself is [`super::messages`].
 
 use bytes::Bytes;
+use cutover_model::anthropic_error_type;
 use cutover_net::body::{BoxBody, json};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use serde_json::{Value, json};
@@ -25,24 +26,14 @@ pub(super) fn overloaded_status() -> StatusCode {
     StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
 }
 
-/// The error `type` Anthropic gives a status.
-fn kind(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        503 | 529 => "overloaded_error",
-        _ if status.is_server_error() => "api_error",
-        _ => "invalid_request_error",
-    }
-}
-
 /// `{"type":"error","error":{"type":…,"message":…}}`, the kind the one `status` implies.
 pub(super) fn error_body(status: StatusCode, message: &str) -> Bytes {
     // Spelled out so that `type` comes first, as Anthropic writes it.
-    Bytes::from(format!(r#"{{"type":"error","error":{{"type":"{}","message":{}}}}}"#, kind(status), quote(message)))
+    Bytes::from(format!(
+        r#"{{"type":"error","error":{{"type":"{}","message":{}}}}}"#,
+        anthropic_error_type(status.as_u16()),
+        quote(message)
+    ))
 }
 
 /// An error response in Anthropic's shape.

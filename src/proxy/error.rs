@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use cutover_metrics::{FailureReason, Overload};
-use cutover_model::Api;
+use cutover_model::{Api, anthropic_error_type};
 use cutover_net::body::{self, BoxBody, BoxError, Chain};
 use cutover_wire::sse::StreamFault;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -27,6 +27,9 @@ pub enum TransportError {
     InvalidUri(#[source] http::Error),
     #[error("no first token within {0:?}")]
     FirstTokenTimeout(Duration),
+    /// An answer the gateway translates is read whole first; it did not come in time.
+    #[error("no whole answer within {0:?}")]
+    AnswerTimeout(Duration),
     #[error("the stream failed before its first token: {0}")]
     Stream(#[source] EarlyStreamError),
     /// A redirect, or a body of another type than the endpoint returns: the same upstream
@@ -42,7 +45,10 @@ impl TransportError {
     pub fn retryable(&self) -> bool {
         !matches!(
             self,
-            TransportError::FirstByteTimeout(_) | TransportError::FirstTokenTimeout(_) | TransportError::NotAnAnswer(_)
+            TransportError::FirstByteTimeout(_)
+                | TransportError::FirstTokenTimeout(_)
+                | TransportError::AnswerTimeout(_)
+                | TransportError::NotAnAnswer(_)
         )
     }
 
@@ -58,7 +64,9 @@ impl TransportError {
             TransportError::Connect { .. } | TransportError::Broken { .. } | TransportError::InvalidUri(_) => {
                 FailureReason::Connect
             }
-            TransportError::FirstByteTimeout(_) | TransportError::FirstTokenTimeout(_) => FailureReason::Timeout,
+            TransportError::FirstByteTimeout(_)
+            | TransportError::FirstTokenTimeout(_)
+            | TransportError::AnswerTimeout(_) => FailureReason::Timeout,
             TransportError::Stream(_) => FailureReason::Stream,
             TransportError::NotAnAnswer(_) => FailureReason::InvalidAnswer,
         }
@@ -104,13 +112,22 @@ pub enum GatewayError {
     NoRoute(String),
     #[error("Unknown path {0}: this gateway serves the OpenAI and Anthropic APIs under /v1/.")]
     UnknownPath(String),
-    /// The route's arm speaks another API than the client calls: translating between them
-    /// is not done yet, and forwarding as is would send one API's request to the other.
+    /// The route's arm speaks another API than the client calls, and this endpoint is not
+    /// one the gateway translates: forwarding as is would send one API's request to the other.
     #[error(
         "Upstream `{upstream}` of this model's route speaks the {speaks} API, and this gateway does not \
-         translate {called} API requests to it."
+         translate this {called} API endpoint to it (only chat completions and Messages translate)."
     )]
     ApiMismatch { upstream: String, speaks: Api, called: Api },
+    /// No arm of the route can be given the request: each speaks the other API, and the
+    /// request carries what that API cannot.
+    #[error("Upstream `{upstream}` of this model's route speaks the {speaks} API: {source}")]
+    Untranslatable {
+        upstream: String,
+        speaks: Api,
+        #[source]
+        source: std::sync::Arc<cutover_translate::Untranslatable>,
+    },
     #[error("Upstream `{upstream}` failed: {error}")]
     Upstream {
         upstream: String,
@@ -135,11 +152,15 @@ impl GatewayError {
             | GatewayError::BadJson(_)
             | GatewayError::InvalidField { .. }
             | GatewayError::DotSegments(_)
-            | GatewayError::ApiMismatch { .. } => StatusCode::BAD_REQUEST,
+            | GatewayError::ApiMismatch { .. }
+            | GatewayError::Untranslatable { .. } => StatusCode::BAD_REQUEST,
             GatewayError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             GatewayError::NoRoute(_) | GatewayError::UnknownPath(_) => StatusCode::NOT_FOUND,
             GatewayError::Upstream {
-                error: TransportError::FirstByteTimeout(_) | TransportError::FirstTokenTimeout(_),
+                error:
+                    TransportError::FirstByteTimeout(_)
+                    | TransportError::FirstTokenTimeout(_)
+                    | TransportError::AnswerTimeout(_),
                 ..
             } => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Upstream { .. } | GatewayError::BreakerOpen { .. } => StatusCode::BAD_GATEWAY,
@@ -148,7 +169,7 @@ impl GatewayError {
     }
 
     /// `(type, code, param)` of OpenAI's error object.
-    fn kind(&self) -> (&'static str, Option<&'static str>, Option<&'static str>) {
+    fn kind(&self) -> (&'static str, Option<&'static str>, Option<&str>) {
         match self {
             GatewayError::Unauthorized => ("invalid_request_error", Some("invalid_api_key"), None),
             GatewayError::BodyTooLarge { .. } => ("invalid_request_error", Some("request_too_large"), None),
@@ -159,22 +180,13 @@ impl GatewayError {
             GatewayError::NoRoute(_) => ("invalid_request_error", Some("model_not_found"), Some("model")),
             GatewayError::UnknownPath(_) => ("invalid_request_error", Some("unknown_url"), None),
             GatewayError::ApiMismatch { .. } => ("invalid_request_error", Some("api_not_translated"), None),
+            GatewayError::Untranslatable { source, .. } => {
+                ("invalid_request_error", Some("untranslatable_field"), Some(source.field.as_str()))
+            }
             GatewayError::Upstream { .. } | GatewayError::BreakerOpen { .. } => {
                 ("server_error", Some("upstream_unavailable"), None)
             }
             GatewayError::Overloaded { .. } => ("server_error", Some("gateway_overloaded"), None),
-        }
-    }
-
-    /// The error type of Anthropic's error object, which follows the status.
-    fn anthropic_kind(&self) -> &'static str {
-        match self.status() {
-            StatusCode::UNAUTHORIZED => "authentication_error",
-            StatusCode::NOT_FOUND => "not_found_error",
-            StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
-            StatusCode::SERVICE_UNAVAILABLE => "overloaded_error",
-            status if status.is_server_error() => "api_error",
-            _ => "invalid_request_error",
         }
     }
 
@@ -185,7 +197,7 @@ impl GatewayError {
                 let (kind, code, param) = self.kind();
                 body::openai_error(&self.to_string(), kind, param, code)
             }
-            Api::Anthropic => body::anthropic_error(&self.to_string(), self.anthropic_kind()),
+            Api::Anthropic => body::anthropic_error(&self.to_string(), anthropic_error_type(self.status().as_u16())),
         };
         let mut response = body::json(self.status(), text);
         if matches!(self, GatewayError::Upstream { gave_up_after_retries: true, .. }) {

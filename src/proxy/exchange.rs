@@ -11,10 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cutover_config::{Credential, FallbackMode, RouteId, Upstream};
 use cutover_model::{Api, Outcome, Role};
-use cutover_net::{
-    body::BoxBody,
-    pool::{SendError, UpstreamBody},
-};
+use cutover_net::{body::BoxBody, pool::SendError};
 use cutover_shadow::Tap;
 use cutover_wire::sse::SseFramer;
 use http::request::Parts;
@@ -31,6 +28,7 @@ use super::failure::{Failure, counts_as_failure, is_clients_fault, outcome_for_s
 use super::gateway::{Gateway, RouteContext};
 use super::headers::{X_SHOULD_RETRY, mark_response, upstream_request_headers};
 use super::request::{RequestMeta, with_model};
+use super::translation::{ArmBody, ArmRequest, ArmRequests};
 
 /// A client request, read and routed, ready to be sent to either arm.
 pub struct Exchange<'a> {
@@ -51,6 +49,9 @@ pub struct Exchange<'a> {
     api: Api,
     /// What the endpoint returns: an answer of another kind is an upstream fault.
     expected: Expected,
+    /// How the request reaches each arm (`[primary, candidate]`): as it is, or translated
+    /// for an upstream of the other API.
+    arms: ArmRequests,
     /// The arm the split chose; an answer from the other one is a fallback.
     pub first_role: Role,
     tally: Tally,
@@ -71,7 +72,7 @@ pub struct Exchange<'a> {
 
 impl<'a> Exchange<'a> {
     pub fn new(gateway: &'a Gateway, parts: Parts, body: Bytes, meta: RequestMeta, routing: Routing) -> Exchange<'a> {
-        let Routing { route, first_role, tally, client_credential, tap, admitted } = routing;
+        let Routing { route, first_role, tally, client_credential, tap, admitted, arms } = routing;
         let path = parts.uri.path();
         let (stream_end, api) = (StreamEnd::for_path(path), Api::of_path(path));
         let expected = Expected::for_request(&parts.method, path, meta.stream);
@@ -87,6 +88,7 @@ impl<'a> Exchange<'a> {
             stream_end,
             api,
             expected,
+            arms,
             first_role,
             tally,
             evidence_settled: AtomicBool::new(false),
@@ -97,48 +99,62 @@ impl<'a> Exchange<'a> {
     }
 
     pub fn upstream_index(&self, role: Role) -> usize {
-        match role {
-            Role::Primary => self.route.config.primary,
-            Role::Candidate | Role::Shadow => self.route.config.candidate.unwrap_or(self.route.config.primary),
-        }
+        self.route.config.upstream_of(role)
     }
 
     pub fn upstream(&self, role: Role) -> &Upstream {
         &self.gateway.config.upstreams[self.upstream_index(role)]
     }
 
-    /// The arm that may answer when `role` fails, per the route's `fallback`.
+    /// The arm that may answer when `role` fails, per the route's `fallback`: never one
+    /// that cannot be given the request.
     pub fn fallback_role(&self, role: Role) -> Option<Role> {
         self.route.config.candidate?;
-        match (role, self.route.config.fallback) {
-            (Role::Candidate, FallbackMode::CandidateToPrimary | FallbackMode::Both) => Some(Role::Primary),
-            (Role::Primary, FallbackMode::Both) => Some(Role::Candidate),
-            _ => None,
-        }
+        let other = match (role, self.route.config.fallback) {
+            (Role::Candidate, FallbackMode::CandidateToPrimary | FallbackMode::Both) => Role::Primary,
+            (Role::Primary, FallbackMode::Both) => Role::Candidate,
+            _ => return None,
+        };
+        (!self.arms.get(other).is_refused()).then_some(other)
     }
 
-    async fn send(&self, role: Role) -> Result<Response<UpstreamBody>, TransportError> {
+    async fn send(&self, role: Role) -> Result<Response<ArmBody>, TransportError> {
         let index = self.upstream_index(role);
         let upstream = &self.gateway.config.upstreams[index];
         let runtime = &self.gateway.upstreams[index];
-        let alias = self.meta.model.as_deref().and_then(|model| upstream.model_aliases.get(model)).map(String::as_str);
+        let (path, body, translation) = match self.arms.get(role) {
+            // The client's query is its API's (Claude Code's `?beta=true`), not the upstream's.
+            ArmRequest::Translated(translation) => {
+                let path = [upstream.base_path.as_str(), translation.upstream_path()].concat();
+                (path, translation.body.clone(), Some(translation))
+            }
+            ArmRequest::AsIs | ArmRequest::Refused(_) => {
+                let alias =
+                    self.meta.model.as_deref().and_then(|model| upstream.model_aliases.get(model)).map(String::as_str);
+                (self.upstream_path(upstream), with_model(&self.body, &self.meta, alias), None)
+            }
+        };
         let uri = Uri::builder()
             .scheme(upstream.scheme.clone())
             .authority(upstream.authority.clone())
-            .path_and_query(self.upstream_path(upstream))
+            .path_and_query(path)
             .build()
             .map_err(TransportError::InvalidUri)?;
-        let mut request = Request::new(Full::new(with_model(&self.body, &self.meta, alias)));
+        let mut request = Request::new(Full::new(body));
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
         *request.headers_mut() = self.headers.clone();
         runtime.identity.apply(request.headers_mut(), self.client_credential.as_ref());
         let wait = upstream.timeouts.first_byte.min(upstream.timeouts.total);
-        match tokio::time::timeout(wait, runtime.connections.send(request)).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(SendError::Connect(source))) => Err(TransportError::Connect { source }),
-            Ok(Err(SendError::Broken(source))) => Err(TransportError::Broken { source }),
-            Err(_) => Err(TransportError::FirstByteTimeout(wait)),
+        let response = match tokio::time::timeout(wait, runtime.connections.send(request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(SendError::Connect(source))) => return Err(TransportError::Connect { source }),
+            Ok(Err(SendError::Broken(source))) => return Err(TransportError::Broken { source }),
+            Err(_) => return Err(TransportError::FirstByteTimeout(wait)),
+        };
+        match translation {
+            Some(translation) => translation.answer(response, upstream.timeouts.total).await,
+            None => Ok(response.map(ArmBody::Upstream)),
         }
     }
 
@@ -155,6 +171,11 @@ impl<'a> Exchange<'a> {
             path.push_str(query);
         }
         path
+    }
+
+    /// A request no arm gives evidence of (the arm the split chose could not be given it).
+    pub fn forgo_evidence(&self) {
+        self.evidence_settled.store(true, Relaxed);
     }
 
     /// A request the breaker kept from `role`'s upstream: no attempt, so no metric of one,
@@ -245,7 +266,7 @@ impl<'a> Exchange<'a> {
     /// Wraps an upstream answer for the client; its metrics are recorded when it ends.
     pub fn respond(
         &self,
-        response: Response<UpstreamBody>,
+        response: Response<ArmBody>,
         role: Role,
         started: Instant,
         held: Option<Held>,
@@ -312,6 +333,8 @@ pub struct Routing {
     pub tap: Option<Tap>,
     /// The client request's place in flight (`None` for a mirror).
     pub admitted: Option<Admitted>,
+    /// How the request reaches each arm (`translation::arm_requests`).
+    pub arms: ArmRequests,
 }
 
 pub enum Attempt {

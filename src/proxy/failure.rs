@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use cutover_metrics::FailureReason;
 use cutover_model::Outcome;
-use cutover_net::pool::UpstreamBody;
 use http::{Response, StatusCode};
 
 use super::error::TransportError;
 use super::retry;
+use super::translation::ArmBody;
 
 /// An attempt that failed before anything reached the client.
 pub enum Failure {
     /// The upstream answered with an HTTP error, passed to the client if nothing better comes.
-    Status { response: Response<UpstreamBody>, retry_after: Option<Duration> },
+    Status { response: Response<ArmBody>, retry_after: Option<Duration> },
     /// No answer: the connection failed, the upstream stayed silent, or the held stream
     /// failed before its first token.
     Transport(TransportError),
@@ -25,7 +25,7 @@ pub enum Failure {
 
 impl Failure {
     /// An HTTP error answer, with the wait the upstream asked for before a retry.
-    pub fn status(response: Response<UpstreamBody>) -> Failure {
+    pub fn status(response: Response<ArmBody>) -> Failure {
         let retry_after = retry::retry_after(response.headers());
         Failure::Status { response, retry_after }
     }

@@ -1,6 +1,7 @@
 //! The request path: a client request is authenticated, read within the size limit,
 //! matched to a route, split to an arm by its sticky bucket, forwarded to that arm's
-//! upstream (falling back to the other before the first byte), and streamed back.
+//! upstream (falling back to the other before the first byte), and streamed back —
+//! translated at the arm's edge when its upstream speaks the other API.
 
 // The service and what it reads of a request.
 mod path;
@@ -22,6 +23,8 @@ mod forward;
 mod gateway;
 mod retry;
 mod shadow;
+// An arm that speaks the other API: its request and answer translated at its edge.
+mod translation;
 
 // What comes back: headers that cross, the event-stream framer, the body stack.
 mod body;

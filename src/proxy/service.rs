@@ -30,6 +30,7 @@ use super::path::has_dot_segment;
 use super::request::{
     RequestMeta, ask_for_usage, discard_body, is_json_request, parse_meta, read_body, takes_json_body,
 };
+use super::translation::{ArmRequests, Unservable};
 use super::{shadow, split};
 
 /// The proxy listener's service. The listener clones it for each client connection: a
@@ -163,13 +164,7 @@ where
         .route_for(meta.model.as_deref())
         .ok_or_else(|| GatewayError::NoRoute(meta.model.clone().unwrap_or_default()))?;
     let route = gateway.route(route_id);
-    let api = Api::of_path(path);
-    if let Some(other) = route.config.arms().map(|index| &gateway.config.upstreams[index]).find(|arm| arm.api != api) {
-        return Err(Refusal {
-            error: GatewayError::ApiMismatch { upstream: other.name.clone(), speaks: other.api, called: api },
-            route: Some(route_id),
-        });
-    }
+    let refused = |error| Refusal { error, route: Some(route_id) };
     let mut tally = Tally { stats: route.live.stats(), control: false, user: None };
     // The arm the split chose when its upstream is down and another serves the user.
     let mut rerouted_from = None;
@@ -187,14 +182,11 @@ where
             tally.user = user;
             tally.control = split::is_control(bucket, weight);
             let chosen = if split::is_candidate(bucket, weight) { Role::Candidate } else { Role::Primary };
-            let upstream_of = |role: Role| match role {
-                Role::Primary => route.config.primary,
-                _ => route.config.candidate.unwrap_or(route.config.primary),
-            };
-            let served =
-                split::arm_for_health(chosen, route.config.fallback, |role| gateway.upstream_up(upstream_of(role)));
+            let served = split::arm_for_health(chosen, route.config.fallback, |role| {
+                gateway.upstream_up(route.config.upstream_of(role))
+            });
             if served != chosen {
-                gateway.upstreams[upstream_of(chosen)].health.count_rerouted();
+                gateway.upstreams[route.config.upstream_of(chosen)].health.count_rerouted();
                 rerouted_from = Some(chosen);
             }
             served
@@ -204,27 +196,52 @@ where
     let client_credential = if gateway.gateway_keys_required() { None } else { client_credential(&parts.headers) };
     let (mut parts, mut meta) = (parts, meta);
     let body = ask_for_usage(body, &mut meta, parts.uri.path(), route.config.inject_stream_usage, &mut parts.headers);
+    let api = Api::of_path(parts.uri.path());
+    let arms = ArmRequests::new(&gateway.config, route.config, api, parts.uri.path(), &body, &meta);
+    // An arm that cannot be given the request (its API cannot carry it) leaves it to the
+    // other, and neither gives evidence of it: it says nothing of either's health.
+    let (role, untranslated) = match arms.servable(role) {
+        Ok(served) => (served, served != role),
+        Err(why) => {
+            let upstream = &gateway.config.upstreams[route.config.upstream_of(role)];
+            let (upstream, speaks) = (upstream.name.clone(), upstream.api);
+            return Err(refused(match why {
+                Unservable::Endpoint => GatewayError::ApiMismatch { upstream, speaks, called: api },
+                Unservable::Request(source) => GatewayError::Untranslatable { upstream, speaks, source },
+            }));
+        }
+    };
     // Only the primary arm is mirrored: a candidate-arm request already is the candidate's,
-    // and one the primary serves because the candidate is down is still the candidate's.
-    let tap = if role == Role::Primary && rerouted_from.is_none() && route.config.candidate.is_some() {
+    // and one the primary serves because the candidate is down is still the candidate's;
+    // never to a candidate that cannot be given the request.
+    let tap = if role == Role::Primary
+        && rerouted_from.is_none()
+        && !untranslated
+        && route.config.candidate.is_some()
+        && !arms.get(Role::Candidate).is_refused()
+    {
         let mirrored = shadow::Mirrored {
             parts: &parts,
             body: &body,
             meta: &meta,
             tally: &tally,
             client_credential: client_credential.clone(),
+            arms: &arms,
         };
         shadow::mirror(gateway, route, mirrored)
     } else {
         None
     };
     let routing =
-        Routing { route: route_id, first_role: role, tally, client_credential, tap, admitted: Some(admitted) };
+        Routing { route: route_id, first_role: role, tally, client_credential, tap, admitted: Some(admitted), arms };
     let exchange = Exchange::new(gateway, parts, body, meta, routing);
     if let Some(chosen) = rerouted_from {
         exchange.record_down(chosen);
     }
-    forward(&exchange, role).await.map_err(|error| Refusal { error, route: Some(route_id) })
+    if untranslated {
+        exchange.forgo_evidence();
+    }
+    forward(&exchange, role).await.map_err(refused)
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use super::body::Tally;
 use super::exchange::{Attempt, Exchange, Routing};
 use super::gateway::{Gateway, RouteContext};
 use super::request::RequestMeta;
+use super::translation::ArmRequests;
 use crate::rollout::stats::{Arm, Sample};
 
 /// Whether a request may be sent twice: only endpoints without side effects. A Responses
@@ -63,6 +64,8 @@ pub struct Mirrored<'a> {
     pub meta: &'a RequestMeta,
     pub tally: &'a Tally,
     pub client_credential: Option<Credential>,
+    /// How the request reaches each arm: the copy is the candidate's, translated if it is.
+    pub arms: &'a ArmRequests,
 }
 
 /// Starts a mirror of a primary-arm request if the route's share samples it and nothing
@@ -105,6 +108,7 @@ pub fn mirror(gateway: &Arc<Gateway>, route: RouteContext<'_>, request: Mirrored
         tap: Some(candidate_tap),
         // A mirror is bounded by the shadow slots, not the clients' admission.
         admitted: None,
+        arms: request.arms.clone(),
     };
     let pair = PairContext {
         gateway: gateway.clone(),

@@ -1,6 +1,9 @@
-//! Claude traffic: Anthropic's Messages API through the gateway, passed through to
-//! upstreams that speak it (`api = "anthropic"`), every one a `cutover mock --api
-//! anthropic` that requires its own `x-api-key` and an `anthropic-version`. Driven by the
+//! Claude traffic: Anthropic's Messages API through the gateway, in two worlds of the
+//! same routes. Passed through: every upstream speaks Messages (`api = "anthropic"`, a
+//! `cutover mock --api anthropic` that requires its own `x-api-key` and an
+//! `anthropic-version`). Relayed: only the primary `claude-a` does, and every other
+//! upstream is an OpenAI-format relay (a `cutover mock` requiring its bearer key) that the
+//! gateway translates to and from — the migration of the seed's Claude row. Driven by the
 //! official `anthropic` Python SDK (`python/anthropic_client.py`) and Node SDK
 //! (`clients/node/anthropic_sdk.mjs`), and by raw HTTP for the exact cost per arm.
 
@@ -24,20 +27,30 @@ const SCRIPT_WITHIN: Duration = Duration::from_secs(180);
 /// cache reads and writes), and of `claude-b`.
 const A_USAGE: [&str; 8] =
     ["--usage-prompt", "1000", "--usage-cached", "400", "--usage-cache-write", "100", "--usage-completion", "50"];
-const B_USAGE: [&str; 4] = ["--usage-prompt", "800", "--usage-completion", "40"];
+const B_USAGE: [&str; 6] = ["--usage-prompt", "1000", "--usage-cached", "300", "--usage-completion", "40"];
 
 /// Claude Sonnet's shape of price on `claude-a` (cache reads at a tenth, writes at 1.25×)
-/// and a relay's flat one on `claude-b`, USD per million tokens.
+/// and a relay's on `claude-b`, USD per million tokens.
 const PRICES: &str = r#"
 [prices.claude-a]
 "claude-sonnet-4-5" = { input = 3.0, cached_input = 0.3, cache_write = 3.75, output = 15.0 }
 [prices.claude-b]
-"claude-sonnet-4-5" = { input = 2.0, output = 10.0 }
+"claude-sonnet-4-5" = { input = 2.0, cached_input = 0.2, output = 10.0 }
 "#;
 
-/// One answer's cost on each arm, in nano-dollars.
+/// One answer's cost on each arm, in nano-dollars: the same whether `claude-b` speaks
+/// Messages or is translated to, since translation keeps every count.
 const A_NANOS: u64 = (1000 - 400 - 100) * 3000 + 400 * 300 + 100 * 3750 + 50 * 15000;
-const B_NANOS: u64 = 800 * 2000 + 40 * 10000;
+const B_NANOS: u64 = (1000 - 300) * 2000 + 300 * 200 + 40 * 10000;
+
+/// What API the upstreams other than the primary `claude-a` speak.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Others {
+    /// Messages, as `claude-a`: passed through.
+    Anthropic,
+    /// OpenAI's chat completions: translated.
+    OpenAi,
+}
 
 /// The gateway `anthropic_client.py` describes, with its mocks.
 struct World {
@@ -47,19 +60,22 @@ struct World {
 }
 
 impl World {
-    async fn start(tag: &str) -> World {
+    async fn start(tag: &str, others: Others) -> World {
         let scratch = Scratch::new(tag);
         let keys = [("A_KEY", A_KEY), ("B_KEY", B_KEY)];
         let anthropic = |flags: &[&'static str]| [&["--api", "anthropic"][..], flags].concat();
+        let other = |flags: &[&'static str]| match others {
+            Others::Anthropic => anthropic(flags),
+            Others::OpenAi => flags.to_vec(),
+        };
         let a_flags = [&["--api-key-env", "A_KEY"][..], &A_USAGE].concat();
         let b_flags = [&["--api-key-env", "B_KEY"][..], &B_USAGE].concat();
         let claude_a = Mock::start(&scratch, "claude-a", &anthropic(&a_flags), &keys).await;
-        let claude_b = Mock::start(&scratch, "claude-b", &anthropic(&b_flags), &keys).await;
-        let erroring = Mock::start(&scratch, "erroring", &anthropic(&["--fault", "error-event"]), &[]).await;
-        let limited = Mock::start(&scratch, "limited", &anthropic(&["--fault", "429"]), &[]).await;
-        let overloaded = Mock::start(&scratch, "overloaded", &anthropic(&["--fault", "529"]), &[]).await;
-        let cutter =
-            Mock::start(&scratch, "cutter", &anthropic(&["--fault", "stream-cut", "--chunk-gap", "5"]), &[]).await;
+        let claude_b = Mock::start(&scratch, "claude-b", &other(&b_flags), &keys).await;
+        let erroring = Mock::start(&scratch, "erroring", &other(&["--fault", "error-event"]), &[]).await;
+        let limited = Mock::start(&scratch, "limited", &other(&["--fault", "429"]), &[]).await;
+        let overloaded = Mock::start(&scratch, "overloaded", &other(&["--fault", "529"]), &[]).await;
+        let cutter = Mock::start(&scratch, "cutter", &other(&["--fault", "stream-cut", "--chunk-gap", "5"]), &[]).await;
         let mut config = GatewayToml::new()
             .gateway_key("anthropic-tests", "GATEWAY_KEY")
             .admin_token_env("ADMIN_TOKEN")
@@ -72,8 +88,11 @@ impl World {
         {
             config = config.upstream(name, &mock.base_url());
         }
+        let config = match others {
+            Others::Anthropic => config.every_upstream("api = \"anthropic\""),
+            Others::OpenAi => config.upstream_line("claude-a", "api = \"anthropic\""),
+        };
         let config = config
-            .every_upstream("api = \"anthropic\"")
             .route("claude", "claude-a", Some("claude-b"))
             .route_line("claude", &format!("models = [\"{MODEL}\"]"))
             .route_line("claude", "sticky = \"header:x-user-id\"")
@@ -127,9 +146,18 @@ fn require_python_anthropic() {
 }
 
 #[tokio::test]
-async fn anthropic_python_sdk_works_through_the_gateway() {
+async fn anthropic_python_sdk_works_through_the_gateway_passed_through() {
+    anthropic_python_sdk_works_through_the_gateway("anthropic-sdk", Others::Anthropic).await;
+}
+
+#[tokio::test]
+async fn anthropic_python_sdk_works_through_the_gateway_translated_to_openai_format_relays() {
+    anthropic_python_sdk_works_through_the_gateway("anthropic-sdk-relayed", Others::OpenAi).await;
+}
+
+async fn anthropic_python_sdk_works_through_the_gateway(tag: &str, others: Others) {
     require_python_anthropic();
-    let world = World::start("anthropic-sdk").await;
+    let world = World::start(tag, others).await;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/python/anthropic_client.py");
     let mut command = tokio::process::Command::new("python3");
     command
@@ -160,14 +188,23 @@ async fn anthropic_python_sdk_works_through_the_gateway() {
 }
 
 #[tokio::test]
-async fn anthropic_node_sdk_works_through_the_gateway() {
+async fn anthropic_node_sdk_works_through_the_gateway_passed_through() {
+    anthropic_node_sdk_works_through_the_gateway("anthropic-node", Others::Anthropic).await;
+}
+
+#[tokio::test]
+async fn anthropic_node_sdk_works_through_the_gateway_translated_to_openai_format_relays() {
+    anthropic_node_sdk_works_through_the_gateway("anthropic-node-relayed", Others::OpenAi).await;
+}
+
+async fn anthropic_node_sdk_works_through_the_gateway(tag: &str, others: Others) {
     let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/clients/node");
     assert!(
         project.join("node_modules/@anthropic-ai/sdk").is_dir(),
         "{} lacks @anthropic-ai/sdk: run `npm ci` there (or .ci/deps/clients.sh)",
         project.display()
     );
-    let world = World::start("anthropic-node").await;
+    let world = World::start(tag, others).await;
     let mut command = tokio::process::Command::new("node");
     command
         .arg(project.join("anthropic_sdk.mjs"))
@@ -207,7 +244,16 @@ fn tokens(page: &str, upstream: &str, kind: &str) -> u64 {
 
 #[tokio::test]
 async fn each_arm_is_charged_exactly_what_its_answers_report_at_its_own_price_whole_and_streamed() {
-    let world = World::start("anthropic-cost").await;
+    each_arm_is_charged_exactly("anthropic-cost", Others::Anthropic).await;
+}
+
+#[tokio::test]
+async fn a_translated_arm_is_charged_exactly_what_its_relay_reports_whole_and_streamed() {
+    each_arm_is_charged_exactly("anthropic-cost-relayed", Others::OpenAi).await;
+}
+
+async fn each_arm_is_charged_exactly(tag: &str, others: Others) {
+    let world = World::start(tag, others).await;
     let mut answered = [0u64; 2];
     for number in 0..24 {
         let reply = world.message(&format!("cost-user-{number}"), number % 2 == 1).await;
@@ -230,12 +276,14 @@ async fn each_arm_is_charged_exactly_what_its_answers_report_at_its_own_price_wh
     assert_eq!(tokens(&page, "claude-a", "cached_input"), on_a * 400);
     assert_eq!(tokens(&page, "claude-a", "cache_write"), on_a * 100);
     assert_eq!(tokens(&page, "claude-a", "output"), on_a * 50);
-    assert_eq!(tokens(&page, "claude-b", "input"), on_b * 800);
+    assert_eq!(tokens(&page, "claude-b", "input"), on_b * 1000);
+    assert_eq!(tokens(&page, "claude-b", "cached_input"), on_b * 300);
+    assert_eq!(tokens(&page, "claude-b", "output"), on_b * 40);
 }
 
 #[tokio::test]
 async fn the_gateways_own_errors_on_the_messages_paths_have_anthropics_shape() {
-    let world = World::start("anthropic-errors").await;
+    let world = World::start("anthropic-errors", Others::Anthropic).await;
     let url = world.gateway.url("/v1/messages");
     let body = r#"{"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": ["#;
     let bad = send(http::Method::POST, &url, &[("x-api-key", GATEWAY_KEY)], body).await;
@@ -255,12 +303,53 @@ async fn the_gateways_own_errors_on_the_messages_paths_have_anthropics_shape() {
 }
 
 #[tokio::test]
-async fn a_request_in_the_other_api_than_its_routes_upstreams_speak_is_refused_not_forwarded() {
-    let world = World::start("anthropic-mismatch").await;
-    let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]});
-    let reply = post_json(&world.gateway.url("/v1/chat/completions"), &[("x-api-key", GATEWAY_KEY)], &body).await;
+async fn an_endpoint_the_gateway_does_not_translate_is_refused_not_forwarded() {
+    let world = World::start("anthropic-mismatch", Others::Anthropic).await;
+    let body = json!({"model": MODEL, "input": "Hi"});
+    let reply = post_json(&world.gateway.url("/v1/embeddings"), &[("x-api-key", GATEWAY_KEY)], &body).await;
     assert_eq!(reply.status, 400, "{}", reply.text());
     let error = reply.json();
     assert_eq!(error["error"]["code"], "api_not_translated", "{error}");
-    assert!(error["error"]["message"].as_str().unwrap().contains("`claude-a`"), "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("`claude-"), "{error}");
+}
+
+#[tokio::test]
+async fn a_chat_request_carrying_what_messages_cannot_is_refused_naming_the_field() {
+    let world = World::start("anthropic-untranslatable", Others::Anthropic).await;
+    let body = json!({"model": MODEL, "n": 2, "messages": [{"role": "user", "content": "Hi"}]});
+    let reply = post_json(&world.gateway.url("/v1/chat/completions"), &[("x-api-key", GATEWAY_KEY)], &body).await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    let error = reply.json();
+    assert_eq!(error["error"]["code"], "untranslatable_field", "{error}");
+    assert_eq!(error["error"]["param"], "n", "{error}");
+    // The same request in a shape Messages can carry is translated and answered.
+    let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]});
+    let reply = post_json(&world.gateway.url("/v1/chat/completions"), &[("x-api-key", GATEWAY_KEY)], &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["object"], "chat.completion", "{}", reply.text());
+    assert_eq!(reply.json()["usage"]["prompt_tokens"], 1000, "{}", reply.text());
+}
+
+#[tokio::test]
+async fn a_request_the_relay_cannot_be_given_is_served_by_the_primary_that_speaks_it() {
+    let world = World::start("anthropic-thinking", Others::OpenAi).await;
+    let headers =
+        |user: &'static str| [("x-api-key", GATEWAY_KEY), ("anthropic-version", "2023-06-01"), ("x-user-id", user)];
+    let body = json!({"model": MODEL, "max_tokens": 2048, "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [{"role": "user", "content": "Think, then say hello."}]});
+    let users = ["u-0", "u-1", "u-2", "u-3", "u-4", "u-5", "u-6", "u-7", "u-8", "u-9", "u-10", "u-11"];
+    for user in users {
+        let reply = post_json(&world.gateway.url("/v1/messages"), &headers(user), &body).await;
+        assert_eq!(reply.status, 200, "{user}: {}", reply.text());
+        assert_eq!(reply.headers["x-cutover-upstream"], "claude-a", "{user}");
+    }
+    // Without `thinking`, the split sends some of the same users to the relay.
+    let plain = json!({"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "Hello."}]});
+    let mut relayed = 0;
+    for user in users {
+        let reply = post_json(&world.gateway.url("/v1/messages"), &headers(user), &plain).await;
+        assert_eq!(reply.status, 200, "{user}: {}", reply.text());
+        relayed += usize::from(reply.headers["x-cutover-upstream"] == "claude-b");
+    }
+    assert!(relayed > 0, "a 50% split of 12 users sent none to the relay");
 }

@@ -37,7 +37,12 @@ fn check_accepts_the_shipped_example_config() {
 #[test]
 fn check_accepts_the_holysheep_example_with_its_prices() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/holysheep.toml");
-    let env = [("CUTOVER_ADMIN_TOKEN", "dev-admin"), ("OPENAI_API_KEY", "sk-a"), ("HOLYSHEEP_API_KEY", "sk-b")];
+    let env = [
+        ("CUTOVER_ADMIN_TOKEN", "dev-admin"),
+        ("OPENAI_API_KEY", "sk-a"),
+        ("HOLYSHEEP_API_KEY", "sk-b"),
+        ("ANTHROPIC_API_KEY", "sk-ant-c"),
+    ];
     let output = check(&example, &env);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(!String::from_utf8_lossy(&output.stdout).contains("warning:"), "{}", describe(&output));

@@ -5,7 +5,8 @@
 //! `clients/` that prints a JSON report of named checks (`clients/report.py`,
 //! `clients/node/report.mjs`); every check listed here must have run and passed. A
 //! library that is not installed fails the test with what to install (`.ci/deps/clients.sh`
-//! installs them all), never skips it.
+//! installs them all), never skips it. The official Node SDK runs a second time against a
+//! candidate that speaks Anthropic's Messages API, to which the gateway translates.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,6 +25,14 @@ const CANDIDATE_KEY: &str = "sk-upstream-candidate";
 /// machine. Only a hang reaches it.
 const SCRIPT_WITHIN: Duration = Duration::from_secs(240);
 
+/// The API the candidate speaks (the primary speaks OpenAI's).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CandidateApi {
+    OpenAi,
+    /// Anthropic's Messages: the gateway translates the client's chat completions.
+    Anthropic,
+}
+
 /// The gateway every client script expects: route `default` for `gpt-4.1` between mocks
 /// `primary` and `candidate` (each requiring its own upstream key) at weight 50, sticky on
 /// `x-user-id`, gateway keys required.
@@ -34,12 +43,20 @@ struct World {
 }
 
 impl World {
-    async fn start(tag: &str) -> World {
+    async fn start(tag: &str, candidate_api: CandidateApi) -> World {
         let scratch = Scratch::new(tag);
         let keys = [("PRIMARY_KEY", PRIMARY_KEY), ("CANDIDATE_KEY", CANDIDATE_KEY)];
         let primary = Mock::start(&scratch, "primary", &["--api-key-env", "PRIMARY_KEY"], &keys).await;
-        let candidate = Mock::start(&scratch, "candidate", &["--api-key-env", "CANDIDATE_KEY"], &keys).await;
-        let config = GatewayToml::two_upstreams(&primary.base_url(), &candidate.base_url())
+        let candidate_flags: &[&str] = match candidate_api {
+            CandidateApi::OpenAi => &["--api-key-env", "CANDIDATE_KEY"],
+            CandidateApi::Anthropic => &["--api-key-env", "CANDIDATE_KEY", "--api", "anthropic"],
+        };
+        let candidate = Mock::start(&scratch, "candidate", candidate_flags, &keys).await;
+        let mut config = GatewayToml::two_upstreams(&primary.base_url(), &candidate.base_url());
+        if candidate_api == CandidateApi::Anthropic {
+            config = config.upstream_line("candidate", "api = \"anthropic\"");
+        }
+        let config = config
             .gateway_key("client-tests", "GATEWAY_KEY")
             .admin_token_env("ADMIN_TOKEN")
             .upstream_line("primary", "api_key_env = \"PRIMARY_KEY\"")
@@ -78,7 +95,18 @@ const NODE_HINT: &str = "install Node.js 20+ and run `npm ci` in tests/e2e/clien
 /// Runs `program script` against a fresh gateway at weight 50, asserts that every check
 /// in `expected` ran and passed, and prints the library's version.
 async fn run_client(tag: &str, program: &str, script: &Path, hint: &str, expected: &[&str]) {
-    let world = World::start(tag).await;
+    run_client_against(tag, CandidateApi::OpenAi, program, script, hint, expected).await;
+}
+
+async fn run_client_against(
+    tag: &str,
+    candidate_api: CandidateApi,
+    program: &str,
+    script: &Path,
+    hint: &str,
+    expected: &[&str],
+) {
+    let world = World::start(tag, candidate_api).await;
     let mut command = tokio::process::Command::new(program);
     command
         .arg(script)
@@ -108,9 +136,13 @@ async fn run_python(tag: &str, script: &str, expected: &[&str]) {
 }
 
 async fn run_node(tag: &str, script: &str, expected: &[&str]) {
+    run_node_against(tag, CandidateApi::OpenAi, script, expected).await;
+}
+
+async fn run_node_against(tag: &str, candidate_api: CandidateApi, script: &str, expected: &[&str]) {
     let project = clients_dir().join("node");
     assert!(project.join("node_modules").is_dir(), "{} has no node_modules: {NODE_HINT}", project.display());
-    run_client(tag, "node", &project.join(script), NODE_HINT, expected).await;
+    run_client_against(tag, candidate_api, "node", &project.join(script), NODE_HINT, expected).await;
 }
 
 #[tokio::test]
@@ -151,6 +183,17 @@ async fn openai_node_sdk_answers_streams_and_calls_tools_across_both_arms() {
         "tool_call_streamed_through_the_stream_helper",
     ];
     run_node("client-openai-node", "openai_sdk.mjs", &checks).await;
+}
+
+#[tokio::test]
+async fn openai_node_sdk_answers_streams_and_calls_tools_with_a_candidate_translated_to_messages() {
+    let checks = [
+        "whole_answers_come_from_both_arms_named_in_headers",
+        "stream_concatenates_to_the_whole_answer",
+        "tool_call_whole",
+        "tool_call_streamed_through_the_stream_helper",
+    ];
+    run_node_against("client-openai-node-messages", CandidateApi::Anthropic, "openai_sdk.mjs", &checks).await;
 }
 
 #[tokio::test]

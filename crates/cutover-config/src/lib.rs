@@ -295,6 +295,15 @@ impl Route {
     pub fn arms(&self) -> impl Iterator<Item = usize> + use<> {
         std::iter::once(self.primary).chain(self.candidate)
     }
+
+    /// The upstream that serves `role`: the candidate's for the candidate and its shadow
+    /// copies, the primary's otherwise (and for every role of a route without a candidate).
+    pub fn upstream_of(&self, role: Role) -> usize {
+        match role {
+            Role::Primary => self.primary,
+            Role::Candidate | Role::Shadow => self.candidate.unwrap_or(self.primary),
+        }
+    }
 }
 
 /// A route's limits on mirroring and how its pairs are judged.

@@ -36,6 +36,23 @@ impl Api {
     }
 }
 
+/// The `error.type` of an Anthropic error answer with HTTP `status`, as Anthropic's
+/// error reference lists them (503 is told as overload, like 529); any other 4xx is an
+/// `invalid_request_error`, any other 5xx an `api_error`.
+pub const fn anthropic_error_type(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        500..=599 => "api_error",
+        _ => "invalid_request_error",
+    }
+}
+
 impl fmt::Display for Api {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -52,6 +69,26 @@ mod tests {
         assert_eq!(Api::of_path("/v1/messages/count_tokens"), Api::Anthropic);
         for path in ["/v1/chat/completions", "/v1/models", "/v1/messages/batches", "/v1/messagesx"] {
             assert_eq!(Api::of_path(path), Api::OpenAi, "{path}");
+        }
+    }
+
+    #[test]
+    fn anthropic_error_types_follow_the_status() {
+        let cases = [
+            (400, "invalid_request_error"),
+            (401, "authentication_error"),
+            (403, "permission_error"),
+            (404, "not_found_error"),
+            (408, "invalid_request_error"),
+            (413, "request_too_large"),
+            (429, "rate_limit_error"),
+            (500, "api_error"),
+            (502, "api_error"),
+            (503, "overloaded_error"),
+            (529, "overloaded_error"),
+        ];
+        for (status, kind) in cases {
+            assert_eq!(anthropic_error_type(status), kind, "{status}");
         }
     }
 

@@ -21,7 +21,7 @@ pub mod outcome;
 pub mod time;
 
 pub use alert::{AlertMetric, Comparison, NotifierFormat};
-pub use api::Api;
+pub use api::{Api, anthropic_error_type};
 pub use criteria::{Criteria, Criterion, Direction, Latency, Unit};
 pub use dimension::Dimension;
 pub use event::{EventKind, Severity, UnknownKind};

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use cutover_config::Config;
 use cutover_metrics::Metrics;
+use cutover_model::Api;
 use cutover_shadow::slots::{COPY_SLOTS, PAIR_SLOTS};
 
 use super::*;
@@ -52,7 +53,9 @@ fn offer(gateway: &Arc<Gateway>) -> Option<Tap> {
     let body = Bytes::from_static(br#"{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}]}"#);
     let tally = Tally { stats: route.live.stats(), control: false, user: None };
     let meta = RequestMeta::default();
-    let request = Mirrored { parts: &parts, body: &body, meta: &meta, tally: &tally, client_credential: None };
+    let arms = ArmRequests::new(&gateway.config, route.config, Api::OpenAi, parts.uri.path(), &body, &meta);
+    let request =
+        Mirrored { parts: &parts, body: &body, meta: &meta, tally: &tally, client_credential: None, arms: &arms };
     mirror(gateway, route, request)
 }
 
