@@ -5,9 +5,11 @@
 //! stream event by event (`TranslatedStream`). Everything above an arm's edge (holding,
 //! failures, fallback, metering, the shadow tap) sees the client's API only.
 
+mod stream;
+
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,13 +18,13 @@ use cutover_model::{Api, Role};
 use cutover_net::body::BoxError;
 use cutover_net::pool::UpstreamBody;
 use cutover_translate::{Untranslatable, chat_over_messages, messages_over_chat};
-use cutover_wire::sse::SseFramer;
 use http::{HeaderValue, Response, header};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full, Limited};
 
 use super::error::TransportError;
 use super::request::{RequestMeta, with_model};
+use stream::{Events, TranslatedStream};
 
 /// A translated whole answer is read up to this size; a larger one is no answer.
 const MAX_TRANSLATED_ANSWER_BYTES: usize = 32 << 20;
@@ -181,7 +183,7 @@ impl ArmTranslation {
             .get(header::CONTENT_TYPE)
             .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
         if is_event_stream && parts.status.is_success() {
-            let stream = TranslatedStream::new(body, self.events());
+            let stream = TranslatedStream::new(body, Events::new(self.translation, self.include_usage));
             return Ok(Response::from_parts(parts, ArmBody::Translated(Box::new(stream))));
         }
         let whole = read_whole(body, total).await?;
@@ -194,17 +196,6 @@ impl ArmTranslation {
         parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(answer.body.len()));
         Ok(Response::from_parts(parts, ArmBody::Whole(Full::new(Bytes::from(answer.body)))))
-    }
-
-    fn events(&self) -> Events {
-        match self.translation {
-            Translation::MessagesOverChat => {
-                Events::MessagesOverChat(messages_over_chat::EventTranslator::new(self.include_usage))
-            }
-            Translation::ChatOverMessages => {
-                Events::ChatOverMessages(chat_over_messages::EventTranslator::new(self.include_usage))
-            }
-        }
     }
 }
 
@@ -253,76 +244,5 @@ impl Body for ArmBody {
             ArmBody::Whole(body) => body.size_hint(),
             ArmBody::Translated(_) => SizeHint::default(),
         }
-    }
-}
-
-/// The event translator of one direction.
-enum Events {
-    MessagesOverChat(messages_over_chat::EventTranslator),
-    ChatOverMessages(chat_over_messages::EventTranslator),
-}
-
-impl Events {
-    fn push(&mut self, events: &[u8], out: &mut Vec<u8>) -> Result<(), cutover_translate::BadStream> {
-        match self {
-            Events::MessagesOverChat(translator) => translator.push(events, out),
-            Events::ChatOverMessages(translator) => translator.push(events, out),
-        }
-    }
-}
-
-/// An upstream event stream, framed into whole events and translated event by event.
-/// A stream the upstream cuts short ends here without an end marker, for the layers
-/// above to fail as they would the upstream's own.
-pub struct TranslatedStream {
-    inner: UpstreamBody,
-    framer: SseFramer,
-    events: Events,
-    done: bool,
-}
-
-impl TranslatedStream {
-    fn new(inner: UpstreamBody, events: Events) -> TranslatedStream {
-        TranslatedStream { inner, framer: SseFramer::new(), events, done: false }
-    }
-
-    /// The client's events for `upstream`'s whole events, if any.
-    fn translate(&mut self, upstream: &[u8]) -> Result<Option<Bytes>, BoxError> {
-        let mut out = Vec::new();
-        self.events.push(upstream, &mut out)?;
-        Ok((!out.is_empty()).then(|| Bytes::from(out)))
-    }
-}
-
-impl Body for TranslatedStream {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        while !this.done {
-            let whole = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => this.framer.push(data)?,
-                    Err(_trailers) => continue,
-                },
-                Some(Err(error)) => return Poll::Ready(Some(Err(error.into()))),
-                None => {
-                    this.done = true;
-                    match this.framer.finish()? {
-                        Some(last) => last,
-                        None => break,
-                    }
-                }
-            };
-            if let Some(translated) = this.translate(&whole)? {
-                return Poll::Ready(Some(Ok(Frame::data(translated))));
-            }
-        }
-        Poll::Ready(None)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.done
     }
 }

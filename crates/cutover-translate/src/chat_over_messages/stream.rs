@@ -30,6 +30,8 @@ pub struct EventTranslator {
     /// How many tool calls were started: the next one's index.
     tool_calls: u64,
     usage: Usage,
+    /// Whether `message_delta` told the stop reason: the answer is complete.
+    stopped: bool,
     finished: bool,
 }
 
@@ -56,6 +58,7 @@ impl EventTranslator {
             blocks: BTreeMap::new(),
             tool_calls: 0,
             usage: Usage::default(),
+            stopped: false,
             finished: false,
         }
     }
@@ -77,6 +80,15 @@ impl EventTranslator {
     /// Whether the upstream's `message_stop` came and `data: [DONE]` was written.
     pub fn finished(&self) -> bool {
         self.finished
+    }
+
+    /// The upstream's stream ended: an answer whose stop reason came (`message_delta`)
+    /// without `message_stop` is ended as `message_stop` would end it (its usage chunk
+    /// included). One that did not finish is left unended, for the gateway to fail.
+    pub fn end(&mut self, out: &mut Vec<u8>) {
+        if self.stopped && !self.finished {
+            self.stop(out);
+        }
     }
 
     fn event(&mut self, kind: &str, data: &Value, out: &mut Vec<u8>) -> Result<(), BadStream> {
@@ -171,6 +183,7 @@ impl EventTranslator {
     fn message_delta(&mut self, data: &Value, out: &mut Vec<u8>) {
         self.usage.update_from_anthropic(data.get("usage").unwrap_or(&Value::Null));
         let stop = data.pointer("/delta/stop_reason").and_then(Value::as_str);
+        self.stopped |= stop.is_some();
         write_data(out, &self.chunk(json!({}), finish_reason(stop)));
     }
 

@@ -68,6 +68,16 @@ impl EventTranslator {
         self.finished
     }
 
+    /// The upstream's stream ended: an answer that finished (its `finish_reason` came)
+    /// without `[DONE]` — some relays leave it out — is ended as `[DONE]` would end it.
+    /// One that did not finish is left unended, for the gateway to fail as cut short.
+    pub fn end(&mut self, out: &mut Vec<u8>) {
+        if self.started && self.finish_reason.is_some() && !self.finished {
+            // Started, so `done` cannot fail.
+            let _ = self.done(out);
+        }
+    }
+
     fn chunk(&mut self, chunk: &Value, out: &mut Vec<u8>) -> Result<(), BadStream> {
         if !self.started {
             self.start(chunk, out);

@@ -181,3 +181,23 @@ fn events_chat_cannot_tell_are_a_bad_stream() {
         assert!(result.is_err(), "{events:?}");
     }
 }
+
+#[test]
+fn an_answer_stopped_without_message_stop_is_ended_as_message_stop_would_end_it() {
+    let events = exchange();
+    let (mut cut, mut whole) = (translate(true, &events[..events.len() - 1]), translate(true, &events));
+    cut.1.end(&mut cut.0);
+    assert!(cut.1.finished(), "the stop reason came: the answer is complete");
+    whole.1.end(&mut whole.0);
+    assert_eq!(read(&cut.0), read(&whole.0));
+}
+
+#[test]
+fn an_answer_cut_before_its_stop_reason_is_left_unended() {
+    let events = exchange();
+    let (mut out, mut translator) = translate(true, &events[..6]);
+    let before = out.len();
+    translator.end(&mut out);
+    assert!(!translator.finished());
+    assert_eq!(out.len(), before, "nothing is written for an answer that did not stop");
+}

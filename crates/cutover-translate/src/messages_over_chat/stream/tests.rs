@@ -199,3 +199,23 @@ fn data_that_is_not_what_openai_sends_is_a_bad_stream() {
         assert!(EventTranslator::new(false).push(event.as_bytes(), &mut out).is_err(), "{event}");
     }
 }
+
+#[test]
+fn a_finished_answer_without_done_is_ended_as_done_would_end_it() {
+    let events = exchange();
+    let (mut cut, mut lenient) = (translate(&events[..events.len() - 1]), translate(&events));
+    cut.1.end(&mut cut.0);
+    assert!(cut.1.finished(), "the finish_reason came: the answer is complete");
+    lenient.1.end(&mut lenient.0);
+    assert_eq!(read(&cut.0), read(&lenient.0));
+}
+
+#[test]
+fn an_answer_cut_before_its_finish_is_left_unended() {
+    let events = exchange();
+    let (mut out, mut translator) = translate(&events[..5]);
+    let before = out.len();
+    translator.end(&mut out);
+    assert!(!translator.finished());
+    assert_eq!(out.len(), before, "nothing is written for an answer that did not finish");
+}
