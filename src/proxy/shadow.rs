@@ -30,7 +30,8 @@ use super::request::RequestMeta;
 use super::translation::ArmRequests;
 use crate::rollout::stats::{Arm, Sample};
 
-/// Whether a request may be sent twice: only endpoints without side effects. A Responses
+/// Whether a request may be sent twice: only endpoints without side effects (Anthropic's
+/// Messages keeps no state either). A Responses
 /// API request qualifies only with `"store": false` (OpenAI stores responses unless told
 /// not to) and without `previous_response_id` (the candidate has no such conversation).
 /// Everything else — files, uploads, batches, assistants, threads, fine-tuning, images,
@@ -40,7 +41,7 @@ pub fn mirrorable(method: &Method, path: &str, body: &[u8]) -> bool {
         return false;
     }
     match path {
-        "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings" => true,
+        "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings" | "/v1/messages" => true,
         "/v1/responses" => stateless_response(body),
         _ => false,
     }

@@ -104,6 +104,9 @@ impl World {
             .route_line("overloaded", "models = [\"overloaded-*\"]")
             .route("cutter", "cutter", None)
             .route_line("cutter", "models = [\"cut-*\"]")
+            .route("mirrored", "claude-a", Some("claude-b"))
+            .route_line("mirrored", "models = [\"mirror-*\"]")
+            .route_line("mirrored", "shadow = 1.0")
             .section(PRICES)
             .build();
         let env = [("GATEWAY_KEY", GATEWAY_KEY), ("ADMIN_TOKEN", ADMIN_TOKEN), ("A_KEY", A_KEY), ("B_KEY", B_KEY)];
@@ -116,6 +119,17 @@ impl World {
         world.set_weight("claude", 50).await;
         world.set_weight("flaky", 100).await;
         world
+    }
+
+    /// The `shadow_agreement` of `route`'s step, once it has compared `pairs` pairs.
+    async fn agreement(&self, route: &str, pairs: u64) -> serde_json::Value {
+        let url = self.gateway.admin_url(&format!("/admin/rollouts/{route}"));
+        let auth = format!("Bearer {ADMIN_TOKEN}");
+        crate::wait::until(&format!("{pairs} pairs compared on {route}"), async || {
+            let agreement = get(&url, &[("authorization", &auth)]).await.json()["shadow_agreement"].clone();
+            (agreement["pairs"].as_u64() >= Some(pairs)).then_some(agreement)
+        })
+        .await
     }
 
     async fn set_weight(&self, route: &str, weight: u32) {
@@ -352,4 +366,48 @@ async fn a_request_the_relay_cannot_be_given_is_served_by_the_primary_that_speak
         relayed += usize::from(reply.headers["x-cutover-upstream"] == "claude-b");
     }
     assert!(relayed > 0, "a 50% split of 12 users sent none to the relay");
+}
+
+#[tokio::test]
+async fn mirrored_messages_are_compared_dimension_by_dimension_passed_through() {
+    mirrored_messages_are_compared("anthropic-shadow", Others::Anthropic).await;
+}
+
+#[tokio::test]
+async fn mirrored_messages_are_compared_dimension_by_dimension_translated_for_the_relay() {
+    mirrored_messages_are_compared("anthropic-shadow-relayed", Others::OpenAi).await;
+}
+
+/// Route `mirrored` keeps every user on `claude-a` and mirrors each request to `claude-b`:
+/// whole, streamed and forced-tool Messages requests are all compared, and two mocks that
+/// answer alike agree on every dimension judged, the tool call's input against its schema.
+async fn mirrored_messages_are_compared(tag: &str, others: Others) {
+    let world = World::start(tag, others).await;
+    let tool = json!({"name": "get_weather", "description": "Current weather for a city.",
+        "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}});
+    let hello = json!([{"role": "user", "content": "Say hello in five words."}]);
+    let weather = json!([{"role": "user", "content": "Weather in Hanoi? Use get_weather."}]);
+    let bodies = [
+        json!({"model": "mirror-1", "max_tokens": 64, "messages": hello}),
+        json!({"model": "mirror-1", "max_tokens": 64, "messages": hello, "stream": true}),
+        json!({"model": "mirror-1", "max_tokens": 64, "messages": weather, "tools": [tool],
+               "tool_choice": {"type": "tool", "name": "get_weather"}}),
+        json!({"model": "mirror-1", "max_tokens": 64, "messages": weather, "tools": [tool],
+               "tool_choice": {"type": "tool", "name": "get_weather"}, "stream": true}),
+    ];
+    for (number, body) in bodies.iter().enumerate() {
+        let user = format!("mirrored-{number}");
+        let headers = [("x-api-key", GATEWAY_KEY), ("anthropic-version", "2023-06-01"), ("x-user-id", user.as_str())];
+        let reply = post_json(&world.gateway.url("/v1/messages"), &headers, body).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(reply.headers["x-cutover-upstream"], "claude-a");
+    }
+    let agreement = world.agreement("mirrored", bodies.len() as u64).await;
+    let ratio = |dimension: &str| agreement["dimensions"][dimension]["ratio"].as_f64();
+    for dimension in ["outcome", "finish_reason", "model", "prompt_tokens"] {
+        assert_eq!(ratio(dimension), Some(1.0), "{dimension}: {agreement}");
+    }
+    for dimension in ["tool_calls", "tool_arguments_json", "tool_arguments_schema"] {
+        assert_eq!(ratio(dimension), Some(1.0), "{dimension}, judged on the two tool requests: {agreement}");
+    }
 }

@@ -3,11 +3,14 @@
 //! choice's `finish_reason`, text (assembled from a stream's deltas, up to a bound) and
 //! tool calls (a stream's deltas assembled by index). Chat and legacy completions, whole or
 //! streamed; the Responses API's `output` (whole, or `response.completed` of a stream);
-//! embeddings carry only their model.
+//! Anthropic's Messages, whole or streamed (`messages`); embeddings carry only their model.
+
+mod messages;
 
 use serde_json::Value;
 
 use super::capture::Captured;
+use messages::MessagesStream;
 
 /// Assembled text beyond this is not kept (the similarity reads a prefix of both sides).
 pub const MAX_CONTENT_CHARS: usize = 32 << 10;
@@ -52,8 +55,11 @@ impl Answer {
         }
     }
 
-    /// A whole answer (chat, completions, embeddings, responses).
+    /// A whole answer (chat, completions, embeddings, responses, Messages).
     fn take_whole(&mut self, json: &Value) {
+        if self.take_message(json) {
+            return;
+        }
         self.take_model(json);
         if let Some(output) = json.get("output").and_then(Value::as_array) {
             self.take_responses_output(json, output);
@@ -188,15 +194,21 @@ fn first_choice(json: &Value) -> Option<&Value> {
 /// of the tail, and the text and tool calls are marked incomplete.
 fn read_stream(captured: &Captured) -> Answer {
     let mut answer = Answer { complete: captured.is_whole(), ..Answer::default() };
+    let mut messages = MessagesStream::default();
+    let mut take = |json: &Value| {
+        if !messages.take(&mut answer, json) {
+            answer.take_event(json);
+        }
+    };
     if let Some(whole) = captured.whole() {
-        for_each_event(&whole, |json| answer.take_event(json));
+        for_each_event(&whole, &mut take);
         return answer;
     }
-    for_each_event(&captured.head, |json| answer.take_event(json));
+    for_each_event(&captured.head, &mut take);
     // The tail begins inside an event: skip to the first event boundary.
     let tail = &captured.tail[..];
     if let Some(at) = memchr::memmem::find(tail, b"\n\n") {
-        for_each_event(&tail[at + 2..], |json| answer.take_event(json));
+        for_each_event(&tail[at + 2..], &mut take);
     }
     answer.complete = false;
     answer

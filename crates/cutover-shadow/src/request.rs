@@ -1,6 +1,7 @@
 //! What the comparison needs of the mirrored request itself, read from its body in the
-//! mirror's task: the tools offered with their parameter schemas, whether JSON (or a JSON
-//! Schema) was asked for, and the model the candidate should report.
+//! mirror's task: the tools offered with their parameter schemas (chat, Responses or
+//! Messages), whether JSON (or a JSON Schema) was asked for, and the model the candidate
+//! should report.
 
 use serde_json::Value;
 
@@ -35,7 +36,8 @@ impl RequestFacts {
     }
 }
 
-/// Chat's `tools[].function` and the Responses API's flat `tools[]` alike.
+/// Chat's `tools[].function`, and the flat `tools[]` of the Responses API and of
+/// Anthropic's Messages (whose schema is `input_schema`) alike.
 fn tools(json: &Value) -> Vec<(String, Option<Value>)> {
     let Some(tools) = json.get("tools").and_then(Value::as_array) else { return Vec::new() };
     tools
@@ -43,7 +45,8 @@ fn tools(json: &Value) -> Vec<(String, Option<Value>)> {
         .filter_map(|tool| {
             let function = tool.get("function").unwrap_or(tool);
             let name = function.get("name")?.as_str()?.to_owned();
-            Some((name, function.get("parameters").cloned()))
+            let schema = function.get("parameters").or_else(|| function.get("input_schema"));
+            Some((name, schema.cloned()))
         })
         .collect()
 }
@@ -87,5 +90,14 @@ mod tests {
         assert_eq!(facts.tools[0].0, "f");
         assert_eq!(facts.json, JsonAsk::Object);
         assert_eq!(RequestFacts::read(b"not json"), RequestFacts::default());
+    }
+
+    #[test]
+    fn messages_tools_are_read_with_their_input_schema() {
+        let facts = RequestFacts::read(
+            br#"{"model":"m","max_tokens":9,"tools":[{"name":"f","input_schema":{"type":"object"}}]}"#,
+        );
+        assert_eq!(facts.schema_of("f"), Some(&serde_json::json!({"type":"object"})));
+        assert_eq!(facts.json, JsonAsk::None);
     }
 }

@@ -15,7 +15,7 @@ use crate::rollout::{LiveState, RouteState};
 #[test]
 fn only_requests_without_side_effects_are_mirrorable() {
     let post = Method::POST;
-    for path in ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"] {
+    for path in ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages"] {
         assert!(mirrorable(&post, path, b"{}"), "{path}");
         assert!(!mirrorable(&Method::GET, path, b"{}"), "{path}");
     }
@@ -23,7 +23,8 @@ fn only_requests_without_side_effects_are_mirrorable() {
     assert!(!mirrorable(&post, "/v1/responses", br#"{"model":"m","input":"hi"}"#), "stored by default");
     assert!(!mirrorable(&post, "/v1/responses", br#"{"model":"m","store":true}"#));
     assert!(!mirrorable(&post, "/v1/responses", br#"{"store":false,"previous_response_id":"resp_1"}"#));
-    for path in ["/v1/files", "/v1/batches", "/v1/images/generations", "/v1/audio/speech", "/v1/moderations"] {
+    let side_effects = ["/v1/files", "/v1/batches", "/v1/images/generations", "/v1/audio/speech", "/v1/moderations"];
+    for path in side_effects.into_iter().chain(["/v1/messages/batches", "/v1/messages/count_tokens"]) {
         assert!(!mirrorable(&post, path, b"{}"), "{path}");
     }
 }

@@ -86,3 +86,46 @@ fn a_stream_longer_than_the_capture_keeps_its_finish_but_is_not_complete() {
 fn an_answer_that_is_not_json_gives_nothing_to_compare() {
     assert_eq!(whole("<html>bad gateway</html>"), Answer::default());
 }
+
+#[test]
+fn a_whole_messages_answer_gives_its_model_stop_reason_text_and_tool_uses() {
+    let answer = whole(
+        r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","stop_reason":"tool_use",
+            "content":[{"type":"text","text":"Let me check."},
+                       {"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris"}}],
+            "usage":{"input_tokens":3,"output_tokens":5}}"#,
+    );
+    assert_eq!(answer.model.as_deref(), Some("claude-sonnet-4-5"));
+    assert_eq!(answer.finish_reason.as_deref(), Some("tool_use"));
+    assert_eq!(answer.content, "Let me check.");
+    assert_eq!(answer.tool_calls.len(), 1);
+    assert_eq!(answer.tool_calls[0].name, "get_weather");
+    assert_eq!(answer.tool_calls[0].arguments, r#"{"city":"Paris"}"#);
+    assert!(answer.complete);
+}
+
+#[test]
+fn a_streamed_messages_answer_is_assembled_block_by_block() {
+    let answer = stream(&[
+        r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","usage":{"input_tokens":3,"output_tokens":1}}}"#,
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        r#"{"type":"ping"}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Let me "}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"check."}}"#,
+        r#"{"type":"content_block_stop","index":0}"#,
+        r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{}}}"#,
+        r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\":"}}"#,
+        r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}}"#,
+        r#"{"type":"content_block_stop","index":1}"#,
+        r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_2","name":"now","input":{}}}"#,
+        r#"{"type":"content_block_stop","index":2}"#,
+        r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":9}}"#,
+        r#"{"type":"message_stop"}"#,
+    ]);
+    assert_eq!(answer.model.as_deref(), Some("claude-sonnet-4-5"));
+    assert_eq!(answer.finish_reason.as_deref(), Some("tool_use"));
+    assert_eq!(answer.content, "Let me check.");
+    let calls: Vec<_> = answer.tool_calls.iter().map(|call| (call.name.as_str(), call.arguments.as_str())).collect();
+    assert_eq!(calls, [("get_weather", r#"{"city":"Paris"}"#), ("now", "{}")], "a call without input streams none");
+    assert!(answer.complete);
+}
