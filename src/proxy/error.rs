@@ -10,7 +10,7 @@ use cutover_wire::sse::StreamFault;
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::expected::NotAnAnswer;
-use super::headers::X_SHOULD_RETRY;
+use super::headers::{X_REQUEST_ID, X_SHOULD_RETRY};
 
 /// Why an upstream attempt produced no answer the gateway could commit to. It keeps its
 /// cause, says whether the same upstream may be tried again and whether it speaks
@@ -190,16 +190,21 @@ impl GatewayError {
         }
     }
 
-    /// The response for a client of `api`, in that API's error shape.
-    pub fn into_response(self, api: Api) -> Response<BoxBody> {
+    /// The response for a client of `api`, in that API's error shape, under `request_id`
+    /// (its `x-request-id`, and in Anthropic's body its `request_id`, as Anthropic writes).
+    pub fn into_response(self, api: Api, request_id: HeaderValue) -> Response<BoxBody> {
         let text = match api {
             Api::OpenAi => {
                 let (kind, code, param) = self.kind();
                 body::openai_error(&self.to_string(), kind, param, code)
             }
-            Api::Anthropic => body::anthropic_error(&self.to_string(), anthropic_error_type(self.status().as_u16())),
+            Api::Anthropic => {
+                let kind = anthropic_error_type(self.status().as_u16());
+                body::anthropic_error(&self.to_string(), kind, request_id.to_str().ok())
+            }
         };
         let mut response = body::json(self.status(), text);
+        response.headers_mut().insert(X_REQUEST_ID, request_id);
         if matches!(self, GatewayError::Upstream { gave_up_after_retries: true, .. }) {
             // The gateway has already retried and fallen back: an SDK retry would only
             // multiply the load on upstreams that are failing.
@@ -233,6 +238,6 @@ pub fn stream_error_event(message: &str, api: Api) -> bytes::Bytes {
         Api::OpenAi => {
             format!("data: {}\n\n", body::openai_error(message, "server_error", None, Some("upstream_stream_error")))
         }
-        Api::Anthropic => format!("event: error\ndata: {}\n\n", body::anthropic_error(message, "api_error")),
+        Api::Anthropic => format!("event: error\ndata: {}\n\n", body::anthropic_error(message, "api_error", None)),
     })
 }

@@ -25,7 +25,7 @@ use super::error::GatewayError;
 use super::exchange::{Exchange, Routing};
 use super::forward::forward;
 use super::gateway::{Gateway, SharedGateway};
-use super::headers::{X_CUTOVER_ROUTE, X_REQUEST_ID};
+use super::headers::X_CUTOVER_ROUTE;
 use super::path::has_dot_segment;
 use super::request::{
     RequestMeta, ask_for_usage, discard_body, is_json_request, parse_meta, read_body, takes_json_body,
@@ -94,8 +94,7 @@ where
                     let status = error.status().as_u16();
                     tracing::info!(%method, path, status, request_id = request_id.to_str().unwrap_or(""), %error,
                         "request refused");
-                    let mut response = error.into_response(Api::of_path(path));
-                    response.headers_mut().insert(X_REQUEST_ID, request_id);
+                    let mut response = error.into_response(Api::of_path(path), request_id);
                     if let Some(route) = route {
                         response
                             .headers_mut()

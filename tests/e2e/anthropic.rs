@@ -306,6 +306,8 @@ async fn the_gateways_own_errors_on_the_messages_paths_have_anthropics_shape() {
     assert_eq!(error["type"], "error", "{error}");
     assert_eq!(error["error"]["type"], "invalid_request_error", "{error}");
     assert!(error["error"]["message"].as_str().unwrap().contains("JSON"), "{error}");
+    let request_id = bad.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(error["request_id"], request_id, "the body names the request as its header does: {error}");
     let unauthorized = send(http::Method::POST, &url, &[("x-api-key", "sk-wrong")], "{}").await;
     assert_eq!(unauthorized.status, 401);
     assert_eq!(unauthorized.json()["error"]["type"], "authentication_error");

@@ -32,9 +32,15 @@ pub fn openai_error(message: &str, kind: &str, param: Option<&str>, code: Option
     serde_json::json!({"error": {"message": message, "type": kind, "param": param, "code": code}}).to_string()
 }
 
-/// The body of an Anthropic Messages API error: `{"type":"error","error":{"type":…,"message":…}}`.
-pub fn anthropic_error(message: &str, kind: &str) -> String {
-    serde_json::json!({"type": "error", "error": {"type": kind, "message": message}}).to_string()
+/// The body of an Anthropic Messages API error: `{"type":"error","error":{"type":…,"message":…}}`,
+/// with the `request_id` Anthropic's answers carry beside it when there is one (an error
+/// event inside a stream has none).
+pub fn anthropic_error(message: &str, kind: &str, request_id: Option<&str>) -> String {
+    let mut error = serde_json::json!({"type": "error", "error": {"type": kind, "message": message}});
+    if let Some(id) = request_id {
+        error["request_id"] = serde_json::Value::from(id);
+    }
+    error.to_string()
 }
 
 /// A JSON response with `status`.
