@@ -122,6 +122,68 @@ async fn every_required_check_passes_against_the_mock_with_stable_json() {
     assert!(table.contains("spent:") && table.contains("$0.0"), "tokens and their cost are printed:\n{table}");
 }
 
+/// A Messages upstream is validated through the gateway's own translation: the suite's
+/// chat completions reach it as Messages requests and its answers come back as chat ones.
+/// What Messages cannot carry (JSON mode, structured output, `n` and `seed`) is
+/// unsupported, the usage recount too (no local tokenizer counts Claude's tokens);
+/// everything else passes.
+#[tokio::test]
+async fn a_messages_upstream_is_validated_through_the_translation() {
+    let scratch = Scratch::new("validate-messages");
+    let claude = paced("claude").with_api(cutover::mock::Api::Anthropic).with_api_key("sk-ant-validate");
+    let (official, claude) =
+        (MockServer::start(paced("official")).await.unwrap(), MockServer::start(claude).await.unwrap());
+    let text = format!(
+        r#"
+[upstreams.official]
+base_url = "{}"
+[upstreams.claude]
+base_url = "{}"
+api = "anthropic"
+api_key_env = "CLAUDE_KEY"
+[[routes]]
+name = "claude"
+models = ["claude-sonnet-4-5"]
+primary = "official"
+candidate = "claude"
+"#,
+        official.base_url(),
+        claude.base_url()
+    );
+    let config = scratch.write("cutover.toml", &text);
+    let run = async |require: &str| {
+        tokio::process::Command::new(BIN)
+            .args(["validate", "--upstream", "claude", "--json", "--require", require, "-c"])
+            .arg(&config)
+            .env_clear()
+            .env("CLAUDE_KEY", "sk-ant-validate")
+            .output()
+            .await
+            .unwrap()
+    };
+    // JSON mode is required by default, and Messages has none: the exit status says so.
+    let output = run("chat,json.mode").await;
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let report = &json_of(&output)["upstream"];
+    let lacking = ["vision.colour", "json.mode", "json.schema", "params.sampling", "honesty.usage"];
+    assert_eq!(not_passed(report), lacking, "{report:#}");
+    let status = |id: &str| {
+        let checks = report["checks"].as_array().unwrap();
+        checks.iter().find(|check| check["id"] == id).unwrap()["status"].as_str().unwrap().to_owned()
+    };
+    for id in ["json.mode", "json.schema", "params.sampling", "honesty.usage"] {
+        assert_eq!(status(id), "unsupported", "{id}: {report:#}");
+    }
+    // What Messages carries passes (`vision` as a group would take in its quality note).
+    let carried = "models,chat,streaming,tools,params.max_tokens,params.stop,errors,honesty.model,\
+                   honesty.streaming,honesty.tool_calls";
+    let output = run(carried).await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(report["usage_probe_prompt_tokens"].as_u64().unwrap() > 0, "{report:#}");
+    assert_eq!(claude.calls_to("/v1/chat/completions"), 0, "only Messages requests reached it");
+    assert!(claude.calls_to("/v1/messages") > 10, "the checks were sent as Messages requests");
+}
+
 /// Each quirk and the checks it must fail (every other check passes).
 const QUIRKS: [(&str, &[&str]); 12] = [
     ("wrong-tool", &["tools.forced", "tools.parallel"]),

@@ -1,29 +1,45 @@
 //! Error bodies in either API's shape: an upstream's error read (its message kept, or its
-//! text when it is not its API's error JSON), written in the client's shape, and the
-//! mapping between Anthropic's error types and OpenAI's.
+//! text when it is not its API's error JSON), written in the client's shape, the same for
+//! in-stream errors, and the mapping between Anthropic's error types and OpenAI's.
 
 use cutover_model::anthropic_error_type;
 use serde_json::{Value, json};
 
+use crate::Answer;
 use crate::json::bytes;
 
 /// An upstream body that is not its API's error JSON becomes the message, this long at most.
-pub(crate) const MAX_MESSAGE_CHARS: usize = 1000;
+const MAX_MESSAGE_CHARS: usize = 1000;
 
 /// The status of an answer the upstream gave with success but that cannot be translated.
-pub(crate) const BAD_ANSWER_STATUS: u16 = 502;
+const BAD_ANSWER_STATUS: u16 = 502;
 
-pub(crate) fn bad_answer_message(why: &str) -> String {
+/// The message of an in-stream error that does not say one.
+const STREAM_FAILED: &str = "the upstream's stream failed";
+
+fn bad_answer_message(why: &str) -> String {
     format!("the upstream's answer cannot be translated: {why}")
 }
 
+/// A 2xx answer that cannot be translated (`why`), as a 502 in Anthropic's shape.
+pub(crate) fn anthropic_bad_answer(why: &str) -> Answer {
+    let body = anthropic(anthropic_error_type(BAD_ANSWER_STATUS), &bad_answer_message(why));
+    Answer { status: BAD_ANSWER_STATUS, body: bytes(&body) }
+}
+
+/// A 2xx answer that cannot be translated (`why`), as a 502 in OpenAI's shape.
+pub(crate) fn openai_bad_answer(why: &str) -> Answer {
+    let kind = openai_type(anthropic_error_type(BAD_ANSWER_STATUS), BAD_ANSWER_STATUS);
+    Answer { status: BAD_ANSWER_STATUS, body: bytes(&openai(kind, &bad_answer_message(why))) }
+}
+
 /// `{"type":"error","error":{"type":…,"message":…}}`.
-pub(crate) fn anthropic(kind: &str, message: &str) -> Value {
+fn anthropic(kind: &str, message: &str) -> Value {
     json!({"type": "error", "error": {"type": kind, "message": message}})
 }
 
 /// `{"error":{"message":…,"type":…,"param":null,"code":null}}`.
-pub(crate) fn openai(kind: &str, message: &str) -> Value {
+fn openai(kind: &str, message: &str) -> Value {
     json!({"error": {"message": message, "type": kind, "param": null, "code": null}})
 }
 
@@ -48,9 +64,25 @@ pub(crate) fn openai_from_anthropic(status: u16, body: &[u8]) -> Vec<u8> {
     bytes(&openai(kind, &message))
 }
 
+/// OpenAI's in-stream error (the `error` of `{"error": {…}}`) as Anthropic's `error`
+/// event: the type read from the error's `code`, then its `type`.
+pub(crate) fn anthropic_from_openai_event(error: &Value) -> Value {
+    let text = |name| error.get(name).and_then(Value::as_str);
+    let message = error.as_str().or_else(|| text("message")).unwrap_or(STREAM_FAILED);
+    anthropic(anthropic_type(text("type"), text("code")), message)
+}
+
+/// Anthropic's `error` event (`{"type":"error","error":{…}}`) as OpenAI's in-stream error.
+pub(crate) fn openai_from_anthropic_event(event: &Value) -> Value {
+    let error = event.get("error").unwrap_or(&Value::Null);
+    let message = error.get("message").and_then(Value::as_str).unwrap_or(STREAM_FAILED);
+    let kind = openai_type(error.get("type").and_then(Value::as_str).unwrap_or("api_error"), 500);
+    openai(kind, message)
+}
+
 /// The upstream's body as a message, when it is not its API's error JSON.
 fn text_message(status: u16, body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    let text = String::from_utf8_lossy(message_bytes(body));
     let text = text.trim();
     if text.is_empty() {
         return format!("the upstream answered HTTP {status} with an empty body");
@@ -58,10 +90,18 @@ fn text_message(status: u16, body: &[u8]) -> String {
     text.chars().take(MAX_MESSAGE_CHARS).collect()
 }
 
+/// The part of `body` a message is cut from: past leading ASCII whitespace, as many bytes
+/// as `MAX_MESSAGE_CHARS` characters can take (4 each: a UTF-8 character, or an invalid
+/// sequence read as U+FFFD, is at most 4 bytes), so a huge body is not copied whole.
+fn message_bytes(body: &[u8]) -> &[u8] {
+    let body = body.trim_ascii_start();
+    &body[..body.len().min(MAX_MESSAGE_CHARS * 4)]
+}
+
 /// OpenAI's `error.type` for Anthropic's `error.type`. OpenAI's SDK tells errors apart by
 /// HTTP status, not by type, so the types keep Anthropic's names where OpenAI's error
 /// reference has the same word, and fall back by `status` for types it does not know.
-pub(crate) fn openai_type(anthropic_type: &str, status: u16) -> &'static str {
+fn openai_type(anthropic_type: &str, status: u16) -> &'static str {
     match anthropic_type {
         "invalid_request_error" | "request_too_large" => "invalid_request_error",
         "authentication_error" => "authentication_error",
@@ -77,7 +117,7 @@ pub(crate) fn openai_type(anthropic_type: &str, status: u16) -> &'static str {
 
 /// Anthropic's `error.type` for an OpenAI in-stream error, from its `type` or `code` when
 /// one is recognisable; `api_error` otherwise.
-pub(crate) fn anthropic_type(openai_type: Option<&str>, code: Option<&str>) -> &'static str {
+fn anthropic_type(openai_type: Option<&str>, code: Option<&str>) -> &'static str {
     let known = |word: &str| match word {
         "invalid_request_error" | "context_length_exceeded" | "content_policy_violation" => {
             Some("invalid_request_error")
@@ -107,6 +147,25 @@ mod tests {
         let error = body(anthropic_from_openai(500, long.as_bytes()));
         let message = error["error"]["message"].as_str().unwrap();
         assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS);
+    }
+
+    #[test]
+    fn only_the_head_of_a_huge_body_is_read_for_the_message() {
+        let huge = vec![b'x'; 32 << 20];
+        assert_eq!(message_bytes(&huge).len(), MAX_MESSAGE_CHARS * 4);
+        let head = "é".repeat(MAX_MESSAGE_CHARS * 2);
+        let spaced = [&b"  \n"[..], head.as_bytes(), b"tail"].concat();
+        assert_eq!(message_bytes(&spaced), head.as_bytes());
+        assert_eq!(text_message(500, &huge).len(), MAX_MESSAGE_CHARS);
+    }
+
+    #[test]
+    fn in_stream_errors_keep_their_message_in_the_other_shape() {
+        let anthropic_event = json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+        assert_eq!(openai_from_anthropic_event(&anthropic_event), openai("server_error", "Overloaded"));
+        let openai_error = json!({"message": "slow down", "type": "tokens", "code": "rate_limit_exceeded"});
+        assert_eq!(anthropic_from_openai_event(&openai_error), anthropic("rate_limit_error", "slow down"));
+        assert_eq!(anthropic_from_openai_event(&json!("boom")), anthropic("api_error", "boom"));
     }
 
     #[test]

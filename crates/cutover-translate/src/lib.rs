@@ -17,6 +17,7 @@ pub mod messages_over_chat;
 mod errors;
 mod json;
 mod sse;
+mod tool_call;
 mod usage;
 
 /// A request member the other API cannot carry faithfully: refused (HTTP 400), never dropped.

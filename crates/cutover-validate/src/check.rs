@@ -113,9 +113,14 @@ impl Finding {
         }
     }
 
-    /// No answer to judge.
+    /// No answer to judge: a failure, or unsupported when the upstream's API cannot
+    /// carry what the check asks for.
     pub fn broken(error: &ExchangeError) -> Finding {
-        Finding::fail(error.to_string(), Latency::default())
+        let status = match error {
+            ExchangeError::Untranslatable(_) => Status::Unsupported,
+            _ => Status::Fail,
+        };
+        Finding { status, reason: error.to_string(), latency: Latency::default() }
     }
 
     /// A non-2xx answer: unsupported when the upstream refused with a 4xx, else a failure.

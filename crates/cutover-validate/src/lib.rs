@@ -3,7 +3,8 @@
 //! before any user touches it; with `--compare`, side by side with another upstream.
 //!
 //! `checks` holds the checks (catalogue in `check`), `exchange` talks to the upstream
-//! through the gateway's own client, `assemble` rebuilds streams the way the SDKs do,
+//! through the gateway's own client (and to a Messages upstream through the gateway's own
+//! translation: the checks are chat completions), `assemble` rebuilds streams the way the SDKs do,
 //! `tokens` counts prompt tokens locally, `sample` measures latency, `report` / `parity`
 //! hold the results, `render` and `json` show them. The rollout gate
 //! (`require_validation`) runs the same suite from the gateway (`rollout::gate` in the gateway).
@@ -29,7 +30,6 @@ pub use sample::Sample;
 
 use cutover_config::{Config, ModelPattern};
 use cutover_cost::cost;
-use cutover_model::Api;
 use cutover_wire::usage::Usage;
 
 use exchange::Target;
@@ -43,10 +43,6 @@ pub enum ValidateError {
     NoModel(String),
     #[error(transparent)]
     Require(#[from] UnknownCheck),
-    /// The checks speak OpenAI's API; sent to an upstream of another, every one would fail
-    /// for that reason alone.
-    #[error("upstream {upstream:?} speaks the {api} API, and `cutover validate` checks only OpenAI's so far")]
-    UnsupportedApi { upstream: String, api: Api },
 }
 
 /// What to validate.
@@ -130,10 +126,6 @@ pub async fn run_one(
     require: &Requirement,
 ) -> Result<Report, ValidateError> {
     let index = config.upstream_index(upstream).ok_or_else(|| ValidateError::UnknownUpstream(upstream.to_owned()))?;
-    let api = config.upstreams[index].api;
-    if api != Api::OpenAi {
-        return Err(ValidateError::UnsupportedApi { upstream: upstream.to_owned(), api });
-    }
     let target = Target::new(config.upstreams[index].clone(), model);
     let findings = checks::run(&target).await;
     let sample = sample::run(&target).await;

@@ -5,10 +5,9 @@
 use serde_json::{Value, json};
 
 use super::now_seconds;
-use crate::Answer;
-use crate::errors::{self, BAD_ANSWER_STATUS};
-use crate::json::bytes;
+use crate::json::{bytes, str_or_empty};
 use crate::usage::Usage;
+use crate::{Answer, errors, tool_call};
 
 /// The chat answer for the upstream's Messages answer (`status`, `body`).
 pub fn answer(status: u16, body: &[u8]) -> Answer {
@@ -22,10 +21,7 @@ pub(super) fn answer_at(status: u16, body: &[u8], created: u64) -> Answer {
     }
     match completion(body, created) {
         Ok(completion) => Answer { status, body: bytes(&completion) },
-        Err(why) => {
-            let kind = errors::openai_type(cutover_model::anthropic_error_type(BAD_ANSWER_STATUS), BAD_ANSWER_STATUS);
-            Answer { status: BAD_ANSWER_STATUS, body: bytes(&errors::openai(kind, &errors::bad_answer_message(&why))) }
-        }
+        Err(why) => errors::openai_bad_answer(&why),
     }
 }
 
@@ -37,7 +33,7 @@ fn completion(body: &[u8], created: u64) -> Result<Value, String> {
     let mut calls = Vec::new();
     for (index, block) in blocks.iter().enumerate() {
         match block.get("type").and_then(Value::as_str) {
-            Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or_default()),
+            Some("text") => text.push_str(str_or_empty(block, "text")),
             Some("tool_use") => calls.push(tool_call(block).map_err(|why| format!("content block {index}: {why}"))?),
             Some(other) => return Err(format!("a `{other}` content block has no place in a chat completion")),
             None => return Err(format!("content block {index} has no type")),
@@ -48,13 +44,12 @@ fn completion(body: &[u8], created: u64) -> Result<Value, String> {
     if !calls.is_empty() {
         reply["tool_calls"] = Value::Array(calls);
     }
-    let field = |name| message.get(name).and_then(Value::as_str).unwrap_or_default();
     let stop = message.get("stop_reason").and_then(Value::as_str);
     Ok(json!({
-        "id": field("id"),
+        "id": str_or_empty(&message, "id"),
         "object": "chat.completion",
         "created": created,
-        "model": field("model"),
+        "model": str_or_empty(&message, "model"),
         "choices": [{"index": 0, "message": reply, "logprobs": null, "finish_reason": finish_reason(stop)}],
         "usage": Usage::from_anthropic(message.get("usage").unwrap_or(&Value::Null)).to_openai(),
     }))
@@ -64,8 +59,7 @@ fn completion(body: &[u8], created: u64) -> Result<Value, String> {
 fn tool_call(block: &Value) -> Result<Value, String> {
     let id = block.get("id").and_then(Value::as_str).ok_or("it has no id")?;
     let name = block.get("name").and_then(Value::as_str).ok_or("it has no name")?;
-    let arguments = block.get("input").map_or_else(|| "{}".to_owned(), Value::to_string);
-    Ok(json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}))
+    Ok(tool_call::chat(id, name, block.get("input")))
 }
 
 /// OpenAI's `finish_reason` for Anthropic's `stop_reason`. `pause_turn` (a server tool's

@@ -14,7 +14,8 @@ pub(super) struct Conversation {
     pub messages: Vec<Value>,
 }
 
-/// The conversation for the chat `messages` array.
+/// The conversation for the chat `messages` array, which must not end with the
+/// assistant's (`json::no_prefill`).
 pub(super) fn conversation(messages: &[Value]) -> Result<Conversation, Untranslatable> {
     let mut system: Vec<String> = Vec::new();
     let mut turns: Vec<Value> = Vec::with_capacity(messages.len());
@@ -28,7 +29,7 @@ pub(super) fn conversation(messages: &[Value]) -> Result<Conversation, Untransla
         }
         let role = json::string(json::required(message, &path, "role")?, &member(&path, "role"))?;
         match role {
-            "system" | "developer" if turns.is_empty() => system.push(system_text(message, &path)?),
+            "system" | "developer" if turns.is_empty() => system.extend(system_text(message, &path)?),
             "system" | "developer" => {
                 return Err(refuse(member(&path, "role"), "Anthropic's system prompt comes before the conversation"));
             }
@@ -45,14 +46,18 @@ pub(super) fn conversation(messages: &[Value]) -> Result<Conversation, Untransla
         }
         in_tool_results = role == "tool";
     }
+    json::no_prefill(messages)?;
     let system = (!system.is_empty()).then(|| system.join("\n\n"));
     Ok(Conversation { system, messages: turns })
 }
 
-/// A system or developer message's text (its parts joined like messages are).
-fn system_text(message: &Object, path: &str) -> Result<String, Untranslatable> {
+/// A system or developer message's text (its parts joined like messages are); none when
+/// it is empty, so that no empty system prompt or separator is invented.
+fn system_text(message: &Object, path: &str) -> Result<Option<String>, Untranslatable> {
     json::only_known(message, path, &["role", "content"])?;
-    Ok(texts(json::required(message, path, "content")?, &member(path, "content"))?.join("\n\n"))
+    let mut pieces = texts(json::required(message, path, "content")?, &member(path, "content"))?;
+    pieces.retain(|piece| !piece.is_empty());
+    Ok((!pieces.is_empty()).then(|| pieces.join("\n\n")))
 }
 
 /// A `content` that holds only text: a string or text parts.
@@ -61,16 +66,16 @@ fn texts(content: &Value, path: &str) -> Result<Vec<String>, Untranslatable> {
         return Ok(vec![text.clone()]);
     }
     let parts = json::array(content, path)?;
-    let mut texts = Vec::with_capacity(parts.len());
+    let mut pieces = Vec::with_capacity(parts.len());
     for (index, part) in parts.iter().enumerate() {
         let path = item(path, index);
         let part = json::object(part, &path)?;
         if json::kind(part, &path)? != "text" {
             return Err(refuse(member(&path, "type"), "only text can be carried here to Anthropic's API"));
         }
-        texts.push(text(part, &path)?);
+        pieces.push(text(part, &path)?);
     }
-    Ok(texts)
+    Ok(pieces)
 }
 
 fn text(part: &Object, path: &str) -> Result<String, Untranslatable> {
@@ -85,6 +90,9 @@ fn user(message: &Object, path: &str) -> Result<Value, Untranslatable> {
         Value::String(text) => Value::String(text.clone()),
         parts => {
             let parts = json::array(parts, &content_path)?;
+            if parts.is_empty() {
+                return Err(refuse(content_path, "a user turn holds at least one content part"));
+            }
             let blocks = parts.iter().enumerate().map(|(index, part)| user_part(part, &item(&content_path, index)));
             Value::Array(blocks.collect::<Result<_, _>>()?)
         }
@@ -102,26 +110,30 @@ fn user_part(part: &Value, path: &str) -> Result<Value, Untranslatable> {
 }
 
 /// An assistant message: plain text stays a string; with tool calls, a text block (if
-/// there is text) then a `tool_use` block per call.
+/// there is text) then a `tool_use` block per call. Empty texts say nothing and are
+/// dropped; a message left with neither text nor tool calls is refused, as Anthropic's
+/// API refuses a turn without content.
 fn assistant(message: &Object, path: &str) -> Result<Value, Untranslatable> {
     json::only_known(message, path, &["role", "content", "tool_calls", "refusal"])?;
     if present(message, "refusal").is_some() {
         return Err(refuse(member(path, "refusal"), "Anthropic's API cannot be told a past refusal"));
     }
     let content_path = member(path, "content");
-    let texts = match present(message, "content") {
+    let mut said = match present(message, "content") {
         Some(content) => texts(content, &content_path)?,
         None => Vec::new(),
     };
+    said.retain(|piece| !piece.is_empty());
     let calls = match present(message, "tool_calls") {
         Some(calls) => json::array(calls, &member(path, "tool_calls"))?,
         None => &[],
     };
-    if calls.is_empty() && texts.len() == 1 {
-        return Ok(json!({"role": "assistant", "content": texts[0]}));
+    match (said.as_slice(), calls) {
+        ([], []) => return Err(refuse(content_path, "an assistant turn holds text or tool calls")),
+        ([text], []) => return Ok(json!({"role": "assistant", "content": text})),
+        _ => {}
     }
-    let mut blocks: Vec<Value> =
-        texts.into_iter().filter(|text| !text.is_empty()).map(|text| json!({"type": "text", "text": text})).collect();
+    let mut blocks: Vec<Value> = said.into_iter().map(|text| json!({"type": "text", "text": text})).collect();
     for (index, call) in calls.iter().enumerate() {
         blocks.push(super::tools::tool_use(call, &item(&member(path, "tool_calls"), index))?);
     }

@@ -83,11 +83,7 @@ const REFUSED: &[Rule] = &[
     Rule { member: "web_search_options", carried: never, reason: "web search is a server tool of OpenAI's" },
     Rule { member: "metadata", carried: empty_object, reason: "stored-completion metadata is OpenAI's own" },
     Rule { member: "store", carried: |store| store == false, reason: "stored completions are OpenAI's own" },
-    Rule {
-        member: "service_tier",
-        carried: |tier| tier == "auto",
-        reason: "only `auto`, which both APIs default to, carries over",
-    },
+    json::SERVICE_TIER,
     Rule {
         member: "temperature",
         carried: |temperature| temperature.as_f64().is_some_and(|temperature| temperature <= 1.0),
@@ -108,38 +104,49 @@ pub fn request(body: &[u8]) -> Result<Request, Untranslatable> {
     let client = json::body_object(body)?;
     json::only_known(&client, "", KNOWN)?;
     json::check_rules(&client, REFUSED)?;
-    let mut messages = Object::new();
-    if let Some(model) = client.get("model") {
-        messages.insert("model".to_owned(), model.clone());
+    let mut upstream = Object::new();
+    if let Some(model) = present(&client, "model") {
+        upstream.insert("model".to_owned(), model.clone());
     }
     let history = json::required(&client, "", "messages")?;
     let conversation = content::conversation(json::array(history, "messages")?)?;
     if let Some(system) = conversation.system {
-        messages.insert("system".to_owned(), Value::String(system));
+        upstream.insert("system".to_owned(), Value::String(system));
     }
-    messages.insert("messages".to_owned(), Value::Array(conversation.messages));
+    upstream.insert("messages".to_owned(), Value::Array(conversation.messages));
     let max_tokens = present(&client, "max_completion_tokens").or_else(|| present(&client, "max_tokens"));
-    messages.insert("max_tokens".to_owned(), max_tokens.cloned().unwrap_or(json!(DEFAULT_MAX_TOKENS)));
+    upstream.insert("max_tokens".to_owned(), max_tokens.cloned().unwrap_or(json!(DEFAULT_MAX_TOKENS)));
     for name in ["temperature", "top_p"] {
         if let Some(value) = present(&client, name) {
-            messages.insert(name.to_owned(), value.clone());
+            upstream.insert(name.to_owned(), value.clone());
         }
     }
     if let Some(stop) = present(&client, "stop") {
         let stop = if stop.is_string() { json!([stop]) } else { stop.clone() };
-        messages.insert("stop_sequences".to_owned(), stop);
+        upstream.insert("stop_sequences".to_owned(), stop);
     }
     if let Some(user) = user(&client)? {
-        messages.insert("metadata".to_owned(), json!({"user_id": user}));
+        upstream.insert("metadata".to_owned(), json!({"user_id": user}));
     }
-    tools::carry(&client, &mut messages)?;
-    let stream = present(&client, "stream").and_then(Value::as_bool).unwrap_or(false);
+    tools::carry(&client, &mut upstream)?;
+    let stream = json::flag(&client, "", "stream")?.unwrap_or(false);
     if stream {
-        messages.insert("stream".to_owned(), Value::Bool(true));
+        upstream.insert("stream".to_owned(), Value::Bool(true));
     }
-    let include_usage = client.get("stream_options").and_then(|options| options.get("include_usage"));
-    let include_usage = include_usage.and_then(Value::as_bool).unwrap_or(false);
-    Ok(Request { body: json::bytes(&Value::Object(messages)), stream, include_usage })
+    let include_usage = include_usage(&client)?;
+    Ok(Request { body: json::bytes(&Value::Object(upstream)), stream, include_usage })
+}
+
+/// `stream_options.include_usage`, which is not sent (Anthropic's streams always carry
+/// usage) but says whether the client's stream gets OpenAI's usage chunk.
+/// `include_obfuscation` only pads OpenAI's chunks against a network side channel, which
+/// cannot change the answer, so it is read and not carried; any other option is refused.
+fn include_usage(client: &Object) -> Result<bool, Untranslatable> {
+    let Some(options) = present(client, "stream_options") else { return Ok(false) };
+    let options = json::object(options, "stream_options")?;
+    json::only_known(options, "stream_options", &["include_usage", "include_obfuscation"])?;
+    json::flag(options, "stream_options", "include_obfuscation")?;
+    Ok(json::flag(options, "stream_options", "include_usage")?.unwrap_or(false))
 }
 
 /// `user`, or its successor `safety_identifier`, as `metadata.user_id`; both, differing,

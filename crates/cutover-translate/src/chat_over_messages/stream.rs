@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 
 use super::answer::finish_reason;
 use super::now_seconds;
-use crate::BadStream;
-use crate::errors;
+use crate::json::str_or_empty;
 use crate::sse::{self, write_data, write_done};
 use crate::usage::Usage;
+use crate::{BadStream, errors};
 
 /// Translates an upstream Messages event stream, event by event, into chat chunks.
 #[derive(Debug)]
@@ -27,8 +27,8 @@ pub struct EventTranslator {
     started: bool,
     /// What each content block, by index, holds: text, or the tool call numbered so.
     blocks: BTreeMap<u64, Block>,
-    /// How many tool calls were started: the next one's index.
-    tool_calls: u64,
+    /// The index the next tool call gets: how many were started.
+    next_tool_call: u64,
     usage: Usage,
     /// Whether `message_delta` told the stop reason: the answer is complete.
     stopped: bool,
@@ -56,7 +56,7 @@ impl EventTranslator {
             model: String::new(),
             started: false,
             blocks: BTreeMap::new(),
-            tool_calls: 0,
+            next_tool_call: 0,
             usage: Usage::default(),
             stopped: false,
             finished: false,
@@ -93,7 +93,7 @@ impl EventTranslator {
 
     fn event(&mut self, kind: &str, data: &Value, out: &mut Vec<u8>) -> Result<(), BadStream> {
         match kind {
-            "error" => error_event(data, out),
+            "error" => write_data(out, &errors::openai_from_anthropic_event(data)),
             "message_start" => self.start(data, out),
             // New event types may come (the API says so): they carry nothing to translate.
             "ping" | "content_block_stop" => {}
@@ -127,8 +127,7 @@ impl EventTranslator {
 
     fn start(&mut self, data: &Value, out: &mut Vec<u8>) {
         let message = data.get("message").unwrap_or(&Value::Null);
-        let field = |name| message.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
-        (self.id, self.model) = (field("id"), field("model"));
+        (self.id, self.model) = (str_or_empty(message, "id").to_owned(), str_or_empty(message, "model").to_owned());
         self.usage.update_from_anthropic(message.get("usage").unwrap_or(&Value::Null));
         self.started = true;
         write_data(out, &self.chunk(json!({"role": "assistant", "content": ""}), Value::Null));
@@ -140,18 +139,18 @@ impl EventTranslator {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => {
                 self.blocks.insert(index, Block::Text);
-                let text = block.get("text").and_then(Value::as_str).unwrap_or_default();
+                let text = str_or_empty(block, "text");
                 if !text.is_empty() {
                     write_data(out, &self.chunk(json!({"content": text}), Value::Null));
                 }
             }
             Some("tool_use") => {
-                let call = self.tool_calls;
-                self.tool_calls += 1;
+                let call = self.next_tool_call;
+                self.next_tool_call += 1;
                 self.blocks.insert(index, Block::Tool(call));
-                let field = |name| block.get(name).and_then(Value::as_str).unwrap_or_default();
-                let function = json!({"name": field("name"), "arguments": ""});
-                let tool_call = json!({"index": call, "id": field("id"), "type": "function", "function": function});
+                let function = json!({"name": str_or_empty(block, "name"), "arguments": ""});
+                let id = str_or_empty(block, "id");
+                let tool_call = json!({"index": call, "id": id, "type": "function", "function": function});
                 write_data(out, &self.chunk(json!({"tool_calls": [tool_call]}), Value::Null));
             }
             other => {
@@ -165,13 +164,13 @@ impl EventTranslator {
     fn block_delta(&mut self, data: &Value, out: &mut Vec<u8>) -> Result<(), BadStream> {
         let index = block_index(data)?;
         let delta = data.get("delta").unwrap_or(&Value::Null);
-        let text = |name| delta.get(name).and_then(Value::as_str).unwrap_or_default();
         let kind = delta.get("type").and_then(Value::as_str).unwrap_or("untyped");
+        let partial = str_or_empty(delta, "partial_json");
         let chunk = match (self.blocks.get(&index), kind) {
-            (Some(Block::Text), "text_delta") => json!({"content": text("text")}),
-            (Some(Block::Tool(_)), "input_json_delta") if text("partial_json").is_empty() => return Ok(()),
+            (Some(Block::Text), "text_delta") => json!({"content": str_or_empty(delta, "text")}),
+            (Some(Block::Tool(_)), "input_json_delta") if partial.is_empty() => return Ok(()),
             (Some(Block::Tool(call)), "input_json_delta") => {
-                json!({"tool_calls": [{"index": call, "function": {"arguments": text("partial_json")}}]})
+                json!({"tool_calls": [{"index": call, "function": {"arguments": partial}}]})
             }
             (None, _) => return Err(BadStream(format!("a delta came for content block {index}, never started"))),
             (Some(_), _) => return Err(BadStream(format!("a `{kind}` delta has no place in a chat completion"))),
@@ -201,14 +200,6 @@ impl EventTranslator {
 
 fn block_index(data: &Value) -> Result<u64, BadStream> {
     data.get("index").and_then(Value::as_u64).ok_or_else(|| BadStream("a content block event has no index".to_owned()))
-}
-
-/// Anthropic's `error` event as OpenAI's in-stream error.
-fn error_event(data: &Value, out: &mut Vec<u8>) {
-    let error = data.get("error").unwrap_or(&Value::Null);
-    let message = error.get("message").and_then(Value::as_str).unwrap_or("the upstream's stream failed");
-    let kind = errors::openai_type(error.get("type").and_then(Value::as_str).unwrap_or("api_error"), 500);
-    write_data(out, &json!({"error": {"message": message, "type": kind, "code": null}}));
 }
 
 #[cfg(test)]

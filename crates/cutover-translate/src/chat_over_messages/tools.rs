@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::Untranslatable;
 use crate::json::{self, Object, item, member, present, refuse};
+use crate::{Untranslatable, tool_call};
 
 /// A function without `parameters` takes none.
 fn no_parameters() -> Value {
@@ -13,26 +13,36 @@ fn no_parameters() -> Value {
 }
 
 /// Carries `tools`, `tool_choice` and `parallel_tool_calls` from the chat request
-/// `client` into `messages`.
-pub(super) fn carry(client: &Object, messages: &mut Object) -> Result<(), Untranslatable> {
-    let mut has_tools = false;
-    if let Some(tools) = present(client, "tools") {
-        let tools = json::array(tools, "tools")?;
-        has_tools = !tools.is_empty();
-        let converted = tools.iter().enumerate().map(|(index, value)| tool(value, &item("tools", index)));
-        messages.insert("tools".to_owned(), Value::Array(converted.collect::<Result<_, _>>()?));
-    }
-    let serial = present(client, "parallel_tool_calls").and_then(Value::as_bool) == Some(false);
-    let choice = match present(client, "tool_choice") {
-        Some(choice) => Some(tool_choice(choice)?),
-        // Without a choice, one is made only to carry `parallel_tool_calls: false`.
-        None => (serial && has_tools).then(|| json!({"type": "auto"})),
+/// `client` into `upstream`. Without a tool (`tools` absent or `[]`) none of them is
+/// sent: a choice among no tools has nothing to choose (it is still read, so a bad one is
+/// refused, and so is one that forces a call: no tool could answer it).
+pub(super) fn carry(client: &Object, upstream: &mut Object) -> Result<(), Untranslatable> {
+    let tools = match present(client, "tools") {
+        Some(tools) => {
+            let tools = json::array(tools, "tools")?;
+            let converted = tools.iter().enumerate().map(|(index, value)| tool(value, &item("tools", index)));
+            converted.collect::<Result<Vec<_>, _>>()?
+        }
+        None => Vec::new(),
     };
+    let serial = json::flag(client, "", "parallel_tool_calls")? == Some(false);
+    let choice = present(client, "tool_choice").map(tool_choice).transpose()?;
+    if tools.is_empty() {
+        let forced = choice.as_ref().is_some_and(|choice| choice["type"] == "any" || choice["type"] == "tool");
+        return if forced {
+            Err(refuse("tool_choice", "it forces a tool call, and no tool is offered"))
+        } else {
+            Ok(())
+        };
+    }
+    upstream.insert("tools".to_owned(), Value::Array(tools));
+    // Without a choice, one is made only to carry `parallel_tool_calls: false`.
+    let choice = choice.or_else(|| serial.then(|| json!({"type": "auto"})));
     if let Some(mut choice) = choice {
         if serial && choice["type"] != "none" {
             choice["disable_parallel_tool_use"] = Value::Bool(true);
         }
-        messages.insert("tool_choice".to_owned(), choice);
+        upstream.insert("tool_choice".to_owned(), choice);
     }
     Ok(())
 }
@@ -95,12 +105,6 @@ pub(super) fn tool_use(call: &Value, path: &str) -> Result<Value, Untranslatable
     let name = json::string(json::required(function, &function_path, "name")?, &member(&function_path, "name"))?;
     let arguments_path = member(&function_path, "arguments");
     let arguments = present(function, "arguments").map(|arguments| json::string(arguments, &arguments_path));
-    let input = match arguments.transpose()?.map(str::trim) {
-        None | Some("") => json!({}),
-        Some(arguments) => match serde_json::from_str(arguments) {
-            Ok(input @ Value::Object(_)) => input,
-            _ => return Err(refuse(arguments_path, "a tool call's arguments must be a JSON object")),
-        },
-    };
-    Ok(json!({"type": "tool_use", "id": id, "name": name, "input": input}))
+    tool_call::tool_use(id, name, arguments.transpose()?.unwrap_or_default())
+        .map_err(|_| refuse(arguments_path, "a tool call's arguments must be a JSON object"))
 }

@@ -4,10 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::Answer;
-use crate::errors::{self, BAD_ANSWER_STATUS};
-use crate::json::bytes;
+use crate::json::{bytes, str_or_empty};
 use crate::usage::Usage;
+use crate::{Answer, errors, tool_call};
 
 /// The Messages answer for the upstream's chat answer (`status`, `body`).
 pub fn answer(status: u16, body: &[u8]) -> Answer {
@@ -16,10 +15,7 @@ pub fn answer(status: u16, body: &[u8]) -> Answer {
     }
     match message(body) {
         Ok(message) => Answer { status, body: bytes(&message) },
-        Err(why) => Answer {
-            status: BAD_ANSWER_STATUS,
-            body: bytes(&errors::anthropic("api_error", &errors::bad_answer_message(&why))),
-        },
+        Err(why) => errors::anthropic_bad_answer(&why),
     }
 }
 
@@ -38,17 +34,19 @@ fn message(body: &[u8]) -> Result<Value, String> {
     if let Some(refusal) = refusal {
         content.push(json!({"type": "text", "text": refusal}));
     }
-    for (index, call) in message.get("tool_calls").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    let calls = message.get("tool_calls").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    for (index, call) in calls.iter().enumerate() {
         content.push(tool_use(call).map_err(|why| format!("tool call {index}: {why}"))?);
     }
     let finish = choice.get("finish_reason").and_then(Value::as_str);
+    let held = Held { refused: refusal.is_some(), tool_called: !calls.is_empty() };
     Ok(json!({
-        "id": completion.get("id").and_then(Value::as_str).unwrap_or_default(),
+        "id": str_or_empty(&completion, "id"),
         "type": "message",
         "role": "assistant",
-        "model": completion.get("model").and_then(Value::as_str).unwrap_or_default(),
+        "model": str_or_empty(&completion, "model"),
         "content": content,
-        "stop_reason": stop_reason(finish, refusal.is_some()),
+        "stop_reason": stop_reason(finish, held),
         "stop_sequence": null,
         "usage": Usage::from_openai(completion.get("usage").unwrap_or(&Value::Null)).to_anthropic(),
     }))
@@ -68,28 +66,29 @@ fn tool_use(call: &Value) -> Result<Value, String> {
     let id = call.get("id").and_then(Value::as_str).ok_or("it has no id")?;
     let function = call.get("function").ok_or("it has no function")?;
     let name = function.get("name").and_then(Value::as_str).ok_or("it has no name")?;
-    let arguments = function.get("arguments").and_then(Value::as_str).unwrap_or_default();
-    Ok(json!({"type": "tool_use", "id": id, "name": name, "input": input(arguments)?}))
+    tool_call::tool_use(id, name, str_or_empty(function, "arguments"))
+        .map_err(|_| "its arguments are not a JSON object".to_owned())
 }
 
-/// A tool call's arguments as a `tool_use` input, which must be a JSON object; no
-/// arguments at all (some models send `""` for a function without parameters) are `{}`.
-fn input(arguments: &str) -> Result<Value, String> {
-    if arguments.trim().is_empty() {
-        return Ok(json!({}));
-    }
-    match serde_json::from_str(arguments) {
-        Ok(input @ Value::Object(_)) => Ok(input),
-        _ => Err("its arguments are not a JSON object".to_owned()),
-    }
+/// What an answer held, beside its finish reason, that decides its stop reason.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Held {
+    /// The model refused (chat's `refusal`), which is a stop reason in Messages.
+    pub refused: bool,
+    /// The answer holds a tool call.
+    pub tool_called: bool,
 }
 
-/// Anthropic's `stop_reason` for OpenAI's `finish_reason`. A finish reason this table
-/// does not know is told as `end_turn`, the reason the model stopped of its own accord.
-pub(super) fn stop_reason(finish: Option<&str>, refused: bool) -> Value {
+/// Anthropic's `stop_reason` for OpenAI's `finish_reason`. A forced function call
+/// (`tool_choice` naming a function) finishes with `stop`, or with no reason from some
+/// relays, beside its tool calls: Messages tells that as `tool_use`, which is what its
+/// clients wait for before running the tool. A finish reason this table does not know is
+/// told as `end_turn`, the reason the model stopped of its own accord.
+pub(super) fn stop_reason(finish: Option<&str>, held: Held) -> Value {
     let reason = match finish {
+        None | Some("stop") if held.tool_called && !held.refused => "tool_use",
         None => return Value::Null,
-        Some(_) if refused => "refusal",
+        Some(_) if held.refused => "refusal",
         Some("length") => "max_tokens",
         Some("tool_calls" | "function_call") => "tool_use",
         Some("content_filter") => "refusal",

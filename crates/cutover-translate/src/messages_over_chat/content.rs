@@ -4,10 +4,11 @@
 
 use serde_json::{Value, json};
 
-use crate::Untranslatable;
 use crate::json::{self, Object, item, member, present, refuse};
+use crate::{Untranslatable, tool_call};
 
-/// The chat messages for the Messages `messages` array.
+/// The chat messages for the Messages `messages` array, which must not end with the
+/// assistant's (`json::no_prefill`).
 pub(super) fn messages(messages: &[Value]) -> Result<Vec<Value>, Untranslatable> {
     let mut chat = Vec::with_capacity(messages.len());
     for (index, message) in messages.iter().enumerate() {
@@ -18,18 +19,23 @@ pub(super) fn messages(messages: &[Value]) -> Result<Vec<Value>, Untranslatable>
         let content = json::required(message, &path, "content")?;
         let content_path = member(&path, "content");
         match (role, content) {
+            ("assistant", Value::String(text)) if text.is_empty() => return Err(empty_assistant(&content_path)),
             ("user" | "assistant", Value::String(text)) => chat.push(json!({"role": role, "content": text})),
             ("user", blocks) => user(json::array(blocks, &content_path)?, &content_path, &mut chat)?,
             ("assistant", blocks) => chat.push(assistant(json::array(blocks, &content_path)?, &content_path)?),
             _ => return Err(refuse(member(&path, "role"), "a message's role is `user` or `assistant`")),
         }
     }
+    json::no_prefill(messages)?;
     Ok(chat)
 }
 
 /// A user turn: its tool results as `tool` messages, in order, then the rest as one user
-/// message (none if nothing is left).
+/// message (none if nothing is left). A turn of no blocks at all says nothing to answer.
 fn user(blocks: &[Value], path: &str, chat: &mut Vec<Value>) -> Result<(), Untranslatable> {
+    if blocks.is_empty() {
+        return Err(refuse(path, "a user turn holds at least one content block"));
+    }
     let mut parts = Vec::new();
     for (index, block) in blocks.iter().enumerate() {
         let path = item(path, index);
@@ -47,7 +53,9 @@ fn user(blocks: &[Value], path: &str, chat: &mut Vec<Value>) -> Result<(), Untra
     Ok(())
 }
 
-/// An assistant turn: its text as `content`, its `tool_use` blocks as `tool_calls`.
+/// An assistant turn: its text as `content`, its `tool_use` blocks as `tool_calls`. An
+/// empty text says nothing and is dropped; a turn left with neither text nor tool calls
+/// is refused, as chat completions refuse an assistant message of neither.
 fn assistant(blocks: &[Value], path: &str) -> Result<Value, Untranslatable> {
     let mut texts = Vec::new();
     let mut calls = Vec::new();
@@ -59,6 +67,10 @@ fn assistant(blocks: &[Value], path: &str) -> Result<Value, Untranslatable> {
             "tool_use" => calls.push(tool_use(block, &path)?),
             other => return Err(unknown_block(other, &path)),
         }
+    }
+    texts.retain(|piece| !piece.is_empty());
+    if texts.is_empty() && calls.is_empty() {
+        return Err(empty_assistant(path));
     }
     let content = if texts.is_empty() { Value::Null } else { json::text_content(texts) };
     let mut message = json!({"role": "assistant", "content": content});
@@ -122,8 +134,7 @@ fn tool_use(block: &Object, path: &str) -> Result<Value, Untranslatable> {
     json::only_known(block, path, &["type", "id", "name", "input", "cache_control"])?;
     let id = json::string(json::required(block, path, "id")?, &member(path, "id"))?;
     let name = json::string(json::required(block, path, "name")?, &member(path, "name"))?;
-    let arguments = present(block, "input").map_or_else(|| "{}".to_owned(), Value::to_string);
-    Ok(json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}))
+    Ok(tool_call::chat(id, name, present(block, "input")))
 }
 
 /// A `tool_result` block as a `tool` message. Chat completions have no error flag for a
@@ -144,6 +155,10 @@ fn tool_result(block: &Object, path: &str) -> Result<Value, Untranslatable> {
         },
     };
     Ok(json!({"role": "tool", "tool_call_id": id, "content": content}))
+}
+
+fn empty_assistant(path: &str) -> Untranslatable {
+    refuse(path, "an assistant turn holds text or tool calls")
 }
 
 fn unknown_block(kind: &str, path: &str) -> Untranslatable {

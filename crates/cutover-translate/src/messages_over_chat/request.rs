@@ -44,11 +44,7 @@ const REFUSED: &[Rule] = &[
         reason: "MCP servers are run by Anthropic's API, not by chat completions",
     },
     Rule { member: "container", carried: never, reason: "containers belong to Anthropic's code execution tool" },
-    Rule {
-        member: "service_tier",
-        carried: |tier| tier == "auto",
-        reason: "only `auto`, which both APIs default to, carries over",
-    },
+    json::SERVICE_TIER,
 ];
 
 /// The chat completions request for the client's Messages request `body`.
@@ -57,14 +53,19 @@ pub fn request(body: &[u8]) -> Result<Request, Untranslatable> {
     json::only_known(&client, "", KNOWN)?;
     json::check_rules(&client, REFUSED)?;
     let mut chat = Object::new();
-    if let Some(model) = client.get("model") {
+    if let Some(model) = present(&client, "model") {
         chat.insert("model".to_owned(), model.clone());
     }
     let mut messages = system(&client)?;
     let history = json::required(&client, "", "messages")?;
     messages.extend(content::messages(json::array(history, "messages")?)?);
     chat.insert("messages".to_owned(), Value::Array(messages));
-    for name in ["max_tokens", "temperature", "top_p"] {
+    // `max_tokens` is deprecated in chat completions, and o-series and GPT-5 models
+    // refuse it; `max_completion_tokens` means the same limit.
+    if let Some(max_tokens) = present(&client, "max_tokens") {
+        chat.insert("max_completion_tokens".to_owned(), max_tokens.clone());
+    }
+    for name in ["temperature", "top_p"] {
         if let Some(value) = present(&client, name) {
             chat.insert(name.to_owned(), value.clone());
         }
@@ -76,7 +77,7 @@ pub fn request(body: &[u8]) -> Result<Request, Untranslatable> {
         chat.insert("user".to_owned(), user);
     }
     tools::carry(&client, &mut chat)?;
-    let stream = present(&client, "stream").and_then(Value::as_bool).unwrap_or(false);
+    let stream = json::flag(&client, "", "stream")?.unwrap_or(false);
     if stream {
         chat.insert("stream".to_owned(), Value::Bool(true));
         chat.insert("stream_options".to_owned(), json!({"include_usage": true}));
@@ -84,13 +85,15 @@ pub fn request(body: &[u8]) -> Result<Request, Untranslatable> {
     Ok(Request { body: json::bytes(&Value::Object(chat)), stream, include_usage: true })
 }
 
-/// The `system` member as the leading system message (none for an empty prompt).
+/// The `system` member as the leading system message; none for an empty prompt (empty
+/// texts say nothing, and no empty system message is invented).
 fn system(client: &Object) -> Result<Vec<Value>, Untranslatable> {
     let Some(system) = present(client, "system") else { return Ok(Vec::new()) };
-    let pieces = match system {
+    let mut pieces = match system {
         Value::String(text) => vec![text.clone()],
         _ => content::text_blocks(json::array(system, "system")?, "system")?,
     };
+    pieces.retain(|piece| !piece.is_empty());
     if pieces.is_empty() {
         return Ok(Vec::new());
     }

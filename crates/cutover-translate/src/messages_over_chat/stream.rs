@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::answer::stop_reason;
-use crate::BadStream;
-use crate::errors;
+use super::answer::{Held, stop_reason};
+use crate::json::str_or_empty;
 use crate::sse::{self, write_event};
 use crate::usage::Usage;
+use crate::{BadStream, errors};
 
 /// Translates an upstream chat chunk stream, event by event, into Messages events.
 #[derive(Debug, Default)]
@@ -20,8 +20,8 @@ pub struct EventTranslator {
     started: bool,
     /// The content block open now.
     open: Option<Open>,
-    /// How many content blocks were started: the next one's index.
-    blocks: u64,
+    /// The index the next content block starts at: how many were started.
+    next_block: u64,
     /// The content block each of the upstream's tool call indexes became.
     tool_blocks: BTreeMap<u64, u64>,
     finish_reason: Option<String>,
@@ -56,7 +56,7 @@ impl EventTranslator {
             }
             let data = sse::json(&event)?;
             match data.get("error") {
-                Some(error) => error_event(error, out),
+                Some(error) => write_event(out, &errors::anthropic_from_openai_event(error)),
                 None => self.chunk(&data, out)?,
             }
         }
@@ -102,9 +102,9 @@ impl EventTranslator {
 
     fn start(&mut self, chunk: &Value, out: &mut Vec<u8>) {
         self.started = true;
-        let field = |name| chunk.get(name).and_then(Value::as_str).unwrap_or_default();
         let message = json!({
-            "id": field("id"), "type": "message", "role": "assistant", "content": [], "model": field("model"),
+            "id": str_or_empty(chunk, "id"), "type": "message", "role": "assistant", "content": [],
+            "model": str_or_empty(chunk, "model"),
             "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 0, "output_tokens": 0},
         });
         write_event(out, &json!({"type": "message_start", "message": message}));
@@ -133,37 +133,44 @@ impl EventTranslator {
     }
 
     /// A tool call's first delta (with its id and name) starts its block; its argument
-    /// fragments go to that block.
+    /// fragments go to that block while it is open. A fragment for a block already
+    /// stopped (text or another call came between) cannot follow its `content_block_stop`.
     fn tool_call(&mut self, call: &Value, out: &mut Vec<u8>) -> Result<(), BadStream> {
         let position = call.get("index").and_then(Value::as_u64);
         let position = position.ok_or_else(|| BadStream("a tool call delta has no index".to_owned()))?;
         let block = match self.tool_blocks.get(&position) {
             Some(&block) => block,
-            None => {
-                let id = call.get("id").and_then(Value::as_str);
-                let name = call.pointer("/function/name").and_then(Value::as_str);
-                let (Some(id), Some(name)) = (id, name) else {
-                    return Err(BadStream(format!("tool call {position} starts without an id and a name")));
-                };
-                let block = json!({"type": "tool_use", "id": id, "name": name, "input": {}});
-                let block = self.start_block(block, false, out);
-                self.tool_blocks.insert(position, block);
-                block
-            }
+            None => self.start_tool_block(call, position, out)?,
         };
         let arguments = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or_default();
-        if !arguments.is_empty() {
-            let delta = json!({"type": "input_json_delta", "partial_json": arguments});
-            write_event(out, &json!({"type": "content_block_delta", "index": block, "delta": delta}));
+        if arguments.is_empty() {
+            return Ok(());
         }
+        if self.open.is_none_or(|open| open.index != block) {
+            return Err(BadStream(format!("tool call {position}'s arguments came after its block was stopped")));
+        }
+        let delta = json!({"type": "input_json_delta", "partial_json": arguments});
+        write_event(out, &json!({"type": "content_block_delta", "index": block, "delta": delta}));
         Ok(())
+    }
+
+    /// Starts the block of the new tool call at `position`, which must carry its id and name.
+    fn start_tool_block(&mut self, call: &Value, position: u64, out: &mut Vec<u8>) -> Result<u64, BadStream> {
+        let id = call.get("id").and_then(Value::as_str);
+        let name = call.pointer("/function/name").and_then(Value::as_str);
+        let (Some(id), Some(name)) = (id, name) else {
+            return Err(BadStream(format!("tool call {position} starts without an id and a name")));
+        };
+        let block = self.start_block(json!({"type": "tool_use", "id": id, "name": name, "input": {}}), false, out);
+        self.tool_blocks.insert(position, block);
+        Ok(block)
     }
 
     /// Stops the open block and starts `block`, returning its index.
     fn start_block(&mut self, block: Value, text: bool, out: &mut Vec<u8>) -> u64 {
         self.close(out);
-        let index = self.blocks;
-        self.blocks += 1;
+        let index = self.next_block;
+        self.next_block += 1;
         self.open = Some(Open { index, text });
         write_event(out, &json!({"type": "content_block_start", "index": index, "content_block": block}));
         index
@@ -181,20 +188,13 @@ impl EventTranslator {
             return Err(BadStream("the stream ended before its first chunk".to_owned()));
         }
         self.close(out);
-        let delta =
-            json!({"stop_reason": stop_reason(self.finish_reason.as_deref(), self.refused), "stop_sequence": null});
+        let held = Held { refused: self.refused, tool_called: !self.tool_blocks.is_empty() };
+        let delta = json!({"stop_reason": stop_reason(self.finish_reason.as_deref(), held), "stop_sequence": null});
         write_event(out, &json!({"type": "message_delta", "delta": delta, "usage": self.usage.to_anthropic()}));
         write_event(out, &json!({"type": "message_stop"}));
         self.finished = true;
         Ok(())
     }
-}
-
-/// OpenAI's in-stream error (`{"error": {…}}`) as Anthropic's `error` event.
-fn error_event(error: &Value, out: &mut Vec<u8>) {
-    let text = |name| error.get(name).and_then(Value::as_str);
-    let message = error.as_str().or_else(|| text("message")).unwrap_or("the upstream's stream failed");
-    write_event(out, &errors::anthropic(errors::anthropic_type(text("type"), text("code")), message));
 }
 
 #[cfg(test)]

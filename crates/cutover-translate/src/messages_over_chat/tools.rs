@@ -7,14 +7,31 @@ use crate::Untranslatable;
 use crate::json::{self, Object, item, member, present, refuse};
 
 /// Carries `tools` and `tool_choice` from the Messages request `client` into `chat`.
+/// Without a tool (`tools` absent or `[]`) none of them is sent: OpenAI refuses an empty
+/// `tools` and a `tool_choice` or `parallel_tool_calls` without tools, and a choice among
+/// no tools has nothing to choose. The choice is still read, so a bad one is refused, and
+/// so is one that forces a call (`any`, `tool`): no tool could answer it.
 pub(super) fn carry(client: &Object, chat: &mut Object) -> Result<(), Untranslatable> {
-    if let Some(tools) = present(client, "tools") {
-        let tools = json::array(tools, "tools")?;
-        let functions = tools.iter().enumerate().map(|(index, tool)| function(tool, &item("tools", index)));
-        chat.insert("tools".to_owned(), Value::Array(functions.collect::<Result<_, _>>()?));
+    let functions = match present(client, "tools") {
+        Some(tools) => {
+            let tools = json::array(tools, "tools")?;
+            let functions = tools.iter().enumerate().map(|(index, tool)| function(tool, &item("tools", index)));
+            functions.collect::<Result<Vec<_>, _>>()?
+        }
+        None => Vec::new(),
+    };
+    let choice = present(client, "tool_choice").map(|choice| tool_choice(json::object(choice, "tool_choice")?));
+    let choice = choice.transpose()?;
+    if functions.is_empty() {
+        let forced = choice.as_ref().is_some_and(|(choice, _)| choice != "auto" && choice != "none");
+        return if forced {
+            Err(refuse("tool_choice", "it forces a tool call, and no tool is offered"))
+        } else {
+            Ok(())
+        };
     }
-    if let Some(choice) = present(client, "tool_choice") {
-        let (choice, parallel) = tool_choice(json::object(choice, "tool_choice")?)?;
+    chat.insert("tools".to_owned(), Value::Array(functions));
+    if let Some((choice, parallel)) = choice {
         chat.insert("tool_choice".to_owned(), choice);
         if let Some(parallel) = parallel {
             chat.insert("parallel_tool_calls".to_owned(), Value::Bool(parallel));

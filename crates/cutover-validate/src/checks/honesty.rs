@@ -12,10 +12,11 @@
 
 use std::time::Duration;
 
+use cutover_model::Api;
 use serde_json::json;
 
 use super::{ask, stream_ok};
-use crate::check::{Finding, Latency};
+use crate::check::{Finding, Latency, Status};
 use crate::exchange::Target;
 use crate::tokens::{TOLERANCE_RATIO, TOLERANCE_TOKENS, chat_prompt_tokens, encoding_for, honest};
 
@@ -67,6 +68,11 @@ pub async fn usage(target: &Target) -> (Finding, Option<u64>) {
     else {
         return (Finding::fail("no usage.prompt_tokens to check", latency), None);
     };
+    if target.upstream.api == Api::Anthropic {
+        // Claude's tokenizer is not published: a tiktoken count would judge it wrongly.
+        let reason = format!("reported {reported} prompt tokens; no local tokenizer counts Claude models' tokens");
+        return (Finding { status: Status::Unsupported, reason, latency }, Some(reported));
+    }
     // The first count builds the encoding's vocabulary (hundreds of milliseconds of CPU):
     // never on an async worker, where the gateway's own validator runs this check.
     let model = target.sent_model.clone();

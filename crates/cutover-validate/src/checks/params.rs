@@ -86,9 +86,14 @@ fn error_shape_problem(answer: &Answer) -> Option<String> {
     None
 }
 
-/// `messages` as a string: a 4xx whose body the SDKs can parse.
+/// `messages` as a string: a 4xx whose body the SDKs can parse. To a Messages upstream
+/// (which the translation would not even reach with that) `max_tokens: 0`, which it refuses.
 pub async fn invalid_request(target: &Target) -> Finding {
-    let body = json!({"model": target.sent_model, "messages": "this should be a list of messages", "max_tokens": 5});
+    let body = if target.speaks_messages() {
+        json!({"model": target.sent_model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 0})
+    } else {
+        json!({"model": target.sent_model, "messages": "this should be a list of messages", "max_tokens": 5})
+    };
     let answer = match target.chat(&body).await {
         Ok(answer) => answer,
         Err(error) => return Finding::broken(&error),

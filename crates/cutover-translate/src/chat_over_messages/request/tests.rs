@@ -194,6 +194,10 @@ fn every_refusal_names_the_member_it_refuses() {
         (with("service_tier", json!("flex")), "service_tier"),
         (with("temperature", json!(1.5)), "temperature"),
         (with("frobnicate", json!(1)), "frobnicate"),
+        (with("frobnicate", Value::Null), "frobnicate"),
+        (with("stream", json!("true")), "stream"),
+        (with("stream_options", json!({"include_usage": true, "chunk_size": 4})), "stream_options.chunk_size"),
+        (with("stream_options", json!({"include_usage": "yes"})), "stream_options.include_usage"),
         (two_users, "safety_identifier"),
         (with("tools", json!([{"type": "custom", "custom": {"name": "x"}}])), "tools[0].type"),
         (
@@ -242,4 +246,69 @@ fn every_refusal_names_the_member_it_refuses() {
 fn a_body_that_is_not_an_object_is_refused_as_a_whole() {
     let refusal = request(b"\"hello\"").unwrap_err();
     assert_eq!((refusal.field.as_str(), refusal.reason.as_str()), ("", "the body is not a JSON object"));
+}
+
+#[test]
+fn include_obfuscation_is_read_and_not_carried() {
+    let mut body = with("stream", json!(true));
+    body["stream_options"] = json!({"include_usage": true, "include_obfuscation": false});
+    let translated = request(body.to_string().as_bytes()).unwrap();
+    assert!(translated.include_usage);
+    let upstream: Value = serde_json::from_slice(&translated.body).unwrap();
+    assert!(upstream.get("stream_options").is_none());
+}
+
+#[test]
+fn without_tools_neither_tools_nor_a_tool_choice_is_sent() {
+    let mut body = with("tools", json!([]));
+    body["tool_choice"] = json!("none");
+    body["parallel_tool_calls"] = json!(false);
+    let translated = messages(body);
+    assert!(translated.get("tools").is_none() && translated.get("tool_choice").is_none(), "{translated}");
+    let mut bad_choice = with("tools", json!([]));
+    bad_choice["tool_choice"] = json!("sometimes");
+    assert_eq!(refused(bad_choice).field, "tool_choice");
+}
+
+#[test]
+fn a_conversation_ending_with_the_assistants_message_is_refused_as_a_prefill() {
+    let prefill =
+        conversation(json!([{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "It is"}]));
+    assert_eq!(refused(prefill).field, "messages[1].role");
+}
+
+#[test]
+fn turns_that_say_nothing_are_refused() {
+    let before_user = |assistant: Value| conversation(json!([assistant, {"role": "user", "content": "Go on."}]));
+    let cases = [
+        conversation(json!([{"role": "user", "content": []}])),
+        before_user(json!({"role": "assistant", "content": null})),
+        before_user(json!({"role": "assistant", "content": ""})),
+        before_user(json!({"role": "assistant", "content": [], "tool_calls": []})),
+    ];
+    for body in cases {
+        assert_eq!(refused(body.clone()).field, "messages[0].content", "{body}");
+    }
+}
+
+#[test]
+fn empty_system_messages_make_no_system_prompt() {
+    let body = conversation(json!([
+        {"role": "system", "content": ""},
+        {"role": "developer", "content": [{"type": "text", "text": ""}, {"type": "text", "text": "Be brief."}]},
+        {"role": "user", "content": "Hi"}
+    ]));
+    assert_eq!(messages(body)["system"], "Be brief.");
+    let empty = conversation(json!([{"role": "system", "content": ""}, {"role": "user", "content": "Hi"}]));
+    assert!(messages(empty).get("system").is_none());
+}
+
+#[test]
+fn a_choice_that_forces_a_call_among_no_tools_is_refused_and_any_other_left_out() {
+    let forcing = [json!("required"), json!({"type": "function", "function": {"name": "get_weather"}})];
+    for choice in forcing {
+        assert_eq!(refused(with("tool_choice", choice)).field, "tool_choice");
+    }
+    let upstream = messages(with("tool_choice", json!("auto")));
+    assert!(upstream.get("tool_choice").is_none() && upstream.get("tools").is_none(), "{upstream}");
 }

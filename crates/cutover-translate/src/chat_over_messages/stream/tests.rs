@@ -152,7 +152,10 @@ fn a_message_delta_with_input_counts_updates_them() {
 fn an_anthropic_error_event_becomes_openais_in_stream_error() {
     let error = event(json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}));
     let (out, translator) = translate(true, &[exchange()[0].clone(), error]);
-    assert_eq!(read(&out)[1], json!({"error": {"message": "Overloaded", "type": "server_error", "code": null}}));
+    assert_eq!(
+        read(&out)[1],
+        json!({"error": {"message": "Overloaded", "type": "server_error", "param": null, "code": null}})
+    );
     assert!(!translator.finished());
 }
 

@@ -123,3 +123,15 @@ fn an_error_body_that_is_not_json_becomes_the_message() {
         (502, json!({"type": "error", "error": {"type": "api_error", "message": "<html>Bad Gateway</html>"}}))
     );
 }
+
+#[test]
+fn a_forced_function_call_finishing_with_stop_is_tool_use() {
+    let message = json!({"role": "assistant", "content": null, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    ]});
+    let (_, answer) = translated(200, &completion(message.clone(), "stop"));
+    assert_eq!(answer["stop_reason"], "tool_use");
+    let mut unfinished = completion(message, "stop");
+    unfinished["choices"][0]["finish_reason"] = Value::Null;
+    assert_eq!(translated(200, &unfinished).1["stop_reason"], "tool_use");
+}

@@ -54,7 +54,7 @@ fn a_tool_use_conversation_becomes_the_exact_chat_request() {
         chat(body),
         json!({
             "model": "gpt-4.1",
-            "max_tokens": 1024,
+            "max_completion_tokens": 1024,
             "messages": [
                 {"role": "system", "content": "You are terse."},
                 {"role": "user", "content": "Weather in Hanoi?"},
@@ -103,13 +103,19 @@ fn tool_results_come_first_in_order_and_several_texts_stay_separate_parts() {
 fn an_assistant_turn_of_tool_calls_only_has_null_content() {
     let body = with(
         "messages",
-        json!([{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "now", "input": {}}]}]),
+        json!([
+            {"role": "assistant", "content": [
+                {"type": "text", "text": ""},
+                {"type": "tool_use", "id": "t", "name": "now", "input": {}}
+            ]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "noon"}]}
+        ]),
     );
     assert_eq!(
-        chat(body)["messages"],
-        json!([{"role": "assistant", "content": null, "tool_calls": [
+        chat(body)["messages"][0],
+        json!({"role": "assistant", "content": null, "tool_calls": [
             {"id": "t", "type": "function", "function": {"name": "now", "arguments": "{}"}}
-        ]}])
+        ]})
     );
 }
 
@@ -142,7 +148,9 @@ fn tool_choices_map_to_their_chat_equivalents() {
         ),
     ];
     for (choice, expected) in cases {
-        let translated = chat(with("tool_choice", choice.clone()));
+        let mut body = with("tool_choice", choice.clone());
+        body["tools"] = json!([{"name": "get_weather", "input_schema": {"type": "object"}}]);
+        let translated = chat(body);
         assert_eq!(translated["tool_choice"], expected, "{choice}");
         assert!(translated.get("parallel_tool_calls").is_none(), "{choice}");
     }
@@ -171,7 +179,7 @@ fn cache_control_is_dropped_everywhere_and_defaults_pass() {
     body["top_k"] = Value::Null;
     assert_eq!(
         chat(body),
-        json!({"model": "gpt-4.1", "max_tokens": 100, "messages": [{"role": "user", "content": "Hi"}],
+        json!({"model": "gpt-4.1", "max_completion_tokens": 100, "messages": [{"role": "user", "content": "Hi"}],
                "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]})
     );
 }
@@ -191,6 +199,8 @@ fn every_refusal_names_the_member_it_refuses() {
         (with("service_tier", json!("standard_only")), "service_tier"),
         (with("n", json!(2)), "n"),
         (with("frobnicate", json!(true)), "frobnicate"),
+        (with("frobnicate", Value::Null), "frobnicate"),
+        (with("stream", json!("yes")), "stream"),
         (with("metadata", json!({"user_id": "u", "tier": "gold"})), "metadata.tier"),
         (with("tools", json!([{"type": "web_search_20250305", "name": "web_search"}])), "tools[0].type"),
         (with("tool_choice", json!({"type": "sometimes"})), "tool_choice.type"),
@@ -243,4 +253,74 @@ fn a_body_that_is_not_an_object_is_refused_as_a_whole() {
         let refusal = request(body).unwrap_err();
         assert_eq!((refusal.field.as_str(), refusal.reason.as_str()), ("", "the body is not a JSON object"));
     }
+}
+
+#[test]
+fn max_tokens_is_sent_as_max_completion_tokens() {
+    let translated = chat(with("max_tokens", json!(256)));
+    assert_eq!(translated["max_completion_tokens"], 256);
+    assert!(translated.get("max_tokens").is_none(), "deprecated, and refused by o-series and GPT-5 models");
+}
+
+#[test]
+fn without_tools_neither_tools_nor_a_tool_choice_is_sent() {
+    let choice = json!({"type": "auto", "disable_parallel_tool_use": true});
+    let mut empty = with("tools", json!([]));
+    empty["tool_choice"] = choice.clone();
+    let mut absent = with("tool_choice", choice);
+    absent["tools"] = Value::Null;
+    for body in [empty, absent] {
+        let translated = chat(body.clone());
+        for member in ["tools", "tool_choice", "parallel_tool_calls"] {
+            assert!(translated.get(member).is_none(), "{member} in {translated}");
+        }
+    }
+    let mut bad_choice = with("tools", json!([]));
+    bad_choice["tool_choice"] = json!({"type": "sometimes"});
+    assert_eq!(refused(bad_choice).field, "tool_choice.type");
+}
+
+#[test]
+fn a_conversation_ending_with_the_assistants_message_is_refused_as_a_prefill() {
+    let prefill = with(
+        "messages",
+        json!([{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "The colour is"}]),
+    );
+    assert_eq!(refused(prefill).field, "messages[1].role");
+}
+
+#[test]
+fn turns_that_say_nothing_are_refused() {
+    let before_user = |content: Value| {
+        with("messages", json!([{"role": "assistant", "content": content}, {"role": "user", "content": "Go on."}]))
+    };
+    let cases = [
+        user_says(json!([])),
+        before_user(json!([])),
+        before_user(json!([{"type": "text", "text": ""}])),
+        before_user(json!("")),
+    ];
+    for body in cases {
+        assert_eq!(refused(body.clone()).field, "messages[0].content", "{body}");
+    }
+}
+
+#[test]
+fn an_empty_system_prompt_sends_no_system_message() {
+    for system in [json!(""), json!([]), json!([{"type": "text", "text": ""}])] {
+        assert_eq!(
+            chat(with("system", system.clone()))["messages"],
+            json!([{"role": "user", "content": "Hi"}]),
+            "{system}"
+        );
+    }
+}
+
+#[test]
+fn a_choice_that_forces_a_call_among_no_tools_is_refused_and_any_other_left_out() {
+    for choice in [json!({"type": "any"}), json!({"type": "tool", "name": "get_weather"})] {
+        assert_eq!(refused(with("tool_choice", choice)).field, "tool_choice");
+    }
+    let chat = chat(with("tool_choice", json!({"type": "auto"})));
+    assert!(chat.get("tool_choice").is_none() && chat.get("tools").is_none(), "{chat}");
 }

@@ -219,3 +219,29 @@ fn an_answer_cut_before_its_finish_is_left_unended() {
     assert!(!translator.finished());
     assert_eq!(out.len(), before, "nothing is written for an answer that did not finish");
 }
+
+#[test]
+fn a_forced_function_call_finishing_with_stop_ends_as_tool_use() {
+    let call = json!({"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}});
+    let (out, _) = translate(&[delta(json!({"tool_calls": [call]})), finish("stop"), DONE.to_owned()]);
+    let events = read(&out);
+    let message_delta = events.iter().find(|event| event["type"] == "message_delta").unwrap();
+    assert_eq!(message_delta["delta"]["stop_reason"], "tool_use");
+}
+
+#[test]
+fn arguments_for_a_tool_call_whose_block_was_stopped_are_a_bad_stream() {
+    let start = |index: u64, id: &str| {
+        delta(json!({"tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": "f"}}]}))
+    };
+    let late = delta(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}));
+    for between in [start(1, "b"), delta(json!({"content": "and"}))] {
+        let mut translator = EventTranslator::new(false);
+        let mut out = Vec::new();
+        for event in [start(0, "a"), between.clone()] {
+            translator.push(event.as_bytes(), &mut out).unwrap();
+        }
+        let error = translator.push(late.as_bytes(), &mut out).unwrap_err();
+        assert!(error.0.contains("tool call 0"), "{error}");
+    }
+}
