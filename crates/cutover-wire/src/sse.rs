@@ -249,15 +249,26 @@ impl SseFramer {
         if offset + data.len() <= event.len() {
             return Some((offset + from, offset + to, None));
         }
-        // Data joined from several lines: the event is written again, each line of what
-        // remains its own `data:` line (the joined data keeps the line feeds between them,
-        // and a line feed inside one `data:` line would end it for the client).
-        let mut rewritten = Vec::with_capacity(data.len() + 16);
+        // Data joined from several lines: the event is written again, its other lines
+        // (`event:`, `id:`, `retry:`, comments) kept where they were and what remains of
+        // the data, line by line, where its first `data:` line was (the joined data keeps
+        // the line feeds between them, and a line feed inside one `data:` line would end it
+        // for the client).
         let remaining = [&data[..from], &data[to..]].concat();
-        for line in remaining.split(|byte| *byte == b'\n') {
-            rewritten.extend_from_slice(b"data: ");
-            rewritten.extend_from_slice(line);
-            rewritten.push(b'\n');
+        let mut rewritten = Vec::with_capacity(event.len() + 16);
+        let mut data_written = false;
+        for line in lines(event).filter(|line| !line.is_empty()) {
+            if data_value(line).is_none() {
+                rewritten.extend_from_slice(line);
+                rewritten.push(b'\n');
+            } else if !data_written {
+                data_written = true;
+                for data_line in remaining.split(|byte| *byte == b'\n') {
+                    rewritten.extend_from_slice(b"data: ");
+                    rewritten.extend_from_slice(data_line);
+                    rewritten.push(b'\n');
+                }
+            }
         }
         rewritten.push(b'\n');
         Some((0, event.len(), Some(Bytes::from(rewritten))))

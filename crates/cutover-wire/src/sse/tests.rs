@@ -257,6 +257,17 @@ mod usage {
     }
 
     #[test]
+    fn an_event_written_again_keeps_its_other_lines_where_they_were() {
+        let event = "id: 7\nevent: completion\ndata: {\"choices\":[{\"index\":0,\"delta\":{}}],\n: a comment\n\
+                     data: \"usage\":{\"prompt_tokens\":2},\"x\":1}\nretry: 10\n\n";
+        let (out, usage) = run(UsageWatch::Strip, event, 5);
+        let kept = "id: 7\nevent: completion\ndata: {\"choices\":[{\"index\":0,\"delta\":{}}],\"x\":1}\n\
+                    : a comment\nretry: 10\n\n";
+        assert_eq!(out, kept);
+        assert_eq!(usage.map(|usage| usage.input), Some(2));
+    }
+
+    #[test]
     fn an_event_whose_lines_outlive_the_cut_keeps_each_line_a_data_line() {
         // Found by `fuzz/fuzz_targets/sse_framer.rs`: the line feed between two data lines
         // was written inside one `data:` line, so a client read `{` as the event's data.
