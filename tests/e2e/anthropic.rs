@@ -76,6 +76,8 @@ impl World {
         let limited = Mock::start(&scratch, "limited", &other(&["--fault", "429"]), &[]).await;
         let overloaded = Mock::start(&scratch, "overloaded", &other(&["--fault", "529"]), &[]).await;
         let cutter = Mock::start(&scratch, "cutter", &other(&["--fault", "stream-cut", "--chunk-gap", "5"]), &[]).await;
+        let quirky = ["--quirk", "wrong-tool", "--quirk", "echo-model=claude-haiku-4-5"];
+        let quirky = Mock::start(&scratch, "quirky", &other(&quirky), &[]).await;
         let mut config = GatewayToml::new()
             .gateway_key("anthropic-tests", "GATEWAY_KEY")
             .admin_token_env("ADMIN_TOKEN")
@@ -83,9 +85,14 @@ impl World {
             .upstream_line("claude-a", "api_key_env = \"A_KEY\"")
             .upstream("claude-b", &claude_b.base_url())
             .upstream_line("claude-b", "api_key_env = \"B_KEY\"");
-        for (name, mock) in
-            [("erroring", &erroring), ("limited", &limited), ("overloaded", &overloaded), ("cutter", &cutter)]
-        {
+        let faulty = [
+            ("erroring", &erroring),
+            ("limited", &limited),
+            ("overloaded", &overloaded),
+            ("cutter", &cutter),
+            ("quirky", &quirky),
+        ];
+        for (name, mock) in faulty {
             config = config.upstream(name, &mock.base_url());
         }
         let config = match others {
@@ -107,13 +114,16 @@ impl World {
             .route("mirrored", "claude-a", Some("claude-b"))
             .route_line("mirrored", "models = [\"mirror-*\"]")
             .route_line("mirrored", "shadow = 1.0")
+            .route("quirky", "claude-a", Some("quirky"))
+            .route_line("quirky", "models = [\"quirky-*\"]")
+            .route_line("quirky", "shadow = 1.0")
             .section(PRICES)
             .build();
         let env = [("GATEWAY_KEY", GATEWAY_KEY), ("ADMIN_TOKEN", ADMIN_TOKEN), ("A_KEY", A_KEY), ("B_KEY", B_KEY)];
         let gateway = Gateway::start(&scratch, &config, &env).await;
         let world = World {
             gateway,
-            _mocks: vec![claude_a, claude_b, erroring, limited, overloaded, cutter],
+            _mocks: vec![claude_a, claude_b, erroring, limited, overloaded, cutter, quirky],
             _scratch: scratch,
         };
         world.set_weight("claude", 50).await;
@@ -383,33 +393,49 @@ async fn mirrored_messages_are_compared_dimension_by_dimension_translated_for_th
 /// Route `mirrored` keeps every user on `claude-a` and mirrors each request to `claude-b`:
 /// whole, streamed and forced-tool Messages requests are all compared, and two mocks that
 /// answer alike agree on every dimension judged, the tool call's input against its schema.
+/// Route `quirky` mirrors the same requests to a mock that calls the wrong tool and names
+/// another model: exactly those dimensions disagree.
 async fn mirrored_messages_are_compared(tag: &str, others: Others) {
     let world = World::start(tag, others).await;
-    let tool = json!({"name": "get_weather", "description": "Current weather for a city.",
-        "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}});
-    let hello = json!([{"role": "user", "content": "Say hello in five words."}]);
-    let weather = json!([{"role": "user", "content": "Weather in Hanoi? Use get_weather."}]);
-    let bodies = [
-        json!({"model": "mirror-1", "max_tokens": 64, "messages": hello}),
-        json!({"model": "mirror-1", "max_tokens": 64, "messages": hello, "stream": true}),
-        json!({"model": "mirror-1", "max_tokens": 64, "messages": weather, "tools": [tool],
-               "tool_choice": {"type": "tool", "name": "get_weather"}}),
-        json!({"model": "mirror-1", "max_tokens": 64, "messages": weather, "tools": [tool],
-               "tool_choice": {"type": "tool", "name": "get_weather"}, "stream": true}),
-    ];
-    for (number, body) in bodies.iter().enumerate() {
-        let user = format!("mirrored-{number}");
-        let headers = [("x-api-key", GATEWAY_KEY), ("anthropic-version", "2023-06-01"), ("x-user-id", user.as_str())];
-        let reply = post_json(&world.gateway.url("/v1/messages"), &headers, body).await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        assert_eq!(reply.headers["x-cutover-upstream"], "claude-a");
-    }
-    let agreement = world.agreement("mirrored", bodies.len() as u64).await;
+    let agreement = world.mirror_all("mirrored", "mirror-1").await;
     let ratio = |dimension: &str| agreement["dimensions"][dimension]["ratio"].as_f64();
     for dimension in ["outcome", "finish_reason", "model", "prompt_tokens"] {
         assert_eq!(ratio(dimension), Some(1.0), "{dimension}: {agreement}");
     }
     for dimension in ["tool_calls", "tool_arguments_json", "tool_arguments_schema"] {
         assert_eq!(ratio(dimension), Some(1.0), "{dimension}, judged on the two tool requests: {agreement}");
+    }
+    let quirky = world.mirror_all("quirky", "quirky-1").await;
+    let ratio = |dimension: &str| quirky["dimensions"][dimension]["ratio"].as_f64();
+    assert_eq!(ratio("outcome"), Some(1.0), "{quirky}");
+    assert_eq!(ratio("model"), Some(0.0), "every answer names another model: {quirky}");
+    assert_eq!(ratio("tool_calls"), Some(0.0), "both tool requests called the wrong tool: {quirky}");
+}
+
+impl World {
+    /// Sends whole, streamed and forced-tool Messages requests for `model`, which the
+    /// mirroring `route` serves, and returns its agreement once every pair is compared.
+    async fn mirror_all(&self, route: &str, model: &str) -> serde_json::Value {
+        let tool = json!({"name": "get_weather", "description": "Current weather for a city.",
+            "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}});
+        let hello = json!([{"role": "user", "content": "Say hello in five words."}]);
+        let weather = json!([{"role": "user", "content": "Weather in Hanoi? Use get_weather."}]);
+        let bodies = [
+            json!({"model": model, "max_tokens": 64, "messages": hello}),
+            json!({"model": model, "max_tokens": 64, "messages": hello, "stream": true}),
+            json!({"model": model, "max_tokens": 64, "messages": weather, "tools": [tool],
+                   "tool_choice": {"type": "tool", "name": "get_weather"}}),
+            json!({"model": model, "max_tokens": 64, "messages": weather, "tools": [tool],
+                   "tool_choice": {"type": "tool", "name": "get_weather"}, "stream": true}),
+        ];
+        for (number, body) in bodies.iter().enumerate() {
+            let user = format!("mirrored-{number}");
+            let headers =
+                [("x-api-key", GATEWAY_KEY), ("anthropic-version", "2023-06-01"), ("x-user-id", user.as_str())];
+            let reply = post_json(&self.gateway.url("/v1/messages"), &headers, body).await;
+            assert_eq!(reply.status, 200, "{}", reply.text());
+            assert_eq!(reply.headers["x-cutover-upstream"], "claude-a");
+        }
+        self.agreement(route, bodies.len() as u64).await
     }
 }
