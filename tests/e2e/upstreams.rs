@@ -29,7 +29,7 @@ use crate::configs::GatewayToml;
 use crate::script_report::run_script;
 use nginx::proxy_location;
 use pki::PrivateCa;
-use server::{Server, free_addr};
+use server::{Server, free_addr, free_addrs};
 
 const GATEWAY_KEY: &str = "sk-cutover-wire-gateway-key";
 const UPSTREAM_KEY: &str = "sk-wire-upstream-key";
@@ -211,7 +211,7 @@ impl TlsRelay {
     async fn start(scratch: &Scratch) -> TlsRelay {
         let ca = PrivateCa::new(scratch);
         let mocks = mocks(scratch).await;
-        let (h2, http1) = (free_addr(), free_addr());
+        let [h2, http1] = free_addrs();
         let locations = proxy_location("", mocks.0.addr) + &proxy_location("errors/", mocks.1.addr);
         let tls =
             format!("    ssl_certificate {};\n    ssl_certificate_key {};\n", ca.cert.display(), ca.key.display());

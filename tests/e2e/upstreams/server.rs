@@ -13,6 +13,14 @@ pub fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
+/// `N` loopback addresses whose ports were free a moment ago, distinct: every listener is
+/// held until all are picked (two `free_addr` calls in a row can give the same port, and
+/// CI once saw nginx serve both of a relay's servers on one).
+pub fn free_addrs<const N: usize>() -> [SocketAddr; N] {
+    let listeners: [TcpListener; N] = std::array::from_fn(|_| TcpListener::bind("127.0.0.1:0").unwrap());
+    listeners.map(|listener| listener.local_addr().unwrap())
+}
+
 pub struct Server {
     name: String,
     child: Child,
