@@ -12,3 +12,8 @@ pub mod json;
 pub mod prometheus;
 pub mod sse;
 pub mod usage;
+
+// Edges: the fuzz targets' properties (the crate's tests and the `fuzzing` feature).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
