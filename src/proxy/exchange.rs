@@ -23,11 +23,11 @@ use super::admission::Admitted;
 use super::body::{self, EventStream, Held, HoldLimits, Meter, Recorder, StreamEnd, Tally, Teeing};
 use super::breaker::{Admission, HealthReport};
 use super::error::TransportError;
-use super::expected::Expected;
+use super::expected::{Expected, is_event_stream};
 use super::failure::{Failure, counts_as_failure, is_clients_fault, outcome_for_status};
 use super::gateway::{Gateway, RouteContext};
 use super::headers::{X_SHOULD_RETRY, mark_response, upstream_request_headers};
-use super::request::{RequestMeta, with_model};
+use super::request::{RequestMeta, for_upstream};
 use super::translation::{ArmBody, ArmRequest, ArmRequests};
 
 /// A client request, read and routed, ready to be sent to either arm.
@@ -129,9 +129,7 @@ impl<'a> Exchange<'a> {
                 (path, translation.body.clone(), Some(translation))
             }
             ArmRequest::AsIs | ArmRequest::Refused(_) => {
-                let alias =
-                    self.meta.model.as_deref().and_then(|model| upstream.model_aliases.get(model)).map(String::as_str);
-                (self.upstream_path(upstream), with_model(&self.body, &self.meta, alias), None)
+                (self.upstream_path(upstream), for_upstream(&self.body, &self.meta, upstream), None)
             }
         };
         let uri = Uri::builder()
@@ -239,11 +237,7 @@ impl<'a> Exchange<'a> {
         if let Err(not_an_answer) = self.expected.check(status, response.headers()) {
             return Attempt::Failed(Failure::Transport(not_an_answer.into()));
         }
-        let is_event_stream = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
-        if !(is_event_stream && status.is_success()) {
+        if !(is_event_stream(response.headers()) && status.is_success()) {
             return Attempt::Committed(self.respond(response, role, started, None, admission));
         }
         let (parts, mut incoming) = response.into_parts();

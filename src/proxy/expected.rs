@@ -94,6 +94,11 @@ impl Expected {
     }
 }
 
+/// Whether an answer is an event stream, the one kind the gateway holds and frames.
+pub fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
+}
+
 /// The media type of a `Content-Type` value: before its parameters, trimmed.
 fn media_type(value: &[u8]) -> &[u8] {
     let end = value.iter().position(|&byte| byte == b';').unwrap_or(value.len());

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use cutover_config::BodyTimeouts;
+use cutover_config::{BodyTimeouts, Upstream};
 use cutover_net::body::BoxError;
 use http::HeaderMap;
 use http_body::Body;
@@ -203,6 +203,12 @@ pub fn parse_meta(body: &[u8]) -> Result<RequestMeta, GatewayError> {
         meta.stream_options_span = Some((start, start + raw.get().len()));
     }
     Ok(meta)
+}
+
+/// The body as `upstream` is sent it: its `model` renamed by the upstream's alias map.
+pub fn for_upstream(body: &Bytes, meta: &RequestMeta, upstream: &Upstream) -> Bytes {
+    let alias = meta.model.as_deref().and_then(|model| upstream.model_aliases.get(model)).map(String::as_str);
+    with_model(body, meta, alias)
 }
 
 /// The body with its `model` replaced by `alias`, or the body itself when there is nothing

@@ -23,7 +23,8 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full, Limited};
 
 use super::error::TransportError;
-use super::request::{RequestMeta, with_model};
+use super::expected::is_event_stream;
+use super::request::{RequestMeta, for_upstream};
 use stream::{Events, TranslatedStream};
 
 /// A translated whole answer is read up to this size; a larger one is no answer.
@@ -54,15 +55,10 @@ impl Translation {
     /// The request translated for the upstream; `body` carries the model the upstream gets.
     pub fn request(self, body: &[u8]) -> Result<ArmTranslation, Untranslatable> {
         let request = match self {
-            Translation::MessagesOverChat => {
-                messages_over_chat::request(body).map(|request| (Bytes::from(request.body), request.include_usage))
-            }
-            Translation::ChatOverMessages => {
-                chat_over_messages::request(body).map(|request| (Bytes::from(request.body), request.include_usage))
-            }
+            Translation::MessagesOverChat => messages_over_chat::request(body)?,
+            Translation::ChatOverMessages => chat_over_messages::request(body)?,
         };
-        let (body, include_usage) = request?;
-        Ok(ArmTranslation { translation: self, body, include_usage })
+        Ok(ArmTranslation { translation: self, body: Bytes::from(request.body), include_usage: request.include_usage })
     }
 
     /// The path after the upstream's base path.
@@ -143,8 +139,7 @@ impl ArmRequest {
             Ok(Some(translation)) => translation,
             Err(NotTranslated) => return ArmRequest::Refused(Unservable::Endpoint),
         };
-        let alias = meta.model.as_deref().and_then(|model| upstream.model_aliases.get(model)).map(String::as_str);
-        match translation.request(&with_model(body, meta, alias)) {
+        match translation.request(&for_upstream(body, meta, upstream)) {
             Ok(translated) => ArmRequest::Translated(translated),
             Err(untranslatable) => ArmRequest::Refused(Unservable::Request(Arc::new(untranslatable))),
         }
@@ -178,11 +173,7 @@ impl ArmTranslation {
         total: Duration,
     ) -> Result<Response<ArmBody>, TransportError> {
         let (mut parts, body) = response.into_parts();
-        let is_event_stream = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
-        if is_event_stream && parts.status.is_success() {
+        if is_event_stream(&parts.headers) && parts.status.is_success() {
             let stream = TranslatedStream::new(body, Events::new(self.translation, self.include_usage));
             return Ok(Response::from_parts(parts, ArmBody::Translated(Box::new(stream))));
         }

@@ -291,11 +291,6 @@ pub struct Route {
 }
 
 impl Route {
-    /// The upstreams of its arms: the primary's, then the candidate's if it has one.
-    pub fn arms(&self) -> impl Iterator<Item = usize> + use<> {
-        std::iter::once(self.primary).chain(self.candidate)
-    }
-
     /// The upstream that serves `role`: the candidate's for the candidate and its shadow
     /// copies, the primary's otherwise (and for every role of a route without a candidate).
     pub fn upstream_of(&self, role: Role) -> usize {
