@@ -13,9 +13,7 @@ pub mod proxy;
 
 // The control path: rollout state, per-step evidence, analysis, controller, the fleet's
 // shared store; and reloading the configuration while serving.
-pub mod fleet;
 pub mod reload;
-pub mod rollout;
 
 // Edges: the process (`serve`) and its logging, the admin API, the CLI verbs that talk to
 // it, the simulated upstream and the demo built from all of them.

@@ -216,7 +216,7 @@ fn check(path: &std::path::Path) -> ExitCode {
                 for warning in cutover_config::unpriced_models(&config) {
                     println!("warning: {warning}");
                 }
-                for line in cutover::rollout::analysis::plan_resolution(&config) {
+                for line in cutover_control::analysis::plan_resolution(&config) {
                     println!("{line}");
                 }
             }
@@ -261,7 +261,7 @@ async fn serve(path: PathBuf, reset_state: bool) -> anyhow::Result<()> {
     // Before serving: from here on a SIGHUP (a terminal closing, an operator expecting a
     // reload) can no longer kill the process and cut its streams short.
     let hangups = hangups()?;
-    let state = if reset_state { cutover::rollout::StateMode::Reset } else { cutover::rollout::StateMode::Keep };
+    let state = if reset_state { cutover_state::StateMode::Reset } else { cutover_state::StateMode::Keep };
     let running = cutover::server::start(config, state).await?;
     tracing::info!(proxy = %running.proxy_addr, admin = %running.admin_addr, "cutover is serving");
     reload_on_hangup(hangups, running.reloader(), path);

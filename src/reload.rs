@@ -16,7 +16,7 @@ use cutover_config::{self as config, Config, ConfigErrors};
 use cutover_metrics::ReloadResult;
 
 use crate::proxy::SharedGateway;
-use crate::rollout::RolloutControl;
+use cutover_control::RolloutControl;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {

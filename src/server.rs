@@ -23,13 +23,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::{AdminService, Readiness};
-use crate::fleet::{Fleet, Lease, PgStore};
 use crate::proxy::{Admission, Gateway, ProxyService, SharedGateway};
 use crate::reload::Reloader;
-use crate::rollout::supervise::supervise;
-use crate::rollout::{
-    ControlError, Event, LiveState, RolloutControl, StateMode, StateStore, Store, StoreError, driver, notify,
-};
+use cutover_control::fleet::Fleet;
+use cutover_control::supervise::supervise;
+use cutover_control::{ControlError, RolloutControl, driver, notify};
+use cutover_live::LiveState;
+use cutover_state::pg::{Lease, PgStore};
+use cutover_state::{Event, StateMode, StateStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -173,7 +174,7 @@ pub async fn start_on_with(
     let fleet_store = match &config.fleet {
         Some(fleet) => {
             let store = PgStore::open(fleet.url.expose(), &fleet.instance, Lease::new(fleet.lease)).await?;
-            tracing::info!(instance = %fleet.instance, schema_version = crate::fleet::SCHEMA_VERSION, "state on PostgreSQL: this gateway is one of a fleet");
+            tracing::info!(instance = %fleet.instance, schema_version = cutover_state::pg::SCHEMA_VERSION, "state on PostgreSQL: this gateway is one of a fleet");
             Some(Arc::new(store))
         }
         None => None,
@@ -190,7 +191,7 @@ pub async fn start_on_with(
     };
     let control = Arc::new(control);
     // The validation gate (`require_validation`): its queue, and the pending routes' first asks.
-    let (validator, validations) = mpsc::channel(crate::rollout::gate::QUEUE);
+    let (validator, validations) = mpsc::channel(cutover_control::gate::QUEUE);
     {
         let control = control.clone();
         tokio::task::spawn_blocking(move || control.attach_validator(validator)).await.map_err(StartError::Task)?;
@@ -256,7 +257,7 @@ pub async fn start_on_with(
                 alerts::run(move || AlertView(gateway.load_full()), board.clone(), notifier.clone(), stopped.clone())
             }
         })),
-        tokio::spawn(crate::rollout::gate::run(control.clone(), validations, stopped.clone())),
+        tokio::spawn(cutover_control::gate::run(control.clone(), validations, stopped.clone())),
         tokio::spawn(supervise("health prober", stopped.clone(), {
             let (gateway, stopped) = (gateway.clone(), stopped.clone());
             let on_change = candidate_health_events(control.clone());
@@ -383,7 +384,7 @@ mod tests {
         {
             let store = Store::open(&config.state_path, StateMode::Keep).unwrap();
             let state = store.load_or_init(&["default"], unix_millis()).unwrap().remove(0);
-            store.save_stats(&state, &crate::rollout::stats::StepStats::default().snapshot(), None).unwrap();
+            store.save_stats(&state, &cutover_live::stats::StepStats::default().snapshot(), None).unwrap();
         }
         let raw = rusqlite::Connection::open(&config.state_path).unwrap();
         raw.execute("UPDATE step_stats SET snapshot = 'not json' WHERE route = 'default'", []).unwrap();

@@ -23,7 +23,7 @@ use super::actor;
 use super::dashboard::{self, Series};
 use super::readiness::Readiness;
 use crate::proxy::SharedGateway;
-use crate::rollout::{Command, ControlError, RolloutControl};
+use cutover_control::{Command, ControlError, RolloutControl};
 
 #[derive(Clone)]
 pub struct AdminService {
@@ -41,7 +41,7 @@ struct Admin {
     /// The dashboard's time series, recorded while the service lives.
     series: Arc<Series>,
     /// This gateway's part in a fleet (`/admin/fleet`, the `cutover_fleet_*` gauges).
-    fleet: Option<Arc<crate::fleet::Fleet>>,
+    fleet: Option<Arc<cutover_control::fleet::Fleet>>,
     /// Whether a drain has begun, for `/readyz`.
     readiness: Arc<Readiness>,
 }
@@ -75,7 +75,7 @@ impl AdminService {
     }
 
     /// With this gateway's part in a fleet, if it is one of a fleet.
-    pub fn with_fleet(mut self, fleet: Option<Arc<crate::fleet::Fleet>>) -> Self {
+    pub fn with_fleet(mut self, fleet: Option<Arc<cutover_control::fleet::Fleet>>) -> Self {
         if let Some(admin) = Arc::get_mut(&mut self.inner) {
             admin.fleet = fleet;
         }
@@ -109,18 +109,17 @@ fn ok_json(value: &impl serde::Serialize) -> Response<BoxBody> {
     body::json(StatusCode::OK, serde_json::to_vec(value).unwrap_or_default())
 }
 
-impl From<ControlError> for Response<BoxBody> {
-    fn from(failure: ControlError) -> Response<BoxBody> {
-        let status = match failure {
-            ControlError::UnknownRoute(_) => StatusCode::NOT_FOUND,
-            ControlError::InvalidWeight(_) | ControlError::InvalidShare(_) | ControlError::NoCandidate(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            ControlError::NoPlan(_) | ControlError::Conflict(_) => StatusCode::CONFLICT,
-            ControlError::Store(_) | ControlError::Unsaved { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        error(status, failure.to_string())
-    }
+/// A refused command as the admin API answers it: its status, its message.
+fn refused(failure: ControlError) -> Response<BoxBody> {
+    let status = match failure {
+        ControlError::UnknownRoute(_) => StatusCode::NOT_FOUND,
+        ControlError::InvalidWeight(_) | ControlError::InvalidShare(_) | ControlError::NoCandidate(_) => {
+            StatusCode::BAD_REQUEST
+        }
+        ControlError::NoPlan(_) | ControlError::Conflict(_) => StatusCode::CONFLICT,
+        ControlError::Store(_) | ControlError::Unsaved { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, failure.to_string())
 }
 
 #[derive(Deserialize)]
@@ -222,9 +221,7 @@ impl Admin {
             // these answer on the async worker.
             (&Method::GET, ["rollouts"]) => ok_json(&self.control.list()),
             (&Method::GET, ["upstreams"]) => ok_json(&self.upstreams()),
-            (&Method::GET, ["rollouts", route]) => {
-                self.control.get(route).map_or_else(Into::into, |view| ok_json(&view))
-            }
+            (&Method::GET, ["rollouts", route]) => self.control.get(route).map_or_else(refused, |view| ok_json(&view)),
             (&Method::POST, ["rollouts", route, "weight"]) => match read_json::<WeightBody, _>(request).await {
                 Ok(body) => self.run_command(route, Command::SetWeight(body.weight), actor).await,
                 Err(refusal) => refusal,
@@ -235,7 +232,7 @@ impl Admin {
                     let set = tokio::task::spawn_blocking(move || control.set_shadow(&route, body.share, &actor)).await;
                     match set {
                         Ok(Ok(view)) => ok_json(&view),
-                        Ok(Err(failure)) => failure.into(),
+                        Ok(Err(failure)) => refused(failure),
                         Err(join) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("command failed: {join}")),
                     }
                 }
@@ -277,7 +274,7 @@ impl Admin {
             }
             (&Method::GET, ["fleet"]) => match &self.fleet {
                 Some(fleet) => ok_json(&fleet.status().await),
-                None => ok_json(&crate::fleet::single_status()),
+                None => ok_json(&cutover_control::fleet::single_status()),
             },
             (&Method::GET, ["cost"]) => self.cost(request.uri().query()),
             (&Method::GET, ["events"]) => {
@@ -288,7 +285,7 @@ impl Admin {
                 let result = tokio::task::spawn_blocking(move || control.events(route.as_deref(), limit)).await;
                 match result {
                     Ok(Ok(events)) => ok_json(&events),
-                    Ok(Err(failure)) => failure.into(),
+                    Ok(Err(failure)) => refused(failure),
                     Err(join) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("events task failed: {join}")),
                 }
             }
@@ -367,7 +364,7 @@ impl Admin {
         let route = route.to_owned();
         match tokio::task::spawn_blocking(move || control.command(&route, command, &actor)).await {
             Ok(Ok(view)) => ok_json(&view),
-            Ok(Err(failure)) => failure.into(),
+            Ok(Err(failure)) => refused(failure),
             Err(join) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("command failed: {join}")),
         }
     }

@@ -10,7 +10,7 @@ use cutover_model::Dimension;
 use cutover_wire::{prometheus::LabelValue, prometheus::header};
 use serde_json::{Value, json};
 
-use crate::rollout::LiveState;
+use cutover_live::LiveState;
 
 /// Appends the agreement of each route's current step.
 pub fn render_agreement(out: &mut String, config: &Config, live: &LiveState) {

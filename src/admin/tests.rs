@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::AdminService;
 use crate::proxy::Gateway;
-use crate::rollout::StateMode;
 use crate::server::open_rollouts;
+use cutover_state::StateMode;
 
 const TOKEN: &str = "admin-test-token";
 

@@ -110,7 +110,7 @@ mod tests {
 
     #[test]
     fn a_gateway_on_sqlite_says_it_has_no_fleet() {
-        let text = render_status(&crate::fleet::single_status());
+        let text = render_status(&cutover_control::fleet::single_status());
         assert!(text.starts_with("backend: sqlite"), "{text}");
     }
 }

@@ -9,7 +9,7 @@ use http::{HeaderName, Method};
 use serde_json::Value;
 
 use super::admin_call::{AdminCallError, call_json};
-use crate::rollout::analysis::{RESOLVING_MARGINS, resolves};
+use cutover_control::analysis::{RESOLVING_MARGINS, resolves};
 
 /// What to ask the gateway.
 #[derive(Debug, Clone, PartialEq)]

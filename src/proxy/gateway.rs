@@ -16,7 +16,7 @@ use http::{HeaderMap, HeaderValue, Uri};
 use super::breaker::Breaker;
 use super::retry::RetryBudget;
 use super::split;
-use crate::rollout::{LiveRoute, LiveState};
+use cutover_live::{LiveRoute, LiveState};
 
 pub(super) struct UpstreamRuntime {
     /// Every request to the upstream, its probes' too.

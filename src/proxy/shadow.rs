@@ -28,7 +28,7 @@ use super::exchange::{Attempt, Exchange, Routing};
 use super::gateway::{Gateway, RouteContext};
 use super::request::RequestMeta;
 use super::translation::ArmRequests;
-use crate::rollout::stats::{Arm, Sample};
+use cutover_live::stats::{Arm, Sample};
 
 /// Whether a request may be sent twice: only endpoints without side effects (Anthropic's
 /// Messages keeps no state either). A Responses

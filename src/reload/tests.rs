@@ -9,7 +9,8 @@ use cutover_metrics::Metrics;
 
 use super::{Changes, Refusal, assess};
 use crate::proxy::Gateway;
-use crate::rollout::{LiveState, RouteState};
+use cutover_live::LiveState;
+use cutover_model::RouteState;
 
 const BASE: &str = r#"
 [server]

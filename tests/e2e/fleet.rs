@@ -7,10 +7,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cutover::fleet::{DEPARTED, EXPIRY_LEASES, EvidenceRow, Flushed, Lease, PgStore, Pruned};
-use cutover::rollout::stats::{Arm, Sample, StepSnapshot, StepStats};
-use cutover::rollout::{Authority, Phase, RouteState, StateStore, StoreError, Write};
+use cutover_live::stats::{Arm, Sample, StepSnapshot, StepStats};
 use cutover_model::{EventKind, Outcome};
+use cutover_model::{Phase, RouteState};
+use cutover_state::pg::{DEPARTED, EXPIRY_LEASES, EvidenceRow, Flushed, Lease, PgStore, Pruned};
+use cutover_state::{Authority, Coordination, StateStore, StoreError, Write};
 use http::Method;
 use serde_json::{Value, json};
 
@@ -229,7 +230,7 @@ async fn a_killed_leader_is_replaced_within_its_lease_and_the_step_keeps_its_sta
     {
         let all: Vec<&Gateway> = fleet.gateways.iter().collect();
         let began = Instant::now();
-        while began.elapsed() < cutover::fleet::FLUSH_PERIOD * 4 {
+        while began.elapsed() < cutover_control::fleet::FLUSH_PERIOD * 4 {
             assert!(load(&all, &format!("before-{rounds}"), 1).await.is_empty());
             rounds += 1;
         }
@@ -253,8 +254,8 @@ async fn a_killed_leader_is_replaced_within_its_lease_and_the_step_keeps_its_sta
     println!(
         "MEASURED evidence lost with the killed leader: {lost} of its {rounds} requests, sent over {:?} \
          (the flush period is {:?})",
-        cutover::fleet::FLUSH_PERIOD * 4,
-        cutover::fleet::FLUSH_PERIOD
+        cutover_control::fleet::FLUSH_PERIOD * 4,
+        cutover_control::fleet::FLUSH_PERIOD
     );
     assert!(lost < rounds, "the killed gateway's flushed evidence is kept: counted {counted} of {}", 3 * rounds);
     assert!(load(&rest, "after", 5).await.is_empty(), "the others serve on");

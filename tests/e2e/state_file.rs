@@ -10,7 +10,7 @@ use serde_json::Value;
 /// fields of an admin view); `None` while nothing is saved for that step.
 ///
 /// Reads the `step_stats` table the gateway writes at every analysis interval
-/// (`src/rollout/store.rs`): the JSON `{"arms": [primary, control, candidate, shadow]}`.
+/// (`crates/cutover-state/src/sqlite.rs`): the JSON `{"arms": [primary, control, candidate, shadow]}`.
 pub fn saved_candidate_requests(state_file: &Path, step: &Value, step_started_at: &Value) -> Option<u64> {
     let connection = rusqlite::Connection::open(state_file)
         .unwrap_or_else(|error| panic!("cannot open {}: {error}", state_file.display()));

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use cutover::rollout::{Phase, StateMode, Store};
 use cutover_model::EventKind;
+use cutover_model::Phase;
+use cutover_state::{StateMode, Store};
 use http::{Method, StatusCode};
 use serde_json::Value;
 

@@ -2,9 +2,9 @@
 //! calls or an upstream speaks (`Api`), which arm and how a
 //! request ended (`Role`, `Outcome`), what a mirrored pair is compared on (`Dimension`),
 //! the rollout's success criteria (`criteria`), the kinds of rollout event and their
-//! severity (`event`), human durations in the configuration (`duration`), wall-clock
-//! time as it is persisted (`time`), and the words of alert rules and notifiers
-//! (`alert`). Route identity (`RouteId`, `PerRoute`) is the configuration's: only its
+//! severity (`event`), a route's rollout phase and persisted state (`rollout`), human
+//! durations in the configuration (`duration`), wall-clock time as it is persisted
+//! (`time`), and the words of alert rules and notifiers (`alert`). Route identity (`RouteId`, `PerRoute`) is the configuration's: only its
 //! route table hands a `RouteId` out.
 //!
 //! Types only, with the rules that belong to them (a criterion's unit and range, an
@@ -18,6 +18,7 @@ pub mod dimension;
 pub mod duration;
 pub mod event;
 pub mod outcome;
+pub mod rollout;
 pub mod time;
 
 pub use alert::{AlertMetric, Comparison, NotifierFormat};
@@ -26,4 +27,5 @@ pub use criteria::{Criteria, Criterion, Direction, Latency, Unit};
 pub use dimension::Dimension;
 pub use event::{EventKind, Severity, UnknownKind};
 pub use outcome::{Outcome, Role, ShadowDrop, ShadowOutcome};
+pub use rollout::{Phase, RouteState};
 pub use time::{unix_millis, utc_fields};

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::{BodyError, Observed, Settled};
 use crate::proxy::admission::Admitted;
 use crate::proxy::breaker::HealthReport;
-use crate::rollout::stats::{Arm, Sample, StepStats};
+use cutover_live::stats::{Arm, Sample, StepStats};
 
 /// Where a request's attempts count in the current rollout step's evidence.
 #[derive(Clone)]

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::*;
 use crate::proxy::breaker::{Admission, Breaker, HealthReport};
 use crate::proxy::error::{EarlyStreamError, TransportError};
-use crate::rollout::stats::{Arm, StepStats};
+use cutover_live::stats::{Arm, StepStats};
 
 /// A body whose frames the test sends as it goes; dropping the sender ends it.
 struct Feed(mpsc::UnboundedReceiver<Result<Frame<Bytes>, std::io::Error>>);

@@ -16,7 +16,8 @@ use hyper::service::Service;
 use super::ProxyService;
 use crate::mock::{MockConfig, MockServer};
 use crate::proxy::Gateway;
-use crate::rollout::{LiveState, RouteState};
+use cutover_live::LiveState;
+use cutover_model::RouteState;
 
 const GATEWAY_KEY: &str = "sk-gateway-test";
 

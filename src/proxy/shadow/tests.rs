@@ -10,7 +10,8 @@ use cutover_model::Api;
 use cutover_shadow::slots::{COPY_SLOTS, PAIR_SLOTS};
 
 use super::*;
-use crate::rollout::{LiveState, RouteState};
+use cutover_live::LiveState;
+use cutover_model::RouteState;
 
 #[test]
 fn only_requests_without_side_effects_are_mirrorable() {
