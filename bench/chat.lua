@@ -2,6 +2,9 @@
 --
 --   BENCH_STREAM=1   ask for a streamed answer ("stream": true)
 --   BENCH_KEY=...    send `Authorization: Bearer ...` (a gateway key)
+--   BENCH_BODY_FILE=PATH  send that file's bytes as the body instead, as bench/rounds.sh
+--                    does with its cases' bodies (bench/cases.sh); BENCH_STREAM is then
+--                    moot: the body says whether it asks for a stream
 --
 -- Each request carries a random `x-user-id`, so that a gateway splitting on it spreads
 -- users over both arms; servers that do not split ignore the header.
@@ -17,6 +20,12 @@ end
 wrk.body = '{"model":"gpt-4.1","messages":[{"role":"system","content":"You are terse."},'
   .. '{"role":"user","content":"Say hello in five words."}],"max_tokens":16'
   .. (stream and ',"stream":true' or '') .. '}'
+local body_file = os.getenv("BENCH_BODY_FILE")
+if body_file and body_file ~= "" then
+  local file = assert(io.open(body_file, "rb"))
+  wrk.body = file:read("*a")
+  file:close()
+end
 
 function init(args)
   math.randomseed(os.time() + math.floor(os.clock() * 1000000))

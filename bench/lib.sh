@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the bench scripts (source it after setting ROOT): every server started with
 # `start` is stopped on exit, `wait_http` waits for readiness, `to_ms` reads wrk's units,
 # and `gateway_config` writes the gateway's config. Sets TMP, a temp dir removed on exit
@@ -140,7 +141,9 @@ EOF
 
 # start_nginx PORT UPSTREAM_PORT: nginx as the reference proxy, when it is installed
 # (sets NGINX to its path, else to ""): `proxy_pass` to 127.0.0.1:UPSTREAM_PORT with
-# keepalive, `proxy_buffering off` so that streams pass as they come.
+# keepalive, `proxy_buffering off` so that streams pass as they come, and request bodies
+# up to 1 MiB (nginx's own limit) read into memory: with the default buffer (16 KiB) a
+# larger body goes to a temp file first, work a proxy reading it whole need not do.
 start_nginx() {
   NGINX=""
   command -v nginx >/dev/null || return 0
@@ -158,6 +161,7 @@ error_log $TMP/nginx/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
+  client_body_buffer_size 1m;
   client_body_temp_path $TMP/nginx/client_body;
   proxy_temp_path $TMP/nginx/proxy;
   fastcgi_temp_path $TMP/nginx/fastcgi;
