@@ -392,11 +392,11 @@ impl RolloutControl {
         // (a rollback).
         let seen = self.views[id].load().state.clone();
         let local = self.live.route(id).stats().snapshot();
-        let leads = self.store.fleet().is_none_or(|fleet| fleet.leads() && !fleet.catching_up());
-        let merged = leads.then(|| match self.store.fleet() {
-            Some(fleet) => fleet.merged_evidence(&seen, local.clone()),
-            None => Ok(local.clone()),
-        });
+        let merged = match self.store.fleet() {
+            None => Some(Ok(local.clone())),
+            Some(fleet) if fleet.leads() && !fleet.catching_up() => Some(fleet.merged_evidence(&seen, local.clone())),
+            Some(_) => None,
+        };
         let mut rollout = self.turn(id);
         let rollout = &mut *rollout;
         // A step that changed while its evidence was read gets its look on the next tick.

@@ -1,7 +1,7 @@
 //! What can go wrong keeping a rollout's state, in either store.
 
-/// A state file problem. The first group refuses a start (each names the file and says
-/// what to do); the rest are failures of a running store.
+/// A problem of either store. The first group, the SQLite file's, refuses a start (each
+/// names the file and says what to do); the rest are failures of a running store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(

@@ -41,10 +41,6 @@ impl FullDisk {
         let full = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL);
         Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(full, Some("database or disk is full".into()))))
     }
-
-    fn events(&self, route: Option<&str>, limit: u32) -> Vec<Event> {
-        self.inner.events(route, limit).unwrap()
-    }
 }
 
 impl StateStore for FullDisk {
@@ -130,7 +126,7 @@ impl Controlled {
 
     /// The newest event in the state file.
     fn last_saved(&self) -> EventKind {
-        FullDisk::events(&self.store, Some("default"), 1)[0].kind
+        self.store.inner.events(Some("default"), 1).unwrap()[0].kind
     }
 
     /// `count` candidate requests that all failed, in the current step's evidence.
