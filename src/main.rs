@@ -259,13 +259,15 @@ async fn serve(path: PathBuf, reset_state: bool) -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     // Before serving: from here on a SIGHUP (a terminal closing, an operator expecting a
-    // reload) can no longer kill the process and cut its streams short.
+    // reload) can no longer kill the process and cut its streams short, and a SIGTERM that
+    // arrives while the gateway is still starting drains it instead of killing it.
     let hangups = hangups()?;
+    let shutdown = shutdown_signal()?;
     let state = if reset_state { cutover_state::StateMode::Reset } else { cutover_state::StateMode::Keep };
     let running = cutover::server::start(config, state).await?;
     tracing::info!(proxy = %running.proxy_addr, admin = %running.admin_addr, "cutover is serving");
     reload_on_hangup(hangups, running.reloader(), path);
-    running.stop_on(shutdown_signal());
+    running.stop_on(shutdown);
     running.wait().await;
     tracing::info!("drained; bye");
     Ok(())
@@ -359,10 +361,11 @@ async fn fleet_status(path: PathBuf, json: bool) -> anyhow::Result<()> {
 async fn mock(args: cutover::mock::MockArgs) -> anyhow::Result<()> {
     let listen = args.listen;
     let config = args.into_config()?;
+    let shutdown = shutdown_signal()?;
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, name = %config.name, "mock upstream is serving");
-    cutover::mock::run(listener, config, shutdown_signal()).await;
+    cutover::mock::run(listener, config, shutdown).await;
     Ok(())
 }
 
@@ -393,25 +396,29 @@ fn hangups() -> anyhow::Result<()> {
 #[cfg(not(unix))]
 fn reload_on_hangup(_hangups: (), _reloader: cutover::reload::Reloader, _path: PathBuf) {}
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// A future that resolves on SIGTERM or SIGINT. The handlers are installed when this is
+/// called, not when the future is first polled: from here on a signal that arrives while
+/// the gateway is still starting waits for the future instead of killing the process by
+/// the default action.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutdown requested; draining in-flight requests");
+        tracing::info!("shutdown requested; draining in-flight requests");
+    })
+}
+
+/// A future that resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested; draining in-flight requests");
+    })
 }
