@@ -168,7 +168,9 @@ SPLIT=$(curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '/^cutover_requests_tota
 {
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $DURATION per run"
-  echo "cutover $("$BIN" --version 2>/dev/null | awk '{ print $NF }') ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no git")$([[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] && echo ", modified")), $(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }'), $([[ -n $NGINX ]] && "$NGINX" -v 2>&1 | sed 's/^nginx version: //'), Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+  # `--version` names the release and the commit the binary was built from, which is the
+  # binary measured even when BENCH_BIN points outside this checkout.
+  echo "$("$BIN" --version 2>/dev/null || echo "cutover (no --version)")$([[ -n $BASELINE_BIN ]] && echo ", baseline $("$BASELINE_BIN" --version 2>/dev/null)"), $(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }'), $([[ -n $NGINX ]] && "$NGINX" -v 2>&1 | sed 's/^nginx version: //'), Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
   echo "wrk, the mocks, cutover and nginx share these cores: absolute numbers describe this machine, ratios compare the proxies."
   echo
   awk -F'\t' '
