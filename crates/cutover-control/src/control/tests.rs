@@ -11,7 +11,7 @@ use super::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use cutover_live::stats::{Arm, ArmSnapshot, Sample, StepSnapshot};
-use cutover_state::{StateMode, Store};
+use cutover_state::{Coordination, StateMode, Store};
 
 /// Route `default` with a two-step plan, an hour per step: nothing moves unless a test says so.
 fn config_toml() -> String {
@@ -22,34 +22,40 @@ fn config_toml() -> String {
     )
 }
 
-/// The real state file, whose writes can be made to fail as a full disk's do.
-struct FullDisk {
+/// A write on its way to the real store, as a test double sees it.
+#[derive(Clone, Copy)]
+enum Written<'a> {
+    /// A transition of `route`.
+    Record { route: &'a str },
+    /// A step's evidence.
+    Stats,
+    /// A route's shadow share.
+    ShadowShare,
+}
+
+/// What a test double does in front of the real store: it sees each write first and may
+/// refuse it (or hold it), and it may answer for a fleet.
+trait Interposer: Send + Sync {
+    fn before(&self, write: Written<'_>) -> Result<(), StoreError>;
+
+    fn fleet(&self) -> Option<&dyn Coordination> {
+        None
+    }
+}
+
+/// The real state file with `double` in front of its writes; reads go straight through.
+struct Interposed<D> {
     inner: Store,
-    full: AtomicBool,
+    double: D,
 }
 
-impl FullDisk {
-    /// Makes every later write fail like a full disk (`false` heals it).
-    fn fail_writes(&self, fail: bool) {
-        self.full.store(fail, Ordering::Relaxed);
-    }
-
-    fn writable(&self) -> Result<(), StoreError> {
-        if !self.full.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let full = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL);
-        Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(full, Some("database or disk is full".into()))))
-    }
-}
-
-impl StateStore for FullDisk {
+impl<D: Interposer> StateStore for Interposed<D> {
     fn load_or_init(&self, routes: &[&str], now_ms: i64) -> Result<Vec<RouteState>, StoreError> {
         self.inner.load_or_init(routes, now_ms)
     }
 
     fn record(&self, write: Write<'_>) -> Result<Event, StoreError> {
-        self.writable()?;
+        self.double.before(Written::Record { route: &write.state.route })?;
         StateStore::record(&self.inner, write)
     }
 
@@ -59,7 +65,7 @@ impl StateStore for FullDisk {
         snapshot: &StepSnapshot,
         baseline: Option<&ArmSnapshot>,
     ) -> Result<(), StoreError> {
-        self.writable()?;
+        self.double.before(Written::Stats)?;
         self.inner.save_stats(state, snapshot, baseline)
     }
 
@@ -76,15 +82,42 @@ impl StateStore for FullDisk {
     }
 
     fn save_shadow_share(&self, route: &str, share: Option<f64>) -> Result<(), StoreError> {
-        self.writable()?;
+        self.double.before(Written::ShadowShare)?;
         self.inner.save_shadow_share(route, share)
+    }
+
+    fn fleet(&self) -> Option<&dyn Coordination> {
+        self.double.fleet()
+    }
+}
+
+/// Writes that can be made to fail as a full disk's do.
+#[derive(Default)]
+struct FullDisk {
+    full: AtomicBool,
+}
+
+impl FullDisk {
+    /// Makes every later write fail like a full disk (`false` heals it).
+    fn fail_writes(&self, fail: bool) {
+        self.full.store(fail, Ordering::Relaxed);
+    }
+}
+
+impl Interposer for FullDisk {
+    fn before(&self, _: Written<'_>) -> Result<(), StoreError> {
+        if !self.full.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let full = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL);
+        Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(full, Some("database or disk is full".into()))))
     }
 }
 
 /// A controller over route `default` and its store, in a directory removed on drop.
 struct Controlled {
     control: RolloutControl,
-    store: Arc<FullDisk>,
+    store: Arc<Interposed<FullDisk>>,
     dir: PathBuf,
 }
 
@@ -100,7 +133,7 @@ impl Controlled {
         std::fs::create_dir_all(&dir).unwrap();
         let config = Arc::new(testing::load(&config_toml(), Path::new(&dir), |_| None));
         let inner = Store::open(&config.state_path, StateMode::Keep).unwrap();
-        let store = Arc::new(FullDisk { inner, full: AtomicBool::new(false) });
+        let store = Arc::new(Interposed { inner, double: FullDisk::default() });
         let states = config.routes.zip_ordered(store.load_or_init(&["default"], unix_millis()).unwrap()).unwrap();
         let live = Arc::new(LiveState::new(&states));
         let metrics = Arc::new(Metrics::new(&config));
@@ -142,7 +175,7 @@ impl Controlled {
 fn an_abort_takes_effect_at_once_when_the_state_file_refuses_it_and_is_saved_by_a_later_tick() {
     let controlled = Controlled::new();
     controlled.control.command("default", Command::SetWeight(50.0), "alice").unwrap();
-    controlled.store.fail_writes(true);
+    controlled.store.double.fail_writes(true);
     let refused = controlled.control.command("default", Command::Abort, "alice").unwrap_err();
     assert!(matches!(refused, ControlError::Unsaved { kind: EventKind::Abort, .. }), "{refused}");
     assert!(refused.to_string().starts_with("abort is in effect (candidate weight 0%) but not saved"), "{refused}");
@@ -158,7 +191,7 @@ fn an_abort_takes_effect_at_once_when_the_state_file_refuses_it_and_is_saved_by_
     assert!(controlled.control.tick(controlled.id(), false).is_err(), "still refused");
     assert_eq!(controlled.write_failures(), 3);
 
-    controlled.store.fail_writes(false);
+    controlled.store.double.fail_writes(false);
     controlled.control.tick(controlled.id(), false).unwrap();
     assert_eq!(controlled.last_saved(), EventKind::Abort);
     let view = controlled.view();
@@ -170,7 +203,7 @@ fn an_abort_takes_effect_at_once_when_the_state_file_refuses_it_and_is_saved_by_
 #[test]
 fn a_change_that_adds_exposure_is_not_published_when_the_state_file_refuses_it() {
     let controlled = Controlled::new();
-    controlled.store.fail_writes(true);
+    controlled.store.double.fail_writes(true);
     let refused = controlled.control.command("default", Command::SetWeight(20.0), "alice").unwrap_err();
     assert!(matches!(refused, ControlError::Store(_)), "{refused}");
     assert_eq!(controlled.weight_bp(), 0);
@@ -183,11 +216,11 @@ fn the_hard_ceiling_rolls_back_a_paused_rollout_even_when_the_disk_is_full() {
     let controlled = Controlled::new();
     controlled.control.command("default", Command::SetWeight(50.0), "alice").unwrap();
     controlled.candidate_failures(30);
-    controlled.store.fail_writes(true);
+    controlled.store.double.fail_writes(true);
     let refused = controlled.control.tick(controlled.id(), false).unwrap_err();
     assert!(matches!(refused, ControlError::Unsaved { kind: EventKind::Rollback, .. }), "{refused}");
     assert_eq!(controlled.weight_bp(), 0);
-    controlled.store.fail_writes(false);
+    controlled.store.double.fail_writes(false);
     controlled.control.tick(controlled.id(), false).unwrap();
     assert_eq!(controlled.last_saved(), EventKind::Rollback);
 }
@@ -226,12 +259,12 @@ fn a_reload_that_keeps_the_running_step_lets_it_run_on_the_new_plan() {
 fn a_plan_pause_the_state_file_refused_at_reload_is_made_by_the_next_tick() {
     let controlled = Controlled::new();
     controlled.control.tick(controlled.id(), true).unwrap();
-    controlled.store.fail_writes(true);
+    controlled.store.double.fail_writes(true);
     let refused = controlled.control.reload(reloaded(&controlled, "weight = 10,", "weight = 20,"));
     assert!(matches!(refused, Err(ControlError::Store(_))), "{refused:?}");
     assert_eq!(controlled.view()["phase"], "progressing", "a pause is not published unsaved");
 
-    controlled.store.fail_writes(false);
+    controlled.store.double.fail_writes(false);
     controlled.control.tick(controlled.id(), false).unwrap();
     assert_eq!(controlled.view()["phase"], "paused", "{}", controlled.view());
     assert_eq!(controlled.last_saved(), EventKind::PlanChanged);

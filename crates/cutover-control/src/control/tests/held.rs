@@ -8,7 +8,6 @@ use std::thread;
 
 use super::*;
 use cutover_live::stats::StepSnapshot;
-use cutover_state::Coordination;
 
 /// How long a call that should not wait may take before the test calls it blocked: far
 /// above any honest answer on a loaded machine, far below the test harness's patience.
@@ -40,9 +39,8 @@ enum Hung {
     Record,
 }
 
-/// The real state file, with one call of route `slow` that hangs until released.
+/// One call of route `slow` that hangs until released, in front of the real state file.
 struct Stalling {
-    inner: Store,
     hung: Hung,
     armed: AtomicBool,
     entered: SyncSender<()>,
@@ -60,39 +58,12 @@ impl Stalling {
     }
 }
 
-impl StateStore for Stalling {
-    fn load_or_init(&self, routes: &[&str], now_ms: i64) -> Result<Vec<RouteState>, StoreError> {
-        self.inner.load_or_init(routes, now_ms)
-    }
-
-    fn record(&self, write: Write<'_>) -> Result<Event, StoreError> {
-        self.stall(Hung::Record, &write.state.route);
-        StateStore::record(&self.inner, write)
-    }
-
-    fn save_stats(
-        &self,
-        state: &RouteState,
-        snapshot: &StepSnapshot,
-        baseline: Option<&ArmSnapshot>,
-    ) -> Result<(), StoreError> {
-        self.inner.save_stats(state, snapshot, baseline)
-    }
-
-    fn load_stats(&self, state: &RouteState) -> Result<(Option<StepSnapshot>, Option<ArmSnapshot>), StoreError> {
-        self.inner.load_stats(state)
-    }
-
-    fn events(&self, route: Option<&str>, limit: u32) -> Result<Vec<Event>, StoreError> {
-        self.inner.events(route, limit)
-    }
-
-    fn shadow_share(&self, route: &str) -> Result<Option<f64>, StoreError> {
-        self.inner.shadow_share(route)
-    }
-
-    fn save_shadow_share(&self, route: &str, share: Option<f64>) -> Result<(), StoreError> {
-        self.inner.save_shadow_share(route, share)
+impl Interposer for Stalling {
+    fn before(&self, write: Written<'_>) -> Result<(), StoreError> {
+        if let Written::Record { route } = write {
+            self.stall(Hung::Record, route);
+        }
+        Ok(())
     }
 
     fn fleet(&self) -> Option<&dyn Coordination> {
@@ -146,12 +117,14 @@ impl Stalled {
         let config = Arc::new(testing::load(&two_routes_toml(), Path::new(&dir), |_| None));
         let (entered_tx, entered) = mpsc::sync_channel(1);
         let (release, release_rx) = mpsc::sync_channel(1);
-        let store = Arc::new(Stalling {
+        let store = Arc::new(Interposed {
             inner: Store::open(&config.state_path, StateMode::Keep).unwrap(),
-            hung,
-            armed: AtomicBool::new(true),
-            entered: entered_tx,
-            release: Mutex::new(release_rx),
+            double: Stalling {
+                hung,
+                armed: AtomicBool::new(true),
+                entered: entered_tx,
+                release: Mutex::new(release_rx),
+            },
         });
         let states = config.routes.zip_ordered(store.load_or_init(&["slow", "other"], unix_millis()).unwrap()).unwrap();
         let live = Arc::new(LiveState::new(&states));
