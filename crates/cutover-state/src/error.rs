@@ -1,9 +1,43 @@
-//! What can go wrong keeping a rollout's state, in either store.
+//! What can go wrong keeping a rollout's state: the SQLite file's own problems, the
+//! PostgreSQL database's, and the ones both stores share (the evidence, the event log, a
+//! fleet writer's refusals), which callers act on without knowing the store.
 
-/// A problem of either store. The first group, the SQLite file's, refuses a start (each
-/// names the file and says what to do); the rest are failures of a running store.
+/// A problem of either store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The SQLite state file's.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The fleet's PostgreSQL database's.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    /// An event row whose kind this build does not know (written by another version):
+    /// the rest of the file stays usable, and the event log says which row it cannot show.
+    #[error("state store: event {id} of route {route:?} has a kind this version does not know: {kind:?}")]
+    UnknownEventKind { id: i64, route: String, kind: String },
+    /// A step's evidence that JSON cannot hold: nothing was written in its place.
+    #[error("route {route:?}: its {what} could not be serialised ({source}); nothing was written")]
+    EvidenceEncode { route: String, what: &'static str, source: serde_json::Error },
+    /// Stored evidence that does not parse; `place` names the store and the row.
+    #[error(
+        "{place}: the evidence saved for route {route:?} does not parse ({source}). Refused, not read as an empty \
+         step (the step would start its evidence over, or be judged without it): restore the row, or delete it \
+         to start the step's evidence over on purpose"
+    )]
+    EvidenceCorrupt { place: String, route: String, source: serde_json::Error },
+    // A fleet's writer acts on these two (a lost lease, a lost race), whatever the store.
+    /// A controller write by an instance whose lease epoch is no longer the current one.
+    #[error("this instance no longer leads the fleet (its lease epoch {epoch} was superseded): write refused")]
+    Fenced { epoch: i64 },
+    /// A compare-and-set on a route's row that lost: another instance changed it first.
+    #[error("route {route:?} was changed by another gateway of the fleet in the meantime")]
+    Stale { route: String },
+}
+
+/// A problem of the SQLite state file. The first group refuses a start (each names the
+/// file and says what to do); the rest are failures of a running store.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
     #[error(
         "state file {path} is in use by another cutover process{}: one SQLite state file serves one gateway. \
          Stop the other gateway or give this one its own [state] path; gateways that share one rollout \
@@ -23,21 +57,18 @@ pub enum StoreError {
     Open { path: String, source: rusqlite::Error },
     #[error("state file: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// An event row whose kind this build does not know (written by another version):
-    /// the rest of the file stays usable, and the event log says which row it cannot show.
-    #[error("state file: event {id} of route {route:?} has a kind this version does not know: {kind:?}")]
-    UnknownEventKind { id: i64, route: String, kind: String },
-    /// A step's evidence that JSON cannot hold: nothing was written in its place.
-    #[error("route {route:?}: its {what} could not be serialised ({source}); nothing was written")]
-    EvidenceEncode { route: String, what: &'static str, source: serde_json::Error },
-    /// Stored evidence that does not parse; `place` names the store and the row.
-    #[error(
-        "{place}: the evidence saved for route {route:?} does not parse ({source}). Refused, not read as an empty \
-         step (the step would start its evidence over, or be judged without it): restore the row, or delete it \
-         to start the step's evidence over on purpose"
-    )]
-    EvidenceCorrupt { place: String, route: String, source: serde_json::Error },
-    // The fleet's PostgreSQL database (`pg`).
+}
+
+/// SQLite's own errors, where the `?` of a store call meets them.
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> StoreError {
+        StoreError::File(FileError::Sqlite(error))
+    }
+}
+
+/// A problem of the fleet's PostgreSQL database.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
     /// PostgreSQL refused or failed a call; `during` says which.
     #[error("state database ({during}): {source}")]
     Postgres { during: &'static str, source: tokio_postgres::Error },
@@ -47,12 +78,6 @@ pub enum StoreError {
     /// The database holds a schema this build cannot run with.
     #[error("state database schema: {0}")]
     Schema(String),
-    /// A controller write by an instance whose lease epoch is no longer the current one.
-    #[error("this instance no longer leads the fleet (its lease epoch {epoch} was superseded): write refused")]
-    Fenced { epoch: i64 },
-    /// A compare-and-set on a route's row that lost: another instance changed it first.
-    #[error("route {route:?} was changed by another gateway of the fleet in the meantime")]
-    Stale { route: String },
 }
 
 /// What a refused state file's message ends with: why not start over, and how to.

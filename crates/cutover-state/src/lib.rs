@@ -21,7 +21,7 @@ pub mod evidence;
 pub mod pg;
 pub mod sqlite;
 
-pub use error::StoreError;
+pub use error::{DatabaseError, FileError, StoreError};
 pub use pg::PgStore;
 pub use sqlite::{StateMode, Store};
 

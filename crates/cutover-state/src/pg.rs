@@ -20,7 +20,7 @@ use tokio_postgres::{Client, Row};
 use cutover_live::stats::{ArmSnapshot, StepSnapshot, StepStats};
 use cutover_model::RouteState;
 
-use crate::{Authority, Coordination, Event, StateStore, StoreError, Write, evidence};
+use crate::{Authority, Coordination, DatabaseError, Event, StateStore, StoreError, Write, evidence};
 
 mod lease;
 mod migrate;
@@ -67,7 +67,7 @@ impl PgStore {
     /// async code; the store's `StateStore` calls then run on this runtime.
     pub async fn open(url: &str, instance: &str, lease: Lease) -> Result<PgStore, StoreError> {
         let config: tokio_postgres::Config =
-            url.parse().map_err(|_| StoreError::Schema("the connection string does not parse".to_owned()))?;
+            url.parse().map_err(|_| DatabaseError::Schema("the connection string does not parse".to_owned()))?;
         let pool = Pool::new(config);
         let applied = pool
             .call("migration", |mut client| async move {
@@ -109,8 +109,8 @@ impl PgStore {
     /// Records whether a call reached the database (a refusal by the server did).
     fn note<T>(&self, result: &Result<T, StoreError>) {
         let reached = match result {
-            Err(StoreError::Unreachable { .. }) => false,
-            Err(StoreError::Postgres { source, .. }) => source.as_db_error().is_some(),
+            Err(StoreError::Database(DatabaseError::Unreachable { .. })) => false,
+            Err(StoreError::Database(DatabaseError::Postgres { source, .. })) => source.as_db_error().is_some(),
             _ => true,
         };
         self.reachable.store(reached, Ordering::Relaxed);
@@ -380,16 +380,16 @@ fn state_of(row: &Row) -> Result<(RouteState, i64), StoreError> {
             _ => row.get::<_, i64>(column),
         };
         if value < 0 {
-            return Err(StoreError::Schema(format!("route {route:?}: {name} is negative ({value})")));
+            return Err(DatabaseError::Schema(format!("route {route:?}: {name} is negative ({value})")).into());
         }
         Ok(value)
     };
     let weight_bp = unsigned(3, "weight_bp")?;
     if weight_bp > 10_000 {
-        return Err(StoreError::Schema(format!("route {route:?}: weight_bp {weight_bp} is above 10000")));
+        return Err(DatabaseError::Schema(format!("route {route:?}: weight_bp {weight_bp} is above 10000")).into());
     }
     let state = RouteState {
-        phase: phase.parse().map_err(|problem| StoreError::Schema(format!("route {route:?}: {problem}")))?,
+        phase: phase.parse().map_err(|problem| DatabaseError::Schema(format!("route {route:?}: {problem}")))?,
         step: unsigned(2, "step")? as u32,
         weight_bp: weight_bp as u32,
         step_started_at: row.get(4),
@@ -532,7 +532,7 @@ impl StateStore for PgStore {
                 routes
                     .iter()
                     .map(|route| {
-                        by_route.remove(route).ok_or_else(|| StoreError::Schema(format!("route {route:?} has no row")))
+                        by_route.remove(route).ok_or_else(|| DatabaseError::Schema(format!("route {route:?} has no row")).into())
                     })
                     .collect::<Result<Vec<_>, _>>()
             }

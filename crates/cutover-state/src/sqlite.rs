@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use cutover_live::stats::{ArmSnapshot, StepSnapshot};
 use cutover_model::{Phase, RouteState};
 
-use crate::{Event, StateStore, StoreError, Write, evidence};
+use crate::{Event, FileError, StateStore, StoreError, Write, evidence};
 use check::{Found, RawRow};
 use lock::StateLock;
 
@@ -92,7 +92,7 @@ impl Store {
             }
         }
         let found = check::inspect(path)?;
-        let open_error = |source| StoreError::Open { path: path.display().to_string(), source };
+        let open_error = |source| FileError::Open { path: path.display().to_string(), source };
         let connection = Connection::open(path).map_err(open_error)?;
         if found == Found::Existing {
             check::schema(&connection, path)?;
@@ -126,7 +126,7 @@ impl Store {
             }
         }
         if !problems.is_empty() {
-            return Err(StoreError::Invalid { path: self.path.display().to_string(), problems });
+            return Err(FileError::Invalid { path: self.path.display().to_string(), problems }.into());
         }
         let mut states = Vec::with_capacity(routes.len());
         for (route, row) in routes.iter().zip(rows) {

@@ -110,7 +110,7 @@ impl Interposer for FullDisk {
             return Ok(());
         }
         let full = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL);
-        Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(full, Some("database or disk is full".into()))))
+        Err(rusqlite::Error::SqliteFailure(full, Some("database or disk is full".into())).into())
     }
 }
 

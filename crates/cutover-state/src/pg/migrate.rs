@@ -5,7 +5,7 @@
 
 use tokio_postgres::Client;
 
-use crate::StoreError;
+use crate::{DatabaseError, StoreError};
 
 /// Every migration, in order: (version, SQL). Add a file and a line; never edit one.
 const MIGRATIONS: &[(i32, &str)] = &[
@@ -21,7 +21,7 @@ const MIGRATION_LOCK: i64 = 0x0063_7574_6f76_6572;
 
 /// Brings the schema up to `CURRENT`; answers the versions it applied.
 pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, StoreError> {
-    let failed = |during| move |source| StoreError::Postgres { during, source };
+    let failed = |during| move |source| StoreError::from(DatabaseError::Postgres { during, source });
     let transaction = client.transaction().await.map_err(failed("migration"))?;
     transaction
         .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -41,9 +41,10 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, StoreError> {
         .map_err(failed("schema version"))?;
     let found: i32 = row.get(0);
     if found > CURRENT {
-        return Err(StoreError::Schema(format!(
+        return Err(DatabaseError::Schema(format!(
             "the database is at schema version {found}, newer than this build's {CURRENT}: upgrade cutover"
-        )));
+        ))
+        .into());
     }
     let mut applied = Vec::new();
     for (version, sql) in MIGRATIONS.iter().filter(|(version, _)| *version > found) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio_postgres::{Client, NoTls};
 
-use crate::StoreError;
+use crate::{DatabaseError, StoreError};
 
 /// Connections kept open between calls.
 const MAX_IDLE: usize = 4;
@@ -42,8 +42,8 @@ impl Pool {
     > {
         match tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls)).await {
             Ok(Ok(pair)) => Ok(pair),
-            Ok(Err(source)) => Err(StoreError::Postgres { during: "connect", source }),
-            Err(_) => Err(StoreError::Unreachable { during: "connect", seconds: CONNECT_TIMEOUT.as_secs() }),
+            Ok(Err(source)) => Err(DatabaseError::Postgres { during: "connect", source }.into()),
+            Err(_) => Err(DatabaseError::Unreachable { during: "connect", seconds: CONNECT_TIMEOUT.as_secs() }.into()),
         }
     }
 
@@ -86,7 +86,7 @@ impl Pool {
             // leaves a healthy connection (an open transaction is rolled back on drop).
             let healthy = match &result {
                 Ok(_) | Err(StoreError::Stale { .. } | StoreError::Fenced { .. }) => true,
-                Err(StoreError::Postgres { source, .. }) => source.as_db_error().is_some(),
+                Err(StoreError::Database(DatabaseError::Postgres { source, .. })) => source.as_db_error().is_some(),
                 Err(_) => false,
             };
             if healthy {
@@ -96,12 +96,12 @@ impl Pool {
         };
         match tokio::time::timeout(CALL_TIMEOUT, attempt).await {
             Ok(result) => result,
-            Err(_) => Err(StoreError::Unreachable { during, seconds: CALL_TIMEOUT.as_secs() }),
+            Err(_) => Err(DatabaseError::Unreachable { during, seconds: CALL_TIMEOUT.as_secs() }.into()),
         }
     }
 }
 
 /// `tokio_postgres::Error` as a `StoreError` naming what was being done.
 pub fn failed(during: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
-    move |source| StoreError::Postgres { during, source }
+    move |source| DatabaseError::Postgres { during, source }.into()
 }

@@ -10,7 +10,7 @@ use rusqlite::types::Value;
 
 use cutover_model::{Phase, RouteState};
 
-use crate::StoreError;
+use crate::{FileError, StoreError};
 
 /// The tables that make a SQLite file a cutover state file. (`step_stats` came later and
 /// is created when missing.)
@@ -29,13 +29,13 @@ pub fn inspect(path: &Path) -> Result<Found, StoreError> {
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Found::New),
-        Err(source) => return Err(StoreError::Io { path: path.display().to_string(), source }),
+        Err(source) => return Err(FileError::Io { path: path.display().to_string(), source }.into()),
     };
     if !metadata.is_file() {
         return Err(not_cutover(path, "not a regular file"));
     }
     if metadata.len() == 0 {
-        return Err(StoreError::Empty { path: path.display().to_string() });
+        return Err(FileError::Empty { path: path.display().to_string() }.into());
     }
     Ok(Found::Existing)
 }
@@ -65,7 +65,7 @@ pub fn schema(connection: &Connection, path: &Path) -> Result<(), StoreError> {
 }
 
 fn not_cutover(path: &Path, reason: &str) -> StoreError {
-    StoreError::NotCutover { path: path.display().to_string(), reason: reason.to_owned() }
+    FileError::NotCutover { path: path.display().to_string(), reason: reason.to_owned() }.into()
 }
 
 /// One `rollout_state` row as stored, before it is trusted: SQLite does not enforce

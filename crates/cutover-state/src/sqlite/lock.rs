@@ -15,7 +15,7 @@ use std::fs::{File, TryLockError};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::StoreError;
+use crate::{FileError, StoreError};
 
 /// The held lock; dropping it (with the store) releases it.
 #[derive(Debug)]
@@ -33,16 +33,16 @@ pub fn lock_path(state: &Path) -> PathBuf {
 /// Takes the lock of `state`, or says which process holds it.
 pub fn acquire(state: &Path) -> Result<StateLock, StoreError> {
     let path = lock_path(state);
-    let io = |source| StoreError::Io { path: path.display().to_string(), source };
+    let io = |source| FileError::Io { path: path.display().to_string(), source };
     // Never truncated on open: the holder's pid in it is what a refused gateway reports.
     let mut file = File::options().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             let holder = std::fs::read_to_string(&path).ok().and_then(|text| text.trim().parse::<u32>().ok());
-            return Err(StoreError::Locked { path: state.display().to_string(), holder });
+            return Err(FileError::Locked { path: state.display().to_string(), holder }.into());
         }
-        Err(TryLockError::Error(source)) => return Err(io(source)),
+        Err(TryLockError::Error(source)) => return Err(io(source).into()),
     }
     // Only for the message above; the lock itself is what keeps others out.
     file.set_len(0).map_err(io)?;

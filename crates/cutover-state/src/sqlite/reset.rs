@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::StoreError;
+use crate::{FileError, StoreError};
 
 /// Moves `path` (and its `-wal`, `-shm`) aside; the new name, or `None` when there was
 /// no file. The caller holds the state file's lock.
@@ -22,7 +22,8 @@ pub fn move_aside(path: &Path, now_unix_secs: u64) -> Result<Option<PathBuf>, St
         .find(|candidate| !candidate.exists() && !with_suffix(candidate, "-wal").exists())
         .unwrap_or_else(|| with_suffix(path, &stamp));
     let rename = |from: &Path, to: &Path| {
-        std::fs::rename(from, to).map_err(|source| StoreError::Io { path: from.display().to_string(), source })
+        std::fs::rename(from, to)
+            .map_err(|source| StoreError::from(FileError::Io { path: from.display().to_string(), source }))
     };
     // The WAL first: a new file must never start beside the old file's WAL.
     for (sibling, suffix) in siblings.iter().zip(["-wal", "-shm"]) {

@@ -97,11 +97,17 @@ fn a_second_store_on_the_same_file_is_refused_while_the_first_is_open() {
     let first = Store::open(&scratch.state(), StateMode::Keep).unwrap();
     let refused = Store::open(&scratch.state(), StateMode::Keep).err().unwrap();
     let message = refused.to_string();
-    assert!(matches!(refused, StoreError::Locked { holder: Some(pid), .. } if pid == std::process::id()), "{message}");
+    assert!(
+        matches!(refused, StoreError::File(FileError::Locked { holder: Some(pid), .. }) if pid == std::process::id()),
+        "{message}"
+    );
     assert!(message.contains(&scratch.state().display().to_string()), "{message}");
     assert!(message.contains("PostgreSQL"), "{message}");
     let reset = Store::open(&scratch.state(), StateMode::Reset).err().unwrap();
-    assert!(matches!(reset, StoreError::Locked { .. }), "a reset cannot take a running gateway's file: {reset}");
+    assert!(
+        matches!(reset, StoreError::File(FileError::Locked { .. })),
+        "a reset cannot take a running gateway's file: {reset}"
+    );
     drop(first);
     Store::open(&scratch.state(), StateMode::Keep).unwrap();
 }
