@@ -21,5 +21,6 @@ pub mod admin;
 pub mod cli;
 pub mod demo;
 pub mod logging;
-pub mod mock;
 pub mod server;
+/// The mock upstream, a crate of its own (`cutover-mock`), kept at its old path.
+pub use cutover_mock as mock;

@@ -8,7 +8,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::*;
-use crate::mock::{Api, Quirk, UsagePlan};
+use crate::{Api, Quirk, UsagePlan};
 
 pub(super) const VERSION: (&str, &str) = ("anthropic-version", "2023-06-01");
 

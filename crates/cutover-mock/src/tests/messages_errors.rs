@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::messages::{VERSION, anthropic, ask, messages, named, names};
 use super::*;
-use crate::mock::{Api, MockArgs};
+use crate::{Api, MockArgs};
 
 fn error_of(kind: &str, message: &str) -> Value {
     json!({"type": "error", "error": {"type": kind, "message": message}})

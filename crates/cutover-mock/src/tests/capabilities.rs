@@ -175,7 +175,7 @@ async fn invalid_parameters_and_unknown_models_are_refused_in_openai_shape() {
     let wrong_type = chat(&mock, json!({"model": "gpt-4.1", "messages": "hello"})).await;
     assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST);
     let mut unknown = hello(false);
-    unknown["model"] = json!(format!("{}model", crate::mock::UNKNOWN_MODEL_PREFIX));
+    unknown["model"] = json!(format!("{}model", crate::UNKNOWN_MODEL_PREFIX));
     let reply = chat(&mock, unknown).await;
     assert_eq!((reply.status, reply.at("/error/code")), (StatusCode::NOT_FOUND, json!("model_not_found")));
     let mut aliased = hello(false);

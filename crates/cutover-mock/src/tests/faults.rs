@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
-use crate::mock::{FaultKind, MockArgs};
+use crate::{FaultKind, MockArgs};
 
 #[tokio::test]
 async fn fault_500_with_limit_one_then_healthy() {

@@ -8,7 +8,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::*;
-use crate::mock::{MockArgs, Quirk};
+use crate::{MockArgs, Quirk};
 
 fn quirky(spec: &str) -> MockConfig {
     MockConfig::default().with_quirk(Quirk::parse(spec).unwrap())
@@ -171,7 +171,7 @@ fn quirk_flags_parse_and_name_the_bad_ones() {
         let error = Quirk::parse(spec).unwrap_err().to_string();
         assert!(error.contains(says), "{spec}: {error}");
     }
-    for spec in crate::mock::QUIRK_NAMES.split(", ") {
+    for spec in crate::QUIRK_NAMES.split(", ") {
         let spec = spec.replace("=<name>", "=m").replace("=<factor>", "=2").replace("=<reason>", "=length");
         assert_eq!(Quirk::parse(&spec).unwrap().to_string(), spec, "round trip");
     }

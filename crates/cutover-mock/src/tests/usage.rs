@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::mock::{UsagePlacement, UsagePlan};
+use crate::{UsagePlacement, UsagePlan};
 
 fn fixed(placement: UsagePlacement) -> MockConfig {
     let plan = UsagePlan { prompt: Some(100), completion: Some(40), cached: 30, reasoning: 10, placement };
