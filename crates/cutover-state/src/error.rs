@@ -69,6 +69,10 @@ impl From<rusqlite::Error> for StoreError {
 /// A problem of the fleet's PostgreSQL database.
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
+    /// The connection string (in the variable `[state] url_env` names) is not one
+    /// PostgreSQL's client reads; the message leaves it out, since it may hold a password.
+    #[error("state database: the connection string (the variable [state] url_env names) does not parse")]
+    Url,
     /// PostgreSQL refused or failed a call; `during` says which.
     #[error("state database ({during}): {source}")]
     Postgres { during: &'static str, source: tokio_postgres::Error },

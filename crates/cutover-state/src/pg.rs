@@ -66,8 +66,7 @@ impl PgStore {
     /// Connects (within the pool's timeouts) and brings the schema up to date. Call from
     /// async code; the store's `StateStore` calls then run on this runtime.
     pub async fn open(url: &str, instance: &str, lease: Lease) -> Result<PgStore, StoreError> {
-        let config: tokio_postgres::Config =
-            url.parse().map_err(|_| DatabaseError::Schema("the connection string does not parse".to_owned()))?;
+        let config: tokio_postgres::Config = url.parse().map_err(|_| DatabaseError::Url)?;
         let pool = Pool::new(config);
         let applied = pool
             .call("migration", |mut client| async move {
