@@ -5,14 +5,11 @@
 //!
 //! The layers that are crates of their own (`crates/cutover-*`: the model, the wire
 //! formats, the configuration, cost, metrics, shadow comparison, networking,
-//! notifications, health, alerts, validation) are drawn in `docs/architecture.md`; this
-//! crate holds the rest: the request path, the rollout's control path, and the edges.
+//! notifications, health, alerts, validation, the rollout's control path and its state,
+//! the mock upstream, the request path) are drawn in `docs/architecture.md`; this crate
+//! holds the rest: reloading the configuration while serving, and the edges.
 
-// The request path (hot path): auth, routing, split, forwarding, streaming, fallback.
-pub mod proxy;
-
-// The control path: rollout state, per-step evidence, analysis, controller, the fleet's
-// shared store; and reloading the configuration while serving.
+// Reloading the configuration while serving: what a new file changes, and the swap.
 pub mod reload;
 
 // Edges: the process (`serve`) and its logging, the admin API, the CLI verbs that talk to
@@ -24,3 +21,6 @@ pub mod logging;
 pub mod server;
 /// The mock upstream, a crate of its own (`cutover-mock`), kept at its old path.
 pub use cutover_mock as mock;
+/// The request path (auth, routing, split, forwarding, streaming, fallback), a crate of
+/// its own (`cutover-proxy`), kept at its old path.
+pub use cutover_proxy as proxy;

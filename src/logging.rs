@@ -1,5 +1,5 @@
 //! How the process logs: which events (`CUTOVER_LOG`, else `RUST_LOG`: a level, or
-//! `RUST_LOG`-style directives such as `warn,cutover::proxy=debug`), in which format
+//! `RUST_LOG`-style directives such as `warn,cutover_proxy=debug`), in which format
 //! (`--log-format text|json` or `CUTOVER_LOG_FORMAT`), and where (stderr, or a file for
 //! the demo). Text gets ANSI colour only on a terminal (and never with `NO_COLOR`); JSON
 //! is one object per line with `timestamp`, `level`, `target` and the event's `fields`
@@ -27,7 +27,7 @@ pub enum LogFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum LogSettingError {
     #[error(
-        "{variable}={value:?} is not a log filter: {reason} (expected a level such as `info`, or directives such as `warn,cutover::proxy=debug`)"
+        "{variable}={value:?} is not a log filter: {reason} (expected a level such as `info`, or directives such as `warn,cutover_proxy=debug`)"
     )]
     Filter { variable: &'static str, value: String, reason: String },
     #[error("CUTOVER_LOG_FORMAT={0:?} is not a log format (expected `text` or `json`)")]
@@ -110,7 +110,7 @@ fn variable(name: &'static str) -> Result<Option<String>, LogSettingError> {
     }
 }
 
-/// A level (`debug`) or `RUST_LOG`-style directives (`warn,cutover::proxy=debug`).
+/// A level (`debug`) or `RUST_LOG`-style directives (`warn,cutover_proxy=debug`).
 /// A bare word that is not a level would be read as a target name and silence every other
 /// target, so it is refused rather than taken for one.
 pub fn parse_filter(variable: &'static str, value: &str) -> Result<Targets, LogSettingError> {
@@ -139,8 +139,8 @@ mod tests {
 
     #[test]
     fn a_level_or_directives_filter_by_target() {
-        let filter = parse_filter("CUTOVER_LOG", "warn,cutover::proxy=debug").unwrap();
-        assert!(filter.would_enable("cutover::proxy::service", &tracing::Level::DEBUG));
+        let filter = parse_filter("CUTOVER_LOG", "warn,cutover_proxy=debug").unwrap();
+        assert!(filter.would_enable("cutover_proxy::service", &tracing::Level::DEBUG));
         assert!(!filter.would_enable("cutover::rollout", &tracing::Level::INFO));
         assert!(filter.would_enable("cutover::rollout", &tracing::Level::WARN));
         let level = parse_filter("RUST_LOG", "debug").unwrap();

@@ -20,7 +20,7 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// How log lines are written (default: `CUTOVER_LOG_FORMAT`, else text). Which
-    /// events: `CUTOVER_LOG`, else `RUST_LOG` (a level or `warn,cutover::proxy=debug`).
+    /// events: `CUTOVER_LOG`, else `RUST_LOG` (a level or `warn,cutover_proxy=debug`).
     #[arg(long, global = true, value_enum)]
     log_format: Option<cutover::logging::LogFormat>,
 }

@@ -19,8 +19,8 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use super::{BodyError, Observed, Settled};
-use crate::proxy::admission::Admitted;
-use crate::proxy::breaker::HealthReport;
+use crate::admission::Admitted;
+use crate::breaker::HealthReport;
 use cutover_live::stats::{Arm, Sample, StepStats};
 
 /// Where a request's attempts count in the current rollout step's evidence.

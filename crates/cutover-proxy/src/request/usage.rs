@@ -93,7 +93,7 @@ fn splice(body: &Bytes, meta: &mut RequestMeta, (start, end): (usize, usize), re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::request::{parse_meta, with_model};
+    use crate::request::{parse_meta, with_model};
 
     fn asked(body: &'static str, inject: bool) -> (String, RequestMeta) {
         let body = Bytes::from_static(body.as_bytes());

@@ -220,9 +220,10 @@ impl Gateway {
         self.upstreams.iter().map(|upstream| upstream.health.as_ref())
     }
 
-    /// Opens every upstream's circuit breaker, as a run of failures would.
-    #[cfg(test)]
-    pub(crate) fn open_every_breaker(&self) {
+    /// Opens every upstream's circuit breaker, as a run of failures would (for other
+    /// crates' tests, through the `testing` feature).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn open_every_breaker(&self) {
         for breaker in self.upstreams.iter().map(|upstream| &upstream.breaker) {
             while !breaker.is_open() {
                 breaker.on_failure(breaker.admit());

@@ -14,9 +14,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::service::Service;
 
 use super::ProxyService;
-use crate::mock::{MockConfig, MockServer};
-use crate::proxy::Gateway;
+use crate::Gateway;
 use cutover_live::LiveState;
+use cutover_mock::{MockConfig, MockServer};
 use cutover_model::RouteState;
 
 const GATEWAY_KEY: &str = "sk-gateway-test";
@@ -38,10 +38,7 @@ fn service(config: Config) -> (ProxyService, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new(&config));
     let live = Arc::new(LiveState::new(&states));
     let gateway = Gateway::new(Arc::new(config), metrics.clone(), live);
-    (
-        ProxyService::new(Arc::new(arc_swap::ArcSwap::from_pointee(gateway)), crate::proxy::Admission::new(1024, 32)),
-        metrics,
-    )
+    (ProxyService::new(Arc::new(arc_swap::ArcSwap::from_pointee(gateway)), crate::Admission::new(1024, 32)), metrics)
 }
 
 fn chat(stream: bool) -> Request<Full<Bytes>> {

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::hold::Held;
 use super::{BodyError, Observed};
-use crate::proxy::error::stream_error_event;
+use crate::error::stream_error_event;
 
 /// A frame of an event stream never grows past this by joining ready events.
 const MAX_BATCH_BYTES: usize = 64 * 1024;

@@ -22,7 +22,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::{BodyError, Observed};
-use crate::proxy::request::RequestMeta;
+use crate::request::RequestMeta;
 
 /// A whole answer up to this size is kept for its usage…
 const MAX_WHOLE_BYTES: usize = 256 << 10;

@@ -11,7 +11,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
-use crate::proxy::error::{EarlyStreamError, TransportError};
+use crate::error::{EarlyStreamError, TransportError};
 
 /// How long a stream may be held.
 #[derive(Debug, Clone, Copy)]

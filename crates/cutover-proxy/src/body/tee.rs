@@ -20,7 +20,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use super::{BodyError, Observed, Settled};
-use crate::proxy::failure::outcome_for_status;
+use crate::failure::outcome_for_status;
 
 /// One side being captured.
 pub struct Teeing {

@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::*;
-use crate::proxy::breaker::{Admission, Breaker, HealthReport};
-use crate::proxy::error::{EarlyStreamError, TransportError};
+use crate::breaker::{Admission, Breaker, HealthReport};
+use crate::error::{EarlyStreamError, TransportError};
 use cutover_live::stats::{Arm, StepStats};
 
 /// A body whose frames the test sends as it goes; dropping the sender ends it.
