@@ -1,8 +1,10 @@
 //! What the gateway reads of a client request: the body (within the size limit) and,
 //! for JSON endpoints, the few fields it routes on — `model`, `user` (Anthropic's
-//! `metadata.user_id`), `stream` — found
-//! without building a JSON tree. The model is renamed by splicing bytes, so the rest of
-//! the body reaches the upstream exactly as the client wrote it.
+//! `metadata.user_id`), `stream`, `stream_options` — read from the top level only,
+//! without building a JSON tree: the values between them (the messages, most of a body)
+//! are passed over at about `memchr`'s cost and left to the upstream to judge. The model
+//! is renamed by splicing bytes, so the rest of the body reaches the upstream exactly as
+//! the client wrote it.
 
 use std::time::Duration;
 
@@ -13,7 +15,6 @@ use http::HeaderMap;
 use http_body::Body;
 use http_body_util::BodyExt;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use super::error::GatewayError;
@@ -32,22 +33,6 @@ pub struct RequestMeta {
     pub endpoint: Option<cutover_wire::usage::Endpoint>,
     /// The gateway asked for streamed usage on the client's behalf: strip it again.
     pub usage_injected: bool,
-}
-
-#[derive(Deserialize)]
-struct Probe<'a> {
-    #[serde(borrow, default)]
-    model: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    user: Option<&'a RawValue>,
-    #[serde(default)]
-    stream: Option<bool>,
-    #[serde(borrow, default)]
-    stream_options: usage::Present<'a>,
-    /// Anthropic's Messages API names the end user in `metadata.user_id`; OpenAI's
-    /// `metadata` is a map of the client's own, so it is read only when asked, leniently.
-    #[serde(borrow, default)]
-    metadata: Option<&'a RawValue>,
 }
 
 /// Anthropic's `metadata`.
@@ -171,38 +156,126 @@ pub fn takes_json_body(method: &http::Method, path: &str) -> bool {
     method == http::Method::POST && JSON_ENDPOINTS.contains(&path)
 }
 
-/// Parses the routing fields of a JSON body.
+/// Reads the routing fields of a JSON body: its top level only. The body must be one
+/// JSON object whose members are well delimited (every string closed and free of raw
+/// control characters, brackets balanced, members separated, nothing after it), with no
+/// routing key twice (an escaped key is decoded first, as the upstream will) and each
+/// routing field of its type. What lies inside the values the gateway does not read
+/// (numbers, literals, escapes, UTF-8, nested keys) is left to the upstream to judge: a
+/// conforming parser reads every body accepted here with the same routing fields, or
+/// refuses it.
 pub fn parse_meta(body: &[u8]) -> Result<RequestMeta, GatewayError> {
-    // serde would also accept an array for a struct; the API takes objects only.
-    if body.trim_ascii_start().first() != Some(&b'{') {
-        return Err(GatewayError::BadJson("expected a JSON object".to_owned()));
+    let not_an_object = || GatewayError::BadJson("expected a JSON object".to_owned());
+    let mut object = cutover_wire::json::object(body).ok_or_else(not_an_object)?;
+    let mut meta = RequestMeta::default();
+    let mut seen = Seen::default();
+    let (mut model, mut user, mut metadata) = (None, None, None);
+    while let Some(key) = object.key() {
+        let Some(field) = RoutingField::of_key(key)? else { continue };
+        seen.first(field)?;
+        let span = object.value_span().ok_or_else(|| malformed(&object))?;
+        let value = &body[span.clone()];
+        match field {
+            RoutingField::Model => model = Some(span).filter(|_| value != b"null"),
+            RoutingField::User => user = Some(value).filter(|value| *value != b"null"),
+            RoutingField::Metadata => metadata = Some(value),
+            RoutingField::Stream => {
+                meta.stream = match value {
+                    b"true" => true,
+                    b"false" | b"null" => false,
+                    _ => return Err(invalid("stream", "`stream` must be a boolean")),
+                }
+            }
+            RoutingField::StreamOptions => meta.stream_options_span = Some((span.start, span.end)),
+        }
     }
-    // JSON is UTF-8 (RFC 8259 §8.1); serde skips the strings it ignores unchecked, so
-    // the whole body is checked here once, and the values it keeps need no check again.
-    let text = std::str::from_utf8(body).map_err(|error| {
-        GatewayError::BadJson(format!("the body is not UTF-8 (invalid byte at offset {})", error.valid_up_to()))
-    })?;
-    let probe: Probe<'_> = serde_json::from_str(text).map_err(|error| GatewayError::BadJson(error.to_string()))?;
-    let mut meta = RequestMeta { stream: probe.stream.unwrap_or(false), ..RequestMeta::default() };
-    if let Some(raw) = probe.model {
-        let model: String = serde_json::from_str(raw.get()).map_err(|_| GatewayError::InvalidField {
-            param: "model",
-            message: "`model` must be a string".to_owned(),
-        })?;
-        let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
-        meta.model_span = Some((start, start + raw.get().len()));
-        meta.model = Some(model);
+    let end = object.end().ok_or_else(|| malformed(&object))?;
+    if !body[end..].trim_ascii().is_empty() {
+        return Err(GatewayError::BadJson(format!("unexpected data after the JSON object at offset {end}")));
     }
-    meta.user = match (probe.user, probe.metadata) {
-        (Some(raw), _) => serde_json::from_str::<String>(raw.get()).ok(),
-        (None, Some(raw)) => serde_json::from_str::<Metadata>(raw.get()).ok().and_then(|metadata| metadata.user_id),
+    if let Some(span) = model {
+        let name: String =
+            serde_json::from_slice(&body[span.clone()]).map_err(|_| invalid("model", "`model` must be a string"))?;
+        meta.model_span = Some((span.start, span.end));
+        meta.model = Some(name);
+    }
+    meta.user = match (user, metadata) {
+        (Some(raw), _) => serde_json::from_slice::<String>(raw).ok(),
+        (None, Some(raw)) => serde_json::from_slice::<Metadata>(raw).ok().and_then(|metadata| metadata.user_id),
         (None, None) => None,
     };
-    if let Some(raw) = probe.stream_options.0 {
-        let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
-        meta.stream_options_span = Some((start, start + raw.get().len()));
-    }
     Ok(meta)
+}
+
+/// The top-level members the gateway reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RoutingField {
+    Model,
+    User,
+    Stream,
+    StreamOptions,
+    /// Anthropic's Messages API names the end user in `metadata.user_id`; OpenAI's
+    /// `metadata` is a map of the client's own, so it is read only when there is no
+    /// `user`, and leniently.
+    Metadata,
+}
+
+impl RoutingField {
+    const ALL: [RoutingField; 5] = [Self::Model, Self::User, Self::Stream, Self::StreamOptions, Self::Metadata];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Model => "model",
+            Self::User => "user",
+            Self::Stream => "stream",
+            Self::StreamOptions => "stream_options",
+            Self::Metadata => "metadata",
+        }
+    }
+
+    /// The field a key names, as its bytes are written between the quotes; a key with an
+    /// escape is decoded first, so that `"mod\u0065l"` is the `model` it is to the
+    /// upstream.
+    fn of_key(key: &[u8]) -> Result<Option<RoutingField>, GatewayError> {
+        if !key.contains(&b'\\') {
+            return Ok(Self::ALL.into_iter().find(|field| field.name().as_bytes() == key));
+        }
+        let mut quoted = Vec::with_capacity(key.len() + 2);
+        quoted.push(b'"');
+        quoted.extend_from_slice(key);
+        quoted.push(b'"');
+        let decoded: String = serde_json::from_slice(&quoted)
+            .map_err(|error| GatewayError::BadJson(format!("a key of the body is not a JSON string: {error}")))?;
+        Ok(Self::ALL.into_iter().find(|field| field.name() == decoded))
+    }
+}
+
+/// The routing fields met so far: each may appear once, as a strict parser takes it
+/// (a lenient one keeps the last, which the gateway would not have routed on).
+#[derive(Default)]
+struct Seen(u8);
+
+impl Seen {
+    fn first(&mut self, field: RoutingField) -> Result<(), GatewayError> {
+        let bit = 1 << field as u8;
+        if self.0 & bit != 0 {
+            return Err(GatewayError::BadJson(format!("duplicate field `{}`", field.name())));
+        }
+        self.0 |= bit;
+        Ok(())
+    }
+}
+
+fn invalid(param: &'static str, message: &str) -> GatewayError {
+    GatewayError::InvalidField { param, message: message.to_owned() }
+}
+
+/// The refusal of a body whose top level breaks off, naming where the reader stopped.
+fn malformed(object: &cutover_wire::json::Object<'_>) -> GatewayError {
+    GatewayError::BadJson(format!(
+        "the body is not a well-formed JSON object (it breaks off near offset {})",
+        object.position()
+    ))
 }
 
 /// The body as `upstream` is sent it: its `model` renamed by the upstream's alias map.

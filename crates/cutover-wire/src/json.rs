@@ -12,10 +12,11 @@
 //! events, which repeat each other, are read from where each parts from the last
 //! ([`read_after`], [`Memo`]).
 //!
-//! Two lighter readers serve whole answers, whose usage sits at their end:
-//! [`closes_top_level`] tells a member found from the end of a document to be a
-//! top-level one without reading the start, and [`object`] reads a few fields out of an
-//! object in one pass.
+//! Two lighter readers check only structure (strings closed, brackets counted):
+//! [`closes_top_level`] tells a member found from the end of a whole answer to be a
+//! top-level one without reading the start, and [`object`] reads a few members out of an
+//! object in one pass (an answer's usage; a request body's routing fields, its message
+//! contents passed over at about `memchr`'s cost).
 //!
 //! The parts: `scan` (the pass and its resumption points), `members` (the APIs' keys it
 //! notes, the only key names it knows), `memo` (resuming a stream's next event) and
@@ -31,7 +32,7 @@ mod scan;
 pub use memo::{Memo, read_after};
 pub use object::{Object, object};
 
-use scan::{Scanner, string_stop};
+use scan::Scanner;
 
 /// What one pass saw in a valid JSON text, beyond its validity.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -69,8 +70,8 @@ fn is_json(text: &[u8]) -> bool {
 }
 
 /// Where the value at the start of `text` ends: past its closing bracket or quote, or
-/// its last scalar byte. Strings are skipped as the scan proper skips them and brackets
-/// are counted; nothing else is checked. `None` when the value does not end in `text`.
+/// its last scalar byte. Strings are skipped to their closing quote and brackets are
+/// counted; nothing else is checked (not even raw control characters in strings). `None` when the value does not end in `text`.
 pub fn value_end(text: &[u8]) -> Option<usize> {
     match text.first()? {
         b'{' | b'[' => Some(closing(text, 1)? + 1),
@@ -109,14 +110,16 @@ fn closing(text: &[u8], mut at: usize) -> Option<usize> {
     None
 }
 
-/// From `at`, just inside a string: the index just past its closing quote.
+/// From `at`, just inside a string: the index just past its closing quote; `None` when
+/// it does not close. Only quotes and backslashes are looked for (`memchr2`), so that a
+/// long string met whole (a request's message content, an answer's member passed over)
+/// costs about what finding them costs; what lies between them is not checked.
 fn string_end(text: &[u8], mut at: usize) -> Option<usize> {
     loop {
-        at += string_stop(text.get(at..)?)?;
+        at += memchr::memchr2(b'"', b'\\', text.get(at..)?)?;
         match text[at] {
             b'"' => return Some(at + 1),
-            b'\\' => at += 2,
-            _ => return None,
+            _ => at += 2,
         }
     }
 }

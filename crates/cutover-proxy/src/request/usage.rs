@@ -9,20 +9,8 @@ use std::borrow::Cow;
 use bytes::{Bytes, BytesMut};
 use cutover_wire::usage::Endpoint;
 use http::{HeaderMap, header};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::RequestMeta;
-
-/// A member's raw value when the key is there, `null` included.
-#[derive(Default)]
-pub(super) struct Present<'a>(pub Option<&'a RawValue>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Present<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        <&'a RawValue>::deserialize(deserializer).map(|raw| Present(Some(raw)))
-    }
-}
 
 const INCLUDE_USAGE: &str = r#"{"include_usage":true}"#;
 /// The member added to a body without `stream_options`: alone, or before other members.

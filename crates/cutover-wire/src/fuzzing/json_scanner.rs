@@ -8,7 +8,7 @@
 //!   is cut at every 0xFF byte into texts fed in order to one `Memo`, and each answer
 //!   (`Option<Sightings>`, spans included) must equal `read` of that text alone;
 //! - the light readers (`value_end`, `closes_top_level`, `object` with `key`,
-//!   `whole_number`, `within`, `end`) and the usage readers built on them
+//!   `whole_number`, `within`, `value_span`, `end`) and the usage readers built on them
 //!   (`Usage::from_answer`, `from_answer_tail`, `from_object`, `strip_usage`) never panic,
 //!   and the positions they return lie within the text;
 //! - when `strip_usage` cuts a usage member out of a valid text, what remains is still
@@ -74,16 +74,21 @@ fn check_text(text: &[u8]) {
     let _ = Usage::from_object(text);
 }
 
-/// Every member of `object`, each value read one of the three ways (chosen by the key's
+/// Every member of `object`, each value read one of the four ways (chosen by the key's
 /// length) so that all of them meet every kind of value.
 fn read_object(object: &mut Object<'_>, depth: usize) {
     while let Some(key) = object.key() {
-        match key.len() % 3 {
+        match key.len() % 4 {
             0 => {
                 let _ = object.whole_number();
             }
             1 if depth < 64 => {
                 let _ = object.within(|inner| read_object(inner, depth + 1));
+            }
+            2 => {
+                if let Some(span) = object.value_span() {
+                    assert!(span.start < span.end && span.end <= object.position(), "span {span:?}");
+                }
             }
             _ => {}
         }

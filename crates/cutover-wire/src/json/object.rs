@@ -1,12 +1,16 @@
-//! A light reader for a few fields of a small object (a usage object), member by member
-//! in one pass: it looks only as far as it must to find where each member ends.
+//! A light reader for a few members of an object (a usage object, the top level of a
+//! request body), member by member in one pass: it looks only as far as it must to find
+//! where each member ends.
+
+use std::ops::Range;
 
 use super::{is_scalar_byte, string_end, value_end};
 
 /// The object at the start of `text` (whitespace before it allowed), to be read member by
-/// member; `None` when `text` starts with anything else. For reading a few fields out of a
-/// small object (a usage object) in one pass: it looks only as far as it must to find
-/// where each member ends, and checks nothing else.
+/// member; `None` when `text` starts with anything else. For reading a few members out of
+/// an object in one pass: it looks only as far as it must to find where each member ends
+/// (strings skipped as the scan skips them, brackets counted), and checks nothing else:
+/// what lies inside the values it skips is not judged.
 pub fn object(text: &[u8]) -> Option<Object<'_>> {
     let at = text.iter().position(|byte| !byte.is_ascii_whitespace())?;
     (text[at] == b'{').then_some(Object { text, at: at + 1, state: Cursor::Opened })
@@ -80,6 +84,18 @@ impl<'a> Object<'a> {
         number
     }
 
+    /// Where the value of the key just read lies in the text, as written (whitespace
+    /// around it left out), moving past it; `None` when it does not end where a value
+    /// may, and the object is then broken.
+    pub fn value_span(&mut self) -> Option<Range<usize>> {
+        if self.state != Cursor::BeforeValue {
+            return None;
+        }
+        let start = self.at;
+        let length = self.skip_value()?;
+        (self.state != Cursor::Broken).then_some(start..start + length)
+    }
+
     /// Reads the value of the key just read with `read` when it is an object, and moves
     /// past it (the members `read` left unread skipped); any other value is skipped and
     /// `None`.
@@ -109,6 +125,12 @@ impl<'a> Object<'a> {
         (self.state == Cursor::Closed).then_some(self.at)
     }
 
+    /// Where reading has got to: past the object once it has ended, else where the member
+    /// it could not read starts (for a message naming where a text breaks off).
+    pub fn position(&self) -> usize {
+        self.at
+    }
+
     fn skip_whitespace(&mut self) {
         while self.text.get(self.at).is_some_and(u8::is_ascii_whitespace) {
             self.at += 1;
@@ -132,14 +154,18 @@ impl<'a> Object<'a> {
         Some(key)
     }
 
-    fn skip_value(&mut self) {
-        match value_end(&self.text[self.at..]) {
+    /// Moves past the value at the cursor and what follows it; its length, `None` when
+    /// it does not end.
+    fn skip_value(&mut self) -> Option<usize> {
+        let length = value_end(&self.text[self.at..]);
+        match length {
             Some(length) => {
                 self.at += length;
                 self.after_value();
             }
             None => self.state = Cursor::Broken,
         }
+        length
     }
 
     /// After a value: a comma and the next key, or the closing brace.
