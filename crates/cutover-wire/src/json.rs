@@ -111,16 +111,20 @@ fn closing(text: &[u8], mut at: usize) -> Option<usize> {
 }
 
 /// From `at`, just inside a string: the index just past its closing quote; `None` when
-/// it does not close. Only quotes and backslashes are looked for (`memchr2`), so that a
-/// long string met whole (a request's message content, an answer's member passed over)
-/// costs about what finding them costs; what lies between them is not checked.
+/// it does not close. Only quotes are looked for (`memchr`), and a quote is the closing
+/// one when an even number of backslashes runs before it (each pair is one escaped
+/// backslash; the run cannot reach back past the string's opening quote). So a long
+/// string met whole (a request's message content, an answer's member passed over) costs
+/// about what finding its quotes costs: its `\n`s and other escapes are not stops, and
+/// what lies between the quotes is not checked.
 fn string_end(text: &[u8], mut at: usize) -> Option<usize> {
     loop {
-        at += memchr::memchr2(b'"', b'\\', text.get(at..)?)?;
-        match text[at] {
-            b'"' => return Some(at + 1),
-            _ => at += 2,
+        let quote = at + memchr::memchr(b'"', text.get(at..)?)?;
+        let backslashes = text[..quote].iter().rev().take_while(|byte| **byte == b'\\').count();
+        if backslashes % 2 == 0 {
+            return Some(quote + 1);
         }
+        at = quote + 1;
     }
 }
 

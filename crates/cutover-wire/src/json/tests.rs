@@ -331,6 +331,22 @@ fn a_member_found_from_the_end_is_top_level_when_the_rest_closes_the_document() 
 }
 
 #[test]
+fn a_string_passed_over_ends_at_the_first_quote_after_an_even_run_of_backslashes() {
+    use super::value_end;
+    for (text, end) in [
+        (&br#""plain" x"#[..], 7),
+        (br#""a\\" x"#, 5),
+        (br#""a\\\\" x"#, 7),
+        (br#""say \"hi\"\n" x"#, 14),
+        (br#""a\\\"b" x"#, 8),
+        (br#"["\"]", "]"] x"#, 12),
+    ] {
+        assert_eq!(value_end(text), Some(end), "{}", String::from_utf8_lossy(text));
+    }
+    assert_eq!(value_end(br#""never closed\""#), None);
+}
+
+#[test]
 fn a_streams_chunks_are_read_from_where_they_part_with_the_same_answer() {
     let chunks = [
         r#"{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}"#,
