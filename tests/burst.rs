@@ -1,5 +1,6 @@
 //! A burst of 1,000 new concurrent streams through a fresh gateway to a mock upstream:
-//! every one succeeds, on upstream connections opened at most `max_connecting` at a time.
+//! every one succeeds, on upstream connections opened at most `max_connecting` at a time,
+//! and with `max_connections` on at most that many connections.
 //!
 //! A test binary of its own because cargo runs test binaries one after another: the
 //! burst saturates the cores for seconds, and beside the parallel e2e tests it would
@@ -19,11 +20,28 @@ const STREAMS: usize = 1000;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_burst_of_1000_new_streams_through_a_fresh_gateway_all_succeed_on_paced_upstream_connections() {
+    let connections = burst("").await;
+    eprintln!("{STREAMS} streams opened {connections} upstream connections");
+    // At most one each: none was opened, failed and opened again.
+    assert!(connections <= STREAMS as u64, "{connections} upstream connections for {STREAMS} streams");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_1000_new_streams_to_an_upstream_capped_at_32_connections_all_succeed_on_32() {
+    let connections = burst("max_connections = 32\n").await;
+    eprintln!("{STREAMS} streams opened {connections} upstream connections under a cap of 32");
+    assert!((1..=32).contains(&connections), "{connections} upstream connections for a cap of 32");
+}
+
+/// Sends the burst through a gateway whose primary upstream's section also holds
+/// `primary_settings`; every stream must succeed. How many connections the primary
+/// accepted.
+async fn burst(primary_settings: &str) -> u64 {
     let tiny = MockConfig::default().with_name("primary").with_answer_tokens(2);
     let primary = MockServer::start(tiny).await.expect("primary mock");
     let candidate = MockServer::start(MockConfig::default().with_name("candidate")).await.expect("candidate mock");
     let config = format!(
-        "[upstreams.primary]\nbase_url = \"{}\"\n\n[upstreams.candidate]\nbase_url = \"{}\"\n\n\
+        "[upstreams.primary]\nbase_url = \"{}\"\n{primary_settings}\n[upstreams.candidate]\nbase_url = \"{}\"\n\n\
          [[routes]]\nname = \"default\"\nprimary = \"primary\"\ncandidate = \"candidate\"\n",
         primary.base_url(),
         candidate.base_url()
@@ -61,9 +79,7 @@ async fn a_burst_of_1000_new_streams_through_a_fresh_gateway_all_succeed_on_pace
         assert!(body.trim_end().ends_with("data: [DONE]"), "stream {n}: {body}");
     }
     let connections = primary.connections();
-    eprintln!("{STREAMS} streams opened {connections} upstream connections");
-    // At most one each: none was opened, failed and opened again.
-    assert!(connections <= STREAMS as u64, "{connections} upstream connections for {STREAMS} streams");
     gateway.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+    connections
 }

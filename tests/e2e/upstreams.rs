@@ -179,7 +179,12 @@ async fn go_net_http_serves_every_request_through_the_gateway() {
 
 /// Two mocks: `answers` (normal) and `errors` (every answer 400 context_length_exceeded).
 async fn mocks(scratch: &Scratch) -> (Mock, Mock) {
-    let answers = Mock::start(scratch, "answers", &[], &[]).await;
+    mocks_with(scratch, &[]).await
+}
+
+/// The two mocks, `answers` started with `answers_args` besides.
+async fn mocks_with(scratch: &Scratch, answers_args: &[&str]) -> (Mock, Mock) {
+    let answers = Mock::start(scratch, "answers", answers_args, &[]).await;
     let errors = Mock::start(scratch, "errors", &["--fault", "context-length"], &[]).await;
     (answers, errors)
 }
@@ -209,8 +214,13 @@ struct TlsRelay {
 
 impl TlsRelay {
     async fn start(scratch: &Scratch) -> TlsRelay {
+        TlsRelay::start_with(scratch, &[]).await
+    }
+
+    /// The relay, its `answers` mock started with `answers_args` besides.
+    async fn start_with(scratch: &Scratch, answers_args: &[&str]) -> TlsRelay {
         let ca = PrivateCa::new(scratch);
-        let mocks = mocks(scratch).await;
+        let mocks = mocks_with(scratch, answers_args).await;
         let [h2, http1] = free_addrs();
         let locations = proxy_location("", mocks.0.addr) + &proxy_location("errors/", mocks.1.addr);
         let tls =
@@ -254,6 +264,44 @@ async fn nginx_over_tls_from_a_private_ca_in_ca_file_serves_every_request_over_h
     let relay = TlsRelay::start(&scratch).await;
     // By name: the certificate's DNS name is checked (and sent as SNI), `Host` is the name.
     check_over_tls(&scratch, &relay, &format!("localhost:{}", relay.http1.port()), "HTTP/1.1").await;
+}
+
+/// The connections nginx saw `requests` concurrent streamed chat requests arrive on
+/// through a gateway whose upstream is the relay's HTTP/1.1 listener with `extra` lines:
+/// the distinct serial numbers (`$connection`) its answers carry. Every request must
+/// succeed.
+async fn connections_seen(scratch: &Scratch, relay: &TlsRelay, requests: usize, extra: &[&str]) -> usize {
+    let authority = format!("localhost:{}", relay.http1.port());
+    let ca_file = relay.ca_file();
+    let lines: Vec<&str> = [ca_file.as_str()].into_iter().chain(extra.iter().copied()).collect();
+    let gateway = start_gateway(scratch, &gateway_config(&format!("https://{authority}/v1"), None, &lines)).await;
+    let (url, auth) = (gateway.url("/v1/chat/completions"), format!("Bearer {GATEWAY_KEY}"));
+    let body = json!({"model": "gpt-4.1", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..requests {
+        let (url, auth, body) = (url.clone(), auth.clone(), body.clone());
+        tasks.spawn(async move { post_json(&url, &[("authorization", &auth)], &body).await });
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for reply in tasks.join_all().await {
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        seen.insert(reply.header("x-upstream-connection").expect("nginx numbers its connections").to_owned());
+    }
+    seen.len()
+}
+
+#[tokio::test]
+async fn nginx_over_tls_http1_is_reached_on_at_most_max_connections_however_many_requests_are_in_flight() {
+    let scratch = Scratch::new("nginx-capped");
+    // The mock's streams take a while (ten chunks 20 ms apart), so requests overlap.
+    let relay = TlsRelay::start_with(&scratch, &["--chunk-gap", "20", "--tokens", "10"]).await;
+    let uncapped = connections_seen(&scratch, &relay, 24, &[]).await;
+    let capped = connections_seen(&scratch, &relay, 24, &["max_connections = 2"]).await;
+    println!(
+        "24 concurrent streams over TLS HTTP/1.1: {uncapped} connections uncapped, {capped} with max_connections = 2"
+    );
+    assert!(uncapped > 2, "the requests did not overlap ({uncapped} connections), so the cap proves nothing");
+    assert!((1..=2).contains(&capped), "{capped} connections for max_connections = 2");
 }
 
 #[tokio::test]

@@ -195,6 +195,10 @@ pub struct Upstream {
     /// requests queues briefly for connections (and reuses those that free up) rather
     /// than flooding the upstream's accept queue into connect timeouts.
     pub max_connecting: usize,
+    /// Connections to this upstream open at once, at most, idle ones included (`None`:
+    /// as many as requests need). A request that finds them all busy waits for one to
+    /// free up, within its first-byte deadline.
+    pub max_connections: Option<usize>,
     /// `ca_file`, resolved against the config file's folder.
     pub ca_file: Option<PathBuf>,
     /// The certificates of `ca_file`, trusted for this upstream besides the web roots:

@@ -70,6 +70,9 @@ impl fmt::Display for Config {
                 format_duration(timeouts.first_token),
                 format_duration(timeouts.idle)
             )?;
+            if let Some(most) = upstream.max_connections {
+                writeln!(f, "               connections: {most} open at most; requests queue for one")?;
+            }
             if let Some(file) = &upstream.ca_file {
                 let count = upstream.extra_roots.len();
                 writeln!(f, "               trusts: the web roots and {count} CA(s) from {}", file.display())?;

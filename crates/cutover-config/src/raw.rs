@@ -102,6 +102,8 @@ pub struct RawUpstream {
     pub idle_timeout: Option<String>,
     /// New connections being opened at once, at most; further ones queue.
     pub max_connecting: Option<i64>,
+    /// Connections open at once, at most (idle ones included); requests queue for one.
+    pub max_connections: Option<i64>,
     /// A PEM file of CA certificates trusted for this upstream, besides the web roots.
     pub ca_file: Option<String>,
     /// `OpenAI-Organization` sent to this upstream (the client's never is).

@@ -479,6 +479,20 @@ fn a_step_with_neither_criteria_nor_gates_is_refused() {
 }
 
 #[test]
+fn a_connection_cap_is_read_per_upstream_unset_by_default_and_refused_out_of_bounds_by_key() {
+    let text = FULL.replace("[upstreams.relay]\n", "[upstreams.relay]\nmax_connections = 64\n");
+    let config = load_str(&text, Path::new("/etc/cutover"), env).unwrap();
+    let cap = |name: &str| config.upstreams[config.upstream_index(name).unwrap()].max_connections;
+    assert_eq!((cap("official"), cap("relay")), (None, Some(64)));
+    assert!(config.to_string().contains("connections: 64 open at most"), "{config}");
+    for bad in ["0", "-1", "2000000", "\"many\""] {
+        let text = FULL.replace("[upstreams.relay]\n", &format!("[upstreams.relay]\nmax_connections = {bad}\n"));
+        let found = problems(&text);
+        assert!(found.iter().any(|problem| problem.contains("upstreams.relay.max_connections")), "{bad}: {found:#?}");
+    }
+}
+
+#[test]
 fn connect_pacing_is_read_per_upstream_with_a_default_and_refused_out_of_bounds_by_key() {
     let text = FULL.replace("[upstreams.relay]\n", "[upstreams.relay]\nmax_connecting = 4\n");
     let config = load_str(&text, Path::new("/etc/cutover"), env).unwrap();

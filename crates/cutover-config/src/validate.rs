@@ -298,6 +298,9 @@ impl<'a> Validator<'a> {
         let breaker = self.breaker(raw.breaker.as_ref(), &format!("{path}.breaker"));
         let max_connecting =
             self.count(raw.max_connecting, &format!("{path}.max_connecting"), MAX_CONNECTING, MAX_CONNECTING_BOUND);
+        let max_connections = raw
+            .max_connections
+            .map(|value| self.count(Some(value), &format!("{path}.max_connections"), MAX_CONNECTIONS, MAX_CONNECTIONS));
         let ca_file = raw.ca_file.as_deref().map(|file| self.base_dir.join(file));
         let extra_roots = match &ca_file {
             Some(file) => self.trusted_certificates(file, &format!("{path}.ca_file")),
@@ -325,6 +328,7 @@ impl<'a> Validator<'a> {
             api_key_env: raw.api_key_env.clone(),
             timeouts,
             max_connecting,
+            max_connections,
             ca_file,
             extra_roots,
             organization,

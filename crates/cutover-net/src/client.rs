@@ -17,20 +17,21 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
+use super::cap::ConnectionCaps;
 use super::paced::Paced;
 
 pub type UpstreamClient = Client<Paced<HttpsConnector<HttpConnector>>, Full<Bytes>>;
 
 /// A client with the default pacing and only the web roots trusted, for webhooks.
 pub fn build(connect_timeout: Duration) -> UpstreamClient {
-    build_paced(connect_timeout, MAX_CONNECTING, &[])
+    build_paced(connect_timeout, ConnectionCaps { connecting: MAX_CONNECTING, open: None }, &[])
 }
 
-/// A client that opens at most `max_connecting` connections at once and trusts
-/// `extra_roots` besides the web roots.
+/// A client that opens at most `caps.connecting` connections at once, keeps at most
+/// `caps.open` open, and trusts `extra_roots` besides the web roots.
 pub fn build_paced(
     connect_timeout: Duration,
-    max_connecting: usize,
+    caps: ConnectionCaps,
     extra_roots: &[CertificateDer<'static>],
 ) -> UpstreamClient {
     let mut http = HttpConnector::new();
@@ -49,7 +50,7 @@ pub fn build_paced(
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(1024)
-        .build(Paced::new(https, max_connecting))
+        .build(Paced::new(https, caps))
 }
 
 /// TLS 1.2 and 1.3 with ring, trusting the webpki roots (Mozilla's, built in: the

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod cap;
 pub mod client;
 pub mod descriptors;
 mod dormant;

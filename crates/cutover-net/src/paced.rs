@@ -13,18 +13,22 @@ use tokio::sync::Semaphore;
 use tower_service::Service;
 
 use super::body::BoxError;
+use super::cap::{ConnectionCaps, Held, OpenCap};
 
-/// A connector that lets at most `slots` connections be established at once; it holds a
-/// slot from the start of a connect until the connection (TLS included) is up or failed.
+/// A connector that lets at most `caps.connecting` connections be established at once
+/// (it holds a slot from the start of a connect until the connection, TLS included, is
+/// up or failed) and, with `caps.open`, at most so many exist: a connect first waits for
+/// a place, which the connection then holds (`Held`) until hyper-util drops it.
 #[derive(Clone)]
 pub struct Paced<C> {
     inner: C,
     slots: Arc<Semaphore>,
+    open: OpenCap,
 }
 
 impl<C> Paced<C> {
-    pub fn new(inner: C, slots: usize) -> Paced<C> {
-        Paced { inner, slots: Arc::new(Semaphore::new(slots)) }
+    pub fn new(inner: C, caps: ConnectionCaps) -> Paced<C> {
+        Paced { inner, slots: Arc::new(Semaphore::new(caps.connecting.max(1))), open: OpenCap::new(caps.open) }
     }
 }
 
@@ -34,10 +38,10 @@ where
     C::Future: Send,
     C::Error: Into<BoxError>,
 {
-    type Response = C::Response;
+    type Response = Held<C::Response>;
     type Error = BoxError;
     /// One allocation per new connection, never per request.
-    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Held<C::Response>, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         // Readiness is awaited inside the call, once a slot is held.
@@ -45,11 +49,13 @@ where
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let (mut inner, slots) = (self.inner.clone(), self.slots.clone());
+        let (mut inner, slots, open) = (self.inner.clone(), self.slots.clone(), self.open.clone());
         Box::pin(async move {
+            let place = open.enter().await?;
             let _slot = slots.acquire_owned().await?;
             std::future::poll_fn(|cx| inner.poll_ready(cx)).await.map_err(Into::into)?;
-            inner.call(uri).await.map_err(Into::into)
+            let io = inner.call(uri).await.map_err(Into::into)?;
+            Ok(Held::new(io, place))
         })
     }
 }
@@ -92,7 +98,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_burst_of_connects_runs_at_most_slots_at_once_and_all_complete() {
         let slow = Slow::default();
-        let mut paced = Paced::new(slow.clone(), 4);
+        let mut paced = Paced::new(slow.clone(), ConnectionCaps { connecting: 4, open: None });
         let connects: Vec<_> = (0..40).map(|_| tokio::spawn(paced.call(Uri::from_static("http://upstream")))).collect();
         for connect in connects {
             assert!(connect.await.unwrap().is_ok());

@@ -5,8 +5,9 @@
 //! here the request's task polls the connection itself, while it waits for the response
 //! head and then while it reads the body (`PooledBody`), and hands the connection back to
 //! the pool when the body has ended. Keep-alive, at most `max_connecting` connections
-//! being opened at once (a request that waits for a slot takes a connection freed in the
-//! meantime instead), idle connections kept at most `IDLE_FOR` and at most `MAX_IDLE`.
+//! being opened at once and, with `max_connections`, at most so many open (a request that
+//! waits for either takes a connection freed in the meantime instead), idle connections
+//! kept at most `IDLE_FOR` and at most `MAX_IDLE`.
 //!
 //! An idle reaper (one task per pool, while it keeps idle connections) looks at the idle
 //! connections every `REAP_EVERY`, so one the upstream closed gives its descriptor back
@@ -42,6 +43,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
 use super::body::BoxError;
+use super::cap::{ConnectionCaps, OpenCap, OpenSlot};
 
 /// How long an idle connection is kept: shorter than the keep-alive timeouts of the
 /// servers a plain-HTTP upstream usually runs on (uvicorn and Node.js close after 5 s,
@@ -75,6 +77,8 @@ struct Link {
     connection: Box<Connection>,
     /// The connection has ended (closed or failed): it is never polled again.
     ended: bool,
+    /// Its place in the upstream's cap, freed when the connection is dropped.
+    _slot: OpenSlot,
 }
 
 impl Link {
@@ -106,19 +110,21 @@ pub struct Http1Pool {
     /// Signalled when a connection goes back to the pool.
     freed: Notify,
     connecting: Semaphore,
+    open: OpenCap,
     /// Whether the idle reaper runs: started with the first connection kept idle.
     reaping: AtomicBool,
 }
 
 impl Http1Pool {
-    pub fn new(authority: String, host: HeaderValue, connect_timeout: Duration, max_connecting: usize) -> Http1Pool {
+    pub fn new(authority: String, host: HeaderValue, connect_timeout: Duration, caps: ConnectionCaps) -> Http1Pool {
         Http1Pool {
             authority,
             host,
             connect_timeout,
             idle: Mutex::new(VecDeque::new()),
             freed: Notify::new(),
-            connecting: Semaphore::new(max_connecting.max(1)),
+            connecting: Semaphore::new(caps.connecting.max(1)),
+            open: OpenCap::new(caps.open),
             reaping: AtomicBool::new(false),
         }
     }
@@ -164,12 +170,19 @@ impl Http1Pool {
         }
     }
 
-    /// An idle connection that is ready, or a new one; true when reused.
+    /// An idle connection that is ready, or a new one; true when reused. A new one needs
+    /// a place in the cap, then a connecting slot; a connection freed meanwhile is taken
+    /// instead. The caller's first-byte deadline bounds the wait.
     async fn checkout(&self) -> Result<(Link, bool), SendError> {
         loop {
             if let Some(link) = self.take_idle() {
                 return Ok((link, true));
             }
+            let slot = tokio::select! {
+                biased;
+                () = self.freed.notified() => continue,
+                slot = self.open.enter() => slot.map_err(|error| SendError::Connect(error.into()))?,
+            };
             tokio::select! {
                 biased;
                 () = self.freed.notified() => continue,
@@ -178,7 +191,7 @@ impl Http1Pool {
                     if let Some(link) = self.take_idle() {
                         return Ok((link, true));
                     }
-                    return self.connect().await.map(|link| (link, false));
+                    return self.connect(slot).await.map(|link| (link, false));
                 }
             }
         }
@@ -233,7 +246,7 @@ impl Http1Pool {
         }
     }
 
-    async fn connect(&self) -> Result<Link, SendError> {
+    async fn connect(&self, slot: OpenSlot) -> Result<Link, SendError> {
         let connect = TcpStream::connect(self.authority.as_str());
         let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(Ok(stream)) => stream,
@@ -250,7 +263,7 @@ impl Http1Pool {
         stream.set_nodelay(true).map_err(|error| SendError::Connect(error.into()))?;
         let (sender, connection) =
             http1::handshake(TokioIo::new(stream)).await.map_err(|error| SendError::Connect(error.into()))?;
-        Ok(Link { sender, connection: Box::new(connection), ended: false })
+        Ok(Link { sender, connection: Box::new(connection), ended: false, _slot: slot })
     }
 }
 
@@ -392,27 +405,43 @@ mod tests {
 
     /// An HTTP/1 server on loopback answering `hello` to everything; counts connections.
     async fn server(after: After) -> (String, Arc<AtomicUsize>) {
+        let (address, accepted, _) = watched_server(after).await;
+        (address, accepted)
+    }
+
+    /// The server, also telling the most connections it had open at once.
+    async fn watched_server(after: After) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
+        let (accepted, open, most) =
+            (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (count, peak) = (accepted.clone(), most.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 count.fetch_add(1, Relaxed);
+                peak.fetch_max(open.fetch_add(1, Relaxed) + 1, Relaxed);
                 let service = service_fn(|_request: Request<Incoming>| async {
                     Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
                 });
                 let mut builder = hyper::server::conn::http1::Builder::new();
                 builder.keep_alive(matches!(after, After::KeepAlive));
-                tokio::spawn(builder.serve_connection(TokioIo::new(stream), service));
+                let open = open.clone();
+                tokio::spawn(async move {
+                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                    open.fetch_sub(1, Relaxed);
+                });
             }
         });
-        (address, accepted)
+        (address, accepted, most)
     }
 
     fn pool(address: &str, max_connecting: usize) -> Arc<Http1Pool> {
+        capped(address, ConnectionCaps { connecting: max_connecting, open: None })
+    }
+
+    fn capped(address: &str, caps: ConnectionCaps) -> Arc<Http1Pool> {
         let host = HeaderValue::from_str(address).unwrap();
-        Arc::new(Http1Pool::new(address.to_owned(), host, Duration::from_secs(5), max_connecting))
+        Arc::new(Http1Pool::new(address.to_owned(), host, Duration::from_secs(5), caps))
     }
 
     async fn get(pool: &Arc<Http1Pool>) -> Result<Bytes, SendError> {
@@ -462,6 +491,40 @@ mod tests {
             get(&pool).await.unwrap();
         }
         assert_eq!(accepted.load(Relaxed), opened, "the idle connections serve what follows");
+    }
+
+    async fn burst(pool: &Arc<Http1Pool>, requests: usize) {
+        let burst: Vec<_> = (0..requests)
+            .map(|_| {
+                tokio::spawn({
+                    let pool = pool.clone();
+                    async move { get(&pool).await.map(|body| body.len()) }
+                })
+            })
+            .collect();
+        for request in burst {
+            assert_eq!(request.await.unwrap().unwrap(), 5);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_capped_pool_serves_a_burst_on_at_most_its_cap_of_connections() {
+        let (address, accepted, most) = watched_server(After::KeepAlive).await;
+        let pool = capped(&address, ConnectionCaps { connecting: 8, open: Some(3) });
+        burst(&pool, 60).await;
+        let opened = accepted.load(Relaxed);
+        assert!((1..=3).contains(&opened), "{opened} connections for a cap of 3");
+        assert!(most.load(Relaxed) <= 3, "{} open at once", most.load(Relaxed));
+    }
+
+    #[tokio::test]
+    async fn a_request_waiting_for_a_place_opens_one_when_a_connection_closes() {
+        // Each answer closes its connection: a place frees for every request served.
+        let (address, accepted) = server(After::Close).await;
+        let pool = capped(&address, ConnectionCaps { connecting: 8, open: Some(2) });
+        let served = tokio::time::timeout(Duration::from_secs(30), burst(&pool, 20)).await;
+        assert!(served.is_ok(), "the requests beyond the cap waited for ever");
+        assert_eq!(accepted.load(Relaxed), 20, "one connection per request");
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@ use cutover_config::Upstream;
 use http::{HeaderValue, Request, Response, uri::Authority, uri::Scheme};
 use http_body_util::Full;
 
+use super::cap::ConnectionCaps;
 use super::client::{self, UpstreamClient};
 use super::pool::{Http1Pool, SendError, UpstreamBody};
 
@@ -26,14 +27,15 @@ pub enum UpstreamConnections {
 
 impl UpstreamConnections {
     pub fn for_upstream(upstream: &Upstream) -> UpstreamConnections {
+        let caps = ConnectionCaps { connecting: upstream.max_connecting, open: upstream.max_connections };
         if upstream.scheme == Scheme::HTTP {
             let port = upstream.authority.port_u16().unwrap_or(80);
             let address = format!("{}:{port}", upstream.authority.host());
             let host = host_header(&upstream.scheme, &upstream.authority);
-            let pool = Http1Pool::new(address, host, upstream.timeouts.connect, upstream.max_connecting);
+            let pool = Http1Pool::new(address, host, upstream.timeouts.connect, caps);
             return UpstreamConnections::Plain(Arc::new(pool));
         }
-        let client = client::build_paced(upstream.timeouts.connect, upstream.max_connecting, &upstream.extra_roots);
+        let client = client::build_paced(upstream.timeouts.connect, caps, &upstream.extra_roots);
         UpstreamConnections::Tls(Arc::new(client))
     }
 
@@ -44,6 +46,7 @@ impl UpstreamConnections {
             && before.authority == after.authority
             && before.timeouts.connect == after.timeouts.connect
             && before.max_connecting == after.max_connecting
+            && before.max_connections == after.max_connections
             && before.extra_roots == after.extra_roots
     }
 

@@ -87,6 +87,7 @@ pub fn proxy_location(prefix: &str, mock: SocketAddr) -> String {
          \x20     add_header x-seen-key $seen_key always;\n\
          \x20     add_header x-seen-client-only $seen_client_only always;\n\
          \x20     add_header x-upstream-proto $server_protocol always;\n\
+         \x20     add_header x-upstream-connection $connection always;\n\
          \x20     add_header x-upstream-server nginx/$nginx_version always;\n\
          \x20     add_header set-cookie \"upstream-session=1; Path=/\" always;\n\
          \x20   }}\n"
