@@ -194,9 +194,15 @@ impl Drop for Process {
 enum Probe {
     /// `GET /v1/models` answers (any status) with `x-mock-name: NAME`.
     MockNamed(String),
-    /// `GET /healthz` answers 200 on the admin listener.
+    /// `GET /healthz` answers 200 on the admin listener, and the log says `cutover is
+    /// serving`: `/healthz` answers as soon as the admin listener is up, before `main`
+    /// has finished starting (its signal handlers, say), and a test that signals the
+    /// gateway or reads its start-up log needs the whole start done.
     Healthz,
 }
+
+/// What `main` logs once the gateway has started.
+const SERVING: &str = "cutover is serving";
 
 impl Probe {
     async fn passes(&self, addr: SocketAddr) -> bool {
@@ -212,6 +218,14 @@ impl Probe {
         match self {
             Probe::MockNamed(name) => response.headers().get("x-mock-name").is_some_and(|value| value == name.as_str()),
             Probe::Healthz => response.status() == StatusCode::OK,
+        }
+    }
+
+    /// Whether the child's log says its start is done, as far as this probe needs.
+    fn start_logged(&self, process: &Process) -> bool {
+        match self {
+            Probe::MockNamed(_) => true,
+            Probe::Healthz => process.log().contains(SERVING),
         }
     }
 }
@@ -253,7 +267,7 @@ async fn launch(
             }
             // Still alive after answering: the answer was not another server's on a port
             // this child failed to bind and is about to exit for.
-            if probe.passes(addrs[probe_at]).await && process.exited().is_none() {
+            if probe.passes(addrs[probe_at]).await && process.exited().is_none() && probe.start_logged(&process) {
                 return (process, addrs);
             }
             assert!(Instant::now() < deadline, "{name} not ready within {READY_WITHIN:?}:\n{}", process.log());
