@@ -154,7 +154,9 @@ done | awk -F'\t' '
 
 echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), c=$CONNECTIONS, $ROUNDS rounds of $DURATION"
-echo "cutover $("$BIN" --version 2>/dev/null | awk '{ print $2 }') ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no git")), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+# Each binary's own `--version` (its release and the commit it was built from): the
+# checkout's HEAD is not the binary's when BENCH_BIN points at another build.
+echo "$("$BIN" --version 2>/dev/null || echo "cutover (no --version)")$([[ -n $BASELINE_BIN ]] && echo ", baseline $("$BASELINE_BIN" --version 2>/dev/null)"), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo
 echo "Medians of the rounds, CPU µs per request:"
 echo

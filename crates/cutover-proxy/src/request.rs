@@ -157,13 +157,13 @@ pub fn takes_json_body(method: &http::Method, path: &str) -> bool {
 }
 
 /// Reads the routing fields of a JSON body: its top level only. The body must be one
-/// JSON object whose members are well delimited (every string closed and free of raw
-/// control characters, brackets balanced, members separated, nothing after it), with no
-/// routing key twice (an escaped key is decoded first, as the upstream will) and each
+/// JSON object whose members are well delimited (every string closed, brackets
+/// balanced, each key followed by its colon, members separated, nothing after it), with
+/// no routing key twice (an escaped key is decoded first, as the upstream will) and each
 /// routing field of its type. What lies inside the values the gateway does not read
-/// (numbers, literals, escapes, UTF-8, nested keys) is left to the upstream to judge: a
-/// conforming parser reads every body accepted here with the same routing fields, or
-/// refuses it.
+/// (numbers, literals, escapes, UTF-8, raw control characters, nested keys) is left to
+/// the upstream to judge: a conforming parser reads every body accepted here with the
+/// same routing fields, or refuses it.
 pub fn parse_meta(body: &[u8]) -> Result<RequestMeta, GatewayError> {
     let not_an_object = || GatewayError::BadJson("expected a JSON object".to_owned());
     let mut object = cutover_wire::json::object(body).ok_or_else(not_an_object)?;
