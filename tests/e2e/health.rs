@@ -84,6 +84,42 @@ async fn a_stopped_upstream_is_down_after_down_after_probes_and_up_again_after_u
 }
 
 #[tokio::test]
+async fn an_upstream_whose_only_connection_a_stream_holds_is_still_probed_up() {
+    // Four seconds of stream (40 chunks, 100 ms apart) on the primary's one connection.
+    let slow =
+        MockConfig { chunk_gap: std::time::Duration::from_millis(100), answer_tokens: 40, ..MockConfig::default() };
+    let primary = MockServer::start(slow.with_name("primary")).await.unwrap();
+    let candidate = MockServer::start(MockConfig::default().with_name("candidate")).await.unwrap();
+    let dir = TempDir::new("health-capped");
+    let config = in_process_config(&primary.base_url(), &candidate.base_url())
+        .upstream_line("primary", "max_connections = 1")
+        .section(FAST_PROBES)
+        .build();
+    let gateway = start_gateway(&config, &dir).await;
+    let setup = Setup { primary, candidate, gateway, _dir: dir };
+    wait_until_up_is(&setup, "primary", true).await;
+    let body =
+        serde_json::json!({"model": "gpt-4.1", "stream": true, "messages": [{"role": "user", "content": "Go on"}]});
+    let url = format!("http://{}/v1/chat/completions", setup.gateway.proxy_addr);
+    let mut stream = crate::binary::Streaming::open(&url, &[], &body).await;
+    assert_eq!(stream.status, StatusCode::OK);
+    stream.next().await.expect("a first chunk");
+    // Probes every 50 ms with a 500 ms timeout: two seconds of them while the stream
+    // holds the cap, each of which would time out queued behind it.
+    let probed = upstream_view(&setup, "primary").await["probe"]["probes"].as_u64().unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let view = upstream_view(&setup, "primary").await;
+    assert_eq!(view["probe"]["up"], true, "a busy upstream was taken for a down one: {view}");
+    assert!(view["probe"]["probes"].as_u64().unwrap_or(0) >= probed + 10, "the probes stopped: {view}");
+    assert!(view["probe"]["last_error"].is_null(), "{view}");
+    let (rest, whole) = stream.rest_or_cut().await;
+    assert!(whole, "the stream was cut: {}", String::from_utf8_lossy(&rest));
+    // The stream's connection and the probes' own, beside the cap.
+    assert_eq!(setup.primary.connections(), 2);
+    setup.gateway.shutdown().await;
+}
+
+#[tokio::test]
 async fn probes_carry_the_upstreams_key_and_a_refusal_is_down() {
     let primary = MockServer::start(MockConfig::default().with_name("primary").with_api_key("sk-other")).await.unwrap();
     let candidate =

@@ -25,7 +25,9 @@ pub struct ProbeTarget {
     /// The upstream's own credential (`Bearer <key>`, sensitive: never logged) and
     /// account identity, as traffic gets them.
     pub headers: HeaderMap,
-    /// The upstream's traffic connections: a probe is refused where traffic would be.
+    /// The upstream's connections, built as its traffic's are, so a probe is refused
+    /// where traffic would be (beside the traffic's when those are capped, so a probe
+    /// never waits behind them).
     pub connections: UpstreamConnections,
     pub health: Arc<UpstreamHealth>,
 }

@@ -27,7 +27,22 @@ pub enum UpstreamConnections {
 
 impl UpstreamConnections {
     pub fn for_upstream(upstream: &Upstream) -> UpstreamConnections {
-        let caps = ConnectionCaps { connecting: upstream.max_connecting, open: upstream.max_connections };
+        UpstreamConnections::built(upstream, upstream.max_connections)
+    }
+
+    /// The connections of an upstream's health probes: its traffic's when it has no
+    /// `max_connections`; else connections of their own beside the cap, built the same
+    /// way, so that an upstream busy up to its cap is not taken for a down one while a
+    /// probe waits behind its traffic (the upstream then sees one connection more).
+    pub fn for_probes(upstream: &Upstream, traffic: &UpstreamConnections) -> UpstreamConnections {
+        match upstream.max_connections {
+            None => traffic.clone(),
+            Some(_) => UpstreamConnections::built(upstream, None),
+        }
+    }
+
+    fn built(upstream: &Upstream, open: Option<usize>) -> UpstreamConnections {
+        let caps = ConnectionCaps { connecting: upstream.max_connecting, open };
         if upstream.scheme == Scheme::HTTP {
             let port = upstream.authority.port_u16().unwrap_or(80);
             let address = format!("{}:{port}", upstream.authority.host());

@@ -19,8 +19,11 @@ use super::split;
 use cutover_live::{LiveRoute, LiveState};
 
 pub(super) struct UpstreamRuntime {
-    /// Every request to the upstream, its probes' too.
+    /// Every request to the upstream: traffic, shadow copies.
     pub connections: UpstreamConnections,
+    /// Its health probes': the same unless the upstream caps its connections
+    /// (`UpstreamConnections::for_probes`).
+    pub probes: UpstreamConnections,
     /// Shared with the bodies of committed answers, which report failures after the first byte.
     pub breaker: Arc<Breaker>,
     /// The active probes' verdict, written by the prober (`health`), read once per request.
@@ -85,9 +88,14 @@ impl RouteContext<'_> {
 /// An upstream's runtime, reusing `previous` (the same upstream before a reload) where its
 /// settings allow.
 fn upstream_runtime(upstream: &Upstream, previous: Option<(&Upstream, &UpstreamRuntime)>) -> UpstreamRuntime {
-    let connections = match previous {
-        Some((before, runtime)) if UpstreamConnections::serve_both(before, upstream) => runtime.connections.clone(),
-        _ => UpstreamConnections::for_upstream(upstream),
+    let kept = previous.filter(|(before, _)| UpstreamConnections::serve_both(before, upstream));
+    let connections = match kept {
+        Some((_, runtime)) => runtime.connections.clone(),
+        None => UpstreamConnections::for_upstream(upstream),
+    };
+    let probes = match kept {
+        Some((_, runtime)) => runtime.probes.clone(),
+        None => UpstreamConnections::for_probes(upstream, &connections),
     };
     let breaker = match previous {
         Some((before, runtime)) if keeps_health(before, upstream) => runtime.breaker.clone(),
@@ -99,6 +107,7 @@ fn upstream_runtime(upstream: &Upstream, previous: Option<(&Upstream, &UpstreamR
     };
     UpstreamRuntime {
         connections,
+        probes,
         breaker,
         health,
         identity: upstream.identity(),
@@ -247,7 +256,8 @@ impl ProbeSource for Gateway {
     }
 
     /// What the prober needs for each upstream: `GET {base_url}{health.path}` with its key
-    /// and headers, over the connections its traffic uses. An upstream whose URL cannot take the path is left out.
+    /// and headers, over the connections its traffic uses (beside them when they are
+    /// capped). An upstream whose URL cannot take the path is left out.
     fn probe_targets(&self) -> Vec<ProbeTarget> {
         let path = &self.config.health.path;
         self.config
@@ -267,7 +277,7 @@ impl ProbeSource for Gateway {
                     upstream: upstream.name.clone(),
                     uri,
                     headers,
-                    connections: runtime.connections.clone(),
+                    connections: runtime.probes.clone(),
                     health: runtime.health.clone(),
                 })
             })
