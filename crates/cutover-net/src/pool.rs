@@ -474,17 +474,7 @@ mod tests {
     async fn a_burst_opens_at_most_max_connecting_at_once_and_shares_what_frees_up() {
         let (address, accepted) = server(After::KeepAlive).await;
         let pool = pool(&address, 2);
-        let burst: Vec<_> = (0..40)
-            .map(|_| {
-                tokio::spawn({
-                    let pool = pool.clone();
-                    async move { get(&pool).await.map(|body| body.len()) }
-                })
-            })
-            .collect();
-        for request in burst {
-            assert_eq!(request.await.unwrap().unwrap(), 5);
-        }
+        burst(&pool, 40).await;
         let opened = accepted.load(Relaxed);
         assert!((1..=40).contains(&opened), "{opened}");
         for _ in 0..10 {
@@ -493,6 +483,7 @@ mod tests {
         assert_eq!(accepted.load(Relaxed), opened, "the idle connections serve what follows");
     }
 
+    /// `requests` requests at once, each of which must be answered `hello`.
     async fn burst(pool: &Arc<Http1Pool>, requests: usize) {
         let burst: Vec<_> = (0..requests)
             .map(|_| {
