@@ -4,12 +4,18 @@
 //! most that many descriptors and upstream slots). A connection holds its place in the
 //! cap for as long as it exists (`OpenSlot`), in the in-task pool's `Link` or, for the
 //! TLS client, in the IO object hyper-util keeps (`Held`); the place frees when the
-//! connection is dropped, and a request waiting for one then opens its own.
+//! connection is dropped, and a request waiting for one then opens its own. The in-task
+//! pool waits within the request, so the request's first-byte deadline bounds it; the
+//! TLS client's connects wait at most `open_wait` (the same deadline), because hyper-util
+//! lets a connect run on after the request that started it was served by a connection
+//! freed meanwhile, and unbounded, such connects would pile up for as long as the
+//! upstream stays busy.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection};
@@ -22,11 +28,30 @@ pub struct ConnectionCaps {
     pub connecting: usize,
     /// Connections open at once, at most; `None`: no cap.
     pub open: Option<usize>,
+    /// How long a connect that may outlive its request (the TLS client's) waits for a
+    /// place under the cap before it fails; the in-task pool's requests wait within their
+    /// own deadline.
+    pub open_wait: Duration,
+}
+
+/// Why a new connection got no place under its upstream's cap.
+#[derive(Debug, thiserror::Error)]
+pub enum CapError {
+    #[error("every connection to the upstream (max_connections {most}) stayed busy for {waited:?}")]
+    Busy { most: usize, waited: Duration },
+    #[error("the upstream's connections are closing")]
+    Closed(#[from] AcquireError),
 }
 
 /// The places of an upstream's open connections, when they are capped.
 #[derive(Clone, Default)]
-pub struct OpenCap(Option<Arc<Semaphore>>);
+pub struct OpenCap(Option<Places>);
+
+#[derive(Clone)]
+struct Places {
+    free: Arc<Semaphore>,
+    most: usize,
+}
 
 /// One open connection's place in its upstream's cap (nothing when there is no cap).
 #[derive(Debug)]
@@ -36,15 +61,19 @@ pub struct OpenSlot {
 
 impl OpenCap {
     pub fn new(most: Option<usize>) -> OpenCap {
-        OpenCap(most.map(|most| Arc::new(Semaphore::new(most.max(1)))))
+        OpenCap(most.map(|most| Places { free: Arc::new(Semaphore::new(most.max(1))), most: most.max(1) }))
     }
 
     /// A place for a new connection, once one is free; at once when there is no cap.
-    pub async fn enter(&self) -> Result<OpenSlot, AcquireError> {
-        match &self.0 {
-            None => Ok(OpenSlot { _permit: None }),
-            Some(places) => places.clone().acquire_owned().await.map(|permit| OpenSlot { _permit: Some(permit) }),
-        }
+    pub async fn enter(&self) -> Result<OpenSlot, CapError> {
+        let Some(places) = &self.0 else { return Ok(OpenSlot { _permit: None }) };
+        Ok(OpenSlot { _permit: Some(places.free.clone().acquire_owned().await?) })
+    }
+
+    /// [`OpenCap::enter`], giving up after `wait`.
+    pub async fn enter_within(&self, wait: Duration) -> Result<OpenSlot, CapError> {
+        let most = self.0.as_ref().map_or(0, |places| places.most);
+        tokio::time::timeout(wait, self.enter()).await.unwrap_or(Err(CapError::Busy { most, waited: wait }))
     }
 }
 
@@ -102,7 +131,7 @@ impl<T: Connection> Connection for Held<T> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_place_frees_when_its_connection_is_dropped_and_no_cap_never_waits() {
         let cap = OpenCap::new(Some(2));
         let (first, _second) = (cap.enter().await.unwrap(), cap.enter().await.unwrap());
@@ -120,5 +149,17 @@ mod tests {
             slots.push(uncapped.enter().await.unwrap());
         }
         assert_eq!(slots.len(), 10_000, "no cap: every connection has a place at once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bounded_wait_for_a_place_gives_up_after_it_naming_the_cap() {
+        let cap = OpenCap::new(Some(1));
+        let _only = cap.enter().await.unwrap();
+        let started = tokio::time::Instant::now();
+        let wait = Duration::from_secs(5);
+        let Err(CapError::Busy { most, waited }) = cap.enter_within(wait).await else {
+            panic!("a second place under a cap of 1")
+        };
+        assert_eq!((most, waited, started.elapsed()), (1, Duration::from_secs(5), Duration::from_secs(5)));
     }
 }

@@ -24,7 +24,11 @@ pub type UpstreamClient = Client<Paced<HttpsConnector<HttpConnector>>, Full<Byte
 
 /// A client with the default pacing and only the web roots trusted, for webhooks.
 pub fn build(connect_timeout: Duration) -> UpstreamClient {
-    build_paced(connect_timeout, ConnectionCaps { connecting: MAX_CONNECTING, open: None }, &[])
+    build_paced(
+        connect_timeout,
+        ConnectionCaps { connecting: MAX_CONNECTING, open: None, open_wait: Duration::ZERO },
+        &[],
+    )
 }
 
 /// A client that opens at most `caps.connecting` connections at once, keeps at most

@@ -436,7 +436,7 @@ mod tests {
     }
 
     fn pool(address: &str, max_connecting: usize) -> Arc<Http1Pool> {
-        capped(address, ConnectionCaps { connecting: max_connecting, open: None })
+        capped(address, ConnectionCaps { connecting: max_connecting, open: None, open_wait: Duration::from_secs(5) })
     }
 
     fn capped(address: &str, caps: ConnectionCaps) -> Arc<Http1Pool> {
@@ -501,7 +501,7 @@ mod tests {
     #[tokio::test]
     async fn a_capped_pool_serves_a_burst_on_at_most_its_cap_of_connections() {
         let (address, accepted, most) = watched_server(After::KeepAlive).await;
-        let pool = capped(&address, ConnectionCaps { connecting: 8, open: Some(3) });
+        let pool = capped(&address, ConnectionCaps { connecting: 8, open: Some(3), open_wait: Duration::from_secs(5) });
         burst(&pool, 60).await;
         let opened = accepted.load(Relaxed);
         assert!((1..=3).contains(&opened), "{opened} connections for a cap of 3");
@@ -512,7 +512,7 @@ mod tests {
     async fn a_request_waiting_for_a_place_opens_one_when_a_connection_closes() {
         // Each answer closes its connection: a place frees for every request served.
         let (address, accepted) = server(After::Close).await;
-        let pool = capped(&address, ConnectionCaps { connecting: 8, open: Some(2) });
+        let pool = capped(&address, ConnectionCaps { connecting: 8, open: Some(2), open_wait: Duration::from_secs(5) });
         let served = tokio::time::timeout(Duration::from_secs(30), burst(&pool, 20)).await;
         assert!(served.is_ok(), "the requests beyond the cap waited for ever");
         assert_eq!(accepted.load(Relaxed), 20, "one connection per request");

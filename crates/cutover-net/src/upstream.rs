@@ -42,7 +42,10 @@ impl UpstreamConnections {
     }
 
     fn built(upstream: &Upstream, open: Option<usize>) -> UpstreamConnections {
-        let caps = ConnectionCaps { connecting: upstream.max_connecting, open };
+        // A request waits for a connection within its first-byte deadline, and so does a
+        // connect for a place under the cap.
+        let open_wait = upstream.timeouts.first_byte.min(upstream.timeouts.total);
+        let caps = ConnectionCaps { connecting: upstream.max_connecting, open, open_wait };
         if upstream.scheme == Scheme::HTTP {
             let port = upstream.authority.port_u16().unwrap_or(80);
             let address = format!("{}:{port}", upstream.authority.host());
