@@ -6,7 +6,9 @@
 //! instances take it at once (their polling is the safety net).
 //!
 //! The controller calls it from blocking threads; each call runs on the runtime
-//! (`Handle::block_on`) through the pool, within the pool's call timeout.
+//! (`Handle::block_on`) through the pool, within the pool's call timeout. A call made
+//! from async code by mistake does not panic: it leaves its worker first
+//! (`block_in_place`, `on_the_runtime`), which costs that worker's other tasks a move.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +33,14 @@ pub use lease::{CAMPAIGN_PERIOD, Lease};
 pub use migrate::CURRENT as SCHEMA_VERSION;
 use pool::{Pool, failed};
 pub use retention::{DEPARTED, EXPIRY_LEASES, Pruned};
+
+/// Runs `future` on `handle`'s runtime and waits for it. From a blocking thread (the
+/// callers' place) that is `Handle::block_on`; from a worker of a multi-threaded runtime,
+/// where `block_on` would panic, the worker is first handed over (`block_in_place`), so
+/// a call from async code costs a stall of that thread, never the process.
+fn on_the_runtime<F: std::future::Future>(handle: &Handle, future: F) -> F::Output {
+    tokio::task::block_in_place(|| handle.block_on(future))
+}
 
 /// One instance's evidence of one step, written or replaced: by its flush, and by the
 /// leader's retention for the step's `~departed` row.
@@ -100,7 +110,7 @@ impl PgStore {
     /// Runs `future` to completion from a blocking thread, noting whether it reached
     /// the database.
     fn block<T>(&self, future: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-        let result = self.handle.block_on(future);
+        let result = on_the_runtime(&self.handle, future);
         self.note(&result);
         result
     }
@@ -743,5 +753,28 @@ impl Coordination for PgStore {
             merged.restore(&evidence::decode::<StepSnapshot>(place, &state.route, row.get(1))?);
         }
         Ok(merged.snapshot())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_call_runs_from_a_blocking_thread_and_from_async_code_alike() {
+        let handle = Handle::current();
+        let from_blocking = tokio::task::spawn_blocking({
+            let handle = handle.clone();
+            move || on_the_runtime(&handle, async { 1 })
+        });
+        assert_eq!(from_blocking.await.unwrap(), 1);
+        // Where `Handle::block_on` panics ("Cannot start a runtime from within a runtime").
+        assert_eq!(
+            on_the_runtime(&handle, async {
+                tokio::task::yield_now().await;
+                2
+            }),
+            2
+        );
     }
 }
