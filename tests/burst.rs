@@ -20,23 +20,36 @@ const STREAMS: usize = 1000;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_burst_of_1000_new_streams_through_a_fresh_gateway_all_succeed_on_paced_upstream_connections() {
-    let connections = burst("").await;
+    let Burst { connections, open, waits } = burst("").await;
     eprintln!("{STREAMS} streams opened {connections} upstream connections");
     // At most one each: none was opened, failed and opened again.
     assert!(connections <= STREAMS as u64, "{connections} upstream connections for {STREAMS} streams");
+    assert!(open <= connections as f64 && waits == 0.0, "metrics: {open} open, {waits} waits");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_burst_of_1000_new_streams_to_an_upstream_capped_at_32_connections_all_succeed_on_32() {
-    let connections = burst("max_connections = 32\n").await;
-    eprintln!("{STREAMS} streams opened {connections} upstream connections under a cap of 32");
+    let Burst { connections, open, waits } = burst("max_connections = 32\n").await;
+    eprintln!("{STREAMS} streams opened {connections} upstream connections under a cap of 32, {waits} waited");
     assert!((1..=32).contains(&connections), "{connections} upstream connections for a cap of 32");
+    // The idle connections stay open after the burst; most of the streams waited for one.
+    assert_eq!(open, connections as f64, "cutover_upstream_connections");
+    assert!(waits > 0.0, "cutover_upstream_connection_waits_total is {waits}");
+}
+
+/// What a burst left behind.
+struct Burst {
+    /// Connections the primary mock accepted.
+    connections: u64,
+    /// The gateway's `cutover_upstream_connections` and
+    /// `cutover_upstream_connection_waits_total` for the primary afterwards.
+    open: f64,
+    waits: f64,
 }
 
 /// Sends the burst through a gateway whose primary upstream's section also holds
-/// `primary_settings`; every stream must succeed. How many connections the primary
-/// accepted.
-async fn burst(primary_settings: &str) -> u64 {
+/// `primary_settings`; every stream must succeed.
+async fn burst(primary_settings: &str) -> Burst {
     let tiny = MockConfig::default().with_name("primary").with_answer_tokens(2);
     let primary = MockServer::start(tiny).await.expect("primary mock");
     let candidate = MockServer::start(MockConfig::default().with_name("candidate")).await.expect("candidate mock");
@@ -79,7 +92,20 @@ async fn burst(primary_settings: &str) -> u64 {
         assert!(body.trim_end().ends_with("data: [DONE]"), "stream {n}: {body}");
     }
     let connections = primary.connections();
+    let metrics = Request::get(format!("http://{}/metrics", gateway.admin_addr)).body(Full::new(Bytes::new())).unwrap();
+    let page = client.request(metrics).await.expect("the metrics page").into_body().collect().await.unwrap();
+    let page = String::from_utf8_lossy(&page.to_bytes()).into_owned();
+    let sample = |name: &str| {
+        let series = format!("{name}{{upstream=\"primary\"}} ");
+        let line = page.lines().find_map(|line| line.strip_prefix(series.as_str()));
+        line.and_then(|value| value.parse::<f64>().ok()).unwrap_or_else(|| panic!("no {series}in:\n{page}"))
+    };
+    let burst = Burst {
+        connections,
+        open: sample("cutover_upstream_connections"),
+        waits: sample("cutover_upstream_connection_waits_total"),
+    };
     gateway.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
-    connections
+    burst
 }

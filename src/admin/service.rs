@@ -175,10 +175,13 @@ impl Admin {
             .iter()
             .zip(breakers)
             .zip(gateway.upstream_health())
-            .map(|((upstream, open), health)| UpstreamGauges {
+            .zip(gateway.upstream_connections())
+            .map(|(((upstream, open), health), connections)| UpstreamGauges {
                 name: &upstream.name,
                 up: health.is_up() && !open,
                 breaker_open: open,
+                connections: connections.open,
+                connection_waits: connections.waited,
             })
             .collect();
         let mut page = render(&gateway.metrics, &gauges, &upstreams);

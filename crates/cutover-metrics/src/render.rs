@@ -22,6 +22,10 @@ pub struct UpstreamGauges<'a> {
     pub name: &'a str,
     pub up: bool,
     pub breaker_open: bool,
+    /// Its traffic's connections open (or being opened) now, idle ones included.
+    pub connections: usize,
+    /// Times so far a request found `max_connections` reached and waited.
+    pub connection_waits: u64,
 }
 
 /// Renders every series. Writing into a `String` cannot fail, hence the ignored results.
@@ -106,6 +110,34 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
             "cutover_upstream_up{{upstream=\"{}\"}} {}",
             LabelValue(upstream.name),
             u8::from(upstream.up)
+        );
+    }
+    header(
+        &mut out,
+        "cutover_upstream_connections",
+        "gauge",
+        "Connections to the upstream open or being opened, idle ones included (upstreams.*.max_connections bounds them; health probes' are not counted).",
+    );
+    for upstream in upstreams {
+        let _ = writeln!(
+            out,
+            "cutover_upstream_connections{{upstream=\"{}\"}} {}",
+            LabelValue(upstream.name),
+            upstream.connections
+        );
+    }
+    header(
+        &mut out,
+        "cutover_upstream_connection_waits_total",
+        "counter",
+        "Times a request found upstreams.*.max_connections reached and waited (for a connection to free up or close).",
+    );
+    for upstream in upstreams {
+        let _ = writeln!(
+            out,
+            "cutover_upstream_connection_waits_total{{upstream=\"{}\"}} {}",
+            LabelValue(upstream.name),
+            upstream.connection_waits
         );
     }
     header(
@@ -287,7 +319,8 @@ mod tests {
         let metrics = hostile_metrics();
         let gauges = metrics.routes().map(|_, _| RouteGauges { weight_percent: 5.0, step: 1, undecided: false });
         let upstream = format!("{HOSTILE}0");
-        let upstreams = [UpstreamGauges { name: &upstream, up: true, breaker_open: false }];
+        let upstreams =
+            [UpstreamGauges { name: &upstream, up: true, breaker_open: false, connections: 3, connection_waits: 1 }];
         let mut page = render(&metrics, &gauges, &upstreams);
         render_notifications(&mut page, &[(HOSTILE.to_owned(), [1, 2, 3])]);
         page
@@ -309,6 +342,8 @@ mod tests {
             format!("cutover_retries_total{{route=\"{ESCAPED}\",upstream=\"{ESCAPED}0\",reason=\"connect\"}} 0"),
             format!("cutover_upstream_up{{upstream=\"{ESCAPED}0\"}} 1"),
             format!("cutover_breaker_open{{upstream=\"{ESCAPED}0\"}} 0"),
+            format!("cutover_upstream_connections{{upstream=\"{ESCAPED}0\"}} 3"),
+            format!("cutover_upstream_connection_waits_total{{upstream=\"{ESCAPED}0\"}} 1"),
             format!("cutover_shadow_requests_total{{route=\"{ESCAPED}\",outcome=\"mirrored\"}} 0"),
             format!("cutover_state_write_failures_total{{route=\"{ESCAPED}\"}} 0"),
             format!("cutover_rollout_weight_percent{{route=\"{ESCAPED}\"}} 5"),

@@ -9,17 +9,19 @@
 //! TLS client's connects wait at most `open_wait` (the same deadline), because hyper-util
 //! lets a connect run on after the request that started it was served by a connection
 //! freed meanwhile, and unbounded, such connects would pile up for as long as the
-//! upstream stays busy.
+//! upstream stays busy. Capped or not, it counts the connections open (and being opened)
+//! and the times a caller found the cap full and waited, for the metrics.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection};
-use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{AcquireError, Semaphore, TryAcquireError};
 
 /// How many connections of one upstream may be opening, and open, at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,37 +45,79 @@ pub enum CapError {
     Closed(#[from] AcquireError),
 }
 
-/// The places of an upstream's open connections, when they are capped.
-#[derive(Clone, Default)]
-pub struct OpenCap(Option<Places>);
-
+/// The places of an upstream's open connections (when they are capped) and their counts.
+/// Cloning shares them.
 #[derive(Clone)]
+pub struct OpenCap(Arc<Places>);
+
+#[derive(Debug)]
 struct Places {
-    free: Arc<Semaphore>,
+    /// Free places; `None`: no cap.
+    free: Option<Semaphore>,
     most: usize,
+    open: AtomicUsize,
+    waited: AtomicU64,
 }
 
-/// One open connection's place in its upstream's cap (nothing when there is no cap).
+/// One open connection's place in its upstream's cap (a permit of `free`, taken and
+/// given back by hand so that a connection carries one pointer for it), counted while it
+/// exists.
 #[derive(Debug)]
-pub struct OpenSlot {
-    _permit: Option<OwnedSemaphorePermit>,
+pub struct OpenSlot(Arc<Places>);
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Relaxed);
+        if let Some(free) = &self.0.free {
+            free.add_permits(1);
+        }
+    }
 }
 
 impl OpenCap {
     pub fn new(most: Option<usize>) -> OpenCap {
-        OpenCap(most.map(|most| Places { free: Arc::new(Semaphore::new(most.max(1))), most: most.max(1) }))
+        let most = most.map(|most| most.max(1));
+        OpenCap(Arc::new(Places {
+            free: most.map(Semaphore::new),
+            most: most.unwrap_or(0),
+            open: AtomicUsize::new(0),
+            waited: AtomicU64::new(0),
+        }))
     }
 
     /// A place for a new connection, once one is free; at once when there is no cap.
     pub async fn enter(&self) -> Result<OpenSlot, CapError> {
-        let Some(places) = &self.0 else { return Ok(OpenSlot { _permit: None }) };
-        Ok(OpenSlot { _permit: Some(places.free.clone().acquire_owned().await?) })
+        if let Some(free) = &self.0.free {
+            let permit = match free.try_acquire() {
+                Ok(permit) => permit,
+                Err(full) => {
+                    if matches!(full, TryAcquireError::NoPermits) {
+                        self.0.waited.fetch_add(1, Relaxed);
+                    }
+                    free.acquire().await?
+                }
+            };
+            // Given back by the slot's drop.
+            permit.forget();
+        }
+        self.0.open.fetch_add(1, Relaxed);
+        Ok(OpenSlot(self.0.clone()))
     }
 
     /// [`OpenCap::enter`], giving up after `wait`.
     pub async fn enter_within(&self, wait: Duration) -> Result<OpenSlot, CapError> {
-        let most = self.0.as_ref().map_or(0, |places| places.most);
+        let most = self.0.most;
         tokio::time::timeout(wait, self.enter()).await.unwrap_or(Err(CapError::Busy { most, waited: wait }))
+    }
+
+    /// Connections open or being opened now.
+    pub fn open(&self) -> usize {
+        self.0.open.load(Relaxed)
+    }
+
+    /// Times so far a new connection was wanted with the cap full, and its caller waited.
+    pub fn waited(&self) -> u64 {
+        self.0.waited.load(Relaxed)
     }
 }
 
@@ -135,6 +179,7 @@ mod tests {
     async fn a_place_frees_when_its_connection_is_dropped_and_no_cap_never_waits() {
         let cap = OpenCap::new(Some(2));
         let (first, _second) = (cap.enter().await.unwrap(), cap.enter().await.unwrap());
+        assert_eq!((cap.open(), cap.waited()), (2, 0));
         let third = tokio::spawn({
             let cap = cap.clone();
             async move { cap.enter().await.map(|_| ()) }
@@ -143,12 +188,14 @@ mod tests {
         assert!(!third.is_finished(), "a third connection waits while two are open");
         drop(first);
         third.await.unwrap().unwrap();
+        assert_eq!((cap.open(), cap.waited()), (1, 1), "the third came and went; it waited once");
         let uncapped = OpenCap::new(None);
         let mut slots = Vec::new();
         for _ in 0..10_000 {
             slots.push(uncapped.enter().await.unwrap());
         }
         assert_eq!(slots.len(), 10_000, "no cap: every connection has a place at once");
+        assert_eq!((uncapped.open(), uncapped.waited()), (10_000, 0), "counted all the same");
     }
 
     #[tokio::test(start_paused = true)]

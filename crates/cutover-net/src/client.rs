@@ -17,27 +17,25 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
-use super::cap::ConnectionCaps;
+use super::cap::{ConnectionCaps, OpenCap};
 use super::paced::Paced;
 
 pub type UpstreamClient = Client<Paced<HttpsConnector<HttpConnector>>, Full<Bytes>>;
 
 /// A client with the default pacing and only the web roots trusted, for webhooks.
 pub fn build(connect_timeout: Duration) -> UpstreamClient {
-    build_paced(
-        connect_timeout,
-        ConnectionCaps { connecting: MAX_CONNECTING, open: None, open_wait: Duration::ZERO },
-        &[],
-    )
+    let caps = ConnectionCaps { connecting: MAX_CONNECTING, open: None, open_wait: Duration::ZERO };
+    build_paced(connect_timeout, caps, &[]).0
 }
 
 /// A client that opens at most `caps.connecting` connections at once, keeps at most
-/// `caps.open` open, and trusts `extra_roots` besides the web roots.
+/// `caps.open` open, and trusts `extra_roots` besides the web roots; and the places and
+/// counts of its connections.
 pub fn build_paced(
     connect_timeout: Duration,
     caps: ConnectionCaps,
     extra_roots: &[CertificateDer<'static>],
-) -> UpstreamClient {
+) -> (UpstreamClient, OpenCap) {
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
@@ -49,12 +47,15 @@ pub fn build_paced(
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
+    let paced = Paced::new(https, caps);
+    let cap = paced.open_cap().clone();
+    let client = Client::builder(TokioExecutor::new())
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(1024)
-        .build(Paced::new(https, caps))
+        .build(paced);
+    (client, cap)
 }
 
 /// TLS 1.2 and 1.3 with ring, trusting the webpki roots (Mozilla's, built in: the

@@ -30,6 +30,11 @@ pub struct Paced<C> {
 }
 
 impl<C> Paced<C> {
+    /// The places and counts of the connections it opens.
+    pub fn open_cap(&self) -> &OpenCap {
+        &self.open
+    }
+
     pub fn new(inner: C, caps: ConnectionCaps) -> Paced<C> {
         Paced {
             inner,

@@ -197,6 +197,11 @@ impl Http1Pool {
         }
     }
 
+    /// The places and counts of its connections.
+    pub fn open_cap(&self) -> &OpenCap {
+        &self.open
+    }
+
     fn take_idle(&self) -> Option<Link> {
         let now = Instant::now();
         loop {

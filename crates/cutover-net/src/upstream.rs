@@ -12,7 +12,7 @@ use cutover_config::Upstream;
 use http::{HeaderValue, Request, Response, uri::Authority, uri::Scheme};
 use http_body_util::Full;
 
-use super::cap::ConnectionCaps;
+use super::cap::{ConnectionCaps, OpenCap};
 use super::client::{self, UpstreamClient};
 use super::pool::{Http1Pool, SendError, UpstreamBody};
 
@@ -21,8 +21,19 @@ use super::pool::{Http1Pool, SendError, UpstreamBody};
 pub enum UpstreamConnections {
     /// Plain HTTP: connections driven in the caller's task.
     Plain(Arc<Http1Pool>),
-    /// TLS: hyper-util's client, HTTP/2 where the upstream offers it.
-    Tls(Arc<UpstreamClient>),
+    /// TLS: hyper-util's client, HTTP/2 where the upstream offers it, and the places and
+    /// counts of its connections.
+    Tls(Arc<UpstreamClient>, OpenCap),
+}
+
+/// How an upstream's connections stand, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionCounts {
+    /// Open or being opened now, idle ones included.
+    pub open: usize,
+    /// Times so far a request (or, over TLS, a connect) found `max_connections` reached
+    /// and waited: for a connection to free up, or for a place to open its own.
+    pub waited: u64,
 }
 
 impl UpstreamConnections {
@@ -53,8 +64,8 @@ impl UpstreamConnections {
             let pool = Http1Pool::new(address, host, upstream.timeouts.connect, caps);
             return UpstreamConnections::Plain(Arc::new(pool));
         }
-        let client = client::build_paced(upstream.timeouts.connect, caps, &upstream.extra_roots);
-        UpstreamConnections::Tls(Arc::new(client))
+        let (client, cap) = client::build_paced(upstream.timeouts.connect, caps, &upstream.extra_roots);
+        UpstreamConnections::Tls(Arc::new(client), cap)
     }
 
     /// Whether connections built for `before` serve `after` as well (a reload that
@@ -68,6 +79,15 @@ impl UpstreamConnections {
             && before.extra_roots == after.extra_roots
     }
 
+    /// How its connections stand now.
+    pub fn counts(&self) -> ConnectionCounts {
+        let cap = match self {
+            UpstreamConnections::Plain(pool) => pool.open_cap(),
+            UpstreamConnections::Tls(_, cap) => cap,
+        };
+        ConnectionCounts { open: cap.open(), waited: cap.waited() }
+    }
+
     /// Sends `request`, whose URI is absolute (the upstream's scheme and authority), and
     /// returns the response head with its body still to be read.
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Response<UpstreamBody>, SendError> {
@@ -75,7 +95,7 @@ impl UpstreamConnections {
             UpstreamConnections::Plain(pool) => {
                 pool.send(request).await.map(|response| response.map(UpstreamBody::Pooled))
             }
-            UpstreamConnections::Tls(client) => match client.request(request).await {
+            UpstreamConnections::Tls(client, _) => match client.request(request).await {
                 Ok(response) => Ok(response.map(UpstreamBody::Shared)),
                 Err(error) if error.is_connect() => Err(SendError::Connect(error.into())),
                 Err(error) => Err(SendError::Broken(error.into())),

@@ -224,6 +224,11 @@ impl Gateway {
             .map(|route| route.name.as_str())
     }
 
+    /// How each upstream's traffic connections stand, in `Config::upstreams` order.
+    pub fn upstream_connections(&self) -> impl Iterator<Item = cutover_net::upstream::ConnectionCounts> + '_ {
+        self.upstreams.iter().map(|upstream| upstream.connections.counts())
+    }
+
     /// Each upstream's active health, in `Config::upstreams` order.
     pub fn upstream_health(&self) -> impl Iterator<Item = &UpstreamHealth> {
         self.upstreams.iter().map(|upstream| upstream.health.as_ref())
