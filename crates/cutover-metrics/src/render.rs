@@ -103,56 +103,37 @@ pub fn render(metrics: &Metrics, gauges: &PerRoute<RouteGauges>, upstreams: &[Up
             }
         }
     }
-    header(&mut out, "cutover_upstream_up", "gauge", "1 while the upstream answers, 0 while its breaker is open.");
-    for upstream in upstreams {
-        let _ = writeln!(
-            out,
-            "cutover_upstream_up{{upstream=\"{}\"}} {}",
-            LabelValue(upstream.name),
-            u8::from(upstream.up)
-        );
-    }
-    header(
-        &mut out,
-        "cutover_upstream_connections",
-        "gauge",
-        "Connections to the upstream open or being opened, idle ones included (upstreams.*.max_connections bounds them; health probes' are not counted).",
-    );
-    for upstream in upstreams {
-        let _ = writeln!(
-            out,
-            "cutover_upstream_connections{{upstream=\"{}\"}} {}",
-            LabelValue(upstream.name),
-            upstream.connections
-        );
-    }
-    header(
-        &mut out,
-        "cutover_upstream_connection_waits_total",
-        "counter",
-        "Times a request found upstreams.*.max_connections reached and waited (for a connection to free up or close).",
-    );
-    for upstream in upstreams {
-        let _ = writeln!(
-            out,
-            "cutover_upstream_connection_waits_total{{upstream=\"{}\"}} {}",
-            LabelValue(upstream.name),
-            upstream.connection_waits
-        );
-    }
-    header(
-        &mut out,
-        "cutover_breaker_open",
-        "gauge",
-        "1 while the upstream's circuit breaker keeps traffic away from it.",
-    );
-    for upstream in upstreams {
-        let _ = writeln!(
-            out,
-            "cutover_breaker_open{{upstream=\"{}\"}} {}",
-            LabelValue(upstream.name),
-            u8::from(upstream.breaker_open)
-        );
+    let per_upstream = [
+        (
+            "cutover_upstream_up",
+            "gauge",
+            "1 while the upstream answers, 0 while its breaker is open.",
+            (|upstream| u64::from(upstream.up)) as fn(&UpstreamGauges<'_>) -> u64,
+        ),
+        (
+            "cutover_upstream_connections",
+            "gauge",
+            "Connections to the upstream open or being opened, idle ones included (upstreams.*.max_connections bounds them; health probes' are not counted).",
+            |upstream| upstream.connections as u64,
+        ),
+        (
+            "cutover_upstream_connection_waits_total",
+            "counter",
+            "Times a request found upstreams.*.max_connections reached and waited (for a connection to free up or close).",
+            |upstream| upstream.connection_waits,
+        ),
+        (
+            "cutover_breaker_open",
+            "gauge",
+            "1 while the upstream's circuit breaker keeps traffic away from it.",
+            |upstream| u64::from(upstream.breaker_open),
+        ),
+    ];
+    for (name, kind, help, value) in per_upstream {
+        header(&mut out, name, kind, help);
+        for upstream in upstreams {
+            let _ = writeln!(out, "{name}{{upstream=\"{}\"}} {}", LabelValue(upstream.name), value(upstream));
+        }
     }
     header(
         &mut out,
