@@ -3,7 +3,7 @@
 //! that answered and to the arm the split chose (`ledger`, windowed in `window`), and
 //! reported with a monthly projection (`report`). The request path reads usage off the
 //! body stack's framer (streams) or a bounded copy of a whole answer
-//! (`proxy::body::Metered`) and settles each answer into the ledger (`Charge`).
+//! (`proxy::body::Meter`) and settles each answer into the ledger (`Charge`).
 
 mod exposition;
 mod ledger;

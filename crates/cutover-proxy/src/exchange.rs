@@ -59,7 +59,7 @@ pub struct Exchange<'a> {
     /// first failed attempt there settles it, whatever a retry then answers.
     evidence_settled: AtomicBool,
     /// A mirrored request's side of the shadow comparison, taken by the answer the chosen
-    /// arm commits (`body::Teed`); dropped untaken, it reports that arm gave no answer.
+    /// arm commits (`body::Teeing`); dropped untaken, it reports that arm gave no answer.
     /// Locked once, briefly, when an answer is committed; never across an await.
     tap: Mutex<Option<Tap>>,
     /// Whether there is a tap at all: requests that are not mirrored never take the lock.
@@ -285,10 +285,10 @@ impl<'a> Exchange<'a> {
         let timeouts = &self.gateway.config.upstreams[index].timeouts;
         let health =
             admission.map(|admission| HealthReport::new(self.gateway.upstreams[index].breaker.clone(), admission));
-        let admitted = self.admitted.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let mut recorder = recorder.reporting_to(health).holding(admitted);
+        recorder.report_to(health);
+        recorder.hold(self.admitted.lock().unwrap_or_else(PoisonError::into_inner).take());
         if fallback || self.evidence_settled.load(Relaxed) {
-            recorder = recorder.without_evidence();
+            recorder.leave_out_of_evidence();
         }
         let config = &self.gateway.config;
         let (status, streamed) = (parts.status, stream.is_some());

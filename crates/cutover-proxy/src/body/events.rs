@@ -1,30 +1,27 @@
 //! An event stream forwarded whole event by whole event: the held beginning first, then
 //! every event already received joined into one frame (one write per batch, no waiting
 //! for more), each checked by the framer. A stream the upstream finished but left without
-//! its end marker (`[DONE]`, Anthropic's `message_stop`) gets it; one cut short fails.
-//! `ErrorEvent` then tells the client of a failure in-band, in its API's shape, since a
-//! stream that merely stops would pass for a complete answer.
+//! its end marker (`[DONE]`, Anthropic's `message_stop`) gets it; one cut short fails,
+//! and its failure is told to the client in-band, as an error event in its API's shape
+//! (`error_event`). Socket-free: `Answer` hands it the upstream's frames.
 
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use cutover_model::Api;
 use cutover_wire::sse::SseFramer;
-use http_body::{Body, Frame, SizeHint};
-use pin_project_lite::pin_project;
+use http_body::Frame;
 use tokio::time::Instant;
 
+use super::BodyError;
 use super::hold::Held;
-use super::{BodyError, Observed};
 use crate::error::stream_error_event;
 
 /// A frame of an event stream never grows past this by joining ready events.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
 
-type Polled<E> = Poll<Option<Result<Frame<Bytes>, E>>>;
+pub type Polled<E> = Poll<Option<Result<Frame<Bytes>, E>>>;
 
 /// What a complete stream of its endpoint ends with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,102 +53,117 @@ impl StreamEnd {
     }
 }
 
-pin_project! {
-    #[project = EventsProj]
-    pub struct Events<B> {
-        #[pin]
-        inner: B,
-        framer: SseFramer,
-        end: StreamEnd,
-        // Events read before the gateway committed to this upstream, sent first.
-        held: std::vec::IntoIter<Bytes>,
-        started: Instant,
-        ttft: Option<Duration>,
-        // A failure found behind events still to send: reported after them.
-        failure: Option<BodyError>,
-        // Set once the last frame (the upstream's, or one added here) has gone out.
-        done: bool,
-        // Where several ready chunks are joined: reused batch after batch (see `Batch`).
-        joined: BytesMut,
-    }
+/// An event stream's framing and end, for `Answer`, which polls the upstream's body (with
+/// its deadlines) through it.
+pub struct Events {
+    framer: SseFramer,
+    end: StreamEnd,
+    /// The client's API, whose shape an error told in-band takes.
+    api: Api,
+    /// Events read before the gateway committed to this upstream, sent first.
+    held: std::vec::IntoIter<Bytes>,
+    started: Instant,
+    ttft: Option<Duration>,
+    /// A failure found behind events still to send: reported after them.
+    failure: Option<BodyError>,
+    /// Set once the last frame (the upstream's, or one added here) has gone out.
+    done: bool,
+    /// Where several ready chunks are joined: reused batch after batch (see `Batch`).
+    joined: BytesMut,
 }
 
-impl<B> Events<B> {
-    /// The rest of a stream whose beginning was `held`; the attempt started at `started`.
-    pub fn new(inner: B, held: Held, end: StreamEnd, started: Instant) -> Events<B> {
+impl Events {
+    /// The rest of a stream whose beginning was `held`, told to a client of `api`; the
+    /// attempt started at `started`.
+    pub fn new(held: Held, end: StreamEnd, api: Api, started: Instant) -> Events {
         let Held { framer, events, ttft, .. } = held;
         let held = events.into_iter();
-        Events { inner, framer, end, held, started, ttft, failure: None, done: false, joined: BytesMut::new() }
+        Events { framer, end, api, held, started, ttft, failure: None, done: false, joined: BytesMut::new() }
     }
-}
 
-impl<B: Body<Data = Bytes, Error = BodyError>> Body for Events<B> {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled<BodyError> {
-        let mut this = self.project();
-        if *this.done {
+    /// The next frame for the client: held events first, then every event the upstream
+    /// has ready (read by `upstream`) as one batch; the stream's failure after them.
+    pub fn poll_frame<F>(&mut self, mut upstream: F, cx: &mut Context<'_>) -> Polled<BodyError>
+    where
+        F: FnMut(&mut Context<'_>) -> Polled<BodyError>,
+    {
+        if self.done {
             return Poll::Ready(None);
         }
-        if let Some(failure) = this.failure.take() {
-            *this.done = true;
+        if let Some(failure) = self.failure.take() {
+            self.done = true;
             return Poll::Ready(Some(Err(failure)));
         }
-        if let Some(held) = this.held.next() {
+        if let Some(held) = self.held.next() {
             return Poll::Ready(Some(Ok(Frame::data(held))));
         }
-        let mut batch = Batch::new(this.joined);
+        let mut batch = Batch::new(&mut self.joined);
         loop {
-            let frame = match this.inner.as_mut().poll_frame(cx) {
+            let frame = match upstream(cx) {
                 Poll::Ready(Some(Ok(frame))) => frame,
-                Poll::Ready(Some(Err(error))) => return this.failed(batch, error.in_stream()),
-                Poll::Ready(None) => return this.end(batch),
+                Poll::Ready(Some(Err(error))) => return self.failed(batch, error.in_stream()),
+                Poll::Ready(None) => return self.end(batch),
                 Poll::Pending if batch.is_empty() => {
-                    batch.give_back(this.joined);
+                    batch.give_back(&mut self.joined);
                     return Poll::Pending;
                 }
-                Poll::Pending => return batch.into_frame(this.joined),
+                Poll::Pending => return batch.into_frame(&mut self.joined),
             };
             let Ok(data) = frame.into_data() else { continue };
-            let had_token = this.framer.saw_token();
-            match this.framer.push(data) {
+            let had_token = self.framer.saw_token();
+            match self.framer.push(data) {
                 Ok(ready) => batch.push(ready),
-                Err(fault) => return this.failed(batch, fault.into()),
+                Err(fault) => return self.failed(batch, fault.into()),
             }
-            if !had_token && this.framer.saw_token() {
-                *this.ttft = Some(this.started.elapsed());
+            if !had_token && self.framer.saw_token() {
+                self.ttft = Some(self.started.elapsed());
             }
             if batch.len() >= MAX_BATCH_BYTES {
-                return batch.into_frame(this.joined);
+                return batch.into_frame(&mut self.joined);
             }
         }
     }
 
-    fn is_end_stream(&self) -> bool {
+    /// Whether the last frame has gone out.
+    pub fn is_done(&self) -> bool {
         self.done
     }
 
-    fn size_hint(&self) -> SizeHint {
-        // The gateway may add a frame, so the stream's length is never known.
-        SizeHint::default()
+    /// When the first token passed, counted from the attempt's start.
+    pub fn ttft(&self) -> Option<Duration> {
+        self.ttft
     }
-}
 
-impl<B> EventsProj<'_, B> {
+    /// The upstream itself reported a failure inside the stream (an error event).
+    pub fn upstream_failed(&self) -> bool {
+        self.framer.saw_error()
+    }
+
+    /// The usage the upstream reported in the stream so far.
+    pub fn usage(&self) -> Option<cutover_wire::usage::Usage> {
+        self.framer.usage()
+    }
+
+    /// The stream's last frame when it failed after its first byte: an error event in the
+    /// client's API's shape (OpenAI's SDKs raise on it), since a stream that merely stops
+    /// would pass for a complete answer.
+    pub fn error_event(&self, error: &BodyError) -> Bytes {
+        stream_error_event(&error.to_string(), self.api)
+    }
+
     /// Ends the stream with `error`, after the events in `batch` if there are any.
     fn failed(&mut self, batch: Batch, error: BodyError) -> Polled<BodyError> {
         if batch.is_empty() {
-            batch.give_back(self.joined);
-            *self.done = true;
+            batch.give_back(&mut self.joined);
+            self.done = true;
             return Poll::Ready(Some(Err(error)));
         }
-        *self.failure = Some(error);
-        batch.into_frame(self.joined)
+        self.failure = Some(error);
+        batch.into_frame(&mut self.joined)
     }
 
     /// The end of the upstream's stream: its unterminated last event completed, and
-    /// The end marker supplied to an answer that finished without it.
+    /// the end marker supplied to an answer that finished without it.
     fn end(&mut self, mut batch: Batch) -> Polled<BodyError> {
         match self.framer.finish() {
             Ok(last) => batch.push(last.unwrap_or_default()),
@@ -167,26 +179,12 @@ impl<B> EventsProj<'_, B> {
             }
             batch.push(Bytes::from_static(marker));
         }
-        *self.done = true;
+        self.done = true;
         if batch.is_empty() {
-            batch.give_back(self.joined);
+            batch.give_back(&mut self.joined);
             return Poll::Ready(None);
         }
-        batch.into_frame(self.joined)
-    }
-}
-
-impl<B> Observed for Events<B> {
-    fn ttft(&self) -> Option<Duration> {
-        self.ttft
-    }
-
-    fn upstream_failed(&self) -> bool {
-        self.framer.saw_error()
-    }
-
-    fn usage(&self) -> Option<cutover_wire::usage::Usage> {
-        self.framer.usage()
+        batch.into_frame(&mut self.joined)
     }
 }
 
@@ -248,51 +246,5 @@ impl Batch {
     /// An empty batch's buffer back to the stream.
     fn give_back(self, home: &mut BytesMut) {
         *home = self.joined;
-    }
-}
-
-pin_project! {
-    /// Turns a failure of the stream below into OpenAI's error event, its last frame:
-    /// SDKs raise on it. Never fails itself.
-    pub struct ErrorEvent<B> {
-        #[pin]
-        inner: B,
-        // The client's API, whose shape the error event takes.
-        api: Api,
-        done: bool,
-    }
-}
-
-impl<B> ErrorEvent<B> {
-    pub fn new(inner: B, api: Api) -> ErrorEvent<B> {
-        ErrorEvent { inner, api, done: false }
-    }
-}
-
-impl<B: Body<Data = Bytes, Error = BodyError>> Body for ErrorEvent<B> {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled<Infallible> {
-        let this = self.project();
-        if *this.done {
-            return Poll::Ready(None);
-        }
-        Poll::Ready(match ready!(this.inner.poll_frame(cx)) {
-            Some(Ok(frame)) => Some(Ok(frame)),
-            Some(Err(error)) => {
-                *this.done = true;
-                Some(Ok(Frame::data(stream_error_event(&error.to_string(), *this.api))))
-            }
-            None => None,
-        })
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.done || self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
     }
 }

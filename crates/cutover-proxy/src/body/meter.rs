@@ -1,15 +1,12 @@
 //! An answer's usage and cost, read on the way through and settled exactly once: when
-//! the body ends, fails, or is dropped because the client left. Streams are read by the
-//! framer below (`Events`, which reads each event in its one pass); a whole answer of
+//! the body ends, fails, or is dropped because the client left. A stream's usage is read by
+//! its framer (`Events`, which reads each event in its one pass); a whole answer of
 //! an endpoint that reports usage is kept aside within a bound (held as it came when it
 //! is one chunk, else copied: the whole of it up to `MAX_WHOLE_BYTES`, past that only
 //! its tail, where `usage` comes) and its usage read once at its end, from the end
 //! (`Usage::from_answer`). Other endpoints are not metered at all.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use cutover_config::{Config, RouteId};
@@ -18,10 +15,7 @@ use cutover_metrics::Metrics;
 use cutover_model::Role;
 use cutover_wire::{sse::UsageWatch, usage::Usage};
 use http::StatusCode;
-use http_body::{Body, Frame, SizeHint};
-use pin_project_lite::pin_project;
 
-use super::{BodyError, Observed};
 use crate::request::RequestMeta;
 
 /// A whole answer up to this size is kept for its usage…
@@ -54,7 +48,7 @@ pub struct Meter {
     success_status: bool,
     /// `None` for a stream, whose framer reads the usage.
     whole: Option<Capture>,
-    /// A stream's usage as last read from its framer.
+    /// The usage the answer was settled with.
     usage: Option<Usage>,
     /// `Some(cost)` once settled (`Some(None)`: settled, cost unknown).
     settled: Option<Option<Nanos>>,
@@ -84,22 +78,45 @@ impl Meter {
         Some(Meter { metrics: metrics.clone(), charge, success_status, whole, usage: None, settled: None })
     }
 
-    fn settle(&mut self, complete: bool) {
+    /// Takes a data frame of the answer: a whole answer's is kept for its usage.
+    pub fn observe(&mut self, data: &Bytes) {
+        if let Some(capture) = self.whole.as_mut() {
+            capture.push(data);
+        }
+    }
+
+    /// Settles the answer's cost, once: `complete` when it ended in good order, with
+    /// `streamed` the usage its stream reported (a whole answer's is read here, from what
+    /// was kept).
+    pub fn settle(&mut self, complete: bool, streamed: Option<Usage>) {
         if self.settled.is_some() {
             return;
         }
-        if let Some(capture) = self.whole.take().filter(|_| complete) {
-            self.usage = capture.usage();
-        }
+        self.usage = match self.whole.take() {
+            Some(capture) if complete => capture.usage(),
+            Some(_) => None,
+            None => streamed,
+        };
         let ending = Ending { success_status: self.success_status, complete };
         self.settled = Some(self.charge.settle(&self.metrics.cost, self.usage, ending));
+    }
+
+    /// What the answer cost and which arm pays, once settled.
+    pub fn settled(&self) -> Option<Settled> {
+        self.settled.map(|cost| Settled { arm: self.charge.arm, cost })
+    }
+
+    /// The usage it was settled with.
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
     }
 }
 
 impl Drop for Meter {
     fn drop(&mut self) {
-        // The client left before the end: what the stream reported so far still counts.
-        self.settle(false);
+        // Never unsettled in an answer (`Answer` settles it however the body ends); a
+        // meter dropped before it reached one still leaves its count.
+        self.settle(false, None);
     }
 }
 
@@ -148,89 +165,6 @@ impl Capture {
             None if self.overflowed => Usage::from_answer_tail(&self.bytes),
             None => Usage::from_answer(&self.bytes),
         }
-    }
-}
-
-pin_project! {
-    /// A body whose usage is read and whose cost is settled by its `Meter`.
-    pub struct Metered<B> {
-        #[pin]
-        inner: B,
-        meter: Option<Meter>,
-    }
-}
-
-impl<B: Body + Observed> Metered<B> {
-    pub fn new(inner: B, mut meter: Option<Meter>) -> Metered<B> {
-        if let Some(meter) = meter.as_mut() {
-            // A stream that ended while it was held has reported its usage already.
-            meter.usage = inner.usage();
-            // A body known to be empty is complete already (`Recorded` gives its verdict
-            // at once, and reads its cost then).
-            if inner.is_end_stream() {
-                meter.settle(!inner.upstream_failed());
-            }
-        }
-        Metered { inner, meter }
-    }
-}
-
-impl<B: Body<Data = Bytes, Error = BodyError> + Observed> Body for Metered<B> {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let mut this = self.project();
-        let polled = ready!(this.inner.as_mut().poll_frame(cx));
-        let Some(meter) = this.meter.as_mut() else { return Poll::Ready(polled) };
-        let inner = this.inner.as_ref().get_ref();
-        match &polled {
-            Some(Ok(frame)) => {
-                match (&mut meter.whole, frame.data_ref()) {
-                    (Some(capture), Some(data)) => capture.push(data),
-                    (None, _) => meter.usage = inner.usage().or(meter.usage),
-                    _ => {}
-                }
-                if inner.is_end_stream() {
-                    meter.settle(!inner.upstream_failed());
-                }
-            }
-            Some(Err(_)) => meter.settle(false),
-            None => {
-                if meter.whole.is_none() {
-                    meter.usage = inner.usage().or(meter.usage);
-                }
-                meter.settle(!inner.upstream_failed());
-            }
-        }
-        Poll::Ready(polled)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl<B: Observed> Observed for Metered<B> {
-    fn ttft(&self) -> Option<Duration> {
-        self.inner.ttft()
-    }
-
-    fn upstream_failed(&self) -> bool {
-        self.inner.upstream_failed()
-    }
-
-    fn usage(&self) -> Option<Usage> {
-        self.meter.as_ref().and_then(|meter| meter.usage).or_else(|| self.inner.usage())
-    }
-
-    fn settled(&self) -> Option<Settled> {
-        let meter = self.meter.as_ref()?;
-        meter.settled.map(|cost| Settled { arm: meter.charge.arm, cost })
     }
 }
 

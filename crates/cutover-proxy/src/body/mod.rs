@@ -1,14 +1,16 @@
-//! The body of a proxied response, as a stack of wrappers over any body, one concern
-//! each: `Deadlines` (idle and total timeouts), `Events` (an event stream forwarded whole
-//! event by whole event, batched, checked and completed), `Recorded` (the attempt's
-//! metrics, evidence and breaker verdict, once), `Metered` (the answer's usage and cost,
-//! settled once, below `Recorded`), `Teed` (a mirrored request's answer captured for the
-//! shadow comparison, between the two) and `ErrorEvent` (a failure after the first byte told
-//! in-band). `hold` reads a stream's beginning before it is committed.
+//! The body of a proxied response: one type, `Answer`, whose single `poll_frame` calls
+//! each concern's stage in turn, each stage a module of its own and specified without a
+//! socket: `Deadlines` (idle and total timeouts), `Events` (an event stream forwarded
+//! whole event by whole event, batched, checked and completed, a failure told in-band),
+//! `Meter` (the answer's usage and cost, settled once), `Teeing` (a mirrored request's
+//! answer captured for the shadow comparison) and `Recorder` (the attempt's metrics,
+//! evidence and breaker verdict, once). `hold` reads a stream's beginning before it is
+//! committed.
 //!
-//! The layers compose generically and are boxed once, at the top: a frame costs no
-//! allocation and no dynamic dispatch on its way through them.
+//! The answer is boxed once, for hyper: a frame costs no allocation and no dynamic
+//! dispatch on its way through the stages.
 
+mod answer;
 mod events;
 mod hold;
 mod meter;
@@ -23,13 +25,14 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
-pub use events::{ErrorEvent, Events, StreamEnd};
+pub use answer::Answer;
+pub use events::{Events, StreamEnd};
 #[cfg(test)]
 pub use hold::hold;
 pub use hold::{Held, HoldLimits, hold_with};
-pub use meter::{Meter, Metered, Settled, usage_watch};
-pub use record::{Recorded, Recorder, Tally};
-pub use tee::{Teed, Teeing};
+pub use meter::{Meter, Settled, usage_watch};
+pub use record::{Recorder, Tally};
+pub use tee::Teeing;
 pub use timeout::Deadlines;
 
 use cutover_config::Timeouts;
@@ -63,31 +66,6 @@ impl BodyError {
     }
 }
 
-/// What a layer knows of the answer beyond its frames, for `Recorded` above it.
-pub trait Observed {
-    /// When the first token passed, counted from the attempt's start.
-    fn ttft(&self) -> Option<Duration> {
-        None
-    }
-
-    /// The upstream itself reported a failure inside an answer that ended in good order.
-    fn upstream_failed(&self) -> bool {
-        false
-    }
-
-    /// The usage the upstream reported in the answer so far.
-    fn usage(&self) -> Option<cutover_wire::usage::Usage> {
-        None
-    }
-
-    /// What the answer cost and which arm pays, once its meter has settled (at its end):
-    /// `None` while unsettled or for an endpoint without usage. Read by `Recorded` when the
-    /// answer ends, for the rollout's cost evidence.
-    fn settled(&self) -> Option<Settled> {
-        None
-    }
-}
-
 /// A committed event stream: its held beginning, what it must end with, and the API its
 /// client speaks (the shape of an error told in-band).
 pub struct EventStream {
@@ -110,18 +88,9 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let timed = Deadlines::new(inner, timeouts.idle, timeouts.total, started);
-    match stream {
-        None => Recorded::new(Teed::new(Metered::new(timed, meter), teeing), recorder)
-            .map_err(BoxError::from)
-            .boxed_unsync(),
-        Some(EventStream { held, end, api }) => {
-            let events = Metered::new(Events::new(timed, held, end, started), meter);
-            ErrorEvent::new(Recorded::new(Teed::new(events, teeing), recorder), api)
-                .map_err(|never| match never {})
-                .boxed_unsync()
-        }
-    }
+    let deadlines = Deadlines::new(timeouts.idle, timeouts.total, started);
+    let events = stream.map(|EventStream { held, end, api }| Events::new(held, end, api, started));
+    Answer::new(inner, deadlines, events, (meter, teeing), recorder).boxed_unsync()
 }
 
 #[cfg(test)]

@@ -6,19 +6,15 @@
 //! reaches here, and only a successful one costs a sample).
 
 use std::fmt::Display;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use cutover_config::RouteId;
 use cutover_metrics::Metrics;
 use cutover_model::{Outcome, Role};
-use http_body::{Body, Frame, SizeHint};
-use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-use super::{BodyError, Observed, Settled};
+use super::Settled;
 use crate::admission::Admitted;
 use crate::breaker::HealthReport;
 use cutover_live::stats::{Arm, Sample, StepStats};
@@ -112,21 +108,23 @@ impl Recorder {
     }
 
     /// Also gives the upstream's breaker its verdict on the answer.
-    pub fn reporting_to(mut self, health: Option<HealthReport>) -> Recorder {
+    pub fn report_to(&mut self, health: Option<HealthReport>) {
         self.health = health;
-        self
     }
 
     /// Holds the request's place in flight until the answer's body is dropped.
-    pub fn holding(mut self, admitted: Option<Admitted>) -> Recorder {
+    pub fn hold(&mut self, admitted: Option<Admitted>) {
         self._admitted = admitted;
-        self
     }
 
     /// Keeps the answer out of the rollout's evidence (its metrics are still recorded).
-    pub fn without_evidence(mut self) -> Recorder {
+    pub fn leave_out_of_evidence(&mut self) {
         self.evidence = false;
-        self
+    }
+
+    /// The answer's cost, settled when it ended, for the evidence.
+    pub fn cost(&mut self, settled: Option<Settled>) {
+        self.settled = settled;
     }
 
     /// The body ended as it should; `upstream_failed`: the upstream said inside it that
@@ -159,6 +157,16 @@ impl Recorder {
         self.finish();
     }
 
+    /// The client went away before the end: a good answer so far is `Cancelled` (its
+    /// duration is the client's, not the upstream's); an error answer stays an error. An
+    /// unused breaker verdict releases its probe (see `HealthReport`'s drop).
+    pub fn cancelled(&mut self) {
+        if !self.recorded && self.outcome == Outcome::Ok {
+            self.outcome = Outcome::Cancelled;
+        }
+        self.finish();
+    }
+
     fn finish(&mut self) {
         if std::mem::replace(&mut self.recorded, true) {
             return;
@@ -180,68 +188,6 @@ impl Recorder {
 
 impl Drop for Recorder {
     fn drop(&mut self) {
-        // The client went away before the end: a good answer so far is `Cancelled` (its
-        // duration is the client's, not the upstream's); an error answer stays an error.
-        // An unused breaker verdict releases its probe (see `HealthReport`'s drop).
-        if !self.recorded && self.outcome == Outcome::Ok {
-            self.outcome = Outcome::Cancelled;
-        }
-        self.finish();
-    }
-}
-
-pin_project! {
-    /// A body whose end, failure or drop is recorded by its `Recorder`.
-    pub struct Recorded<B> {
-        #[pin]
-        inner: B,
-        recorder: Recorder,
-    }
-}
-
-impl<B: Body + Observed> Recorded<B> {
-    pub fn new(inner: B, mut recorder: Recorder) -> Recorded<B> {
-        // A body known to be empty (HEAD, 204, 304, a zero length) is complete already;
-        // the server may drop it unpolled, which must not read as a client leaving.
-        if inner.is_end_stream() {
-            recorder.settled = inner.settled();
-            recorder.ended(inner.upstream_failed());
-        }
-        Recorded { inner, recorder }
-    }
-}
-
-impl<B: Body<Error = BodyError> + Observed> Body for Recorded<B> {
-    type Data = B::Data;
-    type Error = BodyError;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, BodyError>>> {
-        let mut this = self.project();
-        let polled = ready!(this.inner.as_mut().poll_frame(cx));
-        let inner = this.inner.as_ref().get_ref();
-        if this.recorder.ttft.is_none() {
-            this.recorder.ttft = inner.ttft();
-        }
-        if this.recorder.settled.is_none() {
-            this.recorder.settled = inner.settled();
-        }
-        match &polled {
-            // A sized body is complete with its last byte: the server may never poll for
-            // the end, so the answer's verdict is given now.
-            Some(Ok(_)) if inner.is_end_stream() => this.recorder.ended(inner.upstream_failed()),
-            Some(Ok(_)) => {}
-            Some(Err(error)) => this.recorder.failed(error),
-            None => this.recorder.ended(inner.upstream_failed()),
-        }
-        Poll::Ready(polled)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        // Not before the verdict: an empty sized body is still polled once, to its end.
-        self.recorder.recorded && self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.cancelled();
     }
 }

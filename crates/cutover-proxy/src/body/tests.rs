@@ -81,8 +81,9 @@ impl Fixture {
     fn recorder(&self, started: Instant) -> Recorder {
         let tally = Tally { stats: self.stats.clone(), control: false, user: None };
         let health = HealthReport::new(self.breaker.clone(), Admission::Allowed);
-        Recorder::new(self.metrics.clone(), tally, self.route, Role::Primary, started, Outcome::Ok)
-            .reporting_to(Some(health))
+        let mut recorder = Recorder::new(self.metrics.clone(), tally, self.route, Role::Primary, started, Outcome::Ok);
+        recorder.report_to(Some(health));
+        recorder
     }
 
     /// The client's body of an event stream held up to its first token.
@@ -126,15 +127,20 @@ fn limits() -> HoldLimits {
     HoldLimits { first_token: Duration::from_secs(2), total: Duration::from_secs(10), commit: Duration::ZERO }
 }
 
+/// The failure a whole answer's body ended with.
+fn body_error(error: cutover_net::body::BoxError) -> BodyError {
+    *error.downcast::<BodyError>().expect("a body error")
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_body_silent_for_the_idle_timeout_fails() {
+    let fixture = Fixture::new();
     let (upstream, body) = feed();
-    let mut body =
-        std::pin::pin!(Deadlines::new(body, Duration::from_secs(1), Duration::from_secs(10), Instant::now()));
     let start = Instant::now();
+    let mut body = answer(body, None, fixture.recorder(start), (None, None), &fixture.timeouts, start);
     upstream.send("x");
     assert!(body.frame().await.unwrap().is_ok());
-    let error = body.frame().await.unwrap().unwrap_err();
+    let error = body_error(body.frame().await.unwrap().unwrap_err());
     assert!(matches!(error, BodyError::Idle(idle) if idle == Duration::from_secs(1)), "{error}");
     assert_eq!(start.elapsed(), Duration::from_secs(1));
     assert_eq!(error.to_string(), "the upstream sent nothing for 1s");
@@ -142,9 +148,11 @@ async fn a_body_silent_for_the_idle_timeout_fails() {
 
 #[tokio::test(start_paused = true)]
 async fn a_body_that_keeps_talking_still_ends_at_the_total_timeout() {
+    let mut fixture = Fixture::new();
+    fixture.timeouts.total = Duration::from_secs(3);
     let (upstream, body) = feed();
     let started = Instant::now();
-    let mut body = std::pin::pin!(Deadlines::new(body, Duration::from_secs(1), Duration::from_secs(3), started));
+    let mut body = answer(body, None, fixture.recorder(started), (None, None), &fixture.timeouts, started);
     tokio::spawn(async move {
         loop {
             upstream.send("x");
@@ -154,7 +162,7 @@ async fn a_body_that_keeps_talking_still_ends_at_the_total_timeout() {
     let error = loop {
         match body.frame().await.unwrap() {
             Ok(_) => continue,
-            Err(error) => break error,
+            Err(error) => break body_error(error),
         }
     };
     assert!(matches!(error, BodyError::TotalTimeout), "{error}");
@@ -453,4 +461,74 @@ async fn a_messages_stream_cut_before_its_end_tells_the_client_with_anthropics_e
     assert_eq!(error["error"]["type"], "api_error");
     assert!(!received.concat().contains("message_stop"));
     assert_eq!(fixture.recorded(Outcome::UpstreamError), (1, 1));
+}
+
+/// A fixture whose upstream has prices, and the meter of a chat answer from it.
+fn priced() -> (Fixture, cutover_config::Config) {
+    let text = "[upstreams.primary]\nbase_url = \"http://127.0.0.1:9\"\n\n[prices.primary]\n\"gpt-4.1\" = { input = 2.0, output = 8.0 }\n\n[[routes]]\nname = \"default\"\nprimary = \"primary\"\n";
+    let config = cutover_config::load_str(text, Path::new("."), |_| None).unwrap();
+    let mut fixture = Fixture::new();
+    fixture.metrics = Arc::new(Metrics::new(&config));
+    fixture.route = config.routes.first_id().unwrap();
+    (fixture, config)
+}
+
+fn chat_meter(fixture: &Fixture, config: &cutover_config::Config, streamed: bool) -> Option<Meter> {
+    let mut meta = crate::request::parse_meta(br#"{"model":"gpt-4.1"}"#).unwrap();
+    meta.endpoint = Some(cutover_wire::usage::Endpoint::Chat);
+    let status = http::StatusCode::OK;
+    Meter::for_answer(config, &fixture.metrics, fixture.route, &meta, 0, Role::Primary, Role::Primary, status, streamed)
+}
+
+/// The route's primary arm in the cost ledger now.
+fn spent(fixture: &Fixture) -> cutover_cost::Totals {
+    let report = cutover_cost::report(&fixture.metrics.cost, None, 3600, cutover_cost::now_seconds());
+    report.routes[0].arms[0].totals
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_whole_answer_in_two_frames_is_metered_once_at_its_end_for_the_ledger_the_evidence_and_its_side() {
+    let (fixture, config) = priced();
+    let (upstream, body) = feed();
+    let started = Instant::now();
+    let (tap, side) = cutover_shadow::Tap::pair();
+    let teeing = Teeing::new(tap, http::StatusCode::OK, false, started);
+    let meter = chat_meter(&fixture, &config, false);
+    let answer = answer(body, None, fixture.recorder(started), (meter, Some(teeing)), &fixture.timeouts, started);
+    let (head, tail) = (
+        r#"{"choices":[{"message":{"content":"Hi"}}],"#,
+        r#""usage":{"prompt_tokens":1000000,"completion_tokens":1000000}}"#,
+    );
+    upstream.send(head);
+    upstream.send(tail);
+    drop(upstream);
+    assert_eq!(frames(answer).await.concat(), [head, tail].concat());
+    // $2 of input and $8 of output, in nano-dollars.
+    let cost = 10_000_000_000;
+    let totals = spent(&fixture);
+    assert_eq!((totals.requests, totals.successful, totals.cost.0), (1, 1, cost));
+    assert_eq!(fixture.stats.snapshot().arm(Arm::Primary).spend.nanos.iter().sum::<u64>(), cost);
+    let side = side.await.unwrap();
+    assert_eq!(side.usage.map(|usage| (usage.input, usage.output)), Some((1_000_000, 1_000_000)));
+    assert_eq!(side.cost, Some(Some(cost)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_the_client_left_after_its_usage_is_charged_for_it_but_costs_the_evidence_nothing() {
+    let (fixture, config) = priced();
+    let (upstream, body) = feed();
+    let started = Instant::now();
+    let framer = cutover_wire::sse::SseFramer::watching_usage(cutover_wire::sse::UsageWatch::Read);
+    let stream = EventStream { held: Held { framer, ..Held::default() }, end: StreamEnd::Done, api: Api::OpenAi };
+    let meter = chat_meter(&fixture, &config, true);
+    let mut answer = answer(body, Some(stream), fixture.recorder(started), (meter, None), &fixture.timeouts, started);
+    upstream.send(TOKEN);
+    upstream.send("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":500000,\"completion_tokens\":0}}\n\n");
+    assert!(answer.frame().await.unwrap().is_ok());
+    drop(answer);
+    let totals = spent(&fixture);
+    assert_eq!((totals.requests, totals.successful, totals.cost.0), (1, 0, 1_000_000_000));
+    assert_eq!(totals.tokens.input, 500_000);
+    assert_eq!(fixture.recorded(Outcome::Cancelled).0, 1);
+    assert_eq!(fixture.stats.snapshot().arm(Arm::Primary).spend.nanos.iter().sum::<u64>(), 0);
 }

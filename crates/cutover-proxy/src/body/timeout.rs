@@ -1,5 +1,5 @@
-//! The idle and total deadlines of a response body: it fails once the upstream has sent
-//! nothing for the idle timeout, or once the request's total time is up.
+//! The idle and total deadlines of a response body: reading it fails once the upstream
+//! has sent nothing for the idle timeout, or once the request's total time is up.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,19 +7,19 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use cutover_net::body::BoxError;
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use super::{BodyError, Observed};
+use super::BodyError;
 
 pin_project! {
-    pub struct Deadlines<B> {
-        #[pin]
-        inner: B,
+    /// The clock of one answer's body, polled with it by `Answer`.
+    pub struct Deadlines {
         // Fires at the earlier of the idle and total deadlines; re-armed lazily, so a
-        // frame costs a clock read rather than a timer update. Held inline, not boxed:
-        // the whole stack is pinned once, in the response's box.
+        // frame costs a clock read rather than a timer update, and registered only when
+        // the body first has to wait (an answer read in one go never touches the timer
+        // wheel). Held inline, not boxed: the answer is pinned once, in its box.
         #[pin]
         timer: Sleep,
         idle: Duration,
@@ -28,28 +28,28 @@ pin_project! {
     }
 }
 
-impl<B> Deadlines<B> {
-    /// `inner` with an idle timeout counted from now and a total deadline of `total`
-    /// after `started`, the attempt's start.
-    pub fn new(inner: B, idle: Duration, total: Duration, started: Instant) -> Deadlines<B> {
+impl Deadlines {
+    /// An idle timeout counted from now and a total deadline of `total` after `started`,
+    /// the attempt's start.
+    pub fn new(idle: Duration, total: Duration, started: Instant) -> Deadlines {
         let now = Instant::now();
         let deadline = started + total;
         let timer = tokio::time::sleep_until((now + idle).min(deadline));
-        Deadlines { inner, timer, idle, deadline, last_activity: now }
+        Deadlines { timer, idle, deadline, last_activity: now }
     }
-}
 
-impl<B> Body for Deadlines<B>
-where
-    B: Body,
-    B::Error: Into<BoxError>,
-{
-    type Data = B::Data;
-    type Error = BodyError;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, BodyError>>> {
+    /// `inner`'s next frame, or the deadline it missed.
+    pub fn poll_frame<B>(
+        self: Pin<&mut Self>,
+        inner: Pin<&mut B>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, BodyError>>>
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
         let mut this = self.project();
-        match this.inner.poll_frame(cx) {
+        match inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 *this.last_activity = Instant::now();
                 Poll::Ready(Some(Ok(frame)))
@@ -72,15 +72,4 @@ where
             }
         }
     }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
 }
-
-/// A body that is only timed knows nothing of the answer it carries.
-impl<B> Observed for Deadlines<B> {}
