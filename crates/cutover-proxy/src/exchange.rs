@@ -15,7 +15,7 @@ use cutover_net::{body::BoxBody, pool::SendError};
 use cutover_shadow::Tap;
 use cutover_wire::sse::SseFramer;
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header};
+use http::{HeaderValue, Method, Request, Response, Uri, header};
 use http_body_util::Full;
 use tokio::time::Instant;
 
@@ -26,7 +26,7 @@ use super::error::TransportError;
 use super::expected::{Expected, is_event_stream};
 use super::failure::{Failure, counts_as_failure, is_clients_fault, outcome_for_status};
 use super::gateway::{Gateway, RouteContext};
-use super::headers::{X_SHOULD_RETRY, mark_response, upstream_request_headers};
+use super::headers::{ForwardedHeaders, X_SHOULD_RETRY, mark_response};
 use super::request::{RequestMeta, for_upstream};
 use super::translation::{ArmBody, ArmRequest, ArmRequests};
 
@@ -38,7 +38,7 @@ pub struct Exchange<'a> {
     /// The client's URI: its path after `/v1`, with the query, follows each upstream's
     /// base path.
     uri: Uri,
-    headers: HeaderMap,
+    headers: ForwardedHeaders,
     /// On an open gateway whose upstream has no key, the client's own credentials pass.
     client_credential: Option<Credential>,
     body: Bytes,
@@ -81,7 +81,7 @@ impl<'a> Exchange<'a> {
             route: gateway.route(route),
             method: parts.method,
             uri: parts.uri,
-            headers: upstream_request_headers(parts.headers),
+            headers: ForwardedHeaders::new(parts.headers),
             client_credential,
             body,
             meta,
@@ -141,7 +141,7 @@ impl<'a> Exchange<'a> {
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
-        *request.headers_mut() = self.headers.clone();
+        *request.headers_mut() = self.headers.for_attempt();
         runtime.identity.apply(request.headers_mut(), self.client_credential.as_ref());
         let wait = upstream.timeouts.first_byte.min(upstream.timeouts.total);
         let response = match tokio::time::timeout(wait, runtime.connections.send(request)).await {

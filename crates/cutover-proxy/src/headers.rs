@@ -3,7 +3,6 @@
 //! another upstream, or cookies in either direction. The gateway's own response headers
 //! are added here.
 
-use cutover_config::identity::{OPENAI_ORGANIZATION, OPENAI_PROJECT, X_API_KEY};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 pub const X_CUTOVER_UPSTREAM: HeaderName = HeaderName::from_static("x-cutover-upstream");
@@ -20,18 +19,21 @@ pub const X_SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry")
 /// the upstream's. Plus what the gateway sets itself: `host` (the upstream's),
 /// `content-length` (recomputed from the body, which a model alias may change) and
 /// `accept-encoding` (the gateway reads answers to find usage, so it asks for identity).
-const NOT_FORWARDED: [HeaderName; 10] = [
-    header::HOST,
-    header::CONTENT_LENGTH,
-    header::ACCEPT_ENCODING,
-    header::AUTHORIZATION,
-    HeaderName::from_static("api-key"),
-    X_API_KEY,
-    HeaderName::from_static("x-goog-api-key"),
-    OPENAI_ORGANIZATION,
-    OPENAI_PROJECT,
-    header::COOKIE,
-];
+fn is_not_forwarded(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "host"
+            | "content-length"
+            | "accept-encoding"
+            | "authorization"
+            | "api-key"
+            | "x-api-key"
+            | "x-goog-api-key"
+            | "openai-organization"
+            | "openai-project"
+            | "cookie"
+    )
+}
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and those the gateway sets itself.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
@@ -49,6 +51,17 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
+/// The headers a `Connection` header names (hop-by-hop by the sender's word).
+fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect()
+}
+
 /// Removes hop-by-hop headers, including any that `Connection` names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Usually there are none (and so no `Connection` either): one walk over the names
@@ -56,14 +69,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if !headers.keys().any(is_hop_by_hop) {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
+    for name in connection_named(headers) {
         headers.remove(name);
     }
     let hop: Vec<HeaderName> = headers.keys().filter(|name| is_hop_by_hop(name)).cloned().collect();
@@ -72,14 +78,35 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Prepares the client's headers for an upstream: no hop-by-hop headers and none of
-/// `NOT_FORWARDED`.
-pub fn upstream_request_headers(mut headers: HeaderMap) -> HeaderMap {
-    strip_hop_by_hop(&mut headers);
-    for name in &NOT_FORWARDED {
-        headers.remove(name);
+/// A client request's headers as its attempts forward them: no hop-by-hop headers and
+/// none that `is_not_forwarded` names. The client's map is kept as it came, read only:
+/// hyper takes each request's headers by value, so every attempt needs a map of its own,
+/// and building it in one pass over the client's headers, copying only what crosses,
+/// costs less than removing what does not and then copying the rest for each attempt.
+pub struct ForwardedHeaders {
+    client: HeaderMap,
+    /// What the client's `Connection` header names (almost always none: no allocation).
+    connection_named: Vec<HeaderName>,
+}
+
+impl ForwardedHeaders {
+    pub fn new(client: HeaderMap) -> ForwardedHeaders {
+        let connection_named =
+            if client.contains_key(header::CONNECTION) { connection_named(&client) } else { Vec::new() };
+        ForwardedHeaders { client, connection_named }
     }
-    headers
+
+    /// A new map of the forwarded headers for one attempt, with room for the identity its
+    /// upstream adds (`Identity::apply`: at most four headers).
+    pub fn for_attempt(&self) -> HeaderMap {
+        let mut headers = HeaderMap::with_capacity(self.client.keys_len() + 4);
+        for (name, value) in &self.client {
+            if !(is_not_forwarded(name) || is_hop_by_hop(name) || self.connection_named.contains(name)) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        headers
+    }
 }
 
 /// Marks a response with the route and upstream that answered it. An upstream's cookies
@@ -106,7 +133,7 @@ mod tests {
         headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer gateway-key"));
         headers.insert("x-stainless-lang", HeaderValue::from_static("python"));
-        let forwarded = upstream_request_headers(headers);
+        let forwarded = ForwardedHeaders::new(headers).for_attempt();
         assert_eq!(forwarded.len(), 1);
         assert!(forwarded.contains_key("x-stainless-lang"));
     }
@@ -122,9 +149,23 @@ mod tests {
         headers.insert(header::COOKIE, HeaderValue::from_static("session=1"));
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
-        let forwarded = upstream_request_headers(headers);
+        let forwarded = ForwardedHeaders::new(headers).for_attempt();
         let names: Vec<&str> = forwarded.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, ["content-type", "anthropic-version"]);
+    }
+
+    #[test]
+    fn every_attempt_gets_the_same_headers_values_of_a_repeated_name_in_order() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-trace", HeaderValue::from_static("a"));
+        headers.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer gateway-key"));
+        headers.append("x-trace", HeaderValue::from_static("b"));
+        let forwarded = ForwardedHeaders::new(headers);
+        let (first, retry) = (forwarded.for_attempt(), forwarded.for_attempt());
+        assert_eq!(first, retry);
+        let values: Vec<&HeaderValue> = first.get_all("x-trace").iter().collect();
+        assert_eq!(values, ["a", "b"]);
+        assert_eq!(first.len(), 2);
     }
 
     #[test]
