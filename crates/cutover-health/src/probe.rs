@@ -108,7 +108,7 @@ pub async fn probe_once(target: &ProbeTarget, timeout: std::time::Duration) -> R
     *request.uri_mut() = target.uri.clone();
     *request.headers_mut() = target.headers.clone();
     let probe = async {
-        let response = target.connections.send(request).await.map_err(|error| Chain(&error).to_string())?;
+        let response = target.connections.send(request, None).await.map_err(|error| Chain(&error).to_string())?;
         let status = response.status();
         response.into_body().collect().await.map_err(|error| Chain(&error).to_string())?;
         if status.is_success() { Ok(()) } else { Err(format!("HTTP {status}")) }

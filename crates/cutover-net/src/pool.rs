@@ -40,7 +40,7 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, Semaphore};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::body::BoxError;
 use super::cap::{ConnectionCaps, OpenCap, OpenSlot};
@@ -68,6 +68,9 @@ pub enum SendError {
     Connect(#[source] BoxError),
     #[error("{0}")]
     Broken(#[source] BoxError),
+    /// No response head by the caller's deadline.
+    #[error("no response head in time")]
+    HeadTimeout,
 }
 
 /// One connection: the handle that sends requests and the connection it drives.
@@ -77,6 +80,11 @@ struct Link {
     connection: Box<Connection>,
     /// The connection has ended (closed or failed): it is never polled again.
     ended: bool,
+    /// When the response head of the request in flight is due. One timer per connection,
+    /// not per request: each request moves it later, which tokio does without touching its
+    /// timer wheel (the entry fires at the earlier time, finds itself moved and is filed
+    /// again), so a request costs no timer of its own. Boxed: `Sleep` cannot move.
+    head_timer: Pin<Box<Sleep>>,
     /// Its place in the upstream's cap, freed when the connection is dropped.
     _slot: OpenSlot,
 }
@@ -88,6 +96,23 @@ impl Link {
             self.ended = true;
         }
         self.ended
+    }
+
+    /// The response head of the request about to be sent is due by `deadline`.
+    fn head_due(&mut self, deadline: Instant) {
+        self.head_timer.as_mut().reset(deadline);
+    }
+
+    /// Whether `deadline`, when the head is due, has passed; else the task is woken when
+    /// the timer fires (and, on a timer set for an earlier request, the check comes again).
+    fn head_overdue(&mut self, deadline: Instant, cx: &mut Context<'_>) -> bool {
+        while self.head_timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= deadline {
+                return true;
+            }
+            self.head_timer.as_mut().reset(deadline);
+        }
+        false
     }
 
     /// Whether a request can be sent now: polled once, so that a close that arrived while
@@ -132,22 +157,39 @@ impl Http1Pool {
     /// Sends `request` and returns the response head with a body that drives the
     /// connection until it ends, then gives the connection back. An absolute URI is sent
     /// in origin form (RFC 9112 §3.2.1: absolute form is for proxies), with the pool's
-    /// `Host` whatever the caller set.
-    pub async fn send(self: &Arc<Self>, mut request: Request<Full<Bytes>>) -> Result<Response<PooledBody>, SendError> {
+    /// `Host` whatever the caller set. With a `deadline`, the head is due by then, waiting
+    /// for a connection included; past it, `SendError::HeadTimeout`.
+    pub async fn send(
+        self: &Arc<Self>,
+        mut request: Request<Full<Bytes>>,
+        deadline: Option<Instant>,
+    ) -> Result<Response<PooledBody>, SendError> {
         if request.uri().scheme().is_some() {
             let origin = request.uri().path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
             *request.uri_mut() = Uri::from(origin);
         }
         request.headers_mut().insert(header::HOST, self.host.clone());
         loop {
-            let (mut link, reused) = self.checkout().await?;
+            let (mut link, reused) = match (self.take_idle(), deadline) {
+                (Some(link), _) => (link, true),
+                (None, None) => self.checkout().await?,
+                (None, Some(deadline)) => {
+                    tokio::time::timeout_at(deadline, self.checkout()).await.map_err(|_| SendError::HeadTimeout)??
+                }
+            };
+            if let Some(deadline) = deadline {
+                link.head_due(deadline);
+            }
             let mut response = std::pin::pin!(link.sender.try_send_request(request));
             let outcome = poll_fn(|cx| {
                 if let Poll::Ready(outcome) = response.as_mut().poll(cx) {
                     return Poll::Ready(outcome.map_err(Unsent::from));
                 }
                 if !link.drive(cx) {
-                    return Poll::Pending;
+                    return match deadline {
+                        Some(deadline) if link.head_overdue(deadline, cx) => Poll::Ready(Err(Unsent::Overdue)),
+                        _ => Poll::Pending,
+                    };
                 }
                 // hyper answers the request in flight before its connection ends.
                 match response.as_mut().poll(cx) {
@@ -166,6 +208,9 @@ impl Http1Pool {
                 Err(Unsent::Returned(_, error)) => return Err(SendError::Broken(error.into())),
                 Err(Unsent::Failed(error)) => return Err(SendError::Broken(error.into())),
                 Err(Unsent::Closed) => return Err(SendError::Broken("the upstream closed the connection".into())),
+                // The request is in flight on `link`, which is dropped here: HTTP/1 cannot
+                // abandon a request, so its connection closes.
+                Err(Unsent::Overdue) => return Err(SendError::HeadTimeout),
             }
         }
     }
@@ -268,7 +313,8 @@ impl Http1Pool {
         stream.set_nodelay(true).map_err(|error| SendError::Connect(error.into()))?;
         let (sender, connection) =
             http1::handshake(TokioIo::new(stream)).await.map_err(|error| SendError::Connect(error.into()))?;
-        Ok(Link { sender, connection: Box::new(connection), ended: false, _slot: slot })
+        let head_timer = Box::pin(tokio::time::sleep(Duration::ZERO));
+        Ok(Link { sender, connection: Box::new(connection), ended: false, head_timer, _slot: slot })
     }
 }
 
@@ -298,6 +344,8 @@ enum Unsent {
     Failed(hyper::Error),
     /// The connection ended without an answer.
     Closed,
+    /// Sent, but no head came by the deadline.
+    Overdue,
 }
 
 impl From<hyper::client::conn::TrySendError<Request<Full<Bytes>>>> for Unsent {
@@ -451,8 +499,61 @@ mod tests {
 
     async fn get(pool: &Arc<Http1Pool>) -> Result<Bytes, SendError> {
         let request = Request::builder().uri("/").body(Full::new(Bytes::new())).unwrap();
-        let response = pool.send(request).await?;
+        let response = pool.send(request, None).await?;
         Ok(response.into_body().collect().await.map_err(|error| SendError::Broken(error.into()))?.to_bytes())
+    }
+
+    /// A keep-alive server that answers `/N` after N milliseconds; counts connections.
+    async fn slow_server() -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, Relaxed);
+                let service = service_fn(|request: Request<Incoming>| async move {
+                    let millis: u64 = request.uri().path()[1..].parse().unwrap_or(0);
+                    tokio::time::sleep(Duration::from_millis(millis)).await;
+                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        (address, accepted)
+    }
+
+    /// `GET /{delay_ms}` whose head is due within `due_in`.
+    async fn get_due(pool: &Arc<Http1Pool>, delay_ms: u64, due_in: Duration) -> Result<Bytes, SendError> {
+        let request = Request::builder().uri(format!("/{delay_ms}")).body(Full::new(Bytes::new())).unwrap();
+        let response = pool.send(request, Some(Instant::now() + due_in)).await?;
+        Ok(response.into_body().collect().await.map_err(|error| SendError::Broken(error.into()))?.to_bytes())
+    }
+
+    #[tokio::test]
+    async fn a_head_not_come_by_its_deadline_fails_then_and_its_connection_is_closed() {
+        let (address, accepted) = slow_server().await;
+        let pool = pool(&address, 4);
+        let outcome = get_due(&pool, 5_000, Duration::from_millis(100)).await;
+        assert!(matches!(outcome, Err(SendError::HeadTimeout)), "{outcome:?}");
+        assert_eq!(get_due(&pool, 0, Duration::from_secs(5)).await.unwrap(), "hello");
+        assert_eq!(accepted.load(Relaxed), 2, "the overdue request's connection is not reused");
+    }
+
+    #[tokio::test]
+    async fn one_connections_timer_serves_deadlines_moved_later_and_earlier() {
+        let (address, accepted) = slow_server().await;
+        let pool = pool(&address, 4);
+        // The timer is armed for 100 ms, then moved later: it must not cut the second
+        // request short when the first one's time comes.
+        assert_eq!(get_due(&pool, 0, Duration::from_millis(100)).await.unwrap(), "hello");
+        assert_eq!(get_due(&pool, 400, Duration::from_secs(5)).await.unwrap(), "hello");
+        // Moved earlier than it stands, it still fires in time.
+        let outcome = get_due(&pool, 5_000, Duration::from_millis(150)).await;
+        assert!(matches!(outcome, Err(SendError::HeadTimeout)), "{outcome:?}");
+        assert_eq!(accepted.load(Relaxed), 1);
     }
 
     #[tokio::test]
@@ -528,7 +629,7 @@ mod tests {
         let (address, accepted) = server(After::KeepAlive).await;
         let pool = pool(&address, 4);
         let request = Request::builder().uri("/").body(Full::new(Bytes::new())).unwrap();
-        let response = pool.send(request).await.unwrap();
+        let response = pool.send(request, None).await.unwrap();
         drop(response);
         assert_eq!(pool.idle.lock().unwrap().len(), 0, "an unread answer leaves its connection unusable");
         get(&pool).await.unwrap();

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use cutover_config::Upstream;
 use http::{HeaderValue, Request, Response, uri::Authority, uri::Scheme};
 use http_body_util::Full;
+use tokio::time::Instant;
 
 use super::cap::{ConnectionCaps, OpenCap};
 use super::client::{self, UpstreamClient};
@@ -89,17 +90,31 @@ impl UpstreamConnections {
     }
 
     /// Sends `request`, whose URI is absolute (the upstream's scheme and authority), and
-    /// returns the response head with its body still to be read.
-    pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Response<UpstreamBody>, SendError> {
+    /// returns the response head with its body still to be read. With `head_by`, the head
+    /// is due by then, a wait for a connection included (`SendError::HeadTimeout`).
+    pub async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+        head_by: Option<Instant>,
+    ) -> Result<Response<UpstreamBody>, SendError> {
         match self {
             UpstreamConnections::Plain(pool) => {
-                pool.send(request).await.map(|response| response.map(UpstreamBody::Pooled))
+                pool.send(request, head_by).await.map(|response| response.map(UpstreamBody::Pooled))
             }
-            UpstreamConnections::Tls(client, _) => match client.request(request).await {
-                Ok(response) => Ok(response.map(UpstreamBody::Shared)),
-                Err(error) if error.is_connect() => Err(SendError::Connect(error.into())),
-                Err(error) => Err(SendError::Broken(error.into())),
-            },
+            UpstreamConnections::Tls(client, _) => {
+                let sent = client.request(request);
+                let outcome = match head_by {
+                    Some(deadline) => {
+                        tokio::time::timeout_at(deadline, sent).await.map_err(|_| SendError::HeadTimeout)?
+                    }
+                    None => sent.await,
+                };
+                match outcome {
+                    Ok(response) => Ok(response.map(UpstreamBody::Shared)),
+                    Err(error) if error.is_connect() => Err(SendError::Connect(error.into())),
+                    Err(error) => Err(SendError::Broken(error.into())),
+                }
+            }
         }
     }
 }

@@ -118,7 +118,8 @@ impl<'a> Exchange<'a> {
         (!self.arms.get(other).is_refused()).then_some(other)
     }
 
-    async fn send(&self, role: Role) -> Result<Response<ArmBody>, TransportError> {
+    /// Sends the request to `role`'s upstream, in an attempt that started at `started`.
+    async fn send(&self, role: Role, started: Instant) -> Result<Response<ArmBody>, TransportError> {
         let index = self.upstream_index(role);
         let upstream = &self.gateway.config.upstreams[index];
         let runtime = &self.gateway.upstreams[index];
@@ -144,11 +145,11 @@ impl<'a> Exchange<'a> {
         *request.headers_mut() = self.headers.for_attempt();
         runtime.identity.apply(request.headers_mut(), self.client_credential.as_ref());
         let wait = upstream.timeouts.first_byte.min(upstream.timeouts.total);
-        let response = match tokio::time::timeout(wait, runtime.connections.send(request)).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(SendError::Connect(source))) => return Err(TransportError::Connect { source }),
-            Ok(Err(SendError::Broken(source))) => return Err(TransportError::Broken { source }),
-            Err(_) => return Err(TransportError::FirstByteTimeout(wait)),
+        let response = match runtime.connections.send(request, Some(started + wait)).await {
+            Ok(response) => response,
+            Err(SendError::Connect(source)) => return Err(TransportError::Connect { source }),
+            Err(SendError::Broken(source)) => return Err(TransportError::Broken { source }),
+            Err(SendError::HeadTimeout) => return Err(TransportError::FirstByteTimeout(wait)),
         };
         match translation {
             Some(translation) => translation.answer(response, upstream.timeouts.total).await,
@@ -226,7 +227,7 @@ impl<'a> Exchange<'a> {
     /// `admission` is what the upstream's breaker said; a committed answer reports back to
     /// it when its body ends (`None`: shadow copies, which never judge an upstream).
     pub async fn attempt(&self, role: Role, started: Instant, admission: Option<Admission>) -> Attempt {
-        let response = match self.send(role).await {
+        let response = match self.send(role, started).await {
             Ok(response) => response,
             Err(error) => return Attempt::Failed(Failure::Transport(error)),
         };

@@ -159,7 +159,7 @@ impl Target {
         let request = self.request(Method::POST, path, body)?;
         let started = Instant::now();
         let deadline = started + self.timeout;
-        let response = tokio::time::timeout_at(deadline, self.connections.send(request))
+        let response = tokio::time::timeout_at(deadline, self.connections.send(request, None))
             .await
             .map_err(|_| ExchangeError::Timeout(self.timeout))?
             .map_err(|error| ExchangeError::Transport(Chain(&error).to_string()))?;
@@ -205,7 +205,7 @@ impl Target {
         let exchange = async {
             let response = self
                 .connections
-                .send(request)
+                .send(request, None)
                 .await
                 .map_err(|error| ExchangeError::Transport(Chain(&error).to_string()))?;
             let (parts, body) = response.into_parts();
