@@ -19,36 +19,39 @@ pub const X_SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry")
 /// the upstream's. Plus what the gateway sets itself: `host` (the upstream's),
 /// `content-length` (recomputed from the body, which a model alias may change) and
 /// `accept-encoding` (the gateway reads answers to find usage, so it asks for identity).
+static NOT_FORWARDED: [HeaderName; 10] = [
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::ACCEPT_ENCODING,
+    header::AUTHORIZATION,
+    HeaderName::from_static("api-key"),
+    HeaderName::from_static("x-api-key"),
+    HeaderName::from_static("x-goog-api-key"),
+    HeaderName::from_static("openai-organization"),
+    HeaderName::from_static("openai-project"),
+    header::COOKIE,
+];
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1).
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+// Compared as names, not strings: two standard names compare as one byte each.
 fn is_not_forwarded(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "host"
-            | "content-length"
-            | "accept-encoding"
-            | "authorization"
-            | "api-key"
-            | "x-api-key"
-            | "x-goog-api-key"
-            | "openai-organization"
-            | "openai-project"
-            | "cookie"
-    )
+    NOT_FORWARDED.contains(name)
 }
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) and those the gateway sets itself.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-    )
+    HOP_BY_HOP.contains(name)
 }
 
 /// The headers a `Connection` header names (hop-by-hop by the sender's word).
