@@ -287,7 +287,11 @@ async fn rollout(verb: RolloutVerb, route: Option<String>, path: PathBuf, json: 
         RolloutVerb::SetShadow { percent } => Verb::SetShadow(percent),
     };
     let answer = send(&config, &verb, route.as_deref()).await?;
-    let mut text = if json { serde_json::to_string_pretty(&answer)? } else { render(&answer) };
+    let mut text = if json {
+        serde_json::to_string_pretty(&answer)?
+    } else {
+        render(&answer).map_err(|error| anyhow::anyhow!("the gateway's answer is not a rollout view: {error}"))?
+    };
     // The status ends with what each arm costs, when the gateway can say (the same table
     // as `cutover cost`); a gateway without it still gives its status.
     if matches!(verb, Verb::Status)

@@ -103,7 +103,7 @@ pub fn line(body: &[u8]) -> String {
                 text(&event["kind"]),
                 text(&event["from_phase"]),
                 text(&event["to_phase"]),
-                crate::cli::rollout::percent(&event["weight_percent"]),
+                crate::cli::rollout::percent_json(&event["weight_percent"]),
                 text(&event["reason"]),
             )
         }

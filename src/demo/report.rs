@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::cli::rollout::percent;
+use crate::cli::rollout::percent_json;
 
 fn text(value: &Value) -> &str {
     value.as_str().unwrap_or_default()
@@ -33,7 +33,7 @@ pub fn interval_line(view: &Value, elapsed_seconds: u64) -> String {
         "[{elapsed_seconds:>4}s] step {}/{} at {:>3}% {:<11} | {} | {}",
         view["step"].as_u64().unwrap_or(0) + 1,
         count(&view["steps"]),
-        percent(&view["weight"]),
+        percent_json(&view["weight"]),
         text(&view["phase"]),
         arm("candidate"),
         arm("control"),
@@ -90,7 +90,7 @@ pub fn transition_line(event: &Value) -> String {
     format!(
         "  ── {} at {}% ({phases}) by {}: {}",
         text(&event["kind"]),
-        percent(&event["weight_percent"]),
+        percent_json(&event["weight_percent"]),
         text(&event["actor"]),
         text(&event["reason"])
     )
@@ -148,7 +148,7 @@ impl Steps {
             self.records.push(StepRecord {
                 step,
                 steps: count(&view["steps"]),
-                weight: percent(&view["weight"]),
+                weight: percent_json(&view["weight"]),
                 started_at_ms,
                 ended_at_ms: None,
                 candidate: (0, 0),
@@ -162,7 +162,7 @@ impl Steps {
                 |name: &str| (count(&view["arms"][name]["requests"]), count(&view["arms"][name]["upstream_errors"]));
             current.candidate = arm("candidate");
             current.control = arm("control");
-            current.weight = percent(&view["weight"]);
+            current.weight = percent_json(&view["weight"]);
             current.last_verdict = view["evaluation"]["verdict"].as_str().map(str::to_owned);
         }
     }

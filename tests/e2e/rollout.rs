@@ -30,8 +30,15 @@ async fn admin(setup: &Setup, method: Method, path: &str) -> Reply {
     send(method, &setup.admin_url(path), &[("authorization", &auth)], "").await
 }
 
+/// The route's rollout view. Every view these tests read is held to its type as well: it
+/// reads into `RolloutView` (as `cutover rollout status` reads it) and writes back as the
+/// same JSON, so the type has every field the gateway shows.
 async fn view(setup: &Setup) -> Value {
-    admin(setup, Method::GET, "/admin/rollouts/default").await.json()
+    let json: Value = admin(setup, Method::GET, "/admin/rollouts/default").await.json();
+    let typed: cutover_model::view::RolloutView =
+        serde_json::from_value(json.clone()).unwrap_or_else(|error| panic!("{error}: {json:#}"));
+    assert_eq!(serde_json::to_value(&typed).unwrap(), json, "the view and its type differ");
+    json
 }
 
 /// The route's events, oldest first.

@@ -11,7 +11,6 @@ use std::time::Duration;
 use cutover_config::RolloutStep;
 use cutover_model::{Criteria, Criterion, Latency};
 use cutover_shadow::AgreementSnapshot;
-use serde::Serialize;
 
 use super::inference::Alphas;
 use cutover_live::stats::ArmSnapshot;
@@ -20,84 +19,7 @@ use cutover_live::stats::clusters::Failure;
 pub use ahead::{RESOLVING_MARGINS, plan_resolution, resolves};
 use checks::{agreement_check, cost_ratio_check, error_ceiling, error_increase, quantile_ratio};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Pass,
-    Fail,
-    Inconclusive,
-}
-
-/// Which traffic the candidate is compared with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ControlKind {
-    /// Primary users hashed just above the candidate's range: same size, same time.
-    EqualSlice,
-    /// Above 50% there is no equal slice left: all primary traffic.
-    AllPrimary,
-    /// At 100% the primary serves no one: its figures from the previous step.
-    PreviousStep,
-    /// A shadow step: the primary's answers against the candidate's mirrored ones.
-    ShadowPair,
-}
-
-/// One criterion's result.
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    /// Serialized as its config key.
-    pub criterion: Criterion,
-    pub threshold: f64,
-    pub candidate: Option<f64>,
-    pub control: Option<f64>,
-    pub verdict: Verdict,
-    pub candidate_samples: u64,
-    pub control_samples: u64,
-    /// The interval or test behind the verdict, in words.
-    pub evidence: String,
-    /// `min_shadow_agreement` of one dimension (absent: the criterion as a whole).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dimension: Option<&'static str>,
-    /// Error criteria: the smallest breach (in the criterion's unit) that the samples so far
-    /// would reveal with 80% power at the fail boundary — what this step can and cannot
-    /// see with its traffic.
-    pub detectable: Option<f64>,
-    /// The always-valid bounds of the compared figure, in the criterion's unit: the lower
-    /// at the fail level, the upper at the pass level (quantile ratios: worst-case ratios
-    /// of the two arms' bounds).
-    pub lower: Option<f64>,
-    pub upper: Option<f64>,
-    /// The error probabilities this criterion spends at every look, however many.
-    pub alpha_pass: f64,
-    pub alpha_fail: f64,
-}
-
-/// A requirement of the step other than the criteria.
-#[derive(Debug, Clone, Serialize)]
-pub struct Gate {
-    pub gate: &'static str,
-    pub have: f64,
-    pub need: f64,
-    pub met: bool,
-    /// At the current rate, how long until it is met.
-    pub eta_seconds: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Evaluation {
-    pub verdict: Verdict,
-    pub control: ControlKind,
-    pub checks: Vec<Check>,
-    pub gates: Vec<Gate>,
-    /// Why an inconclusive look holds the step and since when, for the status
-    /// (`"held: no control traffic since …"`); set by the controller, which knows the step.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub held: Option<String>,
-    /// What the steps after this one will be able to resolve at this step's traffic
-    /// (`ahead`); set by the controller, which knows the plan.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub ahead: Vec<ahead::Ahead>,
-}
+pub use cutover_model::evaluation::{Check, ControlKind, Evaluation, Gate, Verdict};
 
 pub struct Inputs<'a> {
     pub step: &'a RolloutStep,
@@ -154,7 +76,7 @@ fn gates(inputs: &Inputs<'_>) -> Vec<Gate> {
     let elapsed = inputs.elapsed.as_secs_f64();
     let rate = |have: f64| (elapsed > 0.0 && have > 0.0).then(|| have / elapsed);
     let gate = |gate: &'static str, have: f64, need: f64| Gate {
-        gate,
+        gate: gate.into(),
         have,
         need,
         met: have >= need,
@@ -162,7 +84,7 @@ fn gates(inputs: &Inputs<'_>) -> Vec<Gate> {
     };
     let mut gates = vec![
         Gate {
-            gate: "duration_seconds",
+            gate: "duration_seconds".into(),
             have: elapsed,
             need: step.min_duration.as_secs_f64(),
             met: inputs.elapsed >= step.min_duration,

@@ -58,7 +58,7 @@ struct RouteRollout {
     validation: Validation,
     /// In a fleet, on the leader: the counts of the evidence summed over the instances,
     /// as last judged (`view::arm_counts`).
-    fleet_arms: Option<Value>,
+    fleet_arms: Option<cutover_model::view::FleetArms>,
     /// The shadow share an operator set at run time, over the route's and the steps' own
     /// (persisted; `None`: the configuration's).
     shadow_override: Option<f64>,
@@ -89,7 +89,7 @@ impl RouteRollout {
             events: self.recent.iter().cloned().collect(),
             unsaved: self.unsaved.len(),
             validation: self.validation.clone(),
-            fleet_arms: self.fleet_arms.clone(),
+            fleet_arms: self.fleet_arms,
         }
     }
 }
@@ -740,7 +740,9 @@ impl RolloutControl {
     }
 
     fn view(&self, id: RouteId) -> Value {
-        view::render(&self.config.load(), id, self.live.route(id), &self.views[id].load(), unix_millis())
+        let view = view::render(&self.config.load(), id, self.live.route(id), &self.views[id].load(), unix_millis());
+        // Every field of the view serializes: a failure here is a bug, not bad input.
+        serde_json::to_value(view).unwrap_or_default()
     }
 }
 

@@ -233,7 +233,7 @@ fn unresolved(evaluation: &Evaluation, inputs: &Inputs<'_>) -> String {
         .filter(|gate| !gate.met)
         .map(|gate| format!("{} {:.0} of {:.0}", gate.gate, gate.have, gate.need));
     let checks = evaluation.checks.iter().filter(|check| check.verdict == Verdict::Inconclusive).map(|check| {
-        let name = match check.dimension {
+        let name = match &check.dimension {
             Some(dimension) => format!("{}.{dimension}", check.criterion),
             None => check.criterion.to_string(),
         };
@@ -519,7 +519,7 @@ fn summarize(evaluation: &Evaluation) -> String {
             let value = check.candidate.map_or("-".to_owned(), |value| format!("{value:.2}"));
             let control = check.control.map(|control| format!(" vs control {control:.2}")).unwrap_or_default();
             let samples = (check.candidate_samples, check.control_samples);
-            let name = match check.dimension {
+            let name = match &check.dimension {
                 Some(dimension) => format!("{}.{dimension}", check.criterion),
                 None => check.criterion.to_string(),
             };

@@ -7,7 +7,7 @@
 //! The standing is kept in memory only: a restart validates again before starting.
 
 use cutover_config::RolloutPlan;
-use serde_json::{Value, json};
+use cutover_model::view::{ValidationState, ValidationView};
 
 use cutover_model::{Phase, RouteState};
 
@@ -49,18 +49,20 @@ impl Validation {
     }
 
     /// The view's `validation` object.
-    pub fn to_json(&self, plan: Option<&RolloutPlan>, state: &RouteState) -> Value {
+    pub fn to_view(&self, plan: Option<&RolloutPlan>, state: &RouteState) -> ValidationView {
         let held = plan.and_then(|plan| self.hold(plan, state));
         let required = plan.is_some_and(|plan| plan.require_validation);
+        let view = |state| ValidationView { required, state, since: None, at: None, summary: None, held };
         match self {
-            Validation::NotRun => json!({"required": required, "state": "not_run", "held": held}),
+            Validation::NotRun => view(ValidationState::NotRun),
             Validation::Running { since_ms } => {
-                json!({"required": required, "state": "running", "since": since_ms, "held": held})
+                ValidationView { since: Some(*since_ms), ..view(ValidationState::Running) }
             }
-            Validation::Done { passed, at_ms, summary } => json!({
-                "required": required, "state": if *passed { "passed" } else { "failed" },
-                "at": at_ms, "summary": summary, "held": held,
-            }),
+            Validation::Done { passed, at_ms, summary } => ValidationView {
+                at: Some(*at_ms),
+                summary: Some(summary.clone()),
+                ..view(if *passed { ValidationState::Passed } else { ValidationState::Failed })
+            },
         }
     }
 }

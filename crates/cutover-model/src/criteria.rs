@@ -268,6 +268,13 @@ impl Serialize for Criterion {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Criterion {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Criterion, D::Error> {
+        let key = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Criterion::from_key(&key).ok_or_else(|| serde::de::Error::custom(format!("unknown criterion {key:?}")))
+    }
+}
+
 /// Thresholds a step must meet, one slot per criterion; `None` means not checked. Rates
 /// in percent.
 #[derive(Clone, Default, PartialEq)]

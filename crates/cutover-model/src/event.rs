@@ -1,11 +1,12 @@
 //! The kinds of rollout event, in one place: each kind's wire name (stored in SQLite,
 //! shown by the admin API and the CLI), its severity for the webhook notifiers, and its
-//! label on `cutover_rollout_transitions_total`.
+//! label on `cutover_rollout_transitions_total`; and the audit log's row (`Event`), as
+//! the stores keep it and the admin API shows it.
 
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a rollout event records. The discriminants index the metric counters, so `ALL`
 /// lists the kinds in discriminant order (a unit test holds it to that).
@@ -228,6 +229,29 @@ impl Serialize for EventKind {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
     }
+}
+
+impl<'de> serde::Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<EventKind, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One row of the audit log: what changed, who did it, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: i64,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub route: String,
+    /// Serialised as its wire name (`"rollback"`).
+    pub kind: EventKind,
+    pub actor: String,
+    pub from_phase: String,
+    pub to_phase: String,
+    pub weight_percent: f64,
+    pub reason: String,
 }
 
 #[cfg(test)]

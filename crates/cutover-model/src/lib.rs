@@ -4,8 +4,10 @@
 //! the rollout's success criteria (`criteria`), the kinds of rollout event and their
 //! severity (`event`), a route's rollout phase and persisted state (`rollout`), human
 //! durations in the configuration (`duration`), wall-clock time as it is persisted
-//! (`time`), and the words of alert rules and notifiers (`alert`). Route identity (`RouteId`, `PerRoute`) is the configuration's: only its
-//! route table hands a `RouteId` out.
+//! (`time`), the words of alert rules and notifiers (`alert`), what a look at a rollout
+//! step found (`evaluation`), and the admin API's view of a rollout (`view`), which the
+//! gateway renders and the CLI reads. Route identity (`RouteId`, `PerRoute`) is the
+//! configuration's: only its route table hands a `RouteId` out.
 //!
 //! Types only, with the rules that belong to them (a criterion's unit and range, an
 //! event's severity, a duration's syntax); nothing here does I/O or knows the
@@ -16,10 +18,12 @@ pub mod api;
 pub mod criteria;
 pub mod dimension;
 pub mod duration;
+pub mod evaluation;
 pub mod event;
 pub mod outcome;
 pub mod rollout;
 pub mod time;
+pub mod view;
 
 pub use alert::{AlertMetric, Comparison, NotifierFormat};
 pub use api::{Api, anthropic_error_type};

@@ -45,6 +45,20 @@ impl FromStr for Phase {
     }
 }
 
+/// As its name (`progressing`), which is how the admin API shows it.
+impl serde::Serialize for Phase {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Phase {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Phase, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// One route's persisted rollout state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteState {

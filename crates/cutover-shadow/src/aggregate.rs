@@ -7,12 +7,13 @@
 //! in the step's evidence (`rollout::stats`), so it is reset with the step and persisted
 //! with it.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use cutover_model::Dimension;
+use cutover_model::view;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::cells::{CellsSnapshot, UserCells};
 use super::compare::Judged;
@@ -241,21 +242,21 @@ impl AgreementSnapshot {
     }
 
     /// The view's `shadow_agreement` object.
-    pub fn to_json(&self) -> Value {
-        let dimensions: serde_json::Map<String, Value> = Dimension::ALL
+    pub fn to_view(&self) -> view::Agreement {
+        let dimensions = Dimension::ALL
             .into_iter()
             .map(|dimension| {
                 let (agreed, judged) = self.counts(dimension);
                 (
                     dimension.as_str().to_owned(),
-                    json!({"agreed": agreed, "judged": judged, "ratio": self.ratio(dimension)}),
+                    view::DimensionAgreement { agreed, judged, ratio: self.ratio(dimension) },
                 )
             })
             .collect();
-        let outcomes: serde_json::Map<String, Value> = OUTCOMES
+        let outcomes = OUTCOMES
             .iter()
             .enumerate()
-            .map(|(index, name)| ((*name).to_owned(), json!(self.outcomes.get(index).copied().unwrap_or(0))))
+            .map(|(index, name)| ((*name).to_owned(), self.outcomes.get(index).copied().unwrap_or(0)))
             .collect();
         let diff_labels = || {
             let mut labels: Vec<String> = DIFF_EDGES_MS.iter().map(|edge| format!("<={edge}")).collect();
@@ -266,29 +267,25 @@ impl AgreementSnapshot {
         length_labels.push(format!(">{}", LENGTH_EDGES[LENGTH_EDGES.len() - 1]));
         let similarity_labels: Vec<String> =
             (1..=SIMILARITY_BUCKETS).map(|tenth| format!("<={:.1}", tenth as f64 / 10.0)).collect();
-        json!({
-            "pairs": self.pairs,
-            "agreeing": self.agreeing,
-            "overall": self.overall(),
-            "dimensions": dimensions,
-            "outcomes": outcomes,
-            "dropped_slow_candidate": self.dropped_full,
-            "tool_f1": (self.tool_f1_pairs > 0).then(|| self.tool_f1_milli as f64 / 1000.0 / self.tool_f1_pairs as f64),
-            "similarity": labelled(&similarity_labels, &self.similarity),
-            "length_ratio": labelled(&length_labels, &self.length_ratio),
-            "latency_diff_ms": labelled(&diff_labels(), &self.latency_diff),
-            "ttft_diff_ms": labelled(&diff_labels(), &self.ttft_diff),
-        })
+        view::Agreement {
+            pairs: self.pairs,
+            agreeing: self.agreeing,
+            overall: self.overall(),
+            dimensions,
+            outcomes,
+            dropped_slow_candidate: self.dropped_full,
+            tool_f1: (self.tool_f1_pairs > 0).then(|| self.tool_f1_milli as f64 / 1000.0 / self.tool_f1_pairs as f64),
+            similarity: labelled(similarity_labels, &self.similarity),
+            length_ratio: labelled(length_labels, &self.length_ratio),
+            latency_diff_ms: labelled(diff_labels(), &self.latency_diff),
+            ttft_diff_ms: labelled(diff_labels(), &self.ttft_diff),
+        }
     }
 }
 
-fn labelled(labels: &[String], counts: &[u64]) -> Value {
-    let pairs: serde_json::Map<String, Value> = labels
-        .iter()
-        .zip(counts.iter().chain(std::iter::repeat(&0)))
-        .map(|(label, count)| (label.clone(), json!(count)))
-        .collect();
-    Value::Object(pairs)
+/// Bucket counts by label (a bucket never counted reads 0).
+fn labelled(labels: Vec<String>, counts: &[u64]) -> BTreeMap<String, u64> {
+    labels.into_iter().zip(counts.iter().copied().chain(std::iter::repeat(0))).collect()
 }
 
 #[cfg(test)]
@@ -333,7 +330,7 @@ mod tests {
         agreement.record_dropped_full(None);
         let snapshot = agreement.snapshot();
         assert_eq!((snapshot.ratio(Dimension::Outcome), snapshot.overall()), (Some(0.5), Some(0.5)));
-        assert_eq!(snapshot.to_json()["dropped_slow_candidate"], 1);
+        assert_eq!(snapshot.to_view().dropped_slow_candidate, 1);
     }
 
     #[test]
@@ -348,11 +345,11 @@ mod tests {
             candidate_ttft: Some(Duration::from_millis(15)),
         };
         agreement.record(None, (true, true), &pair, Some(timings));
-        let view = agreement.snapshot().to_json();
-        assert_eq!(view["similarity"]["<=1.0"], 1);
-        assert_eq!(view["length_ratio"]["<=1.05"], 1);
-        assert_eq!(view["latency_diff_ms"][">5000"], 1);
-        assert_eq!(view["ttft_diff_ms"]["<=10"], 1);
+        let view = agreement.snapshot().to_view();
+        assert_eq!(view.similarity["<=1.0"], 1);
+        assert_eq!(view.length_ratio["<=1.05"], 1);
+        assert_eq!(view.latency_diff_ms[">5000"], 1);
+        assert_eq!(view.ttft_diff_ms["<=10"], 1);
         let restored = Agreement::default();
         restored.restore(&agreement.snapshot());
         assert_eq!(restored.snapshot(), agreement.snapshot());

@@ -14,7 +14,6 @@
 
 use cutover_live::stats::{ArmSnapshot, StepSnapshot};
 use cutover_model::{EventKind, Phase, RouteState};
-use serde::Serialize;
 
 mod error;
 pub mod evidence;
@@ -114,18 +113,5 @@ pub trait Coordination: Send + Sync {
     fn merged_evidence(&self, state: &RouteState, local: StepSnapshot) -> Result<StepSnapshot, StoreError>;
 }
 
-/// One row of the audit log: what changed, who did it, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Event {
-    pub id: i64,
-    /// Unix milliseconds.
-    pub at: i64,
-    pub route: String,
-    /// Serialised as its wire name (`"rollback"`).
-    pub kind: EventKind,
-    pub actor: String,
-    pub from_phase: String,
-    pub to_phase: String,
-    pub weight_percent: f64,
-    pub reason: String,
-}
+/// One row of the audit log (the model's, shown as it is by the admin API).
+pub use cutover_model::event::Event;

@@ -77,3 +77,60 @@ pub fn data(gateway: &SharedGateway, series: &Series, since_ms: i64) -> Value {
         "series": series.json(since_ms),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::SCRIPT;
+
+    /// Every chain of names the page reads from a rollout view (`view.evaluation?.checks`),
+    /// up to the first index or call.
+    fn view_reads(script: &str) -> Vec<Vec<&str>> {
+        let mut reads = Vec::new();
+        for (at, _) in script.match_indices("view.") {
+            if script[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                continue;
+            }
+            let mut chain = Vec::new();
+            let mut rest = &script[at + "view.".len()..];
+            loop {
+                let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+                chain.push(&rest[..end]);
+                rest = &rest[end..];
+                match rest.strip_prefix("?.").or_else(|| rest.strip_prefix('.')) {
+                    Some(next) if next.starts_with(|c: char| c.is_ascii_alphabetic()) => rest = next,
+                    _ => break,
+                }
+            }
+            reads.push(chain);
+        }
+        reads
+    }
+
+    #[test]
+    fn the_dashboard_reads_only_what_the_rollout_view_has() {
+        let mut view = crate::cli::rollout::empty_view();
+        view.undecided = Some(cutover_model::view::Undecided { since: 0, reason: None });
+        view.evaluation = Some(cutover_model::evaluation::Evaluation {
+            verdict: cutover_model::evaluation::Verdict::Pass,
+            control: cutover_model::evaluation::ControlKind::EqualSlice,
+            checks: Vec::new(),
+            gates: Vec::new(),
+            held: None,
+            ahead: Vec::new(),
+        });
+        let json = serde_json::to_value(view).unwrap();
+        let reads = view_reads(SCRIPT);
+        assert!(reads.len() > 20, "the page reads the view: {reads:?}");
+        for chain in reads {
+            let mut value = &json;
+            for (depth, name) in chain.iter().enumerate() {
+                // Past an object: a method or property of the value itself (`view.phase.replace`).
+                let Value::Object(object) = value else { break };
+                value =
+                    object.get(*name).unwrap_or_else(|| panic!("the page reads view.{}", chain[..=depth].join(".")));
+            }
+        }
+    }
+}

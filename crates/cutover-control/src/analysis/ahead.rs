@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use cutover_config::{Config, RolloutStep};
 use cutover_model::Criterion;
-use serde::Serialize;
 
 use super::alphas;
 use crate::inference::rate_increase;
@@ -55,21 +54,7 @@ pub fn resolution_at_gates(step: &RolloutStep) -> Option<(f64, f64)> {
     Some((margin, detectable_at(step, margin, step.min_requests, ASSUMED_CONTROL_ERROR_RATE, 1.0)?))
 }
 
-/// One later step's projection.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Ahead {
-    /// 1-based, as the status numbers steps.
-    pub step: usize,
-    pub weight: f64,
-    /// Requests per arm expected by `horizon_seconds` at the current traffic.
-    pub requests_per_arm: u64,
-    pub horizon_seconds: u64,
-    pub margin: f64,
-    /// Percentage points, as the checks' `detectable`.
-    pub detectable: f64,
-    /// Whether `detectable` is within `RESOLVING_MARGINS` × the margin.
-    pub resolves: bool,
-}
+pub use cutover_model::evaluation::Ahead;
 
 /// The steps after `current` that judge an error-rate increase, projected from
 /// `snapshot` after `elapsed` of the current step; empty before there is traffic to

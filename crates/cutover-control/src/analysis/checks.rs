@@ -70,7 +70,7 @@ pub(super) fn agreement_check(
             agreement(lower),
             estimate.design_effect
         ),
-        dimension: dimension.map(Dimension::as_str),
+        dimension: dimension.map(|dimension| dimension.as_str().into()),
         detectable: detectable.map(|excess| percent - excess * 100.0),
         lower: Some(agreement(upper)),
         upper: Some(agreement(lower)),

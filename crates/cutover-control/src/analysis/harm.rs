@@ -112,7 +112,7 @@ fn bounded(exposure: Exposure<'_>, inputs: &Inputs<'_>, alphas: Alphas) -> Check
         candidate_samples: candidate.requests,
         control_samples: control.requests,
         evidence: format!("{counted} {estimate:.0}, always-valid upper bound {upper:.0}, budget {limit:.0} ({source})"),
-        dimension,
+        dimension: dimension.map(Into::into),
         detectable: None,
         lower: Some(requests * tested.lower),
         upper: Some(upper),

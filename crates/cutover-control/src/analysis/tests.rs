@@ -463,7 +463,7 @@ fn a_set_slow_request_budget_fails_once_the_upper_bound_of_the_excess_slow_reque
     let spent = evaluate_with(&budgeted(500.0), &candidate, &control, Duration::from_secs(600));
     let check = *slow(&spent).first().expect("a set budget is checked");
     assert_eq!(check.verdict, Verdict::Fail, "{check:#?}");
-    assert_eq!(check.dimension, Some("p95"));
+    assert_eq!(check.dimension.as_deref(), Some("p95"));
     assert!((check.candidate.unwrap() - 1_500.0).abs() < 1e-6, "{check:#?}");
     assert!(check.evidence.contains("slower than 1.2 × the control's p95 (120 ms)"), "{}", check.evidence);
     let within = evaluate_with(&budgeted(5_000.0), &candidate, &control, Duration::from_secs(600));
@@ -499,7 +499,7 @@ fn each_latency_criterion_bounding_slowness_gets_its_own_slow_budget_and_a_shado
         .with(Criterion::MaxExcessSlowRequests, 100.0);
     let (candidate, control) = (timed(&[(1_000, 100)]), timed(&[(1_000, 100)]));
     let evaluation = evaluate_with(&step(criteria.clone()), &candidate, &control, Duration::from_secs(600));
-    let guarded: Vec<_> = slow(&evaluation).iter().map(|check| check.dimension).collect();
+    let guarded: Vec<_> = slow(&evaluation).iter().map(|check| check.dimension.as_deref()).collect();
     assert_eq!(guarded, [Some("p50"), Some("p95")], "a required improvement harms no one when unmet");
     let mut shadow = step(criteria);
     shadow.weight_bp = 0;
