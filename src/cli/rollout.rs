@@ -79,10 +79,7 @@ fn cli_actor(user: Option<&str>) -> String {
 /// answer that is no rollout view is an error naming what does not fit.
 pub fn render(json: &Value) -> Result<String, serde_json::Error> {
     Ok(match json {
-        Value::Array(_) => {
-            let views: Vec<RolloutView> = serde_json::from_value(json.clone())?;
-            views.iter().map(render_one).collect::<Vec<_>>().join("\n")
-        }
+        Value::Array(_) => Vec::<RolloutView>::deserialize(json)?.iter().map(render_one).collect::<Vec<_>>().join("\n"),
         view => render_one(&RolloutView::deserialize(view)?),
     })
 }

@@ -5,95 +5,81 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
+use cutover_model::Phase;
+use cutover_model::evaluation::Verdict;
+use cutover_model::event::Event;
+use cutover_model::view::{ArmView, RolloutView};
 
-use crate::cli::rollout::percent_json;
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
-
-fn count(value: &Value) -> u64 {
-    value.as_f64().map_or(0, |number| number.round().max(0.0) as u64)
-}
+use crate::cli::rollout::percent;
 
 /// `1 error`, `3 errors`.
 fn plural(count: u64, noun: &str) -> String {
     if count == 1 { format!("{count} {noun}") } else { format!("{count} {noun}s") }
 }
 
+/// A gate's figure, a whole count as the step's gates count.
+fn count(figure: f64) -> u64 {
+    figure.round().max(0.0) as u64
+}
+
 /// The line of one interval: time, step, weight, phase, per-arm evidence, latency and
 /// what the next decision waits for.
-pub fn interval_line(view: &Value, elapsed_seconds: u64) -> String {
-    let arm = |name: &str| {
-        let arm = &view["arms"][name];
-        format!("{name} {} req, {}", count(&arm["requests"]), plural(count(&arm["upstream_errors"]), "error"))
+pub fn interval_line(view: &RolloutView, elapsed_seconds: u64) -> String {
+    let arm = |name: &str, arm: &ArmView| {
+        let counts = &arm.counts;
+        format!("{name} {} req, {}", counts.requests, plural(counts.upstream_errors, "error"))
     };
     let mut line = format!(
         "[{elapsed_seconds:>4}s] step {}/{} at {:>3}% {:<11} | {} | {}",
-        view["step"].as_u64().unwrap_or(0) + 1,
-        count(&view["steps"]),
-        percent_json(&view["weight"]),
-        text(&view["phase"]),
-        arm("candidate"),
-        arm("control"),
+        view.step + 1,
+        view.steps,
+        percent(view.weight),
+        view.phase.as_str(),
+        arm("candidate", &view.arms.candidate),
+        arm("control", &view.arms.control),
     );
-    let evaluation = &view["evaluation"];
-    for check in evaluation["checks"].as_array().into_iter().flatten() {
+    let Some(evaluation) = &view.evaluation else { return line };
+    for check in &evaluation.checks {
         if let Some(which) =
-            text(&check["criterion"]).strip_prefix("max_latency_").and_then(|rest| rest.strip_suffix("_ratio"))
-            && let (Some(candidate), Some(control)) = (check["candidate"].as_f64(), check["control"].as_f64())
+            check.criterion.key().strip_prefix("max_latency_").and_then(|rest| rest.strip_suffix("_ratio"))
+            && let (Some(candidate), Some(control)) = (check.candidate, check.control)
         {
-            let _ = write!(
-                line,
-                " | {which} {candidate:.0} ms vs {control:.0} ms (limit {}× control)",
-                check["threshold"].as_f64().unwrap_or(0.0)
-            );
+            let _ =
+                write!(line, " | {which} {candidate:.0} ms vs {control:.0} ms (limit {}× control)", check.threshold);
         }
     }
-    if let Some(verdict) = evaluation["verdict"].as_str() {
-        let _ = write!(line, " | {verdict}");
-        let missing: Vec<String> = evaluation["gates"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|gate| gate["met"] == false)
-            .map(|gate| {
-                let eta = gate["eta_seconds"].as_f64().map_or(String::new(), |eta| format!(" ~{eta:.0}s"));
-                let name = text(&gate["gate"]);
-                // Users are counted by a sketch: an estimate, said as one.
-                let about = if name.ends_with("users") { "~" } else { "" };
-                format!("{} {about}{}/{}{eta}", name.replace('_', " "), count(&gate["have"]), count(&gate["need"]))
-            })
-            .collect();
-        let undecided: Vec<&str> = evaluation["checks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|check| check["verdict"] == "inconclusive")
-            .map(|check| text(&check["criterion"]))
-            .collect();
-        if !missing.is_empty() {
-            let _ = write!(line, ", waiting for {}", missing.join(", "));
-        } else if !undecided.is_empty() {
-            let _ = write!(line, ", waiting for evidence on {}", undecided.join(", "));
-        }
+    let _ = write!(line, " | {}", evaluation.verdict.as_str());
+    let missing: Vec<String> = evaluation
+        .gates
+        .iter()
+        .filter(|gate| !gate.met)
+        .map(|gate| {
+            let eta = gate.eta_seconds.map_or(String::new(), |eta| format!(" ~{eta:.0}s"));
+            // Users are counted by a sketch: an estimate, said as one.
+            let about = if gate.gate.ends_with("users") { "~" } else { "" };
+            format!("{} {about}{}/{}{eta}", gate.gate.replace('_', " "), count(gate.have), count(gate.need))
+        })
+        .collect();
+    let undecided: Vec<&str> = evaluation
+        .checks
+        .iter()
+        .filter(|check| check.verdict == Verdict::Inconclusive)
+        .map(|check| check.criterion.key())
+        .collect();
+    if !missing.is_empty() {
+        let _ = write!(line, ", waiting for {}", missing.join(", "));
+    } else if !undecided.is_empty() {
+        let _ = write!(line, ", waiting for evidence on {}", undecided.join(", "));
     }
     line
 }
 
 /// The line of one transition: `── advance at 5% (progressing): …`, with the phase
 /// change when there is one.
-pub fn transition_line(event: &Value) -> String {
-    let (from, to) = (text(&event["from_phase"]), text(&event["to_phase"]));
-    let phases = if from == to { to.to_owned() } else { format!("{from} → {to}") };
-    format!(
-        "  ── {} at {}% ({phases}) by {}: {}",
-        text(&event["kind"]),
-        percent_json(&event["weight_percent"]),
-        text(&event["actor"]),
-        text(&event["reason"])
-    )
+pub fn transition_line(event: &Event) -> String {
+    let (from, to) = (&event.from_phase, &event.to_phase);
+    let phases = if from == to { to.clone() } else { format!("{from} → {to}") };
+    format!("  ── {} at {}% ({phases}) by {}: {}", event.kind, percent(event.weight_percent), event.actor, event.reason)
 }
 
 /// One step of the run as the demo saw it.
@@ -120,25 +106,25 @@ pub struct Steps {
 
 impl Steps {
     /// Takes a transition: the current step ended with it, if it moves the rollout.
-    pub fn event(&mut self, event: &Value) {
-        let kind = text(&event["kind"]);
+    pub fn event(&mut self, event: &Event) {
+        let kind = event.kind.as_str();
         let ends = ["advance", "promoted", "rollback", "step_back", "promote", "promote_full", "abort", "set_weight"];
         if let Some(current) = self.records.last_mut()
             && ends.contains(&kind)
             && current.ended_by.is_none()
         {
             current.ended_by = Some(kind.to_owned());
-            current.ended_at_ms = event["at"].as_i64();
+            current.ended_at_ms = Some(event.at);
         }
     }
 
     /// Takes a view: a new step begins, or the current one's evidence is brought up to date.
-    pub fn view(&mut self, view: &Value) {
-        if !matches!(text(&view["phase"]), "progressing" | "shadowing") {
+    pub fn view(&mut self, view: &RolloutView) {
+        if !matches!(view.phase, Phase::Progressing | Phase::Shadowing) {
             return;
         }
-        let step = view["step"].as_u64().unwrap_or(0);
-        let started_at_ms = view["step_started_at"].as_i64().unwrap_or(0);
+        let step = u64::from(view.step);
+        let started_at_ms = view.step_started_at;
         if self.records.last().is_none_or(|last| last.step != step || last.started_at_ms != started_at_ms) {
             if let Some(last) = self.records.last_mut()
                 && last.ended_at_ms.is_none()
@@ -147,8 +133,8 @@ impl Steps {
             }
             self.records.push(StepRecord {
                 step,
-                steps: count(&view["steps"]),
-                weight: percent_json(&view["weight"]),
+                steps: view.steps as u64,
+                weight: percent(view.weight),
                 started_at_ms,
                 ended_at_ms: None,
                 candidate: (0, 0),
@@ -158,12 +144,11 @@ impl Steps {
             });
         }
         if let Some(current) = self.records.last_mut() {
-            let arm =
-                |name: &str| (count(&view["arms"][name]["requests"]), count(&view["arms"][name]["upstream_errors"]));
-            current.candidate = arm("candidate");
-            current.control = arm("control");
-            current.weight = percent_json(&view["weight"]);
-            current.last_verdict = view["evaluation"]["verdict"].as_str().map(str::to_owned);
+            let arm = |arm: &ArmView| (arm.counts.requests, arm.counts.upstream_errors);
+            current.candidate = arm(&view.arms.candidate);
+            current.control = arm(&view.arms.control);
+            current.weight = percent(view.weight);
+            current.last_verdict = view.evaluation.as_ref().map(|evaluation| evaluation.verdict.as_str().to_owned());
         }
     }
 
@@ -196,23 +181,64 @@ impl Steps {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
+    use cutover_model::evaluation::{Check, ControlKind, Evaluation, Gate};
+    use cutover_model::{Criterion, EventKind};
 
-    fn view(step: u64, weight: f64, started: i64, candidate: u64, verdict: &str) -> Value {
-        json!({"route": "default", "phase": "progressing", "step": step, "steps": 5, "weight": weight,
-               "step_started_at": started,
-               "arms": {"candidate": {"requests": candidate, "upstream_errors": 1, "users": 913},
-                        "control": {"requests": 200, "upstream_errors": 0}},
-               "evaluation": {"verdict": verdict,
-                   "checks": [{"criterion": "max_latency_p95_ratio", "threshold": 1.5, "candidate": 54.76, "control": 88.2}],
-                   "gates": [{"gate": "candidate_requests", "have": 17.0, "need": 200.0, "met": false, "eta_seconds": 12.4}]}})
+    fn view(step: u32, weight: f64, started: i64, candidate: u64, verdict: Verdict) -> RolloutView {
+        let mut view = crate::cli::rollout::empty_view();
+        (view.phase, view.step, view.steps, view.weight, view.step_started_at) =
+            (Phase::Progressing, step, 5, weight, started);
+        view.arms.candidate.counts.requests = candidate;
+        view.arms.candidate.counts.upstream_errors = 1;
+        view.arms.candidate.counts.users = 913;
+        view.arms.control.counts.requests = 200;
+        let check = Check {
+            criterion: Criterion::MaxLatencyP95Ratio,
+            threshold: 1.5,
+            candidate: Some(54.76),
+            control: Some(88.2),
+            verdict,
+            candidate_samples: candidate,
+            control_samples: 200,
+            evidence: String::new(),
+            dimension: None,
+            detectable: None,
+            lower: None,
+            upper: None,
+            alpha_pass: 0.05,
+            alpha_fail: 0.05,
+        };
+        let gate =
+            Gate { gate: "candidate_requests".into(), have: 17.0, need: 200.0, met: false, eta_seconds: Some(12.4) };
+        view.evaluation = Some(Evaluation {
+            verdict,
+            control: ControlKind::EqualSlice,
+            checks: vec![check],
+            gates: vec![gate],
+            held: None,
+            ahead: Vec::new(),
+        });
+        view
+    }
+
+    fn event(kind: EventKind, at: i64, (from, to): (&str, &str), weight_percent: f64, reason: &str) -> Event {
+        Event {
+            id: 1,
+            at,
+            route: "default".to_owned(),
+            kind,
+            actor: "controller".to_owned(),
+            from_phase: from.to_owned(),
+            to_phase: to.to_owned(),
+            weight_percent,
+            reason: reason.to_owned(),
+        }
     }
 
     #[test]
     fn an_interval_reads_counts_as_integers_and_latency_in_milliseconds_against_its_limit() {
-        let line = interval_line(&view(0, 1.0, 0, 17, "inconclusive"), 12);
+        let line = interval_line(&view(0, 1.0, 0, 17, Verdict::Inconclusive), 12);
         assert_eq!(
             line,
             "[  12s] step 1/5 at   1% progressing | candidate 17 req, 1 error | control 200 req, 0 errors \
@@ -223,25 +249,24 @@ mod tests {
 
     #[test]
     fn a_transition_shows_a_phase_change_only_when_there_is_one() {
-        let promoted = json!({"kind": "promoted", "from_phase": "progressing", "to_phase": "promoted",
-                              "weight_percent": 100.0, "actor": "controller", "reason": "all steps passed"});
+        let promoted = event(EventKind::Promoted, 0, ("progressing", "promoted"), 100.0, "all steps passed");
         assert_eq!(
             transition_line(&promoted),
             "  ── promoted at 100% (progressing → promoted) by controller: all steps passed"
         );
-        let advance = json!({"kind": "advance", "from_phase": "progressing", "to_phase": "progressing",
-                             "weight_percent": 5.0, "actor": "controller", "reason": "passed"});
+        let advance = event(EventKind::Advance, 0, ("progressing", "progressing"), 5.0, "passed");
         assert_eq!(transition_line(&advance), "  ── advance at 5% (progressing) by controller: passed");
     }
 
     #[test]
     fn each_step_gets_its_time_its_last_evidence_and_the_transition_that_ended_it() {
         let mut steps = Steps::default();
-        steps.view(&view(0, 1.0, 1_000, 100, "inconclusive"));
-        steps.view(&view(0, 1.0, 1_000, 210, "pass"));
-        steps.event(&json!({"kind": "advance", "at": 11_000}));
-        steps.view(&view(1, 5.0, 11_000, 40, "fail"));
-        steps.event(&json!({"kind": "rollback", "at": 19_000}));
+        let progressing = ("progressing", "progressing");
+        steps.view(&view(0, 1.0, 1_000, 100, Verdict::Inconclusive));
+        steps.view(&view(0, 1.0, 1_000, 210, Verdict::Pass));
+        steps.event(&event(EventKind::Advance, 11_000, progressing, 5.0, ""));
+        steps.view(&view(1, 5.0, 11_000, 40, Verdict::Fail));
+        steps.event(&event(EventKind::Rollback, 19_000, progressing, 0.0, ""));
         assert_eq!(steps.records.len(), 2);
         assert_eq!((steps.records[0].candidate.0, steps.records[0].ended_at_ms), (210, Some(11_000)));
         let table = steps.render(30_000);
