@@ -7,8 +7,8 @@ use std::fmt::Write;
 
 use cutover_config::Config;
 use cutover_model::Dimension;
+use cutover_model::view::ShadowDiffs;
 use cutover_wire::{prometheus::LabelValue, prometheus::header};
-use serde_json::{Value, json};
 
 use cutover_live::LiveState;
 
@@ -46,12 +46,17 @@ pub enum DiffsError {
 }
 
 /// The kept diffs of `route`, newest first, those disagreeing on `dimension` only if given.
-pub fn diffs(config: &Config, live: &LiveState, route: &str, dimension: Option<&str>) -> Result<Value, DiffsError> {
+pub fn diffs(
+    config: &Config,
+    live: &LiveState,
+    route: &str,
+    dimension: Option<&str>,
+) -> Result<ShadowDiffs, DiffsError> {
     let id = config.route_id(route).ok_or_else(|| DiffsError::UnknownRoute(route.to_owned()))?;
     let dimension = dimension
         .map(|name| Dimension::from_name(name).ok_or_else(|| DiffsError::UnknownDimension(name.to_owned())))
         .transpose()?;
     let keep = config.routes[id].shadow_settings.keep_diffs;
     let diffs = live.route(id).mirroring.diffs.list(dimension);
-    Ok(json!({"route": route, "keep_diffs": keep, "diffs": diffs}))
+    Ok(ShadowDiffs { route: route.to_owned(), keep_diffs: keep, diffs })
 }

@@ -5,17 +5,19 @@
 use std::fmt::Write as _;
 
 use cutover_config::Config;
+use cutover_model::view::ShadowDiffs;
 use http::Method;
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::admin_call::{AdminCallError, call_json, query_value};
 
-/// The kept diffs of `route` (every route with a candidate without one).
+/// The kept diffs of `route` (every route with a candidate without one), as the gateway
+/// answered them.
 pub async fn diffs(
     config: &Config,
     route: Option<&str>,
     dimension: Option<&str>,
-) -> Result<Vec<Value>, AdminCallError> {
+) -> Result<Vec<ShadowDiffs>, ShadowDiffError> {
     let routes: Vec<&str> = match route {
         Some(route) => vec![route],
         None => {
@@ -26,38 +28,45 @@ pub async fn diffs(
     let mut answers = Vec::with_capacity(routes.len());
     for route in routes {
         let path = format!("/admin/shadow/{}/diffs{query}", query_value(route));
-        answers.push(call_json(config, Method::GET, &path, String::new(), &[]).await?);
+        let answer = call_json(config, Method::GET, &path, String::new(), &[]).await?;
+        answers.push(ShadowDiffs::deserialize(&answer).map_err(ShadowDiffError::NotDiffs)?);
     }
     Ok(answers)
 }
 
+/// Why the diffs could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ShadowDiffError {
+    #[error(transparent)]
+    Call(#[from] AdminCallError),
+    #[error("the gateway's answer is not a list of kept diffs: {0}")]
+    NotDiffs(#[source] serde_json::Error),
+}
+
 /// Each route's diffs, newest first.
-pub fn render(answers: &[Value]) -> String {
+pub fn render(answers: &[ShadowDiffs]) -> String {
     let mut out = String::new();
-    let text = |value: &Value| value.as_str().map_or_else(|| value.to_string(), str::to_owned);
     for answer in answers {
-        let diffs = answer["diffs"].as_array().map_or(&[][..], Vec::as_slice);
-        let route = text(&answer["route"]);
-        if answer["keep_diffs"].as_u64().unwrap_or(0) == 0 {
+        let route = &answer.route;
+        if answer.keep_diffs == 0 {
             let _ =
                 writeln!(out, "route {route}: keeps no diffs (set shadow_keep_diffs = N on the route to keep some)");
             continue;
         }
-        let _ = writeln!(out, "route {route}: {} disagreeing pair(s) kept", diffs.len());
-        for diff in diffs {
-            let dimensions: Vec<String> = diff["dimensions"].as_array().into_iter().flatten().map(text).collect();
-            let at = cutover_model::utc_fields(diff["at"].as_i64().unwrap_or(0));
-            let [year, month, day, hour, minute, second] = at;
+        let _ = writeln!(out, "route {route}: {} disagreeing pair(s) kept", answer.diffs.len());
+        for diff in &answer.diffs {
+            let dimensions: Vec<&str> = diff.dimensions.iter().map(|dimension| dimension.as_str()).collect();
+            let [year, month, day, hour, minute, second] = cutover_model::utc_fields(diff.at);
             let _ = writeln!(
                 out,
                 "\n  {year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} UTC  disagreed on: {}",
                 dimensions.join(", ")
             );
-            for note in diff["notes"].as_array().into_iter().flatten() {
-                let _ = writeln!(out, "    {}", text(note));
+            for note in &diff.notes {
+                let _ = writeln!(out, "    {note}");
             }
-            for side in ["request", "primary", "candidate"] {
-                let body = text(&diff[side]);
+            for (side, body) in [("request", &diff.request), ("primary", &diff.primary), ("candidate", &diff.candidate)]
+            {
                 let _ = writeln!(out, "    {side}:");
                 for line in body.lines() {
                     let _ = writeln!(out, "      {line}");
@@ -70,20 +79,36 @@ pub fn render(answers: &[Value]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use cutover_model::Dimension;
+    use cutover_model::view::ShadowDiff;
 
     use super::*;
 
     #[test]
     fn diffs_print_what_disagreed_and_both_answers() {
-        let answer = json!({"route": "default", "keep_diffs": 10, "diffs": [{
-            "at": 0, "dimensions": ["model"], "notes": ["model: asked for \"gpt-4.1\", reported \"gpt-4o-mini\""],
-            "request": "{\"model\":\"gpt-4.1\"}", "primary": "Hello", "candidate": "Hi"}]});
-        let printed = render(&[answer, json!({"route": "other", "keep_diffs": 0, "diffs": []})]);
+        let diff = ShadowDiff {
+            at: 0,
+            dimensions: vec![Dimension::Model],
+            notes: vec!["model: asked for \"gpt-4.1\", reported \"gpt-4o-mini\"".to_owned()],
+            request: "{\"model\":\"gpt-4.1\"}".to_owned(),
+            primary: "Hello".to_owned(),
+            candidate: "Hi".to_owned(),
+        };
+        let kept = ShadowDiffs { route: "default".to_owned(), keep_diffs: 10, diffs: vec![diff] };
+        let none = ShadowDiffs { route: "other".to_owned(), keep_diffs: 0, diffs: Vec::new() };
+        let printed = render(&[kept, none]);
         assert!(printed.contains("route default: 1 disagreeing pair(s) kept"), "{printed}");
         assert!(printed.contains("1970-01-01 00:00:00 UTC  disagreed on: model"), "{printed}");
         assert!(printed.contains("reported \"gpt-4o-mini\""), "{printed}");
         assert!(printed.contains("    candidate:\n      Hi"), "{printed}");
         assert!(printed.contains("route other: keeps no diffs"), "{printed}");
+    }
+
+    #[test]
+    fn an_answer_with_an_unknown_dimension_is_not_read_as_diffs() {
+        let answer = serde_json::json!({"route": "default", "keep_diffs": 1, "diffs": [{"at": 0,
+            "dimensions": ["mood"], "notes": [], "request": "", "primary": "", "candidate": ""}]});
+        let error = ShadowDiffs::deserialize(&answer).unwrap_err();
+        assert!(error.to_string().contains("\"mood\" is not a shadow dimension"), "{error}");
     }
 }

@@ -79,6 +79,22 @@ impl fmt::Display for Dimension {
     }
 }
 
+/// As its name, which is how the admin API shows it.
+impl serde::Serialize for Dimension {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Dimension {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Dimension, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Dimension::from_name(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!("{name:?} is not a shadow dimension ({})", Dimension::names()))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

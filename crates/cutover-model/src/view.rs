@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::evaluation::Evaluation;
 use crate::event::Event;
-use crate::{Criterion, Phase};
+use crate::{Criterion, Dimension, Phase};
 
 /// One route's rollout as the controller last published it, with the live evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -213,6 +213,36 @@ pub struct CriterionView {
     pub criterion: Criterion,
     pub threshold: f64,
     pub summary: String,
+}
+
+/// The kept disagreements of one route (`GET /admin/shadow/{route}/diffs`), newest first,
+/// as `cutover shadow diff` reads them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShadowDiffs {
+    pub route: String,
+    /// How many the route keeps (`shadow_keep_diffs`; 0: none).
+    pub keep_diffs: usize,
+    pub diffs: Vec<ShadowDiff>,
+}
+
+/// One kept disagreement of a mirrored pair: bodies only (never a header), each truncated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShadowDiff {
+    /// Unix milliseconds.
+    pub at: i64,
+    /// The dimensions the two answers disagreed on.
+    pub dimensions: Vec<Dimension>,
+    /// What differed, in words.
+    pub notes: Vec<String>,
+    pub request: String,
+    pub primary: String,
+    pub candidate: String,
+}
+
+impl ShadowDiff {
+    pub fn disagrees_on(&self, dimension: Dimension) -> bool {
+        self.dimensions.contains(&dimension)
+    }
 }
 
 #[cfg(test)]

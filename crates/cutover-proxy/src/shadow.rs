@@ -232,7 +232,7 @@ impl PairContext {
 fn diff(request: &[u8], primary: (&Side, &Answer), candidate: (&Side, &Answer), judged: &Judged) -> Diff {
     Diff {
         at: unix_millis(),
-        dimensions: judged.disagreements().map(|dimension| dimension.as_str()).collect(),
+        dimensions: judged.disagreements().collect(),
         notes: judged.notes.clone(),
         request: truncated(request),
         primary: readable(primary.0, primary.1),

@@ -8,27 +8,12 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 
 use cutover_model::{Dimension, dimension::MAX_KEPT_DIFFS};
-use serde::Serialize;
 
 /// Each body is cut to this many characters.
 pub const MAX_BODY_CHARS: usize = 2048;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Diff {
-    /// Unix milliseconds.
-    pub at: i64,
-    pub dimensions: Vec<&'static str>,
-    pub notes: Vec<String>,
-    pub request: String,
-    pub primary: String,
-    pub candidate: String,
-}
-
-impl Diff {
-    pub fn disagrees_on(&self, dimension: Dimension) -> bool {
-        self.dimensions.contains(&dimension.as_str())
-    }
-}
+/// A kept disagreement, as the admin API shows it.
+pub use cutover_model::view::ShadowDiff as Diff;
 
 /// `bytes` as text, cut to `MAX_BODY_CHARS` with the rest counted.
 pub fn truncated(bytes: &[u8]) -> String {
@@ -76,7 +61,7 @@ mod tests {
     fn diff(at: i64, dimension: Dimension) -> Diff {
         Diff {
             at,
-            dimensions: vec![dimension.as_str()],
+            dimensions: vec![dimension],
             notes: Vec::new(),
             request: String::new(),
             primary: String::new(),
