@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cutover_alerts::AlertBoard;
 use cutover_metrics::{RouteGauges, UpstreamGauges, render, render_notifications, render_process};
+use cutover_model::view::{AlertsView, NotifierTest, NotifierTests};
 use cutover_net::{
     auth::bearer_token,
     body::{self, BoxBody, BoxError},
@@ -270,7 +271,7 @@ impl Admin {
                 let since = query_value(request.uri().query(), "since").and_then(|since| since.parse().ok());
                 ok_json(&dashboard::data(&self.gateway, &self.series, since.unwrap_or(i64::MIN)))
             }
-            (&Method::GET, ["alerts"]) => ok_json(&json!({ "alerts": *self.alerts.statuses() })),
+            (&Method::GET, ["alerts"]) => ok_json(&AlertsView { alerts: self.alerts.statuses().to_vec() }),
             (&Method::POST, ["alerts", "test"]) => {
                 let notifier = query_value(request.uri().query(), "notifier");
                 ok_json(&self.test_notifications(notifier.as_deref()).await)
@@ -326,7 +327,7 @@ impl Admin {
 
     /// Posts a test message to `notifier` (every notifier without one), and says how each
     /// receiver answered. The URLs are never shown.
-    async fn test_notifications(&self, notifier: Option<&str>) -> serde_json::Value {
+    async fn test_notifications(&self, notifier: Option<&str>) -> NotifierTests {
         let names = match notifier {
             Some(name) => vec![name.to_owned()],
             None => self.notifications.names(),
@@ -340,11 +341,11 @@ impl Admin {
         for name in names {
             let result = self.notifications.test(&name, &message).await;
             results.push(match result {
-                Ok(status) => json!({"notifier": name, "ok": true, "status": status.as_u16()}),
-                Err(error) => json!({"notifier": name, "ok": false, "error": error.to_string()}),
+                Ok(status) => NotifierTest { notifier: name, ok: true, status: Some(status.as_u16()), error: None },
+                Err(error) => NotifierTest { notifier: name, ok: false, status: None, error: Some(error.to_string()) },
             });
         }
-        json!({ "results": results })
+        NotifierTests { results }
     }
 
     /// `GET /admin/cost?route=R&since=24h`: spend per arm and the monthly projection.

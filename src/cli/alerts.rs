@@ -5,79 +5,95 @@
 use std::fmt::Write as _;
 
 use cutover_config::Config;
+use cutover_model::view::{AlertState, AlertStatus, AlertsView, NotifierTests};
 use http::Method;
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::admin_call::{AdminCallError, call_json, query_value};
 
-/// `GET /admin/alerts`.
-pub async fn status(config: &Config) -> Result<Value, AdminCallError> {
-    call_json(config, Method::GET, "/admin/alerts", String::new(), &[]).await
+/// `GET /admin/alerts`, read into its type.
+pub async fn status(config: &Config) -> Result<AlertsView, AlertsCallError> {
+    let answer = call_json(config, Method::GET, "/admin/alerts", String::new(), &[]).await?;
+    AlertsView::deserialize(&answer).map_err(AlertsCallError::NotAlerts)
 }
 
 /// `POST /admin/alerts/test`, to `notifier` or to every notifier.
-pub async fn test(config: &Config, notifier: Option<&str>) -> Result<Value, AdminCallError> {
+pub async fn test(config: &Config, notifier: Option<&str>) -> Result<NotifierTests, AlertsCallError> {
     let path = match notifier {
         Some(name) => format!("/admin/alerts/test?notifier={}", query_value(name)),
         None => "/admin/alerts/test".to_owned(),
     };
-    call_json(config, Method::POST, &path, String::new(), &[]).await
+    let answer = call_json(config, Method::POST, &path, String::new(), &[]).await?;
+    NotifierTests::deserialize(&answer).map_err(AlertsCallError::NotAlerts)
+}
+
+/// Why the alerts could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertsCallError {
+    #[error(transparent)]
+    Call(#[from] AdminCallError),
+    #[error("the gateway's answer does not read as alerts: {0}")]
+    NotAlerts(#[source] serde_json::Error),
 }
 
 /// One line per rule instance, firing ones first.
-pub fn render_status(json: &Value) -> String {
-    let alerts = json["alerts"].as_array().map(Vec::as_slice).unwrap_or_default();
-    if alerts.is_empty() {
+pub fn render_status(view: &AlertsView) -> String {
+    if view.alerts.is_empty() {
         return "no alert rules evaluated yet".to_owned();
     }
-    let rank = |alert: &&Value| match alert["state"].as_str() {
-        Some("firing") => 0,
-        Some("pending") => 1,
-        Some("no_data") => 3,
+    let rank = |alert: &&AlertStatus| match alert.state {
+        AlertState::Firing => 0,
+        AlertState::Pending => 1,
+        AlertState::NoData => 3,
         _ => 2,
     };
-    let mut sorted: Vec<&Value> = alerts.iter().collect();
+    let mut sorted: Vec<&AlertStatus> = view.alerts.iter().collect();
     sorted.sort_by_key(rank);
     let mut out = String::new();
     for alert in sorted {
-        let text = |key: &str| alert[key].as_str().unwrap_or_default().to_owned();
-        let value = match (&alert["value"], alert["no_data"].as_str()) {
-            (Value::Number(value), _) => format!("{:.2}", value.as_f64().unwrap_or_default()),
-            (_, Some(reason)) => format!("no data ({reason})"),
-            _ => "no data".to_owned(),
+        let value = match (alert.value, &alert.no_data) {
+            (Some(value), _) => format!("{value:.2}"),
+            (None, Some(reason)) => format!("no data ({reason})"),
+            (None, None) => "no data".to_owned(),
         };
         let _ = writeln!(
             out,
             "{:<9} {:<8} {} ({}): {} = {value}, threshold {} {} over {} for {}",
-            text("state"),
-            text("severity"),
-            text("alert"),
-            text("scope"),
-            text("metric"),
-            text("op"),
-            alert["threshold"],
-            text("window"),
-            text("for"),
+            alert.state.as_str(),
+            alert.severity,
+            alert.alert,
+            alert.scope,
+            alert.metric,
+            alert.op,
+            // As JSON writes it (`5.0`), as the status has always shown it.
+            serde_json::Number::from_f64(alert.threshold).map_or_else(|| "null".to_owned(), |n| n.to_string()),
+            alert.window,
+            alert.for_duration,
         );
     }
     out.trim_end().to_owned()
 }
 
 /// One line per notifier tried; `true` when every receiver accepted.
-pub fn render_test(json: &Value) -> (String, bool) {
-    let results = json["results"].as_array().map(Vec::as_slice).unwrap_or_default();
-    if results.is_empty() {
+pub fn render_test(tests: &NotifierTests) -> (String, bool) {
+    if tests.results.is_empty() {
         return ("no notifiers configured ([[notify]])".to_owned(), false);
     }
     let mut out = String::new();
     let mut all_ok = true;
-    for result in results {
-        let name = result["notifier"].as_str().unwrap_or_default();
-        if result["ok"] == true {
-            let _ = writeln!(out, "{name}: delivered (HTTP {})", result["status"]);
-        } else {
-            all_ok = false;
-            let _ = writeln!(out, "{name}: FAILED: {}", result["error"].as_str().unwrap_or_default());
+    for result in &tests.results {
+        let name = &result.notifier;
+        match (result.ok, result.status) {
+            (true, Some(status)) => {
+                let _ = writeln!(out, "{name}: delivered (HTTP {status})");
+            }
+            (true, None) => {
+                let _ = writeln!(out, "{name}: delivered");
+            }
+            (false, _) => {
+                all_ok = false;
+                let _ = writeln!(out, "{name}: FAILED: {}", result.error.as_deref().unwrap_or_default());
+            }
         }
     }
     (out.trim_end().to_owned(), all_ok)
@@ -98,7 +114,7 @@ mod tests {
             {"alert": "errors", "severity": "critical", "scope": "upstream=relay", "metric": "error_rate", "op": ">",
              "threshold": 5.0, "state": "firing", "value": 23.456, "no_data": null, "window": "5m", "for": "5m"},
         ]});
-        let text = render_status(&json);
+        let text = render_status(&AlertsView::deserialize(&json).unwrap());
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("firing    critical errors (upstream=relay): error_rate = 23.46"), "{text}");
         assert!(lines[1].contains("no data (no cost source in this build yet)"), "{text}");
@@ -110,7 +126,7 @@ mod tests {
             {"notifier": "a", "ok": true, "status": 200},
             {"notifier": "b", "ok": false, "error": "the receiver answered 500 Internal Server Error"},
         ]});
-        let (text, ok) = render_test(&json);
+        let (text, ok) = render_test(&NotifierTests::deserialize(&json).unwrap());
         assert!(!ok);
         assert_eq!(text, "a: delivered (HTTP 200)\nb: FAILED: the receiver answered 500 Internal Server Error");
     }

@@ -5,36 +5,8 @@ use std::fmt::Write as _;
 
 use arc_swap::ArcSwap;
 use cutover_wire::prometheus::LabelValue;
-use serde::Serialize;
 
-use super::state::AlertState;
-
-/// One rule instance as shown.
-#[derive(Debug, Clone, Serialize)]
-pub struct AlertStatus {
-    pub alert: String,
-    pub severity: &'static str,
-    pub metric: &'static str,
-    pub scope: String,
-    /// The route and upstream the instance watches, where its rule names them (or, for
-    /// a rule naming neither, the upstream of each instance): labels of `cutover_alert_state`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub route: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<String>,
-    pub op: &'static str,
-    pub threshold: f64,
-    pub state: AlertState,
-    /// The metric over the window; `None` with `no_data` saying why.
-    pub value: Option<f64>,
-    pub no_data: Option<String>,
-    pub window: String,
-    #[serde(rename = "for")]
-    pub for_duration: String,
-    pub active_since: Option<i64>,
-    pub fired_at: Option<i64>,
-    pub resolved_at: Option<i64>,
-}
+pub use cutover_model::view::AlertStatus;
 
 #[derive(Debug, Default)]
 pub struct AlertBoard {
@@ -75,7 +47,7 @@ impl AlertBoard {
                 out,
                 "cutover_alert_state{{alert=\"{}\",severity=\"{}\"",
                 LabelValue(&status.alert),
-                LabelValue(status.severity)
+                LabelValue(&status.severity)
             );
             if let Some(route) = &status.route {
                 let _ = write!(out, ",route=\"{}\"", LabelValue(route));
@@ -91,16 +63,17 @@ impl AlertBoard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cutover_model::view::AlertState;
 
     fn status(alert: &str, route: Option<&str>, upstream: Option<&str>, state: AlertState) -> AlertStatus {
         AlertStatus {
             alert: alert.to_owned(),
-            severity: "critical",
-            metric: "error_rate",
+            severity: "critical".into(),
+            metric: "error_rate".into(),
             scope: "upstream".to_owned(),
             route: route.map(str::to_owned),
             upstream: upstream.map(str::to_owned),
-            op: ">",
+            op: ">".into(),
             threshold: 5.0,
             state,
             value: None,

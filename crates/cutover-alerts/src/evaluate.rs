@@ -172,12 +172,12 @@ fn evaluate(
     }
     AlertStatus {
         alert: rule.name.clone(),
-        severity: rule.severity.as_str(),
-        metric: rule.metric.as_str(),
+        severity: rule.severity.as_str().into(),
+        metric: rule.metric.as_str().into(),
         scope: instance.scope.label.clone(),
         route: instance.scope.route.clone(),
         upstream: instance.scope.upstream.clone(),
-        op: rule.op.as_str(),
+        op: rule.op.as_str().into(),
         threshold: rule.threshold,
         state: instance.tracker.state,
         value,

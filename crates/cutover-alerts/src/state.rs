@@ -4,39 +4,7 @@
 //! firing nor resolved; a firing alert that loses its data stays firing (a candidate that
 //! stopped answering is not a resolved problem).
 
-use serde::Serialize;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertState {
-    NoData,
-    Ok,
-    Pending,
-    Firing,
-    /// Ok again after firing (until the condition next holds).
-    Resolved,
-}
-
-impl AlertState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::NoData => "no_data",
-            AlertState::Ok => "ok",
-            AlertState::Pending => "pending",
-            AlertState::Firing => "firing",
-            AlertState::Resolved => "resolved",
-        }
-    }
-
-    /// `cutover_alert_state`: 0 ok (and no data, resolved), 1 pending, 2 firing.
-    pub fn gauge(self) -> u8 {
-        match self {
-            AlertState::Pending => 1,
-            AlertState::Firing => 2,
-            _ => 0,
-        }
-    }
-}
+pub use cutover_model::view::AlertState;
 
 /// What must be announced after an evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

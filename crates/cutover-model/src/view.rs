@@ -1,9 +1,13 @@
-//! The admin API's view of one route's rollout (`GET /admin/rollouts[/ROUTE]`), typed:
-//! the gateway renders it from these types, and `cutover rollout status` reads it back
-//! into them, so the two cannot disagree on a name or a shape without a test failing
-//! (`view_json_round_trips` beside the renderer, and the dashboard's keys checked against
-//! the same JSON in `tests/e2e/dashboard.rs`).
+//! The admin API's answers that a CLI verb reads back, typed: one route's rollout
+//! (`GET /admin/rollouts[/ROUTE]`, `RolloutView`), a route's kept shadow diffs
+//! (`ShadowDiffs`), the alert instances (`AlertsView`) and a test notification's results
+//! (`NotifierTests`). The gateway renders them from these types and `cutover rollout
+//! status`, `shadow diff` and `alerts status|test` read them back into them, so the two
+//! sides cannot disagree on a name or a shape. The e2e rollout tests hold every view they
+//! read to `RolloutView` (it reads into the type and writes back as the same JSON), and
+//! a unit test of the dashboard holds the page's `view.…` reads to it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -245,9 +249,106 @@ impl ShadowDiff {
     }
 }
 
+/// The alert rules' instances as last evaluated (`GET /admin/alerts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertsView {
+    pub alerts: Vec<AlertStatus>,
+}
+
+/// One rule instance as shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertStatus {
+    pub alert: String,
+    /// `info`, `warning` or `critical`.
+    pub severity: Cow<'static, str>,
+    /// The metric's configuration name (`error_rate`).
+    pub metric: Cow<'static, str>,
+    pub scope: String,
+    /// The route and upstream the instance watches, where its rule names them (or, for
+    /// a rule naming neither, the upstream of each instance): labels of `cutover_alert_state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// The comparison (`>`).
+    pub op: Cow<'static, str>,
+    pub threshold: f64,
+    pub state: AlertState,
+    /// The metric over the window; `None` with `no_data` saying why.
+    pub value: Option<f64>,
+    pub no_data: Option<String>,
+    pub window: String,
+    #[serde(rename = "for")]
+    pub for_duration: String,
+    /// Unix milliseconds.
+    pub active_since: Option<i64>,
+    pub fired_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+}
+
+/// Where one alert instance stands (its state machine is `cutover_alerts::Tracker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    NoData,
+    Ok,
+    Pending,
+    Firing,
+    /// Ok again after firing (until the condition next holds).
+    Resolved,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::NoData => "no_data",
+            AlertState::Ok => "ok",
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+        }
+    }
+
+    /// `cutover_alert_state`: 0 ok (and no data, resolved), 1 pending, 2 firing.
+    pub fn gauge(self) -> u8 {
+        match self {
+            AlertState::Pending => 1,
+            AlertState::Firing => 2,
+            _ => 0,
+        }
+    }
+}
+
+/// How each notifier took a test message (`POST /admin/alerts/test`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotifierTests {
+    pub results: Vec<NotifierTest>,
+}
+
+/// One notifier's answer: its HTTP status when it took the message, else why not (never
+/// its URL).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotifierTest {
+    pub notifier: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_alert_states_printed_name_is_its_serialized_one() {
+        let states =
+            [AlertState::NoData, AlertState::Ok, AlertState::Pending, AlertState::Firing, AlertState::Resolved];
+        for state in states {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+    }
 
     #[test]
     fn a_validation_states_printed_name_is_its_serialized_one() {
