@@ -18,12 +18,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use cutover_cost::{WINDOW_SECONDS, now_seconds};
 use cutover_metrics::FailureReason;
-use cutover_model::view::RolloutView;
 use cutover_model::{Outcome, Role};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
@@ -40,9 +38,6 @@ pub enum DemoError {
     UnexpectedEnd(String),
     #[error("the rollout did not finish within {0:?}")]
     TooSlow(Duration),
-    /// The controller's view did not read as a rollout view: a bug, said as one.
-    #[error("the rollout's view does not read as one: {0}")]
-    View(String),
 }
 
 const USERS: u32 = 20_000;
@@ -293,7 +288,6 @@ async fn watch_progress(
         tokio::time::sleep(Duration::from_secs(2)).await;
         let control = running.control.clone();
         let Ok(Ok(view)) = tokio::task::spawn_blocking(move || control.get("default")).await else { continue };
-        let view = RolloutView::deserialize(&view).map_err(|error| DemoError::View(error.to_string()))?;
         let mut out = std::io::stdout().lock();
         for event in view.events.iter().rev() {
             if event.id > last_event {

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use cutover_config::{Config, PerRoute, Route, RouteId};
 use cutover_metrics::Metrics;
+use cutover_model::view::{FleetArms, RolloutView};
 use cutover_model::{EventKind, unix_millis};
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::analysis::Evaluation;
@@ -58,7 +58,7 @@ struct RouteRollout {
     validation: Validation,
     /// In a fleet, on the leader: the counts of the evidence summed over the instances,
     /// as last judged (`view::arm_counts`).
-    fleet_arms: Option<cutover_model::view::FleetArms>,
+    fleet_arms: Option<FleetArms>,
     /// The shadow share an operator set at run time, over the route's and the steps' own
     /// (persisted; `None`: the configuration's).
     shadow_override: Option<f64>,
@@ -460,7 +460,7 @@ impl RolloutControl {
 
     /// Carries out an operator's command, or refuses it with the reason; answers the
     /// route's view after it. Blocking: call from a blocking thread.
-    pub fn command(&self, route_name: &str, command: Command, actor: &str) -> Result<Value, ControlError> {
+    pub fn command(&self, route_name: &str, command: Command, actor: &str) -> Result<RolloutView, ControlError> {
         let id = self.route_id(route_name)?;
         // Decided on the latest state of the route, wherever it was changed; in a fleet,
         // a row changed between that read and the write is read again once, then 409.
@@ -492,7 +492,7 @@ impl RolloutControl {
     /// configuration's (route and steps alike) until set again; `None` goes back to the
     /// configuration's. Saved first, then in effect, like the weight. Blocking: call from
     /// a blocking thread.
-    pub fn set_shadow(&self, route_name: &str, share: Option<f64>, actor: &str) -> Result<Value, ControlError> {
+    pub fn set_shadow(&self, route_name: &str, share: Option<f64>, actor: &str) -> Result<RolloutView, ControlError> {
         let id = self.route_id(route_name)?;
         if let Some(bad) = share.filter(|share| !(0.0..=1.0).contains(share)) {
             return Err(ControlError::InvalidShare(bad));
@@ -514,13 +514,13 @@ impl RolloutControl {
         Ok(self.view(id))
     }
 
-    /// The JSON view of every route's rollout. Takes no lock and reads no file.
-    pub fn list(&self) -> Value {
-        Value::Array(self.views.iter().map(|(id, _)| self.view(id)).collect())
+    /// The view of every route's rollout. Takes no lock and reads no file.
+    pub fn list(&self) -> Vec<RolloutView> {
+        self.views.iter().map(|(id, _)| self.view(id)).collect()
     }
 
-    /// The JSON view of one route's rollout. Takes no lock and reads no file.
-    pub fn get(&self, route: &str) -> Result<Value, ControlError> {
+    /// The view of one route's rollout. Takes no lock and reads no file.
+    pub fn get(&self, route: &str) -> Result<RolloutView, ControlError> {
         Ok(self.view(self.route_id(route)?))
     }
 
@@ -739,10 +739,8 @@ impl RolloutControl {
         evidence
     }
 
-    fn view(&self, id: RouteId) -> Value {
-        let view = view::render(&self.config.load(), id, self.live.route(id), &self.views[id].load(), unix_millis());
-        // Every field of the view serializes: a failure here is a bug, not bad input.
-        serde_json::to_value(view).unwrap_or_default()
+    fn view(&self, id: RouteId) -> RolloutView {
+        view::render(&self.config.load(), id, self.live.route(id), &self.views[id].load(), unix_millis())
     }
 }
 

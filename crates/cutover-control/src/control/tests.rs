@@ -149,7 +149,7 @@ impl Controlled {
         self.control.live.route(self.id()).weight_bp()
     }
 
-    fn view(&self) -> Value {
+    fn view(&self) -> RolloutView {
         self.control.get("default").unwrap()
     }
 
@@ -181,7 +181,7 @@ fn an_abort_takes_effect_at_once_when_the_state_file_refuses_it_and_is_saved_by_
     assert!(refused.to_string().starts_with("abort is in effect (candidate weight 0%) but not saved"), "{refused}");
     assert_eq!(controlled.weight_bp(), 0, "the candidate lost its users at once");
     let view = controlled.view();
-    assert_eq!((view["phase"].as_str(), view["unsaved_transitions"].as_u64()), (Some("rolled_back"), Some(1)));
+    assert_eq!((view.phase, view.unsaved_transitions), (Phase::RolledBack, 1));
     assert_eq!(controlled.write_failures(), 1);
     assert_eq!(controlled.last_saved(), EventKind::SetWeight, "the file does not have it yet");
 
@@ -195,7 +195,7 @@ fn an_abort_takes_effect_at_once_when_the_state_file_refuses_it_and_is_saved_by_
     controlled.control.tick(controlled.id(), false).unwrap();
     assert_eq!(controlled.last_saved(), EventKind::Abort);
     let view = controlled.view();
-    assert_eq!((view["unsaved_transitions"].as_u64(), view["events"][0]["kind"].as_str()), (Some(0), Some("abort")));
+    assert_eq!((view.unsaved_transitions, view.events[0].kind), (0, EventKind::Abort));
     let saved = controlled.store.load_or_init(&["default"], 0).unwrap().remove(0);
     assert_eq!((saved.phase, saved.weight_bp), (Phase::RolledBack, 0));
 }
@@ -207,7 +207,7 @@ fn a_change_that_adds_exposure_is_not_published_when_the_state_file_refuses_it()
     let refused = controlled.control.command("default", Command::SetWeight(20.0), "alice").unwrap_err();
     assert!(matches!(refused, ControlError::Store(_)), "{refused}");
     assert_eq!(controlled.weight_bp(), 0);
-    assert_eq!(controlled.view()["phase"], "pending");
+    assert_eq!(controlled.view().phase, Phase::Pending);
     assert_eq!(controlled.write_failures(), 1);
 }
 
@@ -237,10 +237,10 @@ fn reloaded(controlled: &Controlled, from: &str, to: &str) -> Arc<Config> {
 fn a_reload_that_changes_the_running_steps_weight_pauses_it_as_a_plan_edit_at_start_up_does() {
     let controlled = Controlled::new();
     controlled.control.tick(controlled.id(), true).unwrap();
-    assert_eq!((controlled.view()["phase"].as_str(), controlled.weight_bp()), (Some("progressing"), 1000));
+    assert_eq!((controlled.view().phase, controlled.weight_bp()), (Phase::Progressing, 1000));
 
     controlled.control.reload(reloaded(&controlled, "weight = 10,", "weight = 20,")).unwrap();
-    assert_eq!(controlled.view()["phase"], "paused", "{}", controlled.view());
+    assert_eq!(controlled.view().phase, Phase::Paused, "{:?}", controlled.view());
     assert_eq!(controlled.weight_bp(), 1000, "a pause keeps the weight until an operator acts");
     assert_eq!(controlled.last_saved(), EventKind::PlanChanged);
 }
@@ -251,7 +251,7 @@ fn a_reload_that_keeps_the_running_step_lets_it_run_on_the_new_plan() {
     controlled.control.tick(controlled.id(), true).unwrap();
     let edited = reloaded(&controlled, "interval = \"1h\"", "interval = \"2h\"");
     controlled.control.reload(edited).unwrap();
-    assert_eq!(controlled.view()["phase"], "progressing", "{}", controlled.view());
+    assert_eq!(controlled.view().phase, Phase::Progressing, "{:?}", controlled.view());
     assert_eq!(controlled.control.watched(), [(controlled.id(), Some(Duration::from_secs(7200)))]);
 }
 
@@ -262,11 +262,11 @@ fn a_plan_pause_the_state_file_refused_at_reload_is_made_by_the_next_tick() {
     controlled.store.double.fail_writes(true);
     let refused = controlled.control.reload(reloaded(&controlled, "weight = 10,", "weight = 20,"));
     assert!(matches!(refused, Err(ControlError::Store(_))), "{refused:?}");
-    assert_eq!(controlled.view()["phase"], "progressing", "a pause is not published unsaved");
+    assert_eq!(controlled.view().phase, Phase::Progressing, "a pause is not published unsaved");
 
     controlled.store.double.fail_writes(false);
     controlled.control.tick(controlled.id(), false).unwrap();
-    assert_eq!(controlled.view()["phase"], "paused", "{}", controlled.view());
+    assert_eq!(controlled.view().phase, Phase::Paused, "{:?}", controlled.view());
     assert_eq!(controlled.last_saved(), EventKind::PlanChanged);
 }
 
