@@ -18,6 +18,10 @@ pub enum AdminCallError {
     Unreachable { address: String, reason: String },
     #[error("the gateway refused ({status}): {message}")]
     Refused { status: StatusCode, message: String },
+    /// A 2xx answer that does not read as the type the verb expects (a gateway of
+    /// another version, or not a gateway).
+    #[error("the gateway's answer to {path} does not read as expected: {source}")]
+    Unreadable { path: String, source: serde_json::Error },
 }
 
 /// Sends `method path` (with a JSON `body` when it is not empty, and `headers`) to the
@@ -67,6 +71,19 @@ pub async fn call_json(
 ) -> Result<serde_json::Value, AdminCallError> {
     let bytes = call(config, method, path, body, headers).await?;
     Ok(serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+/// [`call`], with the answer read into `T`, one of the admin API's typed answers
+/// (`cutover_model::view`).
+pub async fn call_as<T: serde::de::DeserializeOwned>(
+    config: &Config,
+    method: Method,
+    path: &str,
+    body: String,
+    headers: &[(HeaderName, String)],
+) -> Result<T, AdminCallError> {
+    let bytes = call(config, method, path, body, headers).await?;
+    serde_json::from_slice(&bytes).map_err(|source| AdminCallError::Unreadable { path: path.to_owned(), source })
 }
 
 /// A query value with everything but unreserved characters percent-encoded.

@@ -7,33 +7,22 @@ use std::fmt::Write as _;
 use cutover_config::Config;
 use cutover_model::view::{AlertState, AlertStatus, AlertsView, NotifierTests};
 use http::Method;
-use serde::Deserialize;
 
-use super::admin_call::{AdminCallError, call_json, query_value};
+use super::admin_call::{AdminCallError, call_as, query_value};
+use super::rollout::json_number;
 
-/// `GET /admin/alerts`, read into its type.
-pub async fn status(config: &Config) -> Result<AlertsView, AlertsCallError> {
-    let answer = call_json(config, Method::GET, "/admin/alerts", String::new(), &[]).await?;
-    AlertsView::deserialize(&answer).map_err(AlertsCallError::NotAlerts)
+/// `GET /admin/alerts`.
+pub async fn status(config: &Config) -> Result<AlertsView, AdminCallError> {
+    call_as(config, Method::GET, "/admin/alerts", String::new(), &[]).await
 }
 
 /// `POST /admin/alerts/test`, to `notifier` or to every notifier.
-pub async fn test(config: &Config, notifier: Option<&str>) -> Result<NotifierTests, AlertsCallError> {
+pub async fn test(config: &Config, notifier: Option<&str>) -> Result<NotifierTests, AdminCallError> {
     let path = match notifier {
         Some(name) => format!("/admin/alerts/test?notifier={}", query_value(name)),
         None => "/admin/alerts/test".to_owned(),
     };
-    let answer = call_json(config, Method::POST, &path, String::new(), &[]).await?;
-    NotifierTests::deserialize(&answer).map_err(AlertsCallError::NotAlerts)
-}
-
-/// Why the alerts could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum AlertsCallError {
-    #[error(transparent)]
-    Call(#[from] AdminCallError),
-    #[error("the gateway's answer does not read as alerts: {0}")]
-    NotAlerts(#[source] serde_json::Error),
+    call_as(config, Method::POST, &path, String::new(), &[]).await
 }
 
 /// One line per rule instance, firing ones first.
@@ -65,8 +54,7 @@ pub fn render_status(view: &AlertsView) -> String {
             alert.scope,
             alert.metric,
             alert.op,
-            // As JSON writes it (`5.0`), as the status has always shown it.
-            serde_json::Number::from_f64(alert.threshold).map_or_else(|| "null".to_owned(), |n| n.to_string()),
+            json_number(alert.threshold),
             alert.window,
             alert.for_duration,
         );
@@ -101,6 +89,7 @@ pub fn render_test(tests: &NotifierTests) -> (String, bool) {
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
     use serde_json::json;
 
     use super::*;

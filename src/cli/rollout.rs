@@ -248,7 +248,7 @@ fn number(value: Option<f64>) -> String {
 }
 
 /// A figure as JSON writes it (`5.0`, `0.5`), as the status has always shown thresholds.
-fn json_number(value: f64) -> String {
+pub(crate) fn json_number(value: f64) -> String {
     serde_json::Number::from_f64(value).map_or_else(|| "null".to_owned(), |number| number.to_string())
 }
 

@@ -7,9 +7,8 @@ use std::fmt::Write as _;
 use cutover_config::Config;
 use cutover_model::view::ShadowDiffs;
 use http::Method;
-use serde::Deserialize;
 
-use super::admin_call::{AdminCallError, call_json, query_value};
+use super::admin_call::{AdminCallError, call_as, query_value};
 
 /// The kept diffs of `route` (every route with a candidate without one), as the gateway
 /// answered them.
@@ -17,7 +16,7 @@ pub async fn diffs(
     config: &Config,
     route: Option<&str>,
     dimension: Option<&str>,
-) -> Result<Vec<ShadowDiffs>, ShadowDiffError> {
+) -> Result<Vec<ShadowDiffs>, AdminCallError> {
     let routes: Vec<&str> = match route {
         Some(route) => vec![route],
         None => {
@@ -28,19 +27,9 @@ pub async fn diffs(
     let mut answers = Vec::with_capacity(routes.len());
     for route in routes {
         let path = format!("/admin/shadow/{}/diffs{query}", query_value(route));
-        let answer = call_json(config, Method::GET, &path, String::new(), &[]).await?;
-        answers.push(ShadowDiffs::deserialize(&answer).map_err(ShadowDiffError::NotDiffs)?);
+        answers.push(call_as(config, Method::GET, &path, String::new(), &[]).await?);
     }
     Ok(answers)
-}
-
-/// Why the diffs could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum ShadowDiffError {
-    #[error(transparent)]
-    Call(#[from] AdminCallError),
-    #[error("the gateway's answer is not a list of kept diffs: {0}")]
-    NotDiffs(#[source] serde_json::Error),
 }
 
 /// Each route's diffs, newest first.
@@ -81,6 +70,7 @@ pub fn render(answers: &[ShadowDiffs]) -> String {
 mod tests {
     use cutover_model::Dimension;
     use cutover_model::view::ShadowDiff;
+    use serde::Deserialize;
 
     use super::*;
 

@@ -498,8 +498,13 @@ mod tests {
     }
 
     async fn get(pool: &Arc<Http1Pool>) -> Result<Bytes, SendError> {
-        let request = Request::builder().uri("/").body(Full::new(Bytes::new())).unwrap();
-        let response = pool.send(request, None).await?;
+        get_path(pool, "/", None).await
+    }
+
+    /// `GET path`, its head due by `deadline`, read whole.
+    async fn get_path(pool: &Arc<Http1Pool>, path: &str, deadline: Option<Instant>) -> Result<Bytes, SendError> {
+        let request = Request::builder().uri(path).body(Full::new(Bytes::new())).unwrap();
+        let response = pool.send(request, deadline).await?;
         Ok(response.into_body().collect().await.map_err(|error| SendError::Broken(error.into()))?.to_bytes())
     }
 
@@ -527,9 +532,7 @@ mod tests {
 
     /// `GET /{delay_ms}` whose head is due within `due_in`.
     async fn get_due(pool: &Arc<Http1Pool>, delay_ms: u64, due_in: Duration) -> Result<Bytes, SendError> {
-        let request = Request::builder().uri(format!("/{delay_ms}")).body(Full::new(Bytes::new())).unwrap();
-        let response = pool.send(request, Some(Instant::now() + due_in)).await?;
-        Ok(response.into_body().collect().await.map_err(|error| SendError::Broken(error.into()))?.to_bytes())
+        get_path(pool, &format!("/{delay_ms}"), Some(Instant::now() + due_in)).await
     }
 
     #[tokio::test]
