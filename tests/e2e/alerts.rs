@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::support::{ADMIN_TOKEN, Setup, metric, send};
+use crate::support::{ADMIN_TOKEN, Setup, held_to, metric, send};
 use crate::wait::until;
 
 /// How the test receiver answers.
@@ -148,6 +148,7 @@ async fn alert_named(setup: &Setup, name: &str) -> Value {
     let reply = send(Method::GET, &setup.admin_url("/admin/alerts"), &[("authorization", &auth)], "").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let all = reply.json();
+    held_to::<cutover_model::view::AlertsView>(&all);
     all["alerts"]
         .as_array()
         .and_then(|alerts| alerts.iter().find(|alert| alert["alert"] == name))
@@ -379,6 +380,7 @@ async fn alerts_test_posts_to_a_notifier_and_reports_its_answer() {
         send(Method::POST, &setup.admin_url("/admin/alerts/test?notifier=hook"), &[("authorization", &auth)], "").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let results = reply.json();
+    held_to::<cutover_model::view::NotifierTests>(&results);
     assert_eq!(results["results"][0], serde_json::json!({"notifier": "hook", "ok": true, "status": 200}));
     assert!(!reply.text().contains(&receiver.url), "the URL is a secret: {}", reply.text());
     assert!(receiver.on("/json").iter().any(|body| body["type"] == "test"), "{:?}", receiver.received());

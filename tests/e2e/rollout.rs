@@ -10,7 +10,9 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::state_file::saved_candidate_requests;
-use crate::support::{ADMIN_TOKEN, Reply, STATE_FILE, Setup, TempDir, send, start_gateway, unhurried_upstreams};
+use crate::support::{
+    ADMIN_TOKEN, Reply, STATE_FILE, Setup, TempDir, held_to, send, start_gateway, unhurried_upstreams,
+};
 use crate::wait::{EVENTUALLY, until};
 
 fn plan(extra: &str, steps: &str) -> String {
@@ -30,14 +32,10 @@ async fn admin(setup: &Setup, method: Method, path: &str) -> Reply {
     send(method, &setup.admin_url(path), &[("authorization", &auth)], "").await
 }
 
-/// The route's rollout view. Every view these tests read is held to its type as well: it
-/// reads into `RolloutView` (as `cutover rollout status` reads it) and writes back as the
-/// same JSON, so the type has every field the gateway shows.
+/// The route's rollout view, every one held to its type (`support::held_to`).
 async fn view(setup: &Setup) -> Value {
     let json: Value = admin(setup, Method::GET, "/admin/rollouts/default").await.json();
-    let typed: cutover_model::view::RolloutView =
-        serde_json::from_value(json.clone()).unwrap_or_else(|error| panic!("{error}: {json:#}"));
-    assert_eq!(serde_json::to_value(&typed).unwrap(), json, "the view and its type differ");
+    held_to::<cutover_model::view::RolloutView>(&json);
     json
 }
 

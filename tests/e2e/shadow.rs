@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::support::{
-    ADMIN_TOKEN, GATEWAY_KEY, Reply, Setup, TempDir, metric, send, start_gateway, unhurried_upstreams,
+    ADMIN_TOKEN, GATEWAY_KEY, Reply, Setup, TempDir, held_to, metric, send, start_gateway, unhurried_upstreams,
 };
 use crate::wait::until;
 
@@ -243,6 +243,7 @@ async fn no_diff_is_kept_unless_enabled_and_kept_ones_hold_bodies_but_never_a_he
     off.chat("alice", false).await;
     pairs_compared(&off, 1).await;
     let diffs = admin(&off, Method::GET, "/admin/shadow/default/diffs", "").await.json();
+    held_to::<cutover_model::view::ShadowDiffs>(&diffs);
     assert_eq!(
         (diffs["keep_diffs"].as_u64(), diffs["diffs"].as_array().map(Vec::len)),
         (Some(0), Some(0)),
@@ -258,6 +259,7 @@ async fn no_diff_is_kept_unless_enabled_and_kept_ones_hold_bodies_but_never_a_he
     pairs_compared(&on, 3).await;
     let reply = admin(&on, Method::GET, "/admin/shadow/default/diffs?dimension=model", "").await;
     let diffs = reply.json();
+    held_to::<cutover_model::view::ShadowDiffs>(&diffs);
     let kept = diffs["diffs"].as_array().unwrap();
     assert_eq!(kept.len(), 2, "the ring keeps its last 2: {diffs:#}");
     assert_eq!(kept[0]["dimensions"], serde_json::json!(["model"]));

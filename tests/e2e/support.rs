@@ -162,3 +162,12 @@ pub fn metric(page: &str, series: &str) -> f64 {
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or(0.0)
 }
+
+/// `json`, an admin answer a CLI verb reads back into `T` (`cutover_model::view`), held to
+/// that type: it reads into `T` and writes back as the same JSON, so the type has every
+/// field the gateway shows, and nothing the CLI reads is missing from the answer.
+pub fn held_to<T: serde::de::DeserializeOwned + serde::Serialize>(json: &serde_json::Value) -> T {
+    let typed: T = serde_json::from_value(json.clone()).unwrap_or_else(|error| panic!("{error}: {json:#}"));
+    assert_eq!(&serde_json::to_value(&typed).unwrap(), json, "the answer and its type differ");
+    typed
+}
